@@ -1,0 +1,2 @@
+// Public API of @weft/data (hand-written list of exports).
+export {}

@@ -1,0 +1,2 @@
+// Node-only part of @weft/data: file loaders and data-set discovery.
+export {}

@@ -1,0 +1,2 @@
+// Public API of @weft/mesh (hand-written list of exports).
+export {}

@@ -1,0 +1,2 @@
+// Public API of @weft/node (hand-written list of exports).
+export {}

@@ -1,0 +1,2 @@
+// Public API of @weft/protocol (hand-written list of exports).
+export {}

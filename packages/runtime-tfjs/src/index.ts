@@ -1,0 +1,2 @@
+// Public API of @weft/runtime-tfjs (hand-written list of exports).
+export {}

@@ -1,0 +1,2 @@
+// Public API of @weft/runtime (hand-written list of exports).
+export * from './dataset.js'

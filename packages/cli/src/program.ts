@@ -1,12 +1,16 @@
 // Builds the `weft` commander program from one module per command group.
 import { Command } from 'commander'
+import { registerDemoCommand } from './commands/demo.js'
 import { registerDataCommands } from './commands/data.js'
+import { registerNodeCommands } from './commands/node.js'
 import { registerTrainCommand } from './commands/train.js'
 
 /** Builds the program; each command group lives in `commands/<group>.ts`. */
 export function buildProgram(): Command {
   const program = new Command()
   program.name('weft').description('Weft: a decentralized AI compute fabric').showHelpAfterError()
+  registerNodeCommands(program)
+  registerDemoCommand(program)
   registerTrainCommand(program)
   registerDataCommands(program)
   return program
@@ -14,5 +18,13 @@ export function buildProgram(): Command {
 
 /** Runs the CLI with `argv` (as in `process.argv`). */
 export async function main(argv: readonly string[]): Promise<void> {
-  await buildProgram().parseAsync([...argv])
+  try {
+    await buildProgram().parseAsync([...argv])
+  } catch (err) {
+    const e = err as Error
+    // Expected failures (bad config, node not running, bad input) print one clear line; bugs print the stack.
+    const expected = /Error$/.test(e.name) && e.name !== 'Error' && e.name !== 'TypeError' && e.name !== 'ReferenceError'
+    process.stderr.write(`weft: ${expected || e.name === 'Error' ? e.message : (e.stack ?? e.message)}\n`)
+    process.exitCode = 1
+  }
 }

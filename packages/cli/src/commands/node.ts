@@ -1,0 +1,225 @@
+// `weft node start`, `weft status`, `weft peers`: run a node and look at it and its mesh.
+import { writeFileSync } from 'node:fs'
+import {
+  type ApiClient,
+  createApiClient,
+  defaultDataDir,
+  formatPsk,
+  generatePsk,
+  type NodeView,
+  type PeerView,
+  parseNodeConfig,
+  readConfigFile,
+  startWeftNode,
+} from '@weft/node'
+import type { Command } from 'commander'
+import { formatBytes, formatDuration, formatTable, shortId } from '../format.js'
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+interface StartOptions {
+  config?: string
+  dataDir?: string
+  listen: string[]
+  announce: string[]
+  bootstrap: string[]
+  label: string[]
+  mdns?: boolean
+  apiHost?: string
+  apiPort?: string
+  pskFile?: string
+  allow: string[]
+  adInterval?: string
+  adTtl?: string
+  probe?: boolean
+  logLevel?: string
+}
+
+function parseLabels(pairs: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {}
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) throw new Error(`--label expects key=value, got '${pair}'`)
+    labels[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  return labels
+}
+
+function toInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n)) throw new Error(`${flag} expects an integer, got '${value}'`)
+  return n
+}
+
+/** Merges a config file with flags (flags win; list flags add to the file's lists). */
+function buildConfig(opts: StartOptions): ReturnType<typeof parseNodeConfig> {
+  const file = opts.config !== undefined ? readConfigFile(opts.config) : {}
+  const merged: Record<string, unknown> = { ...file }
+  merged['dataDir'] = opts.dataDir ?? file['dataDir'] ?? defaultDataDir()
+  if (opts.listen.length > 0) merged['listen'] = opts.listen
+  if (opts.announce.length > 0) merged['announce'] = opts.announce
+  if (opts.bootstrap.length > 0) merged['bootstrap'] = [...((file['bootstrap'] as string[]) ?? []), ...opts.bootstrap]
+  if (opts.label.length > 0) merged['labels'] = { ...((file['labels'] as object) ?? {}), ...parseLabels(opts.label) }
+  if (opts.mdns !== undefined) merged['mdns'] = opts.mdns
+  const api = { ...((file['api'] as object) ?? {}) } as Record<string, unknown>
+  if (opts.apiHost !== undefined) api['host'] = opts.apiHost
+  if (opts.apiPort !== undefined) api['port'] = toInt('--api-port', opts.apiPort)
+  merged['api'] = api
+  const ads = { ...((file['ads'] as object) ?? {}) } as Record<string, unknown>
+  if (opts.adInterval !== undefined) ads['intervalMs'] = toInt('--ad-interval', opts.adInterval)
+  if (opts.adTtl !== undefined) ads['ttlMs'] = toInt('--ad-ttl', opts.adTtl)
+  merged['ads'] = ads
+  if (opts.pskFile !== undefined) {
+    merged['privateNetwork'] = { pskFile: opts.pskFile, allow: opts.allow }
+  } else if (opts.allow.length > 0) {
+    throw new Error('--allow needs --psk-file (allow-lists apply to private meshes)')
+  }
+  if (opts.probe === false) merged['runtime'] = { ...((file['runtime'] as object) ?? {}), probe: false }
+  if (opts.logLevel !== undefined) merged['log'] = { level: opts.logLevel }
+  return parseNodeConfig(merged)
+}
+
+function clientFrom(opts: { dataDir?: string; api?: string; token?: string }): ApiClient {
+  return createApiClient({
+    dataDir: opts.dataDir ?? defaultDataDir(),
+    ...(opts.api !== undefined ? { apiUrl: opts.api } : {}),
+    ...((opts.token ?? process.env['WEFT_API_TOKEN']) !== undefined
+      ? { token: (opts.token ?? process.env['WEFT_API_TOKEN']) as string }
+      : {}),
+  })
+}
+
+function addApiOptions(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'data directory of the node to ask (default ~/.weft or $WEFT_HOME)')
+    .option('--api <url>', 'the node API URL (instead of the data directory)')
+    .option('--token <token>', 'API bearer token (default: <data-dir>/api-token or $WEFT_API_TOKEN)')
+    .option('--json', 'print JSON for scripts')
+}
+
+function runtimesText(runtimes: NodeView['resources']['runtimes']): string {
+  return runtimes.map((r) => `${r.name}/${r.backend}${r.matmulGflops > 0 ? ` ${r.matmulGflops.toFixed(1)} GFLOPS` : ''}`).join(', ')
+}
+
+/** Human-readable `weft status`. */
+export function formatStatus(view: NodeView): string {
+  const r = view.resources
+  const lines = [
+    `peer id     ${view.peerId}`,
+    `version     ${view.version}`,
+    `uptime      ${formatDuration(view.uptimeMs)}`,
+    `api         ${view.api.url}${view.api.authRequired ? ' (bearer token required)' : ''}`,
+    `network     ${view.privateNetwork ? 'private (pre-shared key)' : 'public'}`,
+    `labels      ${Object.entries(view.labels).map(([k, v]) => `${k}=${v}`).join(' ') || '-'}`,
+    `cpu         ${r.cpu.cores} × ${r.cpu.model}  load ${r.cpu.load1.toFixed(2)} ${r.cpu.load5.toFixed(2)} ${r.cpu.load15.toFixed(2)}`,
+    `memory      ${formatBytes(r.memory.freeBytes)} free of ${formatBytes(r.memory.totalBytes)}`,
+    `runtimes    ${runtimesText(r.runtimes) || '-'}`,
+    `datasets    ${r.datasets.map((d) => `${d.name} (${d.examples} examples)`).join(', ') || '-'}`,
+    `peers       ${view.peers.alive} alive, ${view.peers.gone} gone`,
+    'addresses',
+    ...view.addrs.map((a) => `  ${a}`),
+    `connections (${view.connections.length})`,
+    ...view.connections.map((c) => `  ${c.direction.padEnd(8)} ${c.remoteAddr}`),
+  ]
+  return lines.join('\n')
+}
+
+/** Human-readable `weft peers`. */
+export function formatPeers(peers: readonly PeerView[]): string {
+  if (peers.length === 0) return 'no peers known yet'
+  const rows = peers.map((p) => [
+    shortId(p.peerId),
+    p.status === 'alive' ? (p.connected ? 'alive' : 'alive*') : `gone (${p.goneReason ?? '?'})`,
+    Object.entries(p.ad.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+    `${p.ad.cpu.cores}`,
+    `${formatBytes(p.ad.memory.freeBytes)}/${formatBytes(p.ad.memory.totalBytes)}`,
+    p.ad.cpu.load1.toFixed(2),
+    runtimesText(p.ad.runtimes) || '-',
+    p.ad.datasets.map((d) => `${d.name}:${d.examples}`).join(',') || '-',
+    p.ad.version,
+  ])
+  return `${formatTable(['PEER', 'STATUS', 'LABELS', 'CORES', 'MEM FREE/TOTAL', 'LOAD', 'RUNTIMES', 'DATASETS', 'VERSION'], rows)}\n(alive* = known through gossip, not directly connected)`
+}
+
+export function registerNodeCommands(program: Command): void {
+  const node = program.command('node').description('run a Weft node')
+  node
+    .command('start')
+    .description('start a node daemon (stops cleanly on SIGINT/SIGTERM)')
+    .option('-c, --config <file>', 'YAML or JSON config file')
+    .option('--data-dir <dir>', 'data directory (identity, state, API token); default ~/.weft')
+    .option('--listen <multiaddr>', 'listen address, repeatable (default TCP and WebSockets on all interfaces)', collect, [])
+    .option('--announce <multiaddr>', 'address to announce, repeatable', collect, [])
+    .option('--bootstrap <multiaddr>', 'bootstrap peer /…/p2p/<id>, repeatable', collect, [])
+    .option('--label <key=value>', 'label to advertise (site=…, tier=dc|edge), repeatable', collect, [])
+    .option('--mdns', 'discover peers on the local network with mDNS')
+    .option('--api-host <host>', 'control API host (default 127.0.0.1; other hosts require the bearer token)')
+    .option('--api-port <port>', 'control API port (default: any free port, recorded in <data-dir>/node.json)')
+    .option('--psk-file <file>', 'private mesh: libp2p swarm.key (make one with `weft node gen-psk`)')
+    .option('--allow <peer-id>', 'private mesh: admit only these peers, repeatable', collect, [])
+    .option('--ad-interval <ms>', 'resource ad period')
+    .option('--ad-ttl <ms>', 'resource ad lifetime')
+    .option('--no-probe', 'skip the runtime throughput probe at start')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+    .action(async (opts: StartOptions) => {
+      const config = buildConfig(opts)
+      const weft = await startWeftNode(config)
+      process.stderr.write(
+        `weft node ${weft.peerId} started\n  api ${weft.apiUrl}\n${weft.addrs.map((a) => `  listening ${a}`).join('\n')}\n`,
+      )
+      let stopping = false
+      const stop = (signal: string) => {
+        if (stopping) return
+        stopping = true
+        process.stderr.write(`${signal}: stopping\n`)
+        weft.stop().then(
+          () => {
+            // No process.exit: the process ends when nothing is left open, which proves a clean shutdown.
+            // A handle left dangling by a dependency is reported and cut after 5 s instead of hanging forever.
+            setTimeout(() => {
+              const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? []
+              process.stderr.write(`shutdown left ${handles.length} handle(s) open; exiting anyway\n`)
+              process.exit(2)
+            }, 5_000).unref()
+          },
+          (err: unknown) => {
+            process.stderr.write(`error while stopping: ${(err as Error).message}\n`)
+            process.exit(1)
+          },
+        )
+      }
+      process.once('SIGINT', () => stop('SIGINT'))
+      process.once('SIGTERM', () => stop('SIGTERM'))
+    })
+  node
+    .command('gen-psk')
+    .description('create a pre-shared key (swarm.key) for a private mesh')
+    .option('--out <file>', 'write it to this file (mode 0600) instead of stdout')
+    .action((opts: { out?: string }) => {
+      const text = formatPsk(generatePsk())
+      if (opts.out === undefined) process.stdout.write(text)
+      else writeFileSync(opts.out, text, { mode: 0o600 })
+    })
+
+  addApiOptions(program.command('status').description("this node: id, addresses, uptime, resources, connections")).action(
+    async (opts: { dataDir?: string; api?: string; token?: string; json?: boolean }) => {
+      const view = await clientFrom(opts).node()
+      process.stdout.write(opts.json ? `${JSON.stringify(view, null, 2)}\n` : `${formatStatus(view)}\n`)
+    },
+  )
+  addApiOptions(program.command('peers').description('every known peer and its advertised resources'))
+    .option('--status <status>', "only 'alive' or 'gone' peers")
+    .option('--lookup <peer-id>', 'look one peer up in the DHT instead')
+    .action(async (opts: { dataDir?: string; api?: string; token?: string; json?: boolean; status?: string; lookup?: string }) => {
+      const client = clientFrom(opts)
+      if (opts.status !== undefined && opts.status !== 'alive' && opts.status !== 'gone') {
+        throw new Error(`--status must be 'alive' or 'gone', got '${opts.status}'`)
+      }
+      const peers =
+        opts.lookup !== undefined
+          ? [await client.peer(opts.lookup, 'dht')]
+          : await client.peers(opts.status as 'alive' | 'gone' | undefined)
+      process.stdout.write(opts.json ? `${JSON.stringify(peers, null, 2)}\n` : `${formatPeers(peers)}\n`)
+    })
+}

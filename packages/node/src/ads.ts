@@ -1,0 +1,84 @@
+// Signed resource ads: built from what the node measured, signed by its key, verified on receipt.
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  type ResourceAd,
+  ResourceAdSchema,
+  type SignedResourceAd,
+  SignedResourceAdSchema,
+} from '@weft/protocol'
+
+/** Domain separation: a signature over an ad can never be replayed as a signature over anything else. */
+const AD_SIGNING_PREFIX = new TextEncoder().encode('weft-resource-ad/v1')
+/** An encoded signed ad larger than this is dropped without decoding further. */
+export const MAX_SIGNED_AD_BYTES = 64 * 1024
+/** Ads issued further than this in the future (clock skew) are refused. */
+export const MAX_CLOCK_SKEW_MS = 60_000
+
+function signingBytes(adBytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(AD_SIGNING_PREFIX.length + adBytes.length)
+  out.set(AD_SIGNING_PREFIX, 0)
+  out.set(adBytes, AD_SIGNING_PREFIX.length)
+  return out
+}
+
+/** Signs an ad with the node's key; the ad's peer id must be that key's. */
+export async function signAd(ad: ResourceAd, key: PrivateKey): Promise<Uint8Array> {
+  const adBytes = toBinary(ResourceAdSchema, ad)
+  const signature = await key.sign(signingBytes(adBytes))
+  return toBinary(SignedResourceAdSchema, create(SignedResourceAdSchema, { ad: adBytes, signature }))
+}
+
+/** Why an ad was dropped. */
+export type AdRejection =
+  | 'too-large'
+  | 'malformed'
+  | 'bad-peer-id'
+  | 'bad-signature'
+  | 'expired'
+  | 'from-the-future'
+  | 'sender-mismatch'
+
+export type VerifiedAd = { ok: true; ad: ResourceAd; signed: SignedResourceAd } | { ok: false; reason: AdRejection; detail: string }
+
+/**
+ * Verifies an encoded SignedResourceAd: size, decoding, the signature by the key of the ad's peer id,
+ * expiry and clock skew. Staleness by sequence number is the peer table's job.
+ * @param bytes - the encoded SignedResourceAd as received
+ * @param now - current time, ms since the epoch
+ * @param from - when known, the peer that published it (gossipsub's signed `from`); must match the ad
+ */
+export async function verifyAd(bytes: Uint8Array, now: number, from?: string): Promise<VerifiedAd> {
+  if (bytes.length > MAX_SIGNED_AD_BYTES) {
+    return { ok: false, reason: 'too-large', detail: `${bytes.length} bytes > ${MAX_SIGNED_AD_BYTES}` }
+  }
+  let signed: SignedResourceAd
+  let ad: ResourceAd
+  try {
+    signed = fromBinary(SignedResourceAdSchema, bytes)
+    ad = fromBinary(ResourceAdSchema, signed.ad)
+  } catch (err) {
+    return { ok: false, reason: 'malformed', detail: (err as Error).message }
+  }
+  let publicKey: ReturnType<typeof peerIdFromString>['publicKey']
+  try {
+    publicKey = peerIdFromString(ad.peerId).publicKey
+  } catch (err) {
+    return { ok: false, reason: 'bad-peer-id', detail: (err as Error).message }
+  }
+  if (publicKey === undefined) return { ok: false, reason: 'bad-peer-id', detail: 'peer id does not embed a public key' }
+  if (from !== undefined && from !== ad.peerId) {
+    return { ok: false, reason: 'sender-mismatch', detail: `ad for ${ad.peerId} published by ${from}` }
+  }
+  const valid = await publicKey.verify(signingBytes(signed.ad), signed.signature)
+  if (!valid) return { ok: false, reason: 'bad-signature', detail: `signature does not match ${ad.peerId}` }
+  if (Number(ad.expiresAtMs) <= now) {
+    return { ok: false, reason: 'expired', detail: `expired ${now - Number(ad.expiresAtMs)} ms ago` }
+  }
+  if (Number(ad.issuedAtMs) > now + MAX_CLOCK_SKEW_MS) {
+    return { ok: false, reason: 'from-the-future', detail: `issued ${Number(ad.issuedAtMs) - now} ms ahead` }
+  }
+  return { ok: true, ad, signed }
+}
+

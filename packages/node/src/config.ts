@@ -1,0 +1,139 @@
+// The node's configuration: one zod schema, read from YAML/JSON files and CLI flags, validated once at the edge.
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { isAbsolute, join, resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { ConfigError } from './errors.js'
+
+const labelKey = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'label keys are 1-63 chars of letters, digits, . _ -')
+
+/** A local data set the node registers under `name`; its examples never leave the node. */
+export const datasetConfigSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,127}$/i, 'data set names are 1-128 chars of letters, digits, . _ / -'),
+    /** 'fashion-mnist', or the path of a .csv file. */
+    source: z.string().min(1),
+    split: z.enum(['train', 'test']).default('train'),
+    /** CSV only: the label column. */
+    label: z.string().min(1).optional(),
+    /** Only this client's share of a seeded partition of the source (demos, tests, simulations). */
+    partition: z
+      .object({
+        scheme: z.enum(['iid', 'dirichlet', 'shards', 'quantity-skew']),
+        clients: z.number().int().positive(),
+        part: z.number().int().nonnegative(),
+        seed: z.number().int().default(1),
+        alpha: z.number().positive().optional(),
+        shards: z.number().int().positive().optional(),
+        exponent: z.number().positive().optional(),
+      })
+      .strict()
+      .refine((p) => p.part < p.clients, { message: 'part must be < clients' })
+      .optional(),
+  })
+  .strict()
+  .refine((d) => d.source === 'fashion-mnist' || d.source.endsWith('.csv'), {
+    message: "source must be 'fashion-mnist' or a path ending in .csv",
+  })
+  .refine((d) => !d.source.endsWith('.csv') || d.label !== undefined, { message: 'a CSV source needs label (its label column)' })
+export type DatasetConfig = z.infer<typeof datasetConfigSchema>
+
+export const nodeConfigSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    /** libp2p listen multiaddrs (TCP and WebSockets). */
+    listen: z.array(z.string().startsWith('/')).default(['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws']),
+    /** Addresses to announce instead of the listen addresses (e.g. behind NAT). */
+    announce: z.array(z.string().startsWith('/')).default([]),
+    bootstrap: z.array(z.string().includes('/p2p/', { message: 'bootstrap addresses must end in /p2p/<peer id>' })).default([]),
+    mdns: z.boolean().default(false),
+    /** Treat loopback and private addresses as routable in the DHT (local fabrics, tests). */
+    lan: z.boolean().default(true),
+    labels: z.record(labelKey, z.string().max(256)).default({}),
+    api: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(0),
+      })
+      .default({ host: '127.0.0.1', port: 0 }),
+    ads: z
+      .object({
+        intervalMs: z.number().int().min(100).default(10_000),
+        ttlMs: z.number().int().min(300).default(30_000),
+      })
+      .refine((a) => a.ttlMs > a.intervalMs, { message: 'ads.ttlMs must exceed ads.intervalMs' })
+      .default({ intervalMs: 10_000, ttlMs: 30_000 }),
+    privateNetwork: z
+      .object({
+        /** Path of a libp2p swarm.key (pre-shared key); relative paths are inside dataDir. */
+        pskFile: z.string().min(1),
+        /** Peer ids admitted to connect; empty means every holder of the key. */
+        allow: z.array(z.string().min(1)).default([]),
+      })
+      .optional(),
+    datasets: z.array(datasetConfigSchema).default([]),
+    runtime: z
+      .object({
+        /** Measure the matmul throughput of each engine at start (about one second, off the main thread). */
+        probe: z.boolean().default(true),
+      })
+      .default({ probe: true }),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .default({ level: 'info' }),
+  })
+  .strict()
+
+export type NodeConfig = z.infer<typeof nodeConfigSchema>
+/** What a user may write: every field but `dataDir` optional. */
+export type NodeConfigInput = z.input<typeof nodeConfigSchema>
+
+/** `~/.weft`, or `$WEFT_HOME` when set. */
+export function defaultDataDir(): string {
+  return process.env['WEFT_HOME'] ?? join(homedir(), '.weft')
+}
+
+/** Expands a leading `~` and makes the path absolute. */
+export function expandPath(path: string, base: string = process.cwd()): string {
+  const expanded = path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path
+  return isAbsolute(expanded) ? expanded : resolve(base, expanded)
+}
+
+/**
+ * Validates a configuration object; throws ConfigError listing every problem with its path.
+ * @param input - parsed YAML/JSON merged with flags
+ */
+export function parseNodeConfig(input: unknown): NodeConfig {
+  const result = nodeConfigSchema.safeParse(input)
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n')
+    throw new ConfigError(`invalid node configuration:\n${problems}`)
+  }
+  const config = result.data
+  return { ...config, dataDir: expandPath(config.dataDir) }
+}
+
+/**
+ * Reads a YAML or JSON config file (JSON is YAML) into a plain object, without validating it.
+ * @throws ConfigError when the file cannot be read or parsed
+ */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  let value: unknown
+  try {
+    value = parseYaml(text)
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid YAML/JSON: ${(err as Error).message}`, { cause: err })
+  }
+  if (value === null || value === undefined) return {}
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`config file ${path} must hold a mapping at the top level`)
+  }
+  return value as Record<string, unknown>
+}

@@ -1,0 +1,58 @@
+// The node's local data sets: loaded from its config (files, Fashion-MNIST, seeded partitions) and described for its ad.
+import { create } from '@bufbuild/protobuf'
+import { describeScheme, type InMemoryDataset, parsePartitionSpec, specScheme } from '@weft/data'
+import { loadCsv, loadFashionMnist, loadPartition } from '@weft/data/node'
+import { type DatasetOffer, DatasetOfferSchema } from '@weft/protocol'
+import type { DatasetConfig, NodeConfig } from './config.js'
+
+/**
+ * Loads one configured data set (a client's share when `partition` is set).
+ * @throws the loaders' errors (file not found, bad format, checksum mismatch)
+ */
+export async function loadLocalDataset(config: DatasetConfig): Promise<InMemoryDataset> {
+  if (config.partition !== undefined) {
+    const { scheme, clients, part, seed, alpha, shards, exponent } = config.partition
+    return loadPartition({
+      dataset: config.source,
+      split: config.split,
+      ...(config.label !== undefined ? { label: config.label } : {}),
+      scheme,
+      clients,
+      part,
+      seed,
+      ...(alpha !== undefined ? { alpha } : {}),
+      ...(shards !== undefined ? { shards } : {}),
+      ...(exponent !== undefined ? { exponent } : {}),
+    })
+  }
+  if (config.source === 'fashion-mnist') return loadFashionMnist({ split: config.split })
+  return (await loadCsv(config.source, { label: config.label as string })).dataset
+}
+
+function schemaText(config: DatasetConfig): string {
+  const base = config.source === 'fashion-mnist' ? `fashion-mnist ${config.split}` : `csv ${config.source} label=${config.label}`
+  if (config.partition === undefined) return base
+  const p = config.partition
+  const spec = parsePartitionSpec({ dataset: config.source, ...p, ...(config.label !== undefined ? { label: config.label } : {}) })
+  return `${base}, ${describeScheme(specScheme(spec))} part ${p.part + 1}/${p.clients} seed ${p.seed}`
+}
+
+/** Loads every configured data set once and describes it (examples, shape, classes) for the resource ad. */
+export async function describeLocalDatasets(config: NodeConfig): Promise<DatasetOffer[]> {
+  const offers: DatasetOffer[] = []
+  for (const ds of config.datasets) {
+    const data = await loadLocalDataset(ds)
+    const featureValues = data.featureShape.reduce((a, b) => a * b, 1)
+    offers.push(
+      create(DatasetOfferSchema, {
+        name: ds.name,
+        examples: BigInt(data.size),
+        featureShape: [...data.featureShape],
+        numClasses: data.numClasses,
+        schema: schemaText(ds),
+        bytes: BigInt(data.size * featureValues * (data.dtype === 'uint8' ? 1 : 4)),
+      }),
+    )
+  }
+  return offers
+}

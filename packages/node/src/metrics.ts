@@ -1,0 +1,74 @@
+// Prometheus metrics of one node, in a registry of its own; the API's /metrics and the dashboard read the same numbers.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+
+/** The node's metric instruments. */
+export interface NodeMetrics {
+  readonly registry: Registry
+  readonly peers: Gauge<'status'>
+  readonly connections: Gauge
+  readonly bytes: Counter<'protocol' | 'direction'>
+  readonly rpcSeconds: Histogram<'protocol' | 'method' | 'outcome'>
+  readonly transferBytes: Counter<'purpose' | 'direction'>
+  readonly transferSeconds: Histogram<'purpose' | 'direction'>
+  readonly transferThroughput: Gauge<'purpose' | 'direction'>
+  readonly adsReceived: Counter<'outcome'>
+  readonly adsPublished: Counter
+  readonly badMessages: Counter<'protocol' | 'reason'>
+}
+
+/** Creates the node's registry with process metrics (memory, CPU, event-loop lag) and Weft's own. */
+export function createNodeMetrics(): NodeMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'weft_process_' })
+  const opts = { registers: [registry] }
+  return {
+    registry,
+    peers: new Gauge({ name: 'weft_peers', help: 'Known peers by status', labelNames: ['status'], ...opts }),
+    connections: new Gauge({ name: 'weft_connections', help: 'Open libp2p connections', ...opts }),
+    bytes: new Counter({
+      name: 'weft_protocol_bytes_total',
+      help: 'Bytes moved on Weft protocol streams',
+      labelNames: ['protocol', 'direction'],
+      ...opts,
+    }),
+    rpcSeconds: new Histogram({
+      name: 'weft_rpc_duration_seconds',
+      help: 'RPC round-trip latency seen by the caller',
+      labelNames: ['protocol', 'method', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ...opts,
+    }),
+    transferBytes: new Counter({
+      name: 'weft_tensor_transfer_bytes_total',
+      help: 'Tensor-set payload bytes transferred',
+      labelNames: ['purpose', 'direction'],
+      ...opts,
+    }),
+    transferSeconds: new Histogram({
+      name: 'weft_tensor_transfer_seconds',
+      help: 'Duration of tensor-set transfers',
+      labelNames: ['purpose', 'direction'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      ...opts,
+    }),
+    transferThroughput: new Gauge({
+      name: 'weft_tensor_transfer_throughput_bytes_per_second',
+      help: 'Throughput of the last tensor-set transfer',
+      labelNames: ['purpose', 'direction'],
+      ...opts,
+    }),
+    adsReceived: new Counter({
+      name: 'weft_ads_received_total',
+      help: 'Resource ads received, by outcome (accepted, stale, or the rejection reason)',
+      labelNames: ['outcome'],
+      ...opts,
+    }),
+    adsPublished: new Counter({ name: 'weft_ads_published_total', help: 'Resource ads this node published', ...opts }),
+    badMessages: new Counter({
+      name: 'weft_bad_messages_total',
+      help: 'Messages from peers dropped as garbage, oversized or malformed',
+      labelNames: ['protocol', 'reason'],
+      ...opts,
+    }),
+  }
+}

@@ -1,0 +1,164 @@
+// The peer table: the one place that knows which peers exist and what they offer, fed only by verified ads.
+import type { ResourceAd } from '@weft/protocol'
+import { fromBinary } from '@bufbuild/protobuf'
+import { ResourceAdSchema, SignedResourceAdSchema } from '@weft/protocol'
+import type { NodeState } from './state.js'
+
+export type PeerStatus = 'alive' | 'gone'
+
+/** One known peer. */
+export interface PeerEntry {
+  readonly peerId: string
+  readonly ad: ResourceAd
+  readonly signedAd: Uint8Array
+  readonly lastSeen: number
+  readonly status: PeerStatus
+  /** Why the peer is gone: 'expired' (no fresh ad within its TTL) or 'disconnected'. */
+  readonly goneReason: string | null
+  readonly connected: boolean
+}
+
+export interface PeerTableEvents {
+  /** A peer appeared, came back, or sent a newer ad. */
+  'peer:update': (entry: PeerEntry) => void
+  'peer:gone': (entry: PeerEntry) => void
+}
+
+export interface PeerTableComponents {
+  readonly state: NodeState
+  readonly now: () => number
+}
+
+/** Outcome of offering an ad to the table. */
+export type AcceptResult = { accepted: true; isNew: boolean } | { accepted: false; reason: 'stale' | 'self' }
+
+/** The peer table API used by the node, its API server and (later) schedulers and coordinators. */
+export interface PeerTable {
+  /** Offers a verified ad; older or equal sequence numbers are refused as stale. */
+  accept(ad: ResourceAd, signedAd: Uint8Array): AcceptResult
+  /** Marks peers whose ads expired as gone; returns those newly marked. */
+  sweep(): PeerEntry[]
+  setConnected(peerId: string, connected: boolean): void
+  get(peerId: string): PeerEntry | undefined
+  list(): PeerEntry[]
+  on<K extends keyof PeerTableEvents>(event: K, listener: PeerTableEvents[K]): void
+}
+
+class DefaultPeerTable implements PeerTable {
+  readonly #components: PeerTableComponents
+  readonly #self: string
+  readonly #peers = new Map<string, PeerEntry>()
+  /** Peers with an open connection, tracked apart from ads: a connection usually opens before the first ad. */
+  readonly #connected = new Set<string>()
+  readonly #listeners: { [K in keyof PeerTableEvents]: Array<PeerTableEvents[K]> } = {
+    'peer:update': [],
+    'peer:gone': [],
+  }
+
+  constructor(self: string, components: PeerTableComponents) {
+    this.#self = self
+    this.#components = components
+    for (const stored of components.state.listPeers()) {
+      try {
+        const signed = fromBinary(SignedResourceAdSchema, stored.signedAd)
+        const ad = fromBinary(ResourceAdSchema, signed.ad)
+        // After a restart nothing is known to be alive until a fresh ad arrives.
+        this.#peers.set(stored.peerId, {
+          peerId: stored.peerId,
+          ad,
+          signedAd: stored.signedAd,
+          lastSeen: stored.lastSeen,
+          status: 'gone',
+          goneReason: stored.status === 'gone' ? stored.goneReason : 'restarted',
+          connected: false,
+        })
+      } catch {
+        // A row written by an incompatible version: ignore it, the next ad replaces it.
+      }
+    }
+  }
+
+  accept(ad: ResourceAd, signedAd: Uint8Array): AcceptResult {
+    if (ad.peerId === this.#self) return { accepted: false, reason: 'self' }
+    const previous = this.#peers.get(ad.peerId)
+    const fresh = previous === undefined || ad.seq > previous.ad.seq
+    // A restarted peer starts its sequence from its stored value, so equal-or-lower means a replay.
+    if (!fresh) return { accepted: false, reason: 'stale' }
+    const entry: PeerEntry = {
+      peerId: ad.peerId,
+      ad,
+      signedAd,
+      lastSeen: this.#components.now(),
+      status: 'alive',
+      goneReason: null,
+      connected: this.#connected.has(ad.peerId),
+    }
+    this.#peers.set(ad.peerId, entry)
+    this.#components.state.upsertPeer({
+      peerId: entry.peerId,
+      signedAd,
+      seq: ad.seq,
+      expiresAt: Number(ad.expiresAtMs),
+      lastSeen: entry.lastSeen,
+      status: 'alive',
+      goneReason: null,
+    })
+    this.#emit('peer:update', entry)
+    return { accepted: true, isNew: previous === undefined || previous.status === 'gone' }
+  }
+
+  sweep(): PeerEntry[] {
+    const now = this.#components.now()
+    const gone: PeerEntry[] = []
+    for (const entry of this.#peers.values()) {
+      if (entry.status === 'alive' && Number(entry.ad.expiresAtMs) <= now) {
+        gone.push(this.#markGone(entry, 'expired'))
+      }
+    }
+    return gone
+  }
+
+  setConnected(peerId: string, connected: boolean): void {
+    if (connected) this.#connected.add(peerId)
+    else this.#connected.delete(peerId)
+    const entry = this.#peers.get(peerId)
+    if (entry === undefined) return
+    if (!connected && entry.status === 'alive') {
+      this.#markGone({ ...entry, connected: false }, 'disconnected')
+      return
+    }
+    this.#peers.set(peerId, { ...entry, connected })
+  }
+
+  get(peerId: string): PeerEntry | undefined {
+    return this.#peers.get(peerId)
+  }
+
+  list(): PeerEntry[] {
+    return [...this.#peers.values()].sort((a, b) => a.peerId.localeCompare(b.peerId))
+  }
+
+  on<K extends keyof PeerTableEvents>(event: K, listener: PeerTableEvents[K]): void {
+    this.#listeners[event].push(listener)
+  }
+
+  #markGone(entry: PeerEntry, reason: string): PeerEntry {
+    const gone: PeerEntry = { ...entry, status: 'gone', goneReason: reason }
+    this.#peers.set(entry.peerId, gone)
+    this.#components.state.setPeerStatus(entry.peerId, 'gone', reason)
+    this.#emit('peer:gone', gone)
+    return gone
+  }
+
+  #emit<K extends keyof PeerTableEvents>(event: K, entry: PeerEntry): void {
+    for (const listener of this.#listeners[event]) listener(entry)
+  }
+}
+
+/**
+ * Creates the peer table, restoring known peers (as gone until they advertise again) from state.
+ * @param self - this node's peer id (its own ads are never entered)
+ */
+export function createPeerTable(self: string, components: PeerTableComponents): PeerTable {
+  return new DefaultPeerTable(self, components)
+}

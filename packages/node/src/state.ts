@@ -1,0 +1,84 @@
+// The node's SQLite state: node metadata and the peer table, so a restarted node remembers the mesh.
+import Database from 'better-sqlite3'
+
+/** A peer as stored: the last verified signed ad and what this node observed. */
+export interface StoredPeer {
+  readonly peerId: string
+  /** The encoded SignedResourceAd last accepted from this peer. */
+  readonly signedAd: Uint8Array
+  readonly seq: bigint
+  readonly expiresAt: number
+  readonly lastSeen: number
+  readonly status: 'alive' | 'gone'
+  readonly goneReason: string | null
+}
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE peers (
+     peer_id TEXT PRIMARY KEY,
+     signed_ad BLOB NOT NULL,
+     seq INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('alive', 'gone')),
+     gone_reason TEXT
+   );`,
+]
+
+/** The node's state database. */
+export interface NodeState {
+  getMeta(key: string): string | undefined
+  setMeta(key: string, value: string): void
+  upsertPeer(peer: StoredPeer): void
+  setPeerStatus(peerId: string, status: 'alive' | 'gone', reason: string | null): void
+  listPeers(): StoredPeer[]
+  close(): void
+}
+
+/**
+ * Opens (creating and migrating) the state database.
+ * @param path - file path, or ':memory:'
+ */
+export function openNodeState(path: string): NodeState {
+  const db = new Database(path)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)')
+  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined
+  const current = row?.version ?? 0
+  db.transaction(() => {
+    for (let v = current; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!)
+    if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length)
+    else db.prepare('UPDATE schema_version SET version = ?').run(MIGRATIONS.length)
+  })()
+
+  const getMeta = db.prepare('SELECT value FROM meta WHERE key = ?')
+  const setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+  const upsert = db.prepare(`INSERT INTO peers (peer_id, signed_ad, seq, expires_at, last_seen, status, gone_reason)
+    VALUES (@peerId, @signedAd, @seq, @expiresAt, @lastSeen, @status, @goneReason)
+    ON CONFLICT(peer_id) DO UPDATE SET signed_ad = excluded.signed_ad, seq = excluded.seq,
+      expires_at = excluded.expires_at, last_seen = excluded.last_seen, status = excluded.status,
+      gone_reason = excluded.gone_reason`)
+  const setStatus = db.prepare('UPDATE peers SET status = ?, gone_reason = ? WHERE peer_id = ?')
+  const list = db.prepare('SELECT * FROM peers ORDER BY peer_id').safeIntegers(true)
+
+  return {
+    getMeta: (key) => (getMeta.get(key) as { value: string } | undefined)?.value,
+    setMeta: (key, value) => void setMeta.run(key, value),
+    upsertPeer: (peer) =>
+      void upsert.run({ ...peer, signedAd: Buffer.from(peer.signedAd), seq: peer.seq }),
+    setPeerStatus: (peerId, status, reason) => void setStatus.run(status, reason, peerId),
+    listPeers: () =>
+      (list.all() as Array<Record<string, unknown>>).map((r) => ({
+        peerId: r['peer_id'] as string,
+        signedAd: new Uint8Array(r['signed_ad'] as Buffer),
+        seq: r['seq'] as bigint,
+        expiresAt: Number(r['expires_at']),
+        lastSeen: Number(r['last_seen']),
+        status: r['status'] as 'alive' | 'gone',
+        goneReason: (r['gone_reason'] as string | null) ?? null,
+      })),
+    close: () => db.close(),
+  }
+}

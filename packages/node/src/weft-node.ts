@@ -1,0 +1,401 @@
+// The node daemon: one mesh node plus its identity, state, resource ads, peer table, control API and metrics.
+import { readFileSync } from 'node:fs'
+import { isAbsolute, join } from 'node:path'
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { createMeshNode, type MeshMetrics, type MeshNode, parsePsk, rpcMethod } from '@weft/mesh'
+import {
+  GetAdRequestSchema,
+  type ResourceAd,
+  ResourceAdSchema,
+  type RuntimeOffer,
+  RuntimeOfferSchema,
+  SignedResourceAdSchema,
+  type DatasetOffer,
+} from '@weft/protocol'
+import { pino, type Logger } from 'pino'
+import { signAd, verifyAd } from './ads.js'
+import { startApiServer, type ApiServer, isLoopbackHost } from './api.js'
+import type { NodeConfig } from './config.js'
+import {
+  claimDataDir,
+  DATA_DIR_FILES,
+  ensureDataDir,
+  loadOrCreateApiToken,
+  loadOrCreateIdentity,
+  removeRunningNode,
+  writeRunningNode,
+} from './data-dir.js'
+import { ConfigError } from './errors.js'
+import { describeLocalDatasets } from './local-datasets.js'
+import { createNodeMetrics, type NodeMetrics } from './metrics.js'
+import { createPeerTable, type PeerTable } from './peer-table.js'
+import { readHostResources } from './resources.js'
+import { openNodeState, type NodeState } from './state.js'
+import { WEFT_VERSION } from './version.js'
+import { adView, type NodeView, peerView } from './views.js'
+
+/** Gossipsub topic of resource ads. */
+export const ADS_TOPIC = 'weft/ads/1'
+/** DHT namespace of resource ads: `/weft-ad/<peer id>`. */
+export const ADS_DHT_NAMESPACE = 'weft-ad'
+/** RPC `node/ad`: fetch a peer's current signed ad directly. */
+export const GET_AD = rpcMethod('node', 'ad', GetAdRequestSchema, SignedResourceAdSchema)
+
+/** What a node measures once and offers until it changes: engines and local data sets. */
+export interface NodeOffers {
+  runtimes: RuntimeOffer[]
+  datasets: DatasetOffer[]
+}
+
+/** Pluggable measurements, so tests and embedders can replace the slow ones. */
+export interface WeftNodeComponents {
+  readonly now: () => number
+  readonly logger: Logger
+  /** Measures the ML engines (about one second); its result is advertised once it resolves. */
+  readonly probeRuntimes?: (signal: AbortSignal) => Promise<RuntimeOffer[]>
+  /** Describes the configured local data sets (counts, shapes). */
+  readonly describeDatasets?: (config: NodeConfig) => Promise<DatasetOffer[]>
+}
+
+/** A running node. */
+export interface WeftNode {
+  readonly peerId: string
+  readonly config: NodeConfig
+  readonly mesh: MeshNode
+  readonly peers: PeerTable
+  readonly metrics: NodeMetrics
+  readonly logger: Logger
+  readonly apiUrl: string
+  readonly addrs: string[]
+  /** The node's view, as `GET /v1/node` serves it. */
+  view(): NodeView
+  /** Publishes a fresh ad now (also done every `ads.intervalMs`). */
+  publishAd(): Promise<void>
+  /** Stops timers, the API, the mesh and the state database; removes node.json. */
+  stop(): Promise<void>
+}
+
+function meshMetricsFor(metrics: NodeMetrics): MeshMetrics {
+  return {
+    onBytes: (protocol, direction, bytes) => metrics.bytes.inc({ protocol, direction }, bytes),
+    onRpc: (protocol, method, side, outcome, seconds) => {
+      if (side === 'client') metrics.rpcSeconds.observe({ protocol, method, outcome }, seconds)
+    },
+    onTensorTransfer: (purpose, direction, outcome, bytes, seconds) => {
+      if (outcome !== 'ok') return
+      metrics.transferBytes.inc({ purpose, direction }, bytes)
+      metrics.transferSeconds.observe({ purpose, direction }, seconds)
+      if (seconds > 0) metrics.transferThroughput.set({ purpose, direction }, bytes / seconds)
+    },
+    onBadMessage: (protocol, reason) => metrics.badMessages.inc({ protocol, reason }),
+  }
+}
+
+function readPsk(config: NodeConfig): Uint8Array | undefined {
+  const pn = config.privateNetwork
+  if (pn === undefined) return undefined
+  const path = isAbsolute(pn.pskFile) ? pn.pskFile : join(config.dataDir, pn.pskFile)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read the private network key ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  return parsePsk(text)
+}
+
+function validPeerIds(ids: readonly string[]): string[] {
+  for (const id of ids) {
+    try {
+      peerIdFromString(id)
+    } catch {
+      throw new ConfigError(`privateNetwork.allow: '${id}' is not a peer id`)
+    }
+  }
+  return [...ids]
+}
+
+/**
+ * Starts a node: identity, state, mesh, ads, API. Resolves once the API listens and node.json is written.
+ * @throws ConfigError, DataDirError on bad configuration or an unusable data directory
+ */
+export async function startWeftNode(config: NodeConfig, components: Partial<WeftNodeComponents> = {}): Promise<WeftNode> {
+  const now = components.now ?? Date.now
+  const logger = components.logger ?? pino({ level: config.log.level, base: { node: undefined } })
+  ensureDataDir(config.dataDir)
+  claimDataDir(config.dataDir)
+  const privateKey = await loadOrCreateIdentity(config.dataDir)
+  const psk = readPsk(config)
+  const allowList = config.privateNetwork !== undefined && config.privateNetwork.allow.length > 0 ? validPeerIds(config.privateNetwork.allow) : undefined
+  const state: NodeState = openNodeState(join(config.dataDir, DATA_DIR_FILES.state))
+  const metrics = createNodeMetrics()
+  const startedAt = now()
+
+  let mesh: MeshNode
+  try {
+    mesh = await createMeshNode(
+      {
+        privateKey,
+        listen: config.listen,
+        announce: config.announce,
+        bootstrap: config.bootstrap,
+        mdns: config.mdns,
+        network: config.lan ? 'lan' : 'public',
+        ...(psk !== undefined ? { psk } : {}),
+        ...(allowList !== undefined ? { allowList } : {}),
+        dht: {
+          namespaces: {
+            [ADS_DHT_NAMESPACE]: {
+              // Every DHT server stores only ads that verify and belong to the key they are stored under.
+              validate: async (key, value) => {
+                const result = await verifyAd(value, now())
+                if (!result.ok) throw new Error(`resource ad rejected: ${result.reason} (${result.detail})`)
+                const id = new TextDecoder().decode(key).split('/')[2]
+                if (id !== result.ad.peerId) throw new Error(`ad for ${result.ad.peerId} stored under ${id}`)
+              },
+              select: (_key, records) => {
+                let best = 0
+                let bestSeq = -1n
+                records.forEach((r, i) => {
+                  try {
+                    const seq = fromBinary(ResourceAdSchema, fromBinary(SignedResourceAdSchema, r).ad).seq
+                    if (seq > bestSeq) {
+                      bestSeq = seq
+                      best = i
+                    }
+                  } catch {}
+                })
+                return best
+              },
+            },
+          },
+        },
+      },
+      { metrics: meshMetricsFor(metrics), logger: logger.child({ component: 'mesh' }) },
+    )
+  } catch (err) {
+    state.close()
+    throw err
+  }
+  const peerId = mesh.peerId
+  state.setMeta('peer_id', peerId)
+  const peers = createPeerTable(peerId, { state, now })
+
+  const offers: NodeOffers = { runtimes: [], datasets: [] }
+  let seq = BigInt(state.getMeta('ad_seq') ?? '0')
+  let lastSigned: Uint8Array | undefined
+
+  const buildAd = (): ResourceAd => {
+    const host = readHostResources()
+    seq += 1n
+    state.setMeta('ad_seq', seq.toString())
+    const issued = now()
+    return create(ResourceAdSchema, {
+      peerId,
+      seq,
+      issuedAtMs: BigInt(issued),
+      expiresAtMs: BigInt(issued + config.ads.ttlMs),
+      startedAtMs: BigInt(startedAt),
+      weftVersion: WEFT_VERSION,
+      addrs: mesh.addresses(),
+      cpu: host.cpu,
+      memory: { totalBytes: BigInt(host.memory.totalBytes), freeBytes: BigInt(host.memory.freeBytes) },
+      runtimes: offers.runtimes,
+      datasets: offers.datasets,
+      labels: config.labels,
+    })
+  }
+
+  const adsTopic = mesh.pubsub.topic(ADS_TOPIC, SignedResourceAdSchema)
+  const receiveAd = async (bytes: Uint8Array, from: string | undefined, via: string): Promise<void> => {
+    const result = await verifyAd(bytes, now(), from)
+    if (!result.ok) {
+      metrics.adsReceived.inc({ outcome: result.reason })
+      logger.warn({ from, via, reason: result.reason, detail: result.detail }, 'dropped a resource ad')
+      return
+    }
+    const accepted = peers.accept(result.ad, bytes)
+    metrics.adsReceived.inc({ outcome: accepted.accepted ? 'accepted' : accepted.reason })
+    if (accepted.accepted && accepted.isNew) logger.info({ peer: result.ad.peerId, via }, 'peer joined')
+  }
+  const unsubscribe = adsTopic.subscribe((message, from) => {
+    void receiveAd(toBinary(SignedResourceAdSchema, message), from, 'gossip')
+  })
+
+  await mesh.rpc.handle(GET_AD, async () => {
+    if (lastSigned === undefined) await publishAd()
+    return fromBinary(SignedResourceAdSchema, lastSigned!)
+  })
+
+  const fetchAdFrom = async (remote: string): Promise<void> => {
+    try {
+      const signed = await mesh.rpc.call(remote, GET_AD, {}, { timeoutMs: 5_000 })
+      await receiveAd(toBinary(SignedResourceAdSchema, signed), remote, 'rpc')
+    } catch (err) {
+      logger.debug({ peer: remote, err: (err as Error).message }, 'could not fetch ad on connect')
+    }
+  }
+  const onConnect = (evt: CustomEvent<string>) => {
+    peers.setConnected(evt.detail, true)
+    metrics.connections.set(mesh.connections().length)
+    void fetchAdFrom(evt.detail)
+  }
+  const onDisconnect = (evt: CustomEvent<string>) => {
+    peers.setConnected(evt.detail, false)
+    metrics.connections.set(mesh.connections().length)
+  }
+  mesh.addEventListener('peer:connect', onConnect)
+  mesh.addEventListener('peer:disconnect', onDisconnect)
+  peers.on('peer:gone', (entry) => logger.info({ peer: entry.peerId, reason: entry.goneReason }, 'peer gone'))
+
+  let stopped = false
+  async function publishAd(): Promise<void> {
+    if (stopped) return
+    const signed = await signAd(buildAd(), privateKey)
+    lastSigned = signed
+    try {
+      await adsTopic.publish(fromBinary(SignedResourceAdSchema, signed))
+      metrics.adsPublished.inc()
+    } catch (err) {
+      logger.debug({ err: (err as Error).message }, 'publishing the ad on gossipsub failed')
+    }
+    // The DHT copy lets any peer look this node up even when it is not in their gossip mesh.
+    mesh.dht.put(ADS_DHT_NAMESPACE, peerId, signed, { signal: AbortSignal.timeout(config.ads.intervalMs) }).catch((err: unknown) => {
+      logger.debug({ err: (err as Error).message }, 'storing the ad in the DHT failed')
+    })
+  }
+
+  const updatePeerGauge = () => {
+    let alive = 0
+    let gone = 0
+    for (const p of peers.list()) p.status === 'alive' ? alive++ : gone++
+    metrics.peers.set({ status: 'alive' }, alive)
+    metrics.peers.set({ status: 'gone' }, gone)
+  }
+  peers.on('peer:update', updatePeerGauge)
+  peers.on('peer:gone', updatePeerGauge)
+  updatePeerGauge()
+
+  const adTimer = setInterval(() => void publishAd(), config.ads.intervalMs)
+  const sweepTimer = setInterval(() => peers.sweep(), Math.min(1_000, config.ads.intervalMs))
+  adTimer.unref()
+  sweepTimer.unref()
+
+  const probeAbort = new AbortController()
+  const describeDatasets = components.describeDatasets ?? describeLocalDatasets
+  const probeRuntimes = components.probeRuntimes
+  const measured = (async () => {
+    try {
+      if (describeDatasets !== undefined) offers.datasets = await describeDatasets(config)
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'could not load a configured data set; advertising none')
+    }
+    try {
+      if (probeRuntimes !== undefined && config.runtime.probe) offers.runtimes = await probeRuntimes(probeAbort.signal)
+    } catch (err) {
+      if (!probeAbort.signal.aborted) logger.warn({ err: (err as Error).message }, 'runtime probe failed')
+    }
+    if (!stopped && (offers.datasets.length > 0 || offers.runtimes.length > 0)) await publishAd()
+  })()
+
+  const authRequired = !isLoopbackHost(config.api.host)
+  const token = authRequired ? loadOrCreateApiToken(config.dataDir) : undefined
+
+  const view = (): NodeView => {
+    const host = readHostResources()
+    const list = peers.list()
+    return {
+      peerId,
+      version: WEFT_VERSION,
+      addrs: mesh.addresses(),
+      startedAt,
+      uptimeMs: now() - startedAt,
+      labels: { ...config.labels },
+      privateNetwork: psk !== undefined,
+      resources: {
+        cpu: host.cpu,
+        memory: host.memory,
+        runtimes: offers.runtimes.map((r) => ({ name: r.name, backend: r.backend, device: r.device, matmulGflops: r.matmulGflops })),
+        datasets: adView(create(ResourceAdSchema, { datasets: offers.datasets })).datasets,
+        accelerators: [],
+      },
+      connections: mesh.connections().map((c) => ({ peerId: c.peer, remoteAddr: c.remoteAddr, direction: c.direction, openedAt: c.openedAt })),
+      peers: { alive: list.filter((p) => p.status === 'alive').length, gone: list.filter((p) => p.status === 'gone').length },
+      api: { url: api?.url ?? '', authRequired },
+    }
+  }
+
+  let api: ApiServer | undefined
+  try {
+    api = await startApiServer(
+      {
+        node: view,
+        peers: () => peers.list().map(peerView),
+        peer: (id) => {
+          const entry = peers.get(id)
+          return entry === undefined ? undefined : peerView(entry)
+        },
+        lookupPeer: async (id, signal) => {
+          const known = peers.get(id)
+          const bytes = await mesh.dht.get(ADS_DHT_NAMESPACE, id, { signal })
+          if (bytes === undefined) return undefined
+          const result = await verifyAd(bytes, now())
+          if (!result.ok || result.ad.peerId !== id) return undefined
+          return {
+            peerId: id,
+            status: 'alive',
+            goneReason: null,
+            connected: known?.connected ?? false,
+            lastSeen: now(),
+            ad: adView(result.ad),
+          }
+        },
+        metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      },
+      { host: config.api.host, port: config.api.port, ...(token !== undefined ? { token } : {}) },
+    )
+  } catch (err) {
+    clearInterval(adTimer)
+    clearInterval(sweepTimer)
+    probeAbort.abort()
+    await mesh.stop()
+    state.close()
+    throw err
+  }
+  const apiUrl = api.url
+  writeRunningNode(config.dataDir, { pid: process.pid, peerId, apiUrl, startedAt })
+  await publishAd()
+  logger.info({ peerId, api: apiUrl, addrs: mesh.addresses() }, 'node started')
+
+  return {
+    peerId,
+    config,
+    mesh,
+    peers,
+    metrics,
+    logger,
+    apiUrl,
+    get addrs() {
+      return mesh.addresses()
+    },
+    view,
+    publishAd,
+    async stop() {
+      if (stopped) return
+      stopped = true
+      clearInterval(adTimer)
+      clearInterval(sweepTimer)
+      probeAbort.abort()
+      unsubscribe()
+      mesh.removeEventListener('peer:connect', onConnect)
+      mesh.removeEventListener('peer:disconnect', onDisconnect)
+      await measured.catch(() => {})
+      await api?.close()
+      await mesh.stop()
+      state.close()
+      removeRunningNode(config.dataDir)
+      logger.info({ peerId }, 'node stopped')
+    },
+  }
+}

@@ -1,0 +1,155 @@
+// Fashion-MNIST: the real Debian files (when installed), discovery order, and the download path against a 127.0.0.1 server.
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { type DatasetFile, encodeIdx, FASHION_MNIST_CLASSES, type FashionMnistFiles, fromShared } from '@weft/data'
+import { FASHION_MNIST_SYSTEM_DIR, loadFashionMnist, loadFashionMnistLabels, loadPartition, locateFashionMnist } from '@weft/data/node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const debian = existsSync(join(FASHION_MNIST_SYSTEM_DIR, 't10k-labels-idx1-ubyte.gz'))
+const noEnv = { env: {}, homedir: '/nonexistent-weft-home' }
+
+describe.skipIf(!debian)(`Fashion-MNIST from ${FASHION_MNIST_SYSTEM_DIR}${debian ? '' : ' (skipped: Debian package dataset-fashion-mnist is not installed)'}`, () => {
+  it('loads the test split: 10000 images of 28×28×1, 10 balanced classes, pixels in [0, 1], content digests match', async () => {
+    const ds = await loadFashionMnist({ split: 'test', verify: true }, noEnv)
+    expect(ds.name).toBe('fashion-mnist/test')
+    expect(ds.size).toBe(10000)
+    expect(ds.featureShape).toEqual([28, 28, 1])
+    expect(ds.numClasses).toBe(10)
+    expect(ds.classNames).toEqual(FASHION_MNIST_CLASSES)
+    const counts = new Array(10).fill(0)
+    for (const y of ds.labels()) counts[y]++
+    expect(counts).toEqual(new Array(10).fill(1000))
+    const [first] = ds.batches({ batchSize: 64 })
+    expect(first!.x.length).toBe(64 * 784)
+    expect(Math.max(...first!.x)).toBeLessThanOrEqual(1)
+    expect(Math.max(...first!.x)).toBeGreaterThan(0.9)
+    expect(Math.min(...first!.x)).toBe(0)
+  })
+
+  it('loads the train split (60000, 6000 per class) and its labels alone', async () => {
+    const labels = await loadFashionMnistLabels({ split: 'train' }, noEnv)
+    expect(labels.length).toBe(60000)
+    const ds = await loadFashionMnist({ split: 'train' }, noEnv)
+    expect(ds.size).toBe(60000)
+    expect(ds.dtype).toBe('uint8')
+    expect(Array.from(ds.labels())).toEqual(Array.from(labels))
+    expect(new Set(labels).size).toBe(10)
+    expect(labels.filter((y) => y === 9).length).toBe(6000)
+    const view = ds.subset(Int32Array.from({ length: 6000 }, (_, i) => i * 10))
+    const shared = fromShared(structuredClone(view.toShared()))
+    expect(shared.size).toBe(6000)
+    const [a] = shared.batches({ batchSize: 32, seed: 4 })
+    const [b] = view.batches({ batchSize: 32, seed: 4 })
+    expect(a).toEqual(b)
+  })
+
+  it('loadPartition gives the share a node config names', async () => {
+    const part = await loadPartition({ dataset: 'fashion-mnist', split: 'test', scheme: 'dirichlet', alpha: 0.5, clients: 10, part: 3, seed: 1 }, noEnv)
+    expect(part.name).toBe('fashion-mnist/test#dirichlet(0.5)@1:3/10')
+    expect(part.size).toBeGreaterThan(0)
+    expect(part.size).toBeLessThan(10000)
+  })
+})
+
+/** Small fake Fashion-MNIST files (3 images) and a digest table for them. */
+function fakeFiles(): { bytes: Map<string, Uint8Array>; table: FashionMnistFiles } {
+  const bytes = new Map<string, Uint8Array>()
+  const entry = (file: string, content: Uint8Array): DatasetFile => {
+    const gz = gzipSync(content)
+    bytes.set(file, gz)
+    const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+    return { file, size: gz.length, sha256: sha(gz), contentSize: content.length, contentSha256: sha(content) }
+  }
+  const split = (prefix: string, n: number): FashionMnistFiles['train'] => ({
+    images: entry(`${prefix}-images-idx3-ubyte.gz`, encodeIdx({ dtype: 'uint8', dims: [n, 28, 28], data: new Uint8Array(n * 784).fill(255) })),
+    labels: entry(`${prefix}-labels-idx1-ubyte.gz`, encodeIdx({ dtype: 'uint8', dims: [n], data: Uint8Array.from({ length: n }, (_, i) => i) })),
+  })
+  return { bytes, table: { train: split('train', 3), test: split('t10k', 2) } }
+}
+
+describe('Fashion-MNIST download (127.0.0.1 server)', () => {
+  const { bytes, table } = fakeFiles()
+  let server: Server
+  let base: string
+  let dir: string
+  const requests: string[] = []
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'weft-fm-'))
+    server = createServer((req, res) => {
+      requests.push(req.url ?? '')
+      const [, route, name] = (req.url ?? '').split('/')
+      let body = bytes.get(name ?? '')
+      if (body === undefined) {
+        res.writeHead(404).end()
+        return
+      }
+      if (route === 'corrupt') {
+        body = Uint8Array.from(body)
+        body[body.length - 20] = (body[body.length - 20] as number) ^ 0xff
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve))
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const components = (cache: string, route: string) => ({
+    env: { XDG_CACHE_HOME: cache },
+    systemDir: null,
+    baseUrl: `${base}/${route}/`,
+    files: table,
+    timeoutMs: 10_000,
+  })
+
+  it('rejects a corrupted file and leaves nothing in the cache', async () => {
+    const cache = join(dir, 'corrupt-cache')
+    const err = await loadFashionMnist({ split: 'train' }, components(cache, 'corrupt')).catch((e: unknown) => e)
+    expect(err).toMatchObject({ name: 'ChecksumMismatchError', expected: table.train.images.sha256 })
+    expect((err as Error).message).toMatch(/train-images-idx3-ubyte\.gz: SHA-256 mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}/)
+    const cached = join(cache, 'weft', 'datasets', 'fashion-mnist')
+    expect(existsSync(cached) ? await readdir(cached) : []).toEqual([])
+  })
+
+  it('reports HTTP errors as DownloadError', async () => {
+    await expect(loadFashionMnist({ split: 'test' }, components(join(dir, 'c404'), 'missing/x'))).rejects.toMatchObject({ name: 'DownloadError' })
+  })
+
+  it('downloads good files into the cache with their digests checked, then finds them there', async () => {
+    const cache = join(dir, 'good-cache')
+    const ds = await loadFashionMnist({ split: 'train', verify: true }, components(cache, 'good'))
+    expect(ds.size).toBe(3)
+    expect(Array.from(ds.labels())).toEqual([0, 1, 2])
+    expect(ds.example(0)[0]).toBe(1)
+    expect((await readdir(join(cache, 'weft', 'datasets', 'fashion-mnist'))).sort()).toEqual(['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'])
+    const before = requests.length
+    const loc = await locateFashionMnist({ split: 'train' }, components(cache, 'good'))
+    expect(loc).toMatchObject({ source: 'cache' })
+    await loadFashionMnist({ split: 'train' }, components(cache, 'good'))
+    expect(requests.length).toBe(before)
+  })
+
+  it('searches an explicit dir only, then WEFT_DATA before the cache; download: false gives DatasetNotFoundError', async () => {
+    const env = join(dir, 'env')
+    await rm(env, { recursive: true, force: true })
+    const { mkdir } = await import('node:fs/promises')
+    await mkdir(join(env, 'fashion-mnist'), { recursive: true })
+    for (const f of [table.test.images, table.test.labels]) await writeFile(join(env, 'fashion-mnist', f.file), bytes.get(f.file)!)
+    const c = { ...components(join(dir, 'good-cache'), 'none'), env: { WEFT_DATA: env, XDG_CACHE_HOME: join(dir, 'good-cache') } }
+    expect(await locateFashionMnist({ split: 'test' }, c)).toMatchObject({ source: 'env', dir: join(env, 'fashion-mnist') })
+    expect(await locateFashionMnist({ split: 'train' }, c)).toMatchObject({ source: 'cache' })
+    await expect(loadFashionMnist({ split: 'train', dir: env }, c)).rejects.toMatchObject({ name: 'DatasetNotFoundError', searched: [env] })
+    await expect(loadFashionMnist({ split: 'test', download: false }, components(join(dir, 'empty'), 'none'))).rejects.toMatchObject({
+      name: 'DatasetNotFoundError',
+    })
+  })
+})

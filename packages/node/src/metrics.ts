@@ -19,7 +19,7 @@ export interface NodeMetrics {
 /** Creates the node's registry with process metrics (memory, CPU, event-loop lag) and Weft's own. */
 export function createNodeMetrics(): NodeMetrics {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'weft_process_' })
+  collectDefaultMetrics({ register: registry, prefix: 'weft_' })
   const opts = { registers: [registry] }
   return {
     registry,

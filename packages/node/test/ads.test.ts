@@ -1,0 +1,111 @@
+// Signed resource ads and the peer table: forged, tampered, expired and stale ads are dropped; peers expire.
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createPeerTable, MAX_SIGNED_AD_BYTES, openNodeState, signAd, verifyAd } from '@weft/node'
+import { ResourceAdSchema, SignedResourceAdSchema } from '@weft/protocol'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+
+const NOW = 1_800_000_000_000
+
+async function makeAd(seq = 1n, overrides: { issued?: number; ttl?: number } = {}) {
+  const key = await generateKeyPair('Ed25519')
+  const peerId = peerIdFromPrivateKey(key).toString()
+  const issued = overrides.issued ?? NOW
+  const ad = create(ResourceAdSchema, {
+    peerId,
+    seq,
+    issuedAtMs: BigInt(issued),
+    expiresAtMs: BigInt(issued + (overrides.ttl ?? 30_000)),
+    weftVersion: '0.1.0',
+    cpu: { model: 'test cpu', cores: 2 },
+    labels: { tier: 'edge' },
+  })
+  return { key, peerId, ad, bytes: await signAd(ad, key) }
+}
+
+describe('signed resource ads', () => {
+  it('verify a genuine ad', async () => {
+    const { peerId, bytes } = await makeAd()
+    const result = await verifyAd(bytes, NOW + 1, peerId)
+    expect(result.ok).toBe(true)
+    if (result.ok) expect(result.ad.labels).toEqual({ tier: 'edge' })
+  })
+
+  it('drop an ad signed by a key other than its peer id’s (forged)', async () => {
+    const victim = await makeAd()
+    const forger = await generateKeyPair('Ed25519')
+    const forged = await signAd(victim.ad, forger)
+    expect(await verifyAd(forged, NOW + 1)).toMatchObject({ ok: false, reason: 'bad-signature' })
+  })
+
+  it('drop an ad whose content was changed after signing', async () => {
+    const { bytes } = await makeAd()
+    const signed = fromBinary(SignedResourceAdSchema, bytes)
+    const ad = fromBinary(ResourceAdSchema, signed.ad)
+    ad.labels['tier'] = 'dc'
+    const tampered = toBinary(SignedResourceAdSchema, create(SignedResourceAdSchema, { ad: toBinary(ResourceAdSchema, ad), signature: signed.signature }))
+    expect(await verifyAd(tampered, NOW + 1)).toMatchObject({ ok: false, reason: 'bad-signature' })
+  })
+
+  it('drop expired ads, ads from the future, ads relayed under another publisher, and oversized ones', async () => {
+    const { peerId, bytes } = await makeAd(1n, { ttl: 1_000 })
+    expect(await verifyAd(bytes, NOW + 1_000)).toMatchObject({ ok: false, reason: 'expired' })
+    const future = await makeAd(1n, { issued: NOW + 120_000 })
+    expect(await verifyAd(future.bytes, NOW)).toMatchObject({ ok: false, reason: 'from-the-future' })
+    const other = await makeAd()
+    expect(await verifyAd(bytes, NOW, other.peerId)).toMatchObject({ ok: false, reason: 'sender-mismatch' })
+    expect(await verifyAd(new Uint8Array(MAX_SIGNED_AD_BYTES + 1), NOW, peerId)).toMatchObject({ ok: false, reason: 'too-large' })
+  })
+
+  it('never accept arbitrary bytes as an ad', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), async (bytes) => {
+        expect((await verifyAd(bytes, NOW)).ok).toBe(false)
+      }),
+      { numRuns: 200 },
+    )
+  })
+})
+
+describe('the peer table', () => {
+  it('keeps the newest ad, refuses stale ones, expires peers and remembers them across restarts', async () => {
+    let now = NOW
+    const state = openNodeState(':memory:')
+    const table = createPeerTable('self', { state, now: () => now })
+    const gone: string[] = []
+    table.on('peer:gone', (p) => gone.push(`${p.peerId}:${p.goneReason}`))
+
+    const first = await makeAd(5n)
+    expect(table.accept(first.ad, first.bytes)).toEqual({ accepted: true, isNew: true })
+    const older = create(ResourceAdSchema, { ...first.ad, seq: 4n })
+    expect(table.accept(older, first.bytes)).toEqual({ accepted: false, reason: 'stale' })
+    expect(table.accept(first.ad, first.bytes)).toEqual({ accepted: false, reason: 'stale' })
+    expect(table.get(first.peerId)?.status).toBe('alive')
+
+    now = Number(first.ad.expiresAtMs)
+    expect(table.sweep().map((p) => p.peerId)).toEqual([first.peerId])
+    expect(gone).toEqual([`${first.peerId}:expired`])
+
+    const newer = create(ResourceAdSchema, { ...first.ad, seq: 6n, expiresAtMs: BigInt(now + 10_000) })
+    const newerBytes = await signAd(newer, first.key)
+    expect(table.accept(newer, newerBytes)).toEqual({ accepted: true, isNew: true })
+    table.setConnected(first.peerId, true)
+    expect(table.get(first.peerId)?.connected).toBe(true)
+    table.setConnected(first.peerId, false)
+    expect(table.get(first.peerId)).toMatchObject({ status: 'gone', goneReason: 'disconnected' })
+
+    // A new table over the same state knows the peer, as gone until it advertises again.
+    const restored = createPeerTable('self', { state, now: () => now })
+    expect(restored.get(first.peerId)).toMatchObject({ status: 'gone', goneReason: 'disconnected' })
+    expect(restored.accept(newer, newerBytes)).toEqual({ accepted: false, reason: 'stale' })
+    state.close()
+  })
+
+  it('never enters the node itself', async () => {
+    const { ad, bytes, peerId } = await makeAd()
+    const table = createPeerTable(peerId, { state: openNodeState(':memory:'), now: () => NOW })
+    expect(table.accept(ad, bytes)).toEqual({ accepted: false, reason: 'self' })
+  })
+})

@@ -1,0 +1,41 @@
+// Node configuration: defaults, and invalid input rejected with every problem named.
+import { parseNodeConfig } from '@weft/node'
+import { describe, expect, it } from 'vitest'
+
+describe('node configuration', () => {
+  it('fills defaults: TCP and WebSockets listeners, loopback API, ad timing', () => {
+    const config = parseNodeConfig({ dataDir: '/tmp/weft-x' })
+    expect(config.listen).toEqual(['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws'])
+    expect(config.api).toEqual({ host: '127.0.0.1', port: 0 })
+    expect(config.ads.ttlMs).toBeGreaterThan(config.ads.intervalMs)
+  })
+
+  it('names each invalid field with what was expected', () => {
+    expect(() =>
+      parseNodeConfig({
+        dataDir: '/tmp/x',
+        listen: ['tcp://nope'],
+        bootstrap: ['/ip4/1.2.3.4/tcp/1'],
+        ads: { intervalMs: 5000, ttlMs: 1000 },
+        datasets: [{ name: 'a', source: 'table.csv' }],
+        bogus: 1,
+      }),
+    ).toThrowError(
+      expect.objectContaining({
+        name: 'ConfigError',
+        message: expect.stringMatching(/listen\.0[\s\S]*bootstrap\.0: bootstrap addresses must end in \/p2p\/[\s\S]*ads: ads\.ttlMs must exceed[\s\S]*datasets\.0: a CSV source needs label[\s\S]*bogus/),
+      }),
+    )
+  })
+
+  it('accepts a partitioned Fashion-MNIST data set and rejects a part outside the partition', () => {
+    const ok = parseNodeConfig({
+      dataDir: '/tmp/x',
+      datasets: [{ name: 'fm', source: 'fashion-mnist', partition: { scheme: 'dirichlet', alpha: 0.5, clients: 10, part: 3 } }],
+    })
+    expect(ok.datasets[0]?.partition?.seed).toBe(1)
+    expect(() =>
+      parseNodeConfig({ dataDir: '/tmp/x', datasets: [{ name: 'fm', source: 'fashion-mnist', partition: { scheme: 'iid', clients: 2, part: 2 } }] }),
+    ).toThrowError(/datasets\.0\.partition: part must be < clients/)
+  })
+})

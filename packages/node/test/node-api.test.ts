@@ -1,0 +1,63 @@
+// The control API: the shapes `weft status`/`weft peers` read, bad parameters, bearer auth beyond loopback, metrics.
+import { afterAll, describe, expect, it } from 'vitest'
+import { createApiClient, type NodeView } from '@weft/node'
+import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
+
+describe('control API', () => {
+  const nodes: TestNode[] = []
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop()))
+    removeTestDirs()
+  })
+
+  it('serves the node view, peers, a single peer and Prometheus metrics on 127.0.0.1 without a token', async () => {
+    const a = await startTestNode({ labels: { site: 'tucson', tier: 'dc' } })
+    nodes.push(a)
+    const b = await startTestNode({ bootstrap: [a.addrs[0]!], labels: { tier: 'edge' } })
+    nodes.push(b)
+    await until(() => a.peers.get(b.peerId)?.status === 'alive', 10_000, 'a to see b')
+    const client = createApiClient({ apiUrl: a.apiUrl })
+    const view: NodeView = await client.node()
+    expect(view).toMatchObject({ peerId: a.peerId, labels: { site: 'tucson', tier: 'dc' }, privateNetwork: false, api: { authRequired: false } })
+    expect(view.addrs[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+    expect(view.connections.map((c) => c.peerId)).toContain(b.peerId)
+    expect(view.resources.cpu.cores).toBeGreaterThan(0)
+    const peers = await client.peers()
+    expect(peers.map((p) => [p.peerId, p.status, p.connected, p.ad.labels])).toEqual([[b.peerId, 'alive', true, { tier: 'edge' }]])
+    expect((await client.peer(b.peerId)).ad.peerId).toBe(b.peerId)
+    const metrics = await client.metrics()
+    expect(metrics).toMatch(/^weft_peers\{status="alive"\} 1$/m)
+    expect(metrics).toMatch(/^weft_ads_received_total\{outcome="accepted"\} [1-9]/m)
+    expect(metrics).toMatch(/^weft_process_resident_memory_bytes \d+/m)
+    expect(metrics).toMatch(/^weft_rpc_duration_seconds_count\{protocol="\/weft\/rpc\/node\/1\.0\.0",method="ad",outcome="ok"\} [1-9]/m)
+  })
+
+  it('answers bad parameters with 400 and a reason, unknown peers and routes with 404', async () => {
+    const a = nodes[0]!
+    const get = async (path: string) => {
+      const res = await fetch(`${a.apiUrl}${path}`)
+      return { status: res.status, body: (await res.json()) as { error: string; message: string } }
+    }
+    expect(await get('/v1/peers?status=zombie')).toEqual({
+      status: 400,
+      body: { error: 'bad-request', message: "status must be 'alive' or 'gone', got 'zombie'" },
+    })
+    expect((await get('/v1/peers/not-a-peer-id')).status).toBe(400)
+    expect((await get(`/v1/peers/${a.peerId}?source=moon`)).body.message).toMatch(/source must be 'table' or 'dht'/)
+    expect((await get(`/v1/peers/${a.peerId.replace(/.$/, 'x')}`)).status).toBe(404)
+    expect((await get('/v2/anything')).status).toBe(404)
+  })
+
+  it('requires the bearer token from the data directory when bound beyond loopback', async () => {
+    const node = await startTestNode({ api: { host: '0.0.0.0', port: 0 } })
+    nodes.push(node)
+    const port = new URL(node.apiUrl).port
+    const url = `http://127.0.0.1:${port}`
+    expect((await fetch(`${url}/v1/node`)).status).toBe(401)
+    expect((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
+    // The client reads <data-dir>/api-token, as `weft status --data-dir` does.
+    const client = createApiClient({ apiUrl: url, dataDir: node.config.dataDir })
+    expect((await client.node()).api.authRequired).toBe(true)
+    await expect(createApiClient({ apiUrl: url }).node()).rejects.toMatchObject({ name: 'ApiError', status: 401 })
+  })
+})

@@ -212,7 +212,9 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     const result = await verifyAd(bytes, now(), from)
     if (!result.ok) {
       metrics.adsReceived.inc({ outcome: result.reason })
-      logger.warn({ from, via, reason: result.reason, detail: result.detail }, 'dropped a resource ad')
+      // A late ad (delivered after its expiry) is ordinary under load; anything else is a broken or hostile peer.
+      const level = result.reason === 'expired' ? 'debug' : 'warn'
+      logger[level]({ from, via, reason: result.reason, detail: result.detail }, 'dropped a resource ad')
       return
     }
     const accepted = peers.accept(result.ad, bytes)

@@ -1,2 +1,89 @@
-// Public API of @weft/protocol (hand-written list of exports).
-export {}
+// Public API of @weft/protocol (hand-written list of exports). Browser-safe: no Node-only imports.
+export { FrameTooLargeError, InvalidTensorSetError, MalformedFrameError, TensorSetTooLargeError } from './errors.js'
+export { float16ToFloat32, float32ToFloat16, fromFloat16Bits, toFloat16Bits } from './float16.js'
+export {
+  concat,
+  createFrameDecoder,
+  decodeFrames,
+  encodeFrame,
+  encodeFramePrefix,
+  type FrameDecoder,
+  type FrameDecoderInit,
+  MAX_FRAME_BYTES,
+  varintLength,
+  writeVarint,
+} from './framing.js'
+// Generated schemas (weft.*.v1).
+export { type WireError, WireErrorCode, WireErrorCodeSchema, WireErrorSchema } from './gen/weft/common/v1/errors_pb.js'
+// Resource ads (weft.node.v1, schema owned by the node package authors): re-exported whole as generated.
+export * from './gen/weft/node/v1/ad_pb.js'
+export {
+  type RpcCancel,
+  RpcCancelSchema,
+  type RpcClientFrame,
+  RpcClientFrameSchema,
+  type RpcRequest,
+  RpcRequestSchema,
+  type RpcResponse,
+  RpcResponseSchema,
+} from './gen/weft/rpc/v1/rpc_pb.js'
+export {
+  DeclineReason,
+  DType,
+  type TensorChunk,
+  TensorChunkSchema,
+  type TensorDescriptor,
+  TensorDescriptorSchema,
+  type TensorSetHeader,
+  TensorSetHeaderSchema,
+  type TransferAccept,
+  TransferAcceptSchema,
+  type TransferAck,
+  TransferAckSchema,
+  type TransferDecline,
+  TransferDeclineSchema,
+  type TransferOk,
+  TransferOkSchema,
+  type TransferReply,
+  TransferReplySchema,
+} from './gen/weft/tensor/v1/transfer_pb.js'
+export {
+  assertProtocolName,
+  RPC_PROTOCOL_VERSION,
+  rpcProtocolId,
+  TENSOR_PROTOCOL_VERSION,
+  tensorProtocolId,
+  topicName,
+} from './protocol-ids.js'
+export {
+  canonicalTensorSetHeader,
+  createSha256,
+  createTensor,
+  type DecodeTensorSetOptions,
+  DTYPE_BYTES,
+  decodeTensorSet,
+  dtypeFromWire,
+  dtypeToWire,
+  encodeTensorSet,
+  fromWireDescriptors,
+  type HashOptions,
+  MAX_NAME_BYTES,
+  MAX_RANK,
+  MAX_TENSORS,
+  type Sha256,
+  shapeSize,
+  type Tensor,
+  type TensorDType,
+  type TensorInfo,
+  type TensorSet,
+  type TensorValues,
+  tensorInfos,
+  tensorSetByteLength,
+  tensorSetHash,
+  tensorValues,
+  toHex,
+  toWireDescriptors,
+  validateTensorInfo,
+  validateTensorInfos,
+} from './tensor-set.js'
+export { isWireErrorCode, wireErrorCodeName } from './wire-errors.js'

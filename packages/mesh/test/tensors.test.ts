@@ -1,0 +1,150 @@
+// Tensor-set transfer between two real nodes: intact delivery of every dtype, declines, hash mismatch, size limits, bad frames.
+import { create, toBinary } from '@bufbuild/protobuf'
+import type { MeshNode, ReceivedTensorSet } from '@weft/mesh'
+import {
+  createTensor,
+  encodeFrame,
+  float32ToFloat16,
+  TensorChunkSchema,
+  type TensorSet,
+  TensorSetHeaderSchema,
+  tensorInfos,
+  tensorProtocolId,
+  tensorSetHash,
+  toHex,
+  toWireDescriptors,
+  WireErrorCode,
+} from '@weft/protocol'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Recorder, startNode } from './helpers.js'
+
+let receiver: MeshNode & { recorder: Recorder }
+let sender: MeshNode
+const received: ReceivedTensorSet[] = []
+const held = new Set<string>()
+
+function sampleSet(seed: number): TensorSet {
+  const f32 = new Float32Array(300_001).map((_, i) => Math.sin(i + seed))
+  return [
+    createTensor('layer.weight', 'float32', [300_001], f32),
+    createTensor('layer.half', 'float16', [7, 3], float32ToFloat16(Array.from({ length: 21 }, (_, i) => i / 7 - seed))),
+    createTensor('empty', 'float32', [0, 4], new Float32Array(0)),
+    createTensor('q', 'int8', [5], new Int8Array([-128, -1, 0, 1, 127])),
+    createTensor('mask', 'uint8', [2, 2, 3], new Uint8Array(12).map((_, i) => (i * 37 + seed) & 0xff)),
+  ]
+}
+
+beforeAll(async () => {
+  receiver = await startNode({ tensors: { idleTimeoutMs: 5_000 } })
+  sender = await startNode({ tensors: { chunkBytes: 64 * 1024 + 3 } })
+  await receiver.tensors.handle('test', {
+    maxBytes: 2 * 1024 * 1024,
+    has: (hash) => held.has(toHex(hash)),
+    accept: (header) => (header.metadata[0] === 0xee ? 'not-wanted' : true),
+    onReceive: (r) => {
+      received.push(r)
+    },
+  })
+  await sender.dial(receiver.addresses()[0] as string)
+})
+
+afterAll(async () => {
+  await Promise.all([sender?.stop(), receiver?.stop()])
+})
+
+describe('tensor transfer', () => {
+  it('delivers float32/float16/int8/uint8 tensors intact, with metadata and hash', async () => {
+    const set = sampleSet(1)
+    const res = await sender.tensors.send(receiver.peerId, 'test', set, { metadata: new Uint8Array([1, 2, 3]) })
+    expect(res).toMatchObject({ ok: true, bytes: 300_001 * 4 + 42 + 5 + 12 })
+    const got = received.at(-1) as ReceivedTensorSet
+    expect(toHex(got.contentHash)).toBe(toHex(tensorSetHash(set)))
+    expect([...got.metadata]).toEqual([1, 2, 3])
+    expect(got.set.map((t) => [t.name, t.dtype, t.shape])).toEqual(set.map((t) => [t.name, t.dtype, t.shape]))
+    got.set.forEach((t, i) => {
+      expect(Buffer.compare(t.data, (set[i] as { data: Uint8Array }).data)).toBe(0)
+    })
+  })
+
+  it('is declined when the receiver already has the content hash, or does not want it', async () => {
+    const set = sampleSet(2)
+    held.add(toHex(tensorSetHash(set)))
+    const count = received.length
+    expect(await sender.tensors.send(receiver.peerId, 'test', set)).toMatchObject({ ok: false, reason: 'declined-already-have' })
+    expect(await sender.tensors.send(receiver.peerId, 'test', sampleSet(3), { metadata: new Uint8Array([0xee]) })).toMatchObject({
+      ok: false,
+      reason: 'declined-not-wanted',
+    })
+    expect(received.length).toBe(count)
+  })
+
+  it('rejects data that does not match the announced hash, without delivering it', async () => {
+    const count = received.length
+    const res = await sender.tensors.send(receiver.peerId, 'test', sampleSet(4), { contentHash: tensorSetHash(sampleSet(5)) })
+    expect(res).toMatchObject({ ok: false, reason: 'rejected', code: WireErrorCode.HASH_MISMATCH })
+    expect(received.length).toBe(count)
+  })
+
+  it('declines sets over the purpose limit before any data moves', async () => {
+    const big = [createTensor('big', 'uint8', [3 * 1024 * 1024], new Uint8Array(3 * 1024 * 1024))]
+    expect(await sender.tensors.send(receiver.peerId, 'test', big)).toMatchObject({ ok: false, reason: 'declined-too-large' })
+  })
+
+  it('receives into buffers the handler allocates', async () => {
+    const pool = new Map<string, Uint8Array>()
+    await receiver.tensors.handle('pooled', {
+      maxBytes: 1 << 22,
+      allocate: (info) => {
+        const buf = pool.get(info.name) ?? new Uint8Array(info.byteLength)
+        pool.set(info.name, buf)
+        return buf
+      },
+      onReceive: () => {},
+    })
+    const set = sampleSet(8)
+    expect(await sender.tensors.send(receiver.peerId, 'pooled', set)).toMatchObject({ ok: true })
+    const first = pool.get('layer.weight')
+    expect(Buffer.compare(first as Uint8Array, (set[0] as { data: Uint8Array }).data)).toBe(0)
+    expect(await sender.tensors.send(receiver.peerId, 'pooled', sampleSet(9))).toMatchObject({ ok: true })
+    expect(pool.get('layer.weight')).toBe(first)
+    expect(Buffer.compare(first as Uint8Array, (sampleSet(9)[0] as { data: Uint8Array }).data)).toBe(0)
+  })
+
+  it('answers unknown purposes with unavailable, not an exception', async () => {
+    expect(await sender.tensors.send(receiver.peerId, 'nobody-home', sampleSet(6))).toMatchObject({ ok: false, reason: 'unavailable' })
+  })
+
+  it('cuts off a sender that streams more than it announced, and resets garbage, then still receives', async () => {
+    const protocol = tensorProtocolId('test')
+    const small = [createTensor('s', 'uint8', [4], new Uint8Array(4))]
+    const header = encodeFrame(
+      toBinary(
+        TensorSetHeaderSchema,
+        create(TensorSetHeaderSchema, { purpose: 'test', contentHash: tensorSetHash(small), totalBytes: 4n, tensors: toWireDescriptors(tensorInfos(small)) }),
+      ),
+    )
+    const tooMuch = encodeFrame(toBinary(TensorChunkSchema, create(TensorChunkSchema, { offset: 0n, data: new Uint8Array(1000) })))
+    const wrongPurpose = encodeFrame(toBinary(TensorSetHeaderSchema, create(TensorSetHeaderSchema, { purpose: 'other', contentHash: new Uint8Array(32) })))
+    const badChunk = encodeFrame(new Uint8Array([0x08, 0x00, 0x1a, 0x01, 0x00])) // offset 0, then unknown field 3
+    const cases: Uint8Array[][] = [
+      [header, tooMuch],
+      [header, badChunk],
+      [new Uint8Array(100).fill(0xab)],
+      [new Uint8Array([0xff, 0xff, 0xff, 0x7f])],
+      [wrongPurpose],
+    ]
+    for (const frames of cases) {
+      const stream = await sender.libp2p.dialProtocol(receiver.libp2p.peerId, protocol)
+      const ended = new Promise<string>((resolve) => stream.addEventListener('close', (evt) => resolve(evt.error !== undefined ? 'reset' : 'closed')))
+      for (const f of frames) {
+        stream.send(f)
+      }
+      expect(await ended).toBe('reset')
+    }
+    const bad = receiver.recorder.bad.join('\n')
+    for (const reason of ['more data than announced', 'malformed chunk: unexpected field tag 26', 'garbage instead of a header', 'oversized header', 'does not match']) {
+      expect(bad).toContain(reason)
+    }
+    expect(await sender.tensors.send(receiver.peerId, 'test', sampleSet(7))).toMatchObject({ ok: true })
+  })
+})

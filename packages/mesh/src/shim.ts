@@ -30,4 +30,3 @@ if (typeof g.WebSocket === 'undefined') {
   g.WebSocket = WsWebSocket
 }
 
-export {}

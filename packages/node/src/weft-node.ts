@@ -9,7 +9,6 @@ import {
   type ResourceAd,
   ResourceAdSchema,
   type RuntimeOffer,
-  RuntimeOfferSchema,
   SignedResourceAdSchema,
   type DatasetOffer,
 } from '@weft/protocol'

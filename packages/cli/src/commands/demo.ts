@@ -54,7 +54,7 @@ export function registerDemoCommand(program: Command): void {
           ),
         )
         nodes.push(...rest)
-        rest.forEach((n, k) => process.stderr.write(`  node-${k + 1} ${n.peerId}\n`))
+        for (const [k, n] of rest.entries()) process.stderr.write(`  node-${k + 1} ${n.peerId}\n`)
         await waitUntil(
           async () => (await Promise.all(nodes.map(async (n) => (await n.api.peers('alive')).length))).every((c) => c === count - 1),
           60_000,

@@ -30,6 +30,7 @@ import { describeLocalDatasets } from './local-datasets.js'
 import { createNodeMetrics, type NodeMetrics } from './metrics.js'
 import { createPeerTable, type PeerTable } from './peer-table.js'
 import { readHostResources } from './resources.js'
+import { probeRuntimes } from './runtime-probe.js'
 import { openNodeState, type NodeState } from './state.js'
 import { WEFT_VERSION } from './version.js'
 import { adView, type NodeView, peerView } from './views.js'
@@ -285,7 +286,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
 
   const probeAbort = new AbortController()
   const describeDatasets = components.describeDatasets ?? describeLocalDatasets
-  const probeRuntimes = components.probeRuntimes
+  const runProbe = components.probeRuntimes ?? probeRuntimes
   const measured = (async () => {
     try {
       if (describeDatasets !== undefined) offers.datasets = await describeDatasets(config)
@@ -293,7 +294,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       logger.error({ err: (err as Error).message }, 'could not load a configured data set; advertising none')
     }
     try {
-      if (probeRuntimes !== undefined && config.runtime.probe) offers.runtimes = await probeRuntimes(probeAbort.signal)
+      if (config.runtime.probe) offers.runtimes = await runProbe(probeAbort.signal)
     } catch (err) {
       if (!probeAbort.signal.aborted) logger.warn({ err: (err as Error).message }, 'runtime probe failed')
     }

@@ -20,7 +20,8 @@ export async function startTestNode(overrides: Partial<NodeConfigInput> = {}): P
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
   const config = parseNodeConfig({
     listen: ['/ip4/127.0.0.1/tcp/0'],
-    ads: { intervalMs: 300, ttlMs: 1500 },
+    // Ads every 300 ms; a TTL well above that so a loaded CI machine's gossip delays do not expire them.
+    ads: { intervalMs: 300, ttlMs: 5000 },
     runtime: { probe: false },
     ...overrides,
     dataDir,

@@ -32,6 +32,33 @@ describe('control API', () => {
     expect(metrics).toMatch(/^weft_rpc_duration_seconds_count\{protocol="\/weft\/rpc\/node\/1\.0\.0",method="ad",outcome="ok"\} [1-9]/m)
   })
 
+  it('advertises the ML runtime with its measured matmul throughput once the probe has run', async () => {
+    const a = nodes[0]!
+    const probed = await startTestNode({ bootstrap: [a.addrs[0]!], runtime: { probe: true } })
+    nodes.push(probed)
+    await until(() => (a.peers.get(probed.peerId)?.ad.runtimes.length ?? 0) > 0, 30_000, 'the probed runtime in the ad')
+    const [offer] = a.peers.get(probed.peerId)!.ad.runtimes
+    expect(offer).toMatchObject({ name: 'tfjs', device: 'cpu' })
+    expect(['wasm', 'cpu']).toContain(offer?.backend)
+    expect(offer?.matmulGflops).toBeGreaterThan(0)
+    expect((await createApiClient({ apiUrl: probed.apiUrl }).node()).resources.runtimes[0]?.matmulGflops).toBe(offer?.matmulGflops)
+  })
+
+  it('advertises its local data sets: a seeded Dirichlet share of Fashion-MNIST', async () => {
+    const a = nodes[0]!
+    const holder = await startTestNode({
+      bootstrap: [a.addrs[0]!],
+      datasets: [{ name: 'fm', source: 'fashion-mnist', partition: { scheme: 'dirichlet', alpha: 0.5, clients: 10, part: 3, seed: 1 } }],
+    })
+    nodes.push(holder)
+    await until(() => (a.peers.get(holder.peerId)?.ad.datasets.length ?? 0) > 0, 30_000, 'the data set in the ad')
+    const view = (await createApiClient({ apiUrl: a.apiUrl }).peer(holder.peerId)).ad.datasets[0]
+    expect(view).toMatchObject({ name: 'fm', featureShape: [28, 28, 1], numClasses: 10, schema: 'fashion-mnist train, dirichlet(0.5) part 4/10 seed 1' })
+    expect(view?.examples).toBeGreaterThan(0)
+    expect(view?.examples).toBeLessThan(60_000)
+    expect(view?.bytes).toBe((view?.examples ?? 0) * 784)
+  })
+
   it('answers bad parameters with 400 and a reason, unknown peers and routes with 404', async () => {
     const a = nodes[0]!
     const get = async (path: string) => {

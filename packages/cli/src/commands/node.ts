@@ -139,7 +139,9 @@ export function formatPeers(peers: readonly PeerView[]): string {
     p.ad.datasets.map((d) => `${d.name}:${d.examples}`).join(',') || '-',
     p.ad.version,
   ])
-  return `${formatTable(['PEER', 'STATUS', 'LABELS', 'CORES', 'MEM FREE/TOTAL', 'LOAD', 'RUNTIMES', 'DATASETS', 'VERSION'], rows)}\n(alive* = known through gossip, not directly connected)`
+  const table = formatTable(['PEER', 'STATUS', 'LABELS', 'CORES', 'MEM FREE/TOTAL', 'LOAD', 'RUNTIMES', 'DATASETS', 'VERSION'], rows)
+  const indirect = peers.some((p) => p.status === 'alive' && !p.connected)
+  return indirect ? `${table}\n(alive* = known through gossip or the DHT, not directly connected)` : table
 }
 
 export function registerNodeCommands(program: Command): void {

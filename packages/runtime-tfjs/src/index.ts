@@ -1,2 +1,6 @@
 // Public API of @weft/runtime-tfjs (hand-written list of exports).
-export {}
+export { type BackendName, type BackendStart, startBackend } from './backend.js'
+export { conv2DBackpropFilterWasmConfig } from './kernels/conv2d-backprop-filter.js'
+export { registerWeftWasmKernels } from './kernels/register.js'
+export { type TfjsRuntime, type TfjsRuntimeComponents, type TfjsRuntimeInit, tfjsRuntime } from './tfjs-runtime.js'
+export { type MatmulProbeInit, type MatmulProbeResult, measureMatmulGflops } from './probe.js'

@@ -1,2 +1,59 @@
 // Public API of @weft/runtime (hand-written list of exports).
-export * from './dataset.js'
+export { type Batch, type BatchOptions, type Dataset, featureSize } from './dataset.js'
+export { type DatasetResolver, type DatasetSource, isDatasetSource } from './dataset-source.js'
+export {
+  ArtifactHeaderError,
+  ArtifactMagicError,
+  ArtifactShapeError,
+  ArtifactTruncatedError,
+  ArtifactVersionError,
+  DatasetMismatchError,
+  DatasetSourceError,
+  InvalidModelSpecError,
+  InvalidTrainOptionsError,
+  NonFiniteLossError,
+  NonFiniteParamError,
+  ParamsLengthError,
+  TrainingAbortedError,
+  UnknownArchitectureError,
+} from './errors.js'
+export {
+  ARCHITECTURES,
+  type ArchitectureName,
+  DEFAULT_MLP_HIDDEN,
+  type LenetSpec,
+  type LogregSpec,
+  type McmahanSpec,
+  type MlpSpec,
+  type ModelSpec,
+  parseModelSpec,
+} from './model-spec.js'
+export { type AdamConfig, type OptimizerConfig, type ResolvedOptimizer, resolveOptimizer, type SgdConfig } from './optimizer.js'
+export { checkParams, splitParams } from './params.js'
+export { deriveSeed, mulberry32, permutation, type Prng } from './prng.js'
+export { type ArchitectureInfo, modelRegistry, type ParamInfo, paramCount, paramInfo, shapeSize } from './registry.js'
+export type {
+  BlockRangeModel,
+  CreateModelOptions,
+  EpochEnd,
+  EvaluateOptions,
+  EvaluateResult,
+  KvSession,
+  Model,
+  ProximalTerm,
+  Runtime,
+  RuntimeCapabilities,
+  TrainOptions,
+  TrainProgress,
+  TrainResult,
+} from './runtime.js'
+export { checkDatasetFits, type ResolvedTrainOptions, resolveTrainOptions } from './train-options.js'
+export {
+  ARTIFACT_MAGIC,
+  ARTIFACT_VERSION,
+  artifactId,
+  type DecodedArtifact,
+  decodeModelArtifact,
+  encodeModelArtifact,
+  type ModelArtifact,
+} from './artifact.js'

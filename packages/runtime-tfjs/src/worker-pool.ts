@@ -1,0 +1,193 @@
+// A pool of worker threads, each with its own tfjs engine, that trains models in parallel (Node only).
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import { type EvaluateResult, type ModelSpec, parseModelSpec, type TrainResult } from '@weft/runtime'
+import type { BackendName } from './backend.js'
+import { WorkerCrashedError, WorkerPoolClosedError, WorkerTaskError } from './errors.js'
+import type { TrainRequest, WorkerDataset, WorkerInit, WorkerResponse, WorkerTrainOptions } from './worker-protocol.js'
+
+export type { WorkerDataset, WorkerTrainOptions } from './worker-protocol.js'
+
+/** Options of `createWorkerPool`. */
+export interface WorkerPoolInit {
+  /** Number of worker threads. Default: available parallelism. */
+  readonly size?: number
+  /** Backend of every worker's engine. Default 'wasm'. */
+  readonly backend?: BackendName
+  /**
+   * File URL of a module exporting `resolveDataset(source)`, used by workers for data-set kinds other than
+   * `@weft/data` shared memory (e.g. `{ kind: 'fashion-mnist', split, indices }` loaded once per worker).
+   */
+  readonly resolver?: string | URL
+}
+
+/** One training task. `params` is transferred (detached in the caller) unless `copyParams` is set. */
+export interface TrainTask {
+  readonly spec: ModelSpec
+  readonly params: Float32Array
+  /** Shared-memory descriptor (`InMemoryDataset.toShared()`) or a descriptor the resolver knows. */
+  readonly dataset: WorkerDataset
+  readonly options: WorkerTrainOptions
+  /** Copy `params` instead of transferring its buffer. Default false. */
+  readonly copyParams?: boolean
+  /** Also evaluate the trained model on the task's data. */
+  readonly evaluate?: boolean
+}
+
+export interface TrainTaskResult {
+  readonly params: Float32Array
+  readonly result: TrainResult
+  readonly evaluation?: EvaluateResult
+}
+
+export interface WorkerPool {
+  readonly size: number
+  /** Runs a task on the next free worker. Rejects with WorkerCrashedError, WorkerTaskError or WorkerPoolClosedError. */
+  train(task: TrainTask): Promise<TrainTaskResult>
+  /** Lets running tasks finish, rejects queued ones, then stops every worker. */
+  close(): Promise<void>
+}
+
+interface Pending {
+  readonly request: TrainRequest
+  readonly transfer: ArrayBuffer[]
+  resolve(r: TrainTaskResult): void
+  reject(e: Error): void
+}
+
+interface Slot {
+  worker: Worker
+  ready: boolean
+  current: Pending | undefined
+}
+
+/**
+ * Starts a worker pool.
+ * @throws RangeError when `init.size` is not a positive integer.
+ */
+export function createWorkerPool(init: WorkerPoolInit = {}): WorkerPool {
+  const size = init.size ?? Math.max(1, availableParallelism())
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`init.size must be a positive integer, got ${size}`)
+  return new WorkerPoolImpl(size, {
+    backend: init.backend ?? 'wasm',
+    ...(init.resolver === undefined ? {} : { resolver: String(init.resolver) }),
+  })
+}
+
+class WorkerPoolImpl implements WorkerPool {
+  readonly #slots: Slot[] = []
+  readonly #queue: Pending[] = []
+  #nextId = 1
+  #closing = false
+  #idle: (() => void) | undefined
+
+  constructor(
+    readonly size: number,
+    private readonly workerInit: WorkerInit,
+  ) {
+    for (let i = 0; i < size; i++) this.#slots.push(this.#spawn())
+  }
+
+  train(task: TrainTask): Promise<TrainTaskResult> {
+    if (this.#closing) return Promise.reject(new WorkerPoolClosedError('the worker pool is closed'))
+    const spec = parseModelSpec(task.spec)
+    if (!(task.params instanceof Float32Array)) return Promise.reject(new TypeError('task.params must be a Float32Array'))
+    const params = task.copyParams === true ? task.params.slice() : task.params
+    const whole = params.byteOffset === 0 && params.byteLength === params.buffer.byteLength
+    const sendable = whole && params.buffer instanceof ArrayBuffer ? params : params.slice()
+    const request: TrainRequest = {
+      id: this.#nextId++,
+      type: 'train',
+      spec,
+      params: sendable,
+      dataset: task.dataset,
+      options: task.options,
+      ...(task.evaluate === true ? { evaluate: true } : {}),
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ request, transfer: [sendable.buffer as ArrayBuffer], resolve, reject })
+      this.#dispatch()
+    })
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true
+    for (const p of this.#queue.splice(0)) p.reject(new WorkerPoolClosedError('the worker pool closed before this task ran'))
+    if (this.#slots.some((s) => s.current !== undefined)) {
+      await new Promise<void>((resolve) => {
+        this.#idle = resolve
+      })
+    }
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()))
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: this.workerInit })
+    const slot: Slot = { worker, ready: false, current: undefined }
+    worker.on('message', (msg: WorkerResponse) => this.#onMessage(slot, msg))
+    worker.on('error', (err) => this.#onDeath(slot, `worker error: ${err.message}`))
+    worker.on('exit', (code) => this.#onDeath(slot, `worker exited with code ${code}`))
+    return slot
+  }
+
+  #onMessage(slot: Slot, msg: WorkerResponse): void {
+    if (msg.type === 'ready') {
+      slot.ready = true
+      this.#dispatch()
+      return
+    }
+    const p = slot.current
+    if (p === undefined || p.request.id !== msg.id) return
+    slot.current = undefined
+    if (msg.type === 'done') {
+      p.resolve({
+        params: msg.params,
+        result: msg.result,
+        ...(msg.evaluation === undefined ? {} : { evaluation: msg.evaluation }),
+      })
+    } else {
+      p.reject(new WorkerTaskError(`${msg.name}: ${msg.message}`, msg.name))
+    }
+    this.#dispatch()
+  }
+
+  #onDeath(slot: Slot, why: string): void {
+    const i = this.#slots.indexOf(slot)
+    if (i < 0) return
+    const p = slot.current
+    slot.current = undefined
+    if (this.#closing) {
+      p?.reject(new WorkerCrashedError(`${why} while running task ${p.request.id}`))
+      this.#checkIdle()
+      return
+    }
+    this.#slots[i] = this.#spawn()
+    p?.reject(new WorkerCrashedError(`${why} while running task ${p.request.id}; the worker was replaced`))
+    this.#dispatch()
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (this.#queue.length === 0) break
+      if (!slot.ready || slot.current !== undefined) continue
+      const p = this.#queue.shift()!
+      slot.current = p
+      slot.worker.postMessage(p.request, p.transfer)
+    }
+    // Workers keep the process alive while tasks run or wait; an idle pool does not.
+    const busy = this.#queue.length > 0 || this.#slots.some((s) => s.current !== undefined)
+    for (const slot of this.#slots) {
+      if (busy) slot.worker.ref()
+      else slot.worker.unref()
+    }
+    this.#checkIdle()
+  }
+
+  #checkIdle(): void {
+    if (this.#closing && this.#idle !== undefined && this.#slots.every((s) => s.current === undefined)) {
+      const idle = this.#idle
+      this.#idle = undefined
+      idle()
+    }
+  }
+}

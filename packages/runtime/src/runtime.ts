@@ -1,0 +1,157 @@
+// The Runtime contract: what every ML engine (tfjs, ONNX, native) offers to Weft, independent of the engine.
+import type { Dataset } from './dataset.js'
+import type { ModelSpec } from './model-spec.js'
+import type { OptimizerConfig } from './optimizer.js'
+import type { ParamInfo } from './registry.js'
+
+/** What an engine can do. Optional abilities are flags so callers can pick an engine without trying. */
+export interface RuntimeCapabilities {
+  /** Architectures this engine can build. */
+  readonly architectures: readonly string[]
+  readonly training: boolean
+  /** Engine can run a contiguous block range of a transformer with a per-session KV cache (`BlockRangeModel`). */
+  readonly blockRange: boolean
+  /** Engine can load ONNX graphs (`Runtime.loadOnnx`, not yet part of the contract). */
+  readonly onnx: boolean
+  /** Native code (not WebAssembly / JS). */
+  readonly native: boolean
+  /** Training is bit-reproducible for a fixed seed on this backend. */
+  readonly deterministic: boolean
+}
+
+/** Progress reported during training, at most once per step. */
+export interface TrainProgress {
+  readonly step: number
+  readonly totalSteps: number
+  readonly epoch: number
+  readonly examples: number
+  /** Loss of the last batch (including the proximal term). */
+  readonly loss: number
+  readonly elapsedMs: number
+}
+
+/** Reported to `onEpochEnd` after each full pass over the data. */
+export interface EpochEnd {
+  /** Epochs completed in this `train` call (1-based). */
+  readonly epoch: number
+  readonly steps: number
+  readonly examples: number
+  /** Mean batch loss over this epoch. */
+  readonly meanLoss: number
+  readonly elapsedMs: number
+}
+
+/** FedProx proximal term `mu/2 · ||w − reference||²` added to the loss. */
+export interface ProximalTerm {
+  readonly mu: number
+  /** Flat reference parameters, same layout as `Model.getParams()`. */
+  readonly reference: Float32Array
+}
+
+/** How to train. Give exactly one of `epochs` and `steps`. */
+export interface TrainOptions {
+  readonly epochs?: number
+  /** Number of optimizer steps (mini-batches); epochs are walked as needed. */
+  readonly steps?: number
+  readonly batchSize: number
+  readonly optimizer: OptimizerConfig
+  /** Seed of the batch order. Default 0. */
+  readonly seed?: number
+  /** Epoch number the first epoch is shuffled as (so successive calls see different orders). Default 0. */
+  readonly startEpoch?: number
+  readonly shuffle?: boolean
+  readonly dropLast?: boolean
+  readonly proximal?: ProximalTerm
+  readonly onProgress?: (progress: TrainProgress) => void
+  /** Awaited after each epoch, and after a final partial one (e.g. to evaluate); optimizer state carries over. */
+  readonly onEpochEnd?: (end: EpochEnd) => void | Promise<void>
+  /** Stops training between steps; `train` then rejects with `TrainingAbortedError`. */
+  readonly signal?: AbortSignal
+}
+
+/** The outcome of `Model.train`. Optimizer state is fresh for every call. */
+export interface TrainResult {
+  readonly steps: number
+  readonly epochs: number
+  readonly examples: number
+  /** Mean batch loss over the run (including the proximal term). */
+  readonly meanLoss: number
+  /** Loss of the last batch. */
+  readonly finalLoss: number
+  readonly durationMs: number
+}
+
+export interface EvaluateOptions {
+  readonly batchSize?: number
+}
+
+export interface EvaluateResult {
+  /** Mean cross-entropy per example. */
+  readonly loss: number
+  /** Fraction of examples classified correctly. */
+  readonly accuracy: number
+  readonly examples: number
+}
+
+/** A model instance living in an engine. */
+export interface Model {
+  readonly spec: ModelSpec
+  paramInfo(): readonly ParamInfo[]
+  /** Number of parameters (length of `getParams()`). */
+  readonly paramCount: number
+  /** A copy of all parameters, flat, in `paramInfo()` order. */
+  getParams(): Float32Array
+  /**
+   * Replaces all parameters.
+   * @throws ParamsLengthError (a RangeError) when the length is not `paramCount`.
+   * @throws NonFiniteParamError naming the parameter holding NaN/Infinity.
+   */
+  setParams(flat: Float32Array): void
+  train(dataset: Dataset, options: TrainOptions): Promise<TrainResult>
+  evaluate(dataset: Dataset, options?: EvaluateOptions): Promise<EvaluateResult>
+  /** Logits for a batch of `n` examples, flat `n * numClasses`. */
+  predict(x: Float32Array, n: number): Float32Array
+  dispose(): void
+}
+
+export interface CreateModelOptions {
+  /** Seed of the parameter initialization. Default 0. */
+  readonly seed?: number
+}
+
+/** An ML engine. */
+export interface Runtime {
+  /** Engine name, e.g. `tfjs`. */
+  readonly name: string
+  /** Backend actually in use, e.g. `wasm` or `cpu`. */
+  readonly backend: string
+  readonly capabilities: RuntimeCapabilities
+  /**
+   * Builds a model with seeded initial parameters.
+   * @throws InvalidModelSpecError / UnknownArchitectureError for a bad spec.
+   */
+  createModel(spec: ModelSpec, options?: CreateModelOptions): Promise<Model>
+  /** Releases engine resources. */
+  dispose(): Promise<void>
+}
+
+/**
+ * Reserved for engines that serve a block range of a transformer (pipeline-parallel inference).
+ * Not implemented by any engine yet; `RuntimeCapabilities.blockRange` says when one is.
+ */
+export interface BlockRangeModel {
+  /** First block (inclusive) and last block (exclusive) this instance runs. */
+  readonly blocks: readonly [number, number]
+  /** Opens a session with its own KV cache. */
+  openSession(sessionId: string, options?: { readonly maxTokens?: number }): KvSession
+}
+
+/** One inference session's KV cache in a `BlockRangeModel`. */
+export interface KvSession {
+  readonly sessionId: string
+  /** Tokens held in the cache. */
+  readonly length: number
+  /** Runs hidden states `[tokens, hidden]` through the block range, appending to the cache. */
+  forward(hidden: Float32Array, tokens: number): Promise<Float32Array>
+  close(): void
+}

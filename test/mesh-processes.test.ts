@@ -21,13 +21,14 @@ describe('a mesh of 5 node processes', () => {
   const alivePeers = async (node: LocalNode): Promise<PeerView[]> => node.api.peers('alive')
 
   beforeAll(async () => {
-    const first = await startLocalNode({ dataDir: join(root, 'n0'), args: [...TIMING, '--label', 'site=tucson', '--label', 'tier=dc'] })
+    const first = await startLocalNode({ startTimeoutMs: 60_000, dataDir: join(root, 'n0'), args: [...TIMING, '--label', 'site=tucson', '--label', 'tier=dc'] })
     nodes.push(first)
     const bootstrap = first.addrs.find((a) => !a.includes('/ws'))!
     nodes.push(
       ...(await Promise.all(
         [1, 2, 3, 4].map((i) =>
           startLocalNode({
+            startTimeoutMs: 60_000,
             dataDir: join(root, `n${i}`),
             args: [...TIMING, '--bootstrap', bootstrap, '--label', `tier=${i % 2 === 0 ? 'dc' : 'edge'}`, '--label', `index=${i}`],
           }),
@@ -90,7 +91,7 @@ describe('a mesh of 5 node processes', () => {
     const before = (await nodes[0]!.api.peer(old.peerId)).ad.seq
     expect(await old.stop()).toBe(0)
     const bootstrap = nodes[0]!.addrs.find((a) => !a.includes('/ws'))!
-    const restarted = await startLocalNode({ dataDir: old.dataDir, args: [...TIMING, '--bootstrap', bootstrap, '--label', 'tier=dc', '--label', 'index=4'] })
+    const restarted = await startLocalNode({ startTimeoutMs: 60_000, dataDir: old.dataDir, args: [...TIMING, '--bootstrap', bootstrap, '--label', 'tier=dc', '--label', 'index=4'] })
     nodes[4] = restarted
     expect(restarted.peerId).toBe(old.peerId)
     // The others accept its new ads: the sequence number continues from the stored one instead of restarting at 1.

@@ -44,14 +44,15 @@ describe('control API', () => {
     expect((await createApiClient({ apiUrl: probed.apiUrl }).node()).resources.runtimes[0]?.matmulGflops).toBe(offer?.matmulGflops)
   })
 
-  it('advertises its local data sets: a seeded Dirichlet share of Fashion-MNIST', async () => {
+  it('advertises its local data sets: a seeded Dirichlet share of Fashion-MNIST', { timeout: 90_000 }, async () => {
     const a = nodes[0]!
     const holder = await startTestNode({
       bootstrap: [a.addrs[0]!],
       datasets: [{ name: 'fm', source: 'fashion-mnist', partition: { scheme: 'dirichlet', alpha: 0.5, clients: 10, part: 3, seed: 1 } }],
     })
     nodes.push(holder)
-    await until(() => (a.peers.get(holder.peerId)?.ad.datasets.length ?? 0) > 0, 30_000, 'the data set in the ad')
+    // Loading and partitioning 60,000 images takes a second on a quiet machine, far longer on a loaded one.
+    await until(() => (a.peers.get(holder.peerId)?.ad.datasets.length ?? 0) > 0, 60_000, 'the data set in the ad')
     const view = (await createApiClient({ apiUrl: a.apiUrl }).peer(holder.peerId)).ad.datasets[0]
     expect(view).toMatchObject({ name: 'fm', featureShape: [28, 28, 1], numClasses: 10, schema: 'fashion-mnist train, dirichlet(0.5) part 4/10 seed 1' })
     expect(view?.examples).toBeGreaterThan(0)

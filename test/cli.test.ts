@@ -1,0 +1,69 @@
+// The `weft` command as a user runs it: train and partition on real Fashion-MNIST (--json), and bad input.
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { decodeModelArtifact } from '@weft/runtime'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
+const run = promisify(execFile)
+const weft = (...args: string[]) => run(process.execPath, [BIN, ...args], { maxBuffer: 16 * 1024 * 1024 })
+const hasFashionMnist = existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') || process.env['WEFT_DATA'] !== undefined
+const dir = mkdtempSync(join(tmpdir(), 'weft-cli-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+// .ci/run installs Debian's dataset-fashion-mnist; without it (and without network) these cannot run.
+describe.skipIf(!hasFashionMnist)('weft on real Fashion-MNIST', () => {
+  it('weft train --json learns logistic regression and saves a model artifact', async () => {
+    const out = join(dir, 'logreg.weft')
+    const { stdout } = await weft('train', '--model', 'logreg', '--epochs', '1', '--limit', '6000', '--test-limit', '2000', '--json', '--out', out)
+    const result = JSON.parse(stdout)
+    expect(result).toMatchObject({ model: 'logreg', params: 7850, trainExamples: 6000, testExamples: 2000, epochs: 1 })
+    // Ten classes: chance is 10%; one epoch of logistic regression on 6,000 images gets far above it.
+    expect(result.testAccuracy).toBeGreaterThan(0.6)
+    const artifact = decodeModelArtifact(new Uint8Array(readFileSync(out)))
+    expect(artifact.params.map((p) => p.name)).toHaveLength(2)
+    expect(artifact.weights.length).toBe(7850)
+    expect(artifact.id).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  it('weft data partition --json assigns every example once with the requested skew', async () => {
+    const iid = JSON.parse((await weft('data', 'partition', '--clients', '5', '--iid', '--seed', '1', '--json')).stdout)
+    const skewed = JSON.parse((await weft('data', 'partition', '--clients', '5', '--dirichlet', '0.1', '--seed', '1', '--json')).stdout)
+    for (const p of [iid, skewed]) {
+      expect(p.clientTotals.reduce((a: number, b: number) => a + b, 0)).toBe(60_000)
+      expect(p.classTotals).toEqual(Array(10).fill(6000))
+    }
+    expect(skewed.skew.meanEntropy).toBeLessThan(iid.skew.meanEntropy - 0.5)
+  })
+})
+
+describe('weft with bad input', () => {
+  it('names the bad option and exits 1', async () => {
+    await expect(weft('train', '--model', 'nope')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/'nope' is invalid/) })
+    await expect(weft('data', 'partition', '--clients', '0', '--iid')).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/--clients must be a positive integer, got "0"/),
+    })
+  })
+
+  it('says no node is running instead of failing obscurely', async () => {
+    await expect(weft('status', '--data-dir', dir)).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^weft: no node is running on .*weft node start --data-dir/),
+    })
+  })
+
+  it('rejects an invalid config file with each problem named', async () => {
+    const config = join(dir, 'bad.yaml')
+    const { writeFileSync } = await import('node:fs')
+    writeFileSync(config, 'listen: [nope]\nads: { intervalMs: 5000, ttlMs: 10 }\n')
+    await expect(weft('node', 'start', '--config', config, '--data-dir', join(dir, 'n'))).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/invalid node configuration:\n {2}listen\.0: [\s\S]*ads\.ttlMs: /),
+    })
+  })
+})

@@ -383,7 +383,7 @@ class TensorsImpl implements Tensors {
     try {
       stream = await this.#c.libp2p.dialProtocol(toDialTarget(peer), protocol, { signal, maxOutboundStreams: this.#maxOut })
     } catch (err) {
-      return finish(signal.aborted ? aborted() : { ok: false, reason: 'unavailable', message: `cannot open ${protocol} to ${String(peer)}: ${(err as Error).message}` })
+      return finish(signal.aborted ? aborted() : { ok: false, reason: 'unavailable', message: `cannot open ${protocol} to ${String(peer)}: ${errorMessage(err)}` })
     }
     const reader = new FrameReader(stream, { maxFrameBytes: MAX_FRAME_BYTES, onBytes: (n) => this.#c.metrics.onBytes(protocol, 'in', n) })
     try {

@@ -220,7 +220,14 @@ export async function createMeshNode(init: MeshNodeInit, components: MeshNodeCom
     services: {
       identify: identify(),
       ping: ping({ maxOutboundStreams: 16, maxInboundStreams: 16 }),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        // Gossipsub scores down peers that share an IP address beyond 10 of them, and graylists them past ~13: on a
+        // local fabric or a LAN every peer shares one address (or a few), so that rule would silence all but a
+        // dozen. Messages stay signed and Weft verifies every payload it accepts.
+        ...((init.network ?? 'public') === 'public' ? {} : { scoreParams: { IPColocationFactorWeight: 0 } }),
+      }),
       dht: kadDHT({
         clientMode: init.dht?.clientMode ?? false,
         validators,

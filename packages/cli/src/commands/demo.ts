@@ -67,7 +67,7 @@ export function registerDemoCommand(program: Command): void {
           await stopAll()
           return
         }
-        process.stderr.write(`\nthe fabric is running; try: weft peers --data-dir ${join(root, 'node-1')}\nCtrl-C stops it all\n`)
+        process.stderr.write(`\nthe fabric is running; try: npx weft peers --data-dir ${join(root, 'node-1')}\nCtrl-C stops it all\n`)
         await new Promise(() => {})
       } catch (err) {
         await stopAll()

@@ -21,6 +21,12 @@ import { createPubSub, type PubSub } from './pubsub.js'
 import { createRpc, type Rpc, type RpcInit } from './rpc.js'
 import { createTensors, type Tensors, type TensorsInit } from './tensors.js'
 
+/**
+ * Delay before dialling bootstrap peers once started. @libp2p/bootstrap waits 1 s by default, which was half of a
+ * node's time from start to connected; a short delay still lets every service finish starting first.
+ */
+const BOOTSTRAP_DELAY_MS = 50
+
 /** Options of a mesh node. */
 export interface MeshNodeInit {
   /** The node's identity (Ed25519); the daemon persists it. */
@@ -214,7 +220,7 @@ export async function createMeshNode(init: MeshNodeInit, components: MeshNodeCom
     // (a local fabric on 127.0.0.1, many edge boxes behind one NAT), where bootstrap dials are not retried.
     connectionManager: { maxConnections: init.maxConnections ?? 300, inboundConnectionThreshold: 50 },
     peerDiscovery: [
-      ...(init.bootstrap !== undefined && init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap })] : []),
+      ...(init.bootstrap !== undefined && init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap, timeout: BOOTSTRAP_DELAY_MS })] : []),
       ...(init.mdns === true ? [mdns()] : []),
     ],
     services: {

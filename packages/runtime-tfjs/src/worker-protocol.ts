@@ -1,20 +1,10 @@
 // Messages between the worker pool and its worker threads.
-import type { DatasetSource, ModelSpec, OptimizerConfig, TrainResult } from '@weft/runtime'
+import type { DatasetSource, ModelSpec, TrainOptions, TrainResult } from '@weft/runtime'
 import type { SharedDatasetDescriptor } from '@weft/data'
 import type { BackendName } from './backend.js'
 
-/** Training options that can cross a thread boundary (no callbacks, no signal). */
-export interface WorkerTrainOptions {
-  readonly epochs?: number
-  readonly steps?: number
-  readonly batchSize: number
-  readonly optimizer: OptimizerConfig
-  readonly seed?: number
-  readonly startEpoch?: number
-  readonly shuffle?: boolean
-  readonly dropLast?: boolean
-  readonly proximal?: { readonly mu: number; readonly reference: Float32Array }
-}
+/** Training options that can cross a thread boundary: the contract's, less callbacks and the abort signal. */
+export type WorkerTrainOptions = Omit<TrainOptions, 'onProgress' | 'onEpochEnd' | 'signal'>
 
 /** A data set as a worker can receive it: shared memory from `@weft/data`, or a descriptor for the resolver. */
 export type WorkerDataset = SharedDatasetDescriptor | DatasetSource

@@ -1,10 +1,5 @@
-// Private-mesh keys for the CLI: a fresh swarm.key as text.
-import { generatePsk as generatePskBytes } from '@weft/mesh'
-
-/** A new random pre-shared key in the swarm.key format. */
-export function generatePsk(): Uint8Array {
-  return generatePskBytes()
-}
+// Private-mesh keys for the CLI: the mesh's key generator, and a new key as swarm.key file text.
+export { generatePsk } from '@weft/mesh'
 
 /** The swarm.key file text for a key, ending in a newline. */
 export function formatPsk(psk: Uint8Array): string {

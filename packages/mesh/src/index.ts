@@ -16,13 +16,15 @@ export type { PeerTarget } from './peer.js'
 export { generatePsk, parsePsk } from './psk.js'
 export type { PubSub, Topic, TopicHandler, TopicInit } from './pubsub.js'
 export { type Rpc, type RpcCallContext, type RpcCallOptions, type RpcHandler, type RpcInit, type RpcMethod, rpcMethod } from './rpc.js'
-export type {
-  IncomingTensorSet,
-  ReceivedTensorSet,
-  TensorDeclineReason,
-  TensorHandlerInit,
-  TensorSendOptions,
-  TensorSendResult,
-  Tensors,
-  TensorsInit,
+export {
+  type IncomingTensorSet,
+  type ReceivedTensorSet,
+  type TensorDeclineReason,
+  type TensorHandlerInit,
+  TensorRejectedError,
+  type TensorSendOptions,
+  type TensorSendResult,
+  type Tensors,
+  type TensorsInit,
+  type TensorVerdict,
 } from './tensors.js'

@@ -37,6 +37,20 @@ import { closeStream, FrameReader, resetStream, sendAll, sendFrame } from './str
 /** Why a receiver may refuse a set. */
 export type TensorDeclineReason = 'already-have' | 'too-large' | 'not-wanted'
 
+/** A receiver's answer to a header: accept (true), decline as 'not-wanted' (false), or decline with a reason and message. */
+export type TensorVerdict = boolean | TensorDeclineReason | { readonly decline: TensorDeclineReason; readonly message: string }
+
+/** Thrown by `onReceive` to refuse a set after it arrived; the sender sees `rejected` with this code and message. */
+export class TensorRejectedError extends Error {
+  override name = 'TensorRejectedError'
+  constructor(
+    readonly code: WireErrorCode,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
 /** What a receiver learns before any data moves. */
 export interface IncomingTensorSet {
   readonly purpose: string
@@ -61,7 +75,7 @@ export interface TensorHandlerInit {
   /** True when this content is held already: the transfer is declined as 'already-have' before data moves. */
   has?(contentHash: Uint8Array, header: IncomingTensorSet): boolean | Promise<boolean>
   /** Decide on a header: true accepts, false declines as 'not-wanted', a reason declines with that reason. */
-  accept?(header: IncomingTensorSet, from: string): boolean | TensorDeclineReason | Promise<boolean | TensorDeclineReason>
+  accept?(header: IncomingTensorSet, from: string): TensorVerdict | Promise<TensorVerdict>
   /**
    * Where to put one tensor's bytes (exactly `info.byteLength` long): a pooled or preallocated buffer saves the
    * allocation. Its contents are undefined unless the set verifies. Default: a fresh Uint8Array.
@@ -247,17 +261,24 @@ class TensorsImpl implements Tensors {
       }
       // 2. Accept or decline.
       let decline: TensorDeclineReason | undefined
+      let declineMessage = ''
       if (header.totalBytes > init.maxBytes) {
         decline = 'too-large'
+        declineMessage = `${header.totalBytes} bytes is more than the ${init.maxBytes} this receiver takes for ${purpose}`
       } else if ((await init.has?.(header.contentHash, header)) === true) {
         decline = 'already-have'
       } else if (init.accept !== undefined) {
         const verdict = await init.accept(header, from)
-        decline = verdict === true ? undefined : verdict === false ? 'not-wanted' : verdict
+        if (typeof verdict === 'object') {
+          decline = verdict.decline
+          declineMessage = verdict.message
+        } else {
+          decline = verdict === true ? undefined : verdict === false ? 'not-wanted' : verdict
+        }
       }
       if (decline !== undefined) {
         outcome = `declined-${decline}`
-        await reply({ case: 'decline', value: { $typeName: 'weft.tensor.v1.TransferDecline', reason: DECLINE_TO_WIRE[decline], message: '' } })
+        await reply({ case: 'decline', value: { $typeName: 'weft.tensor.v1.TransferDecline', reason: DECLINE_TO_WIRE[decline], message: declineMessage } })
         await closeStream(stream)
         return
       }
@@ -336,9 +357,11 @@ class TensorsImpl implements Tensors {
       try {
         await init.onReceive({ ...header, set, seconds: (performance.now() - started) / 1000 }, from)
       } catch (err) {
-        outcome = 'INTERNAL'
-        this.#c.logger.warn({ protocol, peer: from, err: (err as Error)?.message }, 'tensor onReceive failed')
-        await ack({ case: 'error', value: { $typeName: 'weft.common.v1.WireError', code: WireErrorCode.INTERNAL, message: (err as Error)?.message ?? 'receiver failed' } })
+        const rejected = err instanceof TensorRejectedError
+        outcome = rejected ? wireErrorCodeName(err.code) : 'INTERNAL'
+        if (!rejected) this.#c.logger.warn({ protocol, peer: from, err: (err as Error)?.message }, 'tensor onReceive failed')
+        const code = rejected ? err.code : WireErrorCode.INTERNAL
+        await ack({ case: 'error', value: { $typeName: 'weft.common.v1.WireError', code, message: (err as Error)?.message ?? 'receiver failed' } })
         return
       }
       await ack({ case: 'ok', value: { $typeName: 'weft.tensor.v1.TransferOk' } })

@@ -1,7 +1,12 @@
 // A small client for a node's control API, found through its data directory or an explicit URL.
 import { readApiToken, readRunningNode } from './data-dir.js'
 import { ApiError, NodeNotRunningError } from './errors.js'
+import type { JobEvent } from '@weft/fl'
+import type { JobView } from './fl/fl-service.js'
 import type { NodeView, PeerView } from './views.js'
+
+/** A job in `GET /v1/fl/jobs` (the view without spec and history). */
+export type JobSummary = Omit<JobView, 'spec' | 'history'>
 
 export interface ApiClientInit {
   /** The node's data directory (its node.json names the API URL). */
@@ -19,6 +24,15 @@ export interface ApiClient {
   peers(status?: 'alive' | 'gone'): Promise<PeerView[]>
   peer(peerId: string, source?: 'table' | 'dht'): Promise<PeerView>
   metrics(): Promise<string>
+  /** Submits a federated job to this node, or through it to the node `to` (which coordinates it). */
+  submitJob(spec: unknown, to?: string): Promise<{ id: string; coordinator: string }>
+  jobs(): Promise<{ jobs: JobSummary[]; client: { id: string; coordinator: string; name: string; dataset: string; activeRounds: number[] }[] }>
+  job(id: string): Promise<JobView>
+  /** Events after `after`, waiting up to `waitSeconds` for one. */
+  jobEvents(id: string, after: number, waitSeconds?: number): Promise<{ events: JobEvent[]; status: string }>
+  cancelJob(id: string): Promise<void>
+  /** The job's model artifact after `round`. */
+  jobModel(id: string, round: number | 'last'): Promise<{ bytes: Uint8Array; round: number }>
 }
 
 /**
@@ -39,12 +53,18 @@ export function createApiClient(init: ApiClientInit): ApiClient {
   const token = init.token ?? (init.dataDir !== undefined ? readApiToken(init.dataDir) : undefined)
   const timeoutMs = init.timeoutMs ?? 15_000
 
-  async function request(path: string): Promise<Response> {
+  async function request(path: string, init: { method?: string; body?: unknown; timeoutMs?: number } = {}): Promise<Response> {
     const headers: Record<string, string> = {}
     if (token !== undefined) headers['authorization'] = `Bearer ${token}`
+    if (init.body !== undefined) headers['content-type'] = 'application/json'
     let res: Response
     try {
-      res = await fetch(`${base}${path}`, { headers, signal: AbortSignal.timeout(timeoutMs) })
+      res = await fetch(`${base}${path}`, {
+        headers,
+        method: init.method ?? 'GET',
+        ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+        signal: AbortSignal.timeout(init.timeoutMs ?? timeoutMs),
+      })
     } catch (err) {
       throw new NodeNotRunningError(`cannot reach the node API at ${base}: ${(err as Error).message}`, { cause: err })
     }
@@ -66,5 +86,23 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     peer: async (peerId, source = 'table') =>
       (await (await request(`/v1/peers/${encodeURIComponent(peerId)}?source=${source}`)).json()) as PeerView,
     metrics: async () => (await request('/metrics')).text(),
+    submitJob: async (spec, to) =>
+      (await (await request('/v1/fl/jobs', { method: 'POST', body: { spec, ...(to === undefined ? {} : { to }) }, timeoutMs: 60_000 })).json()) as {
+        id: string
+        coordinator: string
+      },
+    jobs: async () => (await (await request('/v1/fl/jobs')).json()) as Awaited<ReturnType<ApiClient['jobs']>>,
+    job: async (id) => (await (await request(`/v1/fl/jobs/${encodeURIComponent(id)}`)).json()) as JobView,
+    jobEvents: async (id, after, waitSeconds = 0) =>
+      (await (
+        await request(`/v1/fl/jobs/${encodeURIComponent(id)}/events?after=${after}&wait=${waitSeconds}`, { timeoutMs: timeoutMs + waitSeconds * 1000 })
+      ).json()) as { events: JobEvent[]; status: string },
+    cancelJob: async (id) => {
+      await request(`/v1/fl/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' })
+    },
+    jobModel: async (id, round) => {
+      const res = await request(`/v1/fl/jobs/${encodeURIComponent(id)}/model?round=${round}`, { timeoutMs: 120_000 })
+      return { bytes: new Uint8Array(await res.arrayBuffer()), round: Number(res.headers.get('x-weft-round') ?? Number.NaN) }
+    },
   }
 }

@@ -79,6 +79,25 @@ export const nodeConfigSchema = z
         probe: z.boolean().default(true),
       })
       .default({ probe: true }),
+    fl: z
+      .object({
+        /** Take part in federated jobs as a client when invited. */
+        participate: z.boolean().default(true),
+        /** Coordinate jobs submitted by other nodes (jobs submitted through this node's own API always run). */
+        coordinate: z.boolean().default(true),
+        /** Peer ids whose invitations and submissions this node accepts; '*' for any peer of the mesh. */
+        acceptFrom: z.array(z.string().min(1)).default(['*']),
+        /** Most jobs this node is a client of at once. */
+        maxJobs: z.number().int().min(1).default(2),
+        /** Worker threads that train and evaluate (one tfjs engine each). */
+        workers: z.number().int().min(1).max(256).default(1),
+        /** Largest model or update accepted, in bytes. */
+        maxModelBytes: z.number().int().min(1024).default(256 * 2 ** 20),
+        /** Times a client retries sending an update to an unreachable coordinator (backoff up to 5 s). */
+        sendRetries: z.number().int().min(0).default(60),
+      })
+      .strict()
+      .default({ participate: true, coordinate: true, acceptFrom: ['*'], maxJobs: 2, workers: 1, maxModelBytes: 256 * 2 ** 20, sendRetries: 60 }),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .default({ level: 'info' }),

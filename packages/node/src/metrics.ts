@@ -13,6 +13,7 @@ export interface NodeMetrics {
   readonly transferThroughput: Gauge<'purpose' | 'direction'>
   readonly adsReceived: Counter<'outcome'>
   readonly adsPublished: Counter
+  readonly fl: FlMetrics
   readonly badMessages: Counter<'protocol' | 'reason'>
 }
 
@@ -70,5 +71,54 @@ export function createNodeMetrics(): NodeMetrics {
       labelNames: ['protocol', 'reason'],
       ...opts,
     }),
+    fl: createFlMetrics(registry),
+  }
+}
+
+/** Federated learning: what coordinators and clients on this node measure. */
+export interface FlMetrics {
+  readonly jobs: Gauge
+  readonly rounds: Counter
+  readonly round: Gauge
+  readonly roundSeconds: Histogram
+  readonly overheadSeconds: Histogram
+  readonly participants: Gauge
+  readonly updates: Counter
+  readonly bytes: Counter
+  readonly trainLoss: Gauge
+  readonly evalAccuracy: Gauge
+  readonly evalLoss: Gauge
+  readonly clientTrainSeconds: Histogram
+  readonly clientExamples: Counter
+}
+
+function createFlMetrics(registry: Registry): FlMetrics {
+  const opts = { registers: [registry] }
+  const seconds = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+  return {
+    jobs: new Gauge({ name: 'weft_fl_jobs', help: 'Federated jobs coordinated by this node, by status', labelNames: ['status'], ...opts }),
+    rounds: new Counter({ name: 'weft_fl_rounds_total', help: 'Rounds committed, by job', labelNames: ['job'], ...opts }),
+    round: new Gauge({ name: 'weft_fl_round', help: 'Last committed round, by job', labelNames: ['job'], ...opts }),
+    roundSeconds: new Histogram({
+      name: 'weft_fl_round_seconds',
+      help: 'Round wall time by phase (total, broadcast, training, upload, aggregation)',
+      labelNames: ['phase'],
+      buckets: seconds,
+      ...opts,
+    }),
+    overheadSeconds: new Histogram({
+      name: 'weft_fl_round_overhead_seconds',
+      help: "Round wall time minus the slowest client's training time",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ...opts,
+    }),
+    participants: new Gauge({ name: 'weft_fl_round_clients', help: 'Clients of the last round by kind (sampled, results, dropped)', labelNames: ['job', 'kind'], ...opts }),
+    updates: new Counter({ name: 'weft_fl_updates_total', help: 'Client updates received, by outcome (accepted, refused)', labelNames: ['outcome'], ...opts }),
+    bytes: new Counter({ name: 'weft_fl_bytes_total', help: 'Model bytes sent to clients (down) and update bytes received (up)', labelNames: ['direction'], ...opts }),
+    trainLoss: new Gauge({ name: 'weft_fl_train_loss', help: "Example-weighted clients' training loss of the last round", labelNames: ['job'], ...opts }),
+    evalAccuracy: new Gauge({ name: 'weft_fl_eval_accuracy', help: 'Accuracy of the global model (centralized or federated evaluation)', labelNames: ['job', 'kind'], ...opts }),
+    evalLoss: new Gauge({ name: 'weft_fl_eval_loss', help: 'Loss of the global model (centralized or federated evaluation)', labelNames: ['job', 'kind'], ...opts }),
+    clientTrainSeconds: new Histogram({ name: 'weft_fl_client_train_seconds', help: 'Local training time of tasks this node ran as a client', buckets: seconds, ...opts }),
+    clientExamples: new Counter({ name: 'weft_fl_client_examples_total', help: 'Examples this node trained on as a client', ...opts }),
   }
 }

@@ -42,6 +42,7 @@ export interface PeerTable {
   get(peerId: string): PeerEntry | undefined
   list(): PeerEntry[]
   on<K extends keyof PeerTableEvents>(event: K, listener: PeerTableEvents[K]): void
+  off<K extends keyof PeerTableEvents>(event: K, listener: PeerTableEvents[K]): void
 }
 
 class DefaultPeerTable implements PeerTable {
@@ -140,6 +141,12 @@ class DefaultPeerTable implements PeerTable {
 
   on<K extends keyof PeerTableEvents>(event: K, listener: PeerTableEvents[K]): void {
     this.#listeners[event].push(listener)
+  }
+
+  off<K extends keyof PeerTableEvents>(event: K, listener: PeerTableEvents[K]): void {
+    const list = this.#listeners[event] as PeerTableEvents[K][]
+    const i = list.indexOf(listener)
+    if (i >= 0) list.splice(i, 1)
   }
 
   #markGone(entry: PeerEntry, reason: string): PeerEntry {

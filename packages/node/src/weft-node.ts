@@ -26,7 +26,8 @@ import {
   writeRunningNode,
 } from './data-dir.js'
 import { ConfigError } from './errors.js'
-import { describeLocalDatasets } from './local-datasets.js'
+import { type FlService, startFlService } from './fl/fl-service.js'
+import { describeLocalDatasets, loadLocalDataset } from './local-datasets.js'
 import { createNodeMetrics, type NodeMetrics } from './metrics.js'
 import { createPeerTable, type PeerTable } from './peer-table.js'
 import { readHostResources } from './resources.js'
@@ -68,6 +69,8 @@ export interface WeftNode {
   readonly logger: Logger
   readonly apiUrl: string
   readonly addrs: string[]
+  /** Federated learning: jobs this node coordinates or takes part in. */
+  readonly fl: FlService
   /** The node's view, as `GET /v1/node` serves it. */
   view(): NodeView
   /** Publishes a fresh ad now (also done every `ads.intervalMs`). */
@@ -301,6 +304,18 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     if (!stopped && (offers.datasets.length > 0 || offers.runtimes.length > 0)) await publishAd()
   })()
 
+  let fl: FlService
+  try {
+    fl = await startFlService({ mesh, peers, state, config, metrics, logger, loadDataset: loadLocalDataset })
+  } catch (err) {
+    clearInterval(adTimer)
+    clearInterval(sweepTimer)
+    probeAbort.abort()
+    await mesh.stop()
+    state.close()
+    throw err
+  }
+
   const authRequired = !isLoopbackHost(config.api.host)
   const token = authRequired ? loadOrCreateApiToken(config.dataDir) : undefined
 
@@ -354,6 +369,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
           }
         },
         metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+        fl: () => fl,
       },
       { host: config.api.host, port: config.api.port, ...(token !== undefined ? { token } : {}) },
     )
@@ -361,6 +377,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     clearInterval(adTimer)
     clearInterval(sweepTimer)
     probeAbort.abort()
+    await fl.stop()
     await mesh.stop()
     state.close()
     throw err
@@ -378,6 +395,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     metrics,
     logger,
     apiUrl,
+    fl,
     get addrs() {
       return mesh.addresses()
     },
@@ -394,6 +412,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       mesh.removeEventListener('peer:disconnect', onDisconnect)
       await measured.catch(() => {})
       await api?.close()
+      await fl.stop()
       await mesh.stop()
       state.close()
       removeRunningNode(config.dataDir)

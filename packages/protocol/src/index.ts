@@ -87,3 +87,5 @@ export {
   validateTensorInfos,
 } from './tensor-set.js'
 export { isWireErrorCode, wireErrorCodeName } from './wire-errors.js'
+// Federated learning (weft.fl.v1): re-exported whole as generated.
+export * from './gen/weft/fl/v1/fl_pb.js'

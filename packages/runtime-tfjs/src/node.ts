@@ -2,6 +2,7 @@
 export { WorkerCrashedError, WorkerPoolClosedError, WorkerTaskError } from './errors.js'
 export {
   createWorkerPool,
+  type EvaluateTask,
   type TrainTask,
   type TrainTaskResult,
   type WorkerDataset,

@@ -1,6 +1,7 @@
 // The TensorFlow.js engine: models built from tfjs-core ops, Weft's optimizers, seeded init, leak-free steps.
 import * as tf from '@tensorflow/tfjs-core'
 import {
+  initialParams,
   ARCHITECTURES,
   type CreateModelOptions,
   checkDatasetFits,
@@ -28,7 +29,6 @@ import {
 import { crossEntropySum, forward } from './architectures.js'
 import { type BackendName, startBackend, useBackend } from './backend.js'
 import { createOptimizer } from './optimizers.js'
-import { initialParams } from './prng-init.js'
 
 /** Options of `tfjsRuntime`. */
 export interface TfjsRuntimeInit {

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads'
 import { type EvaluateResult, type ModelSpec, parseModelSpec, type TrainResult } from '@weft/runtime'
 import type { BackendName } from './backend.js'
 import { WorkerCrashedError, WorkerPoolClosedError, WorkerTaskError } from './errors.js'
-import type { TrainRequest, WorkerDataset, WorkerInit, WorkerResponse, WorkerTrainOptions } from './worker-protocol.js'
+import type { WorkerDataset, WorkerInit, WorkerRequest, WorkerResponse, WorkerTrainOptions } from './worker-protocol.js'
 
 export type { WorkerDataset, WorkerTrainOptions } from './worker-protocol.js'
 
@@ -40,8 +40,18 @@ export interface TrainTaskResult {
   readonly evaluation?: EvaluateResult
 }
 
+/** One evaluation task: the model with `params` evaluated on `dataset`. `params` is copied. */
+export interface EvaluateTask {
+  readonly spec: ModelSpec
+  readonly params: Float32Array
+  readonly dataset: WorkerDataset
+  readonly batchSize?: number
+}
+
 export interface WorkerPool {
   readonly size: number
+  /** Evaluates a model on the next free worker. Rejects like `train`. */
+  evaluate(task: EvaluateTask): Promise<EvaluateResult>
   /** Runs a task on the next free worker. Rejects with WorkerCrashedError, WorkerTaskError or WorkerPoolClosedError. */
   train(task: TrainTask): Promise<TrainTaskResult>
   /** Lets running tasks finish, rejects queued ones, then stops every worker. */
@@ -49,9 +59,9 @@ export interface WorkerPool {
 }
 
 interface Pending {
-  readonly request: TrainRequest
+  readonly request: WorkerRequest
   readonly transfer: ArrayBuffer[]
-  resolve(r: TrainTaskResult): void
+  resolve(r: WorkerResponse & { type: 'done' | 'evaluated' }): void
   reject(e: Error): void
 }
 
@@ -95,7 +105,7 @@ class WorkerPoolImpl implements WorkerPool {
     const params = task.copyParams === true ? task.params.slice() : task.params
     const whole = params.byteOffset === 0 && params.byteLength === params.buffer.byteLength
     const sendable = whole && params.buffer instanceof ArrayBuffer ? params : params.slice()
-    const request: TrainRequest = {
+    const request: WorkerRequest = {
       id: this.#nextId++,
       type: 'train',
       spec,
@@ -105,7 +115,34 @@ class WorkerPoolImpl implements WorkerPool {
       ...(task.evaluate === true ? { evaluate: true } : {}),
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ request, transfer: [sendable.buffer as ArrayBuffer], resolve, reject })
+      const done = (msg: WorkerResponse): void => {
+        if (msg.type !== 'done') return reject(new WorkerTaskError(`unexpected ${msg.type} reply to a train task`, 'Error'))
+        resolve({ params: msg.params, result: msg.result, ...(msg.evaluation === undefined ? {} : { evaluation: msg.evaluation }) })
+      }
+      this.#queue.push({ request, transfer: [sendable.buffer as ArrayBuffer], resolve: done, reject })
+      this.#dispatch()
+    })
+  }
+
+  evaluate(task: EvaluateTask): Promise<EvaluateResult> {
+    if (this.#closing) return Promise.reject(new WorkerPoolClosedError('the worker pool is closed'))
+    const spec = parseModelSpec(task.spec)
+    if (!(task.params instanceof Float32Array)) return Promise.reject(new TypeError('task.params must be a Float32Array'))
+    const params = task.params.slice()
+    const request: WorkerRequest = {
+      id: this.#nextId++,
+      type: 'evaluate',
+      spec,
+      params,
+      dataset: task.dataset,
+      ...(task.batchSize === undefined ? {} : { batchSize: task.batchSize }),
+    }
+    return new Promise((resolve, reject) => {
+      const done = (msg: WorkerResponse): void => {
+        if (msg.type !== 'evaluated') return reject(new WorkerTaskError(`unexpected ${msg.type} reply to an evaluate task`, 'Error'))
+        resolve(msg.evaluation)
+      }
+      this.#queue.push({ request, transfer: [params.buffer as ArrayBuffer], resolve: done, reject })
       this.#dispatch()
     })
   }
@@ -139,12 +176,8 @@ class WorkerPoolImpl implements WorkerPool {
     const p = slot.current
     if (p === undefined || p.request.id !== msg.id) return
     slot.current = undefined
-    if (msg.type === 'done') {
-      p.resolve({
-        params: msg.params,
-        result: msg.result,
-        ...(msg.evaluation === undefined ? {} : { evaluation: msg.evaluation }),
-      })
+    if (msg.type === 'done' || msg.type === 'evaluated') {
+      p.resolve(msg)
     } else {
       p.reject(new WorkerTaskError(`${msg.name}: ${msg.message}`, msg.name))
     }

@@ -1,5 +1,5 @@
 // Messages between the worker pool and its worker threads.
-import type { DatasetSource, ModelSpec, TrainOptions, TrainResult } from '@weft/runtime'
+import type { DatasetSource, EvaluateResult, ModelSpec, TrainOptions, TrainResult } from '@weft/runtime'
 import type { SharedDatasetDescriptor } from '@weft/data'
 import type { BackendName } from './backend.js'
 
@@ -26,6 +26,17 @@ export interface TrainRequest {
   readonly evaluate?: boolean
 }
 
+export interface EvaluateRequest {
+  readonly id: number
+  readonly type: 'evaluate'
+  readonly spec: ModelSpec
+  readonly params: Float32Array
+  readonly dataset: WorkerDataset
+  readonly batchSize?: number
+}
+
+export type WorkerRequest = TrainRequest | EvaluateRequest
+
 export type WorkerResponse =
   | { readonly type: 'ready'; readonly backend: BackendName; readonly fallbackReason?: string }
   | {
@@ -35,4 +46,5 @@ export type WorkerResponse =
       readonly result: TrainResult
       readonly evaluation?: { loss: number; accuracy: number; examples: number }
     }
+  | { readonly type: 'evaluated'; readonly id: number; readonly evaluation: EvaluateResult }
   | { readonly type: 'failed'; readonly id: number; readonly name: string; readonly message: string }

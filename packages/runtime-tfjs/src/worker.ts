@@ -3,7 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { fromShared, isSharedDatasetDescriptor } from '@weft/data'
 import { type Dataset, DatasetSourceError, type Model } from '@weft/runtime'
 import { tfjsRuntime } from './tfjs-runtime.js'
-import type { TrainRequest, WorkerInit, WorkerResponse } from './worker-protocol.js'
+import type { WorkerInit, WorkerRequest, WorkerResponse } from './worker-protocol.js'
 
 const init = workerData as WorkerInit
 const port = parentPort
@@ -20,14 +20,14 @@ if (init.resolver !== undefined) {
 /** Models kept per spec, so successive tasks reuse tensors instead of rebuilding the graph. */
 const models = new Map<string, Model>()
 
-async function resolve(source: TrainRequest['dataset']): Promise<Dataset> {
+async function resolve(source: WorkerRequest['dataset']): Promise<Dataset> {
   if (isSharedDatasetDescriptor(source)) return fromShared(source)
   const ds = resolver === undefined ? undefined : await resolver(source)
   if (ds === undefined) throw new DatasetSourceError(`no resolver for data set kind ${JSON.stringify(source.kind)}`)
   return ds
 }
 
-async function run(req: TrainRequest): Promise<WorkerResponse> {
+async function run(req: WorkerRequest): Promise<WorkerResponse> {
   const key = JSON.stringify(req.spec)
   let model = models.get(key)
   if (model === undefined) {
@@ -36,13 +36,17 @@ async function run(req: TrainRequest): Promise<WorkerResponse> {
   }
   model.setParams(req.params)
   const dataset = await resolve(req.dataset)
+  if (req.type === 'evaluate') {
+    const evaluation = await model.evaluate(dataset, req.batchSize === undefined ? {} : { batchSize: req.batchSize })
+    return { type: 'evaluated', id: req.id, evaluation }
+  }
   const result = await model.train(dataset, req.options)
   const evaluation = req.evaluate === true ? await model.evaluate(dataset) : undefined
   return { type: 'done', id: req.id, params: model.getParams(), result, ...(evaluation === undefined ? {} : { evaluation }) }
 }
 
 let chain = Promise.resolve()
-port.on('message', (req: TrainRequest) => {
+port.on('message', (req: WorkerRequest) => {
   chain = chain.then(async () => {
     try {
       const res = await run(req)

@@ -1,5 +1,7 @@
-// Seeded parameter initialization: Glorot/He uniform from Weft's mulberry32, identical on every backend.
-import { deriveSeed, mulberry32, type ParamInfo, shapeSize } from '@weft/runtime'
+// Seeded parameter initialization: Glorot/He uniform from Weft's mulberry32, identical on every engine and backend.
+import type { ModelSpec } from './model-spec.js'
+import { deriveSeed, mulberry32 } from './prng.js'
+import { type ParamInfo, paramInfo, shapeSize } from './registry.js'
 
 /**
  * Initial values for every parameter: kernels of ReLU layers He-uniform, the output layer Glorot-uniform,
@@ -21,4 +23,19 @@ export function initialParams(info: readonly ParamInfo[], seed: number): Float32
     for (let j = 0; j < n; j++) out[j] = (rng.next() * 2 - 1) * limit
     return out
   })
+}
+
+/**
+ * The initial flat parameter vector of a model: `initialParams(paramInfo(spec), seed)` concatenated in order.
+ * Every engine starts from these values, so a federation's round 0 is the same whoever computes it.
+ */
+export function initialFlatParams(spec: ModelSpec, seed: number): Float32Array {
+  const parts = initialParams(paramInfo(spec), seed)
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0))
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.length
+  }
+  return out
 }

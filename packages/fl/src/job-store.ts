@@ -1,0 +1,217 @@
+// The Store contract for federated jobs (jobs, rounds, accepted updates, models, events) and an in-memory store.
+//
+// A durable store (the node's SQLite + block files) makes a coordinator restartable: every accepted update is
+// stored before it is acknowledged, and a round's commit (model, metrics, job position, strategy state, removal
+// of its updates) is atomic, so a restarted coordinator re-folds exactly the updates it accepted.
+import type { JobSpec } from './job-spec.js'
+import type { StrategyState } from './strategy.js'
+
+export type JobStatus = 'running' | 'finished' | 'failed' | 'cancelled'
+
+/** A job as stored. Rounds are numbered from 1; round r turns global model r−1 into model r. */
+export interface JobRecord {
+  readonly id: string
+  readonly spec: JobSpec
+  readonly status: JobStatus
+  /** The round in progress (rounds + 1 once finished). */
+  readonly round: number
+  /** Hash of the current global model (the output of round `round − 1`; round 0 is the initial model). */
+  readonly modelHash: string
+  /** Who submitted it (peer id or 'local'). */
+  readonly submitter: string
+  readonly createdAt: number
+  readonly updatedAt: number
+  readonly error?: string
+}
+
+/** Per-round measurements (seconds are wall-clock). */
+export interface RoundMetrics {
+  /** Clients asked to train (replacements included). */
+  readonly sampled: number
+  /** Updates accepted and aggregated. */
+  readonly results: number
+  /** Clients dropped (gone, failed, refused the task, or late). */
+  readonly dropped: number
+  /** Updates refused (late, malformed, duplicated). */
+  readonly refused: number
+  readonly examples: number
+  /** Example-weighted mean of the clients' mean local training loss. */
+  readonly trainLoss: number
+  readonly bytesDown: number
+  readonly bytesUp: number
+  readonly seconds: {
+    readonly total: number
+    /** Round start until the last client acknowledged its task (model download included). */
+    readonly broadcast: number
+    /** Longest local training among accepted updates. */
+    readonly training: number
+    /** Longest update upload among accepted updates. */
+    readonly upload: number
+    /** Folding updates plus the strategy's finish. */
+    readonly aggregation: number
+  }
+  /** total − training: what the fabric added to the slowest client's work. */
+  readonly overheadSeconds: number
+  /** Mean staleness of the aggregated updates (asynchronous jobs). */
+  readonly staleness?: number
+  readonly evaluation?: EvaluationMetrics
+}
+
+export interface EvaluationMetrics {
+  readonly centralized?: { readonly loss: number; readonly accuracy: number; readonly examples: number; readonly seconds: number }
+  readonly federated?: { readonly loss: number; readonly accuracy: number; readonly examples: number; readonly clients: number }
+}
+
+export interface RoundRecord {
+  readonly jobId: string
+  readonly round: number
+  readonly status: 'open' | 'closed'
+  readonly participants: readonly string[]
+  readonly inputHash: string
+  readonly outputHash?: string
+  readonly startedAt: number
+  readonly endedAt?: number
+  readonly metrics?: RoundMetrics
+}
+
+/** An accepted update's bookkeeping (its delta is stored beside it). */
+export interface UpdateRecord {
+  readonly clientId: string
+  /** The round the update counts toward. */
+  readonly round: number
+  /** The round the client was dispatched in (= round for synchronous jobs). */
+  readonly baseRound: number
+  readonly examples: number
+  readonly trainLoss: number
+  readonly trainAccuracy: number
+  readonly trainSeconds: number
+  readonly uploadSeconds: number
+  readonly bytes: number
+}
+
+export interface JobEvent {
+  readonly seq: number
+  readonly at: number
+  readonly type: string
+  readonly round?: number
+  readonly message: string
+}
+
+/** Persistence of federated jobs. Methods are synchronous: both implementations are local. */
+export interface JobStore {
+  /** Stores a new job with its initial model. @throws Error when the id exists. */
+  createJob(job: JobRecord, initialModel: Float32Array): void
+  getJob(id: string): JobRecord | undefined
+  listJobs(): JobRecord[]
+  setJobStatus(id: string, status: JobStatus, error?: string): void
+  getModel(hash: string): Float32Array | undefined
+  /** Records that round `round` started with these participants (idempotent; replaces the participant list). */
+  openRound(jobId: string, round: number, participants: readonly string[], inputHash: string, startedAt: number): void
+  getRound(jobId: string, round: number): RoundRecord | undefined
+  listRounds(jobId: string): RoundRecord[]
+  /** Stores an accepted update durably before the coordinator acknowledges it. */
+  addUpdate(jobId: string, update: UpdateRecord, delta: Float32Array): void
+  listUpdates(jobId: string, round: number): UpdateRecord[]
+  /** Whether the (client, baseRound) update was already accepted (counted or committed). */
+  hasUpdate(jobId: string, clientId: string, baseRound: number): boolean
+  loadDelta(jobId: string, round: number, clientId: string): Float32Array | undefined
+  /**
+   * Atomically: stores the round's output model and metrics, closes it, moves the job to round + 1 with the new
+   * model and strategy state, and drops the round's update deltas (their (client, baseRound) keys are kept).
+   */
+  commitRound(jobId: string, round: number, output: Float32Array, outputHash: string, metrics: RoundMetrics, state: StrategyState, endedAt: number): void
+  getStrategyState(jobId: string): StrategyState | undefined
+  /** Adds evaluation results to a committed round. */
+  setRoundEvaluation(jobId: string, round: number, evaluation: EvaluationMetrics): void
+  appendEvent(jobId: string, event: Omit<JobEvent, 'seq'>): JobEvent
+  /** Events with seq > after, oldest first. */
+  events(jobId: string, after: number, limit?: number): JobEvent[]
+}
+
+export interface MemoryJobStoreInit {
+  /** Keep update deltas (needed only to resume a round; simulations turn it off). Default true. */
+  readonly keepDeltas?: boolean
+  /** Keep every round's model (false: only the latest; default true). */
+  readonly keepModels?: boolean
+}
+
+interface MemJob {
+  record: JobRecord
+  rounds: Map<number, RoundRecord>
+  updates: Map<number, Map<string, { record: UpdateRecord; delta: Float32Array | undefined }>>
+  seen: Set<string>
+  state: StrategyState | undefined
+  events: JobEvent[]
+}
+
+/** A JobStore in memory (simulations and tests; nothing survives the process). */
+export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
+  const keepDeltas = init.keepDeltas ?? true
+  const keepModels = init.keepModels ?? true
+  const jobs = new Map<string, MemJob>()
+  const models = new Map<string, Float32Array>()
+  const get = (id: string): MemJob => {
+    const j = jobs.get(id)
+    if (j === undefined) throw new Error(`unknown job ${id}`)
+    return j
+  }
+  const patch = (j: MemJob, p: Partial<JobRecord>): void => {
+    j.record = { ...j.record, ...p, updatedAt: Date.now() }
+  }
+  return {
+    createJob(job, initialModel) {
+      if (jobs.has(job.id)) throw new Error(`job ${job.id} exists`)
+      models.set(job.modelHash, initialModel.slice())
+      jobs.set(job.id, { record: job, rounds: new Map(), updates: new Map(), seen: new Set(), state: undefined, events: [] })
+    },
+    getJob: (id) => jobs.get(id)?.record,
+    listJobs: () => [...jobs.values()].map((j) => j.record),
+    setJobStatus(id, status, error) {
+      const j = get(id)
+      patch(j, { status, ...(error === undefined ? {} : { error }) })
+    },
+    getModel: (hash) => models.get(hash),
+    openRound(jobId, round, participants, inputHash, startedAt) {
+      const j = get(jobId)
+      const prev = j.rounds.get(round)
+      j.rounds.set(round, { jobId, round, status: 'open', participants: [...participants], inputHash, startedAt: prev?.startedAt ?? startedAt })
+    },
+    getRound: (jobId, round) => jobs.get(jobId)?.rounds.get(round),
+    listRounds: (jobId) => [...(jobs.get(jobId)?.rounds.values() ?? [])].sort((a, b) => a.round - b.round),
+    addUpdate(jobId, update, delta) {
+      const j = get(jobId)
+      let m = j.updates.get(update.round)
+      if (m === undefined) j.updates.set(update.round, (m = new Map()))
+      m.set(update.clientId, { record: update, delta: keepDeltas ? delta.slice() : undefined })
+      j.seen.add(`${update.clientId}@${update.baseRound}`)
+    },
+    listUpdates: (jobId, round) => [...(jobs.get(jobId)?.updates.get(round)?.values() ?? [])].map((u) => u.record),
+    hasUpdate: (jobId, clientId, baseRound) => jobs.get(jobId)?.seen.has(`${clientId}@${baseRound}`) ?? false,
+    loadDelta: (jobId, round, clientId) => jobs.get(jobId)?.updates.get(round)?.get(clientId)?.delta,
+    commitRound(jobId, round, output, outputHash, metrics, state, endedAt) {
+      const j = get(jobId)
+      const r = j.rounds.get(round)
+      if (r === undefined) throw new Error(`round ${round} of job ${jobId} was never opened`)
+      if (!keepModels && r.inputHash !== outputHash) models.delete(r.inputHash)
+      models.set(outputHash, output)
+      j.rounds.set(round, { ...r, status: 'closed', outputHash, endedAt, metrics })
+      j.updates.delete(round)
+      j.state = state
+      patch(j, { round: round + 1, modelHash: outputHash })
+    },
+    getStrategyState: (jobId) => jobs.get(jobId)?.state,
+    setRoundEvaluation(jobId, round, evaluation) {
+      const j = get(jobId)
+      const r = j.rounds.get(round)
+      if (r?.metrics === undefined) return
+      j.rounds.set(round, { ...r, metrics: { ...r.metrics, evaluation } })
+    },
+    appendEvent(jobId, event) {
+      const j = get(jobId)
+      const e = { ...event, seq: j.events.length + 1 }
+      j.events.push(e)
+      return e
+    },
+    events: (jobId, after, limit = 1000) => (jobs.get(jobId)?.events ?? []).filter((e) => e.seq > after).slice(0, limit),
+  }
+}

@@ -1,0 +1,92 @@
+// The Strategy contract: how a coordinator turns client updates into the next global model.
+//
+// Updates are deltas (client weights after local training minus the global weights the client started
+// from), so the same contract serves synchronous rounds, asynchronous buffered rounds (FedBuff) and,
+// later, compressed updates. A strategy never sees the network, the store or the clock.
+
+/** One client's contribution to an aggregation. */
+export interface ClientUpdate {
+  /** Who sent it (peer id or virtual client id); used by rules that report selections (Krum). */
+  readonly clientId: string
+  /** Client weights after training minus the global weights it started from. Not modified by strategies. */
+  readonly delta: Float32Array
+  /** Examples the client trained on (the FedAvg weight). Positive integer. */
+  readonly numExamples: number
+  /** Global model versions committed since the client's base model (0 in synchronous rounds). */
+  readonly staleness: number
+}
+
+/** Server-side state a strategy carries across rounds (momentum, moments), persisted with each round. */
+export interface StrategyState {
+  readonly tensors: Readonly<Record<string, Float32Array>>
+  readonly scalars: Readonly<Record<string, number>>
+}
+
+/** What clients must do differently while training under this strategy. */
+export interface ClientTrainHints {
+  /** FedProx proximal coefficient μ (0 or absent: plain local training). */
+  readonly proximalMu?: number
+}
+
+/** Aggregation of one round (or, for FedBuff, of one buffer). */
+export interface RoundAggregator {
+  /**
+   * Adds an update. Streaming strategies fold it at once and keep no reference to `update.delta`;
+   * the others keep it until `finish`.
+   * @throws RangeError when the delta's length differs from the model's or numExamples is not a positive integer.
+   */
+  add(update: ClientUpdate): void
+  /** Updates added so far. */
+  readonly count: number
+  /**
+   * Computes the next global model. Does not modify the `global` passed to `begin`.
+   * @throws NotEnoughUpdatesError when fewer than `strategy.minUpdates` updates were added.
+   */
+  finish(): AggregateResult
+}
+
+export interface AggregateResult {
+  /** The next global model (a new array). */
+  readonly global: Float32Array
+  /** Client ids whose updates the rule selected, when the rule selects (Krum, Multi-Krum, Bulyan). */
+  readonly selected?: readonly string[]
+}
+
+/** An aggregation rule with its server state. */
+export interface Strategy {
+  /** Config name, e.g. 'fedavg'. */
+  readonly name: StrategyName
+  /** True when updates are folded as they arrive: at most one update's worth of memory beyond the accumulator. */
+  readonly streaming: boolean
+  /** True for asynchronous buffered aggregation (FedBuff): the coordinator keeps clients busy instead of running rounds. */
+  readonly asynchronous: boolean
+  /** Fewest updates `finish` accepts (Krum: 2f+3, Bulyan: 4f+3, others 1). */
+  readonly minUpdates: number
+  /** For asynchronous strategies: updates per server step (FedBuff's K). Synchronous: undefined. */
+  readonly bufferSize?: number
+  /** Hints the coordinator passes to clients with every training task. */
+  clientHints(): ClientTrainHints
+  /** Starts aggregating over `global` (not modified, not retained after finish). */
+  begin(global: Float32Array): RoundAggregator
+  /** The server state after the last finish (empty for stateless rules). */
+  exportState(): StrategyState
+  /**
+   * Restores state exported by the same strategy and config (coordinator restart).
+   * @throws RangeError when the state does not fit (wrong tensor names or lengths).
+   */
+  importState(state: StrategyState): void
+}
+
+export type StrategyName =
+  | 'fedavg'
+  | 'fedavgm'
+  | 'fedprox'
+  | 'fedadam'
+  | 'fedyogi'
+  | 'fedadagrad'
+  | 'fedmedian'
+  | 'fedtrimmedavg'
+  | 'krum'
+  | 'multikrum'
+  | 'bulyan'
+  | 'fedbuff'

@@ -1,0 +1,65 @@
+// How a coordinator reaches its clients: the contract the mesh (or a simulation) implements.
+import type { JobSpec } from './job-spec.js'
+import type { ClientTrainHints } from './strategy.js'
+
+/** Expected outcomes are values: a refusal, a timeout or a gone peer is `{ ok: false, reason }`. */
+export type Outcome<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly reason: string }
+
+/** A training task for one client. */
+export interface TrainAssignment {
+  readonly jobId: string
+  readonly round: number
+  readonly modelHash: string
+  /** The global model (the transport sends it unless the client already holds `modelHash`). Do not modify. */
+  readonly params: Float32Array
+  readonly seed: number
+  readonly hints: ClientTrainHints
+}
+
+export interface EvaluateAssignment {
+  readonly jobId: string
+  readonly round: number
+  readonly modelHash: string
+  readonly params: Float32Array
+}
+
+export interface ClientEvaluation {
+  readonly loss: number
+  readonly accuracy: number
+  readonly examples: number
+}
+
+/** The header of an update, known before its data arrives. */
+export interface UpdateHeader {
+  readonly jobId: string
+  readonly round: number
+  readonly baseHash: string
+  readonly examples: number
+  readonly trainLoss: number
+  readonly trainAccuracy: number
+  readonly trainSeconds: number
+  /** Values in the update's single float32 tensor. */
+  readonly length: number
+}
+
+/** Whether an update is accepted; a refusal's reason goes back to the client. */
+export type Admission = { readonly ok: true } | { readonly ok: false; readonly reason: string }
+
+export interface CoordinatorTransport {
+  /** Clients eligible for `spec` and reachable now (peer ids or virtual ids), without the coordinator itself. */
+  candidates(spec: JobSpec): readonly string[]
+  /** Asks a client to join. */
+  invite(clientId: string, jobId: string, spec: JobSpec, signal: AbortSignal): Promise<Outcome<{ readonly examples: number }>>
+  /** Makes sure the client holds the model and hands it a training task; resolves once the client acknowledged it. */
+  train(clientId: string, task: TrainAssignment, signal: AbortSignal): Promise<Outcome<{ readonly bytesDown: number }>>
+  evaluate(clientId: string, task: EvaluateAssignment, signal: AbortSignal): Promise<Outcome<ClientEvaluation>>
+  /** Tells a client the job ended (best effort). */
+  release(clientId: string, jobId: string, reason: string): Promise<void>
+}
+
+/** Centralized evaluation on a data set the coordinator holds. */
+export interface CentralEvaluator {
+  /** Why `dataset` cannot evaluate `spec`'s model here, or undefined when it can (checked at submit). */
+  check?(spec: JobSpec, dataset: string): string | undefined
+  evaluate(spec: JobSpec, dataset: string, params: Float32Array): Promise<ClientEvaluation>
+}

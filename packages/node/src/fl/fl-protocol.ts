@@ -1,0 +1,37 @@
+// The FL wire surface of a node: RPC methods of service "fl" and the two tensor purposes.
+import { rpcMethod } from '@weft/mesh'
+import {
+  CancelRequestSchema,
+  CancelResponseSchema,
+  EvaluateRequestSchema,
+  EvaluateResponseSchema,
+  InviteRequestSchema,
+  InviteResponseSchema,
+  JobStatusRequestSchema,
+  JobStatusResponseSchema,
+  SubmitRequestSchema,
+  SubmitResponseSchema,
+  TrainRequestSchema,
+  TrainResponseSchema,
+} from '@weft/protocol'
+
+/** Coordinator → client: join a job. */
+export const FL_INVITE = rpcMethod('fl', 'invite', InviteRequestSchema, InviteResponseSchema)
+/** Coordinator → client: train one round from a model sent before on `fl-model`. */
+export const FL_TRAIN = rpcMethod('fl', 'train', TrainRequestSchema, TrainResponseSchema)
+/** Coordinator → client: evaluate a model on local data. */
+export const FL_EVALUATE = rpcMethod('fl', 'evaluate', EvaluateRequestSchema, EvaluateResponseSchema)
+/** Coordinator → client: the job ended. */
+export const FL_CANCEL = rpcMethod('fl', 'cancel', CancelRequestSchema, CancelResponseSchema)
+/** Any node → a node that is to coordinate: run this job. */
+export const FL_SUBMIT = rpcMethod('fl', 'submit', SubmitRequestSchema, SubmitResponseSchema)
+/** Any node → a coordinator: a job's status. */
+export const FL_STATUS = rpcMethod('fl', 'status', JobStatusRequestSchema, JobStatusResponseSchema)
+
+/** Tensor purpose of global models (coordinator → client), declined when the client holds the hash. */
+export const FL_MODEL = 'fl-model'
+/** Tensor purpose of updates (client → coordinator). */
+export const FL_UPDATE = 'fl-update'
+
+/** Largest job spec accepted on the wire (JSON bytes). */
+export const MAX_SPEC_JSON = 64 * 1024

@@ -1,0 +1,421 @@
+// Federated learning on a node: the coordinator role over the mesh (jobs submitted here), the client role
+// (jobs other nodes invite this one to), the durable job store, the API's job views and the FL metrics.
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import {
+  type ClientOffer,
+  type Coordinator,
+  type CoordinatorTransport,
+  createCoordinator,
+  DELTA_TENSOR,
+  ineligibility,
+  type JobEvent,
+  type JobLive,
+  type JobRecord,
+  type JobSpec,
+  MODEL_TENSOR,
+  parseJobSpec,
+  type RoundMetrics,
+  setVector,
+  type UpdateHeader,
+  vectorSet,
+} from '@weft/fl'
+import type { InMemoryDataset } from '@weft/data'
+import { type MeshNode, RpcError, TensorRejectedError } from '@weft/mesh'
+import { ModelMetaSchema, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
+import { encodeModelArtifact, featureSize, paramCount, paramInfo } from '@weft/runtime'
+import { createWorkerPool, type WorkerPool } from '@weft/runtime-tfjs/node'
+import type { Logger } from 'pino'
+import type { DatasetConfig, NodeConfig } from '../config.js'
+import type { NodeMetrics } from '../metrics.js'
+import type { PeerEntry, PeerTable } from '../peer-table.js'
+import type { NodeState } from '../state.js'
+import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
+import { openFlStore } from './fl-store.js'
+import { type Participant, startParticipant } from './participant.js'
+
+export interface FlServiceComponents {
+  readonly mesh: MeshNode
+  readonly peers: PeerTable
+  readonly state: NodeState
+  readonly config: NodeConfig
+  readonly metrics: NodeMetrics
+  readonly logger: Logger
+  readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
+}
+
+/** A job as the API and CLI show it. */
+export interface JobView {
+  readonly id: string
+  readonly name: string
+  readonly status: JobRecord['status']
+  readonly coordinator: string
+  readonly submitter: string
+  /** Rounds committed so far. */
+  readonly completedRounds: number
+  readonly rounds: number
+  readonly strategy: string
+  readonly dataset: string
+  readonly model: { readonly architecture: string; readonly params: number }
+  readonly modelHash: string
+  readonly createdAt: number
+  readonly updatedAt: number
+  readonly error?: string
+  readonly live?: JobLive
+  readonly latest?: { readonly round: number; readonly accuracy?: number; readonly loss?: number; readonly trainLoss: number }
+  readonly spec: JobSpec
+  readonly history: readonly { readonly round: number; readonly status: string; readonly participants: number; readonly startedAt: number; readonly endedAt?: number; readonly metrics?: RoundMetrics }[]
+}
+
+export interface FlService {
+  /** Validates and starts a job here (this node coordinates). @throws InvalidJobSpecError, Error */
+  submit(spec: unknown, submitter?: string): JobView
+  /** Hands a job to another node, which coordinates it. */
+  submitTo(peer: string, spec: unknown): Promise<{ id: string; coordinator: string }>
+  list(): JobView[]
+  /** A job coordinated here, or (remote=true) asked of the coordinator it was submitted to from here. */
+  view(id: string): Promise<JobView | undefined>
+  events(id: string, after: number): JobEvent[]
+  cancel(id: string): boolean
+  /** The job's model after `round` ('last' or a number) as a Weft model artifact. */
+  exportModel(id: string, round: number | 'last'): { bytes: Uint8Array; round: number } | undefined
+  clientJobs(): ReturnType<Participant['jobs']>
+  readonly coordinator: Coordinator
+  stop(): Promise<void>
+}
+
+function offerOf(entry: PeerEntry): ClientOffer {
+  const ad = entry.ad
+  return {
+    id: entry.peerId,
+    labels: ad.labels,
+    runtimes: ad.runtimes.map((r) => r.name),
+    memoryMb: Number(ad.memory?.totalBytes ?? 0n) / 2 ** 20,
+    cores: ad.cpu?.cores ?? 0,
+    datasets: ad.datasets.map((d) => ({ name: d.name, examples: Number(d.examples) })),
+  }
+}
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
+
+/** Starts the FL service: opens the store, registers the protocol, resumes jobs left running. */
+export async function startFlService(c: FlServiceComponents): Promise<FlService> {
+  const { mesh, peers, config, metrics, logger } = c
+  const log = logger.child({ component: 'fl' })
+  const store = openFlStore(config.dataDir)
+  let pool: WorkerPool | undefined
+  const getPool = (): WorkerPool => {
+    pool ??= createWorkerPool({ size: config.fl.workers })
+    return pool
+  }
+  const evalSets = new Map<string, Promise<InMemoryDataset>>()
+  const evalSet = (ds: DatasetConfig): Promise<InMemoryDataset> => {
+    let p = evalSets.get(ds.name)
+    if (p === undefined) evalSets.set(ds.name, (p = c.loadDataset(ds)))
+    return p
+  }
+
+  const rpcError = (err: unknown): string => (err instanceof RpcError ? err.message : (err as Error)?.message ?? String(err))
+
+  const sendModel = async (peer: string, jobId: string, round: number, hash: string, params: Float32Array, signal: AbortSignal) => {
+    const metadata = toBinary(ModelMetaSchema, create(ModelMetaSchema, { jobId, round }))
+    return mesh.tensors.send(peer, FL_MODEL, vectorSet(MODEL_TENSOR, params), { metadata, contentHash: Buffer.from(hash, 'hex'), signal, timeoutMs: 120_000 })
+  }
+
+  const transport: CoordinatorTransport = {
+    candidates(spec) {
+      const out: string[] = []
+      for (const p of peers.list()) {
+        if (p.status !== 'alive' || !p.connected) continue
+        if (ineligibility(spec, offerOf(p)) === undefined) out.push(p.peerId)
+      }
+      return out
+    },
+    async invite(clientId, jobId, spec, signal) {
+      try {
+        const r = await mesh.rpc.call(clientId, FL_INVITE, { jobId, specJson: JSON.stringify(spec) }, { signal, timeoutMs: 30_000 })
+        return r.accepted ? { ok: true, examples: Number(r.examples) } : { ok: false, reason: r.reason }
+      } catch (err) {
+        return { ok: false, reason: rpcError(err) }
+      }
+    },
+    async train(clientId, task, signal) {
+      const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal)
+      if (!sent.ok && sent.reason !== 'declined-already-have') return { ok: false, reason: `model transfer failed: ${sent.message}` }
+      const request = { jobId: task.jobId, round: task.round, modelHash: Buffer.from(task.modelHash, 'hex'), seed: task.seed, proximalMu: task.hints.proximalMu ?? 0 }
+      try {
+        const r = await mesh.rpc.call(clientId, FL_TRAIN, request, { signal, timeoutMs: 30_000 })
+        return r.accepted ? { ok: true, bytesDown: sent.ok ? sent.bytes : 0 } : { ok: false, reason: r.reason }
+      } catch (err) {
+        return { ok: false, reason: rpcError(err) }
+      }
+    },
+    async evaluate(clientId, task, signal) {
+      const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal)
+      if (!sent.ok && sent.reason !== 'declined-already-have') return { ok: false, reason: `model transfer failed: ${sent.message}` }
+      try {
+        const r = await mesh.rpc.call(
+          clientId,
+          FL_EVALUATE,
+          { jobId: task.jobId, round: task.round, modelHash: Buffer.from(task.modelHash, 'hex') },
+          { signal, timeoutMs: 120_000 },
+        )
+        return { ok: true, loss: r.loss, accuracy: r.accuracy, examples: Number(r.examples) }
+      } catch (err) {
+        return { ok: false, reason: rpcError(err) }
+      }
+    },
+    async release(clientId, jobId, reason) {
+      await mesh.rpc.call(clientId, FL_CANCEL, { jobId, reason }, { timeoutMs: 5_000 }).catch(() => {})
+    },
+  }
+
+  const fl = metrics.fl
+  const coordinator = createCoordinator(
+    {
+      store,
+      transport,
+      logger: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
+      evaluator: {
+        check(spec, name) {
+          const ds = config.datasets.find((d) => d.name === name)
+          if (ds === undefined) return `this node has no data set named "${name}" (node config datasets)`
+          return undefined
+        },
+        async evaluate(spec, name, params) {
+          const ds = config.datasets.find((d) => d.name === name)
+          if (ds === undefined) throw new Error(`no data set named "${name}"`)
+          const data = await evalSet(ds)
+          if (featureSize(data.featureShape) !== featureSize(spec.model.inputShape)) {
+            throw new Error(`data set "${name}" does not fit the model's input`)
+          }
+          return getPool().evaluate({ spec: spec.model, params, dataset: data.toShared() })
+        },
+      },
+      metrics: {
+        onRound(jobId, round, m) {
+          fl.rounds.inc({ job: jobId })
+          fl.round.set({ job: jobId }, round)
+          for (const phase of ['total', 'broadcast', 'training', 'upload', 'aggregation'] as const) {
+            fl.roundSeconds.observe({ phase }, m.seconds[phase])
+          }
+          fl.overheadSeconds.observe(m.overheadSeconds)
+          fl.participants.set({ job: jobId, kind: 'results' }, m.results)
+          fl.participants.set({ job: jobId, kind: 'dropped' }, m.dropped)
+          fl.participants.set({ job: jobId, kind: 'sampled' }, m.sampled)
+          fl.bytes.inc({ direction: 'down' }, m.bytesDown)
+          fl.bytes.inc({ direction: 'up' }, m.bytesUp)
+          fl.trainLoss.set({ job: jobId }, m.trainLoss)
+        },
+        onEvaluation(jobId, _round, e) {
+          if (e.centralized !== undefined) {
+            fl.evalAccuracy.set({ job: jobId, kind: 'centralized' }, e.centralized.accuracy)
+            fl.evalLoss.set({ job: jobId, kind: 'centralized' }, e.centralized.loss)
+          }
+          if (e.federated !== undefined) {
+            fl.evalAccuracy.set({ job: jobId, kind: 'federated' }, e.federated.accuracy)
+            fl.evalLoss.set({ job: jobId, kind: 'federated' }, e.federated.loss)
+          }
+        },
+        onUpdate: (_jobId, outcome) => fl.updates.inc({ outcome }),
+        onJobStatus: () => {
+          const counts: Record<string, number> = { running: 0, finished: 0, failed: 0, cancelled: 0 }
+          for (const j of store.listJobs()) counts[j.status] = (counts[j.status] ?? 0) + 1
+          for (const [status, n] of Object.entries(counts)) fl.jobs.set({ status }, n)
+        },
+      },
+    },
+    {},
+  )
+
+  // Updates: the header is judged before any data moves; the data is judged, stored and folded on arrival.
+  const headerOf = (metadata: Uint8Array, length: number): UpdateHeader => {
+    const m = fromBinary(UpdateMetaSchema, metadata)
+    return {
+      jobId: m.jobId,
+      round: m.round,
+      baseHash: hex(m.baseHash),
+      examples: Number(m.examples),
+      trainLoss: m.trainLoss,
+      trainAccuracy: m.trainAccuracy,
+      trainSeconds: m.trainSeconds,
+      length,
+    }
+  }
+  await mesh.tensors.handle(FL_UPDATE, {
+    maxBytes: config.fl.maxModelBytes,
+    accept(header, from) {
+      const t = header.tensors[0]
+      if (header.tensors.length !== 1 || t === undefined || t.name !== DELTA_TENSOR || t.dtype !== 'float32' || t.shape.length !== 1) {
+        return { decline: 'not-wanted', message: `an update is one float32 vector named "${DELTA_TENSOR}"` }
+      }
+      let h: UpdateHeader
+      try {
+        h = headerOf(header.metadata, t.shape[0] as number)
+      } catch (err) {
+        return { decline: 'not-wanted', message: `malformed update metadata: ${(err as Error).message}` }
+      }
+      const verdict = coordinator.admit(from, h)
+      if (!verdict.ok) fl.updates.inc({ outcome: 'refused' })
+      return verdict.ok ? true : { decline: 'not-wanted', message: verdict.reason }
+    },
+    onReceive(received, from) {
+      const delta = setVector(received.set, DELTA_TENSOR)
+      const h = headerOf(received.metadata, delta.length)
+      const verdict = coordinator.deliver(from, h, delta, { bytes: received.totalBytes, seconds: received.seconds })
+      if (!verdict.ok) throw new TensorRejectedError(WireErrorCode.CONFLICT, verdict.reason)
+    },
+  })
+
+  const onGone = (entry: PeerEntry): void => coordinator.clientGone(entry.peerId, `peer gone (${entry.goneReason ?? 'unknown'})`)
+  const onUpdate = (): void => coordinator.wake()
+  const onDisconnect = (evt: CustomEvent<string>): void => {
+    if (!mesh.connections().some((x) => x.peer === evt.detail)) coordinator.clientGone(evt.detail, 'disconnected')
+  }
+  peers.on('peer:gone', onGone)
+  peers.on('peer:update', onUpdate)
+  mesh.addEventListener('peer:connect', onUpdate)
+  mesh.addEventListener('peer:disconnect', onDisconnect)
+
+  const participant = await startParticipant({
+    mesh,
+    config,
+    logger,
+    pool: getPool,
+    loadDataset: c.loadDataset,
+    onTrained: (_job, seconds, examples) => {
+      fl.clientTrainSeconds.observe(seconds)
+      fl.clientExamples.inc(examples)
+    },
+  })
+
+  const viewOf = (job: JobRecord): JobView => {
+    const rounds = store.listRounds(job.id)
+    const closed = rounds.filter((r) => r.status === 'closed')
+    const last = closed.at(-1)
+    const lastEval = [...closed].reverse().find((r) => r.metrics?.evaluation !== undefined)
+    const ev = lastEval?.metrics?.evaluation
+    const acc = ev?.centralized?.accuracy ?? ev?.federated?.accuracy
+    const loss = ev?.centralized?.loss ?? ev?.federated?.loss
+    const live = coordinator.live(job.id)
+    return {
+      id: job.id,
+      name: job.spec.name,
+      status: job.status,
+      coordinator: mesh.peerId,
+      submitter: job.submitter,
+      completedRounds: closed.length,
+      rounds: job.spec.rounds,
+      strategy: job.spec.strategy.name,
+      dataset: job.spec.dataset,
+      model: { architecture: job.spec.model.architecture, params: paramCount(job.spec.model) },
+      modelHash: job.modelHash,
+      createdAt: job.createdAt,
+      updatedAt: job.updatedAt,
+      ...(job.error === undefined ? {} : { error: job.error }),
+      ...(live === undefined ? {} : { live }),
+      ...(last?.metrics === undefined
+        ? {}
+        : {
+            latest: {
+              round: last.round,
+              trainLoss: last.metrics.trainLoss,
+              ...(acc === undefined ? {} : { accuracy: acc }),
+              ...(loss === undefined ? {} : { loss }),
+            },
+          }),
+      spec: job.spec,
+      history: rounds.map((r) => ({
+        round: r.round,
+        status: r.status,
+        participants: r.participants.length,
+        startedAt: r.startedAt,
+        ...(r.endedAt === undefined ? {} : { endedAt: r.endedAt }),
+        ...(r.metrics === undefined ? {} : { metrics: r.metrics }),
+      })),
+    }
+  }
+
+  const submit = (input: unknown, submitter = 'local'): JobView => {
+    const spec = parseJobSpec(input)
+    const job = coordinator.submit(spec, { submitter })
+    return viewOf(job)
+  }
+
+  await mesh.rpc.handle(FL_SUBMIT, (req, ctx) => {
+    if (!config.fl.coordinate) throw new RpcError(WireErrorCode.UNAUTHORIZED, 'this node does not coordinate jobs (fl.coordinate is false)')
+    if (!config.fl.acceptFrom.includes('*') && !config.fl.acceptFrom.includes(ctx.peer)) {
+      throw new RpcError(WireErrorCode.UNAUTHORIZED, `${ctx.peer} is not in fl.acceptFrom`)
+    }
+    if (req.specJson.length > MAX_SPEC_JSON) throw new RpcError(WireErrorCode.TOO_LARGE, `job spec over ${MAX_SPEC_JSON} bytes`)
+    try {
+      return { jobId: submit(JSON.parse(req.specJson), ctx.peer).id }
+    } catch (err) {
+      throw new RpcError(WireErrorCode.BAD_REQUEST, (err as Error).message)
+    }
+  })
+  await mesh.rpc.handle(FL_STATUS, (req) => {
+    const job = store.getJob(req.jobId)
+    if (job === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `no job ${req.jobId} here`)
+    return { statusJson: JSON.stringify(viewOf(job)) }
+  })
+
+  const resumed = coordinator.resumeAll()
+  if (resumed.length > 0) log.info({ jobs: resumed }, 'resumed federated jobs after a restart')
+
+  return {
+    coordinator,
+    submit,
+    async submitTo(peer, input) {
+      const spec = parseJobSpec(input)
+      const r = await mesh.rpc.call(peer, FL_SUBMIT, { specJson: JSON.stringify(spec) }, { timeoutMs: 30_000 })
+      c.state.setMeta(`fl-remote:${r.jobId}`, peer)
+      return { id: r.jobId, coordinator: peer }
+    },
+    list: () => store.listJobs().map(viewOf),
+    async view(id) {
+      const job = store.getJob(id)
+      if (job !== undefined) return viewOf(job)
+      const remote = c.state.getMeta(`fl-remote:${id}`)
+      if (remote === undefined) return undefined
+      const r = await mesh.rpc.call(remote, FL_STATUS, { jobId: id }, { timeoutMs: 10_000 })
+      return JSON.parse(r.statusJson) as JobView
+    },
+    events: (id, after) => store.events(id, after),
+    cancel: (id) => coordinator.cancel(id),
+    exportModel(id, round) {
+      const job = store.getJob(id)
+      if (job === undefined) return undefined
+      const rounds = store.listRounds(id)
+      const closed = rounds.filter((r) => r.status === 'closed')
+      let at: number
+      let hash: string | undefined
+      if (round === 0 || (round === 'last' && closed.length === 0)) {
+        at = 0
+        hash = rounds[0]?.inputHash ?? job.modelHash
+      } else {
+        const r = round === 'last' ? closed.at(-1) : closed.find((x) => x.round === round)
+        if (r === undefined) return undefined
+        at = r.round
+        hash = r.outputHash
+      }
+      const weights = hash === undefined ? undefined : store.getModel(hash)
+      if (weights === undefined) return undefined
+      const { bytes } = encodeModelArtifact({ spec: job.spec.model, params: paramInfo(job.spec.model), weights })
+      return { bytes, round: at }
+    },
+    clientJobs: () => participant.jobs(),
+    async stop() {
+      peers.off('peer:gone', onGone)
+      peers.off('peer:update', onUpdate)
+      mesh.removeEventListener('peer:connect', onUpdate)
+      mesh.removeEventListener('peer:disconnect', onDisconnect)
+      await coordinator.stop()
+      await participant.stop()
+      await mesh.tensors.unhandle(FL_UPDATE).catch(() => {})
+      await mesh.rpc.unhandle(FL_SUBMIT).catch(() => {})
+      await mesh.rpc.unhandle(FL_STATUS).catch(() => {})
+      await pool?.close()
+      store.close()
+    },
+  }
+}

@@ -1,0 +1,254 @@
+// The node's durable JobStore: job, round, update and event rows in SQLite (fl.db); models, update deltas and
+// strategy state as content-addressed block files (blocks/<aa>/<sha256>), written to a temporary name and renamed.
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { EvaluationMetrics, JobEvent, JobRecord, JobStatus, JobStore, RoundMetrics, RoundRecord, StrategyState, UpdateRecord } from '@weft/fl'
+import { parseJobSpec } from '@weft/fl'
+import Database from 'better-sqlite3'
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE fl_jobs (
+     id TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     status TEXT NOT NULL,
+     round INTEGER NOT NULL,
+     model_hash TEXT NOT NULL,
+     submitter TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     error TEXT,
+     strategy_state TEXT
+   );
+   CREATE TABLE fl_models (hash TEXT PRIMARY KEY, block TEXT NOT NULL);
+   CREATE TABLE fl_rounds (
+     job_id TEXT NOT NULL,
+     round INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     participants TEXT NOT NULL,
+     input_hash TEXT NOT NULL,
+     output_hash TEXT,
+     started_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     metrics TEXT,
+     PRIMARY KEY (job_id, round)
+   );
+   CREATE TABLE fl_updates (
+     job_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     base_round INTEGER NOT NULL,
+     round INTEGER NOT NULL,
+     examples INTEGER NOT NULL,
+     train_loss REAL NOT NULL,
+     train_accuracy REAL NOT NULL,
+     train_seconds REAL NOT NULL,
+     upload_seconds REAL NOT NULL,
+     bytes INTEGER NOT NULL,
+     delta_block TEXT,
+     seq INTEGER NOT NULL,
+     PRIMARY KEY (job_id, client_id, base_round)
+   );
+   CREATE INDEX fl_updates_round ON fl_updates (job_id, round);
+   CREATE TABLE fl_events (
+     job_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     at INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     round INTEGER,
+     message TEXT NOT NULL,
+     PRIMARY KEY (job_id, seq)
+   );`,
+]
+
+type Row = Record<string, unknown>
+
+function floatBytes(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
+}
+
+/**
+ * Opens (creating and migrating) the FL store under `dir` (`fl.db` and `blocks/`).
+ * @param dir - the node's data directory
+ */
+export function openFlStore(dir: string): JobStore & { close(): void } {
+  const blocks = join(dir, 'blocks')
+  mkdirSync(blocks, { recursive: true })
+  const db = new Database(join(dir, 'fl.db'))
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)')
+  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined
+  db.transaction(() => {
+    for (let v = row?.version ?? 0; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] as string)
+    if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length)
+    else db.prepare('UPDATE schema_version SET version = ?').run(MIGRATIONS.length)
+  })()
+
+  const blockPath = (name: string): string => join(blocks, name.slice(0, 2), name)
+  /** Writes bytes as a content-addressed block; returns its name (sha256 hex). */
+  const putBlock = (bytes: Uint8Array): string => {
+    const name = createHash('sha256').update(bytes).digest('hex')
+    const path = blockPath(name)
+    if (existsSync(path)) return name
+    mkdirSync(join(blocks, name.slice(0, 2)), { recursive: true })
+    const tmp = `${path}.${process.pid}.tmp`
+    writeFileSync(tmp, bytes)
+    renameSync(tmp, path)
+    return name
+  }
+  const getFloats = (name: string): Float32Array | undefined => {
+    const path = blockPath(name)
+    if (!existsSync(path)) return undefined
+    const buf = readFileSync(path)
+    const out = new Float32Array(buf.byteLength / 4)
+    floatBytes(out).set(buf)
+    return out
+  }
+  const dropBlock = (name: string): void => rmSync(blockPath(name), { force: true })
+
+  const q = {
+    insertJob: db.prepare(`INSERT INTO fl_jobs (id, spec, status, round, model_hash, submitter, created_at, updated_at)
+      VALUES (@id, @spec, @status, @round, @modelHash, @submitter, @createdAt, @updatedAt)`),
+    getJob: db.prepare('SELECT * FROM fl_jobs WHERE id = ?'),
+    listJobs: db.prepare('SELECT * FROM fl_jobs ORDER BY created_at'),
+    setStatus: db.prepare('UPDATE fl_jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?'),
+    putModel: db.prepare('INSERT OR IGNORE INTO fl_models (hash, block) VALUES (?, ?)'),
+    getModel: db.prepare('SELECT block FROM fl_models WHERE hash = ?'),
+    openRound: db.prepare(`INSERT INTO fl_rounds (job_id, round, status, participants, input_hash, started_at)
+      VALUES (?, ?, 'open', ?, ?, ?) ON CONFLICT (job_id, round) DO UPDATE SET participants = excluded.participants`),
+    getRound: db.prepare('SELECT * FROM fl_rounds WHERE job_id = ? AND round = ?'),
+    listRounds: db.prepare('SELECT * FROM fl_rounds WHERE job_id = ? ORDER BY round'),
+    closeRound: db.prepare(`UPDATE fl_rounds SET status = 'closed', output_hash = ?, ended_at = ?, metrics = ? WHERE job_id = ? AND round = ?`),
+    setMetrics: db.prepare('UPDATE fl_rounds SET metrics = ? WHERE job_id = ? AND round = ?'),
+    advance: db.prepare('UPDATE fl_jobs SET round = ?, model_hash = ?, strategy_state = ?, updated_at = ? WHERE id = ?'),
+    addUpdate: db.prepare(`INSERT INTO fl_updates (job_id, client_id, base_round, round, examples, train_loss, train_accuracy,
+      train_seconds, upload_seconds, bytes, delta_block, seq)
+      VALUES (@jobId, @clientId, @baseRound, @round, @examples, @trainLoss, @trainAccuracy, @trainSeconds, @uploadSeconds, @bytes, @block,
+        (SELECT COALESCE(MAX(seq), 0) + 1 FROM fl_updates WHERE job_id = @jobId))`),
+    listUpdates: db.prepare('SELECT * FROM fl_updates WHERE job_id = ? AND round = ? AND delta_block IS NOT NULL ORDER BY seq'),
+    hasUpdate: db.prepare('SELECT 1 FROM fl_updates WHERE job_id = ? AND client_id = ? AND base_round = ?'),
+    getUpdate: db.prepare('SELECT delta_block FROM fl_updates WHERE job_id = ? AND round = ? AND client_id = ? AND delta_block IS NOT NULL'),
+    clearDeltas: db.prepare('UPDATE fl_updates SET delta_block = NULL WHERE job_id = ? AND round = ?'),
+    addEvent: db.prepare(`INSERT INTO fl_events (job_id, seq, at, type, round, message)
+      VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM fl_events WHERE job_id = ?), ?, ?, ?, ?) RETURNING seq`),
+    events: db.prepare('SELECT * FROM fl_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+  }
+
+  const toJob = (r: Row): JobRecord => ({
+    id: r['id'] as string,
+    spec: parseJobSpec(JSON.parse(r['spec'] as string)),
+    status: r['status'] as JobStatus,
+    round: r['round'] as number,
+    modelHash: r['model_hash'] as string,
+    submitter: r['submitter'] as string,
+    createdAt: r['created_at'] as number,
+    updatedAt: r['updated_at'] as number,
+    ...(r['error'] === null ? {} : { error: r['error'] as string }),
+  })
+  const toRound = (r: Row): RoundRecord => ({
+    jobId: r['job_id'] as string,
+    round: r['round'] as number,
+    status: r['status'] as 'open' | 'closed',
+    participants: JSON.parse(r['participants'] as string) as string[],
+    inputHash: r['input_hash'] as string,
+    startedAt: r['started_at'] as number,
+    ...(r['output_hash'] === null ? {} : { outputHash: r['output_hash'] as string }),
+    ...(r['ended_at'] === null ? {} : { endedAt: r['ended_at'] as number }),
+    ...(r['metrics'] === null ? {} : { metrics: JSON.parse(r['metrics'] as string) as RoundMetrics }),
+  })
+  const toUpdate = (r: Row): UpdateRecord => ({
+    clientId: r['client_id'] as string,
+    round: r['round'] as number,
+    baseRound: r['base_round'] as number,
+    examples: r['examples'] as number,
+    trainLoss: r['train_loss'] as number,
+    trainAccuracy: r['train_accuracy'] as number,
+    trainSeconds: r['train_seconds'] as number,
+    uploadSeconds: r['upload_seconds'] as number,
+    bytes: r['bytes'] as number,
+  })
+  const putModel = (hash: string, params: Float32Array): void => {
+    q.putModel.run(hash, putBlock(floatBytes(params)))
+  }
+
+  return {
+    createJob(job, initialModel) {
+      putModel(job.modelHash, initialModel)
+      q.insertJob.run({ ...job, spec: JSON.stringify(job.spec) })
+    },
+    getJob(id) {
+      const r = q.getJob.get(id) as Row | undefined
+      return r === undefined ? undefined : toJob(r)
+    },
+    listJobs: () => (q.listJobs.all() as Row[]).map(toJob),
+    setJobStatus(id, status, error) {
+      q.setStatus.run(status, error ?? null, Date.now(), id)
+    },
+    getModel(hash) {
+      const r = q.getModel.get(hash) as { block: string } | undefined
+      return r === undefined ? undefined : getFloats(r.block)
+    },
+    openRound(jobId, round, participants, inputHash, startedAt) {
+      q.openRound.run(jobId, round, JSON.stringify(participants), inputHash, startedAt)
+    },
+    getRound(jobId, round) {
+      const r = q.getRound.get(jobId, round) as Row | undefined
+      return r === undefined ? undefined : toRound(r)
+    },
+    listRounds: (jobId) => (q.listRounds.all(jobId) as Row[]).map(toRound),
+    addUpdate(jobId, update, delta) {
+      const block = putBlock(floatBytes(delta))
+      q.addUpdate.run({ jobId, ...update, block })
+    },
+    listUpdates: (jobId, round) => (q.listUpdates.all(jobId, round) as Row[]).map(toUpdate),
+    hasUpdate: (jobId, clientId, baseRound) => q.hasUpdate.get(jobId, clientId, baseRound) !== undefined,
+    loadDelta(jobId, round, clientId) {
+      const r = q.getUpdate.get(jobId, round, clientId) as { delta_block: string } | undefined
+      return r === undefined ? undefined : getFloats(r.delta_block)
+    },
+    commitRound(jobId, round, output, outputHash, metrics, state, endedAt) {
+      putModel(outputHash, output)
+      const tensors: Record<string, string> = {}
+      for (const [name, values] of Object.entries(state.tensors)) tensors[name] = putBlock(floatBytes(values))
+      const deltas = (q.listUpdates.all(jobId, round) as Row[]).map((r) => r['delta_block'] as string)
+      db.transaction(() => {
+        q.closeRound.run(outputHash, endedAt, JSON.stringify(metrics), jobId, round)
+        q.advance.run(round + 1, outputHash, JSON.stringify({ tensors, scalars: state.scalars }), Date.now(), jobId)
+        q.clearDeltas.run(jobId, round)
+      })()
+      for (const d of deltas) dropBlock(d)
+    },
+    getStrategyState(jobId) {
+      const r = q.getJob.get(jobId) as Row | undefined
+      const text = r?.['strategy_state'] as string | null | undefined
+      if (text === null || text === undefined) return undefined
+      const stored = JSON.parse(text) as { tensors: Record<string, string>; scalars: Record<string, number> }
+      const tensors: Record<string, Float32Array> = {}
+      for (const [name, block] of Object.entries(stored.tensors)) {
+        const values = getFloats(block)
+        if (values === undefined) throw new Error(`strategy state block ${block} of job ${jobId} is missing`)
+        tensors[name] = values
+      }
+      return { tensors, scalars: stored.scalars } satisfies StrategyState
+    },
+    setRoundEvaluation(jobId, round, evaluation: EvaluationMetrics) {
+      const r = q.getRound.get(jobId, round) as Row | undefined
+      if (r === undefined || r['metrics'] === null) return
+      const metrics = { ...(JSON.parse(r['metrics'] as string) as RoundMetrics), evaluation }
+      q.setMetrics.run(JSON.stringify(metrics), jobId, round)
+    },
+    appendEvent(jobId, event): JobEvent {
+      const r = q.addEvent.get(jobId, jobId, event.at, event.type, event.round ?? null, event.message) as { seq: number }
+      return { ...event, seq: r.seq }
+    },
+    events: (jobId, after, limit = 1000) =>
+      (q.events.all(jobId, after, limit) as Row[]).map((r) => ({
+        seq: r['seq'] as number,
+        at: r['at'] as number,
+        type: r['type'] as string,
+        message: r['message'] as string,
+        ...(r['round'] === null ? {} : { round: r['round'] as number }),
+      })),
+    close: () => db.close(),
+  }
+}

@@ -1,0 +1,233 @@
+// The client role on a node: accepts invitations by node policy, trains on its own local data set in a worker
+// thread, and sends its update back to the coordinator, retrying while the coordinator is unreachable.
+import { create, toBinary } from '@bufbuild/protobuf'
+import { DELTA_TENSOR, type JobSpec, MODEL_TENSOR, parseJobSpec, setVector, vectorSet } from '@weft/fl'
+import type { InMemoryDataset } from '@weft/data'
+import { type MeshNode, RpcError } from '@weft/mesh'
+import { fromBinary } from '@bufbuild/protobuf'
+import { ModelMetaSchema, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
+import { featureSize } from '@weft/runtime'
+import type { WorkerPool } from '@weft/runtime-tfjs/node'
+import type { Logger } from 'pino'
+import type { DatasetConfig, NodeConfig } from '../config.js'
+import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
+
+export interface ParticipantComponents {
+  readonly mesh: MeshNode
+  readonly config: NodeConfig
+  readonly logger: Logger
+  /** The worker pool that trains (created on first use). */
+  readonly pool: () => WorkerPool
+  readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
+  readonly onTrained?: (jobId: string, seconds: number, examples: number) => void
+}
+
+interface ClientJob {
+  readonly id: string
+  readonly coordinator: string
+  readonly spec: JobSpec
+  readonly dataset: InMemoryDataset
+  /** Rounds with a task started (training or delivering). */
+  readonly tasks: Map<number, Promise<void>>
+  readonly abort: AbortController
+}
+
+/** Models kept by hash so a client that already holds the global model skips its download. */
+const MODEL_CACHE = 4
+
+export interface Participant {
+  /** Jobs this node is a client of. */
+  jobs(): { id: string; coordinator: string; name: string; dataset: string; activeRounds: number[] }[]
+  stop(): Promise<void>
+}
+
+/** Registers the client side of the FL protocol on the node's mesh. */
+export async function startParticipant(c: ParticipantComponents): Promise<Participant> {
+  const { mesh, config, logger } = c
+  const policy = config.fl
+  const jobs = new Map<string, ClientJob>()
+  const models = new Map<string, Float32Array>()
+  const datasets = new Map<string, Promise<InMemoryDataset>>()
+  const log = logger.child({ component: 'fl-client' })
+
+  const remember = (hash: string, params: Float32Array): void => {
+    models.delete(hash)
+    models.set(hash, params)
+    while (models.size > MODEL_CACHE) models.delete(models.keys().next().value as string)
+  }
+  const loadDataset = (ds: DatasetConfig): Promise<InMemoryDataset> => {
+    let p = datasets.get(ds.name)
+    if (p === undefined) {
+      p = c.loadDataset(ds)
+      p.catch(() => datasets.delete(ds.name))
+      datasets.set(ds.name, p)
+    }
+    return p
+  }
+
+  await mesh.tensors.handle(FL_MODEL, {
+    maxBytes: policy.maxModelBytes,
+    has: (hash) => models.has(toHexString(hash)),
+    accept: (header, from) => {
+      const meta = fromBinary(ModelMetaSchema, header.metadata)
+      const job = jobs.get(meta.jobId)
+      if (job === undefined || job.coordinator !== from) return { decline: 'not-wanted', message: `not a client of job ${meta.jobId} coordinated by ${from}` }
+      return true
+    },
+    onReceive: (received) => {
+      remember(toHexString(received.contentHash), setVector(received.set, MODEL_TENSOR))
+    },
+  })
+
+  await mesh.rpc.handle(FL_INVITE, async (req, ctx) => {
+    const refuse = (reason: string) => ({ accepted: false, reason })
+    if (!policy.participate) return refuse('this node does not take part in federated jobs')
+    if (!policy.acceptFrom.includes('*') && !policy.acceptFrom.includes(ctx.peer)) return refuse(`coordinator ${ctx.peer} is not in fl.acceptFrom`)
+    if (req.specJson.length > MAX_SPEC_JSON) return refuse(`job spec of ${req.specJson.length} bytes is over ${MAX_SPEC_JSON}`)
+    const existing = jobs.get(req.jobId)
+    if (existing !== undefined) return { accepted: true, reason: '', examples: BigInt(existing.dataset.size) }
+    if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
+    let spec: JobSpec
+    try {
+      spec = parseJobSpec(JSON.parse(req.specJson))
+    } catch (err) {
+      return refuse(`bad job spec: ${(err as Error).message}`)
+    }
+    const dsConfig = config.datasets.find((d) => d.name === spec.dataset)
+    if (dsConfig === undefined) return refuse(`no local data set named "${spec.dataset}"`)
+    let dataset: InMemoryDataset
+    try {
+      dataset = await loadDataset(dsConfig)
+    } catch (err) {
+      return refuse(`cannot load local data set "${spec.dataset}": ${(err as Error).message}`)
+    }
+    const want = featureSize(spec.model.inputShape)
+    if (featureSize(dataset.featureShape) !== want || dataset.numClasses !== spec.model.numClasses) {
+      return refuse(
+        `local data set "${spec.dataset}" has ${featureSize(dataset.featureShape)} features and ${dataset.numClasses} classes; the model needs ${want} and ${spec.model.numClasses}`,
+      )
+    }
+    if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
+    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, tasks: new Map(), abort: new AbortController() })
+    log.info({ job: req.jobId, coordinator: ctx.peer, examples: dataset.size }, 'joined a federated job')
+    return { accepted: true, reason: '', examples: BigInt(dataset.size) }
+  })
+
+  const ownJob = (jobId: string, from: string): ClientJob => {
+    const job = jobs.get(jobId)
+    if (job === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `not a client of job ${jobId}; invite first`)
+    if (job.coordinator !== from) throw new RpcError(WireErrorCode.UNAUTHORIZED, `job ${jobId} is coordinated by ${job.coordinator}`)
+    return job
+  }
+
+  await mesh.rpc.handle(FL_TRAIN, (req, ctx) => {
+    const job = ownJob(req.jobId, ctx.peer)
+    const hash = toHexString(req.modelHash)
+    const params = models.get(hash)
+    if (params === undefined) return { accepted: false, reason: `model ${hash.slice(0, 12)} was not received` }
+    if (!job.tasks.has(req.round)) {
+      const task = runTask(job, req.round, hash, params, req.seed, req.proximalMu).finally(() => job.tasks.delete(req.round))
+      job.tasks.set(req.round, task)
+    }
+    return { accepted: true, reason: '' }
+  })
+
+  async function runTask(job: ClientJob, round: number, baseHash: string, global: Float32Array, seed: number, mu: number): Promise<void> {
+    const { train, model } = job.spec
+    let trained: Awaited<ReturnType<WorkerPool['train']>>
+    const t0 = performance.now()
+    try {
+      trained = await c.pool().train({
+        spec: model,
+        params: global,
+        copyParams: true,
+        dataset: job.dataset.toShared(),
+        options: {
+          ...(train.steps !== undefined ? { steps: train.steps } : { epochs: train.epochs }),
+          batchSize: train.batchSize,
+          optimizer: train.optimizer,
+          seed,
+          ...(mu > 0 ? { proximal: { mu, reference: global } } : {}),
+        },
+      })
+    } catch (err) {
+      log.error({ job: job.id, round, err: (err as Error).message }, 'local training failed; no update sent')
+      return
+    }
+    const seconds = (performance.now() - t0) / 1000
+    c.onTrained?.(job.id, seconds, trained.result.examples)
+    const delta = trained.params
+    for (let i = 0; i < delta.length; i++) delta[i] = (delta[i] as number) - (global[i] as number)
+    const metadata = toBinary(
+      UpdateMetaSchema,
+      create(UpdateMetaSchema, {
+        jobId: job.id,
+        round,
+        baseHash: Buffer.from(baseHash, 'hex'),
+        examples: BigInt(job.dataset.size),
+        trainLoss: trained.result.meanLoss,
+        trainAccuracy: 0,
+        trainSeconds: seconds,
+      }),
+    )
+    const set = vectorSet(DELTA_TENSOR, delta)
+    // The coordinator may be restarting: retry unreachable sends with backoff; a refusal is final.
+    for (let attempt = 0, wait = 250; !job.abort.signal.aborted; attempt++, wait = Math.min(wait * 2, 5_000)) {
+      const r = await mesh.tensors.send(job.coordinator, FL_UPDATE, set, { metadata, timeoutMs: 120_000, signal: job.abort.signal })
+      if (r.ok) {
+        log.info({ job: job.id, round, seconds: seconds.toFixed(2), examples: job.dataset.size }, 'update accepted')
+        return
+      }
+      if (r.reason.startsWith('declined') || r.reason === 'rejected') {
+        log.warn({ job: job.id, round, reason: r.message }, 'update refused by the coordinator')
+        return
+      }
+      if (attempt >= policy.sendRetries) {
+        log.warn({ job: job.id, round, reason: r.message }, 'giving up sending the update')
+        return
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait))
+    }
+  }
+
+  await mesh.rpc.handle(FL_EVALUATE, async (req, ctx) => {
+    const job = ownJob(req.jobId, ctx.peer)
+    const hash = toHexString(req.modelHash)
+    const params = models.get(hash)
+    if (params === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `model ${hash.slice(0, 12)} was not received`)
+    const t0 = performance.now()
+    const e = await c.pool().evaluate({ spec: job.spec.model, params, dataset: job.dataset.toShared() })
+    return { loss: e.loss, accuracy: e.accuracy, examples: BigInt(e.examples), seconds: (performance.now() - t0) / 1000 }
+  })
+
+  await mesh.rpc.handle(FL_CANCEL, (req, ctx) => {
+    const job = jobs.get(req.jobId)
+    if (job !== undefined && job.coordinator === ctx.peer) {
+      job.abort.abort(new Error(req.reason))
+      jobs.delete(req.jobId)
+      log.info({ job: req.jobId, reason: req.reason }, 'left a federated job')
+    }
+    return {}
+  })
+
+  return {
+    jobs: () =>
+      [...jobs.values()].map((j) => ({
+        id: j.id,
+        coordinator: j.coordinator,
+        name: j.spec.name,
+        dataset: j.spec.dataset,
+        activeRounds: [...j.tasks.keys()],
+      })),
+    async stop() {
+      for (const j of jobs.values()) j.abort.abort(new Error('node stopping'))
+      await Promise.allSettled([...jobs.values()].flatMap((j) => [...j.tasks.values()]))
+      for (const m of [FL_INVITE, FL_TRAIN, FL_EVALUATE, FL_CANCEL]) await mesh.rpc.unhandle(m).catch(() => {})
+      await mesh.tensors.unhandle(FL_MODEL).catch(() => {})
+    },
+  }
+}
+
+function toHexString(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex')
+}

@@ -102,6 +102,16 @@ export interface Coordinator {
   stop(): Promise<void>
 }
 
+/**
+ * The seed of a client's local training in a round: a function of the job seed, the round and the client id only,
+ * so a round can be re-run (and checked) whatever order the clients were dispatched in.
+ */
+export function clientSeed(jobSeed: number, round: number, clientId: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < clientId.length; i++) h = Math.imul(h ^ clientId.charCodeAt(i), 0x01000193) >>> 0
+  return deriveSeed(jobSeed, round, h) & 0x7fffffff
+}
+
 /** Thrown inside a job's loop to fail it with a clear reason. */
 class JobFailure extends Error {
   override name = 'JobFailure'
@@ -203,7 +213,12 @@ class CoordinatorImpl implements Coordinator {
   admit(from: string, header: UpdateHeader): Admission {
     const run = this.#runs.get(header.jobId)
     if (run === undefined) return this.#notRunning(header.jobId)
-    return run.admit(from, header)
+    const verdict = run.admit(from, header)
+    if (!verdict.ok) {
+      run.refused(from, header.round, verdict.reason)
+      this.#c.metrics?.onUpdate?.(header.jobId, 'refused', 0)
+    }
+    return verdict
   }
 
   deliver(from: string, header: UpdateHeader, delta: Float32Array, transfer: { bytes: number; seconds: number }): Admission {
@@ -581,7 +596,7 @@ class JobRun {
       round: baseRound,
       modelHash: this.#job.modelHash,
       params: this.#global,
-      seed: deriveSeed(this.#spec.seed, baseRound, rs.sampled),
+      seed: clientSeed(this.#spec.seed, baseRound, clientId),
       hints: this.#strategy.clientHints(),
     }
     void this.#c.transport
@@ -784,11 +799,16 @@ class JobRun {
     return { ok: true }
   }
 
+  /** Counts and records a refused update. */
+  refused(from: string, round: number, reason: string): void {
+    if (this.#round !== undefined) this.#round.refused++
+    this.#inflight.delete(from)
+    this.#event('update-refused', `update from ${from} for round ${round} refused: ${reason}`, round)
+  }
+
   deliver(from: string, h: UpdateHeader, delta: Float32Array, transfer: { bytes: number; seconds: number }): Admission {
     const refuse = (reason: string): Admission => {
-      if (this.#round !== undefined) this.#round.refused++
-      this.#inflight.delete(from)
-      this.#event('update-refused', `update from ${from} for round ${h.round} refused: ${reason}`, h.round)
+      this.refused(from, h.round, reason)
       return { ok: false, reason }
     }
     const verdict = this.admit(from, { ...h, length: delta.length })

@@ -185,6 +185,23 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
   state.setMeta('peer_id', peerId)
   const peers = createPeerTable(peerId, { state, now })
 
+  // A restarted node reconnects to the peers it knew recently: their last signed ads carry their addresses.
+  const redialAbort = new AbortController()
+  void (async () => {
+    const recent = peers.list().filter((p) => now() - p.lastSeen < 3_600_000).slice(0, 64)
+    await Promise.allSettled(
+      recent.map(async (p) => {
+        for (const addr of p.ad.addrs) {
+          if (redialAbort.signal.aborted) return
+          try {
+            await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${p.peerId}`, { signal: AbortSignal.any([redialAbort.signal, AbortSignal.timeout(3_000)]) })
+            return
+          } catch {}
+        }
+      }),
+    )
+  })()
+
   const offers: NodeOffers = { runtimes: [], datasets: [] }
   let seq = BigInt(state.getMeta('ad_seq') ?? '0')
   let lastSigned: Uint8Array | undefined
@@ -404,6 +421,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     async stop() {
       if (stopped) return
       stopped = true
+      redialAbort.abort()
       clearInterval(adTimer)
       clearInterval(sweepTimer)
       probeAbort.abort()

@@ -125,7 +125,8 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     candidates(spec) {
       const out: string[] = []
       for (const p of peers.list()) {
-        if (p.status !== 'alive' || !p.connected) continue
+        // A fresh signed ad is what makes a peer a candidate; connections are dialled on demand.
+        if (p.status !== 'alive') continue
         if (ineligibility(spec, offerOf(p)) === undefined) out.push(p.peerId)
       }
       return out
@@ -139,14 +140,38 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       }
     },
     async train(clientId, task, signal) {
-      const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal)
-      if (!sent.ok && sent.reason !== 'declined-already-have') return { ok: false, reason: `model transfer failed: ${sent.message}` }
+      // A client that restarted has forgotten the job: it declines the model or the task; invite it again once.
+      const reinvite = async (): Promise<string | undefined> => {
+        const spec = store.getJob(task.jobId)?.spec
+        if (spec === undefined) return 'job unknown'
+        const again = await transport.invite(clientId, task.jobId, spec, signal)
+        return again.ok ? undefined : `re-invitation refused: ${again.reason}`
+      }
+      const deliverModel = async (): Promise<{ ok: true; bytes: number } | { ok: false; reason: string }> => {
+        const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal)
+        if (sent.ok) return { ok: true, bytes: sent.bytes }
+        if (sent.reason === 'declined-already-have') return { ok: true, bytes: 0 }
+        return { ok: false, reason: sent.reason === 'declined-not-wanted' ? 'not-a-client' : `model transfer failed: ${sent.message}` }
+      }
+      let model = await deliverModel()
+      if (!model.ok && model.reason === 'not-a-client') {
+        const why = await reinvite()
+        if (why !== undefined) return { ok: false, reason: why }
+        model = await deliverModel()
+      }
+      if (!model.ok) return model
       const request = { jobId: task.jobId, round: task.round, modelHash: Buffer.from(task.modelHash, 'hex'), seed: task.seed, proximalMu: task.hints.proximalMu ?? 0 }
-      try {
-        const r = await mesh.rpc.call(clientId, FL_TRAIN, request, { signal, timeoutMs: 30_000 })
-        return r.accepted ? { ok: true, bytesDown: sent.ok ? sent.bytes : 0 } : { ok: false, reason: r.reason }
-      } catch (err) {
-        return { ok: false, reason: rpcError(err) }
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const r = await mesh.rpc.call(clientId, FL_TRAIN, request, { signal, timeoutMs: 30_000 })
+          return r.accepted ? { ok: true, bytesDown: model.bytes } : { ok: false, reason: r.reason }
+        } catch (err) {
+          if (attempt > 0 || !(err instanceof RpcError) || err.code !== WireErrorCode.NOT_FOUND) return { ok: false, reason: rpcError(err) }
+          const why = await reinvite()
+          if (why !== undefined) return { ok: false, reason: why }
+          const again = await deliverModel()
+          if (!again.ok) return again
+        }
       }
     },
     async evaluate(clientId, task, signal) {
@@ -266,7 +291,11 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     },
   })
 
-  const onGone = (entry: PeerEntry): void => coordinator.clientGone(entry.peerId, `peer gone (${entry.goneReason ?? 'unknown'})`)
+  // A client is dropped from its round when its last connection closes. An expired ad alone (a busy or slow
+  // gossip path) only stops new rounds from sampling it: its update is still taken while the round is open.
+  const onGone = (entry: PeerEntry): void => {
+    if (entry.goneReason === 'disconnected') coordinator.clientGone(entry.peerId, 'peer gone (disconnected)')
+  }
   const onUpdate = (): void => coordinator.wake()
   const onDisconnect = (evt: CustomEvent<string>): void => {
     if (!mesh.connections().some((x) => x.peer === evt.detail)) coordinator.clientGone(evt.detail, 'disconnected')

@@ -1,0 +1,311 @@
+// The coordinator's round logic through its public API, with scripted clients behind a CoordinatorTransport.
+import {
+  type Coordinator,
+  type CoordinatorTransport,
+  createCoordinator,
+  type JobRecord,
+  type JobStore,
+  memoryJobStore,
+  modelHash,
+  parseJobSpec,
+  type TrainAssignment,
+  type UpdateHeader,
+} from '@weft/fl'
+import { initialFlatParams } from '@weft/runtime'
+import { afterEach, describe, expect, it } from 'vitest'
+
+const MODEL = { architecture: 'logreg', inputShape: [4], numClasses: 2 } as const
+const P = 10 // logreg 4×2 kernel + 2 biases
+
+interface ScriptedClient {
+  examples: number
+  /** The delta it sends (length P unless testing a bad shape). */
+  delta: Float32Array
+  /** Never sends its update (a straggler or a dead process). */
+  silent?: boolean
+  /** Delay before sending (ms). */
+  delayMs?: number
+}
+
+/** A transport whose clients answer at once and send scripted deltas through admit/deliver. */
+class ScriptedTransport implements CoordinatorTransport {
+  coordinator: Coordinator | undefined
+  readonly reachable = new Set<string>()
+  readonly tasks: { client: string; task: TrainAssignment }[] = []
+  readonly released: string[] = []
+  readonly refusals: { client: string; reason: string }[] = []
+
+  constructor(readonly clients: Map<string, ScriptedClient>) {
+    for (const id of clients.keys()) this.reachable.add(id)
+  }
+
+  candidates(): readonly string[] {
+    return [...this.clients.keys()].filter((id) => this.reachable.has(id))
+  }
+
+  async invite(id: string) {
+    return { ok: true as const, examples: this.clients.get(id)?.examples ?? 0 }
+  }
+
+  async train(id: string, task: TrainAssignment) {
+    this.tasks.push({ client: id, task })
+    const c = this.clients.get(id)
+    if (c !== undefined && c.silent !== true) setTimeout(() => this.send(id, this.header(task, c.examples, c.delta.length), c.delta), c.delayMs ?? 1)
+    return { ok: true as const, bytesDown: task.params.byteLength }
+  }
+
+  header(task: { jobId: string; round: number; modelHash: string }, examples: number, length: number): UpdateHeader {
+    return { jobId: task.jobId, round: task.round, baseHash: task.modelHash, examples, trainLoss: 0.5, trainAccuracy: 0, trainSeconds: 0.01, length }
+  }
+
+  /** What the mesh does with an update: admit the header, then deliver the data. */
+  send(id: string, header: UpdateHeader, delta: Float32Array): { ok: boolean; reason?: string } {
+    const c = this.coordinator as Coordinator
+    const first = c.admit(id, header)
+    const verdict = first.ok ? c.deliver(id, header, delta, { bytes: delta.byteLength, seconds: 0.001 }) : first
+    if (!verdict.ok) this.refusals.push({ client: id, reason: verdict.reason })
+    return verdict
+  }
+
+  async evaluate() {
+    return { ok: false as const, reason: 'not scripted' }
+  }
+
+  async release(id: string) {
+    this.released.push(id)
+  }
+}
+
+function constDelta(v: number, n = P): Float32Array {
+  return new Float32Array(n).fill(v)
+}
+
+function spec(extra: Record<string, unknown> = {}) {
+  return parseJobSpec({
+    model: MODEL,
+    dataset: 'd',
+    rounds: 1,
+    clients: { min: 3 },
+    timeouts: { roundSeconds: 30, waitSeconds: 30 },
+    ...extra,
+  })
+}
+
+function setup(clients: Record<string, ScriptedClient>, store: JobStore = memoryJobStore()) {
+  const transport = new ScriptedTransport(new Map(Object.entries(clients)))
+  const coordinator = createCoordinator({ store, transport }, { pollMs: 5, reinviteAfterMs: 10 })
+  transport.coordinator = coordinator
+  running.push(coordinator)
+  return { transport, coordinator, store }
+}
+
+const running: Coordinator[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((c) => c.stop()))
+})
+
+/** init + Σ n_i d_i / Σ n_i, in float64 then rounded once. */
+function weightedMean(init: Float32Array, parts: { n: number; d: Float32Array }[]): Float32Array {
+  const total = parts.reduce((s, p) => s + p.n, 0)
+  return init.map((x, i) => x + parts.reduce((s, p) => s + p.n * (p.d[i] as number), 0) / total)
+}
+
+async function waitFor(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+function finalModel(store: JobStore, job: JobRecord): Float32Array {
+  return store.getModel((store.getJob(job.id) as JobRecord).modelHash) as Float32Array
+}
+
+describe('coordinator', () => {
+  it('FedAvg over three clients equals the example-weighted mean of their updates', async () => {
+    const d = { a: constDelta(0.1), b: constDelta(-0.2), c: Float32Array.from({ length: P }, (_, i) => i / 10) }
+    const { coordinator, store } = setup({ a: { examples: 1, delta: d.a }, b: { examples: 2, delta: d.b }, c: { examples: 5, delta: d.c } })
+    const s = spec({ seed: 7 })
+    const job = coordinator.submit(s)
+    const end = await coordinator.done(job.id)
+    expect(end.status).toBe('finished')
+    expect(end.round).toBe(2)
+    const expected = weightedMean(initialFlatParams(s.model, 7), [
+      { n: 1, d: d.a },
+      { n: 2, d: d.b },
+      { n: 5, d: d.c },
+    ])
+    const got = finalModel(store, job)
+    for (let i = 0; i < P; i++) expect(got[i]).toBeCloseTo(expected[i] as number, 6)
+    const [round] = store.listRounds(job.id)
+    expect(round?.metrics).toMatchObject({ results: 3, sampled: 3, dropped: 0, examples: 8 })
+    expect(end.modelHash).toBe(modelHash(got))
+  })
+
+  it('refuses malformed, out-of-round, uninvited and duplicate updates with a reason, and the round goes on', async () => {
+    const good = { a: constDelta(1), b: constDelta(2), c: constDelta(4) }
+    const { coordinator, transport, store } = setup({
+      a: { examples: 10, delta: good.a, delayMs: 150 },
+      b: { examples: 10, delta: good.b, delayMs: 150 },
+      c: { examples: 20, delta: good.c, delayMs: 150 },
+    })
+    const s = spec()
+    const job = coordinator.submit(s)
+    await waitFor(() => transport.tasks.length === 3, 'three training tasks')
+    const task = (transport.tasks[0] as { task: TrainAssignment }).task
+    const bad = (id: string, h: Partial<UpdateHeader>, delta: Float32Array) => transport.send(id, { ...transport.header(task, 10, delta.length), ...h }, delta)
+
+    expect(bad('a', {}, constDelta(1, P - 1)).reason).toMatch(/update has 9 values; the model has 10/)
+    const nan = constDelta(1)
+    nan[3] = Number.NaN
+    expect(bad('a', {}, nan).reason).toMatch(/update value 3 is NaN; every value must be finite/)
+    expect(bad('a', { round: 2 }, constDelta(1)).reason).toMatch(/round 2 has not started/)
+    expect(bad('mallory', {}, constDelta(1)).reason).toMatch(/mallory was not asked to train in round 1/)
+    expect(bad('b', { baseHash: 'ff'.repeat(32) }, constDelta(1)).reason).toMatch(/trained from model ffffffffffff, not round 1's model/)
+    expect(bad('b', { examples: 0 }, constDelta(1)).reason).toMatch(/reports 0 examples/)
+
+    const end = await coordinator.done(job.id)
+    expect(end.status).toBe('finished')
+    // A late duplicate of an accepted update is refused: the job has moved on.
+    expect(bad('a', {}, constDelta(1)).ok).toBe(false)
+    const expected = weightedMean(initialFlatParams(s.model, 0), [
+      { n: 10, d: good.a },
+      { n: 10, d: good.b },
+      { n: 20, d: good.c },
+    ])
+    const got = finalModel(store, job)
+    for (let i = 0; i < P; i++) expect(got[i]).toBeCloseTo(expected[i] as number, 5)
+    expect(store.listRounds(job.id)[0]?.metrics).toMatchObject({ results: 3, refused: 6 })
+    const events = store.events(job.id, 0).map((e) => e.type)
+    expect(events.filter((t) => t === 'update-accepted')).toHaveLength(3)
+  })
+
+  it('refuses a second update from the same client in the same round', async () => {
+    const { coordinator, transport } = setup({
+      a: { examples: 1, delta: constDelta(1) },
+      b: { examples: 1, delta: constDelta(1) },
+      c: { examples: 1, delta: constDelta(1), delayMs: 200 },
+    })
+    const job = coordinator.submit(spec())
+    await waitFor(() => transport.tasks.length === 3 && coordinator.live(job.id)?.round?.delivered === 2, 'two updates')
+    const task = (transport.tasks[0] as { task: TrainAssignment }).task
+    expect(transport.send('a', transport.header(task, 1, P), constDelta(1)).reason).toMatch(/already counted/)
+    expect((await coordinator.done(job.id)).status).toBe('finished')
+  })
+
+  it('closes a round at its deadline with the minimum results; a late update is refused as closed', async () => {
+    const { coordinator, transport, store } = setup({
+      a: { examples: 1, delta: constDelta(1) },
+      b: { examples: 1, delta: constDelta(3) },
+      slow: { examples: 1, delta: constDelta(100), silent: true },
+    })
+    const s = spec({ rounds: 2, clients: { min: 3, minResults: 2 }, timeouts: { roundSeconds: 0.3, waitSeconds: 5 } })
+    const job = coordinator.submit(s)
+    await waitFor(() => (store.getJob(job.id)?.round ?? 0) >= 2, 'round 1 to close')
+    const lateTask = transport.tasks.find((t) => t.client === 'slow' && t.task.round === 1)?.task as TrainAssignment
+    expect(transport.send('slow', transport.header(lateTask, 1, P), constDelta(100)).reason).toMatch(/round 1 is closed/)
+    const end = await coordinator.done(job.id)
+    expect(end.status).toBe('finished')
+    const rounds = store.listRounds(job.id)
+    expect(rounds.map((r) => r.metrics?.results)).toEqual([2, 2])
+    expect(rounds.map((r) => r.metrics?.dropped)).toEqual([1, 1])
+    const init = initialFlatParams(s.model, 0)
+    // Two rounds of the mean of 1 and 3.
+    expect(finalModel(store, job)[0]).toBeCloseTo((init[0] as number) + 4, 5)
+  })
+
+  it('drops a client that disappears mid-round and samples it again once it is back', async () => {
+    const { coordinator, transport, store } = setup({
+      a: { examples: 1, delta: constDelta(1), delayMs: 50 },
+      b: { examples: 1, delta: constDelta(1), delayMs: 50 },
+      gone: { examples: 1, delta: constDelta(1), silent: true },
+    })
+    const s = spec({ rounds: 3, clients: { min: 2, minResults: 2 } })
+    const job = coordinator.submit(s)
+    await waitFor(() => transport.tasks.some((t) => t.client === 'gone'), 'the task of the client about to vanish')
+    transport.reachable.delete('gone')
+    coordinator.clientGone('gone', 'process killed')
+    await waitFor(() => (store.getJob(job.id)?.round ?? 0) >= 2, 'round 1 to close')
+    ;(transport.clients.get('gone') as ScriptedClient).silent = false
+    transport.reachable.add('gone')
+    coordinator.wake()
+    const end = await coordinator.done(job.id)
+    expect(end.status).toBe('finished')
+    const [r1, ...later] = store.listRounds(job.id)
+    expect(r1?.metrics).toMatchObject({ results: 2, dropped: 1 })
+    const back = later.find((r) => r.participants.includes('gone'))
+    expect(back?.metrics).toMatchObject({ results: 3, dropped: 0 })
+    expect(store.events(job.id, 0).some((e) => e.type === 'client-dropped' && e.message.includes('process killed'))).toBe(true)
+  })
+
+  it('fails the job with a clear reason when too few clients are available', async () => {
+    const { coordinator } = setup({ a: { examples: 1, delta: constDelta(1) }, b: { examples: 1, delta: constDelta(1) } })
+    const job = coordinator.submit(spec({ timeouts: { roundSeconds: 1, waitSeconds: 0.2 } }))
+    const end = await coordinator.done(job.id)
+    expect(end.status).toBe('failed')
+    expect(end.error).toMatch(/round 1: only 2 of the 3 clients needed were available after waiting 0.2 s/)
+  })
+
+  it('resumes a round after a restart without losing or double-counting accepted updates', async () => {
+    const store = memoryJobStore()
+    const d = { a: constDelta(1), b: constDelta(2), c: constDelta(6) }
+    const first = setup({ a: { examples: 1, delta: d.a }, b: { examples: 1, delta: d.b, silent: true }, c: { examples: 2, delta: d.c, silent: true } }, store)
+    const s = spec({ seed: 3 })
+    const job = first.coordinator.submit(s)
+    await waitFor(() => first.coordinator.live(job.id)?.round?.delivered === 1, "a's update")
+    await first.coordinator.stop() // the coordinator goes away mid-round
+    expect(store.getJob(job.id)?.status).toBe('running')
+
+    const second = setup({ a: { examples: 1, delta: d.a }, b: { examples: 1, delta: d.b }, c: { examples: 2, delta: d.c } }, store)
+    expect(second.coordinator.resumeAll()).toEqual([job.id])
+    const end = await second.coordinator.done(job.id)
+    expect(end.status).toBe('finished')
+    // The resumed round asked only b and c; a's stored update was folded back in, once.
+    expect(second.transport.tasks.map((t) => t.client).sort()).toEqual(['b', 'c'])
+    const expected = weightedMean(initialFlatParams(s.model, 3), [
+      { n: 1, d: d.a },
+      { n: 1, d: d.b },
+      { n: 2, d: d.c },
+    ])
+    const got = finalModel(store, job)
+    for (let i = 0; i < P; i++) expect(got[i]).toBeCloseTo(expected[i] as number, 5)
+    expect(store.listRounds(job.id)[0]?.metrics).toMatchObject({ results: 3, examples: 4 })
+    const resent = second.transport.send('a', second.transport.header(first.transport.tasks[0]?.task as TrainAssignment, 1, P), d.a)
+    expect(resent.ok).toBe(false)
+  })
+
+  it('runs FedBuff server steps from buffered updates with staleness weights', async () => {
+    const { coordinator, store } = setup({
+      a: { examples: 1, delta: constDelta(1) },
+      b: { examples: 1, delta: constDelta(1), delayMs: 30 },
+      c: { examples: 1, delta: constDelta(1), delayMs: 60 },
+    })
+    const s = spec({ rounds: 3, strategy: { name: 'fedbuff', bufferSize: 2, concurrency: 3 }, clients: { min: 1 } })
+    const job = coordinator.submit(s)
+    const end = await coordinator.done(job.id)
+    expect(end.status).toBe('finished')
+    const rounds = store.listRounds(job.id)
+    expect(rounds.map((r) => r.metrics?.results)).toEqual([2, 2, 2])
+    expect(rounds.some((r) => (r.metrics?.staleness ?? 0) > 0)).toBe(true)
+    const moved = (finalModel(store, job)[0] as number) - (initialFlatParams(s.model, 0)[0] as number)
+    // Each step moves by the mean staleness weight of its two unit deltas: at most 1 per step, less when stale.
+    expect(moved).toBeGreaterThan(1.5)
+    expect(moved).toBeLessThanOrEqual(3 + 1e-5)
+  })
+
+  it('cancels a running job and releases its clients', async () => {
+    const { coordinator, transport } = setup({
+      a: { examples: 1, delta: constDelta(1), silent: true },
+      b: { examples: 1, delta: constDelta(1), silent: true },
+      c: { examples: 1, delta: constDelta(1), silent: true },
+    })
+    const job = coordinator.submit(spec())
+    await waitFor(() => transport.tasks.length === 3, 'tasks')
+    expect(coordinator.cancel(job.id, 'user asked')).toBe(true)
+    const end = await coordinator.done(job.id)
+    expect(end.status).toBe('cancelled')
+    expect(end.error).toBe('user asked')
+    expect(transport.released.sort()).toEqual(['a', 'b', 'c'])
+  })
+})

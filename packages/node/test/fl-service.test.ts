@@ -1,0 +1,107 @@
+// Federated learning on in-process nodes: bad input at the edges (API, update headers, sizes) is refused with a
+// reason while the job goes on with the honest clients.
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { create, toBinary } from '@bufbuild/protobuf'
+import { DELTA_TENSOR, vectorSet } from '@weft/fl'
+import { UpdateMetaSchema } from '@weft/protocol'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
+
+function csv(path: string, n: number, seed: number): void {
+  let s = seed
+  const rand = () => {
+    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0
+    return s / 2 ** 32
+  }
+  const rows = ['a,b,c,d,label']
+  for (let i = 0; i < n; i++) {
+    const x = [rand() - 0.5, rand() - 0.5, rand() - 0.5, rand() - 0.5]
+    rows.push(`${x.join(',')},${(x[0] as number) > 0 ? 'pos' : 'neg'}`)
+  }
+  writeFileSync(path, `${rows.join('\n')}\n`)
+}
+
+const SPEC = {
+  model: { architecture: 'logreg', inputShape: [4], numClasses: 2 },
+  dataset: 'synth',
+  rounds: 2,
+  clients: { min: 2 },
+  // Long enough local training that round 1 is still open while the rogue peer sends.
+  train: { epochs: 150, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.01 } },
+  timeouts: { roundSeconds: 60, waitSeconds: 30 },
+}
+
+describe('FL service on in-process nodes', () => {
+  let coordinator: TestNode
+  let rogue: TestNode
+  const clients: TestNode[] = []
+
+  beforeAll(async () => {
+    coordinator = await startTestNode({ fl: { participate: false, maxModelBytes: 4096 } as never })
+    const bootstrap = [coordinator.addrs[0] as string]
+    for (const i of [0, 1]) {
+      const dir = coordinator.config.dataDir
+      const path = join(dir, `client-${i}.csv`)
+      csv(path, 200, i + 1)
+      clients.push(await startTestNode({ bootstrap, datasets: [{ name: 'synth', source: path, label: 'label' } as never] }))
+    }
+    rogue = await startTestNode({ bootstrap, fl: { participate: false } as never })
+    await until(() => coordinator.peers.list().filter((p) => p.status === 'alive' && p.ad.datasets.length > 0).length === 2, 30_000, 'two clients')
+  }, 60_000)
+
+  afterAll(async () => {
+    await Promise.all([coordinator, rogue, ...clients].map((n) => n?.stop()))
+    removeTestDirs()
+  })
+
+  it('answers a malformed job spec with 400 naming the field', async () => {
+    const res = await fetch(`${coordinator.apiUrl}/v1/fl/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ spec: { ...SPEC, rounds: 0, train: { batchSize: 'big' } } }),
+    })
+    expect(res.status).toBe(400)
+    const body = (await res.json()) as { error: string; message: string; issues: { path: string }[] }
+    expect(body.error).toBe('invalid-spec')
+    expect(body.issues.map((i) => i.path).sort()).toEqual(['rounds', 'train.batchSize'])
+    expect(body.message).toMatch(/rounds: .*; train\.batchSize: /)
+  })
+
+  it('refuses updates that are misnamed, misshapen, oversized or from a peer that was not invited; the job goes on', async () => {
+    const view = coordinator.fl.submit(SPEC)
+    await until(() => coordinator.fl.coordinator.live(view.id)?.round?.participants === 2, 30_000, 'round 1 to start')
+    const round1 = coordinator.fl.coordinator.live(view.id)?.round
+    expect(round1?.delivered).toBe(0)
+    const metadata = toBinary(
+      UpdateMetaSchema,
+      create(UpdateMetaSchema, { jobId: view.id, round: 1, baseHash: Buffer.from(view.modelHash, 'hex'), examples: 10n, trainLoss: 0.1 }),
+    )
+    const send = (name: string, length: number) =>
+      rogue.mesh.tensors.send(coordinator.peerId, 'fl-update', vectorSet(name, new Float32Array(length)), { metadata, timeoutMs: 10_000 })
+
+    const misnamed = await send('weights', 10)
+    expect(misnamed).toMatchObject({ ok: false, reason: 'declined-not-wanted' })
+    expect(misnamed.ok ? '' : misnamed.message).toMatch(/one float32 vector named "delta"/)
+
+    const uninvited = await send(DELTA_TENSOR, 10)
+    expect(uninvited.ok ? '' : uninvited.message).toMatch(new RegExp(`${rogue.peerId} was not asked to train in round 1`))
+
+    const misshapen = await send(DELTA_TENSOR, 9)
+    expect(misshapen.ok ? '' : misshapen.message).toMatch(/update has 9 values; the model has 10/)
+
+    const oversized = await send(DELTA_TENSOR, 2000)
+    expect(oversized).toMatchObject({ ok: false, reason: 'declined-too-large' })
+
+    await until(() => coordinator.fl.coordinator.isRunning(view.id) === false, 120_000, 'the job to finish')
+    const done = await coordinator.fl.view(view.id)
+    expect(done?.status, done?.error).toBe('finished')
+    expect(done?.history.map((h) => h.metrics?.results)).toEqual([2, 2])
+    expect(done?.history[0]?.metrics?.refused).toBeGreaterThanOrEqual(2)
+    const refusals = coordinator.fl.events(view.id, 0).filter((e) => e.type === 'update-refused')
+    expect(refusals.some((e) => e.message.includes(rogue.peerId))).toBe(true)
+    const metrics = await (await fetch(`${coordinator.apiUrl}/metrics`)).text()
+    expect(metrics).toMatch(/weft_fl_updates_total\{outcome="accepted"\} 4/)
+    expect(metrics).toMatch(/weft_fl_rounds_total\{job="[^"]+"\} 2/)
+  }, 150_000)
+})

@@ -1,5 +1,6 @@
 // Federated learning on a node: the coordinator role over the mesh (jobs submitted here), the client role
 // (jobs other nodes invite this one to), the durable job store, the API's job views and the FL metrics.
+import { createHash } from 'node:crypto'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import {
   type ClientOffer,
@@ -199,6 +200,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     {
       store,
       transport,
+      hash: { createSha256: () => createHash('sha256') },
       logger: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
       evaluator: {
         check(spec, name) {

@@ -1,0 +1,136 @@
+// FL on a real local mesh: 1 coordinator + N client processes on 127.0.0.1, each holding its own Dirichlet(0.5)
+// share of Fashion-MNIST. Reports learning (test accuracy per round), the round overhead (round wall time minus
+// the slowest client's training time) against the time the round's bytes need at raw-TCP loopback speed measured
+// in the same run, and the bytes moved per round against the floor (model size × clients, down and up).
+// Usage: npm run build, then
+//   node benchmarks/fl-mesh.mjs [--clients 10] [--model mlp|cnn-lenet] [--rounds 20] [--epochs 1] [--batch 32] [--lr 0.05]
+import '@weft/mesh/shim'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { startLocalNode, waitUntil } from '@weft/cli'
+import { paramCount, parseModelSpec } from '@weft/runtime'
+
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '10' },
+    model: { type: 'string', default: 'mlp' },
+    rounds: { type: 'string', default: '20' },
+    epochs: { type: 'string', default: '1' },
+    batch: { type: 'string', default: '32' },
+    lr: { type: 'string', default: '0.05' },
+    momentum: { type: 'string', default: '0.9' },
+    keep: { type: 'boolean', default: false },
+  },
+})
+const N = Number(args.clients)
+const model = parseModelSpec({ architecture: args.model, inputShape: [28, 28, 1], numClasses: 10 })
+const modelBytes = paramCount(model) * 4
+
+/** Raw TCP loopback throughput (bytes/s): 256 MiB through one socket, the floor a round's bytes are held to. */
+async function rawTcpBytesPerSecond() {
+  const total = 256 * 2 ** 20
+  const server = net.createServer((sock) => {
+    let got = 0
+    sock.on('data', (b) => {
+      got += b.length
+      if (got >= total) sock.end('k')
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  const chunk = Buffer.alloc(4 * 2 ** 20, 7)
+  const t0 = performance.now()
+  await new Promise((resolve, reject) => {
+    const sock = net.connect(server.address().port, '127.0.0.1', async () => {
+      for (let sent = 0; sent < total; sent += chunk.length) {
+        if (!sock.write(chunk)) await new Promise((r) => sock.once('drain', r))
+      }
+    })
+    sock.on('data', () => resolve(undefined))
+    sock.on('error', reject)
+  })
+  const seconds = (performance.now() - t0) / 1000
+  server.close()
+  return total / seconds
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+const root = mkdtempSync(join(tmpdir(), 'weft-bench-fl-'))
+const nodes = []
+const common = ['--ad-interval', '2000', '--ad-ttl', '20000', '--no-probe', '--log-level', 'warn']
+try {
+  const tcp = await rawTcpBytesPerSecond()
+  const cdir = join(root, 'coordinator')
+  mkdirSync(cdir, { recursive: true })
+  writeFileSync(join(cdir, 'weft.json'), JSON.stringify({ dataDir: cdir, fl: { participate: false, workers: 1 }, datasets: [{ name: 'fmnist-test', source: 'fashion-mnist', split: 'test' }] }))
+  const coordinator = await startLocalNode({ dataDir: cdir, startTimeoutMs: 120_000, args: [...common, '--config', join(cdir, 'weft.json')] })
+  nodes.push(coordinator)
+  const bootstrap = coordinator.addrs.find((a) => !a.includes('/ws'))
+  for (let i = 0; i < N; i++) {
+    const dir = join(root, `client-${i}`)
+    mkdirSync(dir, { recursive: true })
+    const dataset = { name: 'fmnist', source: 'fashion-mnist', split: 'train', partition: { scheme: 'dirichlet', alpha: 0.5, clients: N, part: i, seed: 1 } }
+    writeFileSync(join(dir, 'weft.json'), JSON.stringify({ dataDir: dir, fl: { workers: 1 }, datasets: [dataset] }))
+  }
+  nodes.push(
+    ...(await Promise.all(
+      Array.from({ length: N }, (_, i) =>
+        startLocalNode({ dataDir: join(root, `client-${i}`), startTimeoutMs: 120_000, args: [...common, '--config', join(root, `client-${i}`, 'weft.json'), '--bootstrap', bootstrap] }),
+      ),
+    )),
+  )
+  await waitUntil(async () => (await coordinator.api.peers('alive')).filter((p) => p.ad?.datasets.length > 0).length === N, 120_000, 'every client ad', 500)
+  const spec = {
+    name: `bench-${args.model}`,
+    model,
+    dataset: 'fmnist',
+    rounds: Number(args.rounds),
+    clients: { fraction: 1, min: N },
+    train: { epochs: Number(args.epochs), batchSize: Number(args.batch), optimizer: { kind: 'sgd', lr: Number(args.lr), momentum: Number(args.momentum) } },
+    evaluation: { centralized: { dataset: 'fmnist-test', every: 1 } },
+    timeouts: { roundSeconds: 3600, waitSeconds: 600 },
+    seed: 1,
+  }
+  const t0 = performance.now()
+  const { id } = await coordinator.api.submitJob(spec)
+  console.log(`${N} clients, ${args.model} (${paramCount(model)} params), E=${args.epochs}, B=${args.batch}, SGD lr ${args.lr} momentum ${args.momentum}; raw TCP loopback ${(tcp / 2 ** 20).toFixed(0)} MiB/s`)
+  let after = 0
+  for (;;) {
+    const { events, status } = await coordinator.api.jobEvents(id, after, 10)
+    for (const e of events) {
+      after = e.seq
+      if (e.type === 'round-evaluated' || e.type === 'job-failed') console.log(`  ${((performance.now() - t0) / 1000).toFixed(0).padStart(5)} s  ${e.message}`)
+    }
+    if (status !== 'running' && events.length === 0) break
+  }
+  const view = await coordinator.api.job(id)
+  if (view.status !== 'finished') throw new Error(`job ${view.status}: ${view.error}`)
+  const ms = view.history.map((h) => h.metrics)
+  // Round 1 includes the clients' first model download and engine warm-up; rounds 2.. are the steady state.
+  const steady = ms.slice(1)
+  const overhead = median(steady.map((m) => m.overheadSeconds))
+  const bytes = median(steady.map((m) => m.bytesDown + m.bytesUp))
+  const floorSeconds = bytes / tcp
+  const goal = Math.min(0.1, 1.5 * floorSeconds + 0.005)
+  const phase = (k) => median(steady.map((m) => m.seconds[k]))
+  console.log(`final test accuracy ${(view.latest.accuracy * 100).toFixed(2)}% after ${view.completedRounds} rounds, ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+  console.log(
+    `round overhead (median of rounds 2..${ms.length}): ${(overhead * 1000).toFixed(1)} ms; bytes need ${(floorSeconds * 1000).toFixed(1)} ms at raw TCP speed; ` +
+      `goal ≤ min(100 ms, 1.5 × floor + 5 ms) = ${(goal * 1000).toFixed(1)} ms: ${overhead <= goal ? 'met' : 'not met'}`,
+  )
+  console.log(
+    `median phases: total ${phase('total').toFixed(3)} s, broadcast ${phase('broadcast').toFixed(3)} s, training ${phase('training').toFixed(3)} s, upload ${phase('upload').toFixed(3)} s, aggregation ${phase('aggregation').toFixed(3)} s`,
+  )
+  console.log(
+    `bytes per round: ${(bytes / 2 ** 20).toFixed(2)} MiB vs floor ${((2 * N * modelBytes) / 2 ** 20).toFixed(2)} MiB (model ${(modelBytes / 2 ** 20).toFixed(2)} MiB × ${N} clients × down+up): ${(bytes / (2 * N * modelBytes)).toFixed(3)}×`,
+  )
+} finally {
+  await Promise.all(nodes.map((n) => n.stop()))
+  if (!args.keep) rmSync(root, { recursive: true, force: true })
+}

@@ -1,0 +1,31 @@
+// The README's configuration and job examples parse as documented (they are the user's first contact).
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseJobSpec } from '@weft/fl'
+import { parseNodeConfig } from '@weft/node'
+import { describe, expect, it } from 'vitest'
+import { parse as parseYaml } from 'yaml'
+
+const README = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8')
+
+/** The YAML block whose first line is `# <name>`. */
+function block(name: string): unknown {
+  const m = new RegExp('```yaml\\n# ' + name.replace('.', '\\.') + '\\n([\\s\\S]*?)```').exec(README)
+  if (m === null) throw new Error(`README has no yaml block "# ${name}"`)
+  return parseYaml(m[1] as string)
+}
+
+describe('README examples', () => {
+  it('the client and coordinator node configs are valid', () => {
+    const client = parseNodeConfig(block('client.yaml'))
+    expect(client.datasets[0]?.partition).toMatchObject({ scheme: 'dirichlet', alpha: 0.5, part: 3 })
+    const coordinator = parseNodeConfig(block('coordinator.yaml'))
+    expect(coordinator.fl.participate).toBe(false)
+  })
+
+  it('the job spec is valid and means what the text says', () => {
+    const job = parseJobSpec(block('job.yaml'))
+    expect(job).toMatchObject({ dataset: 'fashion-mnist', rounds: 50, strategy: { name: 'fedavg' }, clients: { min: 8, minResults: 8 } })
+    expect(job.evaluation.centralized?.dataset).toBe('fashion-mnist-test')
+  })
+})

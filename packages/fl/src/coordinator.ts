@@ -41,7 +41,7 @@ export interface CoordinatorComponents {
 export interface CoordinatorInit {
   /** How often a waiting job re-reads its candidates (ms). Default 500. */
   readonly pollMs?: number
-  /** Invitation deadline (ms). Default 10 000. */
+  /** Invitation deadline (ms). Default 60 000 (a client may still be loading its data set). */
   readonly inviteTimeoutMs?: number
   /** Deadline for a client to receive the model and acknowledge its task (ms). Default 60 000. */
   readonly trainAckTimeoutMs?: number
@@ -139,7 +139,7 @@ class CoordinatorImpl implements Coordinator {
     this.#now = components.now ?? Date.now
     this.#init = {
       pollMs: init.pollMs ?? 500,
-      inviteTimeoutMs: init.inviteTimeoutMs ?? 10_000,
+      inviteTimeoutMs: init.inviteTimeoutMs ?? 60_000,
       trainAckTimeoutMs: init.trainAckTimeoutMs ?? 60_000,
       evaluateTimeoutMs: init.evaluateTimeoutMs ?? 120_000,
       reinviteAfterMs: init.reinviteAfterMs ?? 30_000,

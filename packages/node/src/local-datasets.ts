@@ -37,11 +37,14 @@ function schemaText(config: DatasetConfig): string {
   return `${base}, ${describeScheme(specScheme(spec))} part ${p.part + 1}/${p.clients} seed ${p.seed}`
 }
 
-/** Loads every configured data set once and describes it (examples, shape, classes) for the resource ad. */
-export async function describeLocalDatasets(config: NodeConfig): Promise<DatasetOffer[]> {
+/** Loads every configured data set (through `load`, which may cache) and describes it (examples, shape, classes) for the resource ad. */
+export async function describeLocalDatasets(
+  config: NodeConfig,
+  load: (config: DatasetConfig) => Promise<InMemoryDataset> = loadLocalDataset,
+): Promise<DatasetOffer[]> {
   const offers: DatasetOffer[] = []
   for (const ds of config.datasets) {
-    const data = await loadLocalDataset(ds)
+    const data = await load(ds)
     const featureValues = data.featureShape.reduce((a, b) => a * b, 1)
     offers.push(
       create(DatasetOfferSchema, {

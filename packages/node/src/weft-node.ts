@@ -15,7 +15,8 @@ import {
 import { pino, type Logger } from 'pino'
 import { signAd, verifyAd } from './ads.js'
 import { startApiServer, type ApiServer, isLoopbackHost } from './api.js'
-import type { NodeConfig } from './config.js'
+import type { DatasetConfig, NodeConfig } from './config.js'
+import type { InMemoryDataset } from '@weft/data'
 import {
   claimDataDir,
   DATA_DIR_FILES,
@@ -56,7 +57,7 @@ export interface WeftNodeComponents {
   /** Measures the ML engines (about one second); its result is advertised once it resolves. */
   readonly probeRuntimes?: (signal: AbortSignal) => Promise<RuntimeOffer[]>
   /** Describes the configured local data sets (counts, shapes). */
-  readonly describeDatasets?: (config: NodeConfig) => Promise<DatasetOffer[]>
+  readonly describeDatasets?: (config: NodeConfig, load: (config: DatasetConfig) => Promise<InMemoryDataset>) => Promise<DatasetOffer[]>
 }
 
 /** A running node. */
@@ -304,12 +305,24 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
   adTimer.unref()
   sweepTimer.unref()
 
+  // Each configured data set is loaded once: to describe it in the ad, then to train and evaluate on it.
+  const loadedDatasets = new Map<string, Promise<InMemoryDataset>>()
+  const loadDataset = (ds: DatasetConfig): Promise<InMemoryDataset> => {
+    const key = JSON.stringify(ds)
+    let p = loadedDatasets.get(key)
+    if (p === undefined) {
+      p = loadLocalDataset(ds)
+      p.catch(() => loadedDatasets.delete(key))
+      loadedDatasets.set(key, p)
+    }
+    return p
+  }
   const probeAbort = new AbortController()
   const describeDatasets = components.describeDatasets ?? describeLocalDatasets
   const runProbe = components.probeRuntimes ?? probeRuntimes
   const measured = (async () => {
     try {
-      if (describeDatasets !== undefined) offers.datasets = await describeDatasets(config)
+      if (describeDatasets !== undefined) offers.datasets = await describeDatasets(config, loadDataset)
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'could not load a configured data set; advertising none')
     }
@@ -323,7 +336,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
 
   let fl: FlService
   try {
-    fl = await startFlService({ mesh, peers, state, config, metrics, logger, loadDataset: loadLocalDataset })
+    fl = await startFlService({ mesh, peers, state, config, metrics, logger, loadDataset })
   } catch (err) {
     clearInterval(adTimer)
     clearInterval(sweepTimer)

@@ -134,7 +134,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     },
     async invite(clientId, jobId, spec, signal) {
       try {
-        const r = await mesh.rpc.call(clientId, FL_INVITE, { jobId, specJson: JSON.stringify(spec) }, { signal, timeoutMs: 30_000 })
+        const r = await mesh.rpc.call(clientId, FL_INVITE, { jobId, specJson: JSON.stringify(spec) }, { signal, timeoutMs: 60_000 })
         return r.accepted ? { ok: true, examples: Number(r.examples) } : { ok: false, reason: r.reason }
       } catch (err) {
         return { ok: false, reason: rpcError(err) }

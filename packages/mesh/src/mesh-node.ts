@@ -219,6 +219,10 @@ export async function createMeshNode(init: MeshNodeInit, components: MeshNodeCom
     // libp2p's default admits 5 inbound connections per second per host: too few for a fabric whose peers share an address
     // (a local fabric on 127.0.0.1, many edge boxes behind one NAT), where bootstrap dials are not retried.
     connectionManager: { maxConnections: init.maxConnections ?? 300, inboundConnectionThreshold: 50 },
+    // The connection monitor aborts a connection whose ping is not answered within its adaptive timeout (at least
+    // 5 s by default). Weft nodes saturate their cores with training, and a busy peer is not a dead one: allow 30 s.
+    // A peer whose process dies is noticed at once anyway (its TCP connection resets).
+    connectionMonitor: { pingTimeout: { minTimeout: 30_000, maxTimeout: 120_000 } },
     peerDiscovery: [
       ...(init.bootstrap !== undefined && init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap, timeout: BOOTSTRAP_DELAY_MS })] : []),
       ...(init.mdns === true ? [mdns()] : []),

@@ -25,8 +25,20 @@ if (typeof promiseCtor.withResolvers !== 'function') {
   })
 }
 
+/**
+ * The `ws` WebSocket is an EventEmitter: an 'error' with no listener throws and kills the process. A WHATWG
+ * WebSocket never does that (the error is an event like any other), and libp2p removes its listeners when it aborts
+ * a dial, e.g. while the node stops; so every socket here keeps one listener of its own.
+ */
+class WhatwgLikeWebSocket extends WsWebSocket {
+  constructor(...args: ConstructorParameters<typeof WsWebSocket>) {
+    super(...args)
+    this.on('error', () => {})
+  }
+}
+
 const g = globalThis as { WebSocket?: unknown }
 if (typeof g.WebSocket === 'undefined') {
-  g.WebSocket = WsWebSocket
+  g.WebSocket = WhatwgLikeWebSocket
 }
 

@@ -10,7 +10,7 @@ const README = readFileSync(fileURLToPath(new URL('../README.md', import.meta.ur
 
 /** The YAML block whose first line is `# <name>`. */
 function block(name: string): unknown {
-  const m = new RegExp('```yaml\\n# ' + name.replace('.', '\\.') + '\\n([\\s\\S]*?)```').exec(README)
+  const m = new RegExp(`\`\`\`yaml\\n# ${name.replace('.', '\\.')}\\n([\\s\\S]*?)\`\`\``).exec(README)
   if (m === null) throw new Error(`README has no yaml block "# ${name}"`)
   return parseYaml(m[1] as string)
 }

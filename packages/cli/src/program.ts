@@ -2,6 +2,8 @@
 import { Command } from 'commander'
 import { registerDemoCommand } from './commands/demo.js'
 import { registerDataCommands } from './commands/data.js'
+import { registerFlCommands } from './commands/fl.js'
+import { registerFlSimulateCommand } from './commands/fl-simulate.js'
 import { registerNodeCommands } from './commands/node.js'
 import { registerTrainCommand } from './commands/train.js'
 
@@ -13,6 +15,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program)
   registerTrainCommand(program)
   registerDataCommands(program)
+  registerFlSimulateCommand(registerFlCommands(program))
   return program
 }
 

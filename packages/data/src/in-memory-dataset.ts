@@ -147,7 +147,10 @@ interface Meta {
 
 function sharedCopy<T extends Uint8Array | Int32Array | Float32Array>(a: T): T {
   if (a.buffer instanceof SharedArrayBuffer && spansBuffer(a)) return a
-  const ctor = a.constructor as new (b: SharedArrayBuffer) => T
+  // Not `a.constructor`: features read from a file are a Node Buffer, whose constructor is deprecated.
+  const ctor = (a instanceof Float32Array ? Float32Array : a instanceof Int32Array ? Int32Array : Uint8Array) as unknown as new (
+    b: SharedArrayBuffer,
+  ) => T
   const out = new ctor(new SharedArrayBuffer(a.byteLength))
   out.set(a as never)
   return out

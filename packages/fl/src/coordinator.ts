@@ -501,7 +501,8 @@ class JobRun {
       for (;;) {
         this.#refreshMembers()
         const avail = this.#available()
-        if (avail.length >= spec.clients.min) {
+        // Enough to start; give invitations still in flight a moment, so a fresh job does not leave them out.
+        if (avail.length >= spec.clients.min && (this.#inviting.size === 0 || this.#now() - waitStart > 5_000)) {
           participants = this.#sample(avail, r)
           break
         }

@@ -181,7 +181,10 @@ export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
     addUpdate(jobId, update, delta) {
       const j = get(jobId)
       let m = j.updates.get(update.round)
-      if (m === undefined) j.updates.set(update.round, (m = new Map()))
+      if (m === undefined) {
+        m = new Map()
+        j.updates.set(update.round, m)
+      }
       m.set(update.clientId, { record: update, delta: keepDeltas ? delta.slice() : undefined })
       j.seen.add(`${update.clientId}@${update.baseRound}`)
     },

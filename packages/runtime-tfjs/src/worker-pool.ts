@@ -116,7 +116,10 @@ class WorkerPoolImpl implements WorkerPool {
     }
     return new Promise((resolve, reject) => {
       const done = (msg: WorkerResponse): void => {
-        if (msg.type !== 'done') return reject(new WorkerTaskError(`unexpected ${msg.type} reply to a train task`, 'Error'))
+        if (msg.type !== 'done') {
+          reject(new WorkerTaskError(`unexpected ${msg.type} reply to a train task`, 'Error'))
+          return
+        }
         resolve({ params: msg.params, result: msg.result, ...(msg.evaluation === undefined ? {} : { evaluation: msg.evaluation }) })
       }
       this.#queue.push({ request, transfer: [sendable.buffer as ArrayBuffer], resolve: done, reject })
@@ -139,7 +142,10 @@ class WorkerPoolImpl implements WorkerPool {
     }
     return new Promise((resolve, reject) => {
       const done = (msg: WorkerResponse): void => {
-        if (msg.type !== 'evaluated') return reject(new WorkerTaskError(`unexpected ${msg.type} reply to an evaluate task`, 'Error'))
+        if (msg.type !== 'evaluated') {
+          reject(new WorkerTaskError(`unexpected ${msg.type} reply to an evaluate task`, 'Error'))
+          return
+        }
         resolve(msg.evaluation)
       }
       this.#queue.push({ request, transfer: [params.buffer as ArrayBuffer], resolve: done, reject })

@@ -111,7 +111,10 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
   const evalSets = new Map<string, Promise<InMemoryDataset>>()
   const evalSet = (ds: DatasetConfig): Promise<InMemoryDataset> => {
     let p = evalSets.get(ds.name)
-    if (p === undefined) evalSets.set(ds.name, (p = c.loadDataset(ds)))
+    if (p === undefined) {
+      p = c.loadDataset(ds)
+      evalSets.set(ds.name, p)
+    }
     return p
   }
 
@@ -203,7 +206,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       hash: { createSha256: () => createHash('sha256') },
       logger: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
       evaluator: {
-        check(spec, name) {
+        check(_spec, name) {
           const ds = config.datasets.find((d) => d.name === name)
           if (ds === undefined) return `this node has no data set named "${name}" (node config datasets)`
           return undefined

@@ -1,0 +1,173 @@
+// `weft fl simulate`: a federated job over virtual clients in one process, through the same coordinator and strategies.
+import { readFileSync } from 'node:fs'
+import type { PartitionScheme } from '@weft/data'
+import { loadFashionMnist } from '@weft/data/node'
+import { parseJobSpec, type RoundMetrics } from '@weft/fl'
+import { runSimulation } from '@weft/node'
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { parse as parseYaml } from 'yaml'
+
+interface SimulateOptions {
+  clients: number
+  partition: 'iid' | 'dirichlet' | 'shards' | 'quantity-skew'
+  alpha: number
+  shards: number
+  exponent: number
+  partitionSeed: number
+  workers?: number
+  rounds?: number
+  dataDir?: string
+  json?: boolean
+  quiet?: boolean
+}
+
+function positiveInt(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v)
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`)
+    return n
+  }
+}
+
+function positive(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v)
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0, got "${v}"`)
+    return n
+  }
+}
+
+/** Reads a job spec file (YAML or JSON) without validating it. */
+export function readJobFile(path: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new Error(`cannot read job spec ${path}: ${(err as Error).message}`)
+  }
+  try {
+    return parseYaml(text)
+  } catch (err) {
+    throw new Error(`job spec ${path} is not valid YAML/JSON: ${(err as Error).message}`)
+  }
+}
+
+function schemeOf(o: SimulateOptions): PartitionScheme {
+  switch (o.partition) {
+    case 'iid':
+      return { scheme: 'iid' }
+    case 'dirichlet':
+      return { scheme: 'dirichlet', alpha: o.alpha }
+    case 'shards':
+      return { scheme: 'shards', shardsPerClient: o.shards }
+    case 'quantity-skew':
+      return { scheme: 'quantity-skew', exponent: o.exponent }
+    default: {
+      const never: never = o.partition
+      throw new Error(`unknown partition ${String(never)}`)
+    }
+  }
+}
+
+function accuracyOf(m: RoundMetrics | undefined): number | undefined {
+  return m?.evaluation?.centralized?.accuracy ?? m?.evaluation?.federated?.accuracy
+}
+
+/** Registers `simulate` under the `fl` command group. */
+export function registerFlSimulateCommand(fl: Command): void {
+  fl.command('simulate')
+    .description('run a job over virtual clients in one process (each with its own Fashion-MNIST share), through the same coordinator and strategies')
+    .argument('<job>', 'job spec file (YAML or JSON); its data set is replaced by the virtual clients’ shares')
+    .requiredOption('--clients <n>', 'number of virtual clients', positiveInt('--clients'))
+    .addOption(new Option('--partition <scheme>', 'how the training set is split').choices(['iid', 'dirichlet', 'shards', 'quantity-skew']).default('dirichlet'))
+    .option('--alpha <a>', 'Dirichlet concentration', positive('--alpha'), 0.5)
+    .option('--shards <n>', 'label-sorted shards per client (shards scheme)', positiveInt('--shards'), 2)
+    .option('--exponent <e>', 'power-law exponent (quantity-skew scheme)', positive('--exponent'), 1.5)
+    .option('--partition-seed <n>', 'seed of the split', positiveInt('--partition-seed'), 1)
+    .option('--workers <n>', 'worker threads (default: available cores)', positiveInt('--workers'))
+    .option('--rounds <n>', 'override the spec’s rounds', positiveInt('--rounds'))
+    .option('--data-dir <dir>', 'directory holding the Fashion-MNIST files (default: search, then download)')
+    .option('--json', 'print one JSON object with every round on stdout')
+    .option('--quiet', 'no per-round lines on stderr')
+    .action(async (file: string, opts: SimulateOptions) => {
+      const raw = readJobFile(file) as Record<string, unknown>
+      const spec = parseJobSpec({
+        ...raw,
+        ...(opts.rounds === undefined ? {} : { rounds: opts.rounds }),
+        // The spec's data set names the virtual clients' shares; a centralized evaluation uses the test split.
+        ...(raw !== null && typeof raw === 'object' && raw['dataset'] === undefined ? { dataset: 'fashion-mnist' } : {}),
+      })
+      const dataDir = opts.dataDir === undefined ? {} : { dir: opts.dataDir }
+      const [train, test] = await Promise.all([
+        loadFashionMnist({ split: 'train', ...dataDir }),
+        spec.evaluation.centralized === undefined ? Promise.resolve(undefined) : loadFashionMnist({ split: 'test', ...dataDir }),
+      ])
+      const log = (line: string): void => {
+        if (opts.quiet !== true) process.stderr.write(`${line}\n`)
+      }
+      log(
+        `simulating ${opts.clients} clients (${opts.partition} split) × ${spec.rounds} rounds of ${spec.strategy.name}, C=${spec.clients.fraction}, E=${spec.train.epochs}, B=${spec.train.batchSize}`,
+      )
+      const abort = new AbortController()
+      const onSigint = (): void => abort.abort()
+      process.once('SIGINT', onSigint)
+      let reached: number | undefined
+      const result = await runSimulation({
+        spec,
+        clients: opts.clients,
+        partition: schemeOf(opts),
+        partitionSeed: opts.partitionSeed,
+        train,
+        ...(test === undefined ? {} : { test }),
+        ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+        signal: abort.signal,
+        onEvent: (e) => {
+          if (e.type === 'job-failed') log(e.message)
+          if (e.type !== 'round-evaluated') return
+        },
+        onRound: (round, m) => {
+          log(
+            `round ${String(round).padStart(4)}/${spec.rounds}  ${m.results} clients  train loss ${m.trainLoss.toFixed(4)}  ${m.seconds.total.toFixed(2)} s`,
+          )
+        },
+      }).finally(() => process.off('SIGINT', onSigint))
+      const rounds = result.rounds.map((r) => ({
+        round: r.round,
+        accuracy: accuracyOf(r.metrics),
+        loss: r.metrics?.evaluation?.centralized?.loss ?? r.metrics?.evaluation?.federated?.loss,
+        trainLoss: r.metrics?.trainLoss,
+        results: r.metrics?.results,
+        seconds: r.metrics?.seconds.total,
+      }))
+      for (const r of rounds) if (reached === undefined && r.accuracy !== undefined && r.accuracy >= 0.85) reached = r.round
+      const last = [...rounds].reverse().find((r) => r.accuracy !== undefined)
+      const summary = {
+        status: result.job.status,
+        ...(result.job.error === undefined ? {} : { error: result.job.error }),
+        clients: opts.clients,
+        partition: schemeOf(opts),
+        strategy: spec.strategy,
+        rounds: rounds.length,
+        finalAccuracy: last?.accuracy,
+        roundsTo85: reached,
+        seconds: result.seconds,
+        secondsPerRound: result.seconds / Math.max(1, rounds.length),
+        peakRssBytes: result.peakRssBytes,
+        shareSizes: { min: Math.min(...result.shares), max: Math.max(...result.shares) },
+        history: rounds,
+      }
+      if (opts.json === true) {
+        process.stdout.write(`${JSON.stringify(summary)}\n`)
+      } else {
+        process.stdout.write(
+          `${result.job.status}: ${rounds.length} rounds in ${result.seconds.toFixed(1)} s (${summary.secondsPerRound.toFixed(2)} s/round), ` +
+            `final accuracy ${last?.accuracy === undefined ? 'n/a' : `${(last.accuracy * 100).toFixed(2)}%`}, ` +
+            `85% reached at round ${reached ?? 'never'}, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB\n`,
+        )
+      }
+      if (result.job.status !== 'finished') {
+        if (result.job.error !== undefined) process.stderr.write(`weft: ${result.job.error}\n`)
+        process.exitCode = 1
+      }
+    })
+}

@@ -1,0 +1,64 @@
+// Public API of @weft/fl (hand-written list of exports).
+export { InvalidJobSpecError, InvalidStrategyConfigError, NotEnoughUpdatesError } from './errors.js'
+export type {
+  AggregateResult,
+  ClientTrainHints,
+  ClientUpdate,
+  RoundAggregator,
+  Strategy,
+  StrategyName,
+  StrategyState,
+} from './strategy.js'
+export type { StrategyInit } from './strategies/argument-checks.js'
+export { type BulyanInit, bulyan } from './strategies/bulyan.js'
+export { createStrategy } from './strategies/create-strategy.js'
+export { type FedAvgInit, fedAvg } from './strategies/fed-avg.js'
+export { type FedAvgMInit, fedAvgM } from './strategies/fed-avg-m.js'
+export { type FedBuffInit, fedBuff } from './strategies/fed-buff.js'
+export { fedMedian } from './strategies/fed-median.js'
+export { type FedAdagradInit, type FedOptInit, fedAdagrad, fedAdam, fedYogi } from './strategies/fed-opt.js'
+export { type FedProxInit, fedProx } from './strategies/fed-prox.js'
+export { type FedTrimmedAvgInit, fedTrimmedAvg } from './strategies/fed-trimmed-avg.js'
+export { type KrumInit, type MultiKrumInit, krum, multiKrum } from './strategies/krum.js'
+export {
+  parseStrategyConfig,
+  type StrategyConfig,
+  type StrategyConfigInput,
+  strategyConfigSchema,
+} from './strategies/strategy-config.js'
+export {
+  type Coordinator,
+  type CoordinatorComponents,
+  type CoordinatorInit,
+  type CoordinatorLogger,
+  type CoordinatorMetrics,
+  clientSeed,
+  createCoordinator,
+  type JobLive,
+  type SubmitOptions,
+} from './coordinator.js'
+export { type ClientOffer, ineligibility } from './eligibility.js'
+export { type JobSpec, minResults, parseJobSpec } from './job-spec.js'
+export {
+  type EvaluationMetrics,
+  type JobEvent,
+  type JobRecord,
+  type JobStatus,
+  type JobStore,
+  type MemoryJobStoreInit,
+  memoryJobStore,
+  type RoundMetrics,
+  type RoundRecord,
+  type UpdateRecord,
+} from './job-store.js'
+export { DELTA_TENSOR, MODEL_TENSOR, modelHash, setVector, vectorSet } from './model-set.js'
+export type {
+  Admission,
+  CentralEvaluator,
+  ClientEvaluation,
+  CoordinatorTransport,
+  EvaluateAssignment,
+  Outcome,
+  TrainAssignment,
+  UpdateHeader,
+} from './transport.js'

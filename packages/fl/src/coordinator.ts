@@ -844,6 +844,8 @@ class JobRun {
     rs.aggSeconds += (performance.now() - t0) / 1000
     this.#account(rs, from, h.examples, h.trainLoss, h.trainAccuracy, h.trainSeconds, transfer.seconds, transfer.bytes, staleness)
     this.#inflight.delete(from)
+    // A full FedBuff buffer takes no more updates: the step closes and later ones count toward the next.
+    if (this.#strategy.asynchronous && rs.agg.count >= (this.#strategy.bufferSize ?? 1)) rs.open = false
     this.#event(
       'update-accepted',
       `update from ${from} for round ${rs.round} accepted: ${h.examples} examples, loss ${h.trainLoss.toFixed(4)}, trained ${h.trainSeconds.toFixed(2)} s${staleness > 0 ? `, staleness ${staleness}` : ''}`,

@@ -23,6 +23,7 @@ const { values: args } = parseArgs({
     lr: { type: 'string', default: '0.05' },
     momentum: { type: 'string', default: '0.9' },
     keep: { type: 'boolean', default: false },
+    'ad-interval': { type: 'string', default: '10000' },
   },
 })
 const N = Number(args.clients)
@@ -63,7 +64,7 @@ const median = (xs) => {
 
 const root = mkdtempSync(join(tmpdir(), 'weft-bench-fl-'))
 const nodes = []
-const common = ['--ad-interval', '2000', '--ad-ttl', '20000', '--no-probe', '--log-level', 'warn']
+const common = ['--ad-interval', args['ad-interval'], '--ad-ttl', String(Number(args['ad-interval']) * 3), '--no-probe', '--log-level', 'warn']
 try {
   const tcp = await rawTcpBytesPerSecond()
   const cdir = join(root, 'coordinator')

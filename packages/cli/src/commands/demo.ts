@@ -32,11 +32,13 @@ const TEST_SET = 'fashion-mnist-test'
 const ALPHA = 0.5
 const PARTITION_SEED = 1
 /**
- * Resource ads every 5 s, valid 30 s. Eleven processes on a 2-core machine: with 2-s ads and 6-s lifetimes the gossip
- * and its signature checks competed with the start-ups (the fabric took 143 s to form instead of 56-81 s), and ads
- * from busy peers expired, so the coordinator saw clients come and go.
+ * Resource ads at the node default (every 10 s, valid 30 s). Eleven processes on a 2-core machine: with 2-s ads every
+ * node's main thread was busy most of the time with ad gossip and signature checks (profiled), which starved the FL
+ * transfers (benchmarks/fl-mesh.mjs, logreg: round overhead 2.6 s with 2-s ads, 0.11 s with 10-s ads), and the
+ * fabric took 143 s to form instead of 56-81 s. A node publishes its ad at once when it starts and again as soon as
+ * its data sets are described, so a longer interval does not slow the fabric's formation.
  */
-const AD_INTERVAL_MS = 5_000
+const AD_INTERVAL_MS = 10_000
 const AD_TTL_MS = 30_000
 /** Events worth showing beside the per-round lines (the rest is in `weft fl logs`). */
 const NOTABLE = new Set(['client-dropped', 'client-late', 'client-refused', 'update-refused', 'evaluation-failed', 'job-failed', 'job-cancelled'])

@@ -41,6 +41,7 @@ export interface FlServiceComponents {
   readonly config: NodeConfig
   readonly metrics: NodeMetrics
   readonly logger: Logger
+  /** Loads a configured data set; the node memoizes it, so each is loaded once. */
   readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
 }
 
@@ -107,15 +108,6 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
   const getPool = (): WorkerPool => {
     pool ??= createWorkerPool({ size: config.fl.workers })
     return pool
-  }
-  const evalSets = new Map<string, Promise<InMemoryDataset>>()
-  const evalSet = (ds: DatasetConfig): Promise<InMemoryDataset> => {
-    let p = evalSets.get(ds.name)
-    if (p === undefined) {
-      p = c.loadDataset(ds)
-      evalSets.set(ds.name, p)
-    }
-    return p
   }
 
   const rpcError = (err: unknown): string => (err instanceof RpcError ? err.message : (err as Error)?.message ?? String(err))
@@ -214,7 +206,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
         async evaluate(spec, name, params) {
           const ds = config.datasets.find((d) => d.name === name)
           if (ds === undefined) throw new Error(`no data set named "${name}"`)
-          const data = await evalSet(ds)
+          const data = await c.loadDataset(ds)
           if (featureSize(data.featureShape) !== featureSize(spec.model.inputShape)) {
             throw new Error(`data set "${name}" does not fit the model's input`)
           }

@@ -18,6 +18,7 @@ export interface ParticipantComponents {
   readonly logger: Logger
   /** The worker pool that trains (created on first use). */
   readonly pool: () => WorkerPool
+  /** The node's data-set loader (memoized by the node: each data set is loaded once). */
   readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
   readonly onTrained?: (jobId: string, seconds: number, examples: number) => void
 }
@@ -47,22 +48,12 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   const policy = config.fl
   const jobs = new Map<string, ClientJob>()
   const models = new Map<string, Float32Array>()
-  const datasets = new Map<string, Promise<InMemoryDataset>>()
   const log = logger.child({ component: 'fl-client' })
 
   const remember = (hash: string, params: Float32Array): void => {
     models.delete(hash)
     models.set(hash, params)
     while (models.size > MODEL_CACHE) models.delete(models.keys().next().value as string)
-  }
-  const loadDataset = (ds: DatasetConfig): Promise<InMemoryDataset> => {
-    let p = datasets.get(ds.name)
-    if (p === undefined) {
-      p = c.loadDataset(ds)
-      p.catch(() => datasets.delete(ds.name))
-      datasets.set(ds.name, p)
-    }
-    return p
   }
 
   await mesh.tensors.handle(FL_MODEL, {
@@ -97,7 +88,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     if (dsConfig === undefined) return refuse(`no local data set named "${spec.dataset}"`)
     let dataset: InMemoryDataset
     try {
-      dataset = await loadDataset(dsConfig)
+      dataset = await c.loadDataset(dsConfig)
     } catch (err) {
       return refuse(`cannot load local data set "${spec.dataset}": ${(err as Error).message}`)
     }

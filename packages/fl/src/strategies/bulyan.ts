@@ -1,11 +1,10 @@
 // Bulyan (El Mhamdi et al. 2018): iterated Krum selection, then a coordinate-wise trimmed mean around the median.
-import type { AggregateResult, ClientUpdate, Strategy, StrategyName, StrategyState } from '../strategy.js'
-import { type StrategyInit, checkGlobal, checkParamCount } from './argument-checks.js'
+import type { AggregateResult, ClientUpdate, Strategy, StrategyName } from '../strategy.js'
+import { checkParamCount, type StrategyInit } from './argument-checks.js'
 import { checkF } from './krum.js'
 import { krumRanking, pairwiseSquaredDistances } from './krum-scores.js'
 import { coordinatewise, rangeMean, sortedMedian } from './order-statistics.js'
-import { bufferedRound } from './rounds.js'
-import { EMPTY_STATE, importTensors } from './server-state.js'
+import { bufferedStrategy } from './rounds.js'
 
 export interface BulyanInit extends StrategyInit {
   /** Byzantine clients tolerated (integer ≥ 0). No default: it is the job's threat model. */
@@ -25,24 +24,11 @@ export function bulyan(init: BulyanInit): Strategy {
   const f = checkF(init, 'bulyan')
   const paramCount = checkParamCount(init, 'bulyan')
   const minUpdates = 4 * f + 3
-  return Object.freeze({
+  return bufferedStrategy({
     name,
-    streaming: false,
-    asynchronous: false,
+    paramCount,
     minUpdates,
-    clientHints: () => ({}),
-    begin(global: Float32Array) {
-      return bufferedRound({
-        strategy: name,
-        global: checkGlobal(global, name, paramCount),
-        minUpdates,
-        finish: (g, updates) => bulyanAggregate(g, updates, f),
-      })
-    },
-    exportState: () => EMPTY_STATE,
-    importState(state: StrategyState) {
-      importTensors(name, state, [], paramCount)
-    },
+    finish: (g, updates) => bulyanAggregate(g, updates, f),
   })
 }
 

@@ -1,9 +1,8 @@
 // Coordinate-wise trimmed mean (Yin et al. 2018): drop the extremes of each coordinate, average the rest.
-import type { Strategy, StrategyName, StrategyState } from '../strategy.js'
-import { type StrategyInit, checkGlobal, checkNumber, checkParamCount } from './argument-checks.js'
+import type { Strategy, StrategyName } from '../strategy.js'
+import { checkNumber, checkParamCount, type StrategyInit } from './argument-checks.js'
 import { coordinatewise, rangeMean } from './order-statistics.js'
-import { bufferedRound } from './rounds.js'
-import { EMPTY_STATE, importTensors } from './server-state.js'
+import { bufferedStrategy } from './rounds.js'
 
 export interface FedTrimmedAvgInit extends StrategyInit {
   /** Fraction trimmed at each end, in [0, 0.5) (default 0.1). */
@@ -23,27 +22,14 @@ export function fedTrimmedAvg(init: FedTrimmedAvgInit = {}): Strategy {
   const name: StrategyName = 'fedtrimmedavg'
   const beta = checkNumber(init.beta, 'fedTrimmedAvg: init.beta', { min: 0, max: 0.5, maxOpen: true }, FED_TRIMMED_AVG_DEFAULTS.beta)
   const paramCount = checkParamCount(init, 'fedTrimmedAvg')
-  return Object.freeze({
+  return bufferedStrategy({
     name,
-    streaming: false,
-    asynchronous: false,
+    paramCount,
     minUpdates: 1,
-    clientHints: () => ({}),
-    begin(global: Float32Array) {
-      return bufferedRound({
-        strategy: name,
-        global: checkGlobal(global, name, paramCount),
-        minUpdates: 1,
-        finish(g, updates) {
-          const n = updates.length
-          const k = Math.floor(beta * n)
-          return { global: coordinatewise(g, updates.map((u) => u.delta), (sorted) => rangeMean(sorted, k, n - k)) }
-        },
-      })
-    },
-    exportState: () => EMPTY_STATE,
-    importState(state: StrategyState) {
-      importTensors(name, state, [], paramCount)
+    finish(g, updates) {
+      const n = updates.length
+      const k = Math.floor(beta * n)
+      return { global: coordinatewise(g, updates.map((u) => u.delta), (sorted) => rangeMean(sorted, k, n - k)) }
     },
   })
 }

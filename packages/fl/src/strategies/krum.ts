@@ -1,9 +1,8 @@
 // Krum and Multi-Krum (Blanchard et al. 2017; El Mhamdi et al. 2018): keep the updates closest to their peers.
-import type { AggregateResult, ClientUpdate, Strategy, StrategyName, StrategyState } from '../strategy.js'
-import { type StrategyInit, checkGlobal, checkNumber, checkParamCount } from './argument-checks.js'
+import type { AggregateResult, ClientUpdate, Strategy, StrategyName } from '../strategy.js'
+import { checkNumber, checkParamCount, type StrategyInit } from './argument-checks.js'
 import { krumRanking, pairwiseSquaredDistances } from './krum-scores.js'
-import { bufferedRound } from './rounds.js'
-import { EMPTY_STATE, importTensors } from './server-state.js'
+import { bufferedStrategy } from './rounds.js'
 
 export interface KrumInit extends StrategyInit {
   /** Byzantine clients tolerated (integer ≥ 0). No default: it is the job's threat model. */
@@ -53,24 +52,11 @@ function krumStrategy(
   averaged: (n: number) => number,
 ): Strategy {
   const minUpdates = 2 * f + 3
-  return Object.freeze({
+  return bufferedStrategy({
     name,
-    streaming: false,
-    asynchronous: false,
+    paramCount,
     minUpdates,
-    clientHints: () => ({}),
-    begin(global: Float32Array) {
-      return bufferedRound({
-        strategy: name,
-        global: checkGlobal(global, name, paramCount),
-        minUpdates,
-        finish: (g, updates) => krumAggregate(g, updates, f, averaged(updates.length)),
-      })
-    },
-    exportState: () => EMPTY_STATE,
-    importState(state: StrategyState) {
-      importTensors(name, state, [], paramCount)
-    },
+    finish: (g, updates) => krumAggregate(g, updates, f, averaged(updates.length)),
   })
 }
 

@@ -1,8 +1,9 @@
 // The RoundAggregator lifecycle shared by all strategies: checks, counting, min-updates, finish-once.
 // Streaming rounds fold each update into a float64 weighted sum at once; buffered rounds keep the updates.
 import { NotEnoughUpdatesError } from '../errors.js'
-import type { AggregateResult, ClientUpdate, RoundAggregator, StrategyName } from '../strategy.js'
-import { checkUpdate } from './argument-checks.js'
+import type { AggregateResult, ClientUpdate, RoundAggregator, Strategy, StrategyName, StrategyState } from '../strategy.js'
+import { checkGlobal, checkUpdate } from './argument-checks.js'
+import { EMPTY_STATE, importTensors } from './server-state.js'
 import { type WeightedSum, weightedSum } from './weighted-sum.js'
 
 /** The weighted sum of a streaming round, handed to the strategy's finish. */
@@ -93,6 +94,32 @@ export function bufferedRound(init: BufferedRoundInit): RoundAggregator {
       global = undefined
       updates = []
       return result
+    },
+  })
+}
+
+/** What distinguishes one stateless rule that holds its round's updates (median, trimmed mean, Krum, Bulyan). */
+export interface BufferedStrategyInit {
+  readonly name: StrategyName
+  readonly paramCount: number | undefined
+  readonly minUpdates: number
+  finish(global: Float32Array, updates: readonly ClientUpdate[]): AggregateResult
+}
+
+/** A stateless, synchronous, non-streaming strategy whose rounds keep every update until `finish`. */
+export function bufferedStrategy(init: BufferedStrategyInit): Strategy {
+  const { name, paramCount, minUpdates, finish } = init
+  return Object.freeze({
+    name,
+    streaming: false,
+    asynchronous: false,
+    minUpdates,
+    clientHints: () => ({}),
+    begin: (global: Float32Array) =>
+      bufferedRound({ strategy: name, global: checkGlobal(global, name, paramCount), minUpdates, finish }),
+    exportState: () => EMPTY_STATE,
+    importState(state: StrategyState) {
+      importTensors(name, state, [], paramCount)
     },
   })
 }

@@ -142,6 +142,8 @@ export function strategyLaws(init: StrategyComplianceInit): void {
 
   const { bounds } = init
   if (typeof bounds === 'object') {
+    // Skipped for rules whose step is not a combination of the client models (FedAdam/Yogi/Adagrad); the reason is
+    // the table entry's `bounds.skip`, shown in the test name.
     it.skip(`keeps each coordinate inside the clients' range — skipped: ${bounds.skip}`, () => {})
   } else {
     const title = bounds === 'clients' ? "the clients' models" : "the clients' models and the global model"
@@ -181,6 +183,7 @@ export function strategyLaws(init: StrategyComplianceInit): void {
       )
     })
   } else {
+    // Skipped for non-streaming rules: the contract lets them keep their updates until finish.
     it.skip('keeps no reference to a delta once added — skipped: not streaming, so it keeps updates until finish as the contract allows', () => {})
   }
 

@@ -37,6 +37,7 @@ export {
   type JobLive,
   type SubmitOptions,
 } from './coordinator.js'
+export { type LocalTrainOptions, localTrainOptions, toDeltaInPlace } from './client-task.js'
 export { type ClientOffer, ineligibility } from './eligibility.js'
 export { type JobSpec, minResults, parseJobSpec } from './job-spec.js'
 export {

@@ -1,7 +1,7 @@
 // The client role on a node: accepts invitations by node policy, trains on its own local data set in a worker
 // thread, and sends its update back to the coordinator, retrying while the coordinator is unreachable.
 import { create, toBinary } from '@bufbuild/protobuf'
-import { DELTA_TENSOR, type JobSpec, MODEL_TENSOR, parseJobSpec, setVector, vectorSet } from '@weft/fl'
+import { DELTA_TENSOR, type JobSpec, localTrainOptions, MODEL_TENSOR, parseJobSpec, setVector, toDeltaInPlace, vectorSet } from '@weft/fl'
 import type { InMemoryDataset } from '@weft/data'
 import { type MeshNode, RpcError } from '@weft/mesh'
 import { fromBinary } from '@bufbuild/protobuf'
@@ -124,7 +124,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   })
 
   async function runTask(job: ClientJob, round: number, baseHash: string, global: Float32Array, seed: number, mu: number): Promise<void> {
-    const { train, model } = job.spec
+    const { model } = job.spec
     let trained: Awaited<ReturnType<WorkerPool['train']>>
     const t0 = performance.now()
     try {
@@ -133,13 +133,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
         params: global,
         copyParams: true,
         dataset: job.dataset.toShared(),
-        options: {
-          ...(train.steps !== undefined ? { steps: train.steps } : { epochs: train.epochs }),
-          batchSize: train.batchSize,
-          optimizer: train.optimizer,
-          seed,
-          ...(mu > 0 ? { proximal: { mu, reference: global } } : {}),
-        },
+        options: localTrainOptions(job.spec, seed, mu, global),
       })
     } catch (err) {
       log.error({ job: job.id, round, err: (err as Error).message }, 'local training failed; no update sent')
@@ -147,8 +141,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     }
     const seconds = (performance.now() - t0) / 1000
     c.onTrained?.(job.id, seconds, trained.result.examples)
-    const delta = trained.params
-    for (let i = 0; i < delta.length; i++) delta[i] = (delta[i] as number) - (global[i] as number)
+    const delta = toDeltaInPlace(trained.params, global)
     const metadata = toBinary(
       UpdateMetaSchema,
       create(UpdateMetaSchema, {

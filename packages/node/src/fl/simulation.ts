@@ -7,9 +7,11 @@ import {
   type JobEvent,
   type JobRecord,
   type JobSpec,
+  localTrainOptions,
   memoryJobStore,
   type RoundMetrics,
   type RoundRecord,
+  toDeltaInPlace,
   type UpdateHeader,
 } from '@weft/fl'
 import type { SharedDatasetDescriptor } from '@weft/data'
@@ -72,7 +74,6 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
       return e
     },
   }
-  const { train: t } = spec
   let coordinator: ReturnType<typeof createCoordinator> | undefined
   const transport: CoordinatorTransport = {
     candidates: () => ids,
@@ -86,18 +87,9 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
           params: task.params,
           copyParams: true,
           dataset: shares[i] as SharedDatasetDescriptor,
-          options: {
-            ...(t.steps !== undefined ? { steps: t.steps } : { epochs: t.epochs }),
-            batchSize: t.batchSize,
-            optimizer: t.optimizer,
-            seed: task.seed,
-            ...(task.hints.proximalMu !== undefined && task.hints.proximalMu > 0
-              ? { proximal: { mu: task.hints.proximalMu, reference: task.params } }
-              : {}),
-          },
+          options: localTrainOptions(spec, task.seed, task.hints.proximalMu, task.params),
         })
-        const delta = trained.params
-        for (let k = 0; k < delta.length; k++) delta[k] = (delta[k] as number) - (task.params[k] as number)
+        const delta = toDeltaInPlace(trained.params, task.params)
         const header: UpdateHeader = {
           jobId: task.jobId,
           round: task.round,

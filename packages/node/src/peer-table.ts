@@ -30,12 +30,18 @@ export interface PeerTableComponents {
 }
 
 /** Outcome of offering an ad to the table. */
-export type AcceptResult = { accepted: true; isNew: boolean } | { accepted: false; reason: 'stale' | 'self' }
+export type AcceptResult = { accepted: true; isNew: boolean } | { accepted: false; reason: 'stale' | 'self' | 'predates-disconnect' }
 
 /** The peer table API used by the node, its API server and (later) schedulers and coordinators. */
 export interface PeerTable {
-  /** Offers a verified ad; older or equal sequence numbers are refused as stale. */
-  accept(ad: ResourceAd, signedAd: Uint8Array): AcceptResult
+  /**
+   * Offers a verified ad; older or equal sequence numbers are refused as stale. An ad issued before its
+   * peer was seen to disconnect (one still being relayed or verified when the peer died) is refused too,
+   * so a dead peer does not flicker back to alive. (An ad issued within the peer's fastest delivery time
+   * before it died can still slip through; the peer then expires with that ad's TTL.)
+   * @param receivedAt - when the ad arrived, before its signature check (defaults to now)
+   */
+  accept(ad: ResourceAd, signedAd: Uint8Array, receivedAt?: number): AcceptResult
   /** Marks peers whose ads expired as gone; returns those newly marked. */
   sweep(): PeerEntry[]
   setConnected(peerId: string, connected: boolean): void
@@ -51,6 +57,13 @@ class DefaultPeerTable implements PeerTable {
   readonly #peers = new Map<string, PeerEntry>()
   /** Peers with an open connection, tracked apart from ads: a connection usually opens before the first ad. */
   readonly #connected = new Set<string>()
+  /** When each peer was marked gone for a lost connection, on this node's clock. */
+  readonly #disconnectedAt = new Map<string, number>()
+  /**
+   * The smallest (arrival - issue time) seen in each peer's ads: its clock offset plus the fastest delivery.
+   * It maps the peer's issue times onto this node's clock without assuming synchronized clocks.
+   */
+  readonly #offset = new Map<string, number>()
   readonly #listeners: { [K in keyof PeerTableEvents]: Array<PeerTableEvents[K]> } = {
     'peer:update': [],
     'peer:gone': [],
@@ -79,12 +92,20 @@ class DefaultPeerTable implements PeerTable {
     }
   }
 
-  accept(ad: ResourceAd, signedAd: Uint8Array): AcceptResult {
+  accept(ad: ResourceAd, signedAd: Uint8Array, receivedAt = this.#components.now()): AcceptResult {
     if (ad.peerId === this.#self) return { accepted: false, reason: 'self' }
     const previous = this.#peers.get(ad.peerId)
     const fresh = previous === undefined || ad.seq > previous.ad.seq
     // A restarted peer starts its sequence from its stored value, so equal-or-lower means a replay.
     if (!fresh) return { accepted: false, reason: 'stale' }
+    const issued = Number(ad.issuedAtMs)
+    const offset = Math.min(this.#offset.get(ad.peerId) ?? Number.POSITIVE_INFINITY, receivedAt - issued)
+    const disconnectedAt = this.#disconnectedAt.get(ad.peerId)
+    if (disconnectedAt !== undefined && !this.#connected.has(ad.peerId)) {
+      if (receivedAt <= disconnectedAt || issued + offset <= disconnectedAt) return { accepted: false, reason: 'predates-disconnect' }
+    }
+    this.#offset.set(ad.peerId, offset)
+    this.#disconnectedAt.delete(ad.peerId)
     const entry: PeerEntry = {
       peerId: ad.peerId,
       ad,
@@ -125,6 +146,7 @@ class DefaultPeerTable implements PeerTable {
     const entry = this.#peers.get(peerId)
     if (entry === undefined) return
     if (!connected && entry.status === 'alive') {
+      this.#disconnectedAt.set(peerId, this.#components.now())
       this.#markGone({ ...entry, connected: false }, 'disconnected')
       return
     }

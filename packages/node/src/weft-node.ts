@@ -230,7 +230,8 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
 
   const adsTopic = mesh.pubsub.topic(ADS_TOPIC, SignedResourceAdSchema)
   const receiveAd = async (bytes: Uint8Array, from: string | undefined, via: string): Promise<void> => {
-    const result = await verifyAd(bytes, now(), from)
+    const receivedAt = now()
+    const result = await verifyAd(bytes, receivedAt, from)
     if (!result.ok) {
       metrics.adsReceived.inc({ outcome: result.reason })
       // A late ad (delivered after its expiry) is ordinary under load; anything else is a broken or hostile peer.
@@ -238,7 +239,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       logger[level]({ from, via, reason: result.reason, detail: result.detail }, 'dropped a resource ad')
       return
     }
-    const accepted = peers.accept(result.ad, bytes)
+    const accepted = peers.accept(result.ad, bytes, receivedAt)
     metrics.adsReceived.inc({ outcome: accepted.accepted ? 'accepted' : accepted.reason })
     if (accepted.accepted && accepted.isNew) logger.info({ peer: result.ad.peerId, via }, 'peer joined')
   }

@@ -103,6 +103,45 @@ describe('the peer table', () => {
     state.close()
   })
 
+  it('does not revive a disconnected peer on an ad it issued before it went, but does on a later one', async () => {
+    let now = NOW
+    const table = createPeerTable('self', { state: openNodeState(':memory:'), now: () => now })
+    // The peer's clock runs 5 s behind ours; its ads take 20-40 ms to arrive.
+    const skew = -5_000
+    const { key, peerId, ad } = await makeAd(1n, { issued: NOW + skew })
+    const adAt = async (seq: bigint, issued: number) => {
+      const next = create(ResourceAdSchema, { ...ad, seq, issuedAtMs: BigInt(issued + skew), expiresAtMs: BigInt(issued + skew + 30_000) })
+      return { ad: next, bytes: await signAd(next, key) }
+    }
+    const first = await adAt(1n, NOW)
+    now = NOW + 20
+    expect(table.accept(first.ad, first.bytes)).toEqual({ accepted: true, isNew: true })
+    table.setConnected(peerId, true)
+
+    // Issued at +1000, the peer dies at +1300; the ad is relayed to us late, at +1400.
+    const relayed = await adAt(2n, NOW + 1_000)
+    now = NOW + 1_300
+    table.setConnected(peerId, false)
+    now = NOW + 1_400
+    expect(table.accept(relayed.ad, relayed.bytes)).toEqual({ accepted: false, reason: 'predates-disconnect' })
+    // One that arrived before the disconnect but finished its signature check after it is refused too.
+    expect(table.accept(relayed.ad, relayed.bytes, NOW + 1_250)).toEqual({ accepted: false, reason: 'predates-disconnect' })
+    expect(table.get(peerId)).toMatchObject({ status: 'gone', goneReason: 'disconnected' })
+
+    // Its next ad, issued after the disconnect and arriving by gossip (no direct connection), brings it back.
+    const later = await adAt(3n, NOW + 2_000)
+    now = NOW + 2_040
+    expect(table.accept(later.ad, later.bytes)).toEqual({ accepted: true, isNew: true })
+    expect(table.get(peerId)).toMatchObject({ status: 'alive', goneReason: null })
+
+    // After a second disconnect, a reconnection lets any fresh ad in.
+    now = NOW + 3_000
+    table.setConnected(peerId, false)
+    table.setConnected(peerId, true)
+    const reconnected = await adAt(4n, NOW + 2_500)
+    expect(table.accept(reconnected.ad, reconnected.bytes)).toEqual({ accepted: true, isNew: true })
+  })
+
   it('never enters the node itself', async () => {
     const { ad, bytes, peerId } = await makeAd()
     const table = createPeerTable(peerId, { state: openNodeState(':memory:'), now: () => NOW })

@@ -5,8 +5,11 @@ export type RpcOutcome = string
 
 /** Hooks called where things happen; implementations must be cheap and must not throw. */
 export interface MeshMetrics {
-  /** Bytes of Weft protocol traffic (frames on RPC and tensor streams, pubsub payloads). */
-  onBytes(protocol: string, direction: 'in' | 'out', bytes: number): void
+  /**
+   * Bytes of Weft protocol traffic (frames on RPC and tensor streams, pubsub payloads), with the peer at the other
+   * end where one is known (pubsub payloads arriving by relay have none).
+   */
+  onBytes(protocol: string, direction: 'in' | 'out', bytes: number, peer?: string): void
   /** One RPC finished (client side: round trip; server side: handling time). */
   onRpc(protocol: string, method: string, side: 'client' | 'server', outcome: RpcOutcome, seconds: number): void
   /** One tensor-set transfer finished; outcome 'ok', a decline, or a wire error code name. */

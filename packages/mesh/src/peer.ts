@@ -13,3 +13,10 @@ export function toDialTarget(peer: PeerTarget): PeerId | Multiaddr {
   }
   return peer.startsWith('/') ? multiaddr(peer) : peerIdFromString(peer)
 }
+
+/** The peer id a target names, if it names one (a multiaddr without /p2p/ does not). */
+export function targetPeerId(peer: PeerTarget): string | undefined {
+  if (typeof peer === 'string') return peer.startsWith('/') ? (multiaddr(peer).getComponents().findLast((c) => c.name === 'p2p')?.value ?? undefined) : peer
+  if ('getComponents' in peer) return peer.getComponents().findLast((c) => c.name === 'p2p')?.value ?? undefined
+  return peer.toString()
+}

@@ -98,7 +98,7 @@ class TopicImpl<D extends DescMessage> implements Topic<D> {
       throw new RangeError(`message of ${data.byteLength} bytes exceeds topic ${this.name}'s limit of ${this.#max} bytes`)
     }
     const result = await this.#c.gossipsub.publish(this.name, data)
-    this.#c.metrics.onBytes(this.name, 'out', data.byteLength * result.recipients.length)
+    for (const to of result.recipients) this.#c.metrics.onBytes(this.name, 'out', data.byteLength, to.toString())
     return { recipients: result.recipients.length }
   }
 

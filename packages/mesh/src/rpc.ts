@@ -15,7 +15,7 @@ import {
 import { ProtocolViolationError, RpcError } from './errors.js'
 import type { MeshLogger } from './logger.js'
 import type { MeshMetrics } from './metrics.js'
-import { type PeerTarget, toDialTarget } from './peer.js'
+import { type PeerTarget, targetPeerId, toDialTarget } from './peer.js'
 import { closeStream, FrameReader, resetStream, sendFrame } from './stream-io.js'
 
 /** A method of a service: its name, protocol id and request/response schemas. Shared by callers and servers. */
@@ -177,7 +177,7 @@ class RpcImpl implements Rpc {
   async #serve(protocol: string, methods: Map<string, Registered>, stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
     const started = performance.now()
-    const reader = new FrameReader(stream, { maxFrameBytes: this.#maxFrame, onBytes: (n) => this.#c.metrics.onBytes(protocol, 'in', n) })
+    const reader = new FrameReader(stream, { maxFrameBytes: this.#maxFrame, onBytes: (n) => this.#c.metrics.onBytes(protocol, 'in', n, peer) })
     let methodName = '?'
     let outcome = 'ok'
     try {
@@ -208,7 +208,7 @@ class RpcImpl implements Rpc {
       const respond = async (result: RpcResponse['result']): Promise<void> => {
         const payload = toBinary(RpcResponseSchema, create(RpcResponseSchema, { id: req.id, result }))
         const n = await sendFrame(stream, payload, this.#maxFrame, { signal: AbortSignal.timeout(this.#requestTimeout) })
-        this.#c.metrics.onBytes(protocol, 'out', n)
+        this.#c.metrics.onBytes(protocol, 'out', n, peer)
         await closeStream(stream)
       }
       const fail = async (code: WireErrorCode, message: string): Promise<void> => {
@@ -356,14 +356,15 @@ class RpcImpl implements Rpc {
       throw new RpcError(WireErrorCode.UNAVAILABLE, `cannot open ${method.protocol} to ${String(peer)}: ${(err as Error).message}`, { cause: err })
     }
     const id = this.#nextId++
-    const reader = new FrameReader(stream, { maxFrameBytes: this.#maxFrame, onBytes: (n) => this.#c.metrics.onBytes(method.protocol, 'in', n) })
+    const remote = targetPeerId(peer)
+    const reader = new FrameReader(stream, { maxFrameBytes: this.#maxFrame, onBytes: (n) => this.#c.metrics.onBytes(method.protocol, 'in', n, remote) })
     try {
       const frame = toBinary(
         RpcClientFrameSchema,
         create(RpcClientFrameSchema, { kind: { case: 'request', value: { id, method: method.method, payload, deadlineMs: Math.min(timeoutMs, 0xffffffff) } } }),
       )
       const sent = await sendFrame(stream, frame, this.#maxFrame, { signal })
-      this.#c.metrics.onBytes(method.protocol, 'out', sent)
+      this.#c.metrics.onBytes(method.protocol, 'out', sent, remote)
       let answer: Uint8Array | null
       try {
         answer = await reader.next({ signal })

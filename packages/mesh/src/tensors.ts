@@ -30,7 +30,7 @@ import {
 import { ProtocolViolationError } from './errors.js'
 import type { MeshLogger } from './logger.js'
 import type { MeshMetrics } from './metrics.js'
-import { type PeerTarget, toDialTarget } from './peer.js'
+import { type PeerTarget, targetPeerId, toDialTarget } from './peer.js'
 import { describeReadError } from './rpc.js'
 import { closeStream, FrameReader, resetStream, sendAll, sendFrame } from './stream-io.js'
 
@@ -223,7 +223,7 @@ class TensorsImpl implements Tensors {
     let received = 0
     // Paused streams keep receiving up to one yamux window (16 MiB) before the remote stops: allow for it.
     stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, 64 * 1024 * 1024)
-    const reader = new FrameReader(stream, { maxFrameBytes: MAX_FRAME_BYTES, onBytes: (n) => this.#c.metrics.onBytes(protocol, 'in', n) })
+    const reader = new FrameReader(stream, { maxFrameBytes: MAX_FRAME_BYTES, onBytes: (n) => this.#c.metrics.onBytes(protocol, 'in', n, from) })
     const idle = (): AbortSignal => AbortSignal.any([AbortSignal.timeout(this.#idle), this.#stop.signal])
     const violation = (reason: string, err?: unknown): void => {
       outcome = 'BAD_REQUEST'
@@ -233,11 +233,11 @@ class TensorsImpl implements Tensors {
     }
     const reply = async (r: TransferReply['kind']): Promise<void> => {
       const n = await sendFrame(stream, toBinary(TransferReplySchema, create(TransferReplySchema, { kind: r })), MAX_FRAME_BYTES, { signal: idle() })
-      this.#c.metrics.onBytes(protocol, 'out', n)
+      this.#c.metrics.onBytes(protocol, 'out', n, from)
     }
     const ack = async (result: TransferAck['result']): Promise<void> => {
       const n = await sendFrame(stream, toBinary(TransferAckSchema, create(TransferAckSchema, { result })), MAX_FRAME_BYTES, { signal: idle() })
-      this.#c.metrics.onBytes(protocol, 'out', n)
+      this.#c.metrics.onBytes(protocol, 'out', n, from)
       await closeStream(stream)
     }
     try {
@@ -408,10 +408,11 @@ class TensorsImpl implements Tensors {
     } catch (err) {
       return finish(signal.aborted ? aborted() : { ok: false, reason: 'unavailable', message: `cannot open ${protocol} to ${String(peer)}: ${errorMessage(err)}` })
     }
-    const reader = new FrameReader(stream, { maxFrameBytes: MAX_FRAME_BYTES, onBytes: (n) => this.#c.metrics.onBytes(protocol, 'in', n) })
+    const remote = targetPeerId(peer)
+    const reader = new FrameReader(stream, { maxFrameBytes: MAX_FRAME_BYTES, onBytes: (n) => this.#c.metrics.onBytes(protocol, 'in', n, remote) })
     try {
       const header = create(TensorSetHeaderSchema, { purpose, contentHash, totalBytes: BigInt(total), tensors: toWireDescriptors(infos), metadata })
-      this.#c.metrics.onBytes(protocol, 'out', await sendFrame(stream, toBinary(TensorSetHeaderSchema, header), MAX_FRAME_BYTES, { signal }))
+      this.#c.metrics.onBytes(protocol, 'out', await sendFrame(stream, toBinary(TensorSetHeaderSchema, header), MAX_FRAME_BYTES, { signal }), remote)
       const replyFrame = await reader.next({ signal })
       if (replyFrame === null) {
         throw new TransferRejected(WireErrorCode.UNAVAILABLE, 'receiver closed the stream without answering the header')
@@ -432,7 +433,7 @@ class TensorsImpl implements Tensors {
           const head = chunkHead(sent, data.byteLength)
           await sendAll(stream, [head, data], { signal })
           sent += data.byteLength
-          this.#c.metrics.onBytes(protocol, 'out', head.byteLength + data.byteLength)
+          this.#c.metrics.onBytes(protocol, 'out', head.byteLength + data.byteLength, remote)
         }
       }
       await stream.close({ signal })

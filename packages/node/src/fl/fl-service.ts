@@ -65,7 +65,24 @@ export interface JobView {
   readonly live?: JobLive
   readonly latest?: { readonly round: number; readonly accuracy?: number; readonly loss?: number; readonly trainLoss: number }
   readonly spec: JobSpec
-  readonly history: readonly { readonly round: number; readonly status: string; readonly participants: number; readonly startedAt: number; readonly endedAt?: number; readonly metrics?: RoundMetrics }[]
+  readonly history: readonly RoundView[]
+  /** Rounds whose output model is stored here and can be exported (0 = the initial model). */
+  readonly models: readonly number[]
+}
+
+/** One round of a job as the API shows it. */
+export interface RoundView {
+  readonly round: number
+  readonly status: string
+  /** Number of clients asked to train (replacements included). */
+  readonly participants: number
+  /** Their peer ids. */
+  readonly clients: readonly string[]
+  /** Clients whose update was accepted for this round. */
+  readonly delivered: readonly string[]
+  readonly startedAt: number
+  readonly endedAt?: number
+  readonly metrics?: RoundMetrics
 }
 
 export interface FlService {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/node/v1/ad.proto.
  */
 export const file_weft_node_v1_ad: GenFile = /*@__PURE__*/
-  fileDesc("ChV3ZWZ0L25vZGUvdjEvYWQucHJvdG8SDHdlZnQubm9kZS52MSJVCgdDcHVJbmZvEg0KBW1vZGVsGAEgASgJEg0KBWNvcmVzGAIgASgNEg0KBWxvYWQxGAMgASgBEg0KBWxvYWQ1GAQgASgBEg4KBmxvYWQxNRgFIAEoASI1CgpNZW1vcnlJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhIKCmZyZWVfYnl0ZXMYAiABKAQicQoMUnVudGltZU9mZmVyEgwKBG5hbWUYASABKAkSDwoHYmFja2VuZBgCIAEoCRIOCgZkZXZpY2UYAyABKAkSFQoNbWF0bXVsX2dmbG9wcxgEIAEoARIbChNkZXZpY2VfbWVtb3J5X2J5dGVzGAUgASgEIj8KC0FjY2VsZXJhdG9yEgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQieQoMRGF0YXNldE9mZmVyEgwKBG5hbWUYASABKAkSEAoIZXhhbXBsZXMYAiABKAQSFQoNZmVhdHVyZV9zaGFwZRgDIAMoDRITCgtudW1fY2xhc3NlcxgEIAEoDRIOCgZzY2hlbWEYBSABKAkSDQoFYnl0ZXMYBiABKAQi0wMKClJlc291cmNlQWQSDwoHcGVlcl9pZBgBIAEoCRILCgNzZXEYAiABKAQSFAoMaXNzdWVkX2F0X21zGAMgASgEEhUKDWV4cGlyZXNfYXRfbXMYBCABKAQSFAoMd2VmdF92ZXJzaW9uGAUgASgJEg0KBWFkZHJzGAYgAygJEiIKA2NwdRgHIAEoCzIVLndlZnQubm9kZS52MS5DcHVJbmZvEigKBm1lbW9yeRgIIAEoCzIYLndlZnQubm9kZS52MS5NZW1vcnlJbmZvEiwKCHJ1bnRpbWVzGAkgAygLMhoud2VmdC5ub2RlLnYxLlJ1bnRpbWVPZmZlchIsCghkYXRhc2V0cxgKIAMoCzIaLndlZnQubm9kZS52MS5EYXRhc2V0T2ZmZXISNAoGbGFiZWxzGAsgAygLMiQud2VmdC5ub2RlLnYxLlJlc291cmNlQWQuTGFiZWxzRW50cnkSLwoMYWNjZWxlcmF0b3JzGAwgAygLMhkud2VmdC5ub2RlLnYxLkFjY2VsZXJhdG9yEhUKDXN0YXJ0ZWRfYXRfbXMYDSABKAQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIxChBTaWduZWRSZXNvdXJjZUFkEgoKAmFkGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIOCgxHZXRBZFJlcXVlc3RiBnByb3RvMw");
+  fileDesc("ChV3ZWZ0L25vZGUvdjEvYWQucHJvdG8SDHdlZnQubm9kZS52MSJqCgdDcHVJbmZvEg0KBW1vZGVsGAEgASgJEg0KBWNvcmVzGAIgASgNEg0KBWxvYWQxGAMgASgBEg0KBWxvYWQ1GAQgASgBEg4KBmxvYWQxNRgFIAEoARITCgt1dGlsaXphdGlvbhgGIAEoASI1CgpNZW1vcnlJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhIKCmZyZWVfYnl0ZXMYAiABKAQicQoMUnVudGltZU9mZmVyEgwKBG5hbWUYASABKAkSDwoHYmFja2VuZBgCIAEoCRIOCgZkZXZpY2UYAyABKAkSFQoNbWF0bXVsX2dmbG9wcxgEIAEoARIbChNkZXZpY2VfbWVtb3J5X2J5dGVzGAUgASgEIj8KC0FjY2VsZXJhdG9yEgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQieQoMRGF0YXNldE9mZmVyEgwKBG5hbWUYASABKAkSEAoIZXhhbXBsZXMYAiABKAQSFQoNZmVhdHVyZV9zaGFwZRgDIAMoDRITCgtudW1fY2xhc3NlcxgEIAEoDRIOCgZzY2hlbWEYBSABKAkSDQoFYnl0ZXMYBiABKAQikgQKClJlc291cmNlQWQSDwoHcGVlcl9pZBgBIAEoCRILCgNzZXEYAiABKAQSFAoMaXNzdWVkX2F0X21zGAMgASgEEhUKDWV4cGlyZXNfYXRfbXMYBCABKAQSFAoMd2VmdF92ZXJzaW9uGAUgASgJEg0KBWFkZHJzGAYgAygJEiIKA2NwdRgHIAEoCzIVLndlZnQubm9kZS52MS5DcHVJbmZvEigKBm1lbW9yeRgIIAEoCzIYLndlZnQubm9kZS52MS5NZW1vcnlJbmZvEiwKCHJ1bnRpbWVzGAkgAygLMhoud2VmdC5ub2RlLnYxLlJ1bnRpbWVPZmZlchIsCghkYXRhc2V0cxgKIAMoCzIaLndlZnQubm9kZS52MS5EYXRhc2V0T2ZmZXISNAoGbGFiZWxzGAsgAygLMiQud2VmdC5ub2RlLnYxLlJlc291cmNlQWQuTGFiZWxzRW50cnkSLwoMYWNjZWxlcmF0b3JzGAwgAygLMhkud2VmdC5ub2RlLnYxLkFjY2VsZXJhdG9yEhUKDXN0YXJ0ZWRfYXRfbXMYDSABKAQSEQoJbmVpZ2hib3JzGA4gAygJEioKCmFjdGl2aXRpZXMYDyADKAsyFi53ZWZ0Lm5vZGUudjEuQWN0aXZpdHkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI4CghBY3Rpdml0eRIMCgRraW5kGAEgASgJEg4KBmpvYl9pZBgCIAEoCRIOCgZkZXRhaWwYAyABKAkiMQoQU2lnbmVkUmVzb3VyY2VBZBIKCgJhZBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiDgoMR2V0QWRSZXF1ZXN0YgZwcm90bzM");
 
 /**
  * @generated from message weft.node.v1.CpuInfo
@@ -44,6 +44,13 @@ export type CpuInfo = Message<"weft.node.v1.CpuInfo"> & {
    * @generated from field: double load15 = 5;
    */
   load15: number;
+
+  /**
+   * Share of the host's CPU time that was busy over the node's last sampling interval (0..1).
+   *
+   * @generated from field: double utilization = 6;
+   */
+  utilization: number;
 };
 
 /**
@@ -265,6 +272,20 @@ export type ResourceAd = Message<"weft.node.v1.ResourceAd"> & {
    * @generated from field: uint64 started_at_ms = 13;
    */
   startedAtMs: bigint;
+
+  /**
+   * Peers this node holds a live connection to (at most 128): the mesh's edges, as this node sees them.
+   *
+   * @generated from field: repeated string neighbors = 14;
+   */
+  neighbors: string[];
+
+  /**
+   * What the node is busy with as it issues the ad.
+   *
+   * @generated from field: repeated weft.node.v1.Activity activities = 15;
+   */
+  activities: Activity[];
 };
 
 /**
@@ -273,6 +294,37 @@ export type ResourceAd = Message<"weft.node.v1.ResourceAd"> & {
  */
 export const ResourceAdSchema: GenMessage<ResourceAd> = /*@__PURE__*/
   messageDesc(file_weft_node_v1_ad, 5);
+
+/**
+ * One thing a node is doing, e.g. kind "fl-coordinator" or "fl-client" for job `job_id`.
+ *
+ * @generated from message weft.node.v1.Activity
+ */
+export type Activity = Message<"weft.node.v1.Activity"> & {
+  /**
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string job_id = 2;
+   */
+  jobId: string;
+
+  /**
+   * A short human-readable state, e.g. "round 3/8" or "training".
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message weft.node.v1.Activity.
+ * Use `create(ActivitySchema)` to create a new message.
+ */
+export const ActivitySchema: GenMessage<Activity> = /*@__PURE__*/
+  messageDesc(file_weft_node_v1_ad, 6);
 
 /**
  * `ad` is the encoded ResourceAd; `signature` is Ed25519 by the key of ad.peer_id over
@@ -297,7 +349,7 @@ export type SignedResourceAd = Message<"weft.node.v1.SignedResourceAd"> & {
  * Use `create(SignedResourceAdSchema)` to create a new message.
  */
 export const SignedResourceAdSchema: GenMessage<SignedResourceAd> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 6);
+  messageDesc(file_weft_node_v1_ad, 7);
 
 /**
  * Asks a peer for its current signed ad (RPC `node/ad`, protocol /weft/rpc/node/1.0.0): used on connect, so a new
@@ -313,5 +365,5 @@ export type GetAdRequest = Message<"weft.node.v1.GetAdRequest"> & {
  * Use `create(GetAdRequestSchema)` to create a new message.
  */
 export const GetAdRequestSchema: GenMessage<GetAdRequest> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 7);
+  messageDesc(file_weft_node_v1_ad, 8);
 

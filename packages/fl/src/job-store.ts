@@ -55,6 +55,8 @@ export interface RoundMetrics {
   /** Mean staleness of the aggregated updates (asynchronous jobs). */
   readonly staleness?: number
   readonly evaluation?: EvaluationMetrics
+  /** Privacy budget spent so far, (ε, δ), for jobs trained with differential privacy. */
+  readonly privacy?: { readonly epsilon: number; readonly delta: number }
 }
 
 export interface EvaluationMetrics {
@@ -105,6 +107,8 @@ export interface JobStore {
   listJobs(): JobRecord[]
   setJobStatus(id: string, status: JobStatus, error?: string): void
   getModel(hash: string): Float32Array | undefined
+  /** Whether a model is stored, without loading it. */
+  hasModel(hash: string): boolean
   /** Records that round `round` started with these participants (idempotent; replaces the participant list). */
   openRound(jobId: string, round: number, participants: readonly string[], inputHash: string, startedAt: number): void
   getRound(jobId: string, round: number): RoundRecord | undefined
@@ -112,6 +116,8 @@ export interface JobStore {
   /** Stores an accepted update durably before the coordinator acknowledges it. */
   addUpdate(jobId: string, update: UpdateRecord, delta: Float32Array): void
   listUpdates(jobId: string, round: number): UpdateRecord[]
+  /** Clients whose update counts toward the round, in arrival order; kept after the round commits. */
+  contributors(jobId: string, round: number): string[]
   /** Whether the (client, baseRound) update was already accepted (counted or committed). */
   hasUpdate(jobId: string, clientId: string, baseRound: number): boolean
   loadDelta(jobId: string, round: number, clientId: string): Float32Array | undefined
@@ -140,6 +146,7 @@ interface MemJob {
   rounds: Map<number, RoundRecord>
   updates: Map<number, Map<string, { record: UpdateRecord; delta: Float32Array | undefined }>>
   seen: Set<string>
+  contributors: Map<number, string[]>
   state: StrategyState | undefined
   events: JobEvent[]
 }
@@ -162,7 +169,7 @@ export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
     createJob(job, initialModel) {
       if (jobs.has(job.id)) throw new Error(`job ${job.id} exists`)
       models.set(job.modelHash, initialModel.slice())
-      jobs.set(job.id, { record: job, rounds: new Map(), updates: new Map(), seen: new Set(), state: undefined, events: [] })
+      jobs.set(job.id, { record: job, rounds: new Map(), updates: new Map(), seen: new Set(), contributors: new Map(), state: undefined, events: [] })
     },
     getJob: (id) => jobs.get(id)?.record,
     listJobs: () => [...jobs.values()].map((j) => j.record),
@@ -171,6 +178,7 @@ export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
       patch(j, { status, ...(error === undefined ? {} : { error }) })
     },
     getModel: (hash) => models.get(hash),
+    hasModel: (hash) => models.has(hash),
     openRound(jobId, round, participants, inputHash, startedAt) {
       const j = get(jobId)
       const prev = j.rounds.get(round)
@@ -187,8 +195,12 @@ export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
       }
       m.set(update.clientId, { record: update, delta: keepDeltas ? delta.slice() : undefined })
       j.seen.add(`${update.clientId}@${update.baseRound}`)
+      const names = j.contributors.get(update.round) ?? []
+      if (!names.includes(update.clientId)) names.push(update.clientId)
+      j.contributors.set(update.round, names)
     },
     listUpdates: (jobId, round) => [...(jobs.get(jobId)?.updates.get(round)?.values() ?? [])].map((u) => u.record),
+    contributors: (jobId, round) => [...(jobs.get(jobId)?.contributors.get(round) ?? [])],
     hasUpdate: (jobId, clientId, baseRound) => jobs.get(jobId)?.seen.has(`${clientId}@${baseRound}`) ?? false,
     loadDelta: (jobId, round, clientId) => jobs.get(jobId)?.updates.get(round)?.get(clientId)?.delta,
     commitRound(jobId, round, output, outputHash, metrics, state, endedAt) {

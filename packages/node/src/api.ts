@@ -1,10 +1,15 @@
-// The node's local control API (HTTP): node and peer views, DHT look-ups and Prometheus metrics.
+// The node's local control API (HTTP): node and peer views, the mesh graph, telemetry, a server-sent event stream,
+// federated jobs, Prometheus metrics and the web dashboard.
 import { timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { serve, type ServerType } from '@hono/node-server'
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
+import { getCookie, setCookie } from 'hono/cookie'
+import { streamSSE } from 'hono/streaming'
+import { parse as parseYaml } from 'yaml'
+import { mountDashboard } from './dashboard.js'
 import type { FlService } from './fl/fl-service.js'
-import type { NodeView, PeerView } from './views.js'
+import type { MeshView, NodeView, PeerView, StreamEvent, TelemetryView } from './views.js'
 
 /** What the API needs from the node. */
 export interface ApiBackend {
@@ -14,6 +19,11 @@ export interface ApiBackend {
   /** Finds a peer's signed ad in the DHT (verified); undefined if none is found. */
   lookupPeer(peerId: string, signal: AbortSignal): Promise<PeerView | undefined>
   metrics(): Promise<{ contentType: string; body: string }>
+  mesh(): MeshView
+  /** Telemetry samples taken after `since` (epoch ms). */
+  telemetry(since: number): TelemetryView
+  /** Calls `listener` with every stream event until the returned function is called. */
+  subscribe(listener: (event: StreamEvent) => void): () => void
   /** Federated jobs (absent: the /v1/fl routes answer 404). */
   fl?: () => FlService | undefined
 }
@@ -23,6 +33,15 @@ export interface ApiServerInit {
   readonly port: number
   /** Required on every request when set (the node sets it when bound beyond loopback). */
   readonly token?: string
+  /** Serves the built dashboard from this directory at / (absent: no dashboard). */
+  readonly dashboardDir?: string
+}
+
+export interface ApiAppOptions {
+  readonly token?: string
+  readonly dashboardDir?: string
+  /** Whether the server listens on loopback only: then requests must name a loopback host (no DNS rebinding). */
+  readonly loopback?: boolean
 }
 
 export interface ApiServer {
@@ -38,39 +57,71 @@ export function isLoopbackHost(host: string): boolean {
 
 const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{32,128}$|^b[a-z2-7]{32,128}$/
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false
-  const given = Buffer.from(header.slice('Bearer '.length).trim())
-  const expected = Buffer.from(token)
-  return given.length === expected.length && timingSafeEqual(given, expected)
+/** The cookie a browser holds after logging in with the API token. */
+export const TOKEN_COOKIE = 'weft_token'
+
+function secretMatches(given: string | undefined, token: string): boolean {
+  if (given === undefined) return false
+  const a = Buffer.from(given)
+  const b = Buffer.from(token)
+  return a.length === b.length && timingSafeEqual(a, b)
 }
 
-/** Builds the Hono app (exported for in-process tests). */
-export function createApiApp(backend: ApiBackend, token?: string): Hono {
+function bearer(header: string | undefined): string | undefined {
+  return header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined
+}
+
+const hostName = (host: string): string => (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, ''))
+
+const badRequest = (c: Context, message: string) => c.json({ error: 'bad-request', message }, 400)
+
+/**
+ * Builds the Hono app (exported for in-process tests).
+ *
+ * Access rules: on loopback anyone on this machine may call the API, but only under a loopback host name (a web
+ * page cannot reach it through DNS rebinding). Beyond loopback every request needs the token, as a bearer header
+ * (CLI, scripts) or as the HttpOnly, SameSite=Strict cookie that `POST /login` sets (the dashboard). Requests that
+ * change something are refused when a browser says they come from another origin (cross-site request forgery).
+ */
+export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): Hono {
+  const { token, dashboardDir, loopback = false } = options
   const app = new Hono()
-  if (token !== undefined) {
-    app.use('*', async (c, next) => {
-      if (!tokenMatches(c.req.header('authorization'), token)) {
-        return c.json({ error: 'unauthorized', message: 'send Authorization: Bearer <token> (see <data-dir>/api-token)' }, 401)
-      }
-      return next()
-    })
-  }
+  app.use('*', async (c, next) => {
+    const host = c.req.header('host')
+    if (loopback && host !== undefined && !isLoopbackHost(hostName(host))) {
+      return c.json({ error: 'forbidden', message: `this API answers only to loopback host names, not '${host}'` }, 403)
+    }
+    const origin = c.req.header('origin')
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && origin !== undefined && origin !== 'null' && new URL(origin).host !== host) {
+      return c.json({ error: 'forbidden', message: `cross-origin ${c.req.method} from ${origin} refused` }, 403)
+    }
+    return next()
+  })
+  if (token !== undefined) mountLogin(app, token)
+  if (dashboardDir !== undefined) mountDashboard(app, dashboardDir)
   app.get('/v1/node', (c) => c.json(backend.node()))
+  app.get('/v1/mesh', (c) => c.json(backend.mesh()))
+  app.get('/v1/node/telemetry', (c) => {
+    const raw = c.req.query('since') ?? '0'
+    const since = Number(raw)
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(since)) return badRequest(c, `since must be a time in epoch milliseconds, got '${raw}'`)
+    return c.json(backend.telemetry(since))
+  })
+  app.get('/v1/stream', (c) => streamEvents(c, backend))
   app.get('/v1/peers', (c) => {
     const status = c.req.query('status')
     if (status !== undefined && status !== 'alive' && status !== 'gone') {
-      return c.json({ error: 'bad-request', message: `status must be 'alive' or 'gone', got '${status}'` }, 400)
+      return badRequest(c, `status must be 'alive' or 'gone', got '${status}'`)
     }
     const peers = backend.peers().filter((p) => status === undefined || p.status === status)
     return c.json({ peers })
   })
   app.get('/v1/peers/:id', async (c) => {
     const id = c.req.param('id')
-    if (!PEER_ID.test(id)) return c.json({ error: 'bad-request', message: `'${id}' is not a peer id` }, 400)
+    if (!PEER_ID.test(id)) return badRequest(c, `'${id}' is not a peer id`)
     const source = c.req.query('source') ?? 'table'
     if (source !== 'table' && source !== 'dht') {
-      return c.json({ error: 'bad-request', message: `source must be 'table' or 'dht', got '${source}'` }, 400)
+      return badRequest(c, `source must be 'table' or 'dht', got '${source}'`)
     }
     const found =
       source === 'dht' ? await backend.lookupPeer(id, AbortSignal.timeout(10_000)) : backend.peer(id)
@@ -85,6 +136,65 @@ export function createApiApp(backend: ApiBackend, token?: string): Hono {
   app.notFound((c) => c.json({ error: 'not-found', message: `no route ${c.req.method} ${c.req.path}` }, 404))
   app.onError((err, c) => c.json({ error: 'internal', message: err.message }, 500))
   return app
+}
+
+function mountLogin(app: Hono, token: string): void {
+  const page = (message = '') => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Weft: log in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 28rem; margin: 4rem auto">
+<h1>Weft</h1><p>This node's API is reachable beyond this machine, so it needs its token: the file <code>api-token</code> in the node's data directory.</p>
+<form method="post" action="login"><input name="token" type="password" autocomplete="current-password" size="40" autofocus>
+<button type="submit">Log in</button></form><p style="color: #b00">${message}</p></body></html>`
+  app.get('/login', (c) => c.html(page()))
+  app.post('/login', async (c) => {
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>)
+    const given = typeof form['token'] === 'string' ? form['token'].trim() : undefined
+    if (!secretMatches(given, token)) return c.html(page('That is not this node’s token.'), 401)
+    setCookie(c, TOKEN_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/' })
+    return c.redirect('./', 303)
+  })
+  app.use('*', async (c, next) => {
+    if (secretMatches(bearer(c.req.header('authorization')), token) || secretMatches(getCookie(c, TOKEN_COOKIE), token)) return next()
+    // A browser asking for the dashboard goes to the login page; API callers get the reason.
+    if (c.req.method === 'GET' && !c.req.path.startsWith('/v1/') && c.req.path !== '/metrics') return c.redirect('/login', 303)
+    return c.json({ error: 'unauthorized', message: 'send Authorization: Bearer <token> (see <data-dir>/api-token), or log in at /login' }, 401)
+  })
+}
+
+/** Most stream events held for one slow reader before its stream is closed (it reconnects and refetches). */
+const MAX_QUEUED_EVENTS = 2_000
+const HEARTBEAT_MS = 15_000
+
+/** GET /v1/stream: server-sent events until the client goes; a comment line every 15 s keeps proxies from closing it. */
+function streamEvents(c: Context, backend: ApiBackend): Response {
+  return streamSSE(c, async (stream) => {
+    const queue: StreamEvent[] = []
+    let wake: (() => void) | undefined
+    let overflow = false
+    const unsubscribe = backend.subscribe((event) => {
+      if (queue.length >= MAX_QUEUED_EVENTS) overflow = true
+      else queue.push(event)
+      wake?.()
+    })
+    stream.onAbort(() => wake?.())
+    try {
+      await stream.writeSSE({ event: 'hello', data: JSON.stringify({ peerId: backend.node().peerId }) })
+      while (!stream.aborted && !stream.closed && !overflow) {
+        if (queue.length === 0) {
+          const { promise, resolve } = Promise.withResolvers<void>()
+          wake = resolve
+          const timer = setTimeout(resolve, HEARTBEAT_MS)
+          await promise
+          clearTimeout(timer)
+          wake = undefined
+          if (queue.length === 0) await stream.write(': heartbeat\n\n')
+        }
+        for (const { type, ...data } of queue.splice(0)) await stream.writeSSE({ event: type, data: JSON.stringify(data) })
+      }
+    } finally {
+      unsubscribe()
+    }
+  })
 }
 
 const JOB_ID = /^[A-Za-z0-9._-]{1,128}$/
@@ -104,12 +214,21 @@ function mountFl(app: Hono, backend: ApiBackend): void {
     if (typeof body !== 'object' || body === null || body.spec === undefined) {
       return c.json({ error: 'bad-request', message: 'the body must hold the job spec under "spec"' }, 400)
     }
+    let spec = body.spec
+    if (typeof spec === 'string') {
+      // The dashboard sends the spec as the YAML (or JSON) text the user typed.
+      try {
+        spec = parseYaml(spec, { maxAliasCount: 100 })
+      } catch (err) {
+        return c.json({ error: 'invalid-spec', message: `the spec is not YAML or JSON: ${(err as Error).message}` }, 400)
+      }
+    }
     try {
       if (typeof body.to === 'string' && body.to !== '' && body.to !== backend.node().peerId) {
-        const r = await service.submitTo(body.to, body.spec)
+        const r = await service.submitTo(body.to, spec)
         return c.json({ id: r.id, coordinator: r.coordinator }, 201)
       }
-      const view = service.submit(body.spec)
+      const view = service.submit(spec)
       return c.json({ id: view.id, coordinator: view.coordinator }, 201)
     } catch (err) {
       const e = err as Error & { issues?: unknown }
@@ -175,7 +294,11 @@ function mountFl(app: Hono, backend: ApiBackend): void {
 
 /** Starts the API server; resolves once it listens. */
 export async function startApiServer(backend: ApiBackend, init: ApiServerInit): Promise<ApiServer> {
-  const app = createApiApp(backend, init.token)
+  const app = createApiApp(backend, {
+    ...(init.token === undefined ? {} : { token: init.token }),
+    ...(init.dashboardDir === undefined ? {} : { dashboardDir: init.dashboardDir }),
+    loopback: isLoopbackHost(init.host),
+  })
   const { promise, resolve, reject } = Promise.withResolvers<ServerType>()
   const server = serve({ fetch: app.fetch, hostname: init.host, port: init.port }, () => resolve(server))
   server.once('error', reject)

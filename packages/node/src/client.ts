@@ -3,7 +3,7 @@ import { readApiToken, readRunningNode } from './data-dir.js'
 import { ApiError, NodeNotRunningError } from './errors.js'
 import type { JobEvent } from '@weft/fl'
 import type { JobView } from './fl/fl-service.js'
-import type { NodeView, PeerView } from './views.js'
+import type { MeshView, NodeView, PeerView, TelemetryView } from './views.js'
 
 /** A job in `GET /v1/fl/jobs` (the view without spec and history). */
 export type JobSummary = Omit<JobView, 'spec' | 'history'>
@@ -24,6 +24,10 @@ export interface ApiClient {
   peers(status?: 'alive' | 'gone'): Promise<PeerView[]>
   peer(peerId: string, source?: 'table' | 'dht'): Promise<PeerView>
   metrics(): Promise<string>
+  /** The mesh as a graph with fabric-wide totals. */
+  mesh(): Promise<MeshView>
+  /** This node's telemetry samples after `since` (epoch ms; default: all kept). */
+  telemetry(since?: number): Promise<TelemetryView>
   /** Submits a federated job to this node, or through it to the node `to` (which coordinates it). */
   submitJob(spec: unknown, to?: string): Promise<{ id: string; coordinator: string }>
   jobs(): Promise<{ jobs: JobSummary[]; client: { id: string; coordinator: string; name: string; dataset: string; activeRounds: number[] }[] }>
@@ -86,6 +90,8 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     peer: async (peerId, source = 'table') =>
       (await (await request(`/v1/peers/${encodeURIComponent(peerId)}?source=${source}`)).json()) as PeerView,
     metrics: async () => (await request('/metrics')).text(),
+    mesh: async () => (await (await request('/v1/mesh')).json()) as MeshView,
+    telemetry: async (since = 0) => (await (await request(`/v1/node/telemetry?since=${since}`)).json()) as TelemetryView,
     submitJob: async (spec, to) =>
       (await (await request('/v1/fl/jobs', { method: 'POST', body: { spec, ...(to === undefined ? {} : { to }) }, timeoutMs: 60_000 })).json()) as {
         id: string

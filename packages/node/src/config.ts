@@ -55,8 +55,12 @@ export const nodeConfigSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(0),
+        /** Serve the web dashboard at / (same auth rules as the rest of the API). */
+        dashboard: z.boolean().default(true),
       })
-      .default({ host: '127.0.0.1', port: 0 }),
+      .prefault({}),
+    /** How often the node samples its CPU, memory and traffic; the last 30 minutes are kept for the dashboard. */
+    telemetry: z.object({ intervalMs: z.number().int().min(100).max(60_000).default(2_000) }).prefault({}),
     ads: z
       .object({
         intervalMs: z.number().int().min(100).default(10_000),

@@ -9,12 +9,12 @@ export { createPeerTable } from './peer-table.js'
 export type { AcceptResult, PeerEntry, PeerStatus, PeerTable, PeerTableEvents } from './peer-table.js'
 export { openNodeState } from './state.js'
 export type { NodeState, StoredPeer } from './state.js'
-export { createApiApp, isLoopbackHost } from './api.js'
-export type { ApiBackend } from './api.js'
+export { createApiApp, isLoopbackHost, TOKEN_COOKIE } from './api.js'
+export type { ApiAppOptions, ApiBackend } from './api.js'
 export { createApiClient } from './client.js'
 export type { ApiClient, ApiClientInit, JobSummary } from './client.js'
 export { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE } from './fl/fl-protocol.js'
-export type { FlService, JobView } from './fl/fl-service.js'
+export type { FlService, JobView, RoundView } from './fl/fl-service.js'
 export { openFlStore } from './fl/fl-store.js'
 export { DATA_DIR_FILES, loadOrCreateIdentity, readRunningNode } from './data-dir.js'
 export type { RunningNodeRecord } from './data-dir.js'
@@ -23,7 +23,22 @@ export type { FlMetrics, NodeMetrics } from './metrics.js'
 export { readHostResources } from './resources.js'
 export { WEFT_VERSION } from './version.js'
 export { adView, peerView } from './views.js'
-export type { AdView, ConnectionView, NodeView, PeerView, ResourcesView } from './views.js'
+export type {
+  ActivityView,
+  AdView,
+  ConnectionView,
+  FabricTotalsView,
+  MeshEdgeView,
+  MeshNodeView,
+  MeshView,
+  NodeView,
+  PeerView,
+  ResourcesView,
+  StreamEvent,
+  TelemetrySample,
+  TelemetryView,
+  TrafficView,
+} from './views.js'
 export { ApiError, ConfigError, DataDirError, NodeNotRunningError } from './errors.js'
 export { formatPsk, generatePsk } from './psk.js'
 export { describeLocalDatasets, loadLocalDataset } from './local-datasets.js'

@@ -1,6 +1,7 @@
 // The node daemon: one mesh node plus its identity, state, resource ads, peer table, control API and metrics.
 import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createMeshNode, type MeshMetrics, type MeshNode, parsePsk, rpcMethod } from '@weft/mesh'
@@ -30,12 +31,14 @@ import { ConfigError } from './errors.js'
 import { type FlService, startFlService } from './fl/fl-service.js'
 import { describeLocalDatasets, loadLocalDataset } from './local-datasets.js'
 import { createNodeMetrics, type NodeMetrics } from './metrics.js'
-import { createPeerTable, type PeerTable } from './peer-table.js'
+import { buildMeshView } from './mesh-view.js'
+import { createPeerTable, type PeerEntry, type PeerTable } from './peer-table.js'
 import { readHostResources } from './resources.js'
 import { probeRuntimes } from './runtime-probe.js'
 import { openNodeState, type NodeState } from './state.js'
 import { WEFT_VERSION } from './version.js'
-import { adView, type NodeView, peerView } from './views.js'
+import { Telemetry, TrafficMeter } from './telemetry.js'
+import { adView, type NodeView, type PeerView, peerView, type StreamEvent } from './views.js'
 
 /** Gossipsub topic of resource ads. */
 export const ADS_TOPIC = 'weft/ads/1'
@@ -43,6 +46,13 @@ export const ADS_TOPIC = 'weft/ads/1'
 export const ADS_DHT_NAMESPACE = 'weft-ad'
 /** RPC `node/ad`: fetch a peer's current signed ad directly. */
 export const GET_AD = rpcMethod('node', 'ad', GetAdRequestSchema, SignedResourceAdSchema)
+
+/** Most neighbours an ad lists (about 53 bytes each; ads stay far below their 64 KiB limit). */
+const MAX_AD_NEIGHBORS = 128
+/** How much telemetry history the node keeps for the dashboard. */
+const TELEMETRY_HISTORY_MS = 30 * 60_000
+/** The built dashboard (packages/node/dashboard, beside dist/). */
+const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url))
 
 /** What a node measures once and offers until it changes: engines and local data sets. */
 export interface NodeOffers {
@@ -80,9 +90,12 @@ export interface WeftNode {
   stop(): Promise<void>
 }
 
-function meshMetricsFor(metrics: NodeMetrics): MeshMetrics {
+function meshMetricsFor(metrics: NodeMetrics, traffic: TrafficMeter): MeshMetrics {
   return {
-    onBytes: (protocol, direction, bytes) => metrics.bytes.inc({ protocol, direction }, bytes),
+    onBytes: (protocol, direction, bytes, peer) => {
+      metrics.bytes.inc({ protocol, direction }, bytes)
+      traffic.record(direction, bytes, peer)
+    },
     onRpc: (protocol, method, side, outcome, seconds) => {
       if (side === 'client') metrics.rpcSeconds.observe({ protocol, method, outcome }, seconds)
     },
@@ -134,7 +147,10 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
   const allowList = config.privateNetwork !== undefined && config.privateNetwork.allow.length > 0 ? validPeerIds(config.privateNetwork.allow) : undefined
   const state: NodeState = openNodeState(join(config.dataDir, DATA_DIR_FILES.state))
   const metrics = createNodeMetrics()
+  const traffic = new TrafficMeter()
   const startedAt = now()
+  // Assigned once the FL service starts; ads issued before that list no activities.
+  let fl: FlService | undefined
 
   let mesh: MeshNode
   try {
@@ -176,7 +192,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
           },
         },
       },
-      { metrics: meshMetricsFor(metrics), logger: logger.child({ component: 'mesh' }) },
+      { metrics: meshMetricsFor(metrics, traffic), logger: logger.child({ component: 'mesh' }) },
     )
   } catch (err) {
     state.close()
@@ -185,6 +201,16 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
   const peerId = mesh.peerId
   state.setMeta('peer_id', peerId)
   const peers = createPeerTable(peerId, { state, now })
+  const alivePeers = (): number => peers.list().filter((p) => p.status === 'alive').length
+  const telemetry = new Telemetry({
+    intervalMs: config.telemetry.intervalMs,
+    capacity: Math.ceil(TELEMETRY_HISTORY_MS / config.telemetry.intervalMs),
+    now,
+    traffic,
+    connections: () => mesh.connections().length,
+    peersAlive: alivePeers,
+  })
+  const cpuUtilization = (): number => telemetry.latest()?.cpu.host ?? 0
 
   // A restarted node reconnects to the peers it knew recently: their last signed ads carry their addresses.
   const redialAbort = new AbortController()
@@ -220,11 +246,13 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       startedAtMs: BigInt(startedAt),
       weftVersion: WEFT_VERSION,
       addrs: mesh.addresses(),
-      cpu: host.cpu,
+      cpu: { ...host.cpu, utilization: cpuUtilization() },
       memory: { totalBytes: BigInt(host.memory.totalBytes), freeBytes: BigInt(host.memory.freeBytes) },
       runtimes: offers.runtimes,
       datasets: offers.datasets,
       labels: config.labels,
+      neighbors: [...new Set(mesh.connections().map((c) => c.peer))].slice(0, MAX_AD_NEIGHBORS),
+      activities: fl?.activities() ?? [],
     })
   }
 
@@ -335,7 +363,6 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     if (!stopped && (offers.datasets.length > 0 || offers.runtimes.length > 0)) await publishAd()
   })()
 
-  let fl: FlService
   try {
     fl = await startFlService({ mesh, peers, state, config, metrics, logger, loadDataset })
   } catch (err) {
@@ -347,6 +374,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     throw err
   }
 
+  const flService: FlService = fl
   const authRequired = !isLoopbackHost(config.api.host)
   const token = authRequired ? loadOrCreateApiToken(config.dataDir) : undefined
 
@@ -362,7 +390,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       labels: { ...config.labels },
       privateNetwork: psk !== undefined,
       resources: {
-        cpu: host.cpu,
+        cpu: { ...host.cpu, utilization: cpuUtilization() },
         memory: host.memory,
         runtimes: offers.runtimes.map((r) => ({ name: r.name, backend: r.backend, device: r.device, matmulGflops: r.matmulGflops })),
         datasets: adView(create(ResourceAdSchema, { datasets: offers.datasets })).datasets,
@@ -371,6 +399,29 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       connections: mesh.connections().map((c) => ({ peerId: c.peer, remoteAddr: c.remoteAddr, direction: c.direction, openedAt: c.openedAt })),
       peers: { alive: list.filter((p) => p.status === 'alive').length, gone: list.filter((p) => p.status === 'gone').length },
       api: { url: api?.url ?? '', authRequired },
+      traffic: traffic.total(),
+      activities: fl?.activities() ?? [],
+    }
+  }
+  const peerViewOf = (entry: PeerEntry): PeerView => peerView(entry, traffic.of(entry.peerId))
+  const subscribe = (listener: (event: StreamEvent) => void): (() => void) => {
+    const onPeer = (entry: PeerEntry) => listener({ type: 'peer', peer: peerViewOf(entry) })
+    const onConnection = (connected: boolean) => (evt: CustomEvent<string>) => listener({ type: 'connection', peerId: evt.detail, connected })
+    const onOpen = onConnection(true)
+    const onClose = onConnection(false)
+    const offSample = telemetry.onSample((sample) => listener({ type: 'sample', sample }))
+    const offJob = flService.onJobEvent((jobId, event) => listener({ type: 'job', jobId, event }))
+    peers.on('peer:update', onPeer)
+    peers.on('peer:gone', onPeer)
+    mesh.addEventListener('peer:connect', onOpen)
+    mesh.addEventListener('peer:disconnect', onClose)
+    return () => {
+      offSample()
+      offJob()
+      peers.off('peer:update', onPeer)
+      peers.off('peer:gone', onPeer)
+      mesh.removeEventListener('peer:connect', onOpen)
+      mesh.removeEventListener('peer:disconnect', onClose)
     }
   }
 
@@ -379,11 +430,14 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     api = await startApiServer(
       {
         node: view,
-        peers: () => peers.list().map(peerView),
+        peers: () => peers.list().map(peerViewOf),
         peer: (id) => {
           const entry = peers.get(id)
-          return entry === undefined ? undefined : peerView(entry)
+          return entry === undefined ? undefined : peerViewOf(entry)
         },
+        mesh: () => buildMeshView(view(), peers.list().map(peerViewOf), cpuUtilization(), now()),
+        telemetry: (since) => ({ intervalMs: telemetry.intervalMs, samples: telemetry.since(since) }),
+        subscribe,
         lookupPeer: async (id, signal) => {
           const known = peers.get(id)
           const bytes = await mesh.dht.get(ADS_DHT_NAMESPACE, id, { signal })
@@ -397,23 +451,31 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
             connected: known?.connected ?? false,
             lastSeen: now(),
             ad: adView(result.ad),
+            traffic: traffic.of(id),
           }
         },
         metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
         fl: () => fl,
       },
-      { host: config.api.host, port: config.api.port, ...(token !== undefined ? { token } : {}) },
+      {
+        host: config.api.host,
+        port: config.api.port,
+        ...(token !== undefined ? { token } : {}),
+        ...(config.api.dashboard ? { dashboardDir: DASHBOARD_DIR } : {}),
+      },
     )
   } catch (err) {
     clearInterval(adTimer)
     clearInterval(sweepTimer)
     probeAbort.abort()
-    await fl.stop()
+    await flService.stop()
     await mesh.stop()
     state.close()
     throw err
   }
   const apiUrl = api.url
+  telemetry.sample()
+  telemetry.start()
   writeRunningNode(config.dataDir, { pid: process.pid, peerId, apiUrl, startedAt })
   await publishAd()
   logger.info({ peerId, api: apiUrl, addrs: mesh.addresses() }, 'node started')
@@ -426,7 +488,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     metrics,
     logger,
     apiUrl,
-    fl,
+    fl: flService,
     get addrs() {
       return mesh.addresses()
     },
@@ -438,13 +500,14 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       redialAbort.abort()
       clearInterval(adTimer)
       clearInterval(sweepTimer)
+      telemetry.stop()
       probeAbort.abort()
       unsubscribe()
       mesh.removeEventListener('peer:connect', onConnect)
       mesh.removeEventListener('peer:disconnect', onDisconnect)
       await measured.catch(() => {})
       await api?.close()
-      await fl.stop()
+      await flService.stop()
       await mesh.stop()
       state.close()
       removeRunningNode(config.dataDir)

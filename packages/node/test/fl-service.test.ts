@@ -70,6 +70,7 @@ describe('FL service on in-process nodes', () => {
 
   it('refuses updates that are misnamed, misshapen, oversized or from a peer that was not invited; the job goes on', async () => {
     const view = coordinator.fl.submit(SPEC)
+    expect(coordinator.fl.activities()).toEqual([{ kind: 'fl-coordinator', jobId: view.id, detail: 'round 1/2' }])
     await until(() => coordinator.fl.coordinator.live(view.id)?.round?.participants === 2, 30_000, 'round 1 to start')
     const round1 = coordinator.fl.coordinator.live(view.id)?.round
     expect(round1?.delivered).toBe(0)
@@ -98,6 +99,11 @@ describe('FL service on in-process nodes', () => {
     expect(done?.status, done?.error).toBe('finished')
     expect(done?.history.map((h) => h.metrics?.results)).toEqual([2, 2])
     expect(done?.history[0]?.metrics?.refused).toBeGreaterThanOrEqual(2)
+    // Who delivered each round, and every round's model is stored for export; the rogue never counted.
+    const honest = clients.map((c) => c.peerId).sort()
+    expect(done?.history.map((h) => [...h.delivered].sort())).toEqual([honest, honest])
+    expect(done?.history.every((h) => !h.clients.includes(rogue.peerId))).toBe(true)
+    expect(done?.models).toEqual([0, 1, 2])
     const refusals = coordinator.fl.events(view.id, 0).filter((e) => e.type === 'update-refused')
     expect(refusals.some((e) => e.message.includes(rogue.peerId))).toBe(true)
     const metrics = await (await fetch(`${coordinator.apiUrl}/metrics`)).text()

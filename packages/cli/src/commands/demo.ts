@@ -219,6 +219,7 @@ export function registerDemoCommand(program: Command): void {
           250,
         )
         process.stderr.write(`fabric up in ${((Date.now() - started) / 1000).toFixed(1)} s: the coordinator sees ${opts.nodes} clients with their data sets\n`)
+        process.stdout.write(`\ndashboard: ${coordinator.api.url}/  (the mesh, each node, and the job live)\n`)
 
         const { id } = await coordinator.api.submitJob(spec)
         const s = parseJobSpec(spec)
@@ -226,7 +227,8 @@ export function registerDemoCommand(program: Command): void {
           `\nfederated job ${id}: ${opts.model}, ${s.strategy.name}, ${opts.rounds} rounds, all ${opts.nodes} clients per round ` +
             `(${s.train.epochs} local epoch, batch ${s.train.batchSize}, sgd lr ${s.train.optimizer.lr}), ` +
             `test accuracy measured by the coordinator on the 10,000 held-out test images\n` +
-            `watch it from another terminal: npx weft fl status ${id} --data-dir ${coordDir}\n\n`,
+            `watch it in the dashboard: ${coordinator.api.url}/#/jobs/${id}\n` +
+            `or from another terminal: npx weft fl status ${id} --data-dir ${coordDir}\n\n`,
         )
 
         const jobStarted = Date.now()
@@ -284,7 +286,7 @@ export function registerDemoCommand(program: Command): void {
           return
         }
         process.stderr.write(
-          `\nthe fabric is still running; try: npx weft fl status ${id} --data-dir ${coordDir}\n` +
+          `\nthe fabric is still running; see it at ${coordinator.api.url}/ or try: npx weft fl status ${id} --data-dir ${coordDir}\n` +
             `                                  npx weft fl logs ${id} --data-dir ${coordDir}\nCtrl-C stops it all\n`,
         )
         await new Promise(() => {})

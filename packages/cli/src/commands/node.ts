@@ -27,6 +27,8 @@ interface StartOptions {
   mdns?: boolean
   apiHost?: string
   apiPort?: string
+  /** false with --no-dashboard. */
+  dashboard: boolean
   pskFile?: string
   allow: string[]
   adInterval?: string
@@ -65,6 +67,7 @@ function buildConfig(opts: StartOptions): ReturnType<typeof parseNodeConfig> {
   const api = { ...((file['api'] as object) ?? {}) } as Record<string, unknown>
   if (opts.apiHost !== undefined) api['host'] = opts.apiHost
   if (opts.apiPort !== undefined) api['port'] = toInt('--api-port', opts.apiPort)
+  if (!opts.dashboard) api['dashboard'] = false
   merged['api'] = api
   const ads = { ...((file['ads'] as object) ?? {}) } as Record<string, unknown>
   if (opts.adInterval !== undefined) ads['intervalMs'] = toInt('--ad-interval', opts.adInterval)
@@ -158,6 +161,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--mdns', 'discover peers on the local network with mDNS')
     .option('--api-host <host>', 'control API host (default 127.0.0.1; other hosts require the bearer token)')
     .option('--api-port <port>', 'control API port (default: any free port, recorded in <data-dir>/node.json)')
+    .option('--no-dashboard', 'do not serve the web dashboard at the API address')
     .option('--psk-file <file>', 'private mesh: libp2p swarm.key (make one with `weft node gen-psk`)')
     .option('--allow <peer-id>', 'private mesh: admit only these peers, repeatable', collect, [])
     .option('--ad-interval <ms>', 'resource ad period')
@@ -168,7 +172,9 @@ export function registerNodeCommands(program: Command): void {
       const config = buildConfig(opts)
       const weft = await startWeftNode(config)
       process.stderr.write(
-        `weft node ${weft.peerId} started\n  api ${weft.apiUrl}\n${weft.addrs.map((a) => `  listening ${a}`).join('\n')}\n`,
+        `weft node ${weft.peerId} started\n  api ${weft.apiUrl}\n` +
+          (config.api.dashboard ? `  dashboard ${weft.apiUrl}/${weft.view().api.authRequired ? ' (log in with <data-dir>/api-token)' : ''}\n` : '') +
+          `${weft.addrs.map((a) => `  listening ${a}`).join('\n')}\n`,
       )
       let stopping = false
       const stop = (signal: string) => {

@@ -30,6 +30,7 @@ import type { DatasetConfig, NodeConfig } from '../config.js'
 import type { NodeMetrics } from '../metrics.js'
 import type { PeerEntry, PeerTable } from '../peer-table.js'
 import type { NodeState } from '../state.js'
+import type { ActivityView } from '../views.js'
 import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
 import { openFlStore } from './fl-store.js'
 import { type Participant, startParticipant } from './participant.js'
@@ -98,6 +99,10 @@ export interface FlService {
   /** The job's model after `round` ('last' or a number) as a Weft model artifact. */
   exportModel(id: string, round: number | 'last'): { bytes: Uint8Array; round: number } | undefined
   clientJobs(): ReturnType<Participant['jobs']>
+  /** What this node is doing for federated jobs right now (coordinating, training). */
+  activities(): ActivityView[]
+  /** Calls `listener` with each event of the jobs coordinated here as it is recorded; returns the unsubscribe. */
+  onJobEvent(listener: (jobId: string, event: JobEvent) => void): () => void
   readonly coordinator: Coordinator
   stop(): Promise<void>
 }
@@ -121,6 +126,13 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
   const { mesh, peers, config, metrics, logger } = c
   const log = logger.child({ component: 'fl' })
   const store = openFlStore(config.dataDir)
+  const eventListeners = new Set<(jobId: string, event: JobEvent) => void>()
+  const appendEvent = store.appendEvent.bind(store)
+  store.appendEvent = (jobId, input) => {
+    const event = appendEvent(jobId, input)
+    for (const listener of eventListeners) listener(jobId, event)
+    return event
+  }
   let pool: WorkerPool | undefined
   const getPool = (): WorkerPool => {
     pool ??= createWorkerPool({ size: config.fl.workers })
@@ -367,10 +379,16 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
             },
           }),
       spec: job.spec,
+      models: [0, ...closed.map((r) => r.round)].filter((round) => {
+        const hash = round === 0 ? (rounds[0]?.inputHash ?? job.modelHash) : closed.find((r) => r.round === round)?.outputHash
+        return hash !== undefined && store.hasModel(hash)
+      }),
       history: rounds.map((r) => ({
         round: r.round,
         status: r.status,
         participants: r.participants.length,
+        clients: r.participants,
+        delivered: store.contributors(job.id, r.round),
         startedAt: r.startedAt,
         ...(r.endedAt === undefined ? {} : { endedAt: r.endedAt }),
         ...(r.metrics === undefined ? {} : { metrics: r.metrics }),
@@ -447,6 +465,20 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       return { bytes, round: at }
     },
     clientJobs: () => participant.jobs(),
+    activities() {
+      const out: ActivityView[] = []
+      for (const job of store.listJobs()) {
+        if (job.status === 'running') out.push({ kind: 'fl-coordinator', jobId: job.id, detail: `round ${Math.min(job.round, job.spec.rounds)}/${job.spec.rounds}` })
+      }
+      for (const job of participant.jobs()) {
+        if (job.activeRounds.length > 0) out.push({ kind: 'fl-client', jobId: job.id, detail: `training round ${job.activeRounds.join(', ')}` })
+      }
+      return out
+    },
+    onJobEvent(listener) {
+      eventListeners.add(listener)
+      return () => eventListeners.delete(listener)
+    },
     async stop() {
       peers.off('peer:gone', onGone)
       peers.off('peer:update', onUpdate)
@@ -458,6 +490,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       await mesh.rpc.unhandle(FL_SUBMIT).catch(() => {})
       await mesh.rpc.unhandle(FL_STATUS).catch(() => {})
       await pool?.close()
+      eventListeners.clear()
       store.close()
     },
   }

@@ -126,6 +126,7 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
       VALUES (@jobId, @clientId, @baseRound, @round, @examples, @trainLoss, @trainAccuracy, @trainSeconds, @uploadSeconds, @bytes, @block,
         (SELECT COALESCE(MAX(seq), 0) + 1 FROM fl_updates WHERE job_id = @jobId))`),
     listUpdates: db.prepare('SELECT * FROM fl_updates WHERE job_id = ? AND round = ? AND delta_block IS NOT NULL ORDER BY seq'),
+    contributors: db.prepare('SELECT client_id FROM fl_updates WHERE job_id = ? AND round = ? ORDER BY seq').pluck(),
     hasUpdate: db.prepare('SELECT 1 FROM fl_updates WHERE job_id = ? AND client_id = ? AND base_round = ?'),
     getUpdate: db.prepare('SELECT delta_block FROM fl_updates WHERE job_id = ? AND round = ? AND client_id = ? AND delta_block IS NOT NULL'),
     clearDeltas: db.prepare('UPDATE fl_updates SET delta_block = NULL WHERE job_id = ? AND round = ?'),
@@ -184,6 +185,10 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     setJobStatus(id, status, error) {
       q.setStatus.run(status, error ?? null, Date.now(), id)
     },
+    hasModel(hash) {
+      const r = q.getModel.get(hash) as { block: string } | undefined
+      return r !== undefined && existsSync(blockPath(r.block))
+    },
     getModel(hash) {
       const r = q.getModel.get(hash) as { block: string } | undefined
       return r === undefined ? undefined : getFloats(r.block)
@@ -201,6 +206,7 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
       q.addUpdate.run({ jobId, ...update, block })
     },
     listUpdates: (jobId, round) => (q.listUpdates.all(jobId, round) as Row[]).map(toUpdate),
+    contributors: (jobId, round) => q.contributors.all(jobId, round) as string[],
     hasUpdate: (jobId, clientId, baseRound) => q.hasUpdate.get(jobId, clientId, baseRound) !== undefined,
     loadDelta(jobId, round, clientId) {
       const r = q.getUpdate.get(jobId, round, clientId) as { delta_block: string } | undefined

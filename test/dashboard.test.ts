@@ -1,0 +1,146 @@
+// The web dashboard end to end in a real browser: three node processes on 127.0.0.1, Debian's chromium driven by
+// playwright-core. The mesh view shows the three nodes; a job submitted from the page learns while its accuracy
+// chart gains points, without a reload; the page logs no errors. Screenshots go to test-results/dashboard/.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium'
+const SHOTS = join(process.cwd(), 'test-results', 'dashboard')
+const TIMING = ['--ad-interval', '1000', '--ad-ttl', '10000', '--no-probe', '--log-level', 'warn']
+
+/** A separable two-class task, as in the FL process tests. */
+function writeCsv(path: string, n: number, seed: number): void {
+  let s = seed * 2654435761
+  const rand = () => {
+    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0
+    return s / 2 ** 32
+  }
+  const rows = ['a,b,c,d,label']
+  for (let i = 0; i < n; i++) {
+    const x = [rand() * 2 - 1, rand() * 2 - 1, rand() * 2 - 1, rand() * 2 - 1]
+    rows.push(`${x.map((v) => v.toFixed(5)).join(',')},${(x[0] as number) + (x[1] as number) - (x[2] as number) > 0 ? 'pos' : 'neg'}`)
+  }
+  writeFileSync(path, `${rows.join('\n')}\n`)
+}
+
+// Each round trains long enough (a few hundred ms) that the page sees the chart grow round by round.
+const JOB_YAML = `name: browser-test
+model: { architecture: logreg, inputShape: [4], numClasses: 2 }
+dataset: synth
+rounds: 8
+clients: { min: 2 }
+train: { epochs: 20, batchSize: 8, optimizer: { kind: sgd, lr: 0.1 } }
+evaluation: { centralized: { dataset: synth-test } }
+timeouts: { roundSeconds: 60, waitSeconds: 60 }
+seed: 3
+`
+
+// Debian's chromium is installed by .ci/run; a developer machine without it skips this file rather than failing.
+describe.skipIf(!existsSync(CHROMIUM) && process.env['CI'] === undefined)('the web dashboard in a real browser', () => {
+  const root = mkdtempSync(join(tmpdir(), 'weft-dash-e2e-'))
+  const nodes: LocalNode[] = []
+  let coordinator: LocalNode
+  let browser: Browser
+  let page: Page
+  const consoleErrors: string[] = []
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true })
+    const cdir = join(root, 'coordinator')
+    mkdirSync(cdir, { recursive: true })
+    writeCsv(join(root, 'test.csv'), 400, 99)
+    writeFileSync(
+      join(cdir, 'weft.json'),
+      JSON.stringify({ dataDir: cdir, labels: { tier: 'dc' }, fl: { participate: false }, datasets: [{ name: 'synth-test', source: join(root, 'test.csv'), label: 'label' }] }),
+    )
+    coordinator = await startLocalNode({ startTimeoutMs: 60_000, dataDir: cdir, args: [...TIMING, '--config', join(cdir, 'weft.json')] })
+    nodes.push(coordinator)
+    const bootstrap = coordinator.addrs[0]!
+    const clients = await Promise.all(
+      [0, 1].map(async (i) => {
+        const dir = join(root, `client-${i}`)
+        mkdirSync(dir, { recursive: true })
+        writeCsv(join(dir, 'train.csv'), 300, i + 1)
+        writeFileSync(
+          join(dir, 'weft.json'),
+          JSON.stringify({ dataDir: dir, labels: { tier: 'edge' }, datasets: [{ name: 'synth', source: join(dir, 'train.csv'), label: 'label' }] }),
+        )
+        return startLocalNode({ startTimeoutMs: 60_000, dataDir: dir, args: [...TIMING, '--config', join(dir, 'weft.json'), '--bootstrap', bootstrap] })
+      }),
+    )
+    nodes.push(...clients)
+    await waitUntil(
+      async () => (await coordinator.api.peers('alive')).filter((p) => p.ad.datasets.some((d) => d.name === 'synth')).length === 2,
+      60_000,
+      'the coordinator to see both clients with their data',
+      200,
+    )
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    })
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } })
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text())
+    })
+    page.on('pageerror', (err) => consoleErrors.push(err.message))
+  }, 120_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await Promise.all(nodes.map((n) => n.stop()))
+    rmSync(root, { recursive: true, force: true })
+  }, 60_000)
+
+  it('shows the three nodes of the mesh and the connections between them', async () => {
+    await page.goto(`${coordinator.api.url}/#/mesh`)
+    await page.locator('tr[data-peer]').nth(2).waitFor({ timeout: 30_000 })
+    const rows = await page.locator('tr[data-peer]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-peer')))
+    expect(rows.sort()).toEqual(nodes.map((n) => n.peerId).sort())
+    const graph = page.getByTestId('mesh-graph')
+    await waitUntil(async () => (await graph.getAttribute('data-nodes')) === '3', 10_000, 'three nodes in the graph')
+    await waitUntil(async () => Number(await graph.getAttribute('data-edges')) >= 2, 20_000, 'the two client connections as edges')
+    await page.screenshot({ path: join(SHOTS, 'mesh.png'), fullPage: true })
+  })
+
+  it('submits a job from the page and follows it: the accuracy chart gains points as rounds finish', { timeout: 180_000 }, async () => {
+    await page.goto(`${coordinator.api.url}/#/jobs`)
+    await page.getByTestId('spec').fill(JOB_YAML)
+    await page.getByTestId('submit-job').click()
+    await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: 30_000 })
+    const id = decodeURIComponent(new URL(page.url()).hash.replace('#/jobs/', ''))
+    expect((await coordinator.api.job(id)).name).toBe('browser-test')
+
+    const chart = page.getByTestId('accuracy-chart')
+    const points = async () => Number((await chart.getAttribute('data-points')) ?? 0)
+    // Live: the chart grows while the page stays open (no reload), once per finished round.
+    const seen = new Set<number>()
+    await waitUntil(
+      async () => {
+        seen.add(await points())
+        return (await page.getByTestId('job-status').textContent())?.includes('finished') === true
+      },
+      150_000,
+      'the job to finish on the page',
+      100,
+    )
+    const values = [...seen].filter((n) => n > 0).sort((a, b) => a - b)
+    expect(values.length).toBeGreaterThanOrEqual(2)
+    expect(await points()).toBe(8)
+    expect(await page.locator('tr[data-round]').count()).toBe(8)
+    const view = await coordinator.api.job(id)
+    expect(view.status).toBe('finished')
+    expect(view.latest?.accuracy).toBeGreaterThan(0.8)
+    await page.screenshot({ path: join(SHOTS, 'job.png'), fullPage: true })
+
+    await page.goto(`${coordinator.api.url}/#/node`)
+    await page.waitForTimeout(2_500)
+    await page.screenshot({ path: join(SHOTS, 'node.png'), fullPage: true })
+    expect(consoleErrors).toEqual([])
+  })
+})

@@ -1,6 +1,7 @@
 // The web dashboard end to end in a real browser: three node processes on 127.0.0.1, Debian's chromium driven by
 // playwright-core. The mesh view shows the three nodes; a job submitted from the page learns while its accuracy
-// chart gains points, without a reload; the page logs no errors. Screenshots go to test-results/dashboard/.
+// chart gains points, without a reload; a bad spec gets its reason and a waiting job is cancelled from the page;
+// the page logs no errors. Screenshots go to test-results/dashboard/.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -108,7 +109,7 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env['CI'] === undefined)('the w
     await page.screenshot({ path: join(SHOTS, 'mesh.png'), fullPage: true })
   })
 
-  it('submits a job from the page and follows it: the accuracy chart gains points as rounds finish', { timeout: 180_000 }, async () => {
+  it('submits, follows and cancels jobs from the page: the accuracy chart gains points as rounds finish', { timeout: 180_000 }, async () => {
     await page.goto(`${coordinator.api.url}/#/jobs`)
     await page.getByTestId('spec').fill(JOB_YAML)
     await page.getByTestId('submit-job').click()
@@ -137,6 +138,21 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env['CI'] === undefined)('the w
     expect(view.status).toBe('finished')
     expect(view.latest?.accuracy).toBeGreaterThan(0.8)
     await page.screenshot({ path: join(SHOTS, 'job.png'), fullPage: true })
+
+    // A spec with a mistake gets the server's reason under the form; a job waiting for clients is cancelled from its page.
+    await page.goto(`${coordinator.api.url}/#/jobs`)
+    await page.getByTestId('spec').fill(JOB_YAML.replace('rounds: 8', 'rounds: none'))
+    await page.getByTestId('submit-job').click()
+    await expect.poll(async () => page.getByRole('alert').textContent(), { timeout: 10_000 }).toMatch(/rounds/)
+    await page.getByTestId('spec').fill(JOB_YAML.replace('clients: { min: 2 }', 'clients: { min: 5 }'))
+    await page.getByTestId('submit-job').click()
+    await page.waitForURL(/#\/jobs\/[^/]+$/, { timeout: 30_000 })
+    const waiting = decodeURIComponent(new URL(page.url()).hash.replace('#/jobs/', ''))
+    await page.getByTestId('cancel-job').click()
+    await expect.poll(async () => page.getByTestId('job-status').textContent(), { timeout: 15_000 }).toMatch(/cancelled/)
+    expect((await coordinator.api.job(waiting)).status).toBe('cancelled')
+    // The failed submission above logged its 400 in the console, as browsers do; nothing else may.
+    consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((e) => !/status of 400/.test(e)))
 
     await page.goto(`${coordinator.api.url}/#/node`)
     await page.waitForTimeout(2_500)

@@ -1,0 +1,30 @@
+// Hash routes: #/mesh (default), #/node, #/jobs, #/jobs/<id>.
+import { useEffect, useState } from 'preact/hooks'
+
+export type Route = { readonly page: 'mesh' } | { readonly page: 'node' } | { readonly page: 'jobs' } | { readonly page: 'job'; readonly id: string }
+
+export function parseRoute(hash: string): Route {
+  const parts = hash.replace(/^#\/?/, '').split('/')
+  switch (parts[0]) {
+    case 'node':
+      return { page: 'node' }
+    case 'jobs':
+      return parts[1] ? { page: 'job', id: decodeURIComponent(parts[1]) } : { page: 'jobs' }
+    default:
+      return { page: 'mesh' }
+  }
+}
+
+export function jobHref(id: string): string {
+  return `#/jobs/${encodeURIComponent(id)}`
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.hash))
+  useEffect(() => {
+    const update = () => setRoute(parseRoute(location.hash))
+    window.addEventListener('hashchange', update)
+    return () => window.removeEventListener('hashchange', update)
+  }, [])
+  return route
+}

@@ -5,7 +5,7 @@
 //            for each tensor in order: u16 nameByteLength || name (UTF-8) || u8 dtype || u8 rank ||
 //                                      rank x u64 dim || u64 byteLength
 //   encoding = header || data(tensor 0) || data(tensor 1) || ...
-// dtype codes: float32 = 1, float16 = 2, int8 = 3, uint8 = 4 (the same numbers as weft.tensor.v1.DType).
+// dtype codes: float32 = 1, float16 = 2, int8 = 3, uint8 = 4, uint32 = 5 (the same numbers as weft.tensor.v1.DType).
 // Content hash = sha256(encoding); tensor order and names are part of the content.
 
 import { create } from '@bufbuild/protobuf'
@@ -14,10 +14,10 @@ import { InvalidTensorSetError, TensorSetTooLargeError } from './errors.js'
 import { type DType, type TensorDescriptor, TensorDescriptorSchema } from './gen/weft/tensor/v1/transfer_pb.js'
 
 /** Element types a tensor may have. */
-export type TensorDType = 'float32' | 'float16' | 'int8' | 'uint8'
+export type TensorDType = 'float32' | 'float16' | 'int8' | 'uint8' | 'uint32'
 
 /** Bytes per element of each dtype. */
-export const DTYPE_BYTES: Readonly<Record<TensorDType, number>> = Object.freeze({ float32: 4, float16: 2, int8: 1, uint8: 1 })
+export const DTYPE_BYTES: Readonly<Record<TensorDType, number>> = Object.freeze({ float32: 4, float16: 2, int8: 1, uint8: 1, uint32: 4 })
 
 /** Typed array that views each dtype's elements (float16 as raw binary16 bits). */
 export interface TensorValues {
@@ -25,6 +25,7 @@ export interface TensorValues {
   float16: Uint16Array
   int8: Int8Array
   uint8: Uint8Array
+  uint32: Uint32Array
 }
 
 /** What a tensor is, without its data. */
@@ -62,8 +63,8 @@ export const MAX_RANK = 32
 export const MAX_NAME_BYTES = 1024
 
 const MAGIC = new TextEncoder().encode('WEFTTS01')
-const DTYPE_CODE: Readonly<Record<TensorDType, number>> = { float32: 1, float16: 2, int8: 3, uint8: 4 }
-const CODE_DTYPE: ReadonlyArray<TensorDType | undefined> = [undefined, 'float32', 'float16', 'int8', 'uint8']
+const DTYPE_CODE: Readonly<Record<TensorDType, number>> = { float32: 1, float16: 2, int8: 3, uint8: 4, uint32: 5 }
+const CODE_DTYPE: ReadonlyArray<TensorDType | undefined> = [undefined, 'float32', 'float16', 'int8', 'uint8', 'uint32']
 const utf8 = new TextEncoder()
 const utf8d = new TextDecoder('utf-8', { fatal: true })
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
@@ -85,7 +86,7 @@ export function validateTensorInfo(t: TensorInfo): void {
     throw new InvalidTensorSetError(`tensor name must be a non-empty string of at most ${MAX_NAME_BYTES} UTF-8 bytes, got ${JSON.stringify(t.name)}`)
   }
   if (!(t.dtype in DTYPE_CODE)) {
-    throw new InvalidTensorSetError(`tensor "${t.name}": dtype must be one of float32|float16|int8|uint8, got ${String(t.dtype)}`)
+    throw new InvalidTensorSetError(`tensor "${t.name}": dtype must be one of float32|float16|int8|uint8|uint32, got ${String(t.dtype)}`)
   }
   if (t.shape.length > MAX_RANK) {
     throw new InvalidTensorSetError(`tensor "${t.name}": rank ${t.shape.length} exceeds ${MAX_RANK}`)
@@ -164,6 +165,8 @@ export function tensorValues<D extends TensorDType>(t: Tensor<D>): TensorValues[
       return new Int8Array(d.buffer, d.byteOffset, n) as TensorValues[D]
     case 'uint8':
       return new Uint8Array(d.buffer, d.byteOffset, n) as TensorValues[D]
+    case 'uint32':
+      return new Uint32Array(d.buffer, d.byteOffset, n) as TensorValues[D]
     default: {
       const never: never = t.dtype
       throw new InvalidTensorSetError(`unknown dtype ${String(never)}`)

@@ -26,10 +26,10 @@ interface VectorCase {
 }
 const vectors = JSON.parse(readFileSync(new URL('./vectors/tensor-set.json', import.meta.url), 'utf8')) as { cases: VectorCase[] }
 
-const SIZE: Record<TensorDType, number> = { float32: 4, float16: 2, int8: 1, uint8: 1 }
+const SIZE: Record<TensorDType, number> = { float32: 4, float16: 2, int8: 1, uint8: 1, uint32: 4 }
 const arbTensor = fc
   .record({
-    dtype: fc.constantFrom<TensorDType>('float32', 'float16', 'int8', 'uint8'),
+    dtype: fc.constantFrom<TensorDType>('float32', 'float16', 'int8', 'uint8', 'uint32'),
     shape: fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }),
   })
   .chain(({ dtype, shape }) =>
@@ -76,6 +76,8 @@ describe('TensorSet', () => {
     expect([...float16ToFloat32(tensorValues(t))]).toEqual([1.5, -0.25])
     const i = createTensor('i', 'int8', [2], new Int8Array([-3, 4]))
     expect([...tensorValues(i)]).toEqual([-3, 4])
+    const u = createTensor('u', 'uint32', [2], new Uint32Array([0xffffffff, 7]))
+    expect([...tensorValues(u)]).toEqual([0xffffffff, 7])
   })
 })
 

@@ -49,6 +49,8 @@ export const GET_AD = rpcMethod('node', 'ad', GetAdRequestSchema, SignedResource
 
 /** Most neighbours an ad lists (about 53 bytes each; ads stay far below their 64 KiB limit). */
 const MAX_AD_NEIGHBORS = 128
+/** Longest a DHT put of this node's ad may take. */
+const DHT_PUT_TIMEOUT_MS = 15_000
 /** How much telemetry history the node keeps for the dashboard. */
 const TELEMETRY_HISTORY_MS = 30 * 60_000
 /** The built dashboard (packages/node/dashboard, beside dist/). */
@@ -302,6 +304,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
   peers.on('peer:gone', (entry) => logger.info({ peer: entry.peerId, reason: entry.goneReason }, 'peer gone'))
 
   let stopped = false
+  let dhtPut: Promise<void> | undefined
   async function publishAd(): Promise<void> {
     if (stopped) return
     const signed = await signAd(buildAd(), privateKey)
@@ -312,10 +315,16 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     } catch (err) {
       logger.debug({ err: (err as Error).message }, 'publishing the ad on gossipsub failed')
     }
-    // The DHT copy lets any peer look this node up even when it is not in their gossip mesh.
-    mesh.dht.put(ADS_DHT_NAMESPACE, peerId, signed, { signal: AbortSignal.timeout(config.ads.intervalMs) }).catch((err: unknown) => {
-      logger.debug({ err: (err as Error).message }, 'storing the ad in the DHT failed')
-    })
+    // The DHT copy lets any peer look this node up even when it is not in their gossip mesh. One put at a time, each
+    // allowed longer than a short ad interval: a busy machine's put takes seconds, and aborting it stores nothing.
+    if (dhtPut === undefined) {
+      dhtPut = mesh.dht
+        .put(ADS_DHT_NAMESPACE, peerId, signed, { signal: AbortSignal.timeout(Math.max(config.ads.intervalMs, DHT_PUT_TIMEOUT_MS)) })
+        .catch((err: unknown) => logger.debug({ err: (err as Error).message }, 'storing the ad in the DHT failed'))
+        .finally(() => {
+          dhtPut = undefined
+        })
+    }
   }
 
   const updatePeerGauge = () => {

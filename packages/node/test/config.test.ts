@@ -6,7 +6,8 @@ describe('node configuration', () => {
   it('fills defaults: TCP and WebSockets listeners, loopback API, ad timing', () => {
     const config = parseNodeConfig({ dataDir: '/tmp/weft-x' })
     expect(config.listen).toEqual(['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws'])
-    expect(config.api).toEqual({ host: '127.0.0.1', port: 0 })
+    expect(config.api).toEqual({ host: '127.0.0.1', port: 0, dashboard: true })
+    expect(config.telemetry).toEqual({ intervalMs: 2_000 })
     expect(config.ads.ttlMs).toBeGreaterThan(config.ads.intervalMs)
   })
 

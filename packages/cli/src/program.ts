@@ -2,6 +2,7 @@
 import { Command } from 'commander'
 import { registerDemoCommand } from './commands/demo.js'
 import { registerDataCommands } from './commands/data.js'
+import { registerDpCommands } from './commands/dp.js'
 import { registerFlCommands } from './commands/fl.js'
 import { registerFlSimulateCommand } from './commands/fl-simulate.js'
 import { registerNodeCommands } from './commands/node.js'
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program)
   registerTrainCommand(program)
   registerDataCommands(program)
+  registerDpCommands(program)
   registerFlSimulateCommand(registerFlCommands(program))
   return program
 }

@@ -5,6 +5,7 @@
 // update durably, folds it into the round's aggregation and only then reports it accepted.
 import type { HashOptions } from '@weft/protocol'
 import { deriveSeed, initialFlatParams, mulberry32, paramCount, permutation } from '@weft/runtime'
+import { withDifferentialPrivacy } from './privacy.js'
 import { createStrategy } from './strategies/create-strategy.js'
 import type { JobSpec } from './job-spec.js'
 import { minResults } from './job-spec.js'
@@ -118,6 +119,18 @@ class JobFailure extends Error {
 }
 
 /** Creates a coordinator. */
+/** The job's strategy: its aggregation rule, wrapped with differential privacy when the spec asks for it. */
+export function createJobStrategy(spec: JobSpec): Strategy {
+  const rule = createStrategy(spec.strategy, { paramCount: paramCount(spec.model) })
+  return spec.privacy.dp === undefined ? rule : withDifferentialPrivacy(rule, spec.privacy.dp)
+}
+
+function privacyMetrics(strategy: Strategy): Pick<RoundMetrics, 'privacy'> {
+  if (strategy.privacy === undefined) return {}
+  const { epsilon, delta, noiseMultiplier, clipNorm } = strategy.privacy.spent()
+  return { privacy: { epsilon, delta, noiseMultiplier, clipNorm } }
+}
+
 export function createCoordinator(components: CoordinatorComponents, init: CoordinatorInit = {}): Coordinator {
   return new CoordinatorImpl(components, init)
 }
@@ -148,7 +161,7 @@ class CoordinatorImpl implements Coordinator {
   }
 
   submit(spec: JobSpec, options: SubmitOptions = {}): JobRecord {
-    const strategy = createStrategy(spec.strategy, { paramCount: paramCount(spec.model) })
+    const strategy = createJobStrategy(spec)
     const central = spec.evaluation.centralized
     if (central !== undefined) {
       const why = this.#c.evaluator === undefined ? 'this coordinator has no evaluator' : this.#c.evaluator.check?.(spec, central.dataset)
@@ -182,7 +195,7 @@ class CoordinatorImpl implements Coordinator {
     const ids: string[] = []
     for (const job of this.#c.store.listJobs()) {
       if (job.status !== 'running' || this.#runs.has(job.id)) continue
-      const strategy = createStrategy(job.spec.strategy, { paramCount: paramCount(job.spec.model) })
+      const strategy = createJobStrategy(job.spec)
       const state = this.#c.store.getStrategyState(job.id)
       if (state !== undefined) strategy.importState(state)
       this.#c.store.appendEvent(job.id, { at: this.#now(), type: 'job-resumed', round: job.round, message: `coordinator restarted; resuming at round ${job.round}` })
@@ -349,11 +362,20 @@ class JobRun {
       this.#global = global
       while (this.#job.round <= this.#spec.rounds) {
         this.#checkAbort()
+        const privacy = this.#strategy.privacy
+        if (privacy?.configured === true && !privacy.allowsAnotherRound()) {
+          const spent = privacy.spent()
+          this.#event(
+            'privacy-budget-reached',
+            `stopping before round ${this.#job.round}: it would take ε past ${privacy.config.epsilonLimit ?? privacy.config.targetEpsilon} (spent ε = ${spent.epsilon.toFixed(3)} at δ = ${spent.delta})`,
+          )
+          break
+        }
         if (this.#strategy.asynchronous) await this.#asyncRound(this.#job.round)
         else await this.#syncRound(this.#job.round)
       }
       this.#c.store.setJobStatus(this.#id, 'finished')
-      this.#event('job-finished', `job finished after ${this.#spec.rounds} rounds; model ${this.#job.modelHash.slice(0, 12)}`)
+      this.#event('job-finished', `job finished after ${this.#job.round - 1} rounds; model ${this.#job.modelHash.slice(0, 12)}`)
       await this.#releaseAll('job finished')
     } catch (err) {
       const end = this.#endReason
@@ -515,6 +537,12 @@ class JobRun {
       }
       this.#c.store.openRound(this.#id, r, participants, this.#job.modelHash, this.#now())
     }
+    // DP fixes its population N, clients per round m and noise at the first round; the state keeps them after.
+    try {
+      this.#strategy.privacy?.configure(this.#strategy.privacy.config.population ?? Math.max(participants.length, this.#available().length), participants.length, spec.rounds)
+    } catch (err) {
+      throw new JobFailure(`privacy.dp: ${(err as Error).message}`)
+    }
     const rs = new RoundState(r, participants, this.#job.modelHash, this.#strategy.begin(this.#global), this.#now())
     this.#round = rs
     const refolded = this.#refold(rs)
@@ -653,6 +681,7 @@ class JobRun {
       },
       overheadSeconds: Math.max(0, total - rs.maxTrain),
       ...(this.#strategy.asynchronous ? { staleness: n > 0 ? rs.stalenessSum / n : 0 } : {}),
+      ...privacyMetrics(this.#strategy),
     }
     this.#c.store.commitRound(this.#id, rs.round, global, hash, metrics, this.#strategy.exportState(), this.#now())
     this.#global = global
@@ -840,7 +869,7 @@ class JobRun {
       delta,
     )
     const t0 = performance.now()
-    rs.agg.add({ clientId: from, delta, numExamples: h.examples, staleness })
+    rs.agg.add({ clientId: from, delta, numExamples: h.examples, staleness, ...(h.withinClip === undefined ? {} : { withinClip: h.withinClip }) })
     rs.aggSeconds += (performance.now() - t0) / 1000
     this.#account(rs, from, h.examples, h.trainLoss, h.trainAccuracy, h.trainSeconds, transfer.seconds, transfer.bytes, staleness)
     this.#inflight.delete(from)

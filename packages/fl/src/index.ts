@@ -34,10 +34,35 @@ export {
   type CoordinatorMetrics,
   clientSeed,
   createCoordinator,
+  createJobStrategy,
   type JobLive,
   type SubmitOptions,
 } from './coordinator.js'
-export { type LocalTrainOptions, localTrainOptions, toDeltaInPlace } from './client-task.js'
+export {
+  announcedUpdateLength,
+  type ClientUpdatePipeline,
+  createClientUpdatePipeline,
+  decodeClientUpdate,
+  type LocalTrainOptions,
+  localTrainOptions,
+  parameterLayout,
+  type PreparedUpdate,
+  toDeltaInPlace,
+  updateShapeProblem,
+} from './client-task.js'
+export {
+  DP_MODES,
+  type DpClientHints,
+  type DpConfig,
+  dpConfigSchema,
+  type PrivacyControl,
+  type PrivacySpent,
+  type SecureAggregationConfig,
+  secureAggregationConfigSchema,
+  type SecureSum,
+  SUM_STRATEGIES,
+  withDifferentialPrivacy,
+} from './privacy.js'
 export { type ClientOffer, ineligibility } from './eligibility.js'
 export { type JobSpec, minResults, parseJobSpec } from './job-spec.js'
 export {
@@ -63,3 +88,31 @@ export type {
   TrainAssignment,
   UpdateHeader,
 } from './transport.js'
+export {
+  type CompressionConfig,
+  type CompressionConfigInput,
+  compressionConfigSchema,
+  createUpdateEncoder,
+  decodeUpdate,
+  encodedUpdateBytes,
+  INDICES_TENSOR,
+  InvalidUpdateError,
+  type RandomSource,
+  SCALES_TENSOR,
+  topkCount,
+  type UpdateEncoder,
+  VALUES_TENSOR,
+} from './compression.js'
+export {
+  type AttackConfig,
+  type AttackConfigInput,
+  alieZ,
+  attackConfigSchema,
+  attackerIds,
+  type ColludingRound,
+  craftLocalMaliciousUpdate,
+  craftMaliciousUpdates,
+  flipLabels,
+  type LabelArray,
+  normalQuantile,
+} from './attacks.js'

@@ -1,7 +1,9 @@
 // The federated job spec: what a user submits (YAML or JSON), validated once here with field-naming errors.
 import { type ModelSpec, parseModelSpec, resolveOptimizer } from '@weft/runtime'
 import { z } from 'zod'
+import { compressionConfigSchema } from './compression.js'
 import { InvalidJobSpecError } from './errors.js'
+import { dpConfigSchema, secureAggregationConfigSchema, SUM_STRATEGIES } from './privacy.js'
 import { type StrategyConfig, strategyConfigSchema } from './strategies/strategy-config.js'
 
 const modelSchema = z.unknown().transform((value, ctx): ModelSpec => {
@@ -106,6 +108,17 @@ const jobSpecSchema = z
       .strict()
       .prefault({}),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+    privacy: z
+      .object({
+        /** Differential privacy (DP-FedAvg) with an accountant; the job stops before it passes its ε limit. */
+        dp: dpConfigSchema.optional(),
+        /** Secure aggregation (SecAgg+): the coordinator learns only the sum of the round's updates. */
+        secureAggregation: secureAggregationConfigSchema.optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** How clients compress their updates (not with secure aggregation, which quantizes on its own). */
+    compression: compressionConfigSchema.prefault({ kind: 'none' }),
   })
   .strict()
 
@@ -138,7 +151,24 @@ export function parseJobSpec(input: unknown): JobSpec {
       { path: 'clients.minResults', message: 'above clients.max' },
     ])
   }
+  const conflict = privacyConflict(spec)
+  if (conflict !== undefined) throw new InvalidJobSpecError(`invalid job spec: ${conflict.path}: ${conflict.message}`, [conflict])
   return spec
+}
+
+/** Which privacy options do not combine, with each other or with the strategy. */
+function privacyConflict(spec: JobSpec): { path: string; message: string } | undefined {
+  const { dp, secureAggregation } = spec.privacy
+  const sumRule = SUM_STRATEGIES.has(spec.strategy.name)
+  const sums = [...SUM_STRATEGIES].join(', ')
+  if (dp !== undefined && !sumRule) return { path: 'privacy.dp', message: `differential privacy works with ${sums}, not ${spec.strategy.name}` }
+  if (secureAggregation === undefined) return undefined
+  if (!sumRule) return { path: 'privacy.secureAggregation', message: `secure aggregation works with ${sums}, not ${spec.strategy.name}` }
+  if (dp?.mode === 'central') {
+    return { path: 'privacy.dp.mode', message: "central DP clips each update on the coordinator, which secure aggregation hides; use 'client' or 'local'" }
+  }
+  if (spec.compression.kind !== 'none') return { path: 'compression', message: 'secure aggregation quantizes updates itself; compression must be none' }
+  return undefined
 }
 
 /** Fewest results that close a round. */

@@ -55,8 +55,8 @@ export interface RoundMetrics {
   /** Mean staleness of the aggregated updates (asynchronous jobs). */
   readonly staleness?: number
   readonly evaluation?: EvaluationMetrics
-  /** Privacy budget spent so far, (ε, δ), for jobs trained with differential privacy. */
-  readonly privacy?: { readonly epsilon: number; readonly delta: number }
+  /** Privacy budget spent so far, (ε, δ), with the noise multiplier and clip norm of the round (DP jobs). */
+  readonly privacy?: { readonly epsilon: number; readonly delta: number; readonly noiseMultiplier: number; readonly clipNorm: number }
 }
 
 export interface EvaluationMetrics {

@@ -4,6 +4,8 @@
 // from), so the same contract serves synchronous rounds, asynchronous buffered rounds (FedBuff) and,
 // later, compressed updates. A strategy never sees the network, the store or the clock.
 
+import type { DpClientHints, PrivacyControl } from './privacy.js'
+
 /** One client's contribution to an aggregation. */
 export interface ClientUpdate {
   /** Who sent it (peer id or virtual client id); used by rules that report selections (Krum). */
@@ -14,6 +16,8 @@ export interface ClientUpdate {
   readonly numExamples: number
   /** Global model versions committed since the client's base model (0 in synchronous rounds). */
   readonly staleness: number
+  /** Differential privacy with client-side clipping: whether the update's norm was within the clip norm before clipping. */
+  readonly withinClip?: boolean
 }
 
 /** Server-side state a strategy carries across rounds (momentum, moments), persisted with each round. */
@@ -26,6 +30,8 @@ export interface StrategyState {
 export interface ClientTrainHints {
   /** FedProx proximal coefficient μ (0 or absent: plain local training). */
   readonly proximalMu?: number
+  /** Differential privacy: clip the update (and, in local mode, add noise) before sending it. */
+  readonly dp?: DpClientHints
 }
 
 /** Aggregation of one round (or, for FedBuff, of one buffer). */
@@ -64,6 +70,8 @@ export interface Strategy {
   readonly minUpdates: number
   /** For asynchronous strategies: updates per server step (FedBuff's K). Synchronous: undefined. */
   readonly bufferSize?: number
+  /** Differential privacy (strategies wrapped by `withDifferentialPrivacy`): the coordinator drives it. */
+  readonly privacy?: PrivacyControl
   /** Hints the coordinator passes to clients with every training task. */
   clientHints(): ClientTrainHints
   /** Starts aggregating over `global` (not modified, not retained after finish). */

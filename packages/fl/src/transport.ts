@@ -38,8 +38,10 @@ export interface UpdateHeader {
   readonly trainLoss: number
   readonly trainAccuracy: number
   readonly trainSeconds: number
-  /** Values in the update's single float32 tensor. */
+  /** Values in the update (the model's parameter count once decoded). */
   readonly length: number
+  /** Differential privacy with client-side clipping: whether the update was within the clip norm before clipping. */
+  readonly withinClip?: boolean
 }
 
 /** Whether an update is accepted; a refusal's reason goes back to the client. */

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { attackConfigSchema } from '@weft/fl'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
 
@@ -99,6 +100,11 @@ export const nodeConfigSchema = z
         maxModelBytes: z.number().int().min(1024).default(256 * 2 ** 20),
         /** Times a client retries sending an update to an unreachable coordinator (backoff up to 5 s). */
         sendRetries: z.number().int().min(0).default(60),
+        /**
+         * FOR ROBUSTNESS EVALUATION ONLY: this node attacks every job it joins (label-flip, sign-flip, gaussian,
+         * alie, ipm; `fraction` is ignored: this node is an attacker). It logs a warning at start.
+         */
+        adversary: attackConfigSchema.optional(),
       })
       .strict()
       .default({ participate: true, coordinate: true, acceptFrom: ['*'], maxJobs: 2, workers: 1, maxModelBytes: 256 * 2 ** 20, sendRetries: 60 }),

@@ -83,7 +83,7 @@ describe('FL service on in-process nodes', () => {
 
     const misnamed = await send('weights', 10)
     expect(misnamed).toMatchObject({ ok: false, reason: 'declined-not-wanted' })
-    expect(misnamed.ok ? '' : misnamed.message).toMatch(/one float32 vector named "delta"/)
+    expect(misnamed.ok ? '' : misnamed.message).toMatch(/this job's updates \(compression none\) are float32 vector "delta"/)
 
     const uninvited = await send(DELTA_TENSOR, 10)
     expect(uninvited.ok ? '' : uninvited.message).toMatch(new RegExp(`${rogue.peerId} was not asked to train in round 1`))

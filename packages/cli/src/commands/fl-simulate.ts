@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import type { PartitionScheme } from '@weft/data'
 import { loadFashionMnist } from '@weft/data/node'
-import { parseJobSpec, type RoundMetrics } from '@weft/fl'
+import { type AttackConfig, attackConfigSchema, parseJobSpec, type RoundMetrics } from '@weft/fl'
 import { runSimulation } from '@weft/node'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { parse as parseYaml } from 'yaml'
@@ -19,6 +19,8 @@ interface SimulateOptions {
   dataDir?: string
   json?: boolean
   quiet?: boolean
+  attack?: AttackConfig['kind']
+  attackFraction: number
 }
 
 function positiveInt(name: string): (v: string) => number {
@@ -33,6 +35,14 @@ function positive(name: string): (v: string) => number {
   return (v) => {
     const n = Number(v)
     if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0, got "${v}"`)
+    return n
+  }
+}
+
+function fractionOf(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v)
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`${name} must be a number in [0, 1), got "${v}"`)
     return n
   }
 }
@@ -87,6 +97,10 @@ export function registerFlSimulateCommand(fl: Command): void {
     .option('--workers <n>', 'worker threads (default: available cores)', positiveInt('--workers'))
     .option('--rounds <n>', 'override the spec’s rounds', positiveInt('--rounds'))
     .option('--data-dir <dir>', 'directory holding the Fashion-MNIST files (default: search, then download)')
+    .addOption(
+      new Option('--attack <kind>', 'for robustness evaluation: a seeded fraction of the clients attack').choices(['label-flip', 'sign-flip', 'gaussian', 'alie', 'ipm']),
+    )
+    .option('--attack-fraction <f>', 'share of the clients that attack (with --attack)', fractionOf('--attack-fraction'), 0.1)
     .option('--json', 'print one JSON object with every round on stdout')
     .option('--quiet', 'no per-round lines on stderr')
     .action(async (file: string, opts: SimulateOptions) => {
@@ -112,7 +126,9 @@ export function registerFlSimulateCommand(fl: Command): void {
       const onSigint = (): void => abort.abort()
       process.once('SIGINT', onSigint)
       let reached: number | undefined
+      const attack = opts.attack === undefined ? undefined : attackConfigSchema.parse({ kind: opts.attack, fraction: opts.attackFraction })
       const result = await runSimulation({
+        ...(attack === undefined ? {} : { attack }),
         spec,
         clients: opts.clients,
         partition: schemeOf(opts),
@@ -127,7 +143,8 @@ export function registerFlSimulateCommand(fl: Command): void {
         },
         onRound: (round, m) => {
           log(
-            `round ${String(round).padStart(4)}/${spec.rounds}  ${m.results} clients  train loss ${m.trainLoss.toFixed(4)}  ${m.seconds.total.toFixed(2)} s`,
+            `round ${String(round).padStart(4)}/${spec.rounds}  ${m.results} clients  train loss ${m.trainLoss.toFixed(4)}  ${m.seconds.total.toFixed(2)} s` +
+              (m.privacy === undefined ? '' : `  ε ${m.privacy.epsilon.toFixed(3)}`),
           )
         },
       }).finally(() => process.off('SIGINT', onSigint))
@@ -138,6 +155,8 @@ export function registerFlSimulateCommand(fl: Command): void {
         trainLoss: r.metrics?.trainLoss,
         results: r.metrics?.results,
         seconds: r.metrics?.seconds.total,
+        bytesUp: r.metrics?.bytesUp,
+        ...(r.metrics?.privacy === undefined ? {} : { epsilon: r.metrics.privacy.epsilon }),
       }))
       for (const r of rounds) if (reached === undefined && r.accuracy !== undefined && r.accuracy >= 0.85) reached = r.round
       const last = [...rounds].reverse().find((r) => r.accuracy !== undefined)
@@ -154,6 +173,10 @@ export function registerFlSimulateCommand(fl: Command): void {
         secondsPerRound: result.seconds / Math.max(1, rounds.length),
         peakRssBytes: result.peakRssBytes,
         shareSizes: { min: Math.min(...result.shares), max: Math.max(...result.shares) },
+        compression: spec.compression,
+        bytesUpPerRound: rounds.reduce((sum, r) => sum + (r.bytesUp ?? 0), 0) / Math.max(1, rounds.length),
+        ...(attack === undefined ? {} : { attack, attackers: result.attackers.length }),
+        ...(last?.epsilon === undefined && rounds.at(-1)?.epsilon === undefined ? {} : { epsilon: rounds.at(-1)?.epsilon, delta: spec.privacy.dp?.delta }),
         history: rounds,
       }
       if (opts.json === true) {

@@ -3,11 +3,12 @@
 import { createHash } from 'node:crypto'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import {
+  announcedUpdateLength,
   type ClientOffer,
   type Coordinator,
   type CoordinatorTransport,
   createCoordinator,
-  DELTA_TENSOR,
+  decodeClientUpdate,
   ineligibility,
   type JobEvent,
   type JobLive,
@@ -16,8 +17,8 @@ import {
   MODEL_TENSOR,
   parseJobSpec,
   type RoundMetrics,
-  setVector,
   type UpdateHeader,
+  updateShapeProblem,
   vectorSet,
 } from '@weft/fl'
 import type { InMemoryDataset } from '@weft/data'
@@ -185,7 +186,15 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
         model = await deliverModel()
       }
       if (!model.ok) return model
-      const request = { jobId: task.jobId, round: task.round, modelHash: Buffer.from(task.modelHash, 'hex'), seed: task.seed, proximalMu: task.hints.proximalMu ?? 0 }
+      const request = {
+        jobId: task.jobId,
+        round: task.round,
+        modelHash: Buffer.from(task.modelHash, 'hex'),
+        seed: task.seed,
+        proximalMu: task.hints.proximalMu ?? 0,
+        dpClipNorm: task.hints.dp?.clipNorm ?? 0,
+        dpNoiseStd: task.hints.dp?.noiseStd ?? 0,
+      }
       for (let attempt = 0; ; attempt++) {
         try {
           const r = await mesh.rpc.call(clientId, FL_TRAIN, request, { signal, timeoutMs: 30_000 })
@@ -282,6 +291,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
   const headerOf = (metadata: Uint8Array, length: number): UpdateHeader => {
     const m = fromBinary(UpdateMetaSchema, metadata)
     return {
+      ...(m.withinClip === undefined ? {} : { withinClip: m.withinClip }),
       jobId: m.jobId,
       round: m.round,
       baseHash: hex(m.baseHash),
@@ -295,23 +305,33 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
   await mesh.tensors.handle(FL_UPDATE, {
     maxBytes: config.fl.maxModelBytes,
     accept(header, from) {
-      const t = header.tensors[0]
-      if (header.tensors.length !== 1 || t === undefined || t.name !== DELTA_TENSOR || t.dtype !== 'float32' || t.shape.length !== 1) {
-        return { decline: 'not-wanted', message: `an update is one float32 vector named "${DELTA_TENSOR}"` }
-      }
       let h: UpdateHeader
       try {
-        h = headerOf(header.metadata, t.shape[0] as number)
+        h = headerOf(header.metadata, 0)
       } catch (err) {
         return { decline: 'not-wanted', message: `malformed update metadata: ${(err as Error).message}` }
       }
+      const spec = store.getJob(h.jobId)?.spec
+      if (spec === undefined) return { decline: 'not-wanted', message: `no job ${h.jobId} here` }
+      const wrongShape = updateShapeProblem(spec, header.tensors)
+      if (wrongShape !== undefined) return { decline: 'not-wanted', message: wrongShape }
+      h = { ...h, length: announcedUpdateLength(spec, header.tensors) }
       const verdict = coordinator.admit(from, h)
       if (!verdict.ok) fl.updates.inc({ outcome: 'refused' })
       return verdict.ok ? true : { decline: 'not-wanted', message: verdict.reason }
     },
     onReceive(received, from) {
-      const delta = setVector(received.set, DELTA_TENSOR)
-      const h = headerOf(received.metadata, delta.length)
+      const h0 = headerOf(received.metadata, 0)
+      const spec = store.getJob(h0.jobId)?.spec
+      if (spec === undefined) throw new TensorRejectedError(WireErrorCode.NOT_FOUND, `no job ${h0.jobId} here`)
+      let delta: Float32Array
+      try {
+        delta = decodeClientUpdate(spec, received.set)
+      } catch (err) {
+        fl.updates.inc({ outcome: 'refused' })
+        throw new TensorRejectedError(WireErrorCode.BAD_REQUEST, `malformed update: ${(err as Error).message}`)
+      }
+      const h = { ...h0, length: delta.length }
       const verdict = coordinator.deliver(from, h, delta, { bytes: received.totalBytes, seconds: received.seconds })
       if (!verdict.ok) throw new TensorRejectedError(WireErrorCode.CONFLICT, verdict.reason)
     },

@@ -1,7 +1,18 @@
 // The client role on a node: accepts invitations by node policy, trains on its own local data set in a worker
 // thread, and sends its update back to the coordinator, retrying while the coordinator is unreachable.
 import { create, toBinary } from '@bufbuild/protobuf'
-import { DELTA_TENSOR, type JobSpec, localTrainOptions, MODEL_TENSOR, parseJobSpec, setVector, toDeltaInPlace, vectorSet } from '@weft/fl'
+import {
+  type ClientTrainHints,
+  type ClientUpdatePipeline,
+  craftLocalMaliciousUpdate,
+  createClientUpdatePipeline,
+  type JobSpec,
+  localTrainOptions,
+  MODEL_TENSOR,
+  parseJobSpec,
+  setVector,
+  toDeltaInPlace,
+} from '@weft/fl'
 import type { InMemoryDataset } from '@weft/data'
 import { type MeshNode, RpcError } from '@weft/mesh'
 import { fromBinary } from '@bufbuild/protobuf'
@@ -10,6 +21,7 @@ import { featureSize } from '@weft/runtime'
 import type { WorkerPool } from '@weft/runtime-tfjs/node'
 import type { Logger } from 'pino'
 import type { DatasetConfig, NodeConfig } from '../config.js'
+import { trainingData } from './adversary.js'
 import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
 
 export interface ParticipantComponents {
@@ -28,6 +40,8 @@ interface ClientJob {
   readonly coordinator: string
   readonly spec: JobSpec
   readonly dataset: InMemoryDataset
+  /** Clipping, noise and compression of this job's updates (keeps compression's error feedback). */
+  readonly pipeline: ClientUpdatePipeline
   /** Rounds with a task started (training or delivering). */
   readonly tasks: Map<number, Promise<void>>
   readonly abort: AbortController
@@ -49,6 +63,9 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   const jobs = new Map<string, ClientJob>()
   const models = new Map<string, Float32Array>()
   const log = logger.child({ component: 'fl-client' })
+  if (policy.adversary !== undefined) {
+    log.warn({ attack: policy.adversary }, 'this node ATTACKS every federated job it joins (fl.adversary, for robustness evaluation only)')
+  }
 
   const remember = (hash: string, params: Float32Array): void => {
     models.delete(hash)
@@ -99,7 +116,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       )
     }
     if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
-    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, tasks: new Map(), abort: new AbortController() })
+    const pipeline = createClientUpdatePipeline(spec)
+    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, pipeline, tasks: new Map(), abort: new AbortController() })
     log.info({ job: req.jobId, coordinator: ctx.peer, examples: dataset.size }, 'joined a federated job')
     return { accepted: true, reason: '', examples: BigInt(dataset.size) }
   })
@@ -117,13 +135,17 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const params = models.get(hash)
     if (params === undefined) return { accepted: false, reason: `model ${hash.slice(0, 12)} was not received` }
     if (!job.tasks.has(req.round)) {
-      const task = runTask(job, req.round, hash, params, req.seed, req.proximalMu).finally(() => job.tasks.delete(req.round))
+      const hints: ClientTrainHints = {
+        proximalMu: req.proximalMu,
+        ...(req.dpClipNorm > 0 ? { dp: { clipNorm: req.dpClipNorm, noiseStd: req.dpNoiseStd } } : {}),
+      }
+      const task = runTask(job, req.round, hash, params, req.seed, hints).finally(() => job.tasks.delete(req.round))
       job.tasks.set(req.round, task)
     }
     return { accepted: true, reason: '' }
   })
 
-  async function runTask(job: ClientJob, round: number, baseHash: string, global: Float32Array, seed: number, mu: number): Promise<void> {
+  async function runTask(job: ClientJob, round: number, baseHash: string, global: Float32Array, seed: number, hints: ClientTrainHints): Promise<void> {
     const { model } = job.spec
     let trained: Awaited<ReturnType<WorkerPool['train']>>
     const t0 = performance.now()
@@ -132,8 +154,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
         spec: model,
         params: global,
         copyParams: true,
-        dataset: job.dataset.toShared(),
-        options: localTrainOptions(job.spec, seed, mu, global),
+        dataset: trainingData(job.dataset.toShared(), policy.adversary),
+        options: localTrainOptions(job.spec, seed, hints.proximalMu, global),
       })
     } catch (err) {
       log.error({ job: job.id, round, err: (err as Error).message }, 'local training failed; no update sent')
@@ -141,7 +163,15 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     }
     const seconds = (performance.now() - t0) / 1000
     c.onTrained?.(job.id, seconds, trained.result.examples)
-    const delta = toDeltaInPlace(trained.params, global)
+    const honest = toDeltaInPlace(trained.params, global)
+    const delta = policy.adversary === undefined ? honest : craftLocalMaliciousUpdate(policy.adversary, honest)
+    let prepared: ReturnType<ClientUpdatePipeline['prepare']>
+    try {
+      prepared = job.pipeline.prepare(delta, hints)
+    } catch (err) {
+      log.error({ job: job.id, round, err: (err as Error).message }, 'could not prepare the update; none sent')
+      return
+    }
     const metadata = toBinary(
       UpdateMetaSchema,
       create(UpdateMetaSchema, {
@@ -152,9 +182,10 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
         trainLoss: trained.result.meanLoss,
         trainAccuracy: 0,
         trainSeconds: seconds,
+        ...(prepared.withinClip === undefined ? {} : { withinClip: prepared.withinClip }),
       }),
     )
-    const set = vectorSet(DELTA_TENSOR, delta)
+    const set = prepared.set
     // The coordinator may be restarting: retry unreachable sends with backoff; a refusal is final.
     for (let attempt = 0, wait = 250; !job.abort.signal.aborted; attempt++, wait = Math.min(wait * 2, 5_000)) {
       const r = await mesh.tensors.send(job.coordinator, FL_UPDATE, set, { metadata, timeoutMs: 120_000, signal: job.abort.signal })

@@ -2,8 +2,15 @@
 // trained on a worker pool and driven by the same coordinator and strategy code as a real mesh job.
 import { type InMemoryDataset, partition, type PartitionScheme } from '@weft/data'
 import {
+  type AttackConfig,
+  alieZ,
+  attackerIds,
+  type ClientUpdatePipeline,
   type CoordinatorTransport,
+  craftMaliciousUpdates,
+  createClientUpdatePipeline,
   createCoordinator,
+  decodeClientUpdate,
   type JobEvent,
   type JobRecord,
   type JobSpec,
@@ -15,7 +22,9 @@ import {
   type UpdateHeader,
 } from '@weft/fl'
 import type { SharedDatasetDescriptor } from '@weft/data'
+import { tensorSetByteLength } from '@weft/protocol'
 import { createWorkerPool, type WorkerPool } from '@weft/runtime-tfjs/node'
+import { trainingData } from './adversary.js'
 
 export interface SimulationInit {
   readonly spec: JobSpec
@@ -36,6 +45,11 @@ export interface SimulationInit {
   readonly onEvent?: (event: JobEvent) => void
   readonly onRound?: (round: number, metrics: RoundMetrics) => void
   readonly signal?: AbortSignal
+  /**
+   * FOR ROBUSTNESS EVALUATION: a seeded `fraction` of the virtual clients attack. They collude: ALIE and IPM wait
+   * for the round's benign updates and craft theirs from the benign mean and spread.
+   */
+  readonly attack?: AttackConfig
 }
 
 export interface SimulationResult {
@@ -46,6 +60,28 @@ export interface SimulationResult {
   readonly peakRssBytes: number
   /** Examples per client share. */
   readonly shares: readonly number[]
+  /** The virtual clients that attacked (empty without an attack). */
+  readonly attackers: readonly string[]
+}
+
+/** What colluding attackers of one round learn of it: the benign updates, once every benign client has trained. */
+class CollusionRound {
+  readonly benign: Float32Array[] = []
+  benignDispatched = 0
+  attackersDispatched = 0
+  #finished = 0
+  #changed = Promise.withResolvers<void>()
+
+  benignDone(delta: Float32Array | undefined): void {
+    if (delta !== undefined) this.benign.push(delta.slice())
+    this.#finished++
+    this.#changed.resolve()
+    this.#changed = Promise.withResolvers<void>()
+  }
+
+  async allBenignDone(): Promise<void> {
+    while (this.#finished < this.benignDispatched) await this.#changed.promise
+  }
 }
 
 /**
@@ -63,6 +99,38 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
     return train.subset(p, ids[i]).toShared()
   })
   const testShared = init.test?.toShared()
+  const attack = init.attack
+  const attackers = attack === undefined ? new Set<string>() : attackerIds(ids, attack.fraction, init.partitionSeed ?? 1)
+  const collusion = new Map<number, CollusionRound>()
+  const collusionRound = (round: number): CollusionRound => {
+    let state = collusion.get(round)
+    if (state === undefined) {
+      state = new CollusionRound()
+      collusion.set(round, state)
+      collusion.delete(round - 2)
+    }
+    return state
+  }
+  // Each virtual client keeps its own update pipeline (compression's error feedback is per client).
+  const pipelines = new Map<string, ClientUpdatePipeline>()
+  const pipelineOf = (id: string): ClientUpdatePipeline => {
+    let p = pipelines.get(id)
+    if (p === undefined) {
+      p = createClientUpdatePipeline(spec)
+      pipelines.set(id, p)
+    }
+    return p
+  }
+  /** The update an attacker sends in place of its honest one. */
+  const maliciousUpdate = async (config: AttackConfig, round: number, honest: Float32Array): Promise<Float32Array> => {
+    const state = collusionRound(round)
+    if (config.kind !== 'alie' && config.kind !== 'ipm') return craftMaliciousUpdates(config, { benign: [], attackerCount: 1, attackerUpdates: [honest] })[0] as Float32Array
+    await state.allBenignDone()
+    if (state.benign.length === 0) return honest
+    const n = state.benignDispatched + state.attackersDispatched
+    const crafted = config.kind === 'alie' ? { ...config, z: config.z ?? alieZ(n, state.attackersDispatched) } : config
+    return craftMaliciousUpdates(crafted, { benign: state.benign, attackerCount: 1, totalClients: n })[0] as Float32Array
+  }
   const pool = init.pool ?? createWorkerPool(init.workers === undefined ? {} : { size: init.workers })
   const started = performance.now()
   const base = memoryJobStore({ keepDeltas: false, keepModels: false })
@@ -80,29 +148,26 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
     invite: async (id) => ({ ok: true, examples: parts[index.get(id) as number]?.length ?? 0 }),
     async train(id, task) {
       const i = index.get(id) as number
+      const attacking = attack !== undefined && attackers.has(id)
+      const round = collusionRound(task.round)
+      if (attacking) round.attackersDispatched++
+      else round.benignDispatched++
       void (async () => {
         const t0 = performance.now()
-        const trained = await pool.train({
-          spec: spec.model,
-          params: task.params,
-          copyParams: true,
-          dataset: shares[i] as SharedDatasetDescriptor,
-          options: localTrainOptions(spec, task.seed, task.hints.proximalMu, task.params),
-        })
-        const delta = toDeltaInPlace(trained.params, task.params)
-        const header: UpdateHeader = {
-          jobId: task.jobId,
-          round: task.round,
-          baseHash: task.modelHash,
-          examples: parts[i]?.length ?? 0,
-          trainLoss: trained.result.meanLoss,
-          trainAccuracy: 0,
-          trainSeconds: (performance.now() - t0) / 1000,
-          length: delta.length,
+        let honest: Float32Array | undefined
+        try {
+          const trained = await pool.train({
+            spec: spec.model,
+            params: task.params,
+            copyParams: true,
+            dataset: trainingData(shares[i] as SharedDatasetDescriptor, attacking ? attack : undefined),
+            options: localTrainOptions(spec, task.seed, task.hints.proximalMu, task.params),
+          })
+          honest = toDeltaInPlace(trained.params, task.params)
+          return await deliver(id, task, honest, trained.result.meanLoss, (performance.now() - t0) / 1000)
+        } finally {
+          if (!attacking) round.benignDone(honest)
         }
-        const c = coordinator
-        if (c === undefined || !c.admit(id, header).ok) return
-        c.deliver(id, header, delta, { bytes: delta.byteLength, seconds: 0 })
       })().catch(() => {
         // A failed task is a dropped client: the round closes without it at its deadline.
       })
@@ -113,6 +178,28 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
       return { ok: true, ...e }
     },
     release: async () => {},
+  }
+  /** The client's side of an update after training: attack (if it is an attacker), clip, compress, send. */
+  const deliver = async (id: string, task: Parameters<CoordinatorTransport['train']>[1], honest: Float32Array, loss: number, seconds: number) => {
+    const i = index.get(id) as number
+    const delta = attack !== undefined && attackers.has(id) ? await maliciousUpdate(attack, task.round, honest) : honest
+    const prepared = pipelineOf(id).prepare(delta, task.hints)
+    // Through the coordinator's own decoding, as on a mesh: compression costs what it costs there.
+    const decoded = decodeClientUpdate(spec, prepared.set)
+    const header: UpdateHeader = {
+          jobId: task.jobId,
+          round: task.round,
+          baseHash: task.modelHash,
+      examples: parts[i]?.length ?? 0,
+      trainLoss: loss,
+      trainAccuracy: 0,
+      trainSeconds: seconds,
+      length: decoded.length,
+      ...(prepared.withinClip === undefined ? {} : { withinClip: prepared.withinClip }),
+    }
+    const c = coordinator
+    if (c === undefined || !c.admit(id, header).ok) return
+    c.deliver(id, header, decoded, { bytes: tensorSetByteLength(prepared.set), seconds: 0 })
   }
   coordinator = createCoordinator(
     {
@@ -139,6 +226,7 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
       seconds: (performance.now() - started) / 1000,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       shares: parts.map((p) => p.length),
+      attackers: [...attackers].sort(),
     }
   } finally {
     init.signal?.removeEventListener('abort', onAbort)

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/fl/v1/fl.proto.
  */
 export const file_weft_fl_v1_fl: GenFile = /*@__PURE__*/
-  fileDesc("ChN3ZWZ0L2ZsL3YxL2ZsLnByb3RvEgp3ZWZ0LmZsLnYxIjIKDUludml0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXNwZWNfanNvbhgCIAEoCSJECg5JbnZpdGVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSEAoIZXhhbXBsZXMYAyABKAQiZAoMVHJhaW5SZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRISCgptb2RlbF9oYXNoGAMgASgMEgwKBHNlZWQYBCABKA0SEwoLcHJveGltYWxfbXUYBSABKAEiMQoNVHJhaW5SZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkiRAoPRXZhbHVhdGVSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRISCgptb2RlbF9oYXNoGAMgASgMIlUKEEV2YWx1YXRlUmVzcG9uc2USDAoEbG9zcxgBIAEoARIQCghhY2N1cmFjeRgCIAEoARIQCghleGFtcGxlcxgDIAEoBBIPCgdzZWNvbmRzGAQgASgBIi8KDUNhbmNlbFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIQCg5DYW5jZWxSZXNwb25zZSIiCg1TdWJtaXRSZXF1ZXN0EhEKCXNwZWNfanNvbhgBIAEoCSIgCg5TdWJtaXRSZXNwb25zZRIOCgZqb2JfaWQYASABKAkiIgoQSm9iU3RhdHVzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiKAoRSm9iU3RhdHVzUmVzcG9uc2USEwoLc3RhdHVzX2pzb24YASABKAkiKgoJTW9kZWxNZXRhEg4KBmpvYl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDSKTAQoKVXBkYXRlTWV0YRIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEQoJYmFzZV9oYXNoGAMgASgMEhAKCGV4YW1wbGVzGAQgASgEEhIKCnRyYWluX2xvc3MYBSABKAESFgoOdHJhaW5fYWNjdXJhY3kYBiABKAESFQoNdHJhaW5fc2Vjb25kcxgHIAEoAWIGcHJvdG8z");
+  fileDesc("ChN3ZWZ0L2ZsL3YxL2ZsLnByb3RvEgp3ZWZ0LmZsLnYxIjIKDUludml0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXNwZWNfanNvbhgCIAEoCSJECg5JbnZpdGVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSEAoIZXhhbXBsZXMYAyABKAQikAEKDFRyYWluUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDBIMCgRzZWVkGAQgASgNEhMKC3Byb3hpbWFsX211GAUgASgBEhQKDGRwX2NsaXBfbm9ybRgGIAEoARIUCgxkcF9ub2lzZV9zdGQYByABKAEiMQoNVHJhaW5SZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkiRAoPRXZhbHVhdGVSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRISCgptb2RlbF9oYXNoGAMgASgMIlUKEEV2YWx1YXRlUmVzcG9uc2USDAoEbG9zcxgBIAEoARIQCghhY2N1cmFjeRgCIAEoARIQCghleGFtcGxlcxgDIAEoBBIPCgdzZWNvbmRzGAQgASgBIi8KDUNhbmNlbFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIQCg5DYW5jZWxSZXNwb25zZSIiCg1TdWJtaXRSZXF1ZXN0EhEKCXNwZWNfanNvbhgBIAEoCSIgCg5TdWJtaXRSZXNwb25zZRIOCgZqb2JfaWQYASABKAkiIgoQSm9iU3RhdHVzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiKAoRSm9iU3RhdHVzUmVzcG9uc2USEwoLc3RhdHVzX2pzb24YASABKAkiKgoJTW9kZWxNZXRhEg4KBmpvYl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDSK9AQoKVXBkYXRlTWV0YRIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEQoJYmFzZV9oYXNoGAMgASgMEhAKCGV4YW1wbGVzGAQgASgEEhIKCnRyYWluX2xvc3MYBSABKAESFgoOdHJhaW5fYWNjdXJhY3kYBiABKAESFQoNdHJhaW5fc2Vjb25kcxgHIAEoARIYCgt3aXRoaW5fY2xpcBgIIAEoCEgAiAEBQg4KDF93aXRoaW5fY2xpcGIGcHJvdG8z");
 
 /**
  * InviteRequest asks a node to take part in a job as a client.
@@ -111,6 +111,20 @@ export type TrainRequest = Message<"weft.fl.v1.TrainRequest"> & {
    * @generated from field: double proximal_mu = 5;
    */
   proximalMu: number;
+
+  /**
+   * Differential privacy: clip the update to this L2 norm before sending it (0: no clipping).
+   *
+   * @generated from field: double dp_clip_norm = 6;
+   */
+  dpClipNorm: number;
+
+  /**
+   * Local differential privacy: then add Gaussian noise of this standard deviation per coordinate (0: none).
+   *
+   * @generated from field: double dp_noise_std = 7;
+   */
+  dpNoiseStd: number;
 };
 
 /**
@@ -384,6 +398,14 @@ export type UpdateMeta = Message<"weft.fl.v1.UpdateMeta"> & {
    * @generated from field: double train_seconds = 7;
    */
   trainSeconds: number;
+
+  /**
+   * Differential privacy with client-side clipping: whether the update's norm was within the clip norm before
+   * clipping (adaptive clipping counts these). Absent when the client did not clip.
+   *
+   * @generated from field: optional bool within_clip = 8;
+   */
+  withinClip?: boolean | undefined;
 };
 
 /**

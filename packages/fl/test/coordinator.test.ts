@@ -11,6 +11,7 @@ import {
   type TrainAssignment,
   type UpdateHeader,
 } from '@weft/fl'
+import { computeEpsilon } from '@weft/dp'
 import { initialFlatParams } from '@weft/runtime'
 import { afterEach, describe, expect, it } from 'vitest'
 
@@ -307,5 +308,51 @@ describe('coordinator', () => {
     expect(end.status).toBe('cancelled')
     expect(end.error).toBe('user asked')
     expect(transport.released.sort()).toEqual(['a', 'b', 'c'])
+  })
+
+  it('DP-FedAvg with server-side clipping: the update is the unweighted clipped mean over the expected clients', async () => {
+    // Each delta has norm sqrt(10)·0.5 ≈ 1.58 > C = 1, so each is scaled to norm 1: every coordinate 1/sqrt(10).
+    const clients = { a: { examples: 1, delta: constDelta(0.5) }, b: { examples: 5, delta: constDelta(0.5) }, c: { examples: 9, delta: constDelta(0.5) } }
+    const { coordinator, store } = setup(clients)
+    const s = spec({ seed: 2, privacy: { dp: { mode: 'central', clipNorm: 1, noiseMultiplier: 1e-6 } } })
+    const job = coordinator.submit(s)
+    const end = await coordinator.done(job.id)
+    expect(end.status, end.error).toBe('finished')
+    const init = initialFlatParams(s.model, 2)
+    const got = finalModel(store, job)
+    // Example counts do not weigh in: the sensitivity bound is per client.
+    for (let i = 0; i < P; i++) expect((got[i] as number) - (init[i] as number)).toBeCloseTo(1 / Math.sqrt(10), 4)
+  })
+
+  it('DP: reports ε each round, stops before its ε limit, and a restarted coordinator never re-spends', async () => {
+    const store = memoryJobStore()
+    const release = (rounds: number) => computeEpsilon({ sampleRate: 1, noiseMultiplier: 2, steps: rounds }, 1e-5).epsilon
+    // Room for three rounds, not four.
+    const limit = (release(3) + release(4)) / 2
+    const s = spec({ rounds: 10, privacy: { dp: { mode: 'client', clipNorm: 1, noiseMultiplier: 2, epsilonLimit: limit } } })
+    const slow = { examples: 1, delta: constDelta(0.01), delayMs: 40 }
+    const first = setup({ a: slow, b: slow, c: slow }, store)
+    const job = first.coordinator.submit(s)
+    await waitFor(() => store.getRound(job.id, 2)?.status === 'closed', 'two rounds', 10_000)
+    await first.coordinator.stop()
+
+    const second = setup({ a: slow, b: slow, c: slow }, store)
+    expect(second.coordinator.resumeAll()).toEqual([job.id])
+    const end = await second.coordinator.done(job.id)
+    expect(end.status, end.error).toBe('finished')
+    const rounds = store.listRounds(job.id).filter((r) => r.status === 'closed')
+    expect(rounds.map((r) => r.round)).toEqual([1, 2, 3])
+    // ε after k rounds is the accountant's for exactly k releases: the restart neither reset nor repeated them.
+    rounds.forEach((r, k) => expect(r.metrics?.privacy?.epsilon).toBeCloseTo(release(k + 1), 9))
+    expect(store.events(job.id, 0).some((e) => e.type === 'privacy-budget-reached' && e.message.includes('stopping before round 4'))).toBe(true)
+    // Clients were told to clip to C; the hint travels with every training task.
+    expect(second.transport.tasks.every((t) => t.task.hints.dp?.clipNorm === 1 && t.task.hints.dp.noiseStd === 0)).toBe(true)
+  })
+
+  it('refuses privacy options that do not combine, naming the field', () => {
+    expect(() => spec({ strategy: { name: 'fedmedian' }, privacy: { dp: { noiseMultiplier: 1 } } })).toThrow(/privacy\.dp: differential privacy works with fedavg/)
+    expect(() => spec({ privacy: { dp: { noiseMultiplier: 1, targetEpsilon: 3 } } })).toThrow(/exactly one of noiseMultiplier and targetEpsilon/)
+    expect(() => spec({ privacy: { secureAggregation: {}, dp: { mode: 'central', noiseMultiplier: 1 } } })).toThrow(/privacy\.dp\.mode: central DP/)
+    expect(() => spec({ privacy: { secureAggregation: {} }, compression: { kind: 'int8' } })).toThrow(/compression: secure aggregation quantizes/)
   })
 })

@@ -120,6 +120,25 @@ export function formatRoundTable(view: JobView): string {
   return formatTable(['ROUND', 'CLIENTS', 'DROPPED', 'TRAIN LOSS', 'TEST ACC', 'DOWN/UP', 'WALL S (BCAST/TRAIN/UP/AGG)', 'OVERHEAD MS'], rows)
 }
 
+/** The privacy lines of a job's status: the DP budget spent (with its limit), secure aggregation and compression. */
+function privacyLines(view: JobView): string[] {
+  const { dp, secureAggregation } = view.spec.privacy
+  const lines: string[] = []
+  if (dp !== undefined) {
+    const spent = [...view.history].reverse().find((h) => h.metrics?.privacy !== undefined)?.metrics?.privacy
+    const limit = dp.epsilonLimit ?? dp.targetEpsilon
+    lines.push(
+      `privacy     DP (${dp.mode} clipping): ε = ${spent === undefined ? '0' : spent.epsilon.toFixed(3)}${limit === undefined ? '' : ` of ${limit}`} at δ = ${dp.delta}` +
+        (spent === undefined ? '' : `, noise multiplier ${spent.noiseMultiplier.toFixed(3)}, clip norm ${spent.clipNorm.toPrecision(3)}`),
+    )
+  }
+  if (secureAggregation !== undefined) {
+    lines.push(`secure agg  SecAgg+ (dropout ≤ ${secureAggregation.dropoutRate}, corrupt ≤ ${secureAggregation.corruptRate}, clip ±${secureAggregation.clip})`)
+  }
+  if (view.spec.compression.kind !== 'none') lines.push(`compression ${JSON.stringify(view.spec.compression)}`)
+  return lines
+}
+
 /** Human-readable `weft fl status`. */
 export function formatJobStatus(view: JobView): string {
   const live = view.live
@@ -143,6 +162,7 @@ export function formatJobStatus(view: JobView): string {
     `dataset     ${view.dataset}`,
     `clients     ${clients}`,
     `latest      ${latestText}`,
+    ...privacyLines(view),
     `coordinator ${view.coordinator}`,
     `created     ${new Date(view.createdAt).toLocaleString()} (${formatDuration(view.updatedAt - view.createdAt)} to last change)`,
   ]

@@ -343,7 +343,7 @@ describe('coordinator', () => {
     const rounds = store.listRounds(job.id).filter((r) => r.status === 'closed')
     expect(rounds.map((r) => r.round)).toEqual([1, 2, 3])
     // ε after k rounds is the accountant's for exactly k releases: the restart neither reset nor repeated them.
-    rounds.forEach((r, k) => expect(r.metrics?.privacy?.epsilon).toBeCloseTo(release(k + 1), 9))
+    for (const [k, r] of rounds.entries()) expect(r.metrics?.privacy?.epsilon).toBeCloseTo(release(k + 1), 9)
     expect(store.events(job.id, 0).some((e) => e.type === 'privacy-budget-reached' && e.message.includes('stopping before round 4'))).toBe(true)
     // Clients were told to clip to C; the hint travels with every training task.
     expect(second.transport.tasks.every((t) => t.task.hints.dp?.clipNorm === 1 && t.task.hints.dp.noiseStd === 0)).toBe(true)

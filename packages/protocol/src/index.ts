@@ -89,3 +89,5 @@ export {
 export { isWireErrorCode, wireErrorCodeName } from './wire-errors.js'
 // Federated learning (weft.fl.v1): re-exported whole as generated.
 export * from './gen/weft/fl/v1/fl_pb.js'
+// Secure aggregation (weft.secagg.v1, messages of @weft/secagg): re-exported whole as generated.
+export * from './gen/weft/secagg/v1/secagg_pb.js'

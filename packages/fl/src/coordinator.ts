@@ -5,13 +5,14 @@
 // update durably, folds it into the round's aggregation and only then reports it accepted.
 import type { HashOptions } from '@weft/protocol'
 import { deriveSeed, initialFlatParams, mulberry32, paramCount, permutation } from '@weft/runtime'
-import { withDifferentialPrivacy } from './privacy.js'
+import { type SecureAggregationConfig, withDifferentialPrivacy } from './privacy.js'
 import { createStrategy } from './strategies/create-strategy.js'
 import type { JobSpec } from './job-spec.js'
 import { minResults } from './job-spec.js'
 import type { EvaluationMetrics, JobEvent, JobRecord, JobStore, RoundMetrics } from './job-store.js'
 import { modelHash } from './model-set.js'
-import type { RoundAggregator, Strategy } from './strategy.js'
+import { type SecAggTransport, SECURE_ATTEMPTS, SecureRound } from './secure-aggregation.js'
+import type { ClientTrainHints, RoundAggregator, Strategy } from './strategy.js'
 import type { Admission, CentralEvaluator, ClientEvaluation, CoordinatorTransport, UpdateHeader } from './transport.js'
 
 export interface CoordinatorLogger {
@@ -91,6 +92,8 @@ export interface Coordinator {
   admit(from: string, header: UpdateHeader): Admission
   /** Checks, stores and aggregates a received update. */
   deliver(from: string, header: UpdateHeader, delta: Float32Array, transfer: { readonly bytes: number; readonly seconds: number }): Admission
+  /** Secure aggregation: checks a client's masked input (the header's `secureSession` names its session) and keeps it for the round's sum. */
+  deliverMasked(from: string, header: UpdateHeader, masked: Uint32Array, transfer: { readonly bytes: number; readonly seconds: number }): Admission
   /** A client's peer went away: it is dropped from the rounds it is in. */
   clientGone(clientId: string, reason: string): void
   /** Candidates may have changed (new peers, new ads): waiting jobs look again now. */
@@ -162,6 +165,9 @@ class CoordinatorImpl implements Coordinator {
 
   submit(spec: JobSpec, options: SubmitOptions = {}): JobRecord {
     const strategy = createJobStrategy(spec)
+    if (spec.privacy.secureAggregation !== undefined && this.#c.transport.secagg === undefined) {
+      throw new Error('privacy.secureAggregation: this coordinator’s transport has no secure-aggregation channel')
+    }
     const central = spec.evaluation.centralized
     if (central !== undefined) {
       const why = this.#c.evaluator === undefined ? 'this coordinator has no evaluator' : this.#c.evaluator.check?.(spec, central.dataset)
@@ -242,6 +248,14 @@ class CoordinatorImpl implements Coordinator {
     return verdict
   }
 
+  deliverMasked(from: string, header: UpdateHeader, masked: Uint32Array, transfer: { bytes: number; seconds: number }): Admission {
+    const run = this.#runs.get(header.jobId)
+    if (run === undefined) return this.#notRunning(header.jobId)
+    const verdict = run.deliverMasked(from, header, masked, transfer)
+    this.#c.metrics?.onUpdate?.(header.jobId, verdict.ok ? 'accepted' : 'refused', transfer.bytes)
+    return verdict
+  }
+
   #notRunning(jobId: string): Admission {
     const job = this.#c.store.getJob(jobId)
     return { ok: false, reason: job === undefined ? `unknown job ${jobId}` : `job ${jobId} is ${job.status}` }
@@ -298,6 +312,10 @@ class RoundState {
   aggSeconds = 0
   stalenessSum = 0
   lastAckAt: number
+  /** Secure aggregation's session of this round attempt, and each client's weight in it. */
+  secure?: SecureRound
+  readonly weights = new Map<string, number>()
+  secureSummary?: NonNullable<RoundMetrics['secureAggregation']>
 
   constructor(
     readonly round: number,
@@ -510,31 +528,125 @@ class JobRun {
 
   // --- synchronous rounds -----------------------------------------------------------------------------------
 
+  /** Waits until enough clients are available, then samples them (seeded by `salt`). */
+  async #pickParticipants(r: number, salt: number): Promise<string[]> {
+    const spec = this.#spec
+    const waitStart = this.#now()
+    for (;;) {
+      this.#refreshMembers()
+      const avail = this.#available()
+      // Enough to start; give invitations still in flight a moment, so a fresh job does not leave them out.
+      if (avail.length >= spec.clients.min && (this.#inviting.size === 0 || this.#now() - waitStart > 5_000)) return this.#sample(avail, salt)
+      if (this.#now() - waitStart > spec.timeouts.waitSeconds * 1000) {
+        throw new JobFailure(
+          `round ${r}: only ${avail.length} of the ${spec.clients.min} clients needed were available after waiting ${spec.timeouts.waitSeconds} s (${this.#membershipText()})`,
+        )
+      }
+      await this.#wait(this.#init.pollMs)
+    }
+  }
+
+  /**
+   * A round under secure aggregation: keys and shares are exchanged while the sampled clients train; each sends
+   * its weighted update masked; at the deadline (or once all are in) the survivors return the shares that remove
+   * the masks, and only the sum is seen. No replacement can join a session once its keys are exchanged, and masked
+   * inputs are not stored (they are useless without the session): a round that aborts for too few shares, or that a
+   * coordinator restart interrupts, is run again with a new sample and a new session.
+   */
+  async #secureRound(r: number, firstSample: string[]): Promise<void> {
+    const spec = this.#spec
+    const config = spec.privacy.secureAggregation as SecureAggregationConfig
+    const transport = this.#c.transport
+    if (transport.secagg === undefined) throw new JobFailure('privacy.secureAggregation: the transport has no secure-aggregation channel')
+    const secagg: SecAggTransport['secagg'] = (clientId, message, signal) => (transport.secagg as SecAggTransport['secagg']).call(transport, clientId, message, signal)
+    const clipBit = this.#strategy.privacy?.config.adaptiveClipping !== undefined
+    const needed = Math.max(2, minResults(spec))
+    let sample = firstSample
+    for (;;) {
+      // Session ids never repeat, across aborts and coordinator restarts alike: they count the attempts recorded.
+      const attempt = this.#c.store.events(this.#id, 0).filter((e) => e.type === 'secure-round-started' && e.round === r).length
+      if (attempt >= SECURE_ATTEMPTS) throw new JobFailure(`round ${r}: secure aggregation did not complete in ${SECURE_ATTEMPTS} attempts`)
+      this.#c.store.openRound(this.#id, r, sample, this.#job.modelHash, this.#now())
+      let secure: SecureRound
+      try {
+        secure = new SecureRound({
+          jobId: this.#id,
+          round: r,
+          attempt,
+          participants: sample,
+          config,
+          vectorLength: this.#paramCount + (clipBit ? 1 : 0),
+          transport: { secagg },
+          phaseMs: Math.min(60_000, (spec.timeouts.roundSeconds * 1000) / 2),
+          signal: this.#abort.signal,
+        })
+      } catch (err) {
+        throw new JobFailure(`round ${r}: privacy.secureAggregation: ${(err as Error).message}`)
+      }
+      const rs = new RoundState(r, sample, this.#job.modelHash, this.#strategy.begin(this.#global), this.#now())
+      rs.secure = secure
+      // FedAvg's example weights, scaled into (0, 1] so quantization keeps its range; DP weighs every client 1.
+      const maxExamples = Math.max(1, ...sample.map((c) => this.#members.get(c)?.examples ?? 1))
+      for (const c of sample) rs.weights.set(c, this.#strategy.privacy !== undefined ? 1 : (this.#members.get(c)?.examples ?? 1) / maxExamples)
+      this.#round = rs
+      const { plan } = secure
+      this.#event(
+        'secure-round-started',
+        `round ${r} started with secure aggregation (session ${secure.session}): ${sample.length} clients, ${plan.complete ? 'every pair' : `${plan.degree} neighbours each`}, threshold ${plan.threshold}, ${plan.bits}-bit inputs`,
+        r,
+      )
+      for (const c of sample) this.#dispatch(rs, c, r)
+      await secure.start()
+      for (const [c, reason] of secure.failed) this.#dropFromRound(rs, c, `secure aggregation: ${reason}`)
+      const deadline = rs.startedAt + spec.timeouts.roundSeconds * 1000
+      while (rs.pending.size > 0 && this.#now() < deadline) await this.#wait(deadline - this.#now())
+      rs.open = false
+      for (const c of rs.pending) {
+        rs.dropped.add(c)
+        this.#event('client-late', `${c} had not sent its masked input when round ${r} closed; dropped from the round`, r)
+      }
+      rs.pending.clear()
+      const outcome =
+        rs.delivered.size >= needed ? await secure.finish() : { ok: false as const, reason: `${rs.delivered.size} masked inputs arrived; ${needed} needed` }
+      if (!outcome.ok) {
+        this.#event('secure-round-aborted', `round ${r} (session ${secure.session}) aborted; nothing individual was revealed: ${outcome.reason}`, r)
+        sample = await this.#pickParticipants(r, r * 7919 + attempt + 1)
+        continue
+      }
+      const { total, survivors, protocolBytes } = outcome.value
+      const weight = survivors.reduce((sum, c) => sum + (rs.weights.get(c) ?? 0), 0)
+      const update = total.subarray(0, this.#paramCount)
+      const t0 = performance.now()
+      if (rs.agg.addSum !== undefined) {
+        const withinClipCount = clipBit ? Math.round((total[this.#paramCount] as number) / config.clip) : undefined
+        rs.agg.addSum({ sum: Float64Array.from(update), count: survivors.length, weight, ...(withinClipCount === undefined ? {} : { withinClipCount }) })
+      } else {
+        rs.agg.add({ clientId: 'secure-sum', delta: update.map((v) => v / weight), numExamples: 1, staleness: 0 })
+      }
+      rs.aggSeconds += (performance.now() - t0) / 1000
+      rs.secureSummary = { session: secure.session, degree: plan.degree, threshold: plan.threshold, bits: plan.bits, survivors: survivors.length, protocolBytes }
+      await this.#commit(rs)
+      return
+    }
+  }
+
+  #dropFromRound(rs: RoundState, clientId: string, reason: string): void {
+    this.#inflight.delete(clientId)
+    if (!rs.pending.delete(clientId)) return
+    rs.dropped.add(clientId)
+    this.#event('client-dropped', `${clientId} dropped from round ${rs.round}: ${reason}`, rs.round)
+  }
+
   async #syncRound(r: number): Promise<void> {
     const spec = this.#spec
     const needed = minResults(spec)
     const stored = this.#c.store.getRound(this.#id, r)
     let participants: string[]
-    const waitStart = this.#now()
     if (stored?.status === 'open') {
       participants = [...stored.participants]
       for (const p of participants) if (!this.#members.has(p)) this.#members.set(p, { examples: 0 })
     } else {
-      for (;;) {
-        this.#refreshMembers()
-        const avail = this.#available()
-        // Enough to start; give invitations still in flight a moment, so a fresh job does not leave them out.
-        if (avail.length >= spec.clients.min && (this.#inviting.size === 0 || this.#now() - waitStart > 5_000)) {
-          participants = this.#sample(avail, r)
-          break
-        }
-        if (this.#now() - waitStart > spec.timeouts.waitSeconds * 1000) {
-          throw new JobFailure(
-            `round ${r}: only ${avail.length} of the ${spec.clients.min} clients needed were available after waiting ${spec.timeouts.waitSeconds} s (${this.#membershipText()})`,
-          )
-        }
-        await this.#wait(this.#init.pollMs)
-      }
+      participants = await this.#pickParticipants(r, r)
       this.#c.store.openRound(this.#id, r, participants, this.#job.modelHash, this.#now())
     }
     // DP fixes its population N, clients per round m and noise at the first round; the state keeps them after.
@@ -543,6 +655,7 @@ class JobRun {
     } catch (err) {
       throw new JobFailure(`privacy.dp: ${(err as Error).message}`)
     }
+    if (spec.privacy.secureAggregation !== undefined) return this.#secureRound(r, participants)
     const rs = new RoundState(r, participants, this.#job.modelHash, this.#strategy.begin(this.#global), this.#now())
     this.#round = rs
     const refolded = this.#refold(rs)
@@ -616,6 +729,13 @@ class JobRun {
     rs.stalenessSum += staleness
   }
 
+  #hintsFor(rs: RoundState, clientId: string): ClientTrainHints {
+    const hints = this.#strategy.clientHints()
+    if (rs.secure === undefined) return hints
+    const clipBit = this.#strategy.privacy?.config.adaptiveClipping !== undefined
+    return { ...hints, secure: { session: rs.secure.session, weight: rs.weights.get(clientId) ?? 1, clipBit } }
+  }
+
   #dispatch(rs: RoundState, clientId: string, baseRound: number): void {
     rs.pending.add(clientId)
     rs.sampled++
@@ -626,7 +746,7 @@ class JobRun {
       modelHash: this.#job.modelHash,
       params: this.#global,
       seed: clientSeed(this.#spec.seed, baseRound, clientId),
-      hints: this.#strategy.clientHints(),
+      hints: this.#hintsFor(rs, clientId),
     }
     void this.#c.transport
       .train(clientId, task, signal)
@@ -682,6 +802,7 @@ class JobRun {
       overheadSeconds: Math.max(0, total - rs.maxTrain),
       ...(this.#strategy.asynchronous ? { staleness: n > 0 ? rs.stalenessSum / n : 0 } : {}),
       ...privacyMetrics(this.#strategy),
+      ...(rs.secureSummary === undefined ? {} : { secureAggregation: rs.secureSummary }),
     }
     this.#c.store.commitRound(this.#id, rs.round, global, hash, metrics, this.#strategy.exportState(), this.#now())
     this.#global = global
@@ -794,8 +915,9 @@ class JobRun {
   admit(from: string, h: UpdateHeader): Admission {
     const rs = this.#round
     if (this.#abort.signal.aborted) return { ok: false, reason: `job ${this.#id} is stopping` }
-    if (h.length !== this.#paramCount) {
-      return { ok: false, reason: `update has ${h.length} values; the model has ${this.#paramCount}` }
+    const expected = rs?.secure?.vectorLength ?? this.#paramCount
+    if (h.length !== expected) {
+      return { ok: false, reason: `update has ${h.length} values; ${rs?.secure === undefined ? 'the model has' : 'a masked input of this round has'} ${expected}` }
     }
     if (!Number.isInteger(h.examples) || h.examples < 1) {
       return { ok: false, reason: `update reports ${h.examples} examples; expected a positive integer` }
@@ -836,6 +958,30 @@ class JobRun {
     this.#event('update-refused', `update from ${from} for round ${round} refused: ${reason}`, round)
   }
 
+  deliverMasked(from: string, h: UpdateHeader, masked: Uint32Array, transfer: { bytes: number; seconds: number }): Admission {
+    const refuse = (reason: string): Admission => {
+      this.refused(from, h.round, reason)
+      return { ok: false, reason }
+    }
+    const verdict = this.admit(from, { ...h, length: masked.length })
+    if (!verdict.ok) return refuse(verdict.reason)
+    const rs = this.#round as RoundState
+    const secure = rs.secure
+    if (secure === undefined) return refuse(`round ${rs.round} does not use secure aggregation: send the update itself`)
+    if (h.secureSession !== secure.session) return refuse(`masked input for session ${h.secureSession}; round ${rs.round} runs session ${secure.session}`)
+    if (!Number.isFinite(h.trainLoss)) return refuse(`update reports a training loss of ${h.trainLoss}`)
+    try {
+      secure.receiveMasked({ type: 'masked-input', jobId: this.#id, round: secure.session, sender: from, modulusBits: 32, bits: secure.plan.bits, vector: masked })
+    } catch (err) {
+      return refuse((err as Error).message)
+    }
+    this.#account(rs, from, h.examples, h.trainLoss, h.trainAccuracy, h.trainSeconds, transfer.seconds, transfer.bytes, 0)
+    this.#inflight.delete(from)
+    this.#event('update-accepted', `masked input from ${from} for round ${rs.round} accepted (session ${secure.session})`, rs.round)
+    this.wake()
+    return { ok: true }
+  }
+
   deliver(from: string, h: UpdateHeader, delta: Float32Array, transfer: { bytes: number; seconds: number }): Admission {
     const refuse = (reason: string): Admission => {
       this.refused(from, h.round, reason)
@@ -843,6 +989,7 @@ class JobRun {
     }
     const verdict = this.admit(from, { ...h, length: delta.length })
     if (!verdict.ok) return refuse(verdict.reason)
+    if (this.#round?.secure !== undefined) return refuse('this round uses secure aggregation: send a masked input, not the update')
     for (let i = 0; i < delta.length; i++) {
       const v = delta[i] as number
       // biome-ignore lint/suspicious/noSelfCompare: NaN check without a call per element

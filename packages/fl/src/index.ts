@@ -77,7 +77,7 @@ export {
   type RoundRecord,
   type UpdateRecord,
 } from './job-store.js'
-export { DELTA_TENSOR, MODEL_TENSOR, modelHash, setVector, vectorSet } from './model-set.js'
+export { DELTA_TENSOR, MASKED_TENSOR, MODEL_TENSOR, modelHash, setVector, vectorSet } from './model-set.js'
 export type {
   Admission,
   CentralEvaluator,
@@ -116,3 +116,15 @@ export {
   type LabelArray,
   normalQuantile,
 } from './attacks.js'
+export {
+  roundOfSession,
+  SECURE_ATTEMPTS,
+  type SecAggReply,
+  type SecAggTransport,
+  SecureClientSessions,
+  secureInput,
+  SecureRound,
+  secureSessionId,
+  type SecureSumResult,
+  type SecureTaskHint,
+} from './secure-aggregation.js'

@@ -55,7 +55,16 @@ export interface RoundMetrics {
   /** Mean staleness of the aggregated updates (asynchronous jobs). */
   readonly staleness?: number
   readonly evaluation?: EvaluationMetrics
-  /** Privacy budget spent so far, (ε, δ), with the noise multiplier and clip norm of the round (DP jobs). */
+  /** Secure aggregation: the round's session, graph degree k, threshold t, input bits, clients in the sum, and the bytes of the protocol's own messages (keys, shares, unmasking; the masked inputs count in bytesUp). */
+  readonly secureAggregation?: {
+    readonly session: number
+    readonly degree: number
+    readonly threshold: number
+    readonly bits: number
+    readonly survivors: number
+    readonly protocolBytes: number
+  }
+  /** Privacy budget spent so far, (ε, δ), with the noise multiplier and the clip norm for the next round (DP jobs). */
   readonly privacy?: { readonly epsilon: number; readonly delta: number; readonly noiseMultiplier: number; readonly clipNorm: number }
 }
 

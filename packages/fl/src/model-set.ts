@@ -5,6 +5,8 @@ import { createTensor, type HashOptions, type TensorSet, tensorSetHash, toHex } 
 export const MODEL_TENSOR = 'params'
 /** Name of the single tensor of an update set. */
 export const DELTA_TENSOR = 'delta'
+/** Tensor name of a secure-aggregation masked input (uint32, in the ring Z/2^32). */
+export const MASKED_TENSOR = 'masked'
 
 /** The tensor set of a flat vector (shares `values`' memory). */
 export function vectorSet(name: string, values: Float32Array): TensorSet {

@@ -4,7 +4,8 @@
 // from), so the same contract serves synchronous rounds, asynchronous buffered rounds (FedBuff) and,
 // later, compressed updates. A strategy never sees the network, the store or the clock.
 
-import type { DpClientHints, PrivacyControl } from './privacy.js'
+import type { DpClientHints, PrivacyControl, SecureSum } from './privacy.js'
+import type { SecureTaskHint } from './secure-aggregation.js'
 
 /** One client's contribution to an aggregation. */
 export interface ClientUpdate {
@@ -32,6 +33,8 @@ export interface ClientTrainHints {
   readonly proximalMu?: number
   /** Differential privacy: clip the update (and, in local mode, add noise) before sending it. */
   readonly dp?: DpClientHints
+  /** Secure aggregation: mask the (weighted) update in this session instead of sending it in the clear. */
+  readonly secure?: SecureTaskHint
 }
 
 /** Aggregation of one round (or, for FedBuff, of one buffer). */
@@ -44,6 +47,11 @@ export interface RoundAggregator {
   add(update: ClientUpdate): void
   /** Updates added so far. */
   readonly count: number
+  /**
+   * Takes a round's secure sum instead of individual updates (the DP wrapper: its noise goes on the sum). Absent:
+   * the coordinator adds the sum's weighted mean as a single update.
+   */
+  addSum?(sum: SecureSum): void
   /**
    * Computes the next global model. Does not modify the `global` passed to `begin`.
    * @throws NotEnoughUpdatesError when fewer than `strategy.minUpdates` updates were added.

@@ -1,4 +1,5 @@
 // How a coordinator reaches its clients: the contract the mesh (or a simulation) implements.
+import type { SecAggTransport } from './secure-aggregation.js'
 import type { JobSpec } from './job-spec.js'
 import type { ClientTrainHints } from './strategy.js'
 
@@ -42,6 +43,8 @@ export interface UpdateHeader {
   readonly length: number
   /** Differential privacy with client-side clipping: whether the update was within the clip norm before clipping. */
   readonly withinClip?: boolean
+  /** Secure aggregation: the session the masked input belongs to. */
+  readonly secureSession?: number
 }
 
 /** Whether an update is accepted; a refusal's reason goes back to the client. */
@@ -57,6 +60,8 @@ export interface CoordinatorTransport {
   evaluate(clientId: string, task: EvaluateAssignment, signal: AbortSignal): Promise<Outcome<ClientEvaluation>>
   /** Tells a client the job ended (best effort). */
   release(clientId: string, jobId: string, reason: string): Promise<void>
+  /** Secure aggregation's messages (absent: this transport cannot run jobs with privacy.secureAggregation). */
+  secagg?: SecAggTransport['secagg']
 }
 
 /** Centralized evaluation on a data set the coordinator holds. */

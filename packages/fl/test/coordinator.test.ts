@@ -1,5 +1,7 @@
 // The coordinator's round logic through its public API, with scripted clients behind a CoordinatorTransport.
 import {
+  SecureClientSessions,
+  secureInput,
   type Coordinator,
   type CoordinatorTransport,
   createCoordinator,
@@ -13,6 +15,8 @@ import {
 } from '@weft/fl'
 import { computeEpsilon } from '@weft/dp'
 import { initialFlatParams } from '@weft/runtime'
+import type { SecAggMessage } from '@weft/secagg'
+import { nativeX25519 } from '@weft/secagg/node'
 import { afterEach, describe, expect, it } from 'vitest'
 
 const MODEL = { architecture: 'logreg', inputShape: [4], numClasses: 2 } as const
@@ -354,5 +358,156 @@ describe('coordinator', () => {
     expect(() => spec({ privacy: { dp: { noiseMultiplier: 1, targetEpsilon: 3 } } })).toThrow(/exactly one of noiseMultiplier and targetEpsilon/)
     expect(() => spec({ privacy: { secureAggregation: {}, dp: { mode: 'central', noiseMultiplier: 1 } } })).toThrow(/privacy\.dp\.mode: central DP/)
     expect(() => spec({ privacy: { secureAggregation: {} }, compression: { kind: 'int8' } })).toThrow(/compression: secure aggregation quantizes/)
+  })
+
+  describe('with secure aggregation', () => {
+    /** Scripted clients that run SecAgg+: they mask their (weighted) deltas instead of sending them. */
+    class SecureTransport extends ScriptedTransport {
+      readonly sessions = new Map<string, SecureClientSessions>()
+      /** Clients that stop answering secagg messages after the given phase. */
+      readonly vanish = new Map<string, 'setup' | 'neighbour-keys' | 'masked'>()
+      /** When set, clients vanish only in this many of the job's first sessions. */
+      vanishSessions: number | undefined
+      readonly #sessionsSeen: number[] = []
+      readonly plaintext: string[] = []
+
+      sessionsOf(id: string): SecureClientSessions {
+        let s = this.sessions.get(id)
+        if (s === undefined) {
+          s = new SecureClientSessions(id, { keyAgreement: nativeX25519() })
+          this.sessions.set(id, s)
+        }
+        return s
+      }
+
+      override async train(id: string, task: TrainAssignment) {
+        this.tasks.push({ client: id, task })
+        const c = this.clients.get(id)
+        const hint = task.hints.secure
+        if (c === undefined || c.silent === true) return { ok: true as const, bytesDown: task.params.byteLength }
+        if (hint === undefined) {
+          this.plaintext.push(id)
+          return super.train(id, task)
+        }
+        void (async () => {
+          const masked = await this.sessionsOf(id).mask(task.jobId, hint.session, secureInput(c.delta, hint, undefined, 1), 5_000)
+          if (this.vanish.get(id) === 'setup' || this.vanish.get(id) === 'neighbour-keys') return
+          const header = { ...this.header(task, c.examples, masked.vector.length), secureSession: hint.session }
+          const verdict = (this.coordinator as Coordinator).deliverMasked(id, header, masked.vector, { bytes: masked.vector.byteLength, seconds: 0 })
+          if (!verdict.ok) this.refusals.push({ client: id, reason: verdict.reason })
+        })().catch(() => {})
+        return { ok: true as const, bytesDown: task.params.byteLength }
+      }
+
+      async secagg(id: string, message: SecAggMessage) {
+        if (!this.#sessionsSeen.includes(message.round)) this.#sessionsSeen.push(message.round)
+        const vanishing = this.vanishSessions === undefined || this.#sessionsSeen.indexOf(message.round) < this.vanishSessions
+        const gone = vanishing ? this.vanish.get(id) : undefined
+        if ((gone === 'setup' && message.type !== 'setup') || (gone === 'neighbour-keys' && message.type !== 'setup' && message.type !== 'neighbour-keys')) {
+          return { ok: false as const, reason: 'gone' }
+        }
+        if (gone === 'masked' && message.type === 'unmask-request') return { ok: false as const, reason: 'gone' }
+        try {
+          const reply = this.sessionsOf(id).handle(message)
+          return { ok: true as const, bytes: 1, ...(reply === undefined ? {} : { reply }) }
+        } catch (err) {
+          return { ok: false as const, reason: (err as Error).message }
+        }
+      }
+    }
+
+    function secureSetup(clients: Record<string, ScriptedClient>) {
+      const transport = new SecureTransport(new Map(Object.entries(clients)))
+      const store = memoryJobStore()
+      const coordinator = createCoordinator({ store, transport }, { pollMs: 5, reinviteAfterMs: 10 })
+      transport.coordinator = coordinator
+      running.push(coordinator)
+      return { transport, coordinator, store }
+    }
+
+    const six = (vanishing: Record<string, ScriptedClient> = {}) => ({
+      a: { examples: 1, delta: constDelta(0.1) },
+      b: { examples: 2, delta: constDelta(-0.2) },
+      c: { examples: 4, delta: Float32Array.from({ length: P }, (_, i) => i / 20) },
+      d: { examples: 4, delta: constDelta(0.3) },
+      e: { examples: 2, delta: constDelta(-0.05) },
+      f: { examples: 3, delta: constDelta(0.02) },
+      ...vanishing,
+    })
+
+    it('gives the example-weighted FedAvg mean within the quantization error, and no plaintext update ever reaches the coordinator', async () => {
+      const clients = six()
+      const { coordinator, store, transport } = secureSetup(clients)
+      const s = spec({ seed: 4, clients: { min: 6 }, timeouts: { roundSeconds: 2, waitSeconds: 30 }, privacy: { secureAggregation: { dropoutRate: 0.2, clip: 1 } } })
+      const job = coordinator.submit(s)
+      const end = await coordinator.done(job.id)
+      expect(end.status, end.error).toBe('finished')
+      expect(transport.plaintext).toEqual([])
+      const expected = weightedMean(
+        initialFlatParams(s.model, 4),
+        Object.values(clients).map((c) => ({ n: c.examples, d: c.delta })),
+      )
+      const got = finalModel(store, job)
+      const round = store.listRounds(job.id)[0]!
+      const bound = (6 * 1) / 2 ** ((round.metrics?.secureAggregation?.bits ?? 16) - 1)
+      for (let i = 0; i < P; i++) expect(Math.abs((got[i] as number) - (expected[i] as number))).toBeLessThanOrEqual(bound)
+      expect(round.metrics?.secureAggregation).toMatchObject({ survivors: 6, threshold: expect.any(Number), degree: 5 })
+    })
+
+    it('unmasks a client that dropped after sending its masked input, excludes one that dropped after the key exchange', async () => {
+      const clients = six()
+      const { coordinator, store, transport } = secureSetup(clients)
+      transport.vanish.set('d', 'masked')
+      transport.vanish.set('e', 'setup')
+      const s = spec({ seed: 4, clients: { min: 6, minResults: 3 }, timeouts: { roundSeconds: 1, waitSeconds: 30 }, privacy: { secureAggregation: { dropoutRate: 0.4, clip: 1 } } })
+      const job = coordinator.submit(s)
+      const end = await coordinator.done(job.id)
+      expect(end.status, end.error).toBe('finished')
+      // d's input is in the sum (its self-mask came back from its neighbours' shares); e's is not.
+      const kept = ['a', 'b', 'c', 'd', 'f'].map((k) => clients[k as keyof typeof clients])
+      const expected = weightedMean(initialFlatParams(s.model, 4), kept.map((c) => ({ n: c.examples, d: c.delta })))
+      const got = finalModel(store, job)
+      for (let i = 0; i < P; i++) expect(Math.abs((got[i] as number) - (expected[i] as number))).toBeLessThanOrEqual(1e-3)
+      expect(store.listRounds(job.id)[0]?.metrics?.secureAggregation?.survivors).toBe(5)
+      expect(store.events(job.id, 0).some((e) => e.type === 'client-dropped' && e.message.startsWith('e dropped') && e.message.includes('secure aggregation'))).toBe(true)
+    })
+
+    it('aborts a round whose shares fall below the threshold without revealing anything, and runs it again in a new session', async () => {
+      const clients = six()
+      const { coordinator, store, transport } = secureSetup(clients)
+      // Four of six vanish before answering the unmasking: two answers are below the threshold (3).
+      for (const id of ['c', 'd', 'e', 'f']) transport.vanish.set(id, 'masked')
+      transport.vanishSessions = 1
+      const s = spec({ seed: 4, clients: { min: 6, minResults: 2 }, timeouts: { roundSeconds: 1, waitSeconds: 2 }, privacy: { secureAggregation: { dropoutRate: 0.4, clip: 1 } } })
+      const job = coordinator.submit(s)
+      const end = await coordinator.done(job.id)
+      expect(end.status, end.error).toBe('finished')
+      const events = store.events(job.id, 0)
+      const aborted = events.find((e) => e.type === 'secure-round-aborted')
+      expect(aborted?.message).toMatch(/nothing individual was revealed/)
+      const sessions = events.filter((e) => e.type === 'secure-round-started').map((e) => /session (\d+)/.exec(e.message)?.[1])
+      expect(new Set(sessions).size).toBe(sessions.length)
+      expect(sessions.length).toBeGreaterThanOrEqual(2)
+    })
+
+    it('refuses a plaintext update, a masked input of the wrong length and one replayed from an earlier session; the round completes', async () => {
+      const clients = six({ e: { examples: 2, delta: constDelta(-0.05), silent: true } })
+      const { coordinator, store, transport } = secureSetup(clients)
+      const s = spec({ seed: 4, clients: { min: 6, minResults: 4 }, timeouts: { roundSeconds: 1, waitSeconds: 30 }, privacy: { secureAggregation: { dropoutRate: 0.4, clip: 1 } } })
+      const job = coordinator.submit(s)
+      await waitFor(() => transport.tasks.some((t) => t.client === 'e'), 'e dispatched')
+      const task = transport.tasks.find((t) => t.client === 'e')!.task
+      const session = task.hints.secure!.session
+      const plain = transport.send('e', transport.header(task, 2, P), constDelta(1))
+      expect(plain).toMatchObject({ ok: false, reason: 'this round uses secure aggregation: send a masked input, not the update' })
+      const c = coordinator as Coordinator
+      const wrongLength = c.deliverMasked('e', { ...transport.header(task, 2, P - 1), secureSession: session }, new Uint32Array(P - 1), { bytes: 0, seconds: 0 })
+      expect(wrongLength).toMatchObject({ ok: false, reason: `update has ${P - 1} values; a masked input of this round has ${P}` })
+      const replay = c.deliverMasked('e', { ...transport.header(task, 2, P), secureSession: session - 1 }, new Uint32Array(P), { bytes: 0, seconds: 0 })
+      expect(replay.ok ? '' : replay.reason).toMatch(new RegExp(`masked input for session ${session - 1}; round 1 runs session ${session}`))
+      const end = await coordinator.done(job.id)
+      expect(end.status, end.error).toBe('finished')
+      expect(store.listRounds(job.id)[0]?.metrics?.secureAggregation?.survivors).toBe(5)
+    })
   })
 })

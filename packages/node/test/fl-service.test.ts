@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { DELTA_TENSOR, vectorSet } from '@weft/fl'
 import { UpdateMetaSchema } from '@weft/protocol'
+import { decodeModelArtifact } from '@weft/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
 
@@ -109,5 +110,24 @@ describe('FL service on in-process nodes', () => {
     const metrics = await (await fetch(`${coordinator.apiUrl}/metrics`)).text()
     expect(metrics).toMatch(/weft_fl_updates_total\{outcome="accepted"\} 4/)
     expect(metrics).toMatch(/weft_fl_rounds_total\{job="[^"]+"\} 2/)
+  }, 150_000)
+
+  it('runs a job under secure aggregation over the mesh: the same model as in the clear, from masked inputs only', async () => {
+    const quick = { ...SPEC, rounds: 2, train: { epochs: 3, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.01 } }, seed: 9 }
+    const plain = coordinator.fl.submit(quick)
+    await until(() => coordinator.fl.coordinator.isRunning(plain.id) === false, 120_000, 'the plaintext job')
+    const secure = coordinator.fl.submit({ ...quick, privacy: { secureAggregation: { dropoutRate: 0, clip: 2 } } })
+    await until(() => coordinator.fl.coordinator.isRunning(secure.id) === false, 120_000, 'the secure job')
+    const done = await coordinator.fl.view(secure.id)
+    expect(done?.status, done?.error).toBe('finished')
+    expect(done?.history.map((h) => h.metrics?.secureAggregation?.survivors)).toEqual([2, 2])
+    const events = coordinator.fl.events(secure.id, 0)
+    expect(events.filter((e) => e.type === 'update-accepted').every((e) => e.message.startsWith('masked input from'))).toBe(true)
+    // Same seed, same clients, same data: the secure sum matches the plaintext FedAvg within the quantization error.
+    const a = coordinator.fl.exportModel(plain.id, 'last')
+    const b = coordinator.fl.exportModel(secure.id, 'last')
+    const { weights: wa } = decodeModelArtifact(a!.bytes)
+    const { weights: wb } = decodeModelArtifact(b!.bytes)
+    for (let i = 0; i < wa.length; i++) expect(Math.abs((wa[i] as number) - (wb[i] as number))).toBeLessThan(1e-5)
   }, 150_000)
 })

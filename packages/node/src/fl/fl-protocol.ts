@@ -9,6 +9,8 @@ import {
   InviteResponseSchema,
   JobStatusRequestSchema,
   JobStatusResponseSchema,
+  SecAggRequestSchema,
+  SecAggResponseSchema,
   SubmitRequestSchema,
   SubmitResponseSchema,
   TrainRequestSchema,
@@ -25,6 +27,8 @@ export const FL_EVALUATE = rpcMethod('fl', 'evaluate', EvaluateRequestSchema, Ev
 export const FL_CANCEL = rpcMethod('fl', 'cancel', CancelRequestSchema, CancelResponseSchema)
 /** Any node → a node that is to coordinate: run this job. */
 export const FL_SUBMIT = rpcMethod('fl', 'submit', SubmitRequestSchema, SubmitResponseSchema)
+/** Coordinator → client: one secure-aggregation message (keys, shares, unmasking) of a round's session. */
+export const FL_SECAGG = rpcMethod('fl', 'secagg', SecAggRequestSchema, SecAggResponseSchema)
 /** Any node → a coordinator: a job's status. */
 export const FL_STATUS = rpcMethod('fl', 'status', JobStatusRequestSchema, JobStatusResponseSchema)
 

@@ -9,6 +9,7 @@ import {
   type CoordinatorTransport,
   createCoordinator,
   decodeClientUpdate,
+  MASKED_TENSOR,
   ineligibility,
   type JobEvent,
   type JobLive,
@@ -23,7 +24,8 @@ import {
 } from '@weft/fl'
 import type { InMemoryDataset } from '@weft/data'
 import { type MeshNode, RpcError, TensorRejectedError } from '@weft/mesh'
-import { ModelMetaSchema, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
+import { ModelMetaSchema, type Tensor, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
+import { decodeSecAggMessage, encodeSecAggMessage } from '@weft/secagg'
 import { encodeModelArtifact, featureSize, paramCount, paramInfo } from '@weft/runtime'
 import { createWorkerPool, type WorkerPool } from '@weft/runtime-tfjs/node'
 import type { Logger } from 'pino'
@@ -32,7 +34,7 @@ import type { NodeMetrics } from '../metrics.js'
 import type { PeerEntry, PeerTable } from '../peer-table.js'
 import type { NodeState } from '../state.js'
 import type { ActivityView } from '../views.js'
-import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
+import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_SECAGG, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
 import { openFlStore } from './fl-store.js'
 import { type Participant, startParticipant } from './participant.js'
 
@@ -194,6 +196,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
         proximalMu: task.hints.proximalMu ?? 0,
         dpClipNorm: task.hints.dp?.clipNorm ?? 0,
         dpNoiseStd: task.hints.dp?.noiseStd ?? 0,
+        ...(task.hints.secure === undefined ? {} : { secure: task.hints.secure }),
       }
       for (let attempt = 0; ; attempt++) {
         try {
@@ -206,6 +209,18 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
           const again = await deliverModel()
           if (!again.ok) return again
         }
+      }
+    },
+    async secagg(clientId, message, signal) {
+      const bytes = encodeSecAggMessage(message)
+      try {
+        const r = await mesh.rpc.call(clientId, FL_SECAGG, { jobId: message.jobId, message: bytes }, { signal, timeoutMs: 60_000 })
+        if (r.message.length === 0) return { ok: true, bytes: bytes.length }
+        const reply = decodeSecAggMessage(r.message)
+        if (reply.type === 'masked-input-header') return { ok: false, reason: 'a masked input does not travel over secagg' }
+        return { ok: true, reply, bytes: bytes.length + r.message.length }
+      } catch (err) {
+        return { ok: false, reason: rpcError(err) }
       }
     },
     async evaluate(clientId, task, signal) {
@@ -292,6 +307,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     const m = fromBinary(UpdateMetaSchema, metadata)
     return {
       ...(m.withinClip === undefined ? {} : { withinClip: m.withinClip }),
+      ...(m.secureSession === undefined ? {} : { secureSession: m.secureSession }),
       jobId: m.jobId,
       round: m.round,
       baseHash: hex(m.baseHash),
@@ -313,6 +329,14 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       }
       const spec = store.getJob(h.jobId)?.spec
       if (spec === undefined) return { decline: 'not-wanted', message: `no job ${h.jobId} here` }
+      if (h.secureSession !== undefined) {
+        const t = header.tensors[0]
+        if (header.tensors.length !== 1 || t?.name !== MASKED_TENSOR || t.dtype !== 'uint32' || t.shape.length !== 1) {
+          return { decline: 'not-wanted', message: `a masked input is one uint32 vector named "${MASKED_TENSOR}"` }
+        }
+        const verdict = coordinator.admit(from, { ...h, length: t.shape[0] as number })
+        return verdict.ok ? true : { decline: 'not-wanted', message: verdict.reason }
+      }
       const wrongShape = updateShapeProblem(spec, header.tensors)
       if (wrongShape !== undefined) return { decline: 'not-wanted', message: wrongShape }
       h = { ...h, length: announcedUpdateLength(spec, header.tensors) }
@@ -324,6 +348,12 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       const h0 = headerOf(received.metadata, 0)
       const spec = store.getJob(h0.jobId)?.spec
       if (spec === undefined) throw new TensorRejectedError(WireErrorCode.NOT_FOUND, `no job ${h0.jobId} here`)
+      if (h0.secureSession !== undefined) {
+        const masked = tensorValues(received.set[0] as Tensor<'uint32'>)
+        const verdict = coordinator.deliverMasked(from, { ...h0, length: masked.length }, masked, { bytes: received.totalBytes, seconds: received.seconds })
+        if (!verdict.ok) throw new TensorRejectedError(WireErrorCode.CONFLICT, verdict.reason)
+        return
+      }
       let delta: Float32Array
       try {
         delta = decodeClientUpdate(spec, received.set)

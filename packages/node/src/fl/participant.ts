@@ -2,6 +2,9 @@
 // thread, and sends its update back to the coordinator, retrying while the coordinator is unreachable.
 import { create, toBinary } from '@bufbuild/protobuf'
 import {
+  MASKED_TENSOR,
+  SecureClientSessions,
+  secureInput,
   type ClientTrainHints,
   type ClientUpdatePipeline,
   craftLocalMaliciousUpdate,
@@ -16,13 +19,15 @@ import {
 import type { InMemoryDataset } from '@weft/data'
 import { type MeshNode, RpcError } from '@weft/mesh'
 import { fromBinary } from '@bufbuild/protobuf'
-import { ModelMetaSchema, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
+import { createTensor, ModelMetaSchema, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { featureSize } from '@weft/runtime'
 import type { WorkerPool } from '@weft/runtime-tfjs/node'
 import type { Logger } from 'pino'
 import type { DatasetConfig, NodeConfig } from '../config.js'
 import { trainingData } from './adversary.js'
-import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
+import { decodeSecAggMessage, encodeSecAggMessage } from '@weft/secagg'
+import { nativeX25519 } from '@weft/secagg/node'
+import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_SECAGG, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
 
 export interface ParticipantComponents {
   readonly mesh: MeshNode
@@ -138,6 +143,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       const hints: ClientTrainHints = {
         proximalMu: req.proximalMu,
         ...(req.dpClipNorm > 0 ? { dp: { clipNorm: req.dpClipNorm, noiseStd: req.dpNoiseStd } } : {}),
+        ...(req.secure === undefined ? {} : { secure: { session: req.secure.session, weight: req.secure.weight, clipBit: req.secure.clipBit } }),
       }
       const task = runTask(job, req.round, hash, params, req.seed, hints).finally(() => job.tasks.delete(req.round))
       job.tasks.set(req.round, task)
@@ -166,8 +172,17 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const honest = toDeltaInPlace(trained.params, global)
     const delta = policy.adversary === undefined ? honest : craftLocalMaliciousUpdate(policy.adversary, honest)
     let prepared: ReturnType<ClientUpdatePipeline['prepare']>
+    let secureSession: number | undefined
     try {
       prepared = job.pipeline.prepare(delta, hints)
+      const secure = hints.secure
+      const config = job.spec.privacy.secureAggregation
+      if (secure !== undefined && config !== undefined) {
+        // The clipped update, weighted, masked in the round's session: the coordinator sees only the sum.
+        const masked = await secureSessions.mask(job.id, secure.session, secureInput(delta, secure, prepared.withinClip, config.clip), 120_000, job.abort.signal)
+        prepared = { set: [createTensor(MASKED_TENSOR, 'uint32', [masked.vector.length], masked.vector)] }
+        secureSession = secure.session
+      }
     } catch (err) {
       log.error({ job: job.id, round, err: (err as Error).message }, 'could not prepare the update; none sent')
       return
@@ -183,6 +198,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
         trainAccuracy: 0,
         trainSeconds: seconds,
         ...(prepared.withinClip === undefined ? {} : { withinClip: prepared.withinClip }),
+        ...(secureSession === undefined ? {} : { secureSession }),
       }),
     )
     const set = prepared.set
@@ -205,6 +221,25 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     }
   }
 
+  // Secure aggregation: the coordinator's key, share and unmasking messages for this node's sessions.
+  const secureSessions = new SecureClientSessions(mesh.peerId, { keyAgreement: nativeX25519() })
+  await mesh.rpc.handle(FL_SECAGG, (req, ctx) => {
+    ownJob(req.jobId, ctx.peer)
+    let message: ReturnType<typeof decodeSecAggMessage>
+    try {
+      message = decodeSecAggMessage(req.message)
+    } catch (err) {
+      throw new RpcError(WireErrorCode.BAD_REQUEST, `malformed secure-aggregation message: ${(err as Error).message}`)
+    }
+    if (message.type === 'masked-input-header' || message.jobId !== req.jobId) throw new RpcError(WireErrorCode.BAD_REQUEST, 'not a coordinator message of this job')
+    try {
+      const reply = secureSessions.handle(message)
+      return { message: reply === undefined ? new Uint8Array() : encodeSecAggMessage(reply) }
+    } catch (err) {
+      throw new RpcError(WireErrorCode.BAD_REQUEST, (err as Error).message)
+    }
+  })
+
   await mesh.rpc.handle(FL_EVALUATE, async (req, ctx) => {
     const job = ownJob(req.jobId, ctx.peer)
     const hash = toHexString(req.modelHash)
@@ -220,6 +255,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     if (job !== undefined && job.coordinator === ctx.peer) {
       job.abort.abort(new Error(req.reason))
       jobs.delete(req.jobId)
+      secureSessions.forgetJob(req.jobId)
       log.info({ job: req.jobId, reason: req.reason }, 'left a federated job')
     }
     return {}
@@ -237,7 +273,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     async stop() {
       for (const j of jobs.values()) j.abort.abort(new Error('node stopping'))
       await Promise.allSettled([...jobs.values()].flatMap((j) => [...j.tasks.values()]))
-      for (const m of [FL_INVITE, FL_TRAIN, FL_EVALUATE, FL_CANCEL]) await mesh.rpc.unhandle(m).catch(() => {})
+      for (const m of [FL_INVITE, FL_TRAIN, FL_EVALUATE, FL_CANCEL, FL_SECAGG]) await mesh.rpc.unhandle(m).catch(() => {})
       await mesh.tensors.unhandle(FL_MODEL).catch(() => {})
     },
   }

@@ -11,6 +11,8 @@ import {
   createClientUpdatePipeline,
   createCoordinator,
   decodeClientUpdate,
+  SecureClientSessions,
+  secureInput,
   type JobEvent,
   type JobRecord,
   type JobSpec,
@@ -23,6 +25,8 @@ import {
 } from '@weft/fl'
 import type { SharedDatasetDescriptor } from '@weft/data'
 import { tensorSetByteLength } from '@weft/protocol'
+import { decodeSecAggMessage, encodeSecAggMessage, type SecAggMessage } from '@weft/secagg'
+import { nativeX25519 } from '@weft/secagg/node'
 import { createWorkerPool, type WorkerPool } from '@weft/runtime-tfjs/node'
 import { trainingData } from './adversary.js'
 
@@ -113,6 +117,17 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
   }
   // Each virtual client keeps its own update pipeline (compression's error feedback is per client).
   const pipelines = new Map<string, ClientUpdatePipeline>()
+  // Each virtual client holds its own secure-aggregation sessions; one native X25519 serves them all.
+  const keyAgreement = nativeX25519()
+  const sessions = new Map<string, SecureClientSessions>()
+  const sessionsOf = (id: string): SecureClientSessions => {
+    let s = sessions.get(id)
+    if (s === undefined) {
+      s = new SecureClientSessions(id, { keyAgreement })
+      sessions.set(id, s)
+    }
+    return s
+  }
   const pipelineOf = (id: string): ClientUpdatePipeline => {
     let p = pipelines.get(id)
     if (p === undefined) {
@@ -178,12 +193,42 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
       return { ok: true, ...e }
     },
     release: async () => {},
+    // Every message goes through the wire codec, so the bytes counted are the bytes a mesh would carry.
+    async secagg(id, message) {
+      try {
+        const sent = encodeSecAggMessage(message)
+        const reply = sessionsOf(id).handle(decodeSecAggMessage(sent) as SecAggMessage)
+        if (reply === undefined) return { ok: true, bytes: sent.length }
+        const back = encodeSecAggMessage(reply)
+        return { ok: true, reply: decodeSecAggMessage(back) as SecAggMessage, bytes: sent.length + back.length }
+      } catch (err) {
+        return { ok: false, reason: (err as Error).message }
+      }
+    },
   }
-  /** The client's side of an update after training: attack (if it is an attacker), clip, compress, send. */
+  /** The client's side of an update after training: attack (if it is an attacker), clip, compress or mask, send. */
   const deliver = async (id: string, task: Parameters<CoordinatorTransport['train']>[1], honest: Float32Array, loss: number, seconds: number) => {
     const i = index.get(id) as number
     const delta = attack !== undefined && attackers.has(id) ? await maliciousUpdate(attack, task.round, honest) : honest
     const prepared = pipelineOf(id).prepare(delta, task.hints)
+    const secure = task.hints.secure
+    const secureConfig = spec.privacy.secureAggregation
+    if (secure !== undefined && secureConfig !== undefined) {
+      const masked = await sessionsOf(id).mask(task.jobId, secure.session, secureInput(delta, secure, prepared.withinClip, secureConfig.clip), 120_000)
+      const header: UpdateHeader = {
+        jobId: task.jobId,
+        round: task.round,
+        baseHash: task.modelHash,
+        examples: parts[i]?.length ?? 0,
+        trainLoss: loss,
+        trainAccuracy: 0,
+        trainSeconds: seconds,
+        length: masked.vector.length,
+        secureSession: secure.session,
+      }
+      coordinator?.deliverMasked(id, header, masked.vector, { bytes: masked.vector.byteLength, seconds: 0 })
+      return
+    }
     // Through the coordinator's own decoding, as on a mesh: compression costs what it costs there.
     const decoded = decodeClientUpdate(spec, prepared.set)
     const header: UpdateHeader = {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/fl/v1/fl.proto.
  */
 export const file_weft_fl_v1_fl: GenFile = /*@__PURE__*/
-  fileDesc("ChN3ZWZ0L2ZsL3YxL2ZsLnByb3RvEgp3ZWZ0LmZsLnYxIjIKDUludml0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXNwZWNfanNvbhgCIAEoCSJECg5JbnZpdGVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSEAoIZXhhbXBsZXMYAyABKAQikAEKDFRyYWluUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDBIMCgRzZWVkGAQgASgNEhMKC3Byb3hpbWFsX211GAUgASgBEhQKDGRwX2NsaXBfbm9ybRgGIAEoARIUCgxkcF9ub2lzZV9zdGQYByABKAEiMQoNVHJhaW5SZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkiRAoPRXZhbHVhdGVSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRISCgptb2RlbF9oYXNoGAMgASgMIlUKEEV2YWx1YXRlUmVzcG9uc2USDAoEbG9zcxgBIAEoARIQCghhY2N1cmFjeRgCIAEoARIQCghleGFtcGxlcxgDIAEoBBIPCgdzZWNvbmRzGAQgASgBIi8KDUNhbmNlbFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIQCg5DYW5jZWxSZXNwb25zZSIiCg1TdWJtaXRSZXF1ZXN0EhEKCXNwZWNfanNvbhgBIAEoCSIgCg5TdWJtaXRSZXNwb25zZRIOCgZqb2JfaWQYASABKAkiIgoQSm9iU3RhdHVzUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiKAoRSm9iU3RhdHVzUmVzcG9uc2USEwoLc3RhdHVzX2pzb24YASABKAkiKgoJTW9kZWxNZXRhEg4KBmpvYl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDSK9AQoKVXBkYXRlTWV0YRIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEQoJYmFzZV9oYXNoGAMgASgMEhAKCGV4YW1wbGVzGAQgASgEEhIKCnRyYWluX2xvc3MYBSABKAESFgoOdHJhaW5fYWNjdXJhY3kYBiABKAESFQoNdHJhaW5fc2Vjb25kcxgHIAEoARIYCgt3aXRoaW5fY2xpcBgIIAEoCEgAiAEBQg4KDF93aXRoaW5fY2xpcGIGcHJvdG8z");
+  fileDesc("ChN3ZWZ0L2ZsL3YxL2ZsLnByb3RvEgp3ZWZ0LmZsLnYxIjIKDUludml0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXNwZWNfanNvbhgCIAEoCSJECg5JbnZpdGVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSEAoIZXhhbXBsZXMYAyABKAQiuAEKDFRyYWluUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDBIMCgRzZWVkGAQgASgNEhMKC3Byb3hpbWFsX211GAUgASgBEhQKDGRwX2NsaXBfbm9ybRgGIAEoARIUCgxkcF9ub2lzZV9zdGQYByABKAESJgoGc2VjdXJlGAggASgLMhYud2VmdC5mbC52MS5TZWN1cmVUYXNrIj8KClNlY3VyZVRhc2sSDwoHc2Vzc2lvbhgBIAEoDRIOCgZ3ZWlnaHQYAiABKAESEAoIY2xpcF9iaXQYAyABKAgiMAoNU2VjQWdnUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoDCIhCg5TZWNBZ2dSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgMIjEKDVRyYWluUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAgSDgoGcmVhc29uGAIgASgJIkQKD0V2YWx1YXRlUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDCJVChBFdmFsdWF0ZVJlc3BvbnNlEgwKBGxvc3MYASABKAESEAoIYWNjdXJhY3kYAiABKAESEAoIZXhhbXBsZXMYAyABKAQSDwoHc2Vjb25kcxgEIAEoASIvCg1DYW5jZWxSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiEAoOQ2FuY2VsUmVzcG9uc2UiIgoNU3VibWl0UmVxdWVzdBIRCglzcGVjX2pzb24YASABKAkiIAoOU3VibWl0UmVzcG9uc2USDgoGam9iX2lkGAEgASgJIiIKEEpvYlN0YXR1c1JlcXVlc3QSDgoGam9iX2lkGAEgASgJIigKEUpvYlN0YXR1c1Jlc3BvbnNlEhMKC3N0YXR1c19qc29uGAEgASgJIioKCU1vZGVsTWV0YRIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0i7QEKClVwZGF0ZU1ldGESDgoGam9iX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNEhEKCWJhc2VfaGFzaBgDIAEoDBIQCghleGFtcGxlcxgEIAEoBBISCgp0cmFpbl9sb3NzGAUgASgBEhYKDnRyYWluX2FjY3VyYWN5GAYgASgBEhUKDXRyYWluX3NlY29uZHMYByABKAESGAoLd2l0aGluX2NsaXAYCCABKAhIAIgBARIbCg5zZWN1cmVfc2Vzc2lvbhgJIAEoDUgBiAEBQg4KDF93aXRoaW5fY2xpcEIRCg9fc2VjdXJlX3Nlc3Npb25iBnByb3RvMw");
 
 /**
  * InviteRequest asks a node to take part in a job as a client.
@@ -125,6 +125,13 @@ export type TrainRequest = Message<"weft.fl.v1.TrainRequest"> & {
    * @generated from field: double dp_noise_std = 7;
    */
   dpNoiseStd: number;
+
+  /**
+   * Secure aggregation: mask the update in this session instead of sending it (absent: send it in the clear).
+   *
+   * @generated from field: weft.fl.v1.SecureTask secure = 8;
+   */
+  secure?: SecureTask | undefined;
 };
 
 /**
@@ -133,6 +140,84 @@ export type TrainRequest = Message<"weft.fl.v1.TrainRequest"> & {
  */
 export const TrainRequestSchema: GenMessage<TrainRequest> = /*@__PURE__*/
   messageDesc(file_weft_fl_v1_fl, 2);
+
+/**
+ * A round's secure-aggregation task for one client.
+ *
+ * @generated from message weft.fl.v1.SecureTask
+ */
+export type SecureTask = Message<"weft.fl.v1.SecureTask"> & {
+  /**
+   * The session (round × attempts + attempt) whose keys and shares the coordinator exchanges over "secagg".
+   *
+   * @generated from field: uint32 session = 1;
+   */
+  session: number;
+
+  /**
+   * Multiply the update by this before masking.
+   *
+   * @generated from field: double weight = 2;
+   */
+  weight: number;
+
+  /**
+   * Append the DP clip bit as one more coordinate.
+   *
+   * @generated from field: bool clip_bit = 3;
+   */
+  clipBit: boolean;
+};
+
+/**
+ * Describes the message weft.fl.v1.SecureTask.
+ * Use `create(SecureTaskSchema)` to create a new message.
+ */
+export const SecureTaskSchema: GenMessage<SecureTask> = /*@__PURE__*/
+  messageDesc(file_weft_fl_v1_fl, 3);
+
+/**
+ * SecAggRequest carries one weft.secagg.v1 message (encoded by @weft/secagg's codec) from a coordinator to a client.
+ *
+ * @generated from message weft.fl.v1.SecAggRequest
+ */
+export type SecAggRequest = Message<"weft.fl.v1.SecAggRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: bytes message = 2;
+   */
+  message: Uint8Array;
+};
+
+/**
+ * Describes the message weft.fl.v1.SecAggRequest.
+ * Use `create(SecAggRequestSchema)` to create a new message.
+ */
+export const SecAggRequestSchema: GenMessage<SecAggRequest> = /*@__PURE__*/
+  messageDesc(file_weft_fl_v1_fl, 4);
+
+/**
+ * SecAggResponse carries the client's answer (empty when the phase has none).
+ *
+ * @generated from message weft.fl.v1.SecAggResponse
+ */
+export type SecAggResponse = Message<"weft.fl.v1.SecAggResponse"> & {
+  /**
+   * @generated from field: bytes message = 1;
+   */
+  message: Uint8Array;
+};
+
+/**
+ * Describes the message weft.fl.v1.SecAggResponse.
+ * Use `create(SecAggResponseSchema)` to create a new message.
+ */
+export const SecAggResponseSchema: GenMessage<SecAggResponse> = /*@__PURE__*/
+  messageDesc(file_weft_fl_v1_fl, 5);
 
 /**
  * TrainResponse acknowledges a training task; the update follows later on "fl-update".
@@ -156,7 +241,7 @@ export type TrainResponse = Message<"weft.fl.v1.TrainResponse"> & {
  * Use `create(TrainResponseSchema)` to create a new message.
  */
 export const TrainResponseSchema: GenMessage<TrainResponse> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 3);
+  messageDesc(file_weft_fl_v1_fl, 6);
 
 /**
  * EvaluateRequest asks a client to evaluate a global model on its local data.
@@ -185,7 +270,7 @@ export type EvaluateRequest = Message<"weft.fl.v1.EvaluateRequest"> & {
  * Use `create(EvaluateRequestSchema)` to create a new message.
  */
 export const EvaluateRequestSchema: GenMessage<EvaluateRequest> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 4);
+  messageDesc(file_weft_fl_v1_fl, 7);
 
 /**
  * @generated from message weft.fl.v1.EvaluateResponse
@@ -217,7 +302,7 @@ export type EvaluateResponse = Message<"weft.fl.v1.EvaluateResponse"> & {
  * Use `create(EvaluateResponseSchema)` to create a new message.
  */
 export const EvaluateResponseSchema: GenMessage<EvaluateResponse> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 5);
+  messageDesc(file_weft_fl_v1_fl, 8);
 
 /**
  * CancelRequest tells a client the job ended (finished, failed or cancelled) and it may drop its state.
@@ -241,7 +326,7 @@ export type CancelRequest = Message<"weft.fl.v1.CancelRequest"> & {
  * Use `create(CancelRequestSchema)` to create a new message.
  */
 export const CancelRequestSchema: GenMessage<CancelRequest> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 6);
+  messageDesc(file_weft_fl_v1_fl, 9);
 
 /**
  * @generated from message weft.fl.v1.CancelResponse
@@ -254,7 +339,7 @@ export type CancelResponse = Message<"weft.fl.v1.CancelResponse"> & {
  * Use `create(CancelResponseSchema)` to create a new message.
  */
 export const CancelResponseSchema: GenMessage<CancelResponse> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 7);
+  messageDesc(file_weft_fl_v1_fl, 10);
 
 /**
  * SubmitRequest hands a job to a node, which becomes its coordinator.
@@ -273,7 +358,7 @@ export type SubmitRequest = Message<"weft.fl.v1.SubmitRequest"> & {
  * Use `create(SubmitRequestSchema)` to create a new message.
  */
 export const SubmitRequestSchema: GenMessage<SubmitRequest> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 8);
+  messageDesc(file_weft_fl_v1_fl, 11);
 
 /**
  * @generated from message weft.fl.v1.SubmitResponse
@@ -290,7 +375,7 @@ export type SubmitResponse = Message<"weft.fl.v1.SubmitResponse"> & {
  * Use `create(SubmitResponseSchema)` to create a new message.
  */
 export const SubmitResponseSchema: GenMessage<SubmitResponse> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 9);
+  messageDesc(file_weft_fl_v1_fl, 12);
 
 /**
  * JobStatusRequest asks a coordinator for a job's status.
@@ -309,7 +394,7 @@ export type JobStatusRequest = Message<"weft.fl.v1.JobStatusRequest"> & {
  * Use `create(JobStatusRequestSchema)` to create a new message.
  */
 export const JobStatusRequestSchema: GenMessage<JobStatusRequest> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 10);
+  messageDesc(file_weft_fl_v1_fl, 13);
 
 /**
  * @generated from message weft.fl.v1.JobStatusResponse
@@ -328,7 +413,7 @@ export type JobStatusResponse = Message<"weft.fl.v1.JobStatusResponse"> & {
  * Use `create(JobStatusResponseSchema)` to create a new message.
  */
 export const JobStatusResponseSchema: GenMessage<JobStatusResponse> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 11);
+  messageDesc(file_weft_fl_v1_fl, 14);
 
 /**
  * ModelMeta is the metadata of an "fl-model" tensor transfer.
@@ -352,7 +437,7 @@ export type ModelMeta = Message<"weft.fl.v1.ModelMeta"> & {
  * Use `create(ModelMetaSchema)` to create a new message.
  */
 export const ModelMetaSchema: GenMessage<ModelMeta> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 12);
+  messageDesc(file_weft_fl_v1_fl, 15);
 
 /**
  * UpdateMeta is the metadata of an "fl-update" tensor transfer (a single float32 tensor "delta").
@@ -406,6 +491,13 @@ export type UpdateMeta = Message<"weft.fl.v1.UpdateMeta"> & {
    * @generated from field: optional bool within_clip = 8;
    */
   withinClip?: boolean | undefined;
+
+  /**
+   * Secure aggregation: the session of the masked input (a uint32 tensor "masked" instead of "delta").
+   *
+   * @generated from field: optional uint32 secure_session = 9;
+   */
+  secureSession?: number | undefined;
 };
 
 /**
@@ -413,5 +505,5 @@ export type UpdateMeta = Message<"weft.fl.v1.UpdateMeta"> & {
  * Use `create(UpdateMetaSchema)` to create a new message.
  */
 export const UpdateMetaSchema: GenMessage<UpdateMeta> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 13);
+  messageDesc(file_weft_fl_v1_fl, 16);
 

@@ -1,0 +1,290 @@
+// Secure aggregation in federated rounds: the coordinator's driver of one SecAgg+ session per round attempt, and
+// the client's sessions. Transport-free: the coordinator reaches clients through CoordinatorTransport.secagg and
+// receives masked inputs through Coordinator.deliverMasked; a mesh node and the simulator both plug in here.
+import {
+  type KeyAgreement,
+  MessageRejectedError,
+  type MaskedInputMessage,
+  planSecAgg,
+  type SecAggComponents,
+  SecAggClient,
+  type SecAggMessage,
+  type SecAggPlan,
+  SecAggServer,
+} from '@weft/secagg'
+import type { SecureAggregationConfig } from './privacy.js'
+
+/** A secure session's id on the wire: the round and the attempt at it (an aborted round is run again). */
+export function secureSessionId(round: number, attempt: number): number {
+  if (attempt < 0 || attempt >= SECURE_ATTEMPTS) throw new RangeError(`attempt must be in [0, ${SECURE_ATTEMPTS}), got ${attempt}`)
+  return round * SECURE_ATTEMPTS + attempt
+}
+
+/** Attempts at one round before the job fails. */
+export const SECURE_ATTEMPTS = 4
+
+/** The round a session id belongs to. */
+export function roundOfSession(session: number): number {
+  return Math.floor(session / SECURE_ATTEMPTS)
+}
+
+/** What a training task tells a client of the round's secure aggregation. */
+export interface SecureTaskHint {
+  /** The session id (secureSessionId). */
+  readonly session: number
+  /** Multiply the update by this before masking (n_i / max n over the round; 1 under DP). */
+  readonly weight: number
+  /** Append the DP clip bit (within the clip norm or not) as one more coordinate, scaled by the clip range. */
+  readonly clipBit: boolean
+}
+
+/** The answer of a client to one secure-aggregation message. */
+export type SecAggReply = { readonly ok: true; readonly reply?: SecAggMessage; readonly bytes: number } | { readonly ok: false; readonly reason: string }
+
+/** How a coordinator reaches clients for secure aggregation. */
+export interface SecAggTransport {
+  /** Sends `message` to `clientId`; resolves with the client's reply (setup, neighbour keys and unmask requests have one). */
+  secagg(clientId: string, message: SecAggMessage, signal: AbortSignal): Promise<SecAggReply>
+}
+
+/** What one secure round produced. */
+export interface SecureSumResult {
+  /** Dequantized Σ over the survivors of (weight × update). */
+  readonly total: Float32Array
+  readonly survivors: readonly string[]
+  /** Bytes of the protocol's own messages (keys, shares, unmasking), both ways. */
+  readonly protocolBytes: number
+  readonly plan: SecAggPlan
+}
+
+/**
+ * The coordinator's side of one attempt at a secure round. `start` runs key advertisement and share exchange with
+ * every participant (in parallel with their training); masked inputs then arrive through `receiveMasked`; `finish`
+ * asks the survivors for the shares that remove the masks.
+ */
+export class SecureRound {
+  readonly session: number
+  readonly plan: SecAggPlan
+  readonly vectorLength: number
+  readonly #server: SecAggServer
+  readonly #transport: SecAggTransport
+  readonly #phaseMs: number
+  readonly #signal: AbortSignal
+  #protocolBytes = 0
+  /** Clients that completed the share exchange: only they may send a masked input. */
+  readonly ready = new Set<string>()
+  /** Clients that failed a phase, with the reason. */
+  readonly failed = new Map<string, string>()
+
+  constructor(init: {
+    jobId: string
+    round: number
+    attempt: number
+    participants: readonly string[]
+    config: SecureAggregationConfig
+    vectorLength: number
+    transport: SecAggTransport
+    phaseMs: number
+    signal: AbortSignal
+    components?: SecAggComponents
+  }) {
+    this.session = secureSessionId(init.round, init.attempt)
+    this.plan = planSecAgg({
+      clients: init.participants.length,
+      dropoutRate: init.config.dropoutRate,
+      corruptRate: init.config.corruptRate,
+      clip: init.config.clip,
+      ...(init.config.bits === undefined ? {} : { bits: init.config.bits }),
+    })
+    this.vectorLength = init.vectorLength
+    this.#server = new SecAggServer(
+      { jobId: init.jobId, round: this.session, clients: init.participants, plan: this.plan, vectorLength: init.vectorLength },
+      init.components ?? {},
+    )
+    this.#transport = init.transport
+    this.#phaseMs = init.phaseMs
+    this.#signal = init.signal
+  }
+
+  /** Sends each message to its client and feeds the replies to `accept`; a client that fails is recorded. */
+  async #exchange(messages: readonly SecAggMessage[], recipientOf: (m: SecAggMessage) => string, accept?: (reply: SecAggMessage) => void): Promise<void> {
+    const signal = AbortSignal.any([this.#signal, AbortSignal.timeout(this.#phaseMs)])
+    await Promise.all(
+      messages.map(async (message) => {
+        const client = recipientOf(message)
+        const r = await this.#transport.secagg(client, message, signal)
+        if (!r.ok) {
+          this.failed.set(client, r.reason)
+          return
+        }
+        this.#protocolBytes += r.bytes
+        if (accept === undefined) return
+        if (r.reply === undefined) {
+          this.failed.set(client, 'no reply')
+          return
+        }
+        try {
+          accept(r.reply)
+        } catch (err) {
+          this.failed.set(client, err instanceof MessageRejectedError ? `${err.reason}: ${err.message}` : (err as Error).message)
+        }
+      }),
+    )
+  }
+
+  /** Phases 0-2: keys and shares. Resolves with the clients that may send a masked input. */
+  async start(): Promise<ReadonlySet<string>> {
+    const setup = this.#server.setup()
+    await this.#exchange(setup, (m) => (m as { clientId: string }).clientId, (reply) => {
+      if (reply.type !== 'advertise-keys') throw new Error(`expected advertise-keys, got ${reply.type}`)
+      this.#server.receiveKeys(reply)
+    })
+    await this.#exchange(this.#server.closeKeyPhase(), (m) => (m as { recipient: string }).recipient, (reply) => {
+      if (reply.type !== 'share-keys') throw new Error(`expected share-keys, got ${reply.type}`)
+      this.#server.receiveShares(reply)
+    })
+    const routed = this.#server.closeSharePhase()
+    // Ready before the bundles go out: a client that already trained masks and sends the moment its shares land,
+    // which can beat the acknowledgement of the message that carried them.
+    for (const m of routed) this.ready.add(m.recipient)
+    await this.#exchange(routed, (m) => (m as { recipient: string }).recipient)
+    return this.ready
+  }
+
+  /**
+   * Phase 3: one client's masked input.
+   * @throws MessageRejectedError with the reason (wrong length, session, duplicate, not in the round)
+   */
+  receiveMasked(message: MaskedInputMessage): void {
+    if (!this.ready.has(message.sender)) throw new MessageRejectedError('wrong-phase', `${message.sender} did not complete the share exchange of session ${this.session}`)
+    this.#server.receiveMaskedInput(message)
+  }
+
+  /** Phase 4 and the sum; `ok: false` when too few shares came back (nothing individual is revealed). */
+  async finish(): Promise<{ ok: true; value: SecureSumResult } | { ok: false; reason: string }> {
+    const requests = this.#server.closeMaskedInputPhase()
+    if (!requests.ok) return { ok: false, reason: requests.error.message }
+    await this.#exchange(requests.value, (m) => (m as { recipient: string }).recipient, (reply) => {
+      if (reply.type !== 'unmask-response') throw new Error(`expected unmask-response, got ${reply.type}`)
+      this.#server.receiveUnmask(reply)
+    })
+    const result = this.#server.finalize()
+    if (!result.ok) return { ok: false, reason: result.error.message }
+    return { ok: true, value: { total: result.value.total, survivors: result.value.survivors, protocolBytes: this.#protocolBytes, plan: this.plan } }
+  }
+}
+
+interface Deferred {
+  readonly promise: Promise<void>
+  resolve(): void
+}
+
+/** A promise with its resolver (Promise.withResolvers, which this browser-safe package cannot assume). */
+function deferred(): Deferred {
+  let resolve = (): void => {}
+  const promise = new Promise<void>((r) => {
+    resolve = r
+  })
+  return { promise, resolve }
+}
+
+/** A client's secure-aggregation sessions, across jobs: one SecAggClient per (job, session). */
+export class SecureClientSessions {
+  readonly #id: string
+  readonly #components: SecAggComponents
+  /** Sessions by job and id; a session a finished training waits for exists before its setup arrives (no client yet). */
+  readonly #sessions = new Map<string, { client?: SecAggClient; sharesIn: Deferred; ready: boolean }>()
+
+  constructor(id: string, components: { keyAgreement?: KeyAgreement } = {}) {
+    this.#id = id
+    this.#components = components
+  }
+
+  #key(jobId: string, session: number): string {
+    return `${jobId}/${session}`
+  }
+
+  /**
+   * Handles a message from the job's coordinator: setup → advertised keys, neighbour keys → share bundles, routed
+   * shares → nothing (the client is then ready to mask), unmask request → shares.
+   * @throws MessageRejectedError when the message is wrong for the session's state
+   */
+  handle(message: SecAggMessage): SecAggMessage | undefined {
+    const key = this.#key(message.jobId, message.round)
+    if (message.type === 'setup') {
+      const waiting = this.#sessions.get(key)
+      if (waiting?.client !== undefined) throw new MessageRejectedError('duplicate', `session ${message.round} of job ${message.jobId} already set up`)
+      const client = new SecAggClient({ id: this.#id, jobId: message.jobId, round: message.round }, this.#components)
+      const reply = client.advertiseKeys(message)
+      if (waiting === undefined) this.#sessions.set(key, { client, sharesIn: deferred(), ready: false })
+      else waiting.client = client
+      this.#forgetOld(message.jobId, message.round)
+      return reply
+    }
+    const session = this.#sessions.get(key)
+    if (session?.client === undefined) throw new MessageRejectedError('wrong-round', `no session ${message.round} of job ${message.jobId} here`)
+    switch (message.type) {
+      case 'neighbour-keys':
+        return session.client.shareKeys(message)
+      case 'routed-shares':
+        session.client.receiveShares(message)
+        session.ready = true
+        session.sharesIn.resolve()
+        return undefined
+      case 'unmask-request': {
+        const reply = session.client.unmask(message)
+        this.#sessions.delete(key)
+        return reply
+      }
+      default:
+        throw new MessageRejectedError('wrong-phase', `a client does not take ${message.type} messages`)
+    }
+  }
+
+  /**
+   * Masks a client's (weighted, clipped) update once its shares are in.
+   * @throws Error when the shares do not arrive within `timeoutMs`, or the session is unknown
+   */
+  async mask(jobId: string, session: number, input: Float32Array, timeoutMs: number, signal?: AbortSignal): Promise<MaskedInputMessage> {
+    const key = this.#key(jobId, session)
+    let s = this.#sessions.get(key)
+    if (s === undefined) {
+      // Training can finish before the coordinator's setup arrives: wait for the whole exchange.
+      s = { sharesIn: deferred(), ready: false }
+      this.#sessions.set(key, s)
+    }
+    if (!s.ready) {
+      const timeout = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal === undefined ? [] : [signal])])
+      await Promise.race([
+        s.sharesIn.promise,
+        new Promise((_, reject) => timeout.addEventListener('abort', () => reject(new Error(`shares of session ${session} did not arrive within ${timeoutMs} ms`)), { once: true })),
+      ])
+    }
+    if (s.client === undefined) throw new Error(`secure session ${session} of job ${jobId} was never set up`)
+    return s.client.maskInput(input)
+  }
+
+  /** Forgets the job's sessions of earlier rounds (they can no longer complete). */
+  #forgetOld(jobId: string, session: number): void {
+    for (const key of this.#sessions.keys()) {
+      const [job, id] = [key.slice(0, key.lastIndexOf('/')), Number(key.slice(key.lastIndexOf('/') + 1))]
+      if (job === jobId && roundOfSession(id) < roundOfSession(session)) this.#sessions.delete(key)
+    }
+  }
+
+  /** Drops every session of a job (it ended or the node left it). */
+  forgetJob(jobId: string): void {
+    for (const key of this.#sessions.keys()) if (key.startsWith(`${jobId}/`)) this.#sessions.delete(key)
+  }
+}
+
+/**
+ * The vector a client masks: weight × its (clipped) update, then, under adaptive DP clipping, the clip bit scaled
+ * to the quantization range (so it survives clipping to ±range and can be read back from the sum).
+ */
+export function secureInput(delta: Float32Array, hint: SecureTaskHint, withinClip: boolean | undefined, range: number): Float32Array {
+  const out = new Float32Array(delta.length + (hint.clipBit ? 1 : 0))
+  for (let i = 0; i < delta.length; i++) out[i] = (delta[i] as number) * hint.weight
+  if (hint.clipBit) out[delta.length] = withinClip === false ? 0 : range
+  return out
+}

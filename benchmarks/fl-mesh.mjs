@@ -4,6 +4,7 @@
 // in the same run, and the bytes moved per round against the floor (model size × clients, down and up).
 // Usage: npm run build, then
 //   node benchmarks/fl-mesh.mjs [--clients 10] [--model mlp|cnn-lenet] [--rounds 20] [--epochs 1] [--batch 32] [--lr 0.05]
+//   --compare-secure: then the same job again with secure aggregation (SecAgg+) on the same fabric, side by side.
 import '@weft/mesh/shim'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
     momentum: { type: 'string', default: '0.9' },
     keep: { type: 'boolean', default: false },
     'ad-interval': { type: 'string', default: '10000' },
+    'compare-secure': { type: 'boolean', default: false },
   },
 })
 const N = Number(args.clients)
@@ -64,13 +66,15 @@ const median = (xs) => {
 
 const root = mkdtempSync(join(tmpdir(), 'weft-bench-fl-'))
 const nodes = []
+let tcp = 0
+let coordinator
 const common = ['--ad-interval', args['ad-interval'], '--ad-ttl', String(Number(args['ad-interval']) * 3), '--no-probe', '--log-level', 'warn']
 try {
-  const tcp = await rawTcpBytesPerSecond()
+  tcp = await rawTcpBytesPerSecond()
   const cdir = join(root, 'coordinator')
   mkdirSync(cdir, { recursive: true })
   writeFileSync(join(cdir, 'weft.json'), JSON.stringify({ dataDir: cdir, fl: { participate: false, workers: 1 }, datasets: [{ name: 'fmnist-test', source: 'fashion-mnist', split: 'test' }] }))
-  const coordinator = await startLocalNode({ dataDir: cdir, startTimeoutMs: 120_000, args: [...common, '--config', join(cdir, 'weft.json')] })
+  coordinator = await startLocalNode({ dataDir: cdir, startTimeoutMs: 120_000, args: [...common, '--config', join(cdir, 'weft.json')] })
   nodes.push(coordinator)
   const bootstrap = coordinator.addrs.find((a) => !a.includes('/ws'))
   for (let i = 0; i < N; i++) {
@@ -98,7 +102,25 @@ try {
     timeouts: { roundSeconds: 3600, waitSeconds: 600 },
     seed: 1,
   }
+  const summaries = [await runJob('plaintext', spec)]
+  if (args['compare-secure']) {
+    summaries.push(await runJob('secure aggregation', { ...spec, name: `${spec.name}-secure`, privacy: { secureAggregation: { dropoutRate: 0.1, corruptRate: 0.1, clip: 1 } } }))
+    console.log('\njob                 round s (median)  aggregation s  training s  bytes up/round  protocol bytes/round  accuracy')
+    for (const x of summaries) {
+      console.log(
+        `${x.label.padEnd(19)} ${x.total.toFixed(2).padStart(16)}  ${x.aggregation.toFixed(3).padStart(13)}  ${x.training.toFixed(2).padStart(10)}  ` +
+          `${(x.bytesUp / 2 ** 20).toFixed(2).padStart(10)} MiB  ${(x.protocolBytes / 2 ** 20).toFixed(3).padStart(16)} MiB  ${(x.accuracy * 100).toFixed(2)}%`,
+      )
+    }
+  }
+} finally {
+  await Promise.all(nodes.map((n) => n.stop()))
+  if (!args.keep) rmSync(root, { recursive: true, force: true })
+}
+
+async function runJob(label, spec) {
   const t0 = performance.now()
+  console.log(`\n${label}:`)
   const { id } = await coordinator.api.submitJob(spec)
   console.log(`${N} clients, ${args.model} (${paramCount(model)} params), E=${args.epochs}, B=${args.batch}, SGD lr ${args.lr} momentum ${args.momentum}; raw TCP loopback ${(tcp / 2 ** 20).toFixed(0)} MiB/s`)
   let after = 0
@@ -131,7 +153,13 @@ try {
   console.log(
     `bytes per round: ${(bytes / 2 ** 20).toFixed(2)} MiB vs floor ${((2 * N * modelBytes) / 2 ** 20).toFixed(2)} MiB (model ${(modelBytes / 2 ** 20).toFixed(2)} MiB × ${N} clients × down+up): ${(bytes / (2 * N * modelBytes)).toFixed(3)}×`,
   )
-} finally {
-  await Promise.all(nodes.map((n) => n.stop()))
-  if (!args.keep) rmSync(root, { recursive: true, force: true })
+  return {
+    label,
+    total: phase('total'),
+    aggregation: phase('aggregation'),
+    training: phase('training'),
+    bytesUp: median(steady.map((m) => m.bytesUp)),
+    protocolBytes: median(steady.map((m) => m.secureAggregation?.protocolBytes ?? 0)),
+    accuracy: view.latest.accuracy,
+  }
 }

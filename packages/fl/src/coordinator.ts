@@ -606,8 +606,11 @@ class JobRun {
         this.#event('client-late', `${c} had not sent its masked input when round ${r} closed; dropped from the round`, r)
       }
       rs.pending.clear()
+      // Unmasking (the survivors' shares, the rebuilt masks, the sum) is this round's aggregation work.
+      const unmaskStart = performance.now()
       const outcome =
         rs.delivered.size >= needed ? await secure.finish() : { ok: false as const, reason: `${rs.delivered.size} masked inputs arrived; ${needed} needed` }
+      rs.aggSeconds += (performance.now() - unmaskStart) / 1000
       if (!outcome.ok) {
         this.#event('secure-round-aborted', `round ${r} (session ${secure.session}) aborted; nothing individual was revealed: ${outcome.reason}`, r)
         sample = await this.#pickParticipants(r, r * 7919 + attempt + 1)

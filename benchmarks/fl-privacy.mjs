@@ -53,7 +53,12 @@ const accuracyOf = (r) => r.metrics?.evaluation?.centralized?.accuracy
 
 async function run(label, jobSpec, attack) {
   const t0 = performance.now()
-  const r = await runSimulation({ spec: jobSpec, clients: 100, partition, train, test, workers, ...(attack === undefined ? {} : { attack }) })
+  const drops = []
+  const onEvent = (e) => {
+    if (e.type === 'client-dropped' || e.type === 'job-failed') drops.push(e.message)
+  }
+  const r = await runSimulation({ spec: jobSpec, clients: 100, partition, train, test, workers, onEvent, ...(attack === undefined ? {} : { attack }) })
+  if (drops.length > 0) console.error(`${label}: ${drops.length} clients dropped, first: ${drops[0]}`)
   const closed = r.rounds.filter((x) => x.status === 'closed')
   const last = [...closed].reverse().find((x) => accuracyOf(x) !== undefined)
   return {

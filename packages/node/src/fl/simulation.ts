@@ -165,8 +165,10 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
       const i = index.get(id) as number
       const attacking = attack !== undefined && attackers.has(id)
       const round = collusionRound(task.round)
+      // Only colluding attacks need the benign updates of the round: otherwise nothing is copied or waited for.
+      const colluding = attack !== undefined && (attack.kind === 'alie' || attack.kind === 'ipm')
       if (attacking) round.attackersDispatched++
-      else round.benignDispatched++
+      else if (colluding) round.benignDispatched++
       void (async () => {
         const t0 = performance.now()
         let honest: Float32Array | undefined
@@ -181,10 +183,11 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
           honest = toDeltaInPlace(trained.params, task.params)
           return await deliver(id, task, honest, trained.result.meanLoss, (performance.now() - t0) / 1000)
         } finally {
-          if (!attacking) round.benignDone(honest)
+          if (!attacking && colluding) round.benignDone(honest)
         }
-      })().catch(() => {
-        // A failed task is a dropped client: the round closes without it at its deadline.
+      })().catch((err: unknown) => {
+        // A failed task is a dropped client, at once and with the reason, not silently at the round's deadline.
+        coordinator?.clientGone(id, `local training or its update failed: ${(err as Error)?.message ?? String(err)}`)
       })
       return { ok: true, bytesDown: task.params.byteLength }
     },

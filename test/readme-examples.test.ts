@@ -28,4 +28,11 @@ describe('README examples', () => {
     expect(job).toMatchObject({ dataset: 'fashion-mnist', rounds: 50, strategy: { name: 'fedavg' }, clients: { min: 8, minResults: 8 } })
     expect(job.evaluation.centralized?.dataset).toBe('fashion-mnist-test')
   })
+
+  it('the private job spec combines secure aggregation with client-side DP, as the text says it may', () => {
+    const job = parseJobSpec(block('private-job.yaml'))
+    expect(job.privacy.secureAggregation).toMatchObject({ dropoutRate: 0.2, corruptRate: 0.1, clip: 1 })
+    expect(job.privacy.dp).toMatchObject({ mode: 'client', targetEpsilon: 3, delta: 1e-5 })
+    expect(() => parseJobSpec({ ...(block('private-job.yaml') as object), privacy: { ...job.privacy, dp: { ...job.privacy.dp, mode: 'central' } } })).toThrow(/central DP/)
+  })
 })

@@ -27,7 +27,7 @@ export function JobsPage() {
   )
 }
 
-const STATUS_TONES: Record<JobStatus, string> = { running: 'blue', done: 'green', failed: 'red', cancelled: 'grey' }
+const STATUS_TONES: Record<JobStatus, string> = { running: 'blue', finished: 'green', failed: 'red', cancelled: 'grey' }
 
 export function StatusBadge({ status }: { status: JobStatus }) {
   return <Badge tone={STATUS_TONES[status] ?? 'grey'}>{status}</Badge>

@@ -8,25 +8,11 @@ import { join } from 'node:path'
 import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeSyntheticCsv } from './fixtures/synthetic-csv.js'
 
 const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium'
 const SHOTS = join(process.cwd(), 'test-results', 'dashboard')
 const TIMING = ['--ad-interval', '1000', '--ad-ttl', '10000', '--no-probe', '--log-level', 'warn']
-
-/** A separable two-class task, as in the FL process tests. */
-function writeCsv(path: string, n: number, seed: number): void {
-  let s = seed * 2654435761
-  const rand = () => {
-    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0
-    return s / 2 ** 32
-  }
-  const rows = ['a,b,c,d,label']
-  for (let i = 0; i < n; i++) {
-    const x = [rand() * 2 - 1, rand() * 2 - 1, rand() * 2 - 1, rand() * 2 - 1]
-    rows.push(`${x.map((v) => v.toFixed(5)).join(',')},${(x[0] as number) + (x[1] as number) - (x[2] as number) > 0 ? 'pos' : 'neg'}`)
-  }
-  writeFileSync(path, `${rows.join('\n')}\n`)
-}
 
 // Each round trains long enough (a few hundred ms) that the page sees the chart grow round by round.
 const JOB_YAML = `name: browser-test
@@ -53,7 +39,7 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env['CI'] === undefined)('the w
     mkdirSync(SHOTS, { recursive: true })
     const cdir = join(root, 'coordinator')
     mkdirSync(cdir, { recursive: true })
-    writeCsv(join(root, 'test.csv'), 400, 99)
+    writeSyntheticCsv(join(root, 'test.csv'), 400, 99)
     writeFileSync(
       join(cdir, 'weft.json'),
       JSON.stringify({ dataDir: cdir, labels: { tier: 'dc' }, fl: { participate: false }, datasets: [{ name: 'synth-test', source: join(root, 'test.csv'), label: 'label' }] }),
@@ -65,7 +51,7 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env['CI'] === undefined)('the w
       [0, 1].map(async (i) => {
         const dir = join(root, `client-${i}`)
         mkdirSync(dir, { recursive: true })
-        writeCsv(join(dir, 'train.csv'), 300, i + 1)
+        writeSyntheticCsv(join(dir, 'train.csv'), 300, i + 1)
         writeFileSync(
           join(dir, 'weft.json'),
           JSON.stringify({ dataDir: dir, labels: { tier: 'edge' }, datasets: [{ name: 'synth', source: join(dir, 'train.csv'), label: 'label' }] }),

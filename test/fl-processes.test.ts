@@ -12,25 +12,10 @@ import type { JobView } from '@weft/node'
 import { decodeModelArtifact } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeSyntheticCsv } from './fixtures/synthetic-csv.js'
 
 const TIMING = ['--ad-interval', '1000', '--ad-ttl', '10000', '--no-probe', '--log-level', process.env['WEFT_TEST_LOGS'] === undefined ? 'warn' : 'info']
 const SIZES = [120, 200, 320]
-
-/** A separable two-class task: label = [x0 + x1 − x2 + noise > 0], different samples per seed. */
-function writeCsv(path: string, n: number, seed: number): void {
-  let s = seed * 2654435761
-  const rand = () => {
-    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0
-    return s / 2 ** 32
-  }
-  const rows = ['a,b,c,d,label']
-  for (let i = 0; i < n; i++) {
-    const x = [rand() * 2 - 1, rand() * 2 - 1, rand() * 2 - 1, rand() * 2 - 1]
-    const y = (x[0] as number) + (x[1] as number) - (x[2] as number) + (rand() - 0.5) * 0.2 > 0 ? 'pos' : 'neg'
-    rows.push(`${x.map((v) => v.toFixed(5)).join(',')},${y}`)
-  }
-  writeFileSync(path, `${rows.join('\n')}\n`)
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -94,7 +79,7 @@ describe('federated learning across node processes', () => {
     coordinatorPort = await freePort()
     const cdir = join(root, 'coordinator')
     mkdirSync(cdir, { recursive: true })
-    writeCsv(join(root, 'test.csv'), 400, 99)
+    writeSyntheticCsv(join(root, 'test.csv'), 400, 99)
     writeFileSync(
       join(cdir, 'weft.json'),
       JSON.stringify({ dataDir: cdir, fl: { participate: false }, datasets: [{ name: 'synth-test', source: join(root, 'test.csv'), label: 'label' }] }),
@@ -105,7 +90,7 @@ describe('federated learning across node processes', () => {
     SIZES.forEach((n, i) => {
       const dir = join(root, `client-${i}`)
       mkdirSync(dir, { recursive: true })
-      writeCsv(join(dir, 'train.csv'), n, i + 1)
+      writeSyntheticCsv(join(dir, 'train.csv'), n, i + 1)
       writeFileSync(join(dir, 'weft.json'), JSON.stringify({ dataDir: dir, datasets: [{ name: 'synth', source: join(dir, 'train.csv'), label: 'label' }] }))
     })
     clients.push(...(await Promise.all(SIZES.map((_, i) => startClient(i, bootstrap)))))

@@ -214,40 +214,30 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
     const i = index.get(id) as number
     const delta = attack !== undefined && attackers.has(id) ? await maliciousUpdate(attack, task.round, honest) : honest
     const prepared = pipelineOf(id).prepare(delta, task.hints)
-    const secure = task.hints.secure
-    const secureConfig = spec.privacy.secureAggregation
-    if (secure !== undefined && secureConfig !== undefined) {
-      const masked = await sessionsOf(id).mask(task.jobId, secure.session, secureInput(delta, secure, prepared.withinClip, secureConfig.clip), 120_000)
-      const header: UpdateHeader = {
-        jobId: task.jobId,
-        round: task.round,
-        baseHash: task.modelHash,
-        examples: parts[i]?.length ?? 0,
-        trainLoss: loss,
-        trainAccuracy: 0,
-        trainSeconds: seconds,
-        length: masked.vector.length,
-        secureSession: secure.session,
-      }
-      coordinator?.deliverMasked(id, header, masked.vector, { bytes: masked.vector.byteLength, seconds: 0 })
-      return
-    }
-    // Through the coordinator's own decoding, as on a mesh: compression costs what it costs there.
-    const decoded = decodeClientUpdate(spec, prepared.set)
-    const header: UpdateHeader = {
-          jobId: task.jobId,
-          round: task.round,
-          baseHash: task.modelHash,
+    const header = (length: number): UpdateHeader => ({
+      jobId: task.jobId,
+      round: task.round,
+      baseHash: task.modelHash,
       examples: parts[i]?.length ?? 0,
       trainLoss: loss,
       trainAccuracy: 0,
       trainSeconds: seconds,
-      length: decoded.length,
+      length,
       ...(prepared.withinClip === undefined ? {} : { withinClip: prepared.withinClip }),
-    }
+    })
     const c = coordinator
-    if (c === undefined || !c.admit(id, header).ok) return
-    c.deliver(id, header, decoded, { bytes: tensorSetByteLength(prepared.set), seconds: 0 })
+    if (c === undefined) return
+    const secure = task.hints.secure
+    const secureConfig = spec.privacy.secureAggregation
+    if (secure !== undefined && secureConfig !== undefined) {
+      const masked = await sessionsOf(id).mask(task.jobId, secure.session, secureInput(delta, secure, prepared.withinClip, secureConfig.clip), 120_000)
+      c.deliverMasked(id, { ...header(masked.vector.length), secureSession: secure.session }, masked.vector, { bytes: masked.vector.byteLength, seconds: 0 })
+      return
+    }
+    // Through the coordinator's own decoding, as on a mesh: compression costs what it costs there.
+    const decoded = decodeClientUpdate(spec, prepared.set)
+    if (!c.admit(id, header(decoded.length)).ok) return
+    c.deliver(id, header(decoded.length), decoded, { bytes: tensorSetByteLength(prepared.set), seconds: 0 })
   }
   coordinator = createCoordinator(
     {

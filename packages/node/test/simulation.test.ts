@@ -1,0 +1,70 @@
+// The simulator with the job options that change what clients send: compression shrinks the bytes without
+// stopping learning, and a seeded fraction of attacking clients hurts FedAvg while the median holds.
+import { inMemoryDataset } from '@weft/data'
+import { attackConfigSchema, type JobSpec, parseJobSpec } from '@weft/fl'
+import { runSimulation, type SimulationResult } from '@weft/node'
+import { createWorkerPool } from '@weft/runtime-tfjs/node'
+import { afterAll, describe, expect, it } from 'vitest'
+
+/** A separable two-class task: label = [x0 + x1 − x2 > 0]. */
+function synthetic(name: string, n: number, seed: number) {
+  let s = seed * 2654435761
+  const rand = () => {
+    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0
+    return s / 2 ** 32
+  }
+  const features = new Float32Array(n * 4)
+  const labels = new Int32Array(n)
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < 4; j++) features[i * 4 + j] = rand() * 2 - 1
+    labels[i] = (features[i * 4] as number) + (features[i * 4 + 1] as number) - (features[i * 4 + 2] as number) > 0 ? 1 : 0
+  }
+  return inMemoryDataset({ name, featureShape: [4], numClasses: 2, features: { dtype: 'float32', data: features }, labels })
+}
+
+const train = synthetic('train', 2000, 1)
+const test = synthetic('test', 500, 2)
+const pool = createWorkerPool({ size: 1 })
+afterAll(() => pool.close())
+
+function spec(extra: Record<string, unknown> = {}): JobSpec {
+  return parseJobSpec({
+    model: { architecture: 'mlp', inputShape: [4], hidden: [16], numClasses: 2 },
+    dataset: 'synth',
+    rounds: 6,
+    clients: { fraction: 1, min: 10 },
+    train: { epochs: 1, batchSize: 10, optimizer: { kind: 'sgd', lr: 0.1 } },
+    evaluation: { centralized: { dataset: 'test', every: 6 } },
+    seed: 3,
+    ...extra,
+  })
+}
+
+const simulate = (s: JobSpec, attack?: unknown): Promise<SimulationResult> =>
+  runSimulation({ spec: s, clients: 10, partition: { scheme: 'iid' }, train, test, pool, ...(attack === undefined ? {} : { attack: attackConfigSchema.parse(attack) }) })
+
+const accuracy = (r: SimulationResult): number => r.rounds.at(-1)?.metrics?.evaluation?.centralized?.accuracy ?? 0
+const bytesUp = (r: SimulationResult): number => r.rounds.reduce((sum, x) => sum + (x.metrics?.bytesUp ?? 0), 0)
+
+describe('simulation', () => {
+  it('top-k compression with error feedback sends a fraction of the bytes and still learns', async () => {
+    const plain = await simulate(spec())
+    const topk = await simulate(spec({ compression: { kind: 'topk', fraction: 0.1 } }))
+    expect(plain.job.status).toBe('finished')
+    expect(topk.job.status).toBe('finished')
+    // 10% of the values plus their varint-coded indices: well under a quarter of float32.
+    expect(bytesUp(topk) / bytesUp(plain)).toBeLessThan(0.25)
+    expect(accuracy(plain)).toBeGreaterThan(0.85)
+    expect(accuracy(topk)).toBeGreaterThan(0.8)
+  })
+
+  it('a seeded 40% of sign-flipping attackers breaks FedAvg; the coordinate-wise median holds', async () => {
+    const attack = { kind: 'sign-flip', fraction: 0.4, scale: 4 }
+    const fedavg = await simulate(spec(), attack)
+    const median = await simulate(spec({ strategy: { name: 'fedmedian' } }), attack)
+    expect(fedavg.attackers).toHaveLength(4)
+    expect(median.attackers).toEqual(fedavg.attackers)
+    expect(accuracy(median)).toBeGreaterThan(0.8)
+    expect(accuracy(fedavg)).toBeLessThan(accuracy(median) - 0.15)
+  })
+})

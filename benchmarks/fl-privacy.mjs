@@ -1,7 +1,7 @@
 // Privacy, compression and robustness benchmarks on real Fashion-MNIST, through `runSimulation` (the real
 // coordinator, strategies, DP wrapper, update codecs and attack models), 2NN (784-200-200-10):
-//   --suite dp:          100 clients, C = 0.1, DP-FedAvg (client clipping) at ε = 1, 3 and 8 (δ = 1e-5) over
-//                        --rounds rounds, against the same job without DP, in the same run.
+//   --suite dp:          --clients (100), C = 0.1, DP-FedAvg (client clipping to --clip) at ε = 1, 3 and 8
+//                        (δ = 1e-5) over --rounds rounds, against the same job without DP, in the same run.
 //   --suite compression: 100 clients, C = 0.1: float32, float16, int8 and top-k 1% (error feedback), bytes up per
 //                        round and accuracy after --rounds rounds.
 //   --suite robustness:  100 clients, C = 0.2 (20 per round): FedAvg, median, trimmed mean, Krum, Bulyan, each
@@ -26,6 +26,8 @@ const { values: args } = parseArgs({
     attacks: { type: 'string', default: 'label-flip,sign-flip,gaussian,alie,ipm' },
     rules: { type: 'string', default: 'fedavg,fedmedian,fedtrimmedavg,krum,bulyan' },
     fractions: { type: 'string', default: '0.1,0.2' },
+    clients: { type: 'string', default: '100' },
+    clip: { type: 'string', default: '1' },
   },
 })
 const workers = Number(args.workers)
@@ -57,7 +59,7 @@ async function run(label, jobSpec, attack) {
   const onEvent = (e) => {
     if (e.type === 'client-dropped' || e.type === 'job-failed') drops.push(e.message)
   }
-  const r = await runSimulation({ spec: jobSpec, clients: 100, partition, train, test, workers, onEvent, ...(attack === undefined ? {} : { attack }) })
+  const r = await runSimulation({ spec: jobSpec, clients: Number(args.clients), partition, train, test, workers, onEvent, ...(attack === undefined ? {} : { attack }) })
   if (drops.length > 0) console.error(`${label}: ${drops.length} clients dropped, first: ${drops[0]}`)
   const closed = r.rounds.filter((x) => x.status === 'closed')
   const last = [...closed].reverse().find((x) => accuracyOf(x) !== undefined)
@@ -74,16 +76,16 @@ async function run(label, jobSpec, attack) {
 }
 
 const pct = (a) => (a === undefined ? '   n/a ' : `${(a * 100).toFixed(2)}%`)
-console.log(`suite ${args.suite}, 2NN, 100 clients (${args.split}), ${workers} workers, started ${new Date().toISOString()}`)
+console.log(`suite ${args.suite}, 2NN, ${args.clients} clients (${args.split}), ${workers} workers, started ${new Date().toISOString()}`)
 
 if (args.suite === 'dp') {
   const rounds = Number(args.rounds ?? 100)
   const rows = [await run('no DP', spec(rounds, 0.1))]
   for (const epsilon of [8, 3, 1]) {
-    const dp = { mode: 'client', clipNorm: 1, targetEpsilon: epsilon, delta: 1e-5 }
+    const dp = { mode: 'client', clipNorm: Number(args.clip), targetEpsilon: epsilon, delta: 1e-5 }
     rows.push(await run(`ε = ${epsilon}`, spec(rounds, 0.1, { privacy: { dp } })))
   }
-  console.log(`rounds ${rounds}, C = 0.1 (10 clients per round, q = 0.1), client clipping C = 1, δ = 1e-5`)
+  console.log(`rounds ${rounds}, C = 0.1 (${Number(args.clients) / 10} clients per round, q = 0.1), client clipping C = ${args.clip}, δ = 1e-5`)
   console.log('job       accuracy  ε reported  noise z  s')
   for (const r of rows) {
     console.log(`${r.label.padEnd(9)} ${pct(r.accuracy).padStart(8)}  ${(r.epsilon?.toFixed(3) ?? '-').padStart(10)}  ${(r.noiseMultiplier?.toFixed(3) ?? '-').padStart(7)}  ${r.seconds.toFixed(0)}`)

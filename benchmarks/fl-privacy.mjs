@@ -1,5 +1,5 @@
 // Privacy, compression and robustness benchmarks on real Fashion-MNIST, through `runSimulation` (the real
-// coordinator, strategies, DP wrapper, update codecs and attack models), 2NN (784-200-200-10):
+// coordinator, strategies, DP wrapper, update codecs and attack models), 2NN (784-200-200-10) or --model logreg:
 //   --suite dp:          --clients (100), C = 0.1, DP-FedAvg (client clipping to --clip) at ε = 1, 3 and 8
 //                        (δ = 1e-5) over --rounds rounds, against the same job without DP, in the same run.
 //   --suite compression: 100 clients, C = 0.1: float32, float16, int8 and top-k 1% (error feedback), bytes up per
@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     fractions: { type: 'string', default: '0.1,0.2' },
     clients: { type: 'string', default: '100' },
     clip: { type: 'string', default: '1' },
+    model: { type: 'string', default: 'mlp' },
   },
 })
 const workers = Number(args.workers)
@@ -39,7 +40,7 @@ const [train, test] = await Promise.all([loadFashionMnist({ split: 'train' }), l
 function spec(rounds, fraction, extra = {}) {
   return parseJobSpec({
     name: 'bench',
-    model: { architecture: 'mlp', inputShape: [28, 28, 1], numClasses: 10 },
+    model: { architecture: args.model, inputShape: [28, 28, 1], numClasses: 10 },
     dataset: 'fashion-mnist',
     rounds,
     clients: { fraction, min: 1 },
@@ -76,7 +77,7 @@ async function run(label, jobSpec, attack) {
 }
 
 const pct = (a) => (a === undefined ? '   n/a ' : `${(a * 100).toFixed(2)}%`)
-console.log(`suite ${args.suite}, 2NN, ${args.clients} clients (${args.split}), ${workers} workers, started ${new Date().toISOString()}`)
+console.log(`suite ${args.suite}, ${args.model === 'mlp' ? '2NN' : args.model}, ${args.clients} clients (${args.split}), ${workers} workers, started ${new Date().toISOString()}`)
 
 if (args.suite === 'dp') {
   const rounds = Number(args.rounds ?? 100)

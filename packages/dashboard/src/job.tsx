@@ -187,6 +187,9 @@ function JobStats({ job }: { job: JobView }) {
   const bytes = closed.reduce((sum, metrics) => sum + metrics.bytesDown + metrics.bytesUp, 0)
   const meanSeconds = closed.length === 0 ? undefined : closed.reduce((sum, metrics) => sum + metrics.seconds.total, 0) / closed.length
   const privacy = privacySpent(job.history)
+  const dp = job.spec.privacy.dp
+  const epsilonLimit = dp?.epsilonLimit ?? dp?.targetEpsilon
+  const secure = job.history.findLast((round) => round.metrics?.secureAggregation !== undefined)?.metrics?.secureAggregation
   const live = job.live?.round
   return (
     <div class="stats">
@@ -208,9 +211,21 @@ function JobStats({ job }: { job: JobView }) {
       {privacy !== undefined && (
         <div class="stat stat-privacy" data-testid="privacy">
           <div class="stat-label">Privacy budget spent</div>
-          <div class="stat-value">ε = {privacy.epsilon.toFixed(3)}</div>
-          <div class="stat-detail">δ = {privacy.delta.toExponential(1)}</div>
+          <div class="stat-value">
+            ε = {privacy.epsilon.toFixed(3)}
+            {epsilonLimit === undefined ? '' : ` of ${epsilonLimit}`}
+          </div>
+          <div class="stat-detail">
+            δ = {privacy.delta.toExponential(1)} · noise z = {privacy.noiseMultiplier.toFixed(3)} · clip {privacy.clipNorm.toPrecision(3)}
+          </div>
         </div>
+      )}
+      {secure !== undefined && (
+        <Stat
+          label="Secure aggregation"
+          value={`${secure.survivors} in the sum`}
+          detail={`k = ${secure.degree}, t = ${secure.threshold}, ${secure.bits}-bit inputs, ${formatBytes(secure.protocolBytes)} of keys and shares`}
+        />
       )}
     </div>
   )

@@ -1,7 +1,8 @@
 // The web dashboard end to end in a real browser: three node processes on 127.0.0.1, Debian's chromium driven by
 // playwright-core. The mesh view shows the three nodes; a job submitted from the page learns while its accuracy
 // chart gains points, without a reload; a bad spec gets its reason and a waiting job is cancelled from the page;
-// the page logs no errors. Screenshots go to test-results/dashboard/.
+// a private job shows its privacy budget and secure aggregation; the page logs no errors. Screenshots go to
+// test-results/dashboard/.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -143,6 +144,28 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env['CI'] === undefined)('the w
     await page.goto(`${coordinator.api.url}/#/node`)
     await page.waitForTimeout(2_500)
     await page.screenshot({ path: join(SHOTS, 'node.png'), fullPage: true })
+    expect(consoleErrors).toEqual([])
+  })
+
+  it('shows a private job: the privacy budget spent and the secure aggregation of its rounds', { timeout: 120_000 }, async () => {
+    const { id } = await coordinator.api.submitJob({
+      name: 'private',
+      model: { architecture: 'logreg', inputShape: [4], numClasses: 2 },
+      dataset: 'synth',
+      rounds: 3,
+      clients: { min: 2 },
+      train: { epochs: 5, batchSize: 8, optimizer: { kind: 'sgd', lr: 0.1 } },
+      privacy: { dp: { mode: 'client', clipNorm: 5, noiseMultiplier: 0.5, delta: 1e-5 }, secureAggregation: { dropoutRate: 0, clip: 5 } },
+      timeouts: { roundSeconds: 60, waitSeconds: 60 },
+    })
+    await page.goto(`${coordinator.api.url}/#/jobs/${encodeURIComponent(id)}`)
+    await expect.poll(async () => page.getByTestId('job-status').textContent(), { timeout: 90_000 }).toMatch(/finished/)
+    const view = await coordinator.api.job(id)
+    const epsilon = view.history.at(-1)?.metrics?.privacy?.epsilon
+    expect(epsilon).toBeGreaterThan(0)
+    await expect.poll(async () => page.getByTestId('privacy').textContent(), { timeout: 10_000 }).toContain(`ε = ${epsilon?.toFixed(3)}`)
+    await expect.poll(async () => page.getByText('Secure aggregation').count(), { timeout: 10_000 }).toBeGreaterThan(0)
+    await page.screenshot({ path: join(SHOTS, 'job-private.png'), fullPage: true })
     expect(consoleErrors).toEqual([])
   })
 })

@@ -627,7 +627,15 @@ class JobRun {
         rs.agg.add({ clientId: 'secure-sum', delta: update.map((v) => v / weight), numExamples: 1, staleness: 0 })
       }
       rs.aggSeconds += (performance.now() - t0) / 1000
-      rs.secureSummary = { session: secure.session, degree: plan.degree, threshold: plan.threshold, bits: plan.bits, survivors: survivors.length, protocolBytes }
+      rs.secureSummary = {
+        session: secure.session,
+        degree: plan.degree,
+        threshold: plan.threshold,
+        bits: plan.bits,
+        survivors: survivors.length,
+        contributors: [...survivors],
+        protocolBytes,
+      }
       await this.#commit(rs)
       return
     }

@@ -62,6 +62,8 @@ export interface RoundMetrics {
     readonly threshold: number
     readonly bits: number
     readonly survivors: number
+    /** The clients whose inputs are in the sum (secure rounds store no individual updates to list them by). */
+    readonly contributors: readonly string[]
     readonly protocolBytes: number
   }
   /** Privacy budget spent so far, (ε, δ), with the noise multiplier and the clip norm for the next round (DP jobs). */

@@ -469,6 +469,7 @@ describe('coordinator', () => {
       const got = finalModel(store, job)
       for (let i = 0; i < P; i++) expect(Math.abs((got[i] as number) - (expected[i] as number))).toBeLessThanOrEqual(1e-3)
       expect(store.listRounds(job.id)[0]?.metrics?.secureAggregation?.survivors).toBe(5)
+      expect([...(store.listRounds(job.id)[0]?.metrics?.secureAggregation?.contributors ?? [])].sort()).toEqual(['a', 'b', 'c', 'd', 'f'])
       expect(store.events(job.id, 0).some((e) => e.type === 'client-dropped' && e.message.startsWith('e dropped') && e.message.includes('secure aggregation'))).toBe(true)
     })
 

@@ -121,6 +121,9 @@ describe('FL service on in-process nodes', () => {
     const done = await coordinator.fl.view(secure.id)
     expect(done?.status, done?.error).toBe('finished')
     expect(done?.history.map((h) => h.metrics?.secureAggregation?.survivors)).toEqual([2, 2])
+    // Who is in each round's sum is known (no individual update is stored to tell it otherwise).
+    const both = clients.map((c) => c.peerId).sort()
+    expect(done?.history.map((h) => [...h.delivered].sort())).toEqual([both, both])
     const events = coordinator.fl.events(secure.id, 0)
     expect(events.filter((e) => e.type === 'update-accepted').every((e) => e.message.startsWith('masked input from'))).toBe(true)
     // Same seed, same clients, same data: the secure sum matches the plaintext FedAvg within the quantization error.

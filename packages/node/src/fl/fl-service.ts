@@ -438,7 +438,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
         status: r.status,
         participants: r.participants.length,
         clients: r.participants,
-        delivered: store.contributors(job.id, r.round),
+        delivered: r.metrics?.secureAggregation?.contributors ?? store.contributors(job.id, r.round),
         startedAt: r.startedAt,
         ...(r.endedAt === undefined ? {} : { endedAt: r.endedAt }),
         ...(r.metrics === undefined ? {} : { metrics: r.metrics }),

@@ -108,7 +108,8 @@ if (args.suite === 'dp') {
   const attacks = args.attacks.split(',')
   const rules = args.rules.split(',')
   console.log(`rounds ${rounds}, C = 0.2 (20 clients per round); Krum and Bulyan told f = the expected attackers per round`)
-  console.log(`rule           none     ${attacks.flatMap((a) => fractions.map((f) => `${a} ${f * 100}%`.padEnd(16))).join(' ')}`)
+  // Columns in the order the runs go: no attack, then every attack at the first fraction, then at the next.
+  console.log(`rule           none     ${fractions.flatMap((f) => attacks.map((a) => `${a} ${f * 100}%`.padEnd(16))).join(' ')}`)
   for (const rule of rules) {
     const cells = []
     for (const f of [0, ...fractions]) {

@@ -243,9 +243,9 @@ export function withDifferentialPrivacy(inner: Strategy, config: DpConfig, unifo
       }
     },
     exportState(): StrategyState {
-      const inner_ = inner.exportState()
+      const innerState = inner.exportState()
       const tensors: Record<string, Float32Array> = {}
-      for (const [k, v] of Object.entries(inner_.tensors)) tensors[INNER + k] = v
+      for (const [k, v] of Object.entries(innerState.tensors)) tensors[INNER + k] = v
       const scalars: Record<string, number> = {
         [STATE.population]: population,
         [STATE.expectedClients]: expectedClients,
@@ -253,7 +253,7 @@ export function withDifferentialPrivacy(inner: Strategy, config: DpConfig, unifo
         [STATE.clipNorm]: clipNorm,
         [STATE.rounds]: rounds,
       }
-      for (const [k, v] of Object.entries(inner_.scalars)) scalars[INNER + k] = v
+      for (const [k, v] of Object.entries(innerState.scalars)) scalars[INNER + k] = v
       accountant.rdp.forEach((value, i) => {
         scalars[STATE.rdp(i)] = value
       })

@@ -13,7 +13,7 @@ import {
   SECAGG_PROTOCOL_VERSION,
   sealBundle,
 } from './crypto.js'
-import { MessageRejectedError } from './errors.js'
+import { checkJobAndRound, MessageRejectedError } from './errors.js'
 import type {
   AdvertiseKeysMessage,
   MaskedInputMessage,
@@ -313,15 +313,7 @@ export class SecAggClient {
     recipient: string,
     phase: ClientPhase,
   ): void {
-    if (message.jobId !== this.jobId) {
-      throw new MessageRejectedError('wrong-job', `${what} is for job ${message.jobId}, this client is in job ${this.jobId}`)
-    }
-    if (message.round !== this.round) {
-      throw new MessageRejectedError(
-        'wrong-round',
-        `${what} is for round ${message.round}, this client is in round ${this.round} (a replay?)`,
-      )
-    }
+    checkJobAndRound(what, message, this, `client ${this.id}`)
     if (recipient !== this.id) {
       throw new MessageRejectedError('misaddressed', `${what} is addressed to ${recipient}, this client is ${this.id}`)
     }

@@ -77,3 +77,23 @@ export class RoundAbortedError extends Error {
 export class MalformedMessageError extends TypeError {
   override readonly name = 'MalformedMessageError'
 }
+
+/**
+ * Refuses a message of another job or round (a replay from an earlier round lands here).
+ * @param what - the message as the error names it, e.g. `setup` or `masked input from c3`
+ * @param party - who refuses, e.g. `this client` or `this server`
+ * @throws MessageRejectedError (`wrong-job`, `wrong-round`)
+ */
+export function checkJobAndRound(
+  what: string,
+  message: { readonly jobId: string; readonly round: number },
+  expected: { readonly jobId: string; readonly round: number },
+  party: string,
+): void {
+  if (message.jobId !== expected.jobId) {
+    throw new MessageRejectedError('wrong-job', `${what} is for job ${message.jobId}, ${party} is in job ${expected.jobId}`)
+  }
+  if (message.round !== expected.round) {
+    throw new MessageRejectedError('wrong-round', `${what} is for round ${message.round}, ${party} is in round ${expected.round} (a replay?)`)
+  }
+}

@@ -13,7 +13,7 @@ import {
   SECAGG_PROTOCOL_VERSION,
   sealedLength,
 } from './crypto.js'
-import { MessageRejectedError, RoundAbortedError } from './errors.js'
+import { checkJobAndRound, MessageRejectedError, RoundAbortedError } from './errors.js'
 import { drawSecAggGraph } from './graph.js'
 import type {
   AdvertiseKeysMessage,
@@ -399,15 +399,7 @@ export class SecAggServer {
     phase: ServerPhase,
     eligible: ReadonlySet<number> | undefined,
   ): number {
-    if (message.jobId !== this.jobId) {
-      throw new MessageRejectedError('wrong-job', `${what} from ${senderId} is for job ${message.jobId}, not ${this.jobId}`)
-    }
-    if (message.round !== this.round) {
-      throw new MessageRejectedError(
-        'wrong-round',
-        `${what} from ${senderId} is for round ${message.round}, this is round ${this.round} (a replay?)`,
-      )
-    }
+    checkJobAndRound(`${what} from ${senderId}`, message, this, 'the server')
     const sender = this.#indexOf.get(senderId)
     if (sender === undefined) throw new MessageRejectedError('unknown-client', `${what} from ${senderId}, who is not in the round`)
     if (this.#phase !== phase) {

@@ -76,7 +76,7 @@ describe('the server refuses', () => {
     expect(rejection(() => round.server.receiveKeys({ ...advert, sender: 'mallory' })).reason).toBe('unknown-client')
     expect(rejection(() => round.server.receiveKeys({ ...advert, round: 0 }))).toMatchObject({
       reason: 'wrong-round',
-      message: expect.stringMatching(/round 0, this is round 1/),
+      message: expect.stringMatching(/round 0, the server is in round 1/),
     })
     expect(rejection(() => round.server.receiveKeys({ ...advert, jobId: 'other' })).reason).toBe('wrong-job')
     round.server.receiveKeys(advert)
@@ -115,7 +115,7 @@ describe('share bundles that reach the wrong peer or another round', () => {
     const old = earlierRouted.find((m) => m.recipient === 'c3')!
     expect(rejection(() => round.clients[3]!.receiveShares(old))).toMatchObject({
       reason: 'wrong-round',
-      message: expect.stringMatching(/round 1, this client is in round 2/),
+      message: expect.stringMatching(/round 1, client c3 is in round 2/),
     })
     // The same bundles relabelled as round 2 still carry round 1 in their associated data (and its keys).
     const relabelled = { ...routed.find((m) => m.recipient === 'c3')!, bundles: old.bundles }

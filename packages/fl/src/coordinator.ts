@@ -962,18 +962,16 @@ class JobRun {
     return { ok: true }
   }
 
-  /** Counts and records a refused update. */
-  refused(from: string, round: number, reason: string): void {
+  /** Counts and records a refused update; returns the refusal to answer with. */
+  refused(from: string, round: number, reason: string): Admission {
     if (this.#round !== undefined) this.#round.refused++
     this.#inflight.delete(from)
     this.#event('update-refused', `update from ${from} for round ${round} refused: ${reason}`, round)
+    return { ok: false, reason }
   }
 
   deliverMasked(from: string, h: UpdateHeader, masked: Uint32Array, transfer: { bytes: number; seconds: number }): Admission {
-    const refuse = (reason: string): Admission => {
-      this.refused(from, h.round, reason)
-      return { ok: false, reason }
-    }
+    const refuse = (reason: string): Admission => this.refused(from, h.round, reason)
     const verdict = this.admit(from, { ...h, length: masked.length })
     if (!verdict.ok) return refuse(verdict.reason)
     const rs = this.#round as RoundState
@@ -994,10 +992,7 @@ class JobRun {
   }
 
   deliver(from: string, h: UpdateHeader, delta: Float32Array, transfer: { bytes: number; seconds: number }): Admission {
-    const refuse = (reason: string): Admission => {
-      this.refused(from, h.round, reason)
-      return { ok: false, reason }
-    }
+    const refuse = (reason: string): Admission => this.refused(from, h.round, reason)
     const verdict = this.admit(from, { ...h, length: delta.length })
     if (!verdict.ok) return refuse(verdict.reason)
     if (this.#round?.secure !== undefined) return refuse('this round uses secure aggregation: send a masked input, not the update')

@@ -15,6 +15,7 @@ import {
   type JobLive,
   type JobRecord,
   type JobSpec,
+  type RoundRecord,
   MODEL_TENSOR,
   parseJobSpec,
   type RoundMetrics,
@@ -123,6 +124,13 @@ function offerOf(entry: PeerEntry): ClientOffer {
 }
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
+
+/** A job's models by round: the initial one (round 0), then each closed round's output, oldest first. */
+function modelsByRound(job: JobRecord, rounds: readonly RoundRecord[]): { round: number; hash: string }[] {
+  const out = [{ round: 0, hash: rounds[0]?.inputHash ?? job.modelHash }]
+  for (const r of rounds) if (r.status === 'closed' && r.outputHash !== undefined) out.push({ round: r.round, hash: r.outputHash })
+  return out
+}
 
 /** Starts the FL service: opens the store, registers the protocol, resumes jobs left running. */
 export async function startFlService(c: FlServiceComponents): Promise<FlService> {
@@ -429,10 +437,9 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
             },
           }),
       spec: job.spec,
-      models: [0, ...closed.map((r) => r.round)].filter((round) => {
-        const hash = round === 0 ? (rounds[0]?.inputHash ?? job.modelHash) : closed.find((r) => r.round === round)?.outputHash
-        return hash !== undefined && store.hasModel(hash)
-      }),
+      models: modelsByRound(job, rounds)
+        .filter((m) => store.hasModel(m.hash))
+        .map((m) => m.round),
       history: rounds.map((r) => ({
         round: r.round,
         status: r.status,
@@ -496,23 +503,12 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     exportModel(id, round) {
       const job = store.getJob(id)
       if (job === undefined) return undefined
-      const rounds = store.listRounds(id)
-      const closed = rounds.filter((r) => r.status === 'closed')
-      let at: number
-      let hash: string | undefined
-      if (round === 0 || (round === 'last' && closed.length === 0)) {
-        at = 0
-        hash = rounds[0]?.inputHash ?? job.modelHash
-      } else {
-        const r = round === 'last' ? closed.at(-1) : closed.find((x) => x.round === round)
-        if (r === undefined) return undefined
-        at = r.round
-        hash = r.outputHash
-      }
-      const weights = hash === undefined ? undefined : store.getModel(hash)
-      if (weights === undefined) return undefined
+      const models = modelsByRound(job, store.listRounds(id))
+      const model = round === 'last' ? models.at(-1) : models.find((m) => m.round === round)
+      const weights = model === undefined ? undefined : store.getModel(model.hash)
+      if (model === undefined || weights === undefined) return undefined
       const { bytes } = encodeModelArtifact({ spec: job.spec.model, params: paramInfo(job.spec.model), weights })
-      return { bytes, round: at }
+      return { bytes, round: model.round }
     },
     clientJobs: () => participant.jobs(),
     activities() {

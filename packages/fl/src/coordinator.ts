@@ -553,7 +553,7 @@ class JobRun {
    * inputs are not stored (they are useless without the session): a round that aborts for too few shares, or that a
    * coordinator restart interrupts, is run again with a new sample and a new session.
    */
-  async #secureRound(r: number, firstSample: string[]): Promise<void> {
+  async #secureRound(r: number, firstSample: string[], resumed: boolean): Promise<void> {
     const spec = this.#spec
     const config = spec.privacy.secureAggregation as SecureAggregationConfig
     const transport = this.#c.transport
@@ -562,9 +562,9 @@ class JobRun {
     const clipBit = this.#strategy.privacy?.config.adaptiveClipping !== undefined
     const needed = Math.max(2, minResults(spec))
     let sample = firstSample
-    for (;;) {
-      // Session ids never repeat, across aborts and coordinator restarts alike: they count the attempts recorded.
-      const attempt = this.#c.store.events(this.#id, 0).filter((e) => e.type === 'secure-round-started' && e.round === r).length
+    // Session ids never repeat, across aborts and coordinator restarts alike: a resumed round counts the attempts
+    // its events recorded before the restart.
+    for (let attempt = resumed ? this.#recordedSecureAttempts(r) : 0; ; attempt++) {
       if (attempt >= SECURE_ATTEMPTS) throw new JobFailure(`round ${r}: secure aggregation did not complete in ${SECURE_ATTEMPTS} attempts`)
       this.#c.store.openRound(this.#id, r, sample, this.#job.modelHash, this.#now())
       let secure: SecureRound
@@ -641,6 +641,15 @@ class JobRun {
     }
   }
 
+  /** Secure sessions started for round `r`, by the job's whole event log (read page by page). */
+  #recordedSecureAttempts(r: number): number {
+    let attempts = 0
+    for (let page = this.#c.store.events(this.#id, 0); page.length > 0; page = this.#c.store.events(this.#id, page.at(-1)?.seq ?? 0)) {
+      for (const e of page) if (e.type === 'secure-round-started' && e.round === r) attempts++
+    }
+    return attempts
+  }
+
   #dropFromRound(rs: RoundState, clientId: string, reason: string): void {
     this.#inflight.delete(clientId)
     if (!rs.pending.delete(clientId)) return
@@ -666,7 +675,7 @@ class JobRun {
     } catch (err) {
       throw new JobFailure(`privacy.dp: ${(err as Error).message}`)
     }
-    if (spec.privacy.secureAggregation !== undefined) return this.#secureRound(r, participants)
+    if (spec.privacy.secureAggregation !== undefined) return this.#secureRound(r, participants, stored?.status === 'open')
     const rs = new RoundState(r, participants, this.#job.modelHash, this.#strategy.begin(this.#global), this.#now())
     this.#round = rs
     const refolded = this.#refold(rs)

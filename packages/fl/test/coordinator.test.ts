@@ -416,9 +416,8 @@ describe('coordinator', () => {
       }
     }
 
-    function secureSetup(clients: Record<string, ScriptedClient>) {
+    function secureSetup(clients: Record<string, ScriptedClient>, store: JobStore = memoryJobStore()) {
       const transport = new SecureTransport(new Map(Object.entries(clients)))
-      const store = memoryJobStore()
       const coordinator = createCoordinator({ store, transport }, { pollMs: 5, reinviteAfterMs: 10 })
       transport.coordinator = coordinator
       running.push(coordinator)
@@ -509,6 +508,25 @@ describe('coordinator', () => {
       const end = await coordinator.done(job.id)
       expect(end.status, end.error).toBe('finished')
       expect(store.listRounds(job.id)[0]?.metrics?.secureAggregation?.survivors).toBe(5)
+    })
+
+    it('a round resumed after a restart runs a new session, even when the job has logged over a thousand events', async () => {
+      const store = memoryJobStore()
+      const silent = Object.fromEntries(Object.entries(six()).map(([id, c]) => [id, { ...c, silent: true }]))
+      const first = secureSetup(silent, store)
+      const s = spec({ seed: 4, clients: { min: 6 }, timeouts: { roundSeconds: 30, waitSeconds: 30 }, privacy: { secureAggregation: { dropoutRate: 0.2, clip: 1 } } })
+      const job = first.coordinator.submit(s)
+      // A long job's log: the round's first session is recorded past the first page of events.
+      for (let i = 0; i < 1_100; i++) store.appendEvent(job.id, { at: 0, type: 'filler', message: `${i}` })
+      await waitFor(() => store.events(job.id, 1_000).some((e) => e.type === 'secure-round-started'), 'the first session', 10_000)
+      await first.coordinator.stop()
+
+      const second = secureSetup(six(), store)
+      expect(second.coordinator.resumeAll()).toEqual([job.id])
+      const end = await second.coordinator.done(job.id)
+      expect(end.status, end.error).toBe('finished')
+      const sessions = store.events(job.id, 1_000).filter((e) => e.type === 'secure-round-started').map((e) => /session (\d+)/.exec(e.message)?.[1])
+      expect(sessions).toEqual(['4', '5'])
     })
   })
 })

@@ -193,7 +193,7 @@ export class SecureClientSessions {
   readonly #id: string
   readonly #components: SecAggComponents
   /** Sessions by job and id; a session a finished training waits for exists before its setup arrives (no client yet). */
-  readonly #sessions = new Map<string, { client?: SecAggClient; sharesIn: Deferred; ready: boolean }>()
+  readonly #sessions = new Map<string, { jobId: string; session: number; client?: SecAggClient; sharesIn: Deferred; ready: boolean }>()
 
   constructor(id: string, components: { keyAgreement?: KeyAgreement } = {}) {
     this.#id = id
@@ -216,7 +216,7 @@ export class SecureClientSessions {
       if (waiting?.client !== undefined) throw new MessageRejectedError('duplicate', `session ${message.round} of job ${message.jobId} already set up`)
       const client = new SecAggClient({ id: this.#id, jobId: message.jobId, round: message.round }, this.#components)
       const reply = client.advertiseKeys(message)
-      if (waiting === undefined) this.#sessions.set(key, { client, sharesIn: deferred(), ready: false })
+      if (waiting === undefined) this.#sessions.set(key, { jobId: message.jobId, session: message.round, client, sharesIn: deferred(), ready: false })
       else waiting.client = client
       this.#forgetOld(message.jobId, message.round)
       return reply
@@ -250,7 +250,7 @@ export class SecureClientSessions {
     let s = this.#sessions.get(key)
     if (s === undefined) {
       // Training can finish before the coordinator's setup arrives: wait for the whole exchange.
-      s = { sharesIn: deferred(), ready: false }
+      s = { jobId, session, sharesIn: deferred(), ready: false }
       this.#sessions.set(key, s)
     }
     if (!s.ready) {
@@ -266,15 +266,12 @@ export class SecureClientSessions {
 
   /** Forgets the job's sessions of earlier rounds (they can no longer complete). */
   #forgetOld(jobId: string, session: number): void {
-    for (const key of this.#sessions.keys()) {
-      const [job, id] = [key.slice(0, key.lastIndexOf('/')), Number(key.slice(key.lastIndexOf('/') + 1))]
-      if (job === jobId && roundOfSession(id) < roundOfSession(session)) this.#sessions.delete(key)
-    }
+    for (const [key, s] of this.#sessions) if (s.jobId === jobId && roundOfSession(s.session) < roundOfSession(session)) this.#sessions.delete(key)
   }
 
   /** Drops every session of a job (it ended or the node left it). */
   forgetJob(jobId: string): void {
-    for (const key of this.#sessions.keys()) if (key.startsWith(`${jobId}/`)) this.#sessions.delete(key)
+    for (const [key, s] of this.#sessions) if (s.jobId === jobId) this.#sessions.delete(key)
   }
 }
 

@@ -32,10 +32,10 @@ export class TrafficMeter {
 }
 
 /** Busy and total CPU time of the host, summed over its cores (ms). */
-function hostCpuTimes(): { busy: number; total: number } {
+function hostCpuTimes(list = cpus()): { busy: number; total: number } {
   let busy = 0
   let total = 0
-  for (const cpu of cpus()) {
+  for (const cpu of list) {
     const t = cpu.times
     const all = t.user + t.nice + t.sys + t.idle + t.irq
     total += all
@@ -87,7 +87,8 @@ export class Telemetry {
   /** Takes a sample now (the timer calls this), stores it and tells the listeners. */
   sample(): TelemetrySample {
     const at = this.#init.now()
-    const host = hostCpuTimes()
+    const cores = cpus()
+    const host = hostCpuTimes(cores)
     const proc = process.cpuUsage()
     const elapsedMs = Math.max(1, at - this.#lastAt)
     const hostTotal = host.total - this.#lastHost.total
@@ -100,7 +101,7 @@ export class Telemetry {
       at,
       cpu: {
         host: hostTotal > 0 ? clamp01((host.busy - this.#lastHost.busy) / hostTotal) : 0,
-        process: clamp01(processMs / (elapsedMs * Math.max(1, cpus().length))),
+        process: clamp01(processMs / (elapsedMs * Math.max(1, cores.length))),
       },
       memory: { totalBytes: total, usedBytes: total - freemem(), rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
       net: {

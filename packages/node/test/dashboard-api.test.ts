@@ -130,7 +130,8 @@ describe('dashboard API', () => {
         }).id
         a.fl.cancel(jobId)
       }
-      return seen.some((e) => e.event === 'job' && (e.data as { event: { type: string } }).event.type === 'job-cancelled')
+      // Samples come every 200 ms: the stream is read until one has arrived too.
+      return seen.some((e) => e.event === 'sample') && seen.some((e) => e.event === 'job' && (e.data as { event: { type: string } }).event.type === 'job-cancelled')
     })
     const kinds = new Set(events.map((e) => e.event))
     expect(events[0]).toEqual({ event: 'hello', data: { peerId: a.peerId } })

@@ -75,6 +75,15 @@ export interface InMemoryDataset extends Dataset {
   toShared(): SharedDatasetDescriptor
 }
 
+/**
+ * The order in which one epoch of an in-memory data set of `size` examples visits them (positions in the data
+ * set), or `null` for index order (`shuffle: false`). Engines that keep the data elsewhere (a PyTorch worker)
+ * walk batches in exactly this order.
+ */
+export function epochOrder(size: number, options: Pick<BatchOptions, 'shuffle' | 'seed' | 'epoch'>): Int32Array | null {
+  return options.shuffle === false ? null : permutation(size, createRng(options.seed ?? 0, options.epoch ?? 0))
+}
+
 interface Storage {
   features: FeatureStorage
   labels: Int32Array
@@ -237,7 +246,7 @@ class MemoryDataset implements InMemoryDataset {
     }
     const n = this.size
     // Computed on the first `next()`, not when `batches()` is called.
-    const order = options.shuffle === false ? null : permutation(n, createRng(seed, epoch))
+    const order = epochOrder(n, options)
     const end = options.dropLast === true ? n - (n % batchSize) : n
     const fs = this.#featureSize
     const labels = this.#storage.labels

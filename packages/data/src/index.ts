@@ -11,6 +11,7 @@ export {
 } from './errors.js'
 export { createRng, permutation, type Rng, shuffleInPlace } from './rng.js'
 export {
+  epochOrder,
   type FeatureStorage,
   type Float32Features,
   fromShared,

@@ -10,6 +10,7 @@ import {
   type EvaluateOptions,
   type EvaluateResult,
   featureSize,
+  type GradientsResult,
   InvalidTrainOptionsError,
   type Model,
   type ModelSpec,
@@ -151,13 +152,40 @@ class TfjsModel implements Model {
     }
   }
 
-  predict(x: Float32Array, n: number): Float32Array {
+  async predict(x: Float32Array, n: number): Promise<Float32Array> {
     this.#check()
-    if (!(x instanceof Float32Array) || x.length !== n * this.#inSize) {
-      throw new RangeError(`x must be a Float32Array of n × ${this.#inSize} = ${n * this.#inSize} values`)
-    }
+    this.#checkBatch(x, n)
     useBackend(this.backend)
     return tf.tidy(() => forward(this.spec, this.#vars, tf.tensor2d(x, [n, this.#inSize])).dataSync() as Float32Array).slice()
+  }
+
+  async gradients(x: Float32Array, y: Int32Array, n: number): Promise<GradientsResult> {
+    this.#check()
+    this.#checkBatch(x, n)
+    if (!(y instanceof Int32Array) || y.length !== n) throw new RangeError(`y must be an Int32Array of ${n} labels`)
+    useBackend(this.backend)
+    return tf.tidy(() => {
+      const xt = tf.tensor2d(x, [n, this.#inSize])
+      const yt = tf.tensor1d(y, 'int32')
+      const { value, grads } = tf.variableGrads(
+        () => tf.mul(crossEntropySum(forward(this.spec, this.#vars, xt), yt, this.spec.numClasses), tf.scalar(1 / n)),
+        this.#vars,
+      )
+      const out = new Float32Array(this.paramCount)
+      let offset = 0
+      for (const v of this.#vars) {
+        const g = grads[v.name]!.dataSync() as Float32Array
+        out.set(g, offset)
+        offset += g.length
+      }
+      return { loss: (value.dataSync() as Float32Array)[0]!, gradients: out }
+    })
+  }
+
+  #checkBatch(x: Float32Array, n: number): void {
+    if (!(x instanceof Float32Array) || !Number.isInteger(n) || n < 1 || x.length !== n * this.#inSize) {
+      throw new RangeError(`x must be a Float32Array of n × ${this.#inSize} = ${n * this.#inSize} values`)
+    }
   }
 
   async train(dataset: Dataset, options: TrainOptions): Promise<TrainResult> {

@@ -39,6 +39,7 @@ export type {
   EpochEnd,
   EvaluateOptions,
   EvaluateResult,
+  GradientsResult,
   KvSession,
   Model,
   ProximalTerm,

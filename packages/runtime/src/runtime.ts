@@ -93,6 +93,14 @@ export interface EvaluateResult {
   readonly examples: number
 }
 
+/** The outcome of `Model.gradients`. */
+export interface GradientsResult {
+  /** Mean cross-entropy over the batch. */
+  readonly loss: number
+  /** d loss / d parameter, flat, same layout as `Model.getParams()`. */
+  readonly gradients: Float32Array
+}
+
 /** A model instance living in an engine. */
 export interface Model {
   readonly spec: ModelSpec
@@ -109,8 +117,17 @@ export interface Model {
   setParams(flat: Float32Array): void
   train(dataset: Dataset, options: TrainOptions): Promise<TrainResult>
   evaluate(dataset: Dataset, options?: EvaluateOptions): Promise<EvaluateResult>
-  /** Logits for a batch of `n` examples, flat `n * numClasses`. */
-  predict(x: Float32Array, n: number): Float32Array
+  /**
+   * Logits for a batch of `n` examples, flat `n * numClasses`. Asynchronous: an engine may compute in another process.
+   * @throws RangeError when `x` does not hold `n` examples.
+   */
+  predict(x: Float32Array, n: number): Promise<Float32Array>
+  /**
+   * Mean cross-entropy of one batch and its gradient with respect to every parameter, flat in `paramInfo()` order.
+   * The parameters are not changed. Used to check engines against each other and by gradient-level algorithms.
+   * @throws RangeError when `x` or `y` do not hold `n` examples.
+   */
+  gradients(x: Float32Array, y: Int32Array, n: number): Promise<GradientsResult>
   dispose(): void
 }
 

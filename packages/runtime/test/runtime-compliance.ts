@@ -244,9 +244,9 @@ export function runtimeCompliance(name: string, init: RuntimeComplianceInit): vo
 
     it('predicts logits for a batch', async () => {
       const m = await rt.createModel(logreg)
-      const out = m.predict(new Float32Array(3 * 64), 3)
+      const out = await m.predict(new Float32Array(3 * 64), 3)
       expect(out.length).toBe(12)
-      expect(() => m.predict(new Float32Array(5), 3)).toThrow(RangeError)
+      await expect(m.predict(new Float32Array(5), 3)).rejects.toThrow(RangeError)
       m.dispose()
     })
   })

@@ -1,0 +1,12 @@
+// Public API of @weft/runtime-torch (Node only; hand-written list of exports).
+export { FrameError, TorchTaskError, TorchUnavailableError, TorchWorkerClosedError, TorchWorkerCrashedError } from './errors.js'
+export { decodeFrameBody, encodeFrame, type Frame, type FrameArray, type FrameDtype, FrameReader, MAX_FRAME_BYTES, MAX_HEADER_BYTES } from './frames.js'
+export {
+  defaultPythonCandidates,
+  type TorchDevice,
+  TorchProcess,
+  type TorchProcessInit,
+  type TorchWorkerInfo,
+  WORKER_SCRIPT,
+} from './torch-process.js'
+export { type TorchMatmulProbe, type TorchRuntime, type TorchRuntimeInit, torchRuntime } from './torch-runtime.js'

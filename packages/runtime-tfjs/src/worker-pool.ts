@@ -1,7 +1,7 @@
 // A pool of worker threads, each with its own tfjs engine, that trains models in parallel (Node only).
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { type EvaluateResult, type ModelSpec, parseModelSpec, type TrainResult } from '@weft/runtime'
+import { type EvaluateResult, type PoolEvaluateTask, type PoolTrainResult, type PoolTrainTask, parseModelSpec, type TrainingPool } from '@weft/runtime'
 import type { BackendName } from './backend.js'
 import { WorkerCrashedError, WorkerPoolClosedError, WorkerTaskError } from './errors.js'
 import type { WorkerDataset, WorkerInit, WorkerRequest, WorkerResponse, WorkerTrainOptions } from './worker-protocol.js'
@@ -21,41 +21,24 @@ export interface WorkerPoolInit {
   readonly resolver?: string | URL
 }
 
-/** One training task. `params` is transferred (detached in the caller) unless `copyParams` is set. */
-export interface TrainTask {
-  readonly spec: ModelSpec
-  readonly params: Float32Array
-  /** Shared-memory descriptor (`InMemoryDataset.toShared()`) or a descriptor the resolver knows. */
+/** One training task (the pool contract's, with the data set as a worker can receive it). */
+export interface TrainTask extends PoolTrainTask {
   readonly dataset: WorkerDataset
   readonly options: WorkerTrainOptions
-  /** Copy `params` instead of transferring its buffer. Default false. */
-  readonly copyParams?: boolean
-  /** Also evaluate the trained model on the task's data. */
-  readonly evaluate?: boolean
 }
 
-export interface TrainTaskResult {
-  readonly params: Float32Array
-  readonly result: TrainResult
-  readonly evaluation?: EvaluateResult
-}
+export type TrainTaskResult = PoolTrainResult
 
-/** One evaluation task: the model with `params` evaluated on `dataset`. `params` is copied. */
-export interface EvaluateTask {
-  readonly spec: ModelSpec
-  readonly params: Float32Array
+/** One evaluation task. `params` is copied. */
+export interface EvaluateTask extends PoolEvaluateTask {
   readonly dataset: WorkerDataset
-  readonly batchSize?: number
 }
 
-export interface WorkerPool {
-  readonly size: number
-  /** Evaluates a model on the next free worker. Rejects like `train`. */
+/** Worker threads with one tfjs engine each. */
+export interface WorkerPool extends TrainingPool {
+  readonly engine: 'tfjs'
   evaluate(task: EvaluateTask): Promise<EvaluateResult>
-  /** Runs a task on the next free worker. Rejects with WorkerCrashedError, WorkerTaskError or WorkerPoolClosedError. */
   train(task: TrainTask): Promise<TrainTaskResult>
-  /** Lets running tasks finish, rejects queued ones, then stops every worker. */
-  close(): Promise<void>
 }
 
 interface Pending {
@@ -85,6 +68,7 @@ export function createWorkerPool(init: WorkerPoolInit = {}): WorkerPool {
 }
 
 class WorkerPoolImpl implements WorkerPool {
+  readonly engine = 'tfjs'
   readonly #slots: Slot[] = []
   readonly #queue: Pending[] = []
   #nextId = 1

@@ -10,3 +10,4 @@ export {
   WORKER_SCRIPT,
 } from './torch-process.js'
 export { type TorchMatmulProbe, type TorchRuntime, type TorchRuntimeInit, torchRuntime } from './torch-runtime.js'
+export { createTorchPool, type TorchPool, type TorchPoolInit } from './torch-pool.js'

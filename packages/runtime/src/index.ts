@@ -31,6 +31,7 @@ export {
 export { type AdamConfig, type OptimizerConfig, type ResolvedOptimizer, resolveOptimizer, type SgdConfig } from './optimizer.js'
 export { initialFlatParams, initialParams } from './initial-params.js'
 export { checkParams, splitParams } from './params.js'
+export type { PoolEvaluateTask, PoolTrainOptions, PoolTrainResult, PoolTrainTask, TrainingPool } from './pool.js'
 export { deriveSeed, mulberry32, permutation, type Prng } from './prng.js'
 export { type ArchitectureInfo, modelRegistry, type ParamInfo, paramCount, paramInfo, shapeSize } from './registry.js'
 export type {

@@ -71,6 +71,18 @@ export interface NodeView {
   /** All Weft protocol traffic of this node since it started. */
   readonly traffic: TrafficView
   readonly activities: ActivityView[]
+  /** The ML engines: what was asked for, what trains, and why torch is not used when it was asked for. */
+  readonly engine: EngineView
+}
+
+export interface EngineView {
+  readonly requested: 'tfjs' | 'torch' | 'auto'
+  /** The engine that trains jobs that name none. */
+  readonly preferred: 'tfjs' | 'torch'
+  readonly available: Array<'tfjs' | 'torch'>
+  readonly fallbackReason?: string
+  /** The first PyTorch worker: versions, device, threads, its process id, and how often workers were restarted. */
+  readonly torch?: { torch: string; python: string; device: 'cpu' | 'cuda'; deviceName: string; threads: number; pid: number; restarts: number }
 }
 
 /** One sample of this node's resource use (GET /v1/node/telemetry, SSE event `sample`). */

@@ -35,6 +35,7 @@ import { buildMeshView } from './mesh-view.js'
 import { createPeerTable, type PeerEntry, type PeerTable } from './peer-table.js'
 import { readHostResources } from './resources.js'
 import { probeRuntimes } from './runtime-probe.js'
+import { type EnginesComponents, type NodeEngines, startEngines } from './engines.js'
 import { openNodeState, type NodeState } from './state.js'
 import { WEFT_VERSION } from './version.js'
 import { Telemetry, TrafficMeter } from './telemetry.js'
@@ -70,6 +71,8 @@ export interface WeftNodeComponents {
   readonly probeRuntimes?: (signal: AbortSignal) => Promise<RuntimeOffer[]>
   /** Describes the configured local data sets (counts, shapes). */
   readonly describeDatasets?: (config: NodeConfig, load: (config: DatasetConfig) => Promise<InMemoryDataset>) => Promise<DatasetOffer[]>
+  /** Replacements inside the engines (tests). */
+  readonly engines?: EnginesComponents
 }
 
 /** A running node. */
@@ -153,6 +156,14 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
   const startedAt = now()
   // Assigned once the FL service starts; ads issued before that list no activities.
   let fl: FlService | undefined
+  // Before the mesh: ads name the engines from the first one on (a PyTorch worker takes seconds to start).
+  let engines: NodeEngines
+  try {
+    engines = await startEngines(config, logger, components.engines)
+  } catch (err) {
+    state.close()
+    throw err
+  }
 
   let mesh: MeshNode
   try {
@@ -197,6 +208,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       { metrics: meshMetricsFor(metrics, traffic), logger: logger.child({ component: 'mesh' }) },
     )
   } catch (err) {
+    await engines.close()
     state.close()
     throw err
   }
@@ -231,7 +243,8 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     )
   })()
 
-  const offers: NodeOffers = { runtimes: [], datasets: [] }
+  // Engines are advertised from the first ad; the probe adds their measured throughput.
+  const offers: NodeOffers = { runtimes: engines.offers(), datasets: [] }
   let seq = BigInt(state.getMeta('ad_seq') ?? '0')
   let lastSigned: Uint8Array | undefined
 
@@ -251,6 +264,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       cpu: { ...host.cpu, utilization: cpuUtilization() },
       memory: { totalBytes: BigInt(host.memory.totalBytes), freeBytes: BigInt(host.memory.freeBytes) },
       runtimes: offers.runtimes,
+      accelerators: engines.accelerators(),
       datasets: offers.datasets,
       labels: config.labels,
       neighbors: [...new Set(mesh.connections().map((c) => c.peer))].slice(0, MAX_AD_NEIGHBORS),
@@ -365,7 +379,14 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       logger.error({ err: (err as Error).message }, 'could not load a configured data set; advertising none')
     }
     try {
-      if (config.runtime.probe) offers.runtimes = await runProbe(probeAbort.signal)
+      if (config.runtime.probe) {
+        const measuredTfjs = await runProbe(probeAbort.signal)
+        const torchGflops = await engines.measureTorch()
+        offers.runtimes = engines.offers().map((offer) => {
+          if (offer.name === 'torch' && torchGflops !== undefined) return { ...offer, matmulGflops: Math.round(torchGflops * 10) / 10 }
+          return measuredTfjs.find((m) => m.name === offer.name) ?? offer
+        })
+      }
     } catch (err) {
       if (!probeAbort.signal.aborted) logger.warn({ err: (err as Error).message }, 'runtime probe failed')
     }
@@ -373,11 +394,12 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
   })()
 
   try {
-    fl = await startFlService({ mesh, peers, state, config, metrics, logger, loadDataset })
+    fl = await startFlService({ mesh, peers, state, config, metrics, logger, loadDataset, engines })
   } catch (err) {
     clearInterval(adTimer)
     clearInterval(sweepTimer)
     probeAbort.abort()
+    await engines.close()
     await mesh.stop()
     state.close()
     throw err
@@ -403,7 +425,26 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
         memory: host.memory,
         runtimes: offers.runtimes.map((r) => ({ name: r.name, backend: r.backend, device: r.device, matmulGflops: r.matmulGflops })),
         datasets: adView(create(ResourceAdSchema, { datasets: offers.datasets })).datasets,
-        accelerators: [],
+        accelerators: engines.accelerators().map((a) => ({ kind: a.kind, name: a.name, memoryBytes: Number(a.memoryBytes) })),
+      },
+      engine: {
+        requested: engines.requested,
+        preferred: engines.preferred,
+        available: [...engines.available],
+        ...(engines.fallbackReason === undefined ? {} : { fallbackReason: engines.fallbackReason }),
+        ...(engines.torch === undefined
+          ? {}
+          : {
+              torch: {
+                torch: engines.torch.torch,
+                python: engines.torch.python,
+                device: engines.torch.device,
+                deviceName: engines.torch.deviceName,
+                threads: engines.torch.threads,
+                pid: engines.torch.pid,
+                restarts: engines.torchRestarts,
+              },
+            }),
       },
       connections: mesh.connections().map((c) => ({ peerId: c.peer, remoteAddr: c.remoteAddr, direction: c.direction, openedAt: c.openedAt })),
       peers: { alive: list.filter((p) => p.status === 'alive').length, gone: list.filter((p) => p.status === 'gone').length },
@@ -478,6 +519,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     clearInterval(sweepTimer)
     probeAbort.abort()
     await flService.stop()
+    await engines.close()
     await mesh.stop()
     state.close()
     throw err
@@ -517,6 +559,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
       await measured.catch(() => {})
       await api?.close()
       await flService.stop()
+      await engines.close()
       await mesh.stop()
       state.close()
       removeRunningNode(config.dataDir)

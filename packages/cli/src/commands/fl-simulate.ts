@@ -1,9 +1,12 @@
 // `weft fl simulate`: a federated job over virtual clients in one process, through the same coordinator and strategies.
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import type { PartitionScheme } from '@weft/data'
 import { loadFashionMnist } from '@weft/data/node'
 import { type AttackConfig, attackConfigSchema, parseJobSpec, type RoundMetrics } from '@weft/fl'
 import { runSimulation } from '@weft/node'
+import type { TrainingPool } from '@weft/runtime'
+import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { parse as parseYaml } from 'yaml'
 
@@ -21,6 +24,8 @@ interface SimulateOptions {
   quiet?: boolean
   attack?: AttackConfig['kind']
   attackFraction: number
+  runtime: 'tfjs' | 'torch' | 'mixed'
+  torchThreads: number
 }
 
 function positiveInt(name: string): (v: string) => number {
@@ -83,6 +88,31 @@ function accuracyOf(m: RoundMetrics | undefined): number | undefined {
   return m?.evaluation?.centralized?.accuracy ?? m?.evaluation?.federated?.accuracy
 }
 
+/** The engines the virtual clients train on: one pool, or a torch and a tfjs pool that clients alternate between. */
+async function startPools(opts: SimulateOptions): Promise<{ main: TrainingPool; clients: TrainingPool[]; label: string; close(): Promise<void> }> {
+  const workers = opts.workers ?? Math.max(1, availableParallelism())
+  if (opts.runtime === 'tfjs') {
+    const main = createWorkerPool({ size: workers })
+    return { main, clients: [main], label: `tfjs-wasm (${workers} thread(s))`, close: () => main.close() }
+  }
+  const { createTorchPool } = await import('@weft/runtime-torch')
+  const torchWorkers = opts.runtime === 'mixed' ? Math.max(1, Math.ceil(workers / 2)) : workers
+  const torch = await createTorchPool({ size: torchWorkers, device: 'auto', threads: opts.torchThreads })
+  const info = torch.runtimes[0]!.info
+  const torchLabel = `torch ${info.torch} on ${info.device === 'cuda' ? info.deviceName : 'cpu'} (${torchWorkers} process(es) × ${info.threads} thread(s))`
+  if (opts.runtime === 'torch') return { main: torch, clients: [torch], label: torchLabel, close: () => torch.close() }
+  const tfjsWorkers = Math.max(1, workers - torchWorkers)
+  const tfjs = createWorkerPool({ size: tfjsWorkers })
+  return {
+    main: torch,
+    clients: [torch, tfjs],
+    label: `a mixed federation: even clients on ${torchLabel}, odd clients on tfjs-wasm (${tfjsWorkers} thread(s))`,
+    close: async () => {
+      await Promise.all([torch.close(), tfjs.close()])
+    },
+  }
+}
+
 /** Registers `simulate` under the `fl` command group. */
 export function registerFlSimulateCommand(fl: Command): void {
   fl.command('simulate')
@@ -94,7 +124,13 @@ export function registerFlSimulateCommand(fl: Command): void {
     .option('--shards <n>', 'label-sorted shards per client (shards scheme)', positiveInt('--shards'), 2)
     .option('--exponent <e>', 'power-law exponent (quantity-skew scheme)', positive('--exponent'), 1.5)
     .option('--partition-seed <n>', 'seed of the split', positiveInt('--partition-seed'), 1)
-    .option('--workers <n>', 'worker threads (default: available cores)', positiveInt('--workers'))
+    .option('--workers <n>', 'engine workers: tfjs threads or torch processes (default: available cores)', positiveInt('--workers'))
+    .addOption(
+      new Option('--runtime <engine>', 'engine of the clients: tfjs, torch, or mixed (every other client on each: a mixed federation)')
+        .choices(['tfjs', 'torch', 'mixed'])
+        .default('tfjs'),
+    )
+    .option('--torch-threads <n>', 'intra-op threads per torch worker', positiveInt('--torch-threads'), 1)
     .option('--rounds <n>', 'override the spec’s rounds', positiveInt('--rounds'))
     .option('--data-dir <dir>', 'directory holding the Fashion-MNIST files (default: search, then download)')
     .addOption(
@@ -126,6 +162,8 @@ export function registerFlSimulateCommand(fl: Command): void {
       const onSigint = (): void => abort.abort()
       process.once('SIGINT', onSigint)
       let reached: number | undefined
+      const pools = await startPools(opts)
+      log(`clients train on ${pools.label}`)
       const attack = opts.attack === undefined ? undefined : attackConfigSchema.parse({ kind: opts.attack, fraction: opts.attackFraction })
       const result = await runSimulation({
         ...(attack === undefined ? {} : { attack }),
@@ -135,7 +173,8 @@ export function registerFlSimulateCommand(fl: Command): void {
         partitionSeed: opts.partitionSeed,
         train,
         ...(test === undefined ? {} : { test }),
-        ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+        pool: pools.main,
+        clientPools: pools.clients,
         signal: abort.signal,
         onEvent: (e) => {
           if (e.type === 'job-failed') log(e.message)
@@ -147,7 +186,10 @@ export function registerFlSimulateCommand(fl: Command): void {
               (m.privacy === undefined ? '' : `  ε ${m.privacy.epsilon.toFixed(3)}`),
           )
         },
-      }).finally(() => process.off('SIGINT', onSigint))
+      }).finally(async () => {
+        process.off('SIGINT', onSigint)
+        await pools.close()
+      })
       const rounds = result.rounds.map((r) => ({
         round: r.round,
         accuracy: accuracyOf(r.metrics),
@@ -164,6 +206,7 @@ export function registerFlSimulateCommand(fl: Command): void {
         status: result.job.status,
         ...(result.job.error === undefined ? {} : { error: result.job.error }),
         clients: opts.clients,
+        runtime: opts.runtime,
         partition: schemeOf(opts),
         strategy: spec.strategy,
         rounds: rounds.length,

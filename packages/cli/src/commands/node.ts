@@ -12,7 +12,7 @@ import {
   readConfigFile,
   startWeftNode,
 } from '@weft/node'
-import type { Command } from 'commander'
+import { type Command, Option } from 'commander'
 import { formatBytes, formatDuration, formatTable, shortId } from '../format.js'
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
@@ -34,6 +34,11 @@ interface StartOptions {
   adInterval?: string
   adTtl?: string
   probe?: boolean
+  runtime?: 'tfjs' | 'torch' | 'auto'
+  torchDevice?: 'auto' | 'cpu' | 'cuda'
+  torchThreads?: string
+  torchPython?: string
+  workers?: string
   logLevel?: string
 }
 
@@ -78,7 +83,16 @@ function buildConfig(opts: StartOptions): ReturnType<typeof parseNodeConfig> {
   } else if (opts.allow.length > 0) {
     throw new Error('--allow needs --psk-file (allow-lists apply to private meshes)')
   }
-  if (opts.probe === false) merged['runtime'] = { ...((file['runtime'] as object) ?? {}), probe: false }
+  const runtime = { ...((file['runtime'] as object) ?? {}) } as Record<string, unknown>
+  if (opts.probe === false) runtime['probe'] = false
+  if (opts.runtime !== undefined) runtime['engine'] = opts.runtime
+  const torch = { ...((runtime['torch'] as object) ?? {}) } as Record<string, unknown>
+  if (opts.torchDevice !== undefined) torch['device'] = opts.torchDevice
+  if (opts.torchThreads !== undefined) torch['threads'] = toInt('--torch-threads', opts.torchThreads)
+  if (opts.torchPython !== undefined) torch['python'] = opts.torchPython
+  if (Object.keys(torch).length > 0) runtime['torch'] = torch
+  merged['runtime'] = runtime
+  if (opts.workers !== undefined) merged['fl'] = { ...((file['fl'] as object) ?? {}), workers: toInt('--workers', opts.workers) }
   if (opts.logLevel !== undefined) merged['log'] = { level: opts.logLevel }
   return parseNodeConfig(merged)
 }
@@ -105,6 +119,12 @@ function runtimesText(runtimes: NodeView['resources']['runtimes']): string {
   return runtimes.map((r) => `${r.name}/${r.backend}${r.matmulGflops > 0 ? ` ${r.matmulGflops.toFixed(1)} GFLOPS` : ''}`).join(', ')
 }
 
+function engineText(e: NodeView['engine']): string {
+  const torch = e.torch === undefined ? '' : ` (torch ${e.torch.torch} on ${e.torch.device === 'cuda' ? e.torch.deviceName : 'cpu'}, ${e.torch.threads} thread(s), ${e.torch.python})`
+  const fallback = e.fallbackReason === undefined ? '' : `; ${e.requested} asked for, unavailable: ${e.fallbackReason}`
+  return `${e.preferred}${torch}${fallback}`
+}
+
 /** Human-readable `weft status`. */
 export function formatStatus(view: NodeView): string {
   const r = view.resources
@@ -118,6 +138,7 @@ export function formatStatus(view: NodeView): string {
     `cpu         ${r.cpu.cores} × ${r.cpu.model}  load ${r.cpu.load1.toFixed(2)} ${r.cpu.load5.toFixed(2)} ${r.cpu.load15.toFixed(2)}`,
     `memory      ${formatBytes(r.memory.freeBytes)} free of ${formatBytes(r.memory.totalBytes)}`,
     `runtimes    ${runtimesText(r.runtimes) || '-'}`,
+    `engine      ${engineText(view.engine)}`,
     `datasets    ${r.datasets.map((d) => `${d.name} (${d.examples} examples)`).join(', ') || '-'}`,
     `peers       ${view.peers.alive} alive, ${view.peers.gone} gone`,
     'addresses',
@@ -167,6 +188,17 @@ export function registerNodeCommands(program: Command): void {
     .option('--ad-interval <ms>', 'resource ad period')
     .option('--ad-ttl <ms>', 'resource ad lifetime')
     .option('--no-probe', 'skip the runtime throughput probe at start')
+    .addOption(
+      new Option('--runtime <engine>', 'engine that trains: tfjs (WebAssembly), torch (PyTorch worker; falls back to tfjs when Python has no torch), auto').choices([
+        'tfjs',
+        'torch',
+        'auto',
+      ]),
+    )
+    .addOption(new Option('--torch-device <device>', 'device of the torch engine (auto: CUDA when available)').choices(['auto', 'cpu', 'cuda']))
+    .option('--torch-threads <n>', 'intra-op threads per torch worker (default 1; 0: every core)')
+    .option('--torch-python <path>', 'Python interpreter with torch and numpy (default: $WEFT_TORCH_PYTHON, python3, /usr/bin/python3)')
+    .option('--workers <n>', 'engine workers that train in parallel (threads for tfjs, processes for torch; default 1)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(async (opts: StartOptions) => {
       const config = buildConfig(opts)

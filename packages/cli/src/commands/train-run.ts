@@ -9,8 +9,10 @@ import {
   type EvaluateResult,
   type ModelSpec,
   type OptimizerConfig,
+  type Runtime,
 } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
+import { torchRuntime } from '@weft/runtime-torch'
 import cliProgress from 'cli-progress'
 import { formatBytes, formatDuration } from '../format.js'
 
@@ -25,7 +27,11 @@ export interface TrainCliOptions {
   lr?: number
   momentum: number
   weightDecay?: number
+  runtime: 'tfjs' | 'torch' | 'auto'
   backend: 'wasm' | 'cpu'
+  device: 'auto' | 'cpu' | 'cuda'
+  threads: number
+  python?: string
   seed: number
   limit?: number
   testLimit?: number
@@ -61,6 +67,27 @@ interface EpochRow {
   trainSeconds: number
 }
 
+/**
+ * Starts the engine `--runtime` names. `torch` that cannot start is an error; `auto` falls back to tfjs and says why.
+ * @throws TorchUnavailableError for `--runtime torch` without a usable Python
+ */
+async function startRuntime(o: TrainCliOptions): Promise<{ runtime: Runtime; engineLabel: string; fallbackReason: string | undefined }> {
+  if (o.runtime !== 'tfjs') {
+    try {
+      const rt = await torchRuntime({ device: o.device, threads: o.threads, ...(o.python === undefined ? {} : { python: o.python }) })
+      const where = rt.info.device === 'cuda' ? `cuda (${rt.info.deviceName})` : `cpu, ${rt.info.threads} thread(s)`
+      return { runtime: rt, engineLabel: `torch ${rt.info.torch} on ${where}`, fallbackReason: undefined }
+    } catch (err) {
+      if (o.runtime === 'torch') throw err
+      process.stderr.write(`weft train: the torch runtime is unavailable (${(err as Error).message}); using tfjs-${o.backend}\n`)
+      const rt = await tfjsRuntime({ backend: o.backend }, { log: (m) => process.stderr.write(`${m}\n`) })
+      return { runtime: rt, engineLabel: `tfjs-${rt.backend}`, fallbackReason: (err as Error).message }
+    }
+  }
+  const rt = await tfjsRuntime({ backend: o.backend }, { log: (m) => process.stderr.write(`${m}\n`) })
+  return { runtime: rt, engineLabel: `tfjs-${rt.backend}`, fallbackReason: rt.fallbackReason }
+}
+
 /** Runs `weft train`. */
 export async function runTrain(o: TrainCliOptions): Promise<void> {
   const log = (line: string) => {
@@ -70,13 +97,13 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
   const [train, test] = await Promise.all([load('train', o.dataDir), load('test', o.dataDir)])
   const trainSet = firstN(train, o.limit)
   const testSet = firstN(test, o.testLimit)
-  const runtime = await tfjsRuntime({ backend: o.backend }, { log: (m) => process.stderr.write(`${m}\n`) })
+  const { runtime, engineLabel, fallbackReason } = await startRuntime(o)
   const spec = { architecture: o.model, inputShape: [28, 28, 1], numClasses: 10 } as ModelSpec
   const model = await runtime.createModel(spec, { seed: o.seed })
   const optimizer = optimizerConfig(o)
   log(
     `weft train: ${o.model} (${model.paramCount.toLocaleString('en-US')} params) on ${trainSet.name} (${trainSet.size} examples), ` +
-      `tfjs-${runtime.backend}, ${o.optimizer} lr=${optimizer.lr}, batch ${o.batchSize}, ${o.epochs} epoch(s)`,
+      `${engineLabel}, ${o.optimizer} lr=${optimizer.lr}, batch ${o.batchSize}, ${o.epochs} epoch(s)`,
   )
   const stepsPerEpoch = Math.ceil(trainSet.size / o.batchSize)
   const showBar = o.progress && process.stderr.isTTY === true
@@ -153,7 +180,7 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
     params: model.paramCount,
     engine: runtime.name,
     backend: runtime.backend,
-    ...(runtime.fallbackReason === undefined ? {} : { fallbackReason: runtime.fallbackReason }),
+    ...(fallbackReason === undefined ? {} : { fallbackReason }),
     dataset: o.dataset,
     trainExamples: trainSet.size,
     testExamples: testSet.size,

@@ -40,7 +40,15 @@ export function registerTrainCommand(program: Command): void {
     .option('--lr <rate>', 'learning rate (default 0.05 for sgd, 0.001 for adam/adamw)', nonNegative('--lr'))
     .option('--momentum <m>', 'sgd momentum', nonNegative('--momentum'), 0.9)
     .option('--weight-decay <wd>', 'weight decay (L2 for sgd/adam, decoupled for adamw)', nonNegative('--weight-decay'))
+    .addOption(
+      new Option('--runtime <engine>', 'engine: tfjs, torch (a PyTorch worker; needs Python with torch and numpy), auto (torch when available)')
+        .choices(['tfjs', 'torch', 'auto'])
+        .default('tfjs'),
+    )
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['wasm', 'cpu']).default('wasm'))
+    .addOption(new Option('--device <device>', 'torch device (auto: CUDA when available)').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .option('--threads <n>', 'torch intra-op threads (0: every core)', (v) => (v === '0' ? 0 : positiveInt('--threads')(v)), 0)
+    .option('--python <path>', 'Python interpreter with torch and numpy (default: $WEFT_TORCH_PYTHON, python3, /usr/bin/python3)')
     .option('--seed <n>', 'seed of initialization and batch order', integer, 0)
     .option('--limit <n>', 'train on the first N training examples only', positiveInt('--limit'))
     .option('--test-limit <n>', 'evaluate on the first N test examples only', positiveInt('--test-limit'))

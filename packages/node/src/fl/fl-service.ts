@@ -28,7 +28,6 @@ import { type MeshNode, RpcError, TensorRejectedError } from '@weft/mesh'
 import { ModelMetaSchema, type Tensor, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { decodeSecAggMessage, encodeSecAggMessage } from '@weft/secagg'
 import { encodeModelArtifact, featureSize, paramCount, paramInfo } from '@weft/runtime'
-import { createWorkerPool, type WorkerPool } from '@weft/runtime-tfjs/node'
 import type { Logger } from 'pino'
 import type { DatasetConfig, NodeConfig } from '../config.js'
 import type { NodeMetrics } from '../metrics.js'
@@ -37,7 +36,8 @@ import type { NodeState } from '../state.js'
 import type { ActivityView } from '../views.js'
 import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_SECAGG, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
 import { openFlStore } from './fl-store.js'
-import { type Participant, startParticipant } from './participant.js'
+import type { NodeEngines } from '../engines.js'
+import { engineFor, type Participant, startParticipant } from './participant.js'
 
 export interface FlServiceComponents {
   readonly mesh: MeshNode
@@ -48,6 +48,8 @@ export interface FlServiceComponents {
   readonly logger: Logger
   /** Loads a configured data set; the node memoizes it, so each is loaded once. */
   readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
+  /** The node's ML engines (owned by the node: the service does not close them). */
+  readonly engines: NodeEngines
 }
 
 /** A job as the API and CLI show it. */
@@ -144,11 +146,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     for (const listener of eventListeners) listener(jobId, event)
     return event
   }
-  let pool: WorkerPool | undefined
-  const getPool = (): WorkerPool => {
-    pool ??= createWorkerPool({ size: config.fl.workers })
-    return pool
-  }
+  const { engines } = c
 
   const rpcError = (err: unknown): string => (err instanceof RpcError ? err.message : (err as Error)?.message ?? String(err))
 
@@ -271,7 +269,10 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
           if (featureSize(data.featureShape) !== featureSize(spec.model.inputShape)) {
             throw new Error(`data set "${name}" does not fit the model's input`)
           }
-          return getPool().evaluate({ spec: spec.model, params, dataset: data.toShared() })
+          // Any engine evaluates the same; the job's own when this node has it.
+          const wanted = engineFor(spec, engines)
+          const engine = (engines.available as readonly string[]).includes(wanted) ? wanted : engines.preferred
+          return engines.pool(engine).evaluate({ spec: spec.model, params, dataset: data.toShared() })
         },
       },
       metrics: {
@@ -393,7 +394,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     mesh,
     config,
     logger,
-    pool: getPool,
+    engines,
     loadDataset: c.loadDataset,
     onTrained: (_job, seconds, examples) => {
       fl.clientTrainSeconds.observe(seconds)
@@ -535,7 +536,6 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       await mesh.tensors.unhandle(FL_UPDATE).catch(() => {})
       await mesh.rpc.unhandle(FL_SUBMIT).catch(() => {})
       await mesh.rpc.unhandle(FL_STATUS).catch(() => {})
-      await pool?.close()
       eventListeners.clear()
       store.close()
     },

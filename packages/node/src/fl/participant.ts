@@ -21,7 +21,8 @@ import { type MeshNode, RpcError } from '@weft/mesh'
 import { fromBinary } from '@bufbuild/protobuf'
 import { createTensor, ModelMetaSchema, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { featureSize } from '@weft/runtime'
-import type { WorkerPool } from '@weft/runtime-tfjs/node'
+import type { PoolTrainResult } from '@weft/runtime'
+import type { NodeEngines } from '../engines.js'
 import type { Logger } from 'pino'
 import type { DatasetConfig, NodeConfig } from '../config.js'
 import { trainingData } from './adversary.js'
@@ -33,8 +34,8 @@ export interface ParticipantComponents {
   readonly mesh: MeshNode
   readonly config: NodeConfig
   readonly logger: Logger
-  /** The worker pool that trains (created on first use). */
-  readonly pool: () => WorkerPool
+  /** The node's engines: a job trains on the one it names (`clients.eligibility.runtime`), else the preferred one. */
+  readonly engines: Pick<NodeEngines, 'pool' | 'available' | 'preferred'>
   /** The node's data-set loader (memoized by the node: each data set is loaded once). */
   readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
   readonly onTrained?: (jobId: string, seconds: number, examples: number) => void
@@ -45,6 +46,8 @@ interface ClientJob {
   readonly coordinator: string
   readonly spec: JobSpec
   readonly dataset: InMemoryDataset
+  /** The engine that trains this job here. */
+  readonly engine: string
   /** Clipping, noise and compression of this job's updates (keeps compression's error feedback). */
   readonly pipeline: ClientUpdatePipeline
   /** Rounds with a task started (training or delivering). */
@@ -59,6 +62,11 @@ export interface Participant {
   /** Jobs this node is a client of. */
   jobs(): { id: string; coordinator: string; name: string; dataset: string; activeRounds: number[] }[]
   stop(): Promise<void>
+}
+
+/** The engine a job trains on here: the one it requires, else the node's preferred one. */
+export function engineFor(spec: JobSpec, engines: Pick<NodeEngines, 'preferred'>): string {
+  return spec.clients.eligibility.runtime ?? engines.preferred
 }
 
 /** Registers the client side of the FL protocol on the node's mesh. */
@@ -121,9 +129,13 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       )
     }
     if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
+    const engine = engineFor(spec, c.engines)
+    if (!(c.engines.available as readonly string[]).includes(engine)) {
+      return refuse(`the job needs the ${engine} runtime; this node has ${c.engines.available.join(', ')}`)
+    }
     const pipeline = createClientUpdatePipeline(spec)
-    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, pipeline, tasks: new Map(), abort: new AbortController() })
-    log.info({ job: req.jobId, coordinator: ctx.peer, examples: dataset.size }, 'joined a federated job')
+    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, engine, pipeline, tasks: new Map(), abort: new AbortController() })
+    log.info({ job: req.jobId, coordinator: ctx.peer, examples: dataset.size, engine }, 'joined a federated job')
     return { accepted: true, reason: '', examples: BigInt(dataset.size) }
   })
 
@@ -153,10 +165,10 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
 
   async function runTask(job: ClientJob, round: number, baseHash: string, global: Float32Array, seed: number, hints: ClientTrainHints): Promise<void> {
     const { model } = job.spec
-    let trained: Awaited<ReturnType<WorkerPool['train']>>
+    let trained: PoolTrainResult
     const t0 = performance.now()
     try {
-      trained = await c.pool().train({
+      trained = await c.engines.pool(job.engine).train({
         spec: model,
         params: global,
         copyParams: true,
@@ -164,7 +176,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
         options: localTrainOptions(job.spec, seed, hints.proximalMu, global),
       })
     } catch (err) {
-      log.error({ job: job.id, round, err: (err as Error).message }, 'local training failed; no update sent')
+      const e = err as Error
+      log.error({ job: job.id, round, engine: job.engine, err: `${e.name}: ${e.message}` }, 'local training failed; no update sent')
       return
     }
     const seconds = (performance.now() - t0) / 1000
@@ -246,7 +259,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const params = models.get(hash)
     if (params === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `model ${hash.slice(0, 12)} was not received`)
     const t0 = performance.now()
-    const e = await c.pool().evaluate({ spec: job.spec.model, params, dataset: job.dataset.toShared() })
+    const e = await c.engines.pool(job.engine).evaluate({ spec: job.spec.model, params, dataset: job.dataset.toShared() })
     return { loss: e.loss, accuracy: e.accuracy, examples: BigInt(e.examples), seconds: (performance.now() - t0) / 1000 }
   })
 

@@ -27,7 +27,8 @@ import type { SharedDatasetDescriptor } from '@weft/data'
 import { tensorSetByteLength } from '@weft/protocol'
 import { decodeSecAggMessage, encodeSecAggMessage, type SecAggMessage } from '@weft/secagg'
 import { nativeX25519 } from '@weft/secagg/node'
-import { createWorkerPool, type WorkerPool } from '@weft/runtime-tfjs/node'
+import type { TrainingPool } from '@weft/runtime'
+import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { trainingData } from './adversary.js'
 
 export interface SimulationInit {
@@ -44,8 +45,13 @@ export interface SimulationInit {
   readonly test?: InMemoryDataset
   /** Worker threads (default: available parallelism). */
   readonly workers?: number
-  /** Use this pool instead of creating one (it is not closed). */
-  readonly pool?: WorkerPool
+  /** Use this pool instead of creating one (it is not closed). Any engine's pool: tfjs worker threads, torch processes. */
+  readonly pool?: TrainingPool
+  /**
+   * A mixed federation: virtual client i trains on `clientPools[i % clientPools.length]` (not closed), e.g. a torch
+   * pool and a tfjs pool. The coordinator's evaluation still uses `pool`.
+   */
+  readonly clientPools?: readonly TrainingPool[]
   readonly onEvent?: (event: JobEvent) => void
   readonly onRound?: (round: number, metrics: RoundMetrics) => void
   readonly signal?: AbortSignal
@@ -147,6 +153,8 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
     return craftMaliciousUpdates(crafted, { benign: state.benign, attackerCount: 1, totalClients: n })[0] as Float32Array
   }
   const pool = init.pool ?? createWorkerPool(init.workers === undefined ? {} : { size: init.workers })
+  const clientPools = init.clientPools !== undefined && init.clientPools.length > 0 ? init.clientPools : [pool]
+  const poolOf = (i: number): TrainingPool => clientPools[i % clientPools.length] as TrainingPool
   const started = performance.now()
   const base = memoryJobStore({ keepDeltas: false, keepModels: false })
   const store = {
@@ -173,7 +181,7 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
         const t0 = performance.now()
         let honest: Float32Array | undefined
         try {
-          const trained = await pool.train({
+          const trained = await poolOf(i).train({
             spec: spec.model,
             params: task.params,
             copyParams: true,
@@ -192,7 +200,8 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
       return { ok: true, bytesDown: task.params.byteLength }
     },
     async evaluate(id, task) {
-      const e = await pool.evaluate({ spec: spec.model, params: task.params, dataset: shares[index.get(id) as number] as SharedDatasetDescriptor })
+      const i = index.get(id) as number
+      const e = await poolOf(i).evaluate({ spec: spec.model, params: task.params, dataset: shares[i] as SharedDatasetDescriptor })
       return { ok: true, ...e }
     },
     release: async () => {},

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
 import type { JobView } from '@weft/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { torchAvailable } from '../packages/runtime-torch/test/available.js'
 import { writeSyntheticCsv } from './fixtures/synthetic-csv.js'
 
 const TIMING = ['--ad-interval', '1000', '--ad-ttl', '10000', '--no-probe', '--log-level', 'info']
@@ -26,7 +27,7 @@ function jobSpec(extra: Record<string, unknown> = {}) {
   }
 }
 
-describe('the torch engine in node processes', () => {
+describe.skipIf(!torchAvailable)('the torch engine in node processes', () => {
   const root = mkdtempSync(join(tmpdir(), 'weft-torch-'))
   const lines: Record<string, string[]> = { torch: [], tfjs: [], fallback: [] }
   let coordinator: LocalNode

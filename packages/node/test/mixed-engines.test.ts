@@ -7,6 +7,7 @@ import { mulberry32, type TrainingPool } from '@weft/runtime'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { createTorchPool } from '@weft/runtime-torch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { torchAvailable } from '../../runtime-torch/test/available.js'
 
 /** 16×16 images of 4 classes: class k brightens row band k; pixel noise on top. */
 function bands(name: string, n: number, seed: number) {
@@ -30,6 +31,7 @@ let tfjs: TrainingPool
 let torch: TrainingPool
 
 beforeAll(async () => {
+  if (!torchAvailable) return
   tfjs = createWorkerPool({ size: 1 })
   torch = await createTorchPool({ size: 1, device: 'cpu', threads: 1 })
 })
@@ -51,7 +53,7 @@ const spec = parseJobSpec({
 
 const curve = (r: SimulationResult): number[] => r.rounds.map((x) => x.metrics?.evaluation?.centralized?.accuracy ?? Number.NaN)
 
-describe('a federation whose clients run different engines', () => {
+describe.skipIf(!torchAvailable)('a federation whose clients run different engines', () => {
   it('converges like the single-engine federations, round by round', async () => {
     const run = (clientPools: TrainingPool[]) =>
       runSimulation({ spec, clients: 8, partition: { scheme: 'dirichlet', alpha: 0.5 }, train, test, pool: tfjs, clientPools })

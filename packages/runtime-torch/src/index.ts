@@ -3,7 +3,9 @@ export { FrameError, TorchTaskError, TorchUnavailableError, TorchWorkerClosedErr
 export { decodeFrameBody, encodeFrame, type Frame, type FrameArray, type FrameDtype, FrameReader, MAX_FRAME_BYTES, MAX_HEADER_BYTES } from './frames.js'
 export {
   defaultPythonCandidates,
+  probeTorch,
   type TorchDevice,
+  type TorchProbe,
   TorchProcess,
   type TorchProcessInit,
   type TorchWorkerInfo,

@@ -309,3 +309,22 @@ export class TorchProcess {
     })
   }
 }
+
+/** The outcome of `probeTorch`. */
+export type TorchProbe = { readonly ok: true; readonly info: TorchWorkerInfo } | { readonly ok: false; readonly reason: string }
+
+/**
+ * Whether a PyTorch worker can start here (an interpreter with torch and numpy, the device asked for): starts one,
+ * reads what it reports and stops it. Takes a few seconds (importing torch). Never throws.
+ */
+export async function probeTorch(init: TorchProcessInit = {}): Promise<TorchProbe> {
+  let proc: TorchProcess | undefined
+  try {
+    proc = new TorchProcess(init)
+    return { ok: true, info: await proc.start() }
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message }
+  } finally {
+    await proc?.close()
+  }
+}

@@ -1,8 +1,16 @@
 // Runs the shared Runtime compliance suite against the PyTorch engine (CI installs Debian's python3-torch).
 import { torchRuntime } from '@weft/runtime-torch'
+import { describe, it } from 'vitest'
 import { runtimeCompliance } from '../../runtime/test/runtime-compliance.js'
+import { torchAvailable } from './available.js'
 
-runtimeCompliance('torch-cpu', {
-  setup: () => torchRuntime({ device: 'cpu', threads: 1 }),
-  teardown: (rt) => rt.dispose(),
-})
+if (torchAvailable) {
+  runtimeCompliance('torch-cpu', {
+    setup: () => torchRuntime({ device: 'cpu', threads: 1 }),
+    teardown: (rt) => rt.dispose(),
+  })
+} else {
+  describe.skip('Runtime compliance: torch-cpu (no Python with torch here)', () => {
+    it('needs torch', () => {})
+  })
+}

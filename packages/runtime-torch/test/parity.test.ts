@@ -5,11 +5,13 @@ import { type Dataset, type Model, type ModelSpec, mulberry32, type Runtime } fr
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { torchRuntime } from '@weft/runtime-torch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { torchAvailable } from './available.js'
 
 let torch: Runtime
 let tfjs: Runtime
 
 beforeAll(async () => {
+  if (!torchAvailable) return
   torch = await torchRuntime({ device: 'cpu', threads: 1 })
   tfjs = await tfjsRuntime({ backend: 'wasm' })
 })
@@ -70,7 +72,7 @@ const specs: ModelSpec[] = [
 
 const label = (s: ModelSpec) => `${s.architecture} ${s.inputShape.join('x')}`
 
-describe('torch and tfjs-wasm compute the same thing', () => {
+describe.skipIf(!torchAvailable)('torch and tfjs-wasm compute the same thing', () => {
   for (const spec of specs) {
     it(`${label(spec)}: same loss, gradients and logits from the same weights and batch`, async () => {
       const a = await torch.createModel(spec, { seed: 11 })
@@ -141,7 +143,7 @@ describe('torch and tfjs-wasm compute the same thing', () => {
   })
 })
 
-describe('a model moves between engines', () => {
+describe.skipIf(!torchAvailable)('a model moves between engines', () => {
   async function trainedOn(rt: Runtime, spec: ModelSpec, ds: Dataset): Promise<Model> {
     const m = await rt.createModel(spec, { seed: 1 })
     await m.train(ds, { epochs: 3, batchSize: 16, optimizer: { kind: 'adam', lr: 0.003 }, seed: 2 })

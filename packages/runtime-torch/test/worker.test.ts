@@ -15,6 +15,7 @@ import {
 } from '@weft/runtime-torch'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { torchAvailable } from './available.js'
 
 function join8(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
@@ -80,7 +81,7 @@ describe('start-up', () => {
     expect((err as Error).message).toContain('python-without-torch')
   })
 
-  it('reports the device, the versions and the BLAS it loaded', async () => {
+  it.skipIf(!torchAvailable)('reports the device, the versions and the BLAS it loaded', async () => {
     const rt = await torchRuntime({ device: 'cpu', threads: 1 })
     expect(rt.name).toBe('torch')
     expect(rt.backend).toBe('cpu')
@@ -93,7 +94,7 @@ describe('start-up', () => {
   })
 })
 
-describe('supervision', () => {
+describe.skipIf(!torchAvailable)('supervision', () => {
   function images(n: number) {
     const rng = mulberry32(1)
     const data = Uint8Array.from({ length: n * 64 }, () => Math.floor(rng.next() * 256))
@@ -151,7 +152,7 @@ describe('supervision', () => {
   })
 })
 
-describe('process pool', () => {
+describe.skipIf(!torchAvailable)('process pool', () => {
   it('trains and evaluates tasks on shared-memory data sets, two processes at once', async () => {
     const pool = await createTorchPool({ size: 2, device: 'cpu', threads: 1 })
     expect(pool.engine).toBe('torch')

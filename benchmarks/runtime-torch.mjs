@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { loadFashionMnist } from '@weft/data/node'
 import { modelRegistry } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
-import { torchRuntime } from '@weft/runtime-torch'
+import { TORCH_MALLOC_ENV, torchRuntime } from '@weft/runtime-torch'
 
 const args = process.argv.slice(2)
 const arg = (name, def) => {
@@ -37,7 +37,12 @@ const plainScript = fileURLToPath(new URL('./torch_plain.py', import.meta.url))
 process.stderr.write(`torch ${torch.info.torch} on ${torch.info.device} (${torch.info.deviceName}), ${torch.info.threads} threads, BLAS ${torch.info.blas}\n`)
 
 function plain(model, n) {
-  const out = execFileSync(torch.info.python, [plainScript, '--model', model, '--examples', String(n), '--batch-size', String(batchSize), '--threads', String(threads), '--device', torch.info.device], { encoding: 'utf8' })
+  const out = execFileSync(
+    torch.info.python,
+    [plainScript, '--model', model, '--examples', String(n), '--batch-size', String(batchSize), '--threads', String(threads), '--device', torch.info.device],
+    // The allocator settings the Weft worker runs with (see TORCH_MALLOC_ENV): the same ground for both.
+    { encoding: 'utf8', env: { ...process.env, ...TORCH_MALLOC_ENV } },
+  )
   return JSON.parse(out.trim().split('\n').at(-1)).examplesPerSecond
 }
 

@@ -3,6 +3,10 @@ torch.optim.SGD) over the same Fashion-MNIST examples, with no Weft in the way.
 
 Usage: python3 benchmarks/torch_plain.py --model mlp --examples 60000 --epochs 1 --batch-size 32 --threads 2 --dir DIR
 Prints one JSON line: {"model", "examples", "seconds", "examplesPerSecond"}.
+
+runtime-torch.mjs runs it with the glibc malloc settings the Weft worker starts with (MALLOC_MMAP_THRESHOLD_ 64 MiB,
+MALLOC_TRIM_THRESHOLD_ 256 MiB). With glibc's defaults a fresh process serves every large tensor with mmap and
+returns it on free, and the CNNs train 2-3x slower here (page faults on every step's activations and gradients).
 """
 
 import argparse
@@ -75,8 +79,8 @@ def main():
             m.weight.uniform_(-limit, limit)
             m.bias.zero_()
     model = model.to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def epoch(n_examples, seed):
         g = torch.Generator().manual_seed(seed)
@@ -93,6 +97,8 @@ def main():
     w0 = time.perf_counter()
     while time.perf_counter() - w0 < a.warmup:
         epoch(min(a.examples, 64 * a.batch_size), 0)
+    # A fresh optimizer for the timed run, as the Weft engine makes one per train() call.
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()

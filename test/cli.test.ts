@@ -5,8 +5,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { loadFashionMnist } from '@weft/data/node'
 import { decodeModelArtifact } from '@weft/runtime'
+import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { afterAll, describe, expect, it } from 'vitest'
+import { torchAvailable } from '../packages/runtime-torch/test/available.js'
 
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
 const run = promisify(execFile)
@@ -28,6 +31,27 @@ describe.skipIf(!hasFashionMnist)('weft on real Fashion-MNIST', () => {
     expect(artifact.params.map((p) => p.name)).toHaveLength(2)
     expect(artifact.weights.length).toBe(7850)
     expect(artifact.id).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  it.skipIf(!torchAvailable)('weft train --runtime torch trains a CNN whose artifact tfjs evaluates the same', async () => {
+    const out = join(dir, 'lenet.weft')
+    const { stdout } = await weft(
+      'train', '--model', 'cnn-lenet', '--runtime', 'torch', '--device', 'cpu', '--threads', '1',
+      '--epochs', '1', '--limit', '6000', '--test-limit', '1000', '--optimizer', 'adam', '--json', '--out', out,
+    )
+    const result = JSON.parse(stdout)
+    expect(result).toMatchObject({ model: 'cnn-lenet', engine: 'torch', backend: 'cpu', trainExamples: 6000, testExamples: 1000 })
+    expect(result.testAccuracy).toBeGreaterThan(0.7)
+    // The saved model means the same thing to the default engine.
+    const artifact = decodeModelArtifact(new Uint8Array(readFileSync(out)))
+    const rt = await tfjsRuntime({ backend: 'wasm' })
+    const model = await rt.createModel(artifact.spec)
+    model.setParams(artifact.weights)
+    const test = await loadFashionMnist({ split: 'test' })
+    const ev = await model.evaluate(test.subset(Array.from({ length: 1000 }, (_, i) => i)))
+    expect(ev.accuracy).toBeCloseTo(result.testAccuracy, 6)
+    expect(ev.loss).toBeCloseTo(result.testLoss, 3)
+    await rt.dispose()
   })
 
   it('weft data partition --json assigns every example once with the requested skew', async () => {

@@ -23,6 +23,13 @@ describe('README examples', () => {
     expect(coordinator.fl.participate).toBe(false)
   })
 
+  it('the torch node config is valid: torch preferred, one thread per worker, two workers', () => {
+    const config = parseNodeConfig(block('torch-node.yaml'))
+    expect(config.runtime).toMatchObject({ engine: 'torch', torch: { device: 'auto', threads: 1 } })
+    expect(config.fl.workers).toBe(2)
+    expect(() => parseNodeConfig({ dataDir: '/tmp/x', runtime: { engine: 'onnx' } })).toThrow(/engine/)
+  })
+
   it('the job spec is valid and means what the text says', () => {
     const job = parseJobSpec(block('job.yaml'))
     expect(job).toMatchObject({ dataset: 'fashion-mnist', rounds: 50, strategy: { name: 'fedavg' }, clients: { min: 8, minResults: 8 } })

@@ -8,6 +8,7 @@ export {
   type TorchProbe,
   TorchProcess,
   type TorchProcessInit,
+  TORCH_MALLOC_ENV,
   type TorchWorkerInfo,
   WORKER_SCRIPT,
 } from './torch-process.js'

@@ -339,7 +339,8 @@ class TorchModel implements Model {
       }
       finished = true
     } finally {
-      if (this.#generation === proc.generation) {
+      // Only in the worker that trained: cleaning up must not start a fresh one after a crash.
+      if (proc.running && this.#generation === proc.generation) {
         await proc.request({ op: 'train_end', session }).catch(() => {})
         // Keep what was trained, also when stopping early (abort, non-finite loss).
         if (!this.#dirty) await this.#pull().catch((err) => (finished ? Promise.reject(err) : undefined))
@@ -465,7 +466,7 @@ class TorchModel implements Model {
     if (this.#disposed) return
     this.#disposed = true
     this.#rt.forget(this)
-    if (this.#generation === this.#rt.proc.generation && this.#generation > 0) {
+    if (this.#rt.proc.running && this.#generation === this.#rt.proc.generation) {
       this.#rt.proc.request({ op: 'drop_model', model: this.#id }).catch(() => {})
     }
   }

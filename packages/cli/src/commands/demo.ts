@@ -24,6 +24,7 @@ interface DemoOptions {
   dir?: string
   keep?: boolean
   exit?: boolean
+  runtime: 'tfjs' | 'torch' | 'auto' | 'mixed'
 }
 
 /** The data set every client registers (its own share) and the coordinator's held-out test set. */
@@ -119,6 +120,11 @@ export function registerDemoCommand(program: Command): void {
     .option('--dir <dir>', 'parent directory for the nodes’ data directories (default: a new temp dir)')
     .option('--keep', 'keep the data directories (and model.weft) afterwards')
     .option('--exit', 'stop the fabric once the job ends, exiting non-zero if it failed (instead of running until Ctrl-C)')
+    .addOption(
+      new Option('--runtime <engine>', 'engine of the client nodes: tfjs, torch, auto, or mixed (even clients torch, odd tfjs)')
+        .choices(['tfjs', 'torch', 'auto', 'mixed'])
+        .default('tfjs'),
+    )
     .action(async (opts: DemoOptions) => {
       if (opts.nodes < 2) throw new InvalidArgumentError(`--nodes must be at least 2, got ${opts.nodes}`)
       const spec = demoJobSpec(opts)
@@ -196,7 +202,8 @@ export function registerDemoCommand(program: Command): void {
               ],
               fl: { workers: 1 },
             }
-            return start(`client-${i}`, config, ['--label', 'role=client', '--bootstrap', bootstrap])
+            const runtime = opts.runtime === 'mixed' ? (i % 2 === 0 ? 'torch' : 'tfjs') : opts.runtime
+            return start(`client-${i}`, config, ['--label', 'role=client', '--bootstrap', bootstrap, '--runtime', runtime])
           }),
         )
         const failed = settled.find((r) => r.status === 'rejected')

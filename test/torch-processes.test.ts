@@ -118,22 +118,27 @@ describe.skipIf(!torchAvailable)('the torch engine in node processes', () => {
     expect(joined('fallback')).toContain('"engine":"tfjs"')
   })
 
-  it('a killed PyTorch worker fails its round’s task with the reason; the node restarts it and the job finishes', async () => {
+  it('a killed PyTorch worker fails its round’s task with the reason; the node restarts it and the next job trains', { timeout: 180_000 }, async () => {
     const before = (await torchNode.api.node()).engine.torch!
+    // One long round: 400 epochs of 60 steps, so that the worker is surely training when it is killed.
     const { id } = await coordinator.api.submitJob(
-      jobSpec({ rounds: 6, clients: { min: 1, eligibility: { runtime: 'torch' } }, train: { epochs: 400, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.05 } }, timeouts: { roundSeconds: 20, waitSeconds: 60 } }),
+      jobSpec({ rounds: 1, clients: { min: 1, eligibility: { runtime: 'torch' } }, train: { epochs: 400, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.05 } }, timeouts: { roundSeconds: 120, waitSeconds: 60 } }),
     )
-    await waitUntil(async () => lines['torch']!.some((l) => l.includes(id) && l.includes('joined')), 60_000, 'the torch node to join', 100)
-    // Let local training start, then kill the worker process under it.
-    await new Promise((r) => setTimeout(r, 1500))
+    await waitUntil(
+      async () => (await torchNode.api.node()).activities.some((a) => a.kind === 'fl-client' && a.jobId === id),
+      60_000,
+      'the torch node to start training',
+      50,
+    )
     process.kill(before.pid, 'SIGKILL')
-    await waitUntil(async () => (await torchNode.api.node()).engine.torch!.restarts === 1, 60_000, 'the worker to be restarted', 200)
+    await waitUntil(async () => (await torchNode.api.node()).engine.torch?.restarts === 1, 60_000, 'the worker to be restarted', 100)
+    await waitUntil(async () => lines['torch']!.some((l) => l.includes('local training failed')), 30_000, 'the task to fail', 100)
     const failed = lines['torch']!.find((l) => l.includes('local training failed'))
+    expect(failed).toContain(id)
     expect(failed).toContain('TorchWorkerCrashedError')
     expect(failed).toContain(`pid ${before.pid}`)
     expect(failed).toContain('SIGKILL')
-    const after = (await torchNode.api.node()).engine.torch!
-    expect(after.pid).not.toBe(before.pid)
+    expect((await torchNode.api.node()).engine.torch!.pid).not.toBe(before.pid)
     await coordinator.api.cancelJob(id)
     // The restarted worker trains the next job.
     const next = await coordinator.api.submitJob(jobSpec({ rounds: 2, clients: { min: 1, eligibility: { runtime: 'torch' } } }))

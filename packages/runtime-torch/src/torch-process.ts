@@ -80,7 +80,8 @@ export function defaultPythonCandidates(): string[] {
 /**
  * One PyTorch worker process at a time, restarted when it dies. Requests are answered in order.
  * A request running or queued when the process dies rejects with `TorchWorkerCrashedError` (with the exit
- * status and the tail of its standard error); the next request starts a fresh process (`generation` grows).
+ * status and the tail of its standard error), and a fresh process starts at once (`generation` grows); requests
+ * wait for it.
  */
 export class TorchProcess {
   readonly #init: TorchProcessInit
@@ -245,12 +246,18 @@ export class TorchProcess {
       fail(`could not run ${python}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : err.message}`)
     })
     child.on('exit', (code, signal) => {
+      const died = state.live !== undefined && !state.live.exited && !this.#closed
       if (state.live !== undefined) state.live.exited = true
       fail(
         this.#closed
           ? 'the PyTorch worker was closed'
           : `the PyTorch worker (pid ${child.pid}) died: ${signal !== null ? `signal ${signal}` : `exit code ${code}`}`,
       )
+      // A worker that was serving died: start its replacement now, so that the next task does not wait for it.
+      if (died && this.#live === state.live) {
+        this.#init.log?.(`weft/runtime-torch: PyTorch worker (pid ${child.pid}) died (${signal ?? `exit code ${code}`}); restarting it`)
+        this.#ensure().catch((err: Error) => this.#init.log?.(`weft/runtime-torch: the PyTorch worker could not be restarted: ${err.message}`))
+      }
     })
     const timeoutMs = this.#init.startTimeoutMs ?? 120_000
     return (async () => {

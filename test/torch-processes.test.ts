@@ -139,6 +139,16 @@ describe.skipIf(!torchAvailable)('the torch engine in node processes', () => {
     expect(failed).toContain(`pid ${before.pid}`)
     expect(failed).toContain('SIGKILL')
     expect((await torchNode.api.node()).engine.torch!.pid).not.toBe(before.pid)
+    // The coordinator hears of it at once, with the reason, rather than at the round's 120 s deadline.
+    await waitUntil(
+      async () => (await coordinator.api.jobEvents(id, 0)).events.some((e) => e.type === 'client-dropped' && e.message.includes('TorchWorkerCrashedError')),
+      30_000,
+      'the coordinator to drop the client with the reason',
+      100,
+    )
+    const dropped = (await coordinator.api.jobEvents(id, 0)).events.find((e) => e.type === 'client-dropped')!
+    expect(dropped.message).toContain(torchNode.peerId)
+    expect(dropped.message).toContain('SIGKILL')
     await coordinator.api.cancelJob(id)
     // The restarted worker trains the next job.
     const next = await coordinator.api.submitJob(jobSpec({ rounds: 2, clients: { min: 1, eligibility: { runtime: 'torch' } } }))

@@ -96,6 +96,11 @@ export interface Coordinator {
   deliverMasked(from: string, header: UpdateHeader, masked: Uint32Array, transfer: { readonly bytes: number; readonly seconds: number }): Admission
   /** A client's peer went away: it is dropped from the rounds it is in. */
   clientGone(clientId: string, reason: string): void
+  /**
+   * A client reports that its task of `round` in job `jobId` failed: the round stops waiting for it (it is dropped
+   * with the reason; an asynchronous job frees its slot). A report for another round than the client's task is ignored.
+   */
+  taskFailed(jobId: string, clientId: string, round: number, reason: string): void
   /** Candidates may have changed (new peers, new ads): waiting jobs look again now. */
   wake(): void
   /** Resolves with the job's record when it stops running here (finished, failed, cancelled or coordinator stopped). */
@@ -263,6 +268,10 @@ class CoordinatorImpl implements Coordinator {
 
   clientGone(clientId: string, reason: string): void {
     for (const run of this.#runs.values()) run.clientGone(clientId, reason)
+  }
+
+  taskFailed(jobId: string, clientId: string, round: number, reason: string): void {
+    this.#runs.get(jobId)?.taskFailed(clientId, round, reason)
   }
 
   wake(): void {
@@ -793,6 +802,17 @@ class JobRun {
     rs.dropped.add(clientId)
     this.#event('client-dropped', `${clientId} dropped from round ${rs.round}: ${reason}`, rs.round)
     this.wake()
+  }
+
+  taskFailed(clientId: string, round: number, reason: string): void {
+    if (this.#inflight.get(clientId) === round) {
+      // Asynchronous: the task's slot is free again.
+      this.#inflight.delete(clientId)
+      this.#event('client-dropped', `${clientId}'s task of version ${round} failed: ${reason}`, round)
+      this.wake()
+      return
+    }
+    if (this.#round?.round === round) this.clientGone(clientId, `its task failed: ${reason}`)
   }
 
   async #commit(rs: RoundState): Promise<void> {

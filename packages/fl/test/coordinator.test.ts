@@ -244,6 +244,28 @@ describe('coordinator', () => {
     expect(store.events(job.id, 0).some((e) => e.type === 'client-dropped' && e.message.includes('process killed'))).toBe(true)
   })
 
+  it('a client reporting its task failed is dropped from that round at once, with the reason; a stale report is ignored', async () => {
+    const { coordinator, transport, store } = setup({
+      a: { examples: 1, delta: constDelta(1), delayMs: 50 },
+      b: { examples: 1, delta: constDelta(1), delayMs: 50 },
+      broken: { examples: 1, delta: constDelta(1), silent: true },
+    })
+    // A long deadline: only the report can close round 1 early.
+    const s = spec({ rounds: 2, clients: { min: 2, minResults: 2 }, timeouts: { roundSeconds: 600, waitSeconds: 10 } })
+    const job = coordinator.submit(s)
+    await waitFor(() => transport.tasks.some((t) => t.client === 'broken'), 'the task of the client whose engine fails')
+    // A report about another round changes nothing.
+    coordinator.taskFailed(job.id, 'broken', 7, 'stale')
+    coordinator.taskFailed('another-job', 'broken', 1, 'wrong job')
+    coordinator.taskFailed(job.id, 'broken', 1, 'TorchWorkerCrashedError: the PyTorch worker died')
+    await waitFor(() => (store.getJob(job.id)?.round ?? 0) >= 2, 'round 1 to close')
+    const r1 = store.listRounds(job.id)[0]
+    expect(r1?.metrics).toMatchObject({ results: 2, dropped: 1 })
+    const drops = store.events(job.id, 0).filter((e) => e.type === 'client-dropped')
+    expect(drops.map((e) => e.message)).toEqual([expect.stringContaining('broken dropped from round 1: its task failed: TorchWorkerCrashedError')])
+    coordinator.cancel(job.id)
+  })
+
   it('fails the job with a clear reason when too few clients are available', async () => {
     const { coordinator } = setup({ a: { examples: 1, delta: constDelta(1) }, b: { examples: 1, delta: constDelta(1) } })
     const job = coordinator.submit(spec({ timeouts: { roundSeconds: 1, waitSeconds: 0.2 } }))

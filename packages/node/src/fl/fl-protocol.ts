@@ -13,6 +13,8 @@ import {
   SecAggResponseSchema,
   SubmitRequestSchema,
   SubmitResponseSchema,
+  TaskFailedRequestSchema,
+  TaskFailedResponseSchema,
   TrainRequestSchema,
   TrainResponseSchema,
 } from '@weft/protocol'
@@ -29,6 +31,10 @@ export const FL_CANCEL = rpcMethod('fl', 'cancel', CancelRequestSchema, CancelRe
 export const FL_SUBMIT = rpcMethod('fl', 'submit', SubmitRequestSchema, SubmitResponseSchema)
 /** Coordinator → client: one secure-aggregation message (keys, shares, unmasking) of a round's session. */
 export const FL_SECAGG = rpcMethod('fl', 'secagg', SecAggRequestSchema, SecAggResponseSchema)
+/** Client → coordinator: its task of a round failed (with the reason), so the round stops waiting for it. */
+export const FL_TASK_FAILED = rpcMethod('fl', 'task-failed', TaskFailedRequestSchema, TaskFailedResponseSchema)
+/** Longest failure reason kept from a client's report. */
+export const MAX_FAILURE_REASON = 1024
 /** Any node → a coordinator: a job's status. */
 export const FL_STATUS = rpcMethod('fl', 'status', JobStatusRequestSchema, JobStatusResponseSchema)
 

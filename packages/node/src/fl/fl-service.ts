@@ -35,7 +35,20 @@ import type { NodeMetrics } from '../metrics.js'
 import type { PeerEntry, PeerTable } from '../peer-table.js'
 import type { NodeState } from '../state.js'
 import type { ActivityView } from '../views.js'
-import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_SECAGG, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
+import {
+  FL_CANCEL,
+  FL_EVALUATE,
+  FL_INVITE,
+  FL_MODEL,
+  FL_SECAGG,
+  FL_STATUS,
+  FL_SUBMIT,
+  FL_TASK_FAILED,
+  FL_TRAIN,
+  FL_UPDATE,
+  MAX_FAILURE_REASON,
+  MAX_SPEC_JSON,
+} from './fl-protocol.js'
 import { openFlStore } from './fl-store.js'
 import { engineFor, type Participant, startParticipant } from './participant.js'
 
@@ -478,6 +491,16 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     return { statusJson: JSON.stringify(viewOf(job)) }
   })
 
+  await mesh.rpc.handle(FL_TASK_FAILED, (req, ctx) => {
+    const job = store.getJob(req.jobId)
+    if (job === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `no job ${req.jobId} here`)
+    // Only the client's own task: the coordinator checks that `ctx.peer` holds a task of that round.
+    const reason = req.reason.slice(0, MAX_FAILURE_REASON)
+    log.warn({ job: req.jobId, round: req.round, client: ctx.peer, reason }, 'a client reported its task failed')
+    coordinator.taskFailed(req.jobId, ctx.peer, req.round, reason)
+    return {}
+  })
+
   const resumed = coordinator.resumeAll()
   if (resumed.length > 0) log.info({ jobs: resumed }, 'resumed federated jobs after a restart')
 
@@ -536,6 +559,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       await mesh.tensors.unhandle(FL_UPDATE).catch(() => {})
       await mesh.rpc.unhandle(FL_SUBMIT).catch(() => {})
       await mesh.rpc.unhandle(FL_STATUS).catch(() => {})
+      await mesh.rpc.unhandle(FL_TASK_FAILED).catch(() => {})
       eventListeners.clear()
       store.close()
     },

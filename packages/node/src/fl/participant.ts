@@ -27,7 +27,7 @@ import type { NodeEngines } from '../engines.js'
 import { trainingData } from './adversary.js'
 import { decodeSecAggMessage, encodeSecAggMessage } from '@weft/secagg'
 import { nativeX25519 } from '@weft/secagg/node'
-import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_SECAGG, FL_TRAIN, FL_UPDATE, MAX_SPEC_JSON } from './fl-protocol.js'
+import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_SECAGG, FL_TASK_FAILED, FL_TRAIN, FL_UPDATE, MAX_FAILURE_REASON, MAX_SPEC_JSON } from './fl-protocol.js'
 
 export interface ParticipantComponents {
   readonly mesh: MeshNode
@@ -162,6 +162,13 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     return { accepted: true, reason: '' }
   })
 
+  /** Tells the coordinator that this round's task failed, so the round does not wait for it (best effort). */
+  function reportFailure(job: ClientJob, round: number, reason: string): void {
+    mesh.rpc
+      .call(job.coordinator, FL_TASK_FAILED, { jobId: job.id, round, reason: reason.slice(0, MAX_FAILURE_REASON) }, { timeoutMs: 10_000, signal: job.abort.signal })
+      .catch((err: Error) => log.debug({ job: job.id, round, err: err.message }, 'could not report the failed task'))
+  }
+
   async function runTask(job: ClientJob, round: number, baseHash: string, global: Float32Array, seed: number, hints: ClientTrainHints): Promise<void> {
     const { model } = job.spec
     let trained: PoolTrainResult
@@ -177,6 +184,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     } catch (err) {
       const e = err as Error
       log.error({ job: job.id, round, engine: job.engine, err: `${e.name}: ${e.message}` }, 'local training failed; no update sent')
+      reportFailure(job, round, `local training on ${job.engine} failed: ${e.name}: ${e.message}`)
       return
     }
     const seconds = (performance.now() - t0) / 1000
@@ -197,6 +205,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       }
     } catch (err) {
       log.error({ job: job.id, round, err: (err as Error).message }, 'could not prepare the update; none sent')
+      reportFailure(job, round, `could not prepare the update: ${(err as Error).message}`)
       return
     }
     const metadata = toBinary(

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/fl/v1/fl.proto.
  */
 export const file_weft_fl_v1_fl: GenFile = /*@__PURE__*/
-  fileDesc("ChN3ZWZ0L2ZsL3YxL2ZsLnByb3RvEgp3ZWZ0LmZsLnYxIjIKDUludml0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXNwZWNfanNvbhgCIAEoCSJECg5JbnZpdGVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSEAoIZXhhbXBsZXMYAyABKAQiuAEKDFRyYWluUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDBIMCgRzZWVkGAQgASgNEhMKC3Byb3hpbWFsX211GAUgASgBEhQKDGRwX2NsaXBfbm9ybRgGIAEoARIUCgxkcF9ub2lzZV9zdGQYByABKAESJgoGc2VjdXJlGAggASgLMhYud2VmdC5mbC52MS5TZWN1cmVUYXNrIj8KClNlY3VyZVRhc2sSDwoHc2Vzc2lvbhgBIAEoDRIOCgZ3ZWlnaHQYAiABKAESEAoIY2xpcF9iaXQYAyABKAgiMAoNU2VjQWdnUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoDCIhCg5TZWNBZ2dSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgMIjEKDVRyYWluUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAgSDgoGcmVhc29uGAIgASgJIkQKD0V2YWx1YXRlUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDCJVChBFdmFsdWF0ZVJlc3BvbnNlEgwKBGxvc3MYASABKAESEAoIYWNjdXJhY3kYAiABKAESEAoIZXhhbXBsZXMYAyABKAQSDwoHc2Vjb25kcxgEIAEoASIvCg1DYW5jZWxSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiEAoOQ2FuY2VsUmVzcG9uc2UiIgoNU3VibWl0UmVxdWVzdBIRCglzcGVjX2pzb24YASABKAkiIAoOU3VibWl0UmVzcG9uc2USDgoGam9iX2lkGAEgASgJIiIKEEpvYlN0YXR1c1JlcXVlc3QSDgoGam9iX2lkGAEgASgJIigKEUpvYlN0YXR1c1Jlc3BvbnNlEhMKC3N0YXR1c19qc29uGAEgASgJIioKCU1vZGVsTWV0YRIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0i7QEKClVwZGF0ZU1ldGESDgoGam9iX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNEhEKCWJhc2VfaGFzaBgDIAEoDBIQCghleGFtcGxlcxgEIAEoBBISCgp0cmFpbl9sb3NzGAUgASgBEhYKDnRyYWluX2FjY3VyYWN5GAYgASgBEhUKDXRyYWluX3NlY29uZHMYByABKAESGAoLd2l0aGluX2NsaXAYCCABKAhIAIgBARIbCg5zZWN1cmVfc2Vzc2lvbhgJIAEoDUgBiAEBQg4KDF93aXRoaW5fY2xpcEIRCg9fc2VjdXJlX3Nlc3Npb25iBnByb3RvMw");
+  fileDesc("ChN3ZWZ0L2ZsL3YxL2ZsLnByb3RvEgp3ZWZ0LmZsLnYxIjIKDUludml0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXNwZWNfanNvbhgCIAEoCSJECg5JbnZpdGVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSEAoIZXhhbXBsZXMYAyABKAQiuAEKDFRyYWluUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDBIMCgRzZWVkGAQgASgNEhMKC3Byb3hpbWFsX211GAUgASgBEhQKDGRwX2NsaXBfbm9ybRgGIAEoARIUCgxkcF9ub2lzZV9zdGQYByABKAESJgoGc2VjdXJlGAggASgLMhYud2VmdC5mbC52MS5TZWN1cmVUYXNrIj8KClNlY3VyZVRhc2sSDwoHc2Vzc2lvbhgBIAEoDRIOCgZ3ZWlnaHQYAiABKAESEAoIY2xpcF9iaXQYAyABKAgiMAoNU2VjQWdnUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoDCIhCg5TZWNBZ2dSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgMIjEKDVRyYWluUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAgSDgoGcmVhc29uGAIgASgJIkQKD0V2YWx1YXRlUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDCJVChBFdmFsdWF0ZVJlc3BvbnNlEgwKBGxvc3MYASABKAESEAoIYWNjdXJhY3kYAiABKAESEAoIZXhhbXBsZXMYAyABKAQSDwoHc2Vjb25kcxgEIAEoASIvCg1DYW5jZWxSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiEAoOQ2FuY2VsUmVzcG9uc2UiQgoRVGFza0ZhaWxlZFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNEg4KBnJlYXNvbhgDIAEoCSIUChJUYXNrRmFpbGVkUmVzcG9uc2UiIgoNU3VibWl0UmVxdWVzdBIRCglzcGVjX2pzb24YASABKAkiIAoOU3VibWl0UmVzcG9uc2USDgoGam9iX2lkGAEgASgJIiIKEEpvYlN0YXR1c1JlcXVlc3QSDgoGam9iX2lkGAEgASgJIigKEUpvYlN0YXR1c1Jlc3BvbnNlEhMKC3N0YXR1c19qc29uGAEgASgJIioKCU1vZGVsTWV0YRIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0i7QEKClVwZGF0ZU1ldGESDgoGam9iX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNEhEKCWJhc2VfaGFzaBgDIAEoDBIQCghleGFtcGxlcxgEIAEoBBISCgp0cmFpbl9sb3NzGAUgASgBEhYKDnRyYWluX2FjY3VyYWN5GAYgASgBEhUKDXRyYWluX3NlY29uZHMYByABKAESGAoLd2l0aGluX2NsaXAYCCABKAhIAIgBARIbCg5zZWN1cmVfc2Vzc2lvbhgJIAEoDUgBiAEBQg4KDF93aXRoaW5fY2xpcEIRCg9fc2VjdXJlX3Nlc3Npb25iBnByb3RvMw");
 
 /**
  * InviteRequest asks a node to take part in a job as a client.
@@ -342,6 +342,51 @@ export const CancelResponseSchema: GenMessage<CancelResponse> = /*@__PURE__*/
   messageDesc(file_weft_fl_v1_fl, 10);
 
 /**
+ * TaskFailedRequest tells a coordinator that a client's task of a round failed (its engine crashed, its data
+ * could not be read, ...), so the round drops the client at once, with the reason, instead of at its deadline.
+ *
+ * @generated from message weft.fl.v1.TaskFailedRequest
+ */
+export type TaskFailedRequest = Message<"weft.fl.v1.TaskFailedRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: uint32 round = 2;
+   */
+  round: number;
+
+  /**
+   * Human-readable, at most 1,024 characters.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message weft.fl.v1.TaskFailedRequest.
+ * Use `create(TaskFailedRequestSchema)` to create a new message.
+ */
+export const TaskFailedRequestSchema: GenMessage<TaskFailedRequest> = /*@__PURE__*/
+  messageDesc(file_weft_fl_v1_fl, 11);
+
+/**
+ * @generated from message weft.fl.v1.TaskFailedResponse
+ */
+export type TaskFailedResponse = Message<"weft.fl.v1.TaskFailedResponse"> & {
+};
+
+/**
+ * Describes the message weft.fl.v1.TaskFailedResponse.
+ * Use `create(TaskFailedResponseSchema)` to create a new message.
+ */
+export const TaskFailedResponseSchema: GenMessage<TaskFailedResponse> = /*@__PURE__*/
+  messageDesc(file_weft_fl_v1_fl, 12);
+
+/**
  * SubmitRequest hands a job to a node, which becomes its coordinator.
  *
  * @generated from message weft.fl.v1.SubmitRequest
@@ -358,7 +403,7 @@ export type SubmitRequest = Message<"weft.fl.v1.SubmitRequest"> & {
  * Use `create(SubmitRequestSchema)` to create a new message.
  */
 export const SubmitRequestSchema: GenMessage<SubmitRequest> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 11);
+  messageDesc(file_weft_fl_v1_fl, 13);
 
 /**
  * @generated from message weft.fl.v1.SubmitResponse
@@ -375,7 +420,7 @@ export type SubmitResponse = Message<"weft.fl.v1.SubmitResponse"> & {
  * Use `create(SubmitResponseSchema)` to create a new message.
  */
 export const SubmitResponseSchema: GenMessage<SubmitResponse> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 12);
+  messageDesc(file_weft_fl_v1_fl, 14);
 
 /**
  * JobStatusRequest asks a coordinator for a job's status.
@@ -394,7 +439,7 @@ export type JobStatusRequest = Message<"weft.fl.v1.JobStatusRequest"> & {
  * Use `create(JobStatusRequestSchema)` to create a new message.
  */
 export const JobStatusRequestSchema: GenMessage<JobStatusRequest> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 13);
+  messageDesc(file_weft_fl_v1_fl, 15);
 
 /**
  * @generated from message weft.fl.v1.JobStatusResponse
@@ -413,7 +458,7 @@ export type JobStatusResponse = Message<"weft.fl.v1.JobStatusResponse"> & {
  * Use `create(JobStatusResponseSchema)` to create a new message.
  */
 export const JobStatusResponseSchema: GenMessage<JobStatusResponse> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 14);
+  messageDesc(file_weft_fl_v1_fl, 16);
 
 /**
  * ModelMeta is the metadata of an "fl-model" tensor transfer.
@@ -437,7 +482,7 @@ export type ModelMeta = Message<"weft.fl.v1.ModelMeta"> & {
  * Use `create(ModelMetaSchema)` to create a new message.
  */
 export const ModelMetaSchema: GenMessage<ModelMeta> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 15);
+  messageDesc(file_weft_fl_v1_fl, 17);
 
 /**
  * UpdateMeta is the metadata of an "fl-update" tensor transfer (a single float32 tensor "delta").
@@ -505,5 +550,5 @@ export type UpdateMeta = Message<"weft.fl.v1.UpdateMeta"> & {
  * Use `create(UpdateMetaSchema)` to create a new message.
  */
 export const UpdateMetaSchema: GenMessage<UpdateMeta> = /*@__PURE__*/
-  messageDesc(file_weft_fl_v1_fl, 16);
+  messageDesc(file_weft_fl_v1_fl, 18);
 

@@ -66,11 +66,16 @@ describe.skipIf(!torchAvailable)('the torch engine in node processes', () => {
     writeSyntheticCsv(join(root, 'test.csv'), 400, 99)
     writeFileSync(join(cdir, 'weft.json'), JSON.stringify({ dataDir: cdir, fl: { participate: false }, datasets: [{ name: 'synth-test', source: join(root, 'test.csv'), label: 'label' }] }))
     coordinator = await startLocalNode({ startTimeoutMs: 60_000, dataDir: cdir, args: [...TIMING, '--config', join(cdir, 'weft.json')] })
-    ;[torchNode, tfjsNode, fallbackNode] = await Promise.all([
+    // allSettled: when one node fails to start, the others are still recorded, so afterAll stops them.
+    const started = await Promise.allSettled([
       client('torch', ['--runtime', 'torch', '--torch-threads', '1'], 1),
       client('tfjs', ['--runtime', 'tfjs'], 2),
       client('fallback', ['--runtime', 'torch', '--torch-python', join(root, 'no-such-python')], 3),
     ])
+    const ok = (i: number) => (started[i]?.status === 'fulfilled' ? started[i].value : undefined) as LocalNode
+    ;[torchNode, tfjsNode, fallbackNode] = [ok(0), ok(1), ok(2)]
+    const failed = started.find((s) => s.status === 'rejected')
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
     await waitUntil(
       async () => (await coordinator.api.peers('alive')).filter((p) => p.ad?.datasets.some((d) => d.name === 'synth')).length === 3,
       60_000,

@@ -7,9 +7,7 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { loadFashionMnist } from '@weft/data/node'
 import { parseJobSpec } from '@weft/fl'
-import { runSimulation } from '@weft/node'
-import { createWorkerPool } from '@weft/runtime-tfjs/node'
-import { createTorchPool } from '@weft/runtime-torch'
+import { createSimulationPools, runSimulation } from '@weft/node'
 
 const { values: args } = parseArgs({
   options: {
@@ -37,24 +35,9 @@ const spec = parseJobSpec({
   seed: 1,
 })
 
-async function pools(engine) {
-  if (engine === 'tfjs') {
-    const p = createWorkerPool({ size: workers })
-    return { main: p, clients: [p], close: () => p.close() }
-  }
-  if (engine === 'torch') {
-    const p = await createTorchPool({ size: workers, device: 'cpu', threads: 1 })
-    return { main: p, clients: [p], close: () => p.close() }
-  }
-  const half = Math.max(1, Math.floor(workers / 2))
-  const torch = await createTorchPool({ size: half, device: 'cpu', threads: 1 })
-  const tfjs = createWorkerPool({ size: Math.max(1, workers - half) })
-  return { main: torch, clients: [torch, tfjs], close: () => Promise.all([torch.close(), tfjs.close()]) }
-}
-
 const results = []
 for (const engine of args.engines.split(',')) {
-  const p = await pools(engine)
+  const p = await createSimulationPools({ engine, workers, torchThreads: 1, torchDevice: 'cpu' })
   process.stderr.write(`${engine}: ${rounds} rounds of LeNet, 10 clients, Dirichlet(0.5), C=${spec.clients.fraction}\n`)
   const r = await runSimulation({
     spec,

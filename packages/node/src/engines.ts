@@ -25,6 +25,8 @@ export interface NodeEngines {
   readonly torchRestarts: number
   /** Engines this node offers, preferred first. */
   readonly available: readonly EngineName[]
+  /** Whether this node offers `engine` (any name, e.g. one a job spec asks for). */
+  has(engine: string): boolean
   /**
    * The pool of `engine` (default: the preferred one), started on first use for tfjs.
    * @throws Error when this node does not have that engine
@@ -89,6 +91,7 @@ export async function startEngines(config: NodeConfig, logger: Logger, component
       return torchPool?.runtimes.reduce((n, r) => n + r.restarts, 0) ?? 0
     },
     available,
+    has: (engine) => (available as readonly string[]).includes(engine),
     pool(engine = preferred) {
       if (engine === 'torch') {
         if (torchPool === undefined) throw new Error(`this node has no torch runtime${fallbackReason === undefined ? '' : ` (${fallbackReason})`}`)

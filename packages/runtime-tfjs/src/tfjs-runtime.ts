@@ -4,6 +4,7 @@ import {
   initialParams,
   ARCHITECTURES,
   type CreateModelOptions,
+  checkBatchInput,
   checkDatasetFits,
   checkParams,
   type Dataset,
@@ -24,6 +25,7 @@ import {
   type TrainOptions,
   type TrainResult,
   TrainingAbortedError,
+  resolveEvaluateBatchSize,
   resolveTrainOptions,
   shapeSize,
 } from '@weft/runtime'
@@ -154,15 +156,14 @@ class TfjsModel implements Model {
 
   async predict(x: Float32Array, n: number): Promise<Float32Array> {
     this.#check()
-    this.#checkBatch(x, n)
+    checkBatchInput(x, n, this.#inSize)
     useBackend(this.backend)
     return tf.tidy(() => forward(this.spec, this.#vars, tf.tensor2d(x, [n, this.#inSize])).dataSync() as Float32Array).slice()
   }
 
   async gradients(x: Float32Array, y: Int32Array, n: number): Promise<GradientsResult> {
     this.#check()
-    this.#checkBatch(x, n)
-    if (!(y instanceof Int32Array) || y.length !== n) throw new RangeError(`y must be an Int32Array of ${n} labels`)
+    checkBatchInput(x, n, this.#inSize, y)
     useBackend(this.backend)
     return tf.tidy(() => {
       const xt = tf.tensor2d(x, [n, this.#inSize])
@@ -180,12 +181,6 @@ class TfjsModel implements Model {
       }
       return { loss: (value.dataSync() as Float32Array)[0]!, gradients: out }
     })
-  }
-
-  #checkBatch(x: Float32Array, n: number): void {
-    if (!(x instanceof Float32Array) || !Number.isInteger(n) || n < 1 || x.length !== n * this.#inSize) {
-      throw new RangeError(`x must be a Float32Array of n × ${this.#inSize} = ${n * this.#inSize} values`)
-    }
   }
 
   async train(dataset: Dataset, options: TrainOptions): Promise<TrainResult> {
@@ -296,10 +291,7 @@ class TfjsModel implements Model {
   async evaluate(dataset: Dataset, options: EvaluateOptions = {}): Promise<EvaluateResult> {
     this.#check()
     checkDatasetFits(this.spec, dataset)
-    const batchSize = options.batchSize ?? 256
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new InvalidTrainOptionsError(`options.batchSize must be a positive integer, got ${batchSize}`)
-    }
+    const batchSize = resolveEvaluateBatchSize(options)
     let lossSum = 0
     let correct = 0
     let examples = 0

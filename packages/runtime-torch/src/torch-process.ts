@@ -67,7 +67,6 @@ interface Live {
   readonly info: TorchWorkerInfo
   readonly generation: number
   readonly pending: Map<number, Pending>
-  stderr: string
   exited: boolean
 }
 
@@ -190,6 +189,7 @@ export class TorchProcess {
     })
     const pending = new Map<number, Pending>()
     const reader = new FrameReader()
+    /** The tail of the worker's standard error, for the reason of a crash. */
     let stderr = ''
     let first: Pending | undefined
     const ready = new Promise<Frame>((resolve, reject) => {
@@ -197,47 +197,37 @@ export class TorchProcess {
     })
     const state: { live: Live | undefined } = { live: undefined }
     const fail = (why: string): void => {
-      const tail = (state.live?.stderr ?? stderr).trim().split('\n').slice(-6).join(' | ')
+      const tail = stderr.trim().split('\n').slice(-6).join(' | ')
       const err = new TorchWorkerCrashedError(`${why}${tail === '' ? '' : `; stderr: ${tail}`}`)
       first?.reject(err)
       first = undefined
       for (const p of pending.values()) p.reject(err)
       pending.clear()
     }
+    const dispatch = (frame: Frame): void => {
+      const id = frame.header['id']
+      if (id === 0 && first !== undefined) {
+        first.resolve(frame)
+        first = undefined
+        return
+      }
+      const p = typeof id === 'number' ? pending.get(id) : undefined
+      if (p === undefined) return
+      pending.delete(id as number)
+      p.resolve(frame)
+    }
     child.stdout!.on('data', (chunk: Buffer) => {
-      let bodies: Uint8Array[]
+      // Frames before a malformed one are answered; the stream is out of step after it, so the worker goes.
       try {
-        bodies = reader.push(chunk)
+        for (const body of reader.push(chunk)) dispatch(decodeFrameBody(body))
       } catch (err) {
         child.kill('SIGKILL')
         fail(`bad frame from the PyTorch worker: ${(err as Error).message}`)
-        return
-      }
-      for (const body of bodies) {
-        let frame: Frame
-        try {
-          frame = decodeFrameBody(body)
-        } catch (err) {
-          child.kill('SIGKILL')
-          fail(`bad frame from the PyTorch worker: ${(err as Error).message}`)
-          return
-        }
-        const id = frame.header['id']
-        if (id === 0 && first !== undefined) {
-          first.resolve(frame)
-          first = undefined
-          continue
-        }
-        const p = typeof id === 'number' ? pending.get(id) : undefined
-        if (p === undefined) continue
-        pending.delete(id as number)
-        p.resolve(frame)
       }
     })
     child.stderr!.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8')
-      if (state.live !== undefined) state.live.stderr = (state.live.stderr + text).slice(-STDERR_TAIL)
-      else stderr = (stderr + text).slice(-STDERR_TAIL)
+      stderr = (stderr + text).slice(-STDERR_TAIL)
       if (this.#init.log !== undefined) for (const line of text.split('\n')) if (line.trim() !== '') this.#init.log(`weft/runtime-torch worker: ${line}`)
     })
     child.stdin!.on('error', () => {})
@@ -278,7 +268,6 @@ export class TorchProcess {
           info: undefined as unknown as TorchWorkerInfo,
           generation,
           pending,
-          stderr,
           exited: false,
         }
         state.live = live
@@ -303,8 +292,7 @@ export class TorchProcess {
         return live
       } catch (err) {
         child.kill('SIGKILL')
-        const msg = err instanceof TorchTaskError ? err.message : (err as Error).message
-        throw new Error(msg)
+        throw err
       } finally {
         clearTimeout(timer)
       }

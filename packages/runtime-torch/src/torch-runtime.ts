@@ -8,6 +8,7 @@ import { epochOrder, type SharedDatasetDescriptor } from '@weft/data'
 import {
   ARCHITECTURES,
   type CreateModelOptions,
+  checkBatchInput,
   checkDatasetFits,
   checkParams,
   type Dataset,
@@ -26,6 +27,7 @@ import {
   type ResolvedTrainOptions,
   type Runtime,
   type RuntimeCapabilities,
+  resolveEvaluateBatchSize,
   resolveTrainOptions,
   type TrainOptions,
   type TrainResult,
@@ -78,7 +80,7 @@ export async function torchRuntime(init: TorchRuntimeInit = {}): Promise<TorchRu
 
 interface CachedArray {
   readonly id: string
-  readonly generation: number
+  /** Bytes it takes on the worker's device. */
   readonly bytes: number
 }
 
@@ -188,13 +190,14 @@ class TorchRuntimeImpl implements TorchRuntime {
       this.#lruGeneration = generation
     }
     const known = this.#arrays.get(buffer)
-    if (known !== undefined && known.generation === generation && this.#lru.has(known.id)) {
+    // Ids are never reused, and the LRU holds only the current worker's: an entry there is in the worker.
+    if (known !== undefined && this.#lru.has(known.id)) {
       this.#lru.delete(known.id)
       this.#lru.set(known.id, known.bytes)
       return known.id
     }
-    // Float32 on the worker's device: a byte array grows four times.
-    const bytes = out.data instanceof Uint8Array ? out.data.length * 4 : out.data.byteLength
+    // The worker keeps features as float32 (bytes grow four times) and labels as int64 (twice).
+    const bytes = out.data.length * (out.data instanceof Int32Array ? 8 : 4)
     for (const [id, b] of this.#lru) {
       if (this.#cachedBytes + bytes <= this.cacheBytes) break
       this.#lru.delete(id)
@@ -204,12 +207,11 @@ class TorchRuntimeImpl implements TorchRuntime {
     const id = this.nextId('a')
     const r = await this.proc.request({ op: 'put_array', array: id, ...(scale === undefined ? {} : { scale }) }, [out])
     if (r.generation !== generation) throw new Error(`the PyTorch worker (pid ${info.pid}) restarted while receiving data`)
-    this.#arrays.set(buffer, { id, generation, bytes })
+    this.#arrays.set(buffer, { id, bytes })
     this.#lru.set(id, bytes)
     this.#cachedBytes += bytes
     return id
   }
-
 }
 
 class TorchModel implements Model {
@@ -279,9 +281,7 @@ class TorchModel implements Model {
 
   async predict(x: Float32Array, n: number): Promise<Float32Array> {
     this.#check()
-    if (!(x instanceof Float32Array) || x.length !== n * this.#inSize) {
-      throw new RangeError(`x must be a Float32Array of n × ${this.#inSize} = ${n * this.#inSize} values`)
-    }
+    checkBatchInput(x, n, this.#inSize)
     await this.ensure()
     const r = await this.#rt.proc.request({ op: 'predict', model: this.#id }, [{ data: x, shape: [n, this.#inSize] }])
     return r.buffers[0] as Float32Array
@@ -289,10 +289,7 @@ class TorchModel implements Model {
 
   async gradients(x: Float32Array, y: Int32Array, n: number): Promise<GradientsResult> {
     this.#check()
-    if (!(x instanceof Float32Array) || x.length !== n * this.#inSize) {
-      throw new RangeError(`x must be a Float32Array of n × ${this.#inSize} = ${n * this.#inSize} values`)
-    }
-    if (!(y instanceof Int32Array) || y.length !== n) throw new RangeError(`y must be an Int32Array of ${n} labels`)
+    checkBatchInput(x, n, this.#inSize, y)
     await this.ensure()
     const r = await this.#rt.proc.request({ op: 'gradients', model: this.#id }, [{ data: x, shape: [n, this.#inSize] }, { data: y }])
     return { loss: Number(r.header['loss']), gradients: r.buffers[0] as Float32Array }
@@ -307,10 +304,10 @@ class TorchModel implements Model {
     const data = await this.#rt.cache(dataset)
     const session = this.#rt.nextId('s')
     const proc = this.#rt.proc
-    const mu = options.proximal !== undefined && o.mu > 0 ? o.mu : 0
+    // `o.mu` is 0 without a proximal term.
     await proc.request(
-      { op: 'train_begin', model: this.#id, session, optimizer: o.optimizer, mu },
-      mu > 0 ? [{ data: (options.proximal as { reference: Float32Array }).reference }] : [],
+      { op: 'train_begin', model: this.#id, session, optimizer: o.optimizer, mu: o.mu },
+      o.mu > 0 && options.proximal !== undefined ? [{ data: options.proximal.reference }] : [],
     )
     const start = performance.now()
     const run = new TrainRun(o, options, start)
@@ -383,13 +380,14 @@ class TorchModel implements Model {
         first ? [{ data: order }] : [],
       )
       first = false
+      const losses = r.buffers[0] as Float64Array
       const sizes: number[] = []
-      for (let i = 0; i < (r.buffers[0] as Float64Array).length; i++) {
+      for (let i = 0; i < losses.length; i++) {
         const n = Math.min(o.batchSize, end - from)
         sizes.push(n)
         from += n
       }
-      run.record(r.buffers[0] as Float64Array, sizes, r.header['nonFinite'], epoch)
+      run.record(losses, sizes, r.header['nonFinite'], epoch)
     }
   }
 
@@ -412,17 +410,13 @@ class TorchModel implements Model {
       values = 0
       run.record(r.buffers[0] as Float64Array, Array.from(sizes), r.header['nonFinite'], epoch)
     }
-    let queued = 0
     for (const batch of dataset.batches({ batchSize: o.batchSize, shuffle: o.shuffle, seed: o.seed, epoch, dropLast: o.dropLast })) {
-      if (run.step + queued >= o.steps) break
+      // Batches queued for the next request count against the step budget.
+      if (run.step + ys.length >= o.steps) break
       xs.push(batch.x)
       ys.push(batch.y)
       values += batch.x.length
-      queued++
-      if (values >= maxChunkValues) {
-        await flush()
-        queued = 0
-      }
+      if (values >= maxChunkValues) await flush()
     }
     await flush()
   }
@@ -430,10 +424,7 @@ class TorchModel implements Model {
   async evaluate(dataset: Dataset, options: EvaluateOptions = {}): Promise<EvaluateResult> {
     this.#check()
     checkDatasetFits(this.spec, dataset)
-    const batchSize = options.batchSize ?? 256
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new InvalidTrainOptionsError(`options.batchSize must be a positive integer, got ${batchSize}`)
-    }
+    const batchSize = resolveEvaluateBatchSize(options)
     await this.ensure()
     const data = await this.#rt.cache(dataset)
     let lossSum = 0

@@ -10,6 +10,7 @@ if (torchAvailable) {
     teardown: (rt) => rt.dispose(),
   })
 } else {
+  // Skipped where no Python has torch and numpy (available.ts prints why); CI installs them and never skips.
   describe.skip('Runtime compliance: torch-cpu (no Python with torch here)', () => {
     it('needs torch', () => {})
   })

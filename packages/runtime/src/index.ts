@@ -50,7 +50,14 @@ export type {
   TrainProgress,
   TrainResult,
 } from './runtime.js'
-export { checkDatasetFits, type ResolvedTrainOptions, resolveTrainOptions } from './train-options.js'
+export {
+  checkBatchInput,
+  checkDatasetFits,
+  DEFAULT_EVALUATE_BATCH_SIZE,
+  resolveEvaluateBatchSize,
+  type ResolvedTrainOptions,
+  resolveTrainOptions,
+} from './train-options.js'
 export {
   ARTIFACT_MAGIC,
   ARTIFACT_VERSION,

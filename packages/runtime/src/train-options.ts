@@ -1,10 +1,10 @@
-// Validation of training options shared by every engine.
+// Validation of training and evaluation inputs shared by every engine.
 import type { Dataset } from './dataset.js'
 import { featureSize } from './dataset.js'
 import { DatasetMismatchError, InvalidTrainOptionsError } from './errors.js'
 import type { ModelSpec } from './model-spec.js'
 import { type ResolvedOptimizer, resolveOptimizer } from './optimizer.js'
-import type { TrainOptions } from './runtime.js'
+import type { EvaluateOptions, TrainOptions } from './runtime.js'
 
 /** Training options with defaults filled in and the step budget computed. */
 export interface ResolvedTrainOptions {
@@ -95,4 +95,31 @@ export function checkDatasetFits(spec: ModelSpec, dataset: Dataset): void {
   if (dataset.numClasses > spec.numClasses) {
     throw new DatasetMismatchError(`data set ${dataset.name} has ${dataset.numClasses} classes; the model has ${spec.numClasses}`)
   }
+}
+
+/** Default batch size of `Model.evaluate`. */
+export const DEFAULT_EVALUATE_BATCH_SIZE = 256
+
+/**
+ * The batch size `Model.evaluate` runs with.
+ * @throws InvalidTrainOptionsError when `options.batchSize` is not a positive integer.
+ */
+export function resolveEvaluateBatchSize(options: EvaluateOptions): number {
+  const batchSize = options.batchSize ?? DEFAULT_EVALUATE_BATCH_SIZE
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new InvalidTrainOptionsError(`options.batchSize must be a positive integer, got ${batchSize}`)
+  }
+  return batchSize
+}
+
+/**
+ * Checks a batch handed to `Model.predict` or `Model.gradients`: `n` examples of `featureSize` values, and with
+ * `y`, `n` labels.
+ * @throws RangeError naming what does not fit.
+ */
+export function checkBatchInput(x: unknown, n: number, featureSize: number, y?: unknown): void {
+  if (!(x instanceof Float32Array) || !Number.isInteger(n) || n < 1 || x.length !== n * featureSize) {
+    throw new RangeError(`x must be a Float32Array of n × ${featureSize} = ${n * featureSize} values`)
+  }
+  if (y !== undefined && (!(y instanceof Int32Array) || y.length !== n)) throw new RangeError(`y must be an Int32Array of ${n} labels`)
 }

@@ -4,9 +4,7 @@ import { availableParallelism } from 'node:os'
 import type { PartitionScheme } from '@weft/data'
 import { loadFashionMnist } from '@weft/data/node'
 import { type AttackConfig, attackConfigSchema, parseJobSpec, type RoundMetrics } from '@weft/fl'
-import { runSimulation } from '@weft/node'
-import type { TrainingPool } from '@weft/runtime'
-import { createWorkerPool } from '@weft/runtime-tfjs/node'
+import { createSimulationPools, runSimulation } from '@weft/node'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { parse as parseYaml } from 'yaml'
 
@@ -88,31 +86,6 @@ function accuracyOf(m: RoundMetrics | undefined): number | undefined {
   return m?.evaluation?.centralized?.accuracy ?? m?.evaluation?.federated?.accuracy
 }
 
-/** The engines the virtual clients train on: one pool, or a torch and a tfjs pool that clients alternate between. */
-async function startPools(opts: SimulateOptions): Promise<{ main: TrainingPool; clients: TrainingPool[]; label: string; close(): Promise<void> }> {
-  const workers = opts.workers ?? Math.max(1, availableParallelism())
-  if (opts.runtime === 'tfjs') {
-    const main = createWorkerPool({ size: workers })
-    return { main, clients: [main], label: `tfjs-wasm (${workers} thread(s))`, close: () => main.close() }
-  }
-  const { createTorchPool } = await import('@weft/runtime-torch')
-  const torchWorkers = opts.runtime === 'mixed' ? Math.max(1, Math.ceil(workers / 2)) : workers
-  const torch = await createTorchPool({ size: torchWorkers, device: 'auto', threads: opts.torchThreads })
-  const info = torch.runtimes[0]!.info
-  const torchLabel = `torch ${info.torch} on ${info.device === 'cuda' ? info.deviceName : 'cpu'} (${torchWorkers} process(es) × ${info.threads} thread(s))`
-  if (opts.runtime === 'torch') return { main: torch, clients: [torch], label: torchLabel, close: () => torch.close() }
-  const tfjsWorkers = Math.max(1, workers - torchWorkers)
-  const tfjs = createWorkerPool({ size: tfjsWorkers })
-  return {
-    main: torch,
-    clients: [torch, tfjs],
-    label: `a mixed federation: even clients on ${torchLabel}, odd clients on tfjs-wasm (${tfjsWorkers} thread(s))`,
-    close: async () => {
-      await Promise.all([torch.close(), tfjs.close()])
-    },
-  }
-}
-
 /** Registers `simulate` under the `fl` command group. */
 export function registerFlSimulateCommand(fl: Command): void {
   fl.command('simulate')
@@ -162,7 +135,11 @@ export function registerFlSimulateCommand(fl: Command): void {
       const onSigint = (): void => abort.abort()
       process.once('SIGINT', onSigint)
       let reached: number | undefined
-      const pools = await startPools(opts)
+      const pools = await createSimulationPools({
+        engine: opts.runtime,
+        workers: opts.workers ?? Math.max(1, availableParallelism()),
+        torchThreads: opts.torchThreads,
+      })
       log(`clients train on ${pools.label}`)
       const attack = opts.attack === undefined ? undefined : attackConfigSchema.parse({ kind: opts.attack, fraction: opts.attackFraction })
       const result = await runSimulation({

@@ -284,7 +284,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
           }
           // Any engine evaluates the same; the job's own when this node has it.
           const wanted = engineFor(spec, engines)
-          const engine = (engines.available as readonly string[]).includes(wanted) ? wanted : engines.preferred
+          const engine = engines.has(wanted) ? wanted : engines.preferred
           return engines.pool(engine).evaluate({ spec: spec.model, params, dataset: data.toShared() })
         },
       },

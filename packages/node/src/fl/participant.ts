@@ -34,7 +34,7 @@ export interface ParticipantComponents {
   readonly config: NodeConfig
   readonly logger: Logger
   /** The node's engines: a job trains on the one it names (`clients.eligibility.runtime`), else the preferred one. */
-  readonly engines: Pick<NodeEngines, 'pool' | 'available' | 'preferred'>
+  readonly engines: Pick<NodeEngines, 'pool' | 'available' | 'has' | 'preferred'>
   /** The node's data-set loader (memoized by the node: each data set is loaded once). */
   readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
   readonly onTrained?: (jobId: string, seconds: number, examples: number) => void
@@ -129,7 +129,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     }
     if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
     const engine = engineFor(spec, c.engines)
-    if (!(c.engines.available as readonly string[]).includes(engine)) {
+    if (!c.engines.has(engine)) {
       return refuse(`the job needs the ${engine} runtime; this node has ${c.engines.available.join(', ')}`)
     }
     const pipeline = createClientUpdatePipeline(spec)

@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     'ad-interval': { type: 'string', default: '10000' },
     'compare-secure': { type: 'boolean', default: false },
+    timeline: { type: 'boolean', default: false },
   },
 })
 const N = Number(args.clients)
@@ -133,6 +134,7 @@ async function runJob(label, spec) {
     if (status !== 'running' && events.length === 0) break
   }
   const view = await coordinator.api.job(id)
+  if (args.timeline) await printTimeline(id)
   if (view.status !== 'finished') throw new Error(`job ${view.status}: ${view.error}`)
   const ms = view.history.map((h) => h.metrics)
   // Round 1 includes the clients' first model download and engine warm-up; rounds 2.. are the steady state.
@@ -161,5 +163,22 @@ async function runJob(label, spec) {
     bytesUp: median(steady.map((m) => m.bytesUp)),
     protocolBytes: median(steady.map((m) => m.secureAggregation?.protocolBytes ?? 0)),
     accuracy: view.latest.accuracy,
+  }
+}
+
+/** --timeline: each round's events in ms from its start, to see where a round's time goes. */
+async function printTimeline(id) {
+  const all = []
+  for (let after = 0; ; ) {
+    const { events } = await coordinator.api.jobEvents(id, after, 0)
+    if (events.length === 0) break
+    all.push(...events)
+    after = events.at(-1).seq
+  }
+  let start = 0
+  for (const e of all) {
+    if (e.type === 'round-started') start = e.at
+    if (e.round === undefined || start === 0) continue
+    console.log(`  r${e.round} +${String(e.at - start).padStart(6)} ms  ${e.type}  ${e.message.replace(/12D3KooW(\w{6})\w+/g, "…$1")}`)
   }
 }

@@ -13,7 +13,7 @@ import type { EvaluationMetrics, JobEvent, JobRecord, JobStore, RoundMetrics } f
 import { modelHash } from './model-set.js'
 import { type SecAggTransport, SECURE_ATTEMPTS, SecureRound } from './secure-aggregation.js'
 import type { ClientTrainHints, RoundAggregator, Strategy } from './strategy.js'
-import type { Admission, CentralEvaluator, ClientEvaluation, CoordinatorTransport, UpdateHeader } from './transport.js'
+import type { Admission, CentralEvaluator, ClientEvaluation, CoordinatorTransport, TrainAssignment, UpdateHeader } from './transport.js'
 
 export interface CoordinatorLogger {
   info(obj: object, msg: string): void
@@ -53,6 +53,13 @@ export interface CoordinatorInit {
   readonly reinviteAfterMs?: number
   /** Oldest base an asynchronous (FedBuff) update may have, in server steps. Default 20. */
   readonly maxStaleness?: number
+  /**
+   * Task hand-outs (model transfer + training task) that run at once. Default 2. The sender's link is shared, so
+   * a few at a time, longest-training clients first, start the round's critical path sooner than all at once.
+   */
+  readonly dispatchConcurrency?: number
+  /** Longest a hand-out holds its slot before the next one starts anyway, so a stuck client delays no one (ms). Default 2 000. */
+  readonly dispatchSlotMs?: number
 }
 
 export interface SubmitOptions {
@@ -165,6 +172,11 @@ class CoordinatorImpl implements Coordinator {
       evaluateTimeoutMs: init.evaluateTimeoutMs ?? 120_000,
       reinviteAfterMs: init.reinviteAfterMs ?? 30_000,
       maxStaleness: init.maxStaleness ?? 20,
+      dispatchConcurrency: init.dispatchConcurrency ?? 2,
+      dispatchSlotMs: init.dispatchSlotMs ?? 2_000,
+    }
+    if (!Number.isSafeInteger(this.#init.dispatchConcurrency) || this.#init.dispatchConcurrency < 1) {
+      throw new RangeError(`dispatchConcurrency must be a positive integer, got ${this.#init.dispatchConcurrency}`)
     }
   }
 
@@ -348,6 +360,11 @@ class JobRun {
   readonly #paramCount: number
   readonly #abort = new AbortController()
   readonly #members = new Map<string, { examples: number }>()
+  /** Each client's last measured local training time (s), to hand the longest-training clients their task first. */
+  readonly #lastTrain = new Map<string, number>()
+  /** Task hand-outs waiting for a slot, and how many hold one now. */
+  readonly #handouts: Array<() => Promise<void>> = []
+  #handoutsRunning = 0
   readonly #refused = new Map<string, { reason: string; at: number }>()
   readonly #inviting = new Set<string>()
   /** Asynchronous jobs: clients training now, with the round they were dispatched in. */
@@ -604,7 +621,7 @@ class JobRun {
         `round ${r} started with secure aggregation (session ${secure.session}): ${sample.length} clients, ${plan.complete ? 'every pair' : `${plan.degree} neighbours each`}, threshold ${plan.threshold}, ${plan.bits}-bit inputs`,
         r,
       )
-      for (const c of sample) this.#dispatch(rs, c, r)
+      this.#dispatchAll(rs, sample, r)
       await secure.start()
       for (const [c, reason] of secure.failed) this.#dropFromRound(rs, c, `secure aggregation: ${reason}`)
       const deadline = rs.startedAt + spec.timeouts.roundSeconds * 1000
@@ -697,7 +714,11 @@ class JobRun {
     )
     const deadline = rs.startedAt + spec.timeouts.roundSeconds * 1000
     const giveUp = deadline + spec.timeouts.waitSeconds * 1000
-    for (const c of participants) if (!rs.delivered.has(c)) this.#dispatch(rs, c, r)
+    this.#dispatchAll(
+      rs,
+      participants.filter((c) => !rs.delivered.has(c)),
+      r,
+    )
     for (;;) {
       const now = this.#now()
       if (rs.pending.size === 0) {
@@ -706,10 +727,8 @@ class JobRun {
         const spare = this.#available().filter((id) => !rs.participants.has(id))
         if (spare.length > 0) {
           const picked = this.#sample(spare, r * 7919 + rs.participants.size).slice(0, needed - rs.delivered.size)
-          for (const c of picked) {
-            rs.participants.add(c)
-            this.#dispatch(rs, c, r)
-          }
+          for (const c of picked) rs.participants.add(c)
+          this.#dispatchAll(rs, picked, r)
           this.#c.store.openRound(this.#id, r, [...rs.participants], rs.inputHash, rs.startedAt)
           this.#event('round-recruited', `round ${r}: ${picked.length} replacement clients asked to train`, r)
           continue
@@ -754,6 +773,7 @@ class JobRun {
     rs.accSum += acc * examples
     rs.bytesUp += bytes
     rs.maxTrain = Math.max(rs.maxTrain, train)
+    this.#lastTrain.set(from, train)
     rs.maxUpload = Math.max(rs.maxUpload, upload)
     rs.stalenessSum += staleness
   }
@@ -765,11 +785,31 @@ class JobRun {
     return { ...hints, secure: { session: rs.secure.session, weight: rs.weights.get(clientId) ?? 1, clipBit } }
   }
 
+  /**
+   * Hands tasks to `clients`, those expected to train longest first: their training is the round's critical path, so
+   * they should not wait behind transfers to clients that will finish early anyway. The expectation is a client's
+   * last measured training time, else its example count at the median measured rate.
+   */
+  #dispatchAll(rs: RoundState, clients: readonly string[], baseRound: number): void {
+    const rates: number[] = []
+    for (const c of clients) {
+      const seconds = this.#lastTrain.get(c)
+      const examples = this.#members.get(c)?.examples ?? 0
+      if (seconds !== undefined && examples > 0) rates.push(seconds / examples)
+    }
+    rates.sort((a, b) => a - b)
+    const rate = rates[Math.floor(rates.length / 2)] ?? 1
+    const expected = (c: string): number => this.#lastTrain.get(c) ?? (this.#members.get(c)?.examples ?? 0) * rate
+    const order = [...clients].sort((a, b) => expected(b) - expected(a) || (a < b ? -1 : a > b ? 1 : 0))
+    for (const c of order) this.#dispatch(rs, c, baseRound)
+  }
+
+  /** Queues one task hand-out; the client counts as pending at once. */
   #dispatch(rs: RoundState, clientId: string, baseRound: number): void {
     rs.pending.add(clientId)
     rs.sampled++
-    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.trainAckTimeoutMs)])
-    const task = {
+    // The task is fixed now: an asynchronous job may move to a newer model while this one waits for its slot.
+    const task: TrainAssignment = {
       jobId: this.#id,
       round: baseRound,
       modelHash: this.#job.modelHash,
@@ -777,7 +817,35 @@ class JobRun {
       seed: clientSeed(this.#spec.seed, baseRound, clientId),
       hints: this.#hintsFor(rs, clientId),
     }
-    void this.#c.transport
+    this.#handouts.push(() => this.#handOut(rs, clientId, task))
+    this.#pumpHandouts()
+  }
+
+  /** Starts queued hand-outs while slots are free; a slot frees when its hand-out settles or after dispatchSlotMs. */
+  #pumpHandouts(): void {
+    while (this.#handoutsRunning < this.#init.dispatchConcurrency) {
+      const start = this.#handouts.shift()
+      if (start === undefined) return
+      this.#handoutsRunning++
+      let released = false
+      const release = (): void => {
+        if (released) return
+        released = true
+        clearTimeout(timer)
+        this.#handoutsRunning--
+        this.#pumpHandouts()
+      }
+      const timer = setTimeout(release, this.#init.dispatchSlotMs)
+      void start().finally(release)
+    }
+  }
+
+  /** Sends one client the model and its task; a failure drops it from the round with the reason. */
+  async #handOut(rs: RoundState, clientId: string, task: TrainAssignment): Promise<void> {
+    // Dropped while queued, the job stopping, or a synchronous round already closed: nothing to hand out.
+    if (this.#abort.signal.aborted || !rs.pending.has(clientId) || (!this.#strategy.asynchronous && !rs.open)) return
+    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.trainAckTimeoutMs)])
+    await this.#c.transport
       .train(clientId, task, signal)
       .catch((err: unknown) => ({ ok: false as const, reason: (err as Error)?.message ?? String(err) }))
       .then((o) => {
@@ -1059,7 +1127,7 @@ class JobRun {
     if (this.#strategy.asynchronous && rs.agg.count >= (this.#strategy.bufferSize ?? 1)) rs.open = false
     this.#event(
       'update-accepted',
-      `update from ${from} for round ${rs.round} accepted: ${h.examples} examples, loss ${h.trainLoss.toFixed(4)}, trained ${h.trainSeconds.toFixed(2)} s${staleness > 0 ? `, staleness ${staleness}` : ''}`,
+      `update from ${from} for round ${rs.round} accepted: ${h.examples} examples, loss ${h.trainLoss.toFixed(4)}, trained ${h.trainSeconds.toFixed(2)} s, uploaded in ${(transfer.seconds * 1000).toFixed(0)} ms${staleness > 0 ? `, staleness ${staleness}` : ''}`,
       rs.round,
     )
     this.wake()

@@ -3,6 +3,7 @@ import {
   SecureClientSessions,
   secureInput,
   type Coordinator,
+  type CoordinatorInit,
   type CoordinatorTransport,
   createCoordinator,
   type JobRecord,
@@ -30,6 +31,10 @@ interface ScriptedClient {
   silent?: boolean
   /** Delay before sending (ms). */
   delayMs?: number
+  /** The local training time it reports (s; default 0.01). */
+  trainSeconds?: number
+  /** How long it takes to take the model and acknowledge its task (ms; default at once; Infinity: never). */
+  ackMs?: number
 }
 
 /** A transport whose clients answer at once and send scripted deltas through admit/deliver. */
@@ -39,6 +44,9 @@ class ScriptedTransport implements CoordinatorTransport {
   readonly tasks: { client: string; task: TrainAssignment }[] = []
   readonly released: string[] = []
   readonly refusals: { client: string; reason: string }[] = []
+  /** Hand-outs in progress now, and the most seen at once. */
+  active = 0
+  maxActive = 0
 
   constructor(readonly clients: Map<string, ScriptedClient>) {
     for (const id of clients.keys()) this.reachable.add(id)
@@ -52,15 +60,30 @@ class ScriptedTransport implements CoordinatorTransport {
     return { ok: true as const, examples: this.clients.get(id)?.examples ?? 0 }
   }
 
-  async train(id: string, task: TrainAssignment) {
+  async train(id: string, task: TrainAssignment, signal: AbortSignal) {
     this.tasks.push({ client: id, task })
     const c = this.clients.get(id)
-    if (c !== undefined && c.silent !== true) setTimeout(() => this.send(id, this.header(task, c.examples, c.delta.length), c.delta), c.delayMs ?? 1)
+    this.active++
+    this.maxActive = Math.max(this.maxActive, this.active)
+    try {
+      if (c?.ackMs !== undefined) {
+        await new Promise<void>((resolve) => {
+          const timer = Number.isFinite(c.ackMs) ? setTimeout(resolve, c.ackMs) : undefined
+          signal.addEventListener('abort', () => resolve(clearTimeout(timer)), { once: true })
+        })
+        if (signal.aborted) return { ok: false as const, reason: 'no acknowledgement' }
+      }
+    } finally {
+      this.active--
+    }
+    if (c !== undefined && c.silent !== true) {
+      setTimeout(() => this.send(id, this.header(task, c.examples, c.delta.length, c.trainSeconds), c.delta), c.delayMs ?? 1)
+    }
     return { ok: true as const, bytesDown: task.params.byteLength }
   }
 
-  header(task: { jobId: string; round: number; modelHash: string }, examples: number, length: number): UpdateHeader {
-    return { jobId: task.jobId, round: task.round, baseHash: task.modelHash, examples, trainLoss: 0.5, trainAccuracy: 0, trainSeconds: 0.01, length }
+  header(task: { jobId: string; round: number; modelHash: string }, examples: number, length: number, trainSeconds = 0.01): UpdateHeader {
+    return { jobId: task.jobId, round: task.round, baseHash: task.modelHash, examples, trainLoss: 0.5, trainAccuracy: 0, trainSeconds, length }
   }
 
   /** What the mesh does with an update: admit the header, then deliver the data. */
@@ -96,9 +119,9 @@ function spec(extra: Record<string, unknown> = {}) {
   })
 }
 
-function setup(clients: Record<string, ScriptedClient>, store: JobStore = memoryJobStore()) {
+function setup(clients: Record<string, ScriptedClient>, store: JobStore = memoryJobStore(), init: CoordinatorInit = {}) {
   const transport = new ScriptedTransport(new Map(Object.entries(clients)))
-  const coordinator = createCoordinator({ store, transport }, { pollMs: 5, reinviteAfterMs: 10 })
+  const coordinator = createCoordinator({ store, transport }, { pollMs: 5, reinviteAfterMs: 10, ...init })
   transport.coordinator = coordinator
   running.push(coordinator)
   return { transport, coordinator, store }
@@ -184,6 +207,45 @@ describe('coordinator', () => {
     expect(store.listRounds(job.id)[0]?.metrics).toMatchObject({ results: 3, refused: 6 })
     const events = store.events(job.id, 0).map((e) => e.type)
     expect(events.filter((t) => t === 'update-accepted')).toHaveLength(3)
+  })
+
+  it('hands tasks out a few at a time, longest-training clients first: by examples, then by measured training time', async () => {
+    const d = constDelta(0.1)
+    // b has the fewest examples but trains slowest (a weaker machine): from round 2 on it goes first.
+    const { coordinator, transport, store } = setup(
+      {
+        a: { examples: 30, delta: d, ackMs: 5, trainSeconds: 3 },
+        b: { examples: 10, delta: d, ackMs: 5, trainSeconds: 9 },
+        c: { examples: 20, delta: d, ackMs: 5, trainSeconds: 2 },
+        e: { examples: 40, delta: d, ackMs: 5, trainSeconds: 4 },
+      },
+      memoryJobStore(),
+      { dispatchConcurrency: 2 },
+    )
+    const job = coordinator.submit(spec({ rounds: 3, clients: { min: 4 } }))
+    expect((await coordinator.done(job.id)).status).toBe('finished')
+    const order = (round: number) => transport.tasks.filter((t) => t.task.round === round).map((t) => t.client)
+    expect(order(1)).toEqual(['e', 'a', 'c', 'b'])
+    expect(order(2)).toEqual(['b', 'e', 'a', 'c'])
+    expect(order(3)).toEqual(['b', 'e', 'a', 'c'])
+    expect(transport.maxActive).toBe(2)
+    expect(store.listRounds(job.id).map((r) => r.metrics?.results)).toEqual([4, 4, 4])
+  })
+
+  it('a client that never acknowledges its task holds its hand-out slot for dispatchSlotMs only, and is dropped at its deadline', async () => {
+    const d = constDelta(0.1)
+    const { coordinator, transport, store } = setup(
+      { stuck: { examples: 100, delta: d, ackMs: Number.POSITIVE_INFINITY }, a: { examples: 3, delta: d }, b: { examples: 2, delta: d }, c: { examples: 1, delta: d } },
+      memoryJobStore(),
+      { dispatchConcurrency: 1, dispatchSlotMs: 50, trainAckTimeoutMs: 400 },
+    )
+    const job = coordinator.submit(spec({ clients: { min: 3 } }))
+    // The stuck client goes first (most examples) and holds the only slot; the others are handed out after 50 ms.
+    await waitFor(() => transport.tasks.length === 4, 'every hand-out started', 300)
+    expect(transport.tasks.map((t) => t.client)).toEqual(['stuck', 'a', 'b', 'c'])
+    expect((await coordinator.done(job.id)).status).toBe('finished')
+    expect(store.listRounds(job.id)[0]?.metrics).toMatchObject({ results: 3, dropped: 1 })
+    expect(store.events(job.id, 0).find((e) => e.type === 'client-dropped')?.message).toMatch(/stuck dropped from round 1: no acknowledgement/)
   })
 
   it('refuses a second update from the same client in the same round', async () => {
@@ -402,14 +464,14 @@ describe('coordinator', () => {
         return s
       }
 
-      override async train(id: string, task: TrainAssignment) {
+      override async train(id: string, task: TrainAssignment, signal: AbortSignal) {
         this.tasks.push({ client: id, task })
         const c = this.clients.get(id)
         const hint = task.hints.secure
         if (c === undefined || c.silent === true) return { ok: true as const, bytesDown: task.params.byteLength }
         if (hint === undefined) {
           this.plaintext.push(id)
-          return super.train(id, task)
+          return super.train(id, task, signal)
         }
         void (async () => {
           const masked = await this.sessionsOf(id).mask(task.jobId, hint.session, secureInput(c.delta, hint, undefined, 1), 5_000)

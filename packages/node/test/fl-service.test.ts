@@ -133,4 +133,27 @@ describe('FL service on in-process nodes', () => {
     const { weights: wb } = decodeModelArtifact(b!.bytes)
     for (let i = 0; i < wa.length; i++) expect(Math.abs((wa[i] as number) - (wb[i] as number))).toBeLessThan(1e-5)
   }, 150_000)
+
+  it('a model transfer carries its training task; a client that holds the model already takes its task by the train call', async () => {
+    const trainCalls = async (): Promise<number> => {
+      const text = await (await fetch(`${coordinator.apiUrl}/metrics`)).text()
+      return [...text.matchAll(/^weft_rpc_duration_seconds_count\{[^}]*method="train"[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
+    }
+    const before = await trainCalls()
+    // Federated evaluation after round 1 hands both clients round 1's model, so round 2 finds it held already.
+    const view = coordinator.fl.submit({
+      ...SPEC,
+      rounds: 2,
+      train: { epochs: 2, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.01 } },
+      evaluation: { federated: { fraction: 1, min: 2, every: 1 } },
+    })
+    await until(() => coordinator.fl.coordinator.isRunning(view.id) === false, 120_000, 'the job')
+    const done = await coordinator.fl.view(view.id)
+    expect(done?.status, done?.error).toBe('finished')
+    expect(done?.history.map((h) => h.metrics?.results)).toEqual([2, 2])
+    expect(done?.history[0]?.metrics?.bytesDown).toBeGreaterThan(0)
+    expect(done?.history[1]?.metrics?.bytesDown).toBe(0)
+    // Round 1: no train call (the task came with the model); round 2: one per client (the model was declined as held).
+    expect((await trainCalls()) - before).toBe(2)
+  }, 150_000)
 })

@@ -25,7 +25,7 @@ import {
 } from '@weft/fl'
 import type { InMemoryDataset } from '@weft/data'
 import { type MeshNode, RpcError, TensorRejectedError } from '@weft/mesh'
-import { ModelMetaSchema, type Tensor, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
+import { ModelMetaSchema, type Tensor, type TrainRequest, TrainRequestSchema, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { decodeSecAggMessage, encodeSecAggMessage } from '@weft/secagg'
 import { encodeModelArtifact, featureSize, paramCount, paramInfo } from '@weft/runtime'
 import type { Logger } from 'pino'
@@ -163,8 +163,9 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
 
   const rpcError = (err: unknown): string => (err instanceof RpcError ? err.message : (err as Error)?.message ?? String(err))
 
-  const sendModel = async (peer: string, jobId: string, round: number, hash: string, params: Float32Array, signal: AbortSignal) => {
-    const metadata = toBinary(ModelMetaSchema, create(ModelMetaSchema, { jobId, round }))
+  /** Sends a global model; with `task`, the client starts that training task as soon as the model has verified. */
+  const sendModel = async (peer: string, jobId: string, round: number, hash: string, params: Float32Array, signal: AbortSignal, task?: TrainRequest) => {
+    const metadata = toBinary(ModelMetaSchema, create(ModelMetaSchema, { jobId, round, ...(task === undefined ? {} : { task }) }))
     return mesh.tensors.send(peer, FL_MODEL, vectorSet(MODEL_TENSOR, params), { metadata, contentHash: Buffer.from(hash, 'hex'), signal, timeoutMs: 120_000 })
   }
 
@@ -194,20 +195,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
         const again = await transport.invite(clientId, task.jobId, spec, signal)
         return again.ok ? undefined : `re-invitation refused: ${again.reason}`
       }
-      const deliverModel = async (): Promise<{ ok: true; bytes: number } | { ok: false; reason: string }> => {
-        const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal)
-        if (sent.ok) return { ok: true, bytes: sent.bytes }
-        if (sent.reason === 'declined-already-have') return { ok: true, bytes: 0 }
-        return { ok: false, reason: sent.reason === 'declined-not-wanted' ? 'not-a-client' : `model transfer failed: ${sent.message}` }
-      }
-      let model = await deliverModel()
-      if (!model.ok && model.reason === 'not-a-client') {
-        const why = await reinvite()
-        if (why !== undefined) return { ok: false, reason: why }
-        model = await deliverModel()
-      }
-      if (!model.ok) return model
-      const request = {
+      const request = create(TrainRequestSchema, {
         jobId: task.jobId,
         round: task.round,
         modelHash: Buffer.from(task.modelHash, 'hex'),
@@ -216,7 +204,27 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
         dpClipNorm: task.hints.dp?.clipNorm ?? 0,
         dpNoiseStd: task.hints.dp?.noiseStd ?? 0,
         ...(task.hints.secure === undefined ? {} : { secure: task.hints.secure }),
+      })
+      // The task rides on the model transfer, so the client starts when the model has arrived. A client that holds
+      // the model already declines it, and then takes the task by the "train" call.
+      type Delivery = { ok: true; bytes: number; taskTaken: boolean } | { ok: false; reason: string }
+      const deliverModel = async (): Promise<Delivery> => {
+        const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal, request)
+        if (sent.ok) return { ok: true, bytes: sent.bytes, taskTaken: true }
+        if (sent.reason === 'declined-already-have') return { ok: true, bytes: 0, taskTaken: false }
+        if (sent.reason === 'declined-not-wanted') return { ok: false, reason: 'not-a-client' }
+        // A rejection after the data verified is the task's refusal; a hash mismatch is the transfer's failure.
+        const refused = sent.reason === 'rejected' && sent.code !== WireErrorCode.HASH_MISMATCH
+        return { ok: false, reason: refused ? `task refused: ${sent.message}` : `model transfer failed: ${sent.message}` }
       }
+      let model = await deliverModel()
+      if (!model.ok && model.reason === 'not-a-client') {
+        const why = await reinvite()
+        if (why !== undefined) return { ok: false, reason: why }
+        model = await deliverModel()
+      }
+      if (!model.ok) return model
+      if (model.taskTaken) return { ok: true, bytesDown: model.bytes }
       for (let attempt = 0; ; attempt++) {
         try {
           const r = await mesh.rpc.call(clientId, FL_TRAIN, request, { signal, timeoutMs: 30_000 })
@@ -227,6 +235,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
           if (why !== undefined) return { ok: false, reason: why }
           const again = await deliverModel()
           if (!again.ok) return again
+          if (again.taskTaken) return { ok: true, bytesDown: model.bytes + again.bytes }
         }
       }
     },
@@ -321,7 +330,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
         },
       },
     },
-    {},
+    { dispatchConcurrency: config.fl.dispatchConcurrency },
   )
 
   // Updates: the header is judged before any data moves; the data is judged, stored and folded on arrival.

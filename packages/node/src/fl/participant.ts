@@ -17,9 +17,9 @@ import {
   toDeltaInPlace,
 } from '@weft/fl'
 import type { InMemoryDataset } from '@weft/data'
-import { type MeshNode, RpcError } from '@weft/mesh'
+import { type MeshNode, RpcError, TensorRejectedError } from '@weft/mesh'
 import { fromBinary } from '@bufbuild/protobuf'
-import { createTensor, ModelMetaSchema, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
+import { createTensor, ModelMetaSchema, type TrainRequest, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { featureSize, type PoolTrainResult } from '@weft/runtime'
 import type { Logger } from 'pino'
 import type { DatasetConfig, NodeConfig } from '../config.js'
@@ -94,8 +94,18 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       if (job === undefined || job.coordinator !== from) return { decline: 'not-wanted', message: `not a client of job ${meta.jobId} coordinated by ${from}` }
       return true
     },
-    onReceive: (received) => {
+    onReceive: (received, from) => {
       remember(toHexString(received.contentHash), setVector(received.set, MODEL_TENSOR))
+      // A model that carries its training task starts it at once, without waiting for a separate "train" call.
+      const { task } = fromBinary(ModelMetaSchema, received.metadata)
+      if (task === undefined) return
+      let taken: { accepted: boolean; reason: string }
+      try {
+        taken = takeTask(task, from)
+      } catch (err) {
+        throw err instanceof RpcError ? new TensorRejectedError(err.code, err.message) : err
+      }
+      if (!taken.accepted) throw new TensorRejectedError(WireErrorCode.BAD_REQUEST, taken.reason)
     },
   })
 
@@ -145,8 +155,11 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     return job
   }
 
-  await mesh.rpc.handle(FL_TRAIN, (req, ctx) => {
-    const job = ownJob(req.jobId, ctx.peer)
+  await mesh.rpc.handle(FL_TRAIN, (req, ctx) => takeTask(req, ctx.peer))
+
+  /** Starts a round's task on a model this node holds (once per round); refuses it with the reason otherwise. */
+  function takeTask(req: TrainRequest, from: string): { accepted: boolean; reason: string } {
+    const job = ownJob(req.jobId, from)
     const hash = toHexString(req.modelHash)
     const params = models.get(hash)
     if (params === undefined) return { accepted: false, reason: `model ${hash.slice(0, 12)} was not received` }
@@ -160,7 +173,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       job.tasks.set(req.round, task)
     }
     return { accepted: true, reason: '' }
-  })
+  }
 
   /** Tells the coordinator that this round's task failed, so the round does not wait for it (best effort). */
   function reportFailure(job: ClientJob, round: number, reason: string): void {

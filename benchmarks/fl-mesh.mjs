@@ -4,7 +4,7 @@
 // in the same run, and the bytes moved per round against the floor (model size × clients, down and up).
 // Usage: npm run build, then
 //   node benchmarks/fl-mesh.mjs [--clients 10] [--model mlp|cnn-lenet] [--rounds 20] [--epochs 1] [--batch 32] [--lr 0.05]
-//   --dispatch-concurrency N: the coordinator's fl.dispatchConcurrency (default 2); --timeline: each round's events.
+//   --dispatch-concurrency N: the coordinator's fl.dispatchConcurrency (default: the node's, 1); --timeline: each round's events.
 //   --compare-secure: then the same job again with secure aggregation (SecAgg+) on the same fabric, side by side.
 import '@weft/mesh/shim'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -28,7 +28,7 @@ const { values: args } = parseArgs({
     'ad-interval': { type: 'string', default: '10000' },
     'compare-secure': { type: 'boolean', default: false },
     timeline: { type: 'boolean', default: false },
-    'dispatch-concurrency': { type: 'string', default: '2' },
+    'dispatch-concurrency': { type: 'string' },
   },
 })
 const N = Number(args.clients)
@@ -76,7 +76,7 @@ try {
   tcp = await rawTcpBytesPerSecond()
   const cdir = join(root, 'coordinator')
   mkdirSync(cdir, { recursive: true })
-  writeFileSync(join(cdir, 'weft.json'), JSON.stringify({ dataDir: cdir, fl: { participate: false, workers: 1, dispatchConcurrency: Number(args['dispatch-concurrency']) }, datasets: [{ name: 'fmnist-test', source: 'fashion-mnist', split: 'test' }] }))
+  writeFileSync(join(cdir, 'weft.json'), JSON.stringify({ dataDir: cdir, fl: { participate: false, workers: 1, ...(args['dispatch-concurrency'] === undefined ? {} : { dispatchConcurrency: Number(args['dispatch-concurrency']) }) }, datasets: [{ name: 'fmnist-test', source: 'fashion-mnist', split: 'test' }] }))
   coordinator = await startLocalNode({ dataDir: cdir, startTimeoutMs: 120_000, args: [...common, '--config', join(cdir, 'weft.json')] })
   nodes.push(coordinator)
   const bootstrap = coordinator.addrs.find((a) => !a.includes('/ws'))

@@ -54,8 +54,9 @@ export interface CoordinatorInit {
   /** Oldest base an asynchronous (FedBuff) update may have, in server steps. Default 20. */
   readonly maxStaleness?: number
   /**
-   * Task hand-outs (model transfer + training task) that run at once. Default 2. The sender's link is shared, so
-   * a few at a time, longest-training clients first, start the round's critical path sooner than all at once.
+   * Model transfers of task hand-outs that run at once. Default 1. The sender's link is shared, so one at a time,
+   * longest-training clients first, starts the round's critical path sooner than all at once; a hand-out frees its
+   * slot when its model's bytes are sent, not when the client acknowledges, so round trips overlap the next one.
    */
   readonly dispatchConcurrency?: number
   /** Longest a hand-out holds its slot before the next one starts anyway, so a stuck client delays no one (ms). Default 2 000. */
@@ -172,7 +173,7 @@ class CoordinatorImpl implements Coordinator {
       evaluateTimeoutMs: init.evaluateTimeoutMs ?? 120_000,
       reinviteAfterMs: init.reinviteAfterMs ?? 30_000,
       maxStaleness: init.maxStaleness ?? 20,
-      dispatchConcurrency: init.dispatchConcurrency ?? 2,
+      dispatchConcurrency: init.dispatchConcurrency ?? 1,
       dispatchSlotMs: init.dispatchSlotMs ?? 2_000,
     }
     if (!Number.isSafeInteger(this.#init.dispatchConcurrency) || this.#init.dispatchConcurrency < 1) {
@@ -363,7 +364,7 @@ class JobRun {
   /** Each client's last measured local training time (s), to hand the longest-training clients their task first. */
   readonly #lastTrain = new Map<string, number>()
   /** Task hand-outs waiting for a slot, and how many hold one now. */
-  readonly #handouts: Array<() => Promise<void>> = []
+  readonly #handouts: Array<(release: () => void) => Promise<void>> = []
   #handoutsRunning = 0
   readonly #refused = new Map<string, { reason: string; at: number }>()
   readonly #inviting = new Set<string>()
@@ -817,11 +818,11 @@ class JobRun {
       seed: clientSeed(this.#spec.seed, baseRound, clientId),
       hints: this.#hintsFor(rs, clientId),
     }
-    this.#handouts.push(() => this.#handOut(rs, clientId, task))
+    this.#handouts.push((release) => this.#handOut(rs, clientId, task, release))
     this.#pumpHandouts()
   }
 
-  /** Starts queued hand-outs while slots are free; a slot frees when its hand-out settles or after dispatchSlotMs. */
+  /** Starts queued hand-outs while slots are free; a slot frees when its model is sent, it settles, or after dispatchSlotMs. */
   #pumpHandouts(): void {
     while (this.#handoutsRunning < this.#init.dispatchConcurrency) {
       const start = this.#handouts.shift()
@@ -836,17 +837,17 @@ class JobRun {
         this.#pumpHandouts()
       }
       const timer = setTimeout(release, this.#init.dispatchSlotMs)
-      void start().finally(release)
+      void start(release).finally(release)
     }
   }
 
   /** Sends one client the model and its task; a failure drops it from the round with the reason. */
-  async #handOut(rs: RoundState, clientId: string, task: TrainAssignment): Promise<void> {
+  async #handOut(rs: RoundState, clientId: string, task: TrainAssignment, modelSent: () => void): Promise<void> {
     // Dropped while queued, the job stopping, or a synchronous round already closed: nothing to hand out.
     if (this.#abort.signal.aborted || !rs.pending.has(clientId) || (!this.#strategy.asynchronous && !rs.open)) return
     const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.trainAckTimeoutMs)])
     await this.#c.transport
-      .train(clientId, task, signal)
+      .train(clientId, task, signal, { modelSent })
       .catch((err: unknown) => ({ ok: false as const, reason: (err as Error)?.message ?? String(err) }))
       .then((o) => {
         if (this.#abort.signal.aborted) return

@@ -84,6 +84,7 @@ export type {
   ClientEvaluation,
   CoordinatorTransport,
   EvaluateAssignment,
+  HandOutProgress,
   Outcome,
   TrainAssignment,
   UpdateHeader,

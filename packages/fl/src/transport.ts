@@ -50,13 +50,23 @@ export interface UpdateHeader {
 /** Whether an update is accepted; a refusal's reason goes back to the client. */
 export type Admission = { readonly ok: true } | { readonly ok: false; readonly reason: string }
 
+/** What a transport reports while it hands a task out. */
+export interface HandOutProgress {
+  /** The model's bytes have all been handed to the link (or the client held the model): the link is free. */
+  modelSent(): void
+}
+
 export interface CoordinatorTransport {
   /** Clients eligible for `spec` and reachable now (peer ids or virtual ids), without the coordinator itself. */
   candidates(spec: JobSpec): readonly string[]
   /** Asks a client to join. */
   invite(clientId: string, jobId: string, spec: JobSpec, signal: AbortSignal): Promise<Outcome<{ readonly examples: number }>>
-  /** Makes sure the client holds the model and hands it a training task; resolves once the client acknowledged it. */
-  train(clientId: string, task: TrainAssignment, signal: AbortSignal): Promise<Outcome<{ readonly bytesDown: number }>>
+  /**
+   * Makes sure the client holds the model and hands it a training task; resolves once the client acknowledged it.
+   * Calls `progress.modelSent()` once the model's bytes are on their way (or none had to move), so the coordinator
+   * can start the next hand-out on the shared link without waiting for this one's acknowledgement.
+   */
+  train(clientId: string, task: TrainAssignment, signal: AbortSignal, progress?: HandOutProgress): Promise<Outcome<{ readonly bytesDown: number }>>
   evaluate(clientId: string, task: EvaluateAssignment, signal: AbortSignal): Promise<Outcome<ClientEvaluation>>
   /** Tells a client the job ended (best effort). */
   release(clientId: string, jobId: string, reason: string): Promise<void>

@@ -5,6 +5,7 @@ import {
   type Coordinator,
   type CoordinatorInit,
   type CoordinatorTransport,
+  type HandOutProgress,
   createCoordinator,
   type JobRecord,
   type JobStore,
@@ -35,6 +36,8 @@ interface ScriptedClient {
   trainSeconds?: number
   /** How long it takes to take the model and acknowledge its task (ms; default at once; Infinity: never). */
   ackMs?: number
+  /** Reports its model sent at once, before the acknowledgement (as a mesh transfer does once its bytes are out). */
+  sentAtOnce?: boolean
 }
 
 /** A transport whose clients answer at once and send scripted deltas through admit/deliver. */
@@ -60,9 +63,10 @@ class ScriptedTransport implements CoordinatorTransport {
     return { ok: true as const, examples: this.clients.get(id)?.examples ?? 0 }
   }
 
-  async train(id: string, task: TrainAssignment, signal: AbortSignal) {
+  async train(id: string, task: TrainAssignment, signal: AbortSignal, progress?: HandOutProgress) {
     this.tasks.push({ client: id, task })
     const c = this.clients.get(id)
+    if (c?.sentAtOnce === true) progress?.modelSent()
     this.active++
     this.maxActive = Math.max(this.maxActive, this.active)
     try {
@@ -230,6 +234,19 @@ describe('coordinator', () => {
     expect(order(3)).toEqual(['b', 'e', 'a', 'c'])
     expect(transport.maxActive).toBe(2)
     expect(store.listRounds(job.id).map((r) => r.metrics?.results)).toEqual([4, 4, 4])
+  })
+
+  it('a hand-out frees its slot once its model is sent, so acknowledgements overlap the next transfers', async () => {
+    const d = constDelta(0.1)
+    const slow = { delta: d, ackMs: 100, sentAtOnce: true }
+    const { coordinator, transport } = setup({ a: { examples: 4, ...slow }, b: { examples: 3, ...slow }, c: { examples: 2, ...slow }, e: { examples: 1, ...slow } }, memoryJobStore(), {
+      dispatchConcurrency: 1,
+    })
+    const job = coordinator.submit(spec({ clients: { min: 4 } }))
+    expect((await coordinator.done(job.id)).status).toBe('finished')
+    // Each waits 100 ms for its acknowledgement; with the slot held until then only one would be in flight.
+    expect(transport.maxActive).toBe(4)
+    expect(transport.tasks.map((t) => t.client)).toEqual(['a', 'b', 'c', 'e'])
   })
 
   it('a client that never acknowledges its task holds its hand-out slot for dispatchSlotMs only, and is dropped at its deadline', async () => {

@@ -94,6 +94,8 @@ export interface TensorSendOptions {
   metadata?: Uint8Array
   /** The set's content hash when the caller computed it already (sending one set to many peers). */
   contentHash?: Uint8Array
+  /** Called once every data byte has been handed to the stream, before the receiver's ack: the link is free again. */
+  onSent?: () => void
 }
 
 /** How a transfer ended. Declines, rejections, timeouts and unreachable peers are values, not exceptions. */
@@ -119,6 +121,12 @@ export interface TensorsInit {
   maxInboundStreams?: number
   /** Concurrent outbound transfers per connection per purpose (default 16). */
   maxOutboundStreams?: number
+  /**
+   * Sets of at most this many bytes are sent eagerly: the chunks follow the header without waiting for the reply,
+   * which saves a round trip; a decline then wastes at most this much. A receiver discards up to this much of an
+   * eager set it declines, and resets the stream beyond it. Default 1 MiB; 0 turns it off.
+   */
+  eagerBytes?: number
 }
 
 /** What the transfer layer needs from the node. */
@@ -174,6 +182,7 @@ class TensorsImpl implements Tensors {
   readonly #idle: number
   readonly #maxIn: number
   readonly #maxOut: number
+  readonly #eager: number
   readonly #handlers = new Map<string, TensorHandlerInit>()
   readonly #stop = new AbortController()
   readonly #sha: () => Sha256
@@ -188,6 +197,10 @@ class TensorsImpl implements Tensors {
     this.#idle = init.idleTimeoutMs ?? 30_000
     this.#maxIn = init.maxInboundStreams ?? 8
     this.#maxOut = init.maxOutboundStreams ?? 16
+    this.#eager = init.eagerBytes ?? 1024 * 1024
+    if (!Number.isSafeInteger(this.#eager) || this.#eager < 0) {
+      throw new RangeError(`eagerBytes must be a non-negative integer, got ${this.#eager}`)
+    }
     this.#sha = components.createSha256 ?? (() => createHash('sha256'))
   }
 
@@ -250,11 +263,14 @@ class TensorsImpl implements Tensors {
         return
       }
       let header: IncomingTensorSet
+      let eager: boolean
       try {
         if (frame === null) {
           throw new Error('stream ended before a header')
         }
-        header = parseHeader(fromBinary(TensorSetHeaderSchema, frame), purpose)
+        const wire = fromBinary(TensorSetHeaderSchema, frame)
+        header = parseHeader(wire, purpose)
+        eager = wire.eager
       } catch (err) {
         violation(`malformed header: ${(err as Error).message}`, err)
         return
@@ -279,6 +295,8 @@ class TensorsImpl implements Tensors {
       if (decline !== undefined) {
         outcome = `declined-${decline}`
         await reply({ case: 'decline', value: { $typeName: 'weft.tensor.v1.TransferDecline', reason: DECLINE_TO_WIRE[decline], message: declineMessage } })
+        // The chunks of an eager set are on their way: read and drop them (bounded) so the sender can finish.
+        if (eager && !(await this.#discard(reader, stream, Math.min(header.totalBytes, this.#eager), idle))) return
         await closeStream(stream)
         return
       }
@@ -375,6 +393,27 @@ class TensorsImpl implements Tensors {
     }
   }
 
+  /** Reads and drops what a sender streams after a declined eager header, up to `limit` data bytes; false: reset. */
+  async #discard(reader: FrameReader, stream: Stream, limit: number, idle: () => AbortSignal): Promise<boolean> {
+    let dropped = 0
+    try {
+      for (;;) {
+        const segments = await reader.nextSegments({ signal: idle() })
+        if (segments === null) return true
+        for (const s of segments) dropped += s.byteLength
+        // Each chunk frame carries a few bytes of offset and length besides its data.
+        if (dropped > limit + MAX_CHUNK_OVERHEAD * (1 + Math.ceil(limit / this.#chunk))) {
+          resetStream(stream, new ProtocolViolationError(`more than ${limit} bytes after a declined eager header`))
+          return false
+        }
+      }
+    } catch {
+      // A cut frame or a reset from the sender: nothing here to keep either way.
+      resetStream(stream, new Error('declined eager transfer ended'))
+      return false
+    }
+  }
+
   async send(peer: PeerTarget, purpose: string, set: TensorSet, options: TensorSendOptions = {}): Promise<TensorSendResult> {
     const protocol = tensorProtocolId(purpose)
     const infos = tensorInfos(set)
@@ -411,8 +450,24 @@ class TensorsImpl implements Tensors {
     const remote = targetPeerId(peer)
     const reader = new FrameReader(stream, { maxFrameBytes: MAX_FRAME_BYTES, onBytes: (n) => this.#c.metrics.onBytes(protocol, 'in', n, remote) })
     try {
-      const header = create(TensorSetHeaderSchema, { purpose, contentHash, totalBytes: BigInt(total), tensors: toWireDescriptors(infos), metadata })
+      const eager = total <= this.#eager
+      const header = create(TensorSetHeaderSchema, { purpose, contentHash, totalBytes: BigInt(total), tensors: toWireDescriptors(infos), metadata, eager })
       this.#c.metrics.onBytes(protocol, 'out', await sendFrame(stream, toBinary(TensorSetHeaderSchema, header), MAX_FRAME_BYTES, { signal }), remote)
+      // Chunks: [frame length][field 1: offset][field 2: data length][data], data sent as a view, not copied.
+      const writeChunks = async (): Promise<void> => {
+        for (const t of set) {
+          for (let o = 0; o < t.data.byteLength; o += this.#chunk) {
+            const data = t.data.subarray(o, Math.min(o + this.#chunk, t.data.byteLength))
+            const head = chunkHead(sent, data.byteLength)
+            await sendAll(stream, [head, data], { signal })
+            sent += data.byteLength
+            this.#c.metrics.onBytes(protocol, 'out', head.byteLength + data.byteLength, remote)
+          }
+        }
+      }
+      // An eager set streams while the reply is on its way; otherwise nothing moves before the receiver accepts.
+      const writing = eager ? writeChunks() : undefined
+      writing?.catch(() => {})
       const replyFrame = await reader.next({ signal })
       if (replyFrame === null) {
         throw new TransferRejected(WireErrorCode.UNAVAILABLE, 'receiver closed the stream without answering the header')
@@ -420,22 +475,16 @@ class TensorsImpl implements Tensors {
       const reply = fromBinary(TransferReplySchema, replyFrame)
       if (reply.kind.case === 'decline') {
         const why = DECLINE_FROM_WIRE[reply.kind.value.reason] ?? 'not-wanted'
+        // The receiver drains what is already under way (at most eagerBytes); let it finish and close cleanly.
+        await writing?.catch(() => {})
         void closeStream(stream)
         return finish({ ok: false, reason: `declined-${why}`, message: reply.kind.value.message || `receiver declined: ${why}` })
       }
       if (reply.kind.case !== 'accept') {
         throw new TransferRejected(WireErrorCode.INTERNAL, 'receiver sent an empty reply')
       }
-      // Chunks: [frame length][field 1: offset][field 2: data length][data], data sent as a view, not copied.
-      for (const t of set) {
-        for (let o = 0; o < t.data.byteLength; o += this.#chunk) {
-          const data = t.data.subarray(o, Math.min(o + this.#chunk, t.data.byteLength))
-          const head = chunkHead(sent, data.byteLength)
-          await sendAll(stream, [head, data], { signal })
-          sent += data.byteLength
-          this.#c.metrics.onBytes(protocol, 'out', head.byteLength + data.byteLength, remote)
-        }
-      }
+      await (writing ?? writeChunks())
+      options.onSent?.()
       await stream.close({ signal })
       const ackFrame = await reader.next({ signal })
       if (ackFrame === null) {

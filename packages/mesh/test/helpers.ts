@@ -16,7 +16,11 @@ export class Recorder implements MeshLogger, MeshMetrics {
   error(obj: object, msg: string): void {
     this.warnings.push(`${msg} ${JSON.stringify(obj)}`)
   }
-  onBytes(): void {}
+  /** Bytes read per protocol. */
+  readonly bytesIn = new Map<string, number>()
+  onBytes(protocol: string, direction: 'in' | 'out', n: number): void {
+    if (direction === 'in') this.bytesIn.set(protocol, (this.bytesIn.get(protocol) ?? 0) + n)
+  }
   onRpc(): void {}
   onTensorTransfer(): void {}
   onBadMessage(protocol: string, reason: string): void {

@@ -90,6 +90,67 @@ describe('tensor transfer', () => {
     expect(await sender.tensors.send(receiver.peerId, 'test', big)).toMatchObject({ ok: false, reason: 'declined-too-large' })
   })
 
+  it('sends small sets eagerly: delivered intact, onSent before the ack, and a declined one ends cleanly', async () => {
+    const small = [createTensor('w', 'float32', [1000], new Float32Array(1000).map((_, i) => i / 3))]
+    const count = received.length
+    let sentBeforeDone = false
+    let done = false
+    const res = await sender.tensors.send(receiver.peerId, 'test', small, { onSent: () => (sentBeforeDone = !done) })
+    done = true
+    expect(res).toMatchObject({ ok: true, bytes: 4000 })
+    expect(sentBeforeDone).toBe(true)
+    expect(received.length).toBe(count + 1)
+    expect(Buffer.compare((received.at(-1) as ReceivedTensorSet).set[0]?.data as Uint8Array, small[0]?.data as Uint8Array)).toBe(0)
+    // 900 KB, held already: its chunks were sent with the header, and the receiver read and dropped them.
+    const heldSmall = [createTensor('w', 'float32', [225_000], new Float32Array(225_000).fill(7))]
+    held.add(toHex(tensorSetHash(heldSmall)))
+    const inBefore = receiver.recorder.bytesIn.get(tensorProtocolId('test')) ?? 0
+    expect(await sender.tensors.send(receiver.peerId, 'test', heldSmall)).toMatchObject({ ok: false, reason: 'declined-already-have' })
+    // The sender is done once its bytes are handed to the stream; the receiver drains them as they come.
+    const drained = () => (receiver.recorder.bytesIn.get(tensorProtocolId('test')) ?? 0) - inBefore > 900_000
+    for (const end = Date.now() + 10_000; !drained() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5))
+    expect(drained()).toBe(true)
+    expect(received.length).toBe(count + 1)
+  })
+
+  it('takes an eager header with its chunks sent at once; drains a declined one; resets one that streams past its limit', async () => {
+    const protocol = tensorProtocolId('test')
+    const eagerFrames = (set: TensorSet, extra = 0): Uint8Array[] => {
+      const total = set.reduce((n, t) => n + t.data.byteLength, 0)
+      const header = create(TensorSetHeaderSchema, { purpose: 'test', contentHash: tensorSetHash(set), totalBytes: BigInt(total), tensors: toWireDescriptors(tensorInfos(set)), eager: true })
+      const frames = [encodeFrame(toBinary(TensorSetHeaderSchema, header))]
+      let offset = 0
+      for (const t of set) {
+        frames.push(encodeFrame(toBinary(TensorChunkSchema, create(TensorChunkSchema, { offset: BigInt(offset), data: t.data }))))
+        offset += t.data.byteLength
+      }
+      for (let i = 0; i < extra; i++) frames.push(encodeFrame(toBinary(TensorChunkSchema, create(TensorChunkSchema, { offset: 0n, data: new Uint8Array(512 * 1024) }))))
+      return frames
+    }
+    const rawSend = async (frames: Uint8Array[]): Promise<string> => {
+      const stream = await sender.libp2p.dialProtocol(receiver.libp2p.peerId, protocol)
+      const ended = new Promise<string>((resolve) => stream.addEventListener('close', (evt) => resolve(evt.error !== undefined ? 'reset' : 'closed')))
+      for (const f of frames) if (!stream.send(f)) await stream.onDrain()
+      await stream.close().catch(() => {})
+      return ended
+    }
+    const fresh = [createTensor('e', 'uint8', [3000], new Uint8Array(3000).map((_, i) => i & 0xff))]
+    const count = received.length
+    const badBefore = receiver.recorder.bad.length
+    expect(await rawSend(eagerFrames(fresh))).toBe('closed')
+    expect(received.length).toBe(count + 1)
+    expect(Buffer.compare((received.at(-1) as ReceivedTensorSet).set[0]?.data as Uint8Array, fresh[0]?.data as Uint8Array)).toBe(0)
+    // Declined (held already): its chunks are read and dropped, the stream closes without a reset or a complaint.
+    const heldSet = [createTensor('h', 'uint8', [3000], new Uint8Array(3000).fill(9))]
+    held.add(toHex(tensorSetHash(heldSet)))
+    expect(await rawSend(eagerFrames(heldSet))).toBe('closed')
+    expect(receiver.recorder.bad.length).toBe(badBefore)
+    // Declined, then 2 MiB more than it announced: more than the receiver drains (1 MiB), so the stream is reset.
+    expect(await rawSend(eagerFrames(heldSet, 4))).toBe('reset')
+    expect(received.length).toBe(count + 1)
+    expect(await sender.tensors.send(receiver.peerId, 'test', sampleSet(8))).toMatchObject({ ok: true })
+  })
+
   it('receives into buffers the handler allocates', async () => {
     const pool = new Map<string, Uint8Array>()
     await receiver.tensors.handle('pooled', {

@@ -122,8 +122,8 @@ export const nodeConfigSchema = z
         maxModelBytes: z.number().int().min(1024).default(256 * 2 ** 20),
         /** Times a client retries sending an update to an unreachable coordinator (backoff up to 5 s). */
         sendRetries: z.number().int().min(0).default(60),
-        /** Coordinator: clients handed the model and their task at once, longest-training first (the link is shared). */
-        dispatchConcurrency: z.number().int().min(1).max(1024).default(2),
+        /** Coordinator: model transfers to clients at once, longest-training client first; a slot frees when the bytes are sent. */
+        dispatchConcurrency: z.number().int().min(1).max(1024).default(1),
         /**
          * FOR ROBUSTNESS EVALUATION ONLY: this node attacks every job it joins (label-flip, sign-flip, gaussian,
          * alie, ipm; `fraction` is ignored: this node is an attacker). It logs a warning at start.
@@ -131,7 +131,7 @@ export const nodeConfigSchema = z
         adversary: attackConfigSchema.optional(),
       })
       .strict()
-      .default({ participate: true, coordinate: true, acceptFrom: ['*'], maxJobs: 2, workers: 1, maxModelBytes: 256 * 2 ** 20, sendRetries: 60, dispatchConcurrency: 2 }),
+      .default({ participate: true, coordinate: true, acceptFrom: ['*'], maxJobs: 2, workers: 1, maxModelBytes: 256 * 2 ** 20, sendRetries: 60, dispatchConcurrency: 1 }),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .default({ level: 'info' }),

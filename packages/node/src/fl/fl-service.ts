@@ -164,9 +164,19 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
   const rpcError = (err: unknown): string => (err instanceof RpcError ? err.message : (err as Error)?.message ?? String(err))
 
   /** Sends a global model; with `task`, the client starts that training task as soon as the model has verified. */
-  const sendModel = async (peer: string, jobId: string, round: number, hash: string, params: Float32Array, signal: AbortSignal, task?: TrainRequest) => {
+  const sendModel = async (
+    peer: string,
+    jobId: string,
+    round: number,
+    hash: string,
+    params: Float32Array,
+    signal: AbortSignal,
+    task?: TrainRequest,
+    onSent?: () => void,
+  ) => {
     const metadata = toBinary(ModelMetaSchema, create(ModelMetaSchema, { jobId, round, ...(task === undefined ? {} : { task }) }))
-    return mesh.tensors.send(peer, FL_MODEL, vectorSet(MODEL_TENSOR, params), { metadata, contentHash: Buffer.from(hash, 'hex'), signal, timeoutMs: 120_000 })
+    const options = { metadata, contentHash: Buffer.from(hash, 'hex'), signal, timeoutMs: 120_000, ...(onSent === undefined ? {} : { onSent }) }
+    return mesh.tensors.send(peer, FL_MODEL, vectorSet(MODEL_TENSOR, params), options)
   }
 
   const transport: CoordinatorTransport = {
@@ -187,7 +197,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
         return { ok: false, reason: rpcError(err) }
       }
     },
-    async train(clientId, task, signal) {
+    async train(clientId, task, signal, progress) {
       // A client that restarted has forgotten the job: it declines the model or the task; invite it again once.
       const reinvite = async (): Promise<string | undefined> => {
         const spec = store.getJob(task.jobId)?.spec
@@ -209,7 +219,9 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       // the model already declines it, and then takes the task by the "train" call.
       type Delivery = { ok: true; bytes: number; taskTaken: boolean } | { ok: false; reason: string }
       const deliverModel = async (): Promise<Delivery> => {
-        const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal, request)
+        const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal, request, progress?.modelSent)
+        // Declined or failed: no bytes move now either, so the link is free.
+        progress?.modelSent()
         if (sent.ok) return { ok: true, bytes: sent.bytes, taskTaken: true }
         if (sent.reason === 'declined-already-have') return { ok: true, bytes: 0, taskTaken: false }
         if (sent.reason === 'declined-not-wanted') return { ok: false, reason: 'not-a-client' }

@@ -715,11 +715,7 @@ class JobRun {
     )
     const deadline = rs.startedAt + spec.timeouts.roundSeconds * 1000
     const giveUp = deadline + spec.timeouts.waitSeconds * 1000
-    this.#dispatchAll(
-      rs,
-      participants.filter((c) => !rs.delivered.has(c)),
-      r,
-    )
+    this.#dispatchAll(rs, participants.filter((c) => !rs.delivered.has(c)), r)
     for (;;) {
       const now = this.#now()
       if (rs.pending.size === 0) {

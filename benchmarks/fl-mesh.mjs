@@ -3,7 +3,7 @@
 // the slowest client's training time) against the time the round's bytes need at raw-TCP loopback speed measured
 // in the same run, and the bytes moved per round against the floor (model size × clients, down and up).
 // Usage: npm run build, then
-//   node benchmarks/fl-mesh.mjs [--clients 10] [--model mlp|cnn-lenet] [--rounds 20] [--epochs 1] [--batch 32] [--lr 0.05]
+//   node benchmarks/fl-mesh.mjs [--clients 10] [--model mlp|logreg|cnn-lenet] [--hidden 200,200] [--rounds 20] [--epochs 1] [--batch 32] [--lr 0.05]
 //   --dispatch-concurrency N: the coordinator's fl.dispatchConcurrency (default: the node's, 1); --timeline: each round's events.
 //   --compare-secure: then the same job again with secure aggregation (SecAgg+) on the same fabric, side by side.
 import '@weft/mesh/shim'
@@ -19,6 +19,7 @@ const { values: args } = parseArgs({
   options: {
     clients: { type: 'string', default: '10' },
     model: { type: 'string', default: 'mlp' },
+    hidden: { type: 'string' },
     rounds: { type: 'string', default: '20' },
     epochs: { type: 'string', default: '1' },
     batch: { type: 'string', default: '32' },
@@ -32,7 +33,9 @@ const { values: args } = parseArgs({
   },
 })
 const N = Number(args.clients)
-const model = parseModelSpec({ architecture: args.model, inputShape: [28, 28, 1], numClasses: 10 })
+// --hidden 14 (mlp only): a 784-14-10 network of 11,140 parameters, the size of DISCO's published 10-user benchmark model.
+const hidden = args.hidden === undefined ? {} : { hidden: args.hidden.split(',').map(Number) }
+const model = parseModelSpec({ architecture: args.model, inputShape: [28, 28, 1], numClasses: 10, ...hidden })
 const modelBytes = paramCount(model) * 4
 
 /** Raw TCP loopback throughput (bytes/s): 256 MiB through one socket, the floor a round's bytes are held to. */

@@ -3,8 +3,8 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
-import { DELTA_TENSOR, vectorSet } from '@weft/fl'
-import { UpdateMetaSchema } from '@weft/protocol'
+import { DELTA_TENSOR, MODEL_TENSOR, vectorSet } from '@weft/fl'
+import { ModelMetaSchema, TrainRequestSchema, UpdateMetaSchema } from '@weft/protocol'
 import { decodeModelArtifact } from '@weft/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
@@ -155,5 +155,22 @@ describe('FL service on in-process nodes', () => {
     expect(done?.history[1]?.metrics?.bytesDown).toBe(0)
     // Round 1: no train call (the task came with the model); round 2: one per client (the model was declined as held).
     expect((await trainCalls()) - before).toBe(2)
+  }, 150_000)
+
+  it('refuses a task that names another model than the one it came with; the round goes on', async () => {
+    // Training long enough (30 epochs) that the job is still running when the stray model arrives.
+    const view = coordinator.fl.submit({ ...SPEC, rounds: 1, train: { ...SPEC.train, epochs: 30 } })
+    await until(() => coordinator.fl.coordinator.live(view.id)?.round?.participants === 2, 30_000, 'round 1 to start')
+    const client = clients[0] as TestNode
+    await until(() => client.fl.clientJobs().some((j) => j.id === view.id), 30_000, 'the client to join')
+    const model = new Float32Array(10).fill(0.25)
+    const task = create(TrainRequestSchema, { jobId: view.id, round: 1, modelHash: Buffer.from(view.modelHash, 'hex'), seed: 1 })
+    const metadata = toBinary(ModelMetaSchema, create(ModelMetaSchema, { jobId: view.id, round: 1, task }))
+    const sent = await coordinator.mesh.tensors.send(client.peerId, 'fl-model', vectorSet(MODEL_TENSOR, model), { metadata })
+    expect(sent).toMatchObject({ ok: false, reason: 'rejected', message: expect.stringMatching(/the task names job .*, model [0-9a-f]{12} but came with job .*, model [0-9a-f]{12}/) })
+    await until(() => coordinator.fl.coordinator.isRunning(view.id) === false, 120_000, 'the job')
+    const done = await coordinator.fl.view(view.id)
+    expect(done?.status, done?.error).toBe('finished')
+    expect(done?.history[0]?.metrics?.results).toBe(2)
   }, 150_000)
 })

@@ -97,8 +97,14 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     onReceive: (received, from) => {
       remember(toHexString(received.contentHash), setVector(received.set, MODEL_TENSOR))
       // A model that carries its training task starts it at once, without waiting for a separate "train" call.
-      const { task } = fromBinary(ModelMetaSchema, received.metadata)
+      const meta = fromBinary(ModelMetaSchema, received.metadata)
+      const { task } = meta
       if (task === undefined) return
+      if (task.jobId !== meta.jobId || toHexString(task.modelHash) !== toHexString(received.contentHash)) {
+        const named = `job ${task.jobId}, model ${toHexString(task.modelHash).slice(0, 12)}`
+        const came = `job ${meta.jobId}, model ${toHexString(received.contentHash).slice(0, 12)}`
+        throw new TensorRejectedError(WireErrorCode.BAD_REQUEST, `the task names ${named} but came with ${came}`)
+      }
       let taken: { accepted: boolean; reason: string }
       try {
         taken = takeTask(task, from)

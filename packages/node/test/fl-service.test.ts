@@ -140,9 +140,11 @@ describe('FL service on in-process nodes', () => {
       return [...text.matchAll(/^weft_rpc_duration_seconds_count\{[^}]*method="train"[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
     }
     const before = await trainCalls()
-    // Federated evaluation after round 1 hands both clients round 1's model, so round 2 finds it held already.
+    // Federated evaluation after round 1 hands both clients round 1's model, so round 2 finds it held already. A seed
+    // of its own gives the job an initial model no earlier job left in the clients' model cache.
     const view = coordinator.fl.submit({
       ...SPEC,
+      seed: 4242,
       rounds: 2,
       train: { epochs: 2, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.01 } },
       evaluation: { federated: { fraction: 1, min: 2, every: 1 } },

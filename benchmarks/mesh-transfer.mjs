@@ -1,6 +1,8 @@
 // Mesh benchmark: tensor-set transfer and RPC round trips between two processes, each against raw TCP in the same run.
 // Usage: npm run build (or npx tsc -b packages/protocol packages/mesh), then
-//   node benchmarks/mesh-transfer.mjs [--mb 256] [--runs 3] [--rtts 2000] [--no-psk]
+//   node benchmarks/mesh-transfer.mjs [--mb 256] [--runs 3] [--rtts 2000] [--small-kb 778] [--small-runs 300] [--no-psk]
+// --small-kb: the latency of one small set (default 778 KiB, a 2NN update) sent eagerly (the default) and with
+// eagerBytes 0 (header, wait for the reply, then chunks), alternating, against raw TCP for the same bytes.
 import '@weft/mesh/shim'
 import { fork } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -16,6 +18,8 @@ const { values: args } = parseArgs({
     mb: { type: 'string', default: '256' },
     runs: { type: 'string', default: '3' },
     rtts: { type: 'string', default: '2000' },
+    'small-kb': { type: 'string', default: '778' },
+    'small-runs': { type: 'string', default: '300' },
     'no-psk': { type: 'boolean', default: false },
     child: { type: 'boolean', default: false },
   },
@@ -25,8 +29,8 @@ const RUNS = Number(args.runs)
 const RTTS = Number(args.rtts)
 const echo = rpcMethod('bench', 'echo', StringValueSchema, StringValueSchema)
 
-async function node(psk) {
-  return createMeshNode({ privateKey: await generateKeyPair('Ed25519'), psk, network: 'loopback', listen: ['/ip4/127.0.0.1/tcp/0'] })
+async function node(psk, tensors = {}) {
+  return createMeshNode({ privateKey: await generateKeyPair('Ed25519'), psk, network: 'loopback', listen: ['/ip4/127.0.0.1/tcp/0'], tensors })
 }
 
 if (args.child) {
@@ -186,6 +190,47 @@ if (args.child) {
   }
   sock.destroy()
 
+  // Small sets: one whole transfer (open, header, data, verified ack) each, eager against waiting for the reply.
+  const smallBytes = Math.round(Number(args['small-kb']) * 1024 / 4) * 4
+  const small = [createTensor('u', 'float32', [smallBytes / 4], new Float32Array(smallBytes / 4).map((_, j) => j % 997))]
+  const lazy = await node(psk, { eagerBytes: 0 })
+  await lazy.dial(info.addr)
+  const smallPayload = Buffer.from(small[0].data.buffer, small[0].data.byteOffset, small[0].data.byteLength)
+  const rawSmall = async (sockS) => {
+    const t0 = performance.now()
+    const done = new Promise((r) => sockS.once('data', r))
+    const len = Buffer.alloc(8)
+    len.writeBigUInt64LE(BigInt(smallBytes))
+    sockS.write(len)
+    sockS.write(smallPayload)
+    await done
+    return performance.now() - t0
+  }
+  const sinkSock = net.connect(info.sink, '127.0.0.1')
+  sinkSock.setNoDelay(true)
+  await new Promise((r) => sinkSock.once('connect', r))
+  const sendSmall = async (n) => {
+    const t0 = performance.now()
+    const res = await n.tensors.send(info.addr, 'bench', small)
+    if (!res.ok) throw new Error(`small transfer failed: ${res.reason} ${res.message}`)
+    return performance.now() - t0
+  }
+  for (let i = 0; i < 20; i++) {
+    await sendSmall(me)
+    await sendSmall(lazy)
+    await rawSmall(sinkSock)
+  }
+  const eagerT = []
+  const lazyT = []
+  const rawSmallT = []
+  for (let i = 0; i < Number(args['small-runs']); i++) {
+    eagerT.push(await sendSmall(me))
+    lazyT.push(await sendSmall(lazy))
+    rawSmallT.push(await rawSmall(sinkSock))
+  }
+  sinkSock.destroy()
+  await lazy.stop()
+
   const f = (x) => x.toFixed(1)
   const ms = (x) => x.toFixed(3)
   console.log(`mesh-transfer: ${MB} MiB in 4 float32 tensors, median of ${RUNS} runs, psk=${psk !== undefined}, node ${process.version}`)
@@ -196,6 +241,10 @@ if (args.child) {
   console.log(`  tensors.send (precomputed, pooled) ${f(poolM)} MiB/s  ratio ${(poolM / rawM).toFixed(2)}  vs bare stream ${(poolM / bareM).toFixed(2)}`)
   console.log(`  RPC echo round trip   p50 ${ms(pct(rpcT, 50))} ms  p99 ${ms(pct(rpcT, 99))} ms  (${RTTS} calls, new stream each)`)
   console.log(`  raw TCP ping-pong     p50 ${ms(pct(tcpT, 50))} ms  p99 ${ms(pct(tcpT, 99))} ms  ratio p50 ${(pct(rpcT, 50) / pct(tcpT, 50)).toFixed(1)}x`)
+  console.log(`  one ${(smallBytes / 1024).toFixed(0)} KiB set, ${args['small-runs']} each, alternating:`)
+  console.log(`    eager (default)       p50 ${ms(pct(eagerT, 50))} ms  p90 ${ms(pct(eagerT, 90))} ms`)
+  console.log(`    waiting for the reply p50 ${ms(pct(lazyT, 50))} ms  p90 ${ms(pct(lazyT, 90))} ms  eager/waiting p50 ${(pct(eagerT, 50) / pct(lazyT, 50)).toFixed(2)}`)
+  console.log(`    raw TCP, same bytes   p50 ${ms(pct(rawSmallT, 50))} ms  p90 ${ms(pct(rawSmallT, 90))} ms  eager/raw p50 ${(pct(eagerT, 50) / pct(rawSmallT, 50)).toFixed(1)}x`)
   child.send('stop')
   await me.stop()
   await new Promise((r) => child.once('exit', r))

@@ -440,10 +440,19 @@ class TensorsImpl implements Tensors {
         : timeout.aborted
           ? { ok: false, reason: 'timeout', message: `transfer did not finish within ${timeoutMs} ms` }
           : { ok: false, reason: 'cancelled', message: 'node stopping' }
-    const contentHash = options.contentHash ?? tensorSetHash(set, { createSha256: this.#sha })
+    // The stream opens (a round trip) while the hash is computed.
+    const opening = this.#c.libp2p.dialProtocol(toDialTarget(peer), protocol, { signal, maxOutboundStreams: this.#maxOut })
+    opening.catch(() => {})
+    let contentHash: Uint8Array
+    try {
+      contentHash = options.contentHash ?? tensorSetHash(set, { createSha256: this.#sha })
+    } catch (err) {
+      void opening.then((s) => resetStream(s, err as Error), () => {})
+      throw err
+    }
     let stream: Stream
     try {
-      stream = await this.#c.libp2p.dialProtocol(toDialTarget(peer), protocol, { signal, maxOutboundStreams: this.#maxOut })
+      stream = await opening
     } catch (err) {
       return finish(signal.aborted ? aborted() : { ok: false, reason: 'unavailable', message: `cannot open ${protocol} to ${String(peer)}: ${errorMessage(err)}` })
     }

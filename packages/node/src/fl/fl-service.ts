@@ -220,7 +220,7 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
       type Delivery = { ok: true; bytes: number; taskTaken: boolean } | { ok: false; reason: string }
       const deliverModel = async (): Promise<Delivery> => {
         const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal, request, progress?.modelSent)
-        // Declined or failed: no bytes move now either, so the link is free.
+        // However the transfer ended, no more of its bytes will move: the link is free (a repeat call is harmless).
         progress?.modelSent()
         if (sent.ok) return { ok: true, bytes: sent.bytes, taskTaken: true }
         if (sent.reason === 'declined-already-have') return { ok: true, bytes: 0, taskTaken: false }

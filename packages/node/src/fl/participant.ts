@@ -95,14 +95,15 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       return true
     },
     onReceive: (received, from) => {
-      remember(toHexString(received.contentHash), setVector(received.set, MODEL_TENSOR))
+      const hash = toHexString(received.contentHash)
+      remember(hash, setVector(received.set, MODEL_TENSOR))
       // A model that carries its training task starts it at once, without waiting for a separate "train" call.
       const meta = fromBinary(ModelMetaSchema, received.metadata)
       const { task } = meta
       if (task === undefined) return
-      if (task.jobId !== meta.jobId || toHexString(task.modelHash) !== toHexString(received.contentHash)) {
+      if (task.jobId !== meta.jobId || toHexString(task.modelHash) !== hash) {
         const named = `job ${task.jobId}, model ${toHexString(task.modelHash).slice(0, 12)}`
-        const came = `job ${meta.jobId}, model ${toHexString(received.contentHash).slice(0, 12)}`
+        const came = `job ${meta.jobId}, model ${hash.slice(0, 12)}`
         throw new TensorRejectedError(WireErrorCode.BAD_REQUEST, `the task names ${named} but came with ${came}`)
       }
       let taken: { accepted: boolean; reason: string }

@@ -6,7 +6,7 @@
 import '@weft/mesh/shim'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { loadFashionMnist } from '@weft/data/node'
+import { loadFashionMnist, locateFashionMnist } from '@weft/data/node'
 import { modelRegistry } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { TORCH_MALLOC_ENV, torchRuntime } from '@weft/runtime-torch'
@@ -31,6 +31,9 @@ for (const kv of arg('--examples', '').split(',').filter(Boolean)) {
 const tfjsExamples = { logreg: 16000, mlp: 8000, 'cnn-lenet': 3000, 'cnn-mcmahan': 800 }
 
 const train = await loadFashionMnist({ split: 'train' })
+// The plain loop reads the same files the Weft side loaded.
+const located = await locateFashionMnist({ split: 'train' })
+const dataDir = 'dir' in located ? located.dir : '/usr/share/datasets/fashion-mnist'
 const torch = await torchRuntime({ device, threads })
 const tfjs = withTfjs ? await tfjsRuntime({ backend: 'wasm' }) : undefined
 const plainScript = fileURLToPath(new URL('./torch_plain.py', import.meta.url))
@@ -39,7 +42,7 @@ process.stderr.write(`torch ${torch.info.torch} on ${torch.info.device} (${torch
 function plain(model, n) {
   const out = execFileSync(
     torch.info.python,
-    [plainScript, '--model', model, '--examples', String(n), '--batch-size', String(batchSize), '--threads', String(threads), '--device', torch.info.device],
+    [plainScript, '--model', model, '--examples', String(n), '--batch-size', String(batchSize), '--threads', String(threads), '--device', torch.info.device, '--dir', dataDir],
     // The allocator settings the Weft worker runs with (see TORCH_MALLOC_ENV): the same ground for both.
     { encoding: 'utf8', env: { ...process.env, ...TORCH_MALLOC_ENV } },
   )

@@ -21,8 +21,13 @@ from torch import nn
 
 
 def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    # The .gz file, or the same file decompressed (as the Weft loader accepts both).
+    if os.path.exists(path):
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    else:
+        with open(path[: -len(".gz")], "rb") as f:
+            data = f.read()
     ndim = data[3]
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
@@ -63,6 +68,11 @@ def main():
         torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     device = torch.device(a.device)
+    if device.type == "cuda":
+        # The precision the Weft worker keeps on CUDA (full float32, no TF32), so both do the same arithmetic.
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     images = read_idx(os.path.join(a.dir, "train-images-idx3-ubyte.gz"))[: a.examples]
     labels = read_idx(os.path.join(a.dir, "train-labels-idx1-ubyte.gz"))[: a.examples]
     x = torch.from_numpy(images.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28).to(device)

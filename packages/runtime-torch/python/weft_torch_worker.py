@@ -305,6 +305,11 @@ class Worker:
             self.device_name = props.name
             self.device_memory = int(props.total_memory)
             torch.backends.cudnn.benchmark = True
+            # Full float32 on the GPU: TF32 matrix units (PyTorch's default for cuDNN convolutions) round operands
+            # to 10 mantissa bits, ~1e-3 relative error, and a federation that mixes engines needs the same weights
+            # from the same steps on every engine.
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
         else:
             self.device = torch.device("cpu")
             self.device_name = _cpu_name()

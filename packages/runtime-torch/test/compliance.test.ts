@@ -2,11 +2,11 @@
 import { torchRuntime } from '@weft/runtime-torch'
 import { describe, it } from 'vitest'
 import { runtimeCompliance } from '../../runtime/test/runtime-compliance.js'
-import { torchAvailable } from './available.js'
+import { torchAvailable, torchTestDevice } from './available.js'
 
 if (torchAvailable) {
-  runtimeCompliance('torch-cpu', {
-    setup: () => torchRuntime({ device: 'cpu', threads: 1 }),
+  runtimeCompliance(`torch-${torchTestDevice}`, {
+    setup: () => torchRuntime({ device: torchTestDevice, threads: 1 }),
     teardown: (rt) => rt.dispose(),
   })
 } else {

@@ -5,14 +5,14 @@ import { type Dataset, type Model, type ModelSpec, mulberry32, type Runtime } fr
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { torchRuntime } from '@weft/runtime-torch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { torchAvailable } from './available.js'
+import { torchAvailable, torchTestDevice } from './available.js'
 
 let torch: Runtime
 let tfjs: Runtime
 
 beforeAll(async () => {
   if (!torchAvailable) return
-  torch = await torchRuntime({ device: 'cpu', threads: 1 })
+  torch = await torchRuntime({ device: torchTestDevice, threads: 1 })
   tfjs = await tfjsRuntime({ backend: 'wasm' })
 })
 

@@ -15,7 +15,7 @@ import {
 } from '@weft/runtime-torch'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { torchAvailable } from './available.js'
+import { torchAvailable, torchTestDevice } from './available.js'
 
 function join8(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
@@ -82,9 +82,9 @@ describe('start-up', () => {
   })
 
   it.skipIf(!torchAvailable)('reports the device, the versions and the BLAS it loaded', async () => {
-    const rt = await torchRuntime({ device: 'cpu', threads: 1 })
+    const rt = await torchRuntime({ device: torchTestDevice, threads: 1 })
     expect(rt.name).toBe('torch')
-    expect(rt.backend).toBe('cpu')
+    expect(rt.backend).toBe(torchTestDevice)
     expect(rt.info.threads).toBe(1)
     expect(rt.info.torch).toMatch(/^\d+\.\d+/)
     expect(rt.capabilities.native).toBe(true)
@@ -104,7 +104,7 @@ describe.skipIf(!torchAvailable)('supervision', () => {
 
   it('a worker killed mid-training fails that task with the reason; the next task runs in a fresh worker with the last weights', async () => {
     const logs: string[] = []
-    const rt = await torchRuntime({ device: 'cpu', threads: 1, chunkMs: 20, log: (m) => logs.push(m) })
+    const rt = await torchRuntime({ device: torchTestDevice, threads: 1, chunkMs: 20, log: (m) => logs.push(m) })
     const spec = { architecture: 'mlp', inputShape: [8, 8, 1], numClasses: 4, hidden: [64] } as const
     const m = await rt.createModel(spec, { seed: 1 })
     const ds = images(512)
@@ -140,7 +140,7 @@ describe.skipIf(!torchAvailable)('supervision', () => {
   })
 
   it('a failing request is reported and the worker stays up', async () => {
-    const p = new TorchProcess({ device: 'cpu', threads: 1 })
+    const p = new TorchProcess({ device: torchTestDevice, threads: 1 })
     await p.start()
     await expect(p.request({ op: 'no_such_op' })).rejects.toMatchObject({ name: 'TorchTaskError', message: expect.stringContaining('no_such_op') })
     await expect(p.request({ op: 'get_params', model: 'm404' })).rejects.toThrow(/no model m404/)
@@ -154,7 +154,7 @@ describe.skipIf(!torchAvailable)('supervision', () => {
 
 describe.skipIf(!torchAvailable)('process pool', () => {
   it('trains and evaluates tasks on shared-memory data sets, two processes at once', async () => {
-    const pool = await createTorchPool({ size: 2, device: 'cpu', threads: 1 })
+    const pool = await createTorchPool({ size: 2, device: torchTestDevice, threads: 1 })
     expect(pool.engine).toBe('torch')
     const spec = { architecture: 'logreg', inputShape: [8, 8, 1], numClasses: 4 } as const
     const rng = mulberry32(3)

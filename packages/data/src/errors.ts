@@ -29,14 +29,17 @@ export class CsvFormatError extends Error {
   }
 }
 
-/** A downloaded (or checked) file's SHA-256 digest or size is not the expected one; the file was not kept. */
+/**
+ * A file's SHA-256 digest or size is not the expected one. A download that fails the check is discarded; a file
+ * found on disk is left where it is (`kept`) and not used.
+ */
 export class ChecksumMismatchError extends Error {
   override readonly name = 'ChecksumMismatchError'
   readonly file: string
   readonly expected: string
   readonly actual: string
-  constructor(file: string, expected: string, actual: string) {
-    super(`${file}: SHA-256 mismatch: expected ${expected}, got ${actual}; the file was discarded`)
+  constructor(file: string, expected: string, actual: string, options: { readonly kept?: boolean } = {}) {
+    super(`${file}: SHA-256 mismatch: expected ${expected}, got ${actual}; ${options.kept === true ? 'the file is damaged and was not used' : 'the file was discarded'}`)
     this.file = file
     this.expected = expected
     this.actual = actual
@@ -47,20 +50,32 @@ export class ChecksumMismatchError extends Error {
 export class DownloadError extends Error {
   override readonly name = 'DownloadError'
   readonly url: string
+  /** What went wrong, without the URL. */
+  readonly problem: string
   constructor(url: string, problem: string, options?: ErrorOptions) {
     super(`download of ${url} failed: ${problem}`, options)
     this.url = url
+    this.problem = problem
   }
 }
 
-/** A named data set's files were not found where they were looked for (and downloading was off or failed). */
+/**
+ * A named data set's files were not found where they were looked for (and downloading was off or failed). The
+ * message lists every place, one per line, then what the user can do (`hints`).
+ */
 export class DatasetNotFoundError extends Error {
   override readonly name = 'DatasetNotFoundError'
-  /** Every place that was searched, in order. */
+  /** Every place that was searched, in order, with why it did not serve. */
   readonly searched: readonly string[]
-  constructor(dataset: string, searched: readonly string[], options?: ErrorOptions) {
-    super(`${dataset} not found; searched: ${searched.join(', ') || '(nowhere)'}`, options)
+  /** What the user can do about it. */
+  readonly hints: readonly string[]
+  constructor(dataset: string, searched: readonly string[], options: ErrorOptions & { readonly hints?: readonly string[] } = {}) {
+    const hints = options.hints ?? []
+    const lines = [`${dataset} not found. Looked in:`, ...(searched.length === 0 ? ['(nowhere)'] : searched).map((s) => `  - ${s}`)]
+    if (hints.length > 0) lines.push('To fix it:', ...hints.map((h) => `  - ${h}`))
+    super(lines.join('\n'), options.cause === undefined ? undefined : { cause: options.cause })
     this.searched = searched
+    this.hints = hints
   }
 }
 

@@ -1,20 +1,27 @@
-// Fashion-MNIST: the real Debian files (when installed), discovery order, and the download path against a 127.0.0.1 server.
+// Fashion-MNIST: the real files that ship with the install, discovery order, the package's digest checks, and the
+// download path against a 127.0.0.1 server.
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { type DatasetFile, encodeIdx, FASHION_MNIST_CLASSES, type FashionMnistFiles, fromShared } from '@weft/data'
-import { FASHION_MNIST_SYSTEM_DIR, loadFashionMnist, loadFashionMnistLabels, loadPartition, locateFashionMnist } from '@weft/data/node'
+import { type BundledFashionMnist, loadFashionMnist, loadFashionMnistLabels, loadPartition, locateFashionMnist } from '@weft/data/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requirement } from '../../../test/requirements.js'
 
-const debian = existsSync(join(FASHION_MNIST_SYSTEM_DIR, 't10k-labels-idx1-ubyte.gz'))
-const noEnv = { env: {}, homedir: '/nonexistent-weft-home' }
+// Only the package that `npm install` brings: no $WEFT_DATA, no user cache, no Debian package, no download.
+const noEnv = { env: { WEFT_DATA_SEARCH: 'bundled' }, homedir: '/nonexistent-weft-home', systemDir: null }
+const bundledCopy = await requirement('fashion-mnist', 'Fashion-MNIST as shipped with the install')
 
-describe.skipIf(!debian)(`Fashion-MNIST from ${FASHION_MNIST_SYSTEM_DIR}${debian ? '' : ' (skipped: Debian package dataset-fashion-mnist is not installed)'}`, () => {
+describe.skipIf(!bundledCopy.available)(`Fashion-MNIST from the @weft/dataset-fashion-mnist package${bundledCopy.note}`, () => {
+  it('is found in the package, and no other source is looked at', async () => {
+    expect(await locateFashionMnist({ split: 'train' }, noEnv)).toMatchObject({ source: 'bundled', dir: expect.stringContaining('dataset-fashion-mnist') })
+  })
+
   it('loads the test split: 10000 images of 28×28×1, 10 balanced classes, pixels in [0, 1], content digests match', async () => {
     const ds = await loadFashionMnist({ split: 'test', verify: true }, noEnv)
     expect(ds.name).toBe('fashion-mnist/test')
@@ -106,6 +113,7 @@ describe('Fashion-MNIST download (127.0.0.1 server)', () => {
   const components = (cache: string, route: string) => ({
     env: { XDG_CACHE_HOME: cache },
     systemDir: null,
+    bundled: null,
     baseUrl: `${base}/${route}/`,
     files: table,
     timeoutMs: 10_000,
@@ -120,8 +128,22 @@ describe('Fashion-MNIST download (127.0.0.1 server)', () => {
     expect(existsSync(cached) ? await readdir(cached) : []).toEqual([])
   })
 
-  it('reports HTTP errors as DownloadError', async () => {
-    await expect(loadFashionMnist({ split: 'test' }, components(join(dir, 'c404'), 'missing/x'))).rejects.toMatchObject({ name: 'DownloadError' })
+  it('a failed download ends in DatasetNotFoundError listing every place looked at, the HTTP status and what to do', async () => {
+    const err = (await loadFashionMnist({ split: 'test' }, components(join(dir, 'c404'), 'missing/x')).catch((e: unknown) => e)) as Error & {
+      searched: string[]
+      hints: string[]
+    }
+    expect(err).toMatchObject({ name: 'DatasetNotFoundError', cause: { name: 'DownloadError' } })
+    expect(err.searched).toEqual([
+      '$WEFT_DATA: not set',
+      'the @weft/dataset-fashion-mnist package: not installed',
+      `${join(dir, 'c404', 'weft', 'datasets', 'fashion-mnist')}: no files`,
+      `download from ${base}/missing/x/: HTTP 404 Not Found`,
+    ])
+    expect(err.hints.join('\n')).toMatch(/WEFT_DATA/)
+    expect(err.hints.join('\n')).toMatch(/apt install dataset-fashion-mnist/)
+    // One message a user can act on: each place on its own line, then the remedies.
+    for (const line of [...err.searched, ...err.hints]) expect(err.message).toContain(line)
   })
 
   it('downloads good files into the cache with their digests checked, then finds them there', async () => {
@@ -141,15 +163,73 @@ describe('Fashion-MNIST download (127.0.0.1 server)', () => {
   it('searches an explicit dir only, then WEFT_DATA before the cache; download: false gives DatasetNotFoundError', async () => {
     const env = join(dir, 'env')
     await rm(env, { recursive: true, force: true })
-    const { mkdir } = await import('node:fs/promises')
     await mkdir(join(env, 'fashion-mnist'), { recursive: true })
     for (const f of [table.test.images, table.test.labels]) await writeFile(join(env, 'fashion-mnist', f.file), bytes.get(f.file)!)
     const c = { ...components(join(dir, 'good-cache'), 'none'), env: { WEFT_DATA: env, XDG_CACHE_HOME: join(dir, 'good-cache') } }
     expect(await locateFashionMnist({ split: 'test' }, c)).toMatchObject({ source: 'env', dir: join(env, 'fashion-mnist') })
     expect(await locateFashionMnist({ split: 'train' }, c)).toMatchObject({ source: 'cache' })
-    await expect(loadFashionMnist({ split: 'train', dir: env }, c)).rejects.toMatchObject({ name: 'DatasetNotFoundError', searched: [env] })
+    await expect(loadFashionMnist({ split: 'train', dir: env }, c)).rejects.toMatchObject({ name: 'DatasetNotFoundError', searched: [`${env}: no files`] })
     await expect(loadFashionMnist({ split: 'test', download: false }, components(join(dir, 'empty'), 'none'))).rejects.toMatchObject({
       name: 'DatasetNotFoundError',
     })
+  })
+})
+
+describe('Fashion-MNIST discovery order and WEFT_DATA_SEARCH', () => {
+  const { bytes, table } = fakeFiles()
+  let root: string
+  /** A folder holding the fake test split. */
+  async function holder(name: string): Promise<string> {
+    const d = join(root, name)
+    await mkdir(d, { recursive: true })
+    for (const f of [table.test.images, table.test.labels]) await writeFile(join(d, f.file), bytes.get(f.file)!)
+    return d
+  }
+  /** A package record for the files in `d`, as @weft/dataset-fashion-mnist exports one. */
+  function bundle(d: string): BundledFashionMnist {
+    const files: Record<string, { size: number; sha256: string }> = {}
+    for (const f of [table.test.images, table.test.labels]) files[f.file] = { size: f.size, sha256: f.sha256 }
+    return { dir: d, files }
+  }
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'weft-fm-order-'))
+  })
+  afterAll(() => rm(root, { recursive: true, force: true }))
+
+  it('takes $WEFT_DATA, then the package, then the user cache, then the system folder', async () => {
+    const [env, pkg, cache, system] = await Promise.all([holder('env'), holder('pkg'), holder('xdg/weft/datasets/fashion-mnist'), holder('system')])
+    const all = { env: { WEFT_DATA: env, XDG_CACHE_HOME: join(root, 'xdg') }, bundled: bundle(pkg), systemDir: system, files: table }
+    expect(await locateFashionMnist({ split: 'test' }, all)).toMatchObject({ source: 'env', dir: env })
+    expect(await locateFashionMnist({ split: 'test' }, { ...all, env: { XDG_CACHE_HOME: join(root, 'xdg') } })).toMatchObject({ source: 'bundled', dir: pkg })
+    expect(await locateFashionMnist({ split: 'test' }, { ...all, env: { XDG_CACHE_HOME: join(root, 'xdg') }, bundled: null })).toMatchObject({ source: 'cache', dir: cache })
+    expect(await locateFashionMnist({ split: 'test' }, { ...all, env: {}, homedir: join(root, 'nohome'), bundled: null })).toMatchObject({ source: 'system', dir: system })
+    // WEFT_DATA_SEARCH keeps only the sources it names, in the same order.
+    const narrowed = await locateFashionMnist({ split: 'test' }, { ...all, env: { ...all.env, WEFT_DATA_SEARCH: 'system,cache' } })
+    expect(narrowed).toMatchObject({ source: 'cache', dir: cache })
+    const onlySystem = await locateFashionMnist({ split: 'test' }, { ...all, env: { ...all.env, WEFT_DATA_SEARCH: 'system' } })
+    expect(onlySystem).toMatchObject({ source: 'system' })
+  })
+
+  it('WEFT_DATA_SEARCH that leaves every holder out finds nothing and does not download; an unknown source is refused', async () => {
+    const pkg = await holder('pkg-only')
+    const c = { env: { WEFT_DATA_SEARCH: 'cache' }, homedir: join(root, 'nohome'), bundled: bundle(pkg), systemDir: null, files: table, baseUrl: 'http://127.0.0.1:9/' }
+    const err = (await loadFashionMnist({ split: 'test' }, c).catch((e: unknown) => e)) as Error & { searched: string[] }
+    expect(err.name).toBe('DatasetNotFoundError')
+    expect(err.searched).toContain('the @weft/dataset-fashion-mnist package: skipped by WEFT_DATA_SEARCH')
+    expect(err.searched.at(-1)).toBe('download from http://127.0.0.1:9/: skipped by WEFT_DATA_SEARCH')
+    await expect(locateFashionMnist({ split: 'test' }, { ...c, env: { WEFT_DATA_SEARCH: 'bundled,internet' } })).rejects.toThrow(/unknown source "internet"/)
+  })
+
+  it('checks a bundled file against the package record: a damaged copy is refused, never loaded', async () => {
+    const pkg = await holder('pkg-damaged')
+    const c = { env: {}, homedir: join(root, 'nohome'), systemDir: null, files: table, bundled: bundle(pkg) }
+    expect((await loadFashionMnist({ split: 'test' }, c)).size).toBe(2)
+    const name = table.test.images.file
+    const damaged = Uint8Array.from(bytes.get(name)!)
+    damaged[damaged.length - 12] = (damaged[damaged.length - 12] as number) ^ 0x01
+    await writeFile(join(pkg, name), damaged)
+    await expect(loadFashionMnist({ split: 'test' }, c)).rejects.toMatchObject({ name: 'ChecksumMismatchError', expected: table.test.images.sha256 })
+    await writeFile(join(pkg, name), damaged.subarray(0, damaged.length - 1))
+    await expect(loadFashionMnist({ split: 'test' }, c)).rejects.toThrow(/expected \d+ bytes, got \d+ bytes/)
   })
 })

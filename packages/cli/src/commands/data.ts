@@ -13,7 +13,15 @@ import {
   parseIdx,
   partition,
 } from '@weft/data'
-import { ensureFashionMnist, loadCsv, loadFashionMnistLabels, locateFashionMnist, readIdxBytes } from '@weft/data/node'
+import {
+  ensureFashionMnist,
+  FASHION_MNIST_HINTS,
+  FASHION_MNIST_SOURCE_TEXT,
+  loadCsv,
+  loadFashionMnistLabels,
+  locateFashionMnist,
+  readIdxBytes,
+} from '@weft/data/node'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 
 interface SourceOptions {
@@ -161,7 +169,7 @@ async function runInfo(o: InfoOptions): Promise<void> {
       }
       files.push(file)
     }
-    splits.push({ split, found: true, source: loc.source, dir: loc.dir, examples: count, imageDims: dims, featureShape: [28, 28, 1], files })
+    splits.push({ split, found: true, source: loc.source, sourceText: FASHION_MNIST_SOURCE_TEXT[loc.source], dir: loc.dir, examples: count, imageDims: dims, featureShape: [28, 28, 1], files })
   }
   const info = { dataset: 'fashion-mnist', numClasses: 10, classNames: FASHION_MNIST_CLASSES, splits }
   if (o.json) {
@@ -172,10 +180,11 @@ async function runInfo(o: InfoOptions): Promise<void> {
   lines.push(`  ${FASHION_MNIST_CLASSES.map((c, i) => `${i} ${c}`).join(', ')}`)
   for (const s of splits) {
     if (!s.found) {
-      lines.push(`${s.split}: not found (searched ${(s.searched ?? []).join(', ')}); it is downloaded on first use`)
+      lines.push(`${s.split}: not found here; looked in:`, ...(s.searched ?? []).map((x) => `  - ${x}`))
+      lines.push(`  it is downloaded on first use unless WEFT_DATA_SEARCH leaves "download" out; else:`, ...FASHION_MNIST_HINTS.map((h) => `  - ${h}`))
       continue
     }
-    lines.push(`${s.split}: ${s.examples} examples, images [${(s.imageDims ?? []).join(', ')}], in ${s.dir} (${s.source})`)
+    lines.push(`${s.split}: ${s.examples} examples, images [${(s.imageDims ?? []).join(', ')}], in ${s.dir} (source: ${s.sourceText})`)
     for (const f of s.files ?? []) {
       const check = o.verify ? `, content ${f['contentVerified'] ? 'verified' : 'MISMATCH'}${f['canonicalGz'] ? ', canonical .gz' : ''}` : ''
       lines.push(`  ${String(f['path'])}: ${String(f['bytes'])} bytes (${String(f['idxBytes'])} decompressed${check})`)

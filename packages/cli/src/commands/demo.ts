@@ -1,12 +1,13 @@
 // `weft demo` (what `npm start` runs): federated learning on a local fabric of node processes on 127.0.0.1:
 // one coordinator and N clients, each client training on its own non-IID share of Fashion-MNIST.
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { FASHION_MNIST_CLASSES, formatLabelTable, labelSkew, labelTable, partition } from '@weft/data'
-import { ensureFashionMnist, loadFashionMnistLabels } from '@weft/data/node'
+import { ensureFashionMnist, FASHION_MNIST_SOURCE_TEXT, type FashionMnistLocation, loadFashionMnistLabels } from '@weft/data/node'
 import { type JobEvent, parseJobSpec } from '@weft/fl'
 import type { JobView } from '@weft/node'
 import { decodeModelArtifact } from '@weft/runtime'
@@ -17,6 +18,7 @@ import { type LocalNode, startLocalNode, waitUntil } from '../local-fabric.js'
 import { createJobProgress, followJob, formatEvent } from './fl.js'
 
 interface DemoOptions {
+  port?: number
   nodes: number
   rounds: number
   model: 'mlp' | 'cnn-lenet'
@@ -52,6 +54,55 @@ function positiveInt(name: string, max: number): (v: string) => number {
   }
 }
 
+/** The demo cannot start: a data directory it cannot write, a port already taken. The message says what to do. */
+export class DemoSetupError extends Error {
+  override readonly name = 'DemoSetupError'
+}
+
+/** The file-system errors a user meets when choosing a folder, in words. */
+const FS_REASONS: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOTDIR: 'a part of that path is a file, not a folder',
+  ENOSPC: 'no space left on the device',
+  EEXIST: 'a file of that name is in the way',
+}
+
+/**
+ * Makes `dir` (and a probe file in it) to prove the nodes can keep their state there.
+ * @throws DemoSetupError naming the folder, the system's reason and the option that picks another
+ */
+function checkWritable(dir: string): void {
+  const probe = join(dir, `.weft-demo-probe-${process.pid}`)
+  try {
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(probe, '')
+    unlinkSync(probe)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const why = (e.code !== undefined ? FS_REASONS[e.code] : undefined) ?? e.message
+    throw new DemoSetupError(
+      `cannot keep the nodes' data directories under ${dir}: ${why}. Choose a folder you can write with --dir <folder>, or leave --dir out to use a new temporary folder`,
+    )
+  }
+}
+
+/**
+ * Checks that `port` is free on 127.0.0.1 by listening on it for a moment.
+ * @throws DemoSetupError when another program holds it
+ */
+async function checkPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = createServer()
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'is already in use by another program' : `cannot be used (${err.code ?? err.message})`
+      reject(new DemoSetupError(`port ${port} on 127.0.0.1 ${why}. Choose another with --port <n>, or leave --port out to let the system pick a free one`))
+    })
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve()))
+  })
+}
+
 /** The demo's job: every client every round, tolerating two stragglers, centralized test accuracy each round. */
 function demoJobSpec(o: DemoOptions): Record<string, unknown> {
   const byzantine = o.strategy === 'krum' || o.strategy === 'multikrum' || o.strategy === 'bulyan'
@@ -72,12 +123,13 @@ function demoJobSpec(o: DemoOptions): Record<string, unknown> {
 }
 
 /** Prints the per-client label table of the partition the clients will load, so the skew is visible. */
-async function printPartition(clients: number): Promise<void> {
+async function printPartition(clients: number, from: FashionMnistLocation): Promise<void> {
   const labels = await loadFashionMnistLabels({ split: 'train' })
   const table = labelTable(partition(labels, { scheme: 'dirichlet', alpha: ALPHA }, { clients, seed: PARTITION_SEED }), labels, 10)
   const skew = labelSkew(table)
   process.stdout.write(
-    `each client trains on its own share of Fashion-MNIST (train split, Dirichlet α=${ALPHA} label skew, seed ${PARTITION_SEED}):\n\n` +
+    `Fashion-MNIST from ${FASHION_MNIST_SOURCE_TEXT[from.source]} (${from.dir})\n` +
+      `each client trains on its own share of Fashion-MNIST (train split, Dirichlet α=${ALPHA} label skew, seed ${PARTITION_SEED}):\n\n` +
       `${formatLabelTable(table, { classNames: FASHION_MNIST_CLASSES })}\n\n` +
       `non-IID: ${skew.meanClassesPerClient.toFixed(1)} of 10 classes per client on average, label entropy ${skew.meanEntropy.toFixed(2)} bits ` +
       `(IID: ${skew.globalEntropy.toFixed(2)}), total-variation distance from the global mix ${skew.meanTotalVariation.toFixed(2)}, ` +
@@ -118,6 +170,7 @@ export function registerDemoCommand(program: Command): void {
     .addOption(new Option('--model <name>', 'model architecture').choices(['mlp', 'cnn-lenet']).default('mlp'))
     .option('--strategy <name>', 'aggregation strategy (fedavg, fedavgm, fedprox, fedadam, fedyogi, fedmedian, fedtrimmedavg, krum, …)', 'fedavg')
     .option('--dir <dir>', 'parent directory for the nodes’ data directories (default: a new temp dir)')
+    .option('--port <n>', "the coordinator's API and dashboard port on 127.0.0.1 (default: any free port)", positiveInt('--port', 65535))
     .option('--keep', 'keep the data directories (and model.weft) afterwards')
     .option('--exit', 'stop the fabric once the job ends, exiting non-zero if it failed (instead of running until Ctrl-C)')
     .addOption(
@@ -129,6 +182,11 @@ export function registerDemoCommand(program: Command): void {
       if (opts.nodes < 2) throw new InvalidArgumentError(`--nodes must be at least 2, got ${opts.nodes}`)
       const spec = demoJobSpec(opts)
       parseJobSpec(spec) // a bad --strategy fails here, before any process starts
+      // Everything the fabric needs is checked before the first process starts: the data set (both splits), a
+      // writable data directory and a free port, each failing with one message that says what to do.
+      const [data] = await Promise.all([ensureFashionMnist({ split: 'train' }), ensureFashionMnist({ split: 'test' })])
+      if (opts.dir !== undefined) checkWritable(opts.dir)
+      if (opts.port !== undefined) await checkPortFree(opts.port)
       const root = opts.dir ?? mkdtempSync(join(tmpdir(), 'weft-demo-'))
       const removeRoot = opts.keep !== true && opts.dir === undefined
       const nodes: LocalNode[] = []
@@ -141,7 +199,7 @@ export function registerDemoCommand(program: Command): void {
         if (stopping) return
         stopping = true
         stopProgress()
-        process.stderr.write(`stopping the ${nodes.length} node processes…\n`)
+        if (nodes.length > 0) process.stderr.write(`stopping the ${nodes.length} node processes…\n`)
         await Promise.all(nodes.map((n) => n.stop()))
         if (removeRoot) rmSync(root, { recursive: true, force: true })
       }
@@ -153,8 +211,7 @@ export function registerDemoCommand(program: Command): void {
       process.once('SIGINT', onSignal(130))
       process.once('SIGTERM', onSignal(143))
       try {
-        await Promise.all([ensureFashionMnist({ split: 'train' }), ensureFashionMnist({ split: 'test' })])
-        await printPartition(opts.nodes)
+        await printPartition(opts.nodes, data)
 
         const common = ['--ad-interval', String(AD_INTERVAL_MS), '--ad-ttl', String(AD_TTL_MS), '--log-level', 'warn', '--no-probe']
         const start = async (name: string, config: object, args: readonly string[]): Promise<LocalNode> => {
@@ -183,7 +240,7 @@ export function registerDemoCommand(program: Command): void {
         const coordinator = await start(
           'coordinator',
           { datasets: [{ name: TEST_SET, source: 'fashion-mnist', split: 'test' }], fl: { participate: false } },
-          ['--label', 'role=coordinator'],
+          ['--label', 'role=coordinator', ...(opts.port === undefined ? [] : ['--api-port', String(opts.port)])],
         )
         const bootstrap = coordinator.addrs.find((a) => a.includes('/tcp/') && !a.includes('/ws'))
         if (bootstrap === undefined) throw new Error(`the coordinator has no TCP address: ${coordinator.addrs.join(' ')}`)

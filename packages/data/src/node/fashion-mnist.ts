@@ -1,6 +1,8 @@
-// Finds, downloads (with SHA-256 checks) and loads Fashion-MNIST from disk.
+// Finds, downloads (with SHA-256 checks) and loads Fashion-MNIST from disk. Discovery order: an explicit folder or
+// $WEFT_DATA, the @weft/dataset-fashion-mnist package that `npm install` brings, the user cache, Debian's
+// dataset-fashion-mnist package, then a download; $WEFT_DATA_SEARCH narrows the sources.
 import { createHash, randomUUID } from 'node:crypto'
-import { access, mkdir, rename, unlink, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { ChecksumMismatchError, DatasetNotFoundError, DownloadError, IdxFormatError } from '../errors.js'
@@ -13,7 +15,7 @@ import {
   type FashionMnistSplit,
 } from '../fashion-mnist.js'
 import { type InMemoryDataset, inMemoryDataset } from '../in-memory-dataset.js'
-import { readIdxBytes } from './idx-file.js'
+import { decodeIdxBytes } from './idx-file.js'
 import { parseIdx } from '../idx.js'
 
 /** Where Debian's `dataset-fashion-mnist` package installs the files. */
@@ -30,10 +32,21 @@ export interface FashionMnistInit {
   readonly verify?: boolean
 }
 
+/** A copy of the files shipped in a package: its folder, and each file's size and SHA-256 (checked on load). */
+export interface BundledFashionMnist {
+  readonly dir: string
+  readonly files: Readonly<Record<string, { readonly size: number; readonly sha256: string }>>
+}
+
+/** The npm package that ships Fashion-MNIST with the install. */
+export const FASHION_MNIST_PACKAGE = '@weft/dataset-fashion-mnist'
+
 /** What the Fashion-MNIST functions read from the environment; inject for tests. */
 export interface FashionMnistComponents {
-  /** Default `process.env` (reads WEFT_DATA, XDG_CACHE_HOME). */
+  /** Default `process.env` (reads WEFT_DATA, WEFT_DATA_SEARCH, XDG_CACHE_HOME). */
   readonly env?: Readonly<Record<string, string | undefined>>
+  /** The packaged copy. Default: `@weft/dataset-fashion-mnist` when it is installed; `null` to skip it. */
+  readonly bundled?: BundledFashionMnist | null
   /** Default `os.homedir()`. */
   readonly homedir?: string
   /** Default Debian's directory; `null` to skip it. */
@@ -49,7 +62,29 @@ export interface FashionMnistComponents {
 }
 
 /** Where a split was found. */
-export type FashionMnistSource = 'dir' | 'env' | 'cache' | 'system' | 'download'
+export type FashionMnistSource = 'dir' | 'env' | 'bundled' | 'cache' | 'system' | 'download'
+
+/** Each source in words, for messages: "Fashion-MNIST from <text>". */
+export const FASHION_MNIST_SOURCE_TEXT: Readonly<Record<FashionMnistSource, string>> = Object.freeze({
+  dir: 'the folder given',
+  env: '$WEFT_DATA',
+  bundled: 'the @weft/dataset-fashion-mnist package installed with Weft',
+  cache: 'the user cache',
+  system: "Debian's dataset-fashion-mnist package",
+  download: 'a download into the user cache',
+})
+
+/** The sources `$WEFT_DATA_SEARCH` may name (comma-separated), in the order they are tried. */
+export const FASHION_MNIST_SEARCH: readonly Exclude<FashionMnistSource, 'dir'>[] = Object.freeze(['env', 'bundled', 'cache', 'system', 'download'])
+
+/** What one source held, or why it did not serve. */
+export interface FashionMnistSearched {
+  readonly source: FashionMnistSource
+  /** A folder, a URL, or the name of what was not there (`$WEFT_DATA`, a package). */
+  readonly place: string
+  /** Why it did not serve: `not set`, `not installed`, `files missing`, a download error, `skipped by WEFT_DATA_SEARCH`. */
+  readonly problem: string
+}
 
 /** A split's files on disk. */
 export interface FashionMnistLocation {
@@ -86,15 +121,54 @@ async function findFile(dir: string, file: DatasetFile): Promise<string | undefi
   return undefined
 }
 
-function candidates(init: FashionMnistInit, components: FashionMnistComponents): [FashionMnistSource, string][] {
-  if (init.dir !== undefined) return [['dir', init.dir]]
+/** The sources `$WEFT_DATA_SEARCH` allows (all when unset). @throws RangeError naming an unknown source */
+function allowedSources(env: Readonly<Record<string, string | undefined>>): ReadonlySet<FashionMnistSource> {
+  const raw = env['WEFT_DATA_SEARCH']
+  if (raw === undefined || raw.trim() === '') return new Set(FASHION_MNIST_SEARCH)
+  const names = raw.split(',').map((x) => x.trim()).filter((x) => x !== '')
+  for (const n of names) {
+    if (!(FASHION_MNIST_SEARCH as readonly string[]).includes(n)) {
+      throw new RangeError(`WEFT_DATA_SEARCH names an unknown source "${n}"; expected a comma-separated list of ${FASHION_MNIST_SEARCH.join(', ')}`)
+    }
+  }
+  return new Set(names as FashionMnistSource[])
+}
+
+let defaultBundled: BundledFashionMnist | null | undefined
+
+/** The installed `@weft/dataset-fashion-mnist`, or null when it is not installed. */
+async function installedBundle(): Promise<BundledFashionMnist | null> {
+  if (defaultBundled !== undefined) return defaultBundled
+  try {
+    const pkg = (await import(FASHION_MNIST_PACKAGE)) as BundledFashionMnist
+    defaultBundled = typeof pkg.dir === 'string' && typeof pkg.files === 'object' ? { dir: pkg.dir, files: pkg.files } : null
+  } catch {
+    defaultBundled = null
+  }
+  return defaultBundled
+}
+
+/** A folder to look in, or a source that could not be looked in and why. */
+type Candidate = { readonly source: FashionMnistSource; readonly dir: string } | FashionMnistSearched
+
+async function candidates(init: FashionMnistInit, components: FashionMnistComponents): Promise<Candidate[]> {
+  if (init.dir !== undefined) return [{ source: 'dir', dir: init.dir }]
   const env = components.env ?? process.env
-  const out: [FashionMnistSource, string][] = []
+  const allowed = allowedSources(env)
+  const skipped = (source: FashionMnistSource, place: string): FashionMnistSearched => ({ source, place, problem: 'skipped by WEFT_DATA_SEARCH' })
+  const out: Candidate[] = []
   const weftData = env['WEFT_DATA']
-  if (weftData !== undefined && weftData !== '') out.push(['env', join(weftData, 'fashion-mnist')], ['env', weftData])
-  out.push(['cache', fashionMnistCacheDir(components)])
+  if (weftData === undefined || weftData === '') out.push({ source: 'env', place: '$WEFT_DATA', problem: 'not set' })
+  else if (!allowed.has('env')) out.push(skipped('env', `$WEFT_DATA (${weftData})`))
+  else out.push({ source: 'env', dir: join(weftData, 'fashion-mnist') }, { source: 'env', dir: weftData })
+  const bundled = components.bundled === undefined ? await installedBundle() : components.bundled
+  if (!allowed.has('bundled')) out.push(skipped('bundled', `the ${FASHION_MNIST_PACKAGE} package`))
+  else if (bundled === null) out.push({ source: 'bundled', place: `the ${FASHION_MNIST_PACKAGE} package`, problem: 'not installed' })
+  else out.push({ source: 'bundled', dir: bundled.dir })
+  const cache = fashionMnistCacheDir(components)
+  out.push(allowed.has('cache') ? { source: 'cache', dir: cache } : skipped('cache', cache))
   const system = components.systemDir === undefined ? FASHION_MNIST_SYSTEM_DIR : components.systemDir
-  if (system !== null) out.push(['system', system])
+  if (system !== null) out.push(allowed.has('system') ? { source: 'system', dir: system } : skipped('system', system))
   return out
 }
 
@@ -104,25 +178,39 @@ function checkInit(init: FashionMnistInit): void {
   if (init.dir !== undefined && (typeof init.dir !== 'string' || init.dir === '')) throw new TypeError('init.dir must be a non-empty string')
 }
 
+/** The outcome of `locateFashionMnist` when no source holds the split. */
+export interface FashionMnistNotFound {
+  /** Every place that was looked at, in order, as text (`<place>: <problem>`). */
+  readonly searched: readonly string[]
+  /** The same, as records. */
+  readonly places: readonly FashionMnistSearched[]
+}
+
 /**
- * Finds a split's files without downloading: in `init.dir` only when given; else in `$WEFT_DATA/fashion-mnist`,
- * `$WEFT_DATA`, the cache dir, then Debian's `/usr/share/datasets/fashion-mnist`.
- * @returns the location, or `{ searched }` listing every directory looked in
+ * Finds a split's files without downloading: in `init.dir` only when given; else in `$WEFT_DATA/fashion-mnist` and
+ * `$WEFT_DATA`, the `@weft/dataset-fashion-mnist` package, the cache dir, then Debian's
+ * `/usr/share/datasets/fashion-mnist`, skipping the sources `$WEFT_DATA_SEARCH` leaves out.
+ * @returns the location, or every place looked at and why it did not serve
+ * @throws RangeError for an unknown source in `$WEFT_DATA_SEARCH`
  */
 export async function locateFashionMnist(
   init: FashionMnistInit,
   components: FashionMnistComponents = {},
-): Promise<FashionMnistLocation | { readonly searched: readonly string[] }> {
+): Promise<FashionMnistLocation | FashionMnistNotFound> {
   checkInit(init)
   const files = (components.files ?? FASHION_MNIST_FILES)[init.split]
-  const searched: string[] = []
-  for (const [source, dir] of candidates(init, components)) {
-    searched.push(dir)
-    const images = await findFile(dir, files.images)
-    const labels = await findFile(dir, files.labels)
-    if (images !== undefined && labels !== undefined) return { split: init.split, source, dir, images, labels }
+  const places: FashionMnistSearched[] = []
+  for (const c of await candidates(init, components)) {
+    if ('problem' in c) {
+      places.push(c)
+      continue
+    }
+    const images = await findFile(c.dir, files.images)
+    const labels = await findFile(c.dir, files.labels)
+    if (images !== undefined && labels !== undefined) return { split: init.split, source: c.source, dir: c.dir, images, labels }
+    places.push({ source: c.source, place: c.dir, problem: images === undefined && labels === undefined ? 'no files' : `no ${images === undefined ? files.images.file : files.labels.file}` })
   }
-  return { searched }
+  return { searched: places.map((p) => `${p.place}: ${p.problem}`), places }
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -145,7 +233,10 @@ async function downloadFile(dir: string, file: DatasetFile, components: FashionM
     bytes = new Uint8Array(await res.arrayBuffer())
   } catch (err) {
     if (err instanceof DownloadError) throw err
-    throw new DownloadError(url, (err as Error).message, { cause: err })
+    // fetch says only "fetch failed"; the reason (no DNS, refused, a timeout) is in its cause.
+    const cause = (err as Error).cause as { code?: string; message?: string } | undefined
+    const detail = cause?.code ?? cause?.message
+    throw new DownloadError(url, `${(err as Error).message}${detail === undefined ? '' : ` (${detail})`}`, { cause: err })
   }
   const target = join(dir, file.file)
   if (bytes.length !== file.size) throw new ChecksumMismatchError(url, `${file.size} bytes`, `${bytes.length} bytes`)
@@ -163,33 +254,73 @@ async function downloadFile(dir: string, file: DatasetFile, components: FashionM
   return target
 }
 
+/** What a user can do when Fashion-MNIST is nowhere to be found. */
+export const FASHION_MNIST_HINTS: readonly string[] = Object.freeze([
+  `reinstall Weft's packages (npm install brings ${FASHION_MNIST_PACKAGE}, which ships the files)`,
+  'or set WEFT_DATA to a folder holding the four files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)',
+  'or install Debian\'s package: apt install dataset-fashion-mnist',
+  `or let Weft download it from ${FASHION_MNIST_BASE_URL} (this machine must reach that host, and WEFT_DATA_SEARCH must be unset or name "download")`,
+])
+
 /**
- * Finds a split (see `locateFashionMnist`) or, when not found and `init.download` is not false, downloads its two
- * files from `components.baseUrl` into the cache dir with size and SHA-256 checks.
- * @throws DatasetNotFoundError when not found (and not downloaded); DownloadError; ChecksumMismatchError
+ * Finds a split (see `locateFashionMnist`) or, when not found and downloading is allowed (`init.download` is not
+ * false and `$WEFT_DATA_SEARCH` names `download` or is unset), downloads its two files from `components.baseUrl`
+ * into the cache dir with size and SHA-256 checks.
+ * @throws DatasetNotFoundError listing every place looked at (a failed download among them) and what to do;
+ *   ChecksumMismatchError for a download whose digest is wrong
  */
 export async function ensureFashionMnist(init: FashionMnistInit, components: FashionMnistComponents = {}): Promise<FashionMnistLocation> {
   const found = await locateFashionMnist(init, components)
   if ('dir' in found) return found
-  if (init.dir !== undefined || init.download === false) throw new DatasetNotFoundError(`Fashion-MNIST ${init.split} split`, found.searched)
+  const what = `Fashion-MNIST (${init.split} split)`
+  const base = components.baseUrl ?? FASHION_MNIST_BASE_URL
+  if (init.dir !== undefined) throw new DatasetNotFoundError(what, found.searched)
+  if (init.download === false) throw new DatasetNotFoundError(what, [...found.searched, `download from ${base}: turned off`], { hints: FASHION_MNIST_HINTS })
+  if (!allowedSources(components.env ?? process.env).has('download')) {
+    throw new DatasetNotFoundError(what, [...found.searched, `download from ${base}: skipped by WEFT_DATA_SEARCH`], { hints: FASHION_MNIST_HINTS })
+  }
   const files = (components.files ?? FASHION_MNIST_FILES)[init.split]
   const dir = fashionMnistCacheDir(components)
-  const images = (await findFile(dir, files.images)) ?? (await downloadFile(dir, files.images, components))
-  const labels = (await findFile(dir, files.labels)) ?? (await downloadFile(dir, files.labels, components))
-  return { split: init.split, source: 'download', dir, images, labels }
+  try {
+    const images = (await findFile(dir, files.images)) ?? (await downloadFile(dir, files.images, components))
+    const labels = (await findFile(dir, files.labels)) ?? (await downloadFile(dir, files.labels, components))
+    return { split: init.split, source: 'download', dir, images, labels }
+  } catch (err) {
+    if (!(err instanceof DownloadError)) throw err
+    throw new DatasetNotFoundError(what, [...found.searched, `download from ${base}: ${err.problem}`], { hints: FASHION_MNIST_HINTS, cause: err })
+  }
 }
 
-async function readChecked(path: string, file: DatasetFile, verify: boolean): Promise<Uint8Array> {
-  const bytes = await readIdxBytes(path)
+/**
+ * A file's IDX bytes, checked: a bundled file's .gz size and SHA-256 against the package's record, always; any
+ * other's decompressed content against the canonical digest when `verify`.
+ */
+async function readChecked(path: string, file: DatasetFile, verify: boolean, bundled: BundledFashionMnist | undefined): Promise<Uint8Array> {
+  const raw = await readFile(path)
+  if (bundled !== undefined) {
+    const name = path.slice(path.lastIndexOf('/') + 1)
+    const want = bundled.files[name]
+    if (want === undefined) throw new ChecksumMismatchError(`${path} (bundled)`, `a file listed by ${FASHION_MNIST_PACKAGE}`, 'a file it does not list')
+    if (raw.length !== want.size) throw new ChecksumMismatchError(`${path} (bundled)`, `${want.size} bytes`, `${raw.length} bytes`, { kept: true })
+    const digest = sha256(raw)
+    if (digest !== want.sha256) throw new ChecksumMismatchError(`${path} (bundled)`, want.sha256, digest, { kept: true })
+  }
+  const bytes = await decodeIdxBytes(raw, path)
   if (verify) {
     const digest = sha256(bytes)
-    if (digest !== file.contentSha256) throw new ChecksumMismatchError(`${path} (decompressed content)`, file.contentSha256, digest)
+    if (digest !== file.contentSha256) throw new ChecksumMismatchError(`${path} (decompressed content)`, file.contentSha256, digest, { kept: true })
   }
   return bytes
 }
 
-async function readLabels(loc: FashionMnistLocation, file: DatasetFile, verify: boolean): Promise<Int32Array> {
-  const parsed = parseIdx(await readChecked(loc.labels, file, verify), loc.labels, { dtype: 'uint8', dims: [null] })
+/** The package record a bundled location is checked against. */
+async function bundleOf(loc: FashionMnistLocation, components: FashionMnistComponents): Promise<BundledFashionMnist | undefined> {
+  if (loc.source !== 'bundled') return undefined
+  return (components.bundled === undefined ? await installedBundle() : components.bundled) ?? undefined
+}
+
+async function readLabels(loc: FashionMnistLocation, file: DatasetFile, verify: boolean, bundled: BundledFashionMnist | undefined): Promise<Int32Array> {
+  const parsed = parseIdx(await readChecked(loc.labels, file, verify, bundled), loc.labels, { dtype: 'uint8', dims: [null] })
   const labels = Int32Array.from(parsed.data)
   const bad = labels.findIndex((y) => y >= FASHION_MNIST_CLASSES.length)
   if (bad >= 0) throw new IdxFormatError(loc.labels, `label ${bad} is ${labels[bad]}, expected a class index in [0, 10)`)
@@ -199,14 +330,16 @@ async function readLabels(loc: FashionMnistLocation, file: DatasetFile, verify: 
 /**
  * Loads a Fashion-MNIST split as a data set of 28×28×1 uint8 images (scale 1/255) with the ten class names.
  * Finds or downloads the files as `ensureFashionMnist` does.
- * @throws DatasetNotFoundError, DownloadError, ChecksumMismatchError; IdxFormatError naming the file for a
+ * A copy from `@weft/dataset-fashion-mnist` is always checked against the package's sizes and SHA-256 digests.
+ * @throws DatasetNotFoundError, ChecksumMismatchError; IdxFormatError naming the file for a
  *   malformed file, dims other than [n, 28, 28], or image and label counts that differ
  */
 export async function loadFashionMnist(init: FashionMnistInit, components: FashionMnistComponents = {}): Promise<InMemoryDataset> {
   const loc = await ensureFashionMnist(init, components)
   const files = (components.files ?? FASHION_MNIST_FILES)[init.split]
   const verify = init.verify === true
-  const [imageBytes, labels] = await Promise.all([readChecked(loc.images, files.images, verify), readLabels(loc, files.labels, verify)])
+  const bundled = await bundleOf(loc, components)
+  const [imageBytes, labels] = await Promise.all([readChecked(loc.images, files.images, verify, bundled), readLabels(loc, files.labels, verify, bundled)])
   const images = parseIdx(imageBytes, loc.images, { dtype: 'uint8', dims: [null, 28, 28] })
   const n = images.dims[0] as number
   if (n !== labels.length) throw new IdxFormatError(loc.images, `${n} images but ${labels.length} labels in ${loc.labels}`)
@@ -226,5 +359,5 @@ export async function loadFashionMnist(init: FashionMnistInit, components: Fashi
  */
 export async function loadFashionMnistLabels(init: FashionMnistInit, components: FashionMnistComponents = {}): Promise<Int32Array> {
   const loc = await ensureFashionMnist(init, components)
-  return readLabels(loc, (components.files ?? FASHION_MNIST_FILES)[init.split].labels, init.verify === true)
+  return readLabels(loc, (components.files ?? FASHION_MNIST_FILES)[init.split].labels, init.verify === true, await bundleOf(loc, components))
 }

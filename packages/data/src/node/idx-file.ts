@@ -17,7 +17,16 @@ export function isGzip(bytes: Uint8Array): boolean {
  * @throws IdxFormatError naming the file when the gzip stream is corrupt or truncated; fs errors as they are
  */
 export async function readIdxBytes(path: string): Promise<Uint8Array> {
-  const raw = await readFile(path)
+  return decodeIdxBytes(await readFile(path), path)
+}
+
+/**
+ * The IDX bytes of a file's raw content: decompressed when it is gzip, as given otherwise.
+ * @param raw the file's bytes
+ * @param path the file, for error messages
+ * @throws IdxFormatError naming the file when the gzip stream is corrupt or truncated
+ */
+export async function decodeIdxBytes(raw: Uint8Array, path: string): Promise<Uint8Array> {
   if (!isGzip(raw)) return raw
   try {
     return await gunzipAsync(raw)

@@ -1,6 +1,6 @@
 // The `weft` command as a user runs it: train and partition on real Fashion-MNIST (--json), and bad input.
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -10,16 +10,17 @@ import { decodeModelArtifact } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { torchAvailable } from '../packages/runtime-torch/test/available.js'
+import { requirement } from './requirements.js'
 
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
 const run = promisify(execFile)
 const weft = (...args: string[]) => run(process.execPath, [BIN, ...args], { maxBuffer: 16 * 1024 * 1024 })
-const hasFashionMnist = existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') || process.env['WEFT_DATA'] !== undefined
+const fashionMnist = await requirement('fashion-mnist', 'weft on real Fashion-MNIST')
 const dir = mkdtempSync(join(tmpdir(), 'weft-cli-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-// .ci/run installs Debian's dataset-fashion-mnist; without it (and without network) these cannot run.
-describe.skipIf(!hasFashionMnist)('weft on real Fashion-MNIST', () => {
+// The data set ships with npm install (@weft/dataset-fashion-mnist); a checkout without it skips these.
+describe.skipIf(!fashionMnist.available)(`weft on real Fashion-MNIST${fashionMnist.note}`, () => {
   it('weft train --json learns logistic regression and saves a model artifact', async () => {
     const out = join(dir, 'logreg.weft')
     const { stdout } = await weft('train', '--model', 'logreg', '--epochs', '1', '--limit', '6000', '--test-limit', '2000', '--json', '--out', out)

@@ -3,15 +3,16 @@
 // chart gains points, without a reload; a bad spec gets its reason and a waiting job is cancelled from the page;
 // a private job shows its privacy budget and secure aggregation; the page logs no errors. Screenshots go to
 // test-results/dashboard/.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeSyntheticCsv } from './fixtures/synthetic-csv.js'
+import { CHROMIUM, requirement } from './requirements.js'
 
-const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium'
+const browserAvailable = await requirement('chromium', 'the dashboard in a real browser')
 const SHOTS = join(process.cwd(), 'test-results', 'dashboard')
 const TIMING = ['--ad-interval', '1000', '--ad-ttl', '10000', '--no-probe', '--log-level', 'warn']
 
@@ -28,7 +29,7 @@ seed: 3
 `
 
 // Debian's chromium is installed by .ci/run; a developer machine without it skips this file rather than failing.
-describe.skipIf(!existsSync(CHROMIUM) && process.env['CI'] === undefined)('the web dashboard in a real browser', () => {
+describe.skipIf(!browserAvailable.available)(`the web dashboard in a real browser${browserAvailable.note}`, () => {
   const root = mkdtempSync(join(tmpdir(), 'weft-dash-e2e-'))
   const nodes: LocalNode[] = []
   let coordinator: LocalNode

@@ -2,6 +2,9 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { createApiClient, type NodeView } from '@weft/node'
 import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
+import { requirement } from '../../../test/requirements.js'
+
+const fashionMnist = await requirement('fashion-mnist', 'a node advertising a share of Fashion-MNIST')
 
 describe('control API', () => {
   const nodes: TestNode[] = []
@@ -47,7 +50,7 @@ describe('control API', () => {
     expect((await createApiClient({ apiUrl: probed.apiUrl }).node()).resources.runtimes[0]?.matmulGflops).toBe(offer?.matmulGflops)
   })
 
-  it('advertises its local data sets: a seeded Dirichlet share of Fashion-MNIST', { timeout: 90_000 }, async () => {
+  it.skipIf(!fashionMnist.available)(`advertises its local data sets: a seeded Dirichlet share of Fashion-MNIST${fashionMnist.note}`, { timeout: 90_000 }, async () => {
     const a = nodes[0]!
     const holder = await startTestNode({
       bootstrap: [a.addrs[0]!],

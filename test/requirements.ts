@@ -1,0 +1,94 @@
+// What tests need from outside the repository (Fashion-MNIST, Debian's chromium, Python with torch), checked up front.
+// Outside CI a test group whose requirement is missing is skipped, with the reason and how to enable it recorded for
+// the closing summary of `npm test` (scripts/run-tests.mjs); under CI (CI=true) a missing requirement fails the run.
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The external things a test group may need. */
+export type RequirementName = 'fashion-mnist' | 'chromium' | 'torch'
+
+/** Whether a requirement is met, and the text a skipped group carries. */
+export interface RequirementCheck {
+  readonly available: boolean
+  /** Why it is missing ('' when available). */
+  readonly reason: string
+  /** A suffix for the group's title: '' when available, else ` (skipped: <reason>)`. */
+  readonly note: string
+}
+
+/** How to enable each requirement, as `npm test`'s summary prints it. */
+export const ENABLE: Readonly<Record<RequirementName, { readonly what: string; readonly how: string; readonly apt?: readonly string[] }>> = Object.freeze({
+  'fashion-mnist': { what: 'Fashion-MNIST', how: 'run npm install (it brings @weft/dataset-fashion-mnist), or set WEFT_DATA to a folder with the four files' },
+  chromium: { what: "Debian's chromium", how: 'apt install chromium (or set WEFT_CHROMIUM to a Chromium binary)', apt: ['chromium'] },
+  torch: {
+    what: 'Python with torch and numpy',
+    how: 'apt install python3-torch python3-numpy libopenblas0-openmp (or set WEFT_TORCH_PYTHON)',
+    apt: ['python3-torch', 'python3-numpy', 'libopenblas0-openmp'],
+  },
+})
+
+/** Where skipped groups are recorded, one JSON line each: `$WEFT_TEST_SKIPS`, else test-results/ in the repository. */
+export const SKIPS_FILE = process.env['WEFT_TEST_SKIPS'] ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results', 'skipped-requirements.jsonl')
+
+/** The Chromium binary the browser tests drive. */
+export const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium'
+
+const probes = new Map<RequirementName, Promise<string>>()
+
+/** '' when the requirement is met here, else why not. Each is probed once per test process. */
+function probe(name: RequirementName): Promise<string> {
+  let p = probes.get(name)
+  if (p === undefined) {
+    p = run(name)
+    probes.set(name, p)
+  }
+  return p
+}
+
+async function run(name: RequirementName): Promise<string> {
+  switch (name) {
+    case 'fashion-mnist': {
+      const { locateFashionMnist } = await import('@weft/data/node')
+      for (const split of ['train', 'test'] as const) {
+        const loc = await locateFashionMnist({ split })
+        if (!('dir' in loc)) return `Fashion-MNIST ${split} split not found (${loc.searched.join('; ')})`
+      }
+      return ''
+    }
+    case 'chromium':
+      return existsSync(CHROMIUM) ? '' : `no Chromium at ${CHROMIUM}`
+    case 'torch': {
+      const device = process.env['WEFT_TORCH_TEST_DEVICE'] === 'cuda' ? 'cuda' : 'cpu'
+      const { probeTorch } = await import('@weft/runtime-torch')
+      const r = await probeTorch({ device })
+      return r.ok ? '' : r.reason
+    }
+    default: {
+      const never: never = name
+      throw new Error(`unknown requirement ${String(never)}`)
+    }
+  }
+}
+
+/**
+ * Checks a requirement for a group of tests.
+ * @param name what the group needs
+ * @param group the group, in words (it names the skip in the summary)
+ * @returns whether to run the group; outside CI a missing requirement is recorded as a skip
+ * @throws Error under CI=true when the requirement is missing, so the run fails instead of skipping
+ */
+export async function requirement(name: RequirementName, group: string): Promise<RequirementCheck> {
+  const reason = await probe(name)
+  if (reason === '') return { available: true, reason: '', note: '' }
+  const enable = ENABLE[name]
+  if (process.env['CI'] === 'true') throw new Error(`CI needs ${enable.what} for ${group}: ${reason}. Install it: ${enable.how}`)
+  process.stderr.write(`skipping ${group}: ${reason}\n`)
+  try {
+    mkdirSync(dirname(SKIPS_FILE), { recursive: true })
+    appendFileSync(SKIPS_FILE, `${JSON.stringify({ requirement: name, group, reason })}\n`)
+  } catch {
+    // The summary is a convenience; a read-only checkout still runs the tests.
+  }
+  return { available: false, reason, note: ` (skipped: ${reason}; to run it: ${enable.how})` }
+}

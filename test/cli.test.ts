@@ -91,4 +91,30 @@ describe('weft with bad input', () => {
       stderr: expect.stringMatching(/invalid node configuration:\n {2}listen\.0: [\s\S]*ads\.ttlMs: /),
     })
   })
+
+  it('weft demo stops before any process starts when it cannot run, with one message that says what to do', async () => {
+    const demo = (env: Record<string, string>, ...args: string[]) =>
+      run(process.execPath, [BIN, 'demo', '--exit', ...args], { env: { ...process.env, ...env }, maxBuffer: 1024 * 1024 })
+    // No data set anywhere it may look: every place is listed, then the remedies; no stack trace, no nodes to stop.
+    const homeless = { HOME: join(dir, 'empty-home'), WEFT_DATA_SEARCH: 'cache' }
+    const noData = (await demo(homeless).catch((e: unknown) => e)) as { code: number; stderr: string }
+    expect(noData.code).toBe(1)
+    expect(noData.stderr).toMatch(/^weft: Fashion-MNIST \(train split\) not found\. Looked in:\n {2}- \$WEFT_DATA: not set\n/)
+    expect(noData.stderr).toContain('the @weft/dataset-fashion-mnist package: skipped by WEFT_DATA_SEARCH')
+    expect(noData.stderr).toContain('To fix it:')
+    expect(noData.stderr).not.toMatch(/\n {4}at |stopping the/)
+    // A data directory that cannot be made, and a port another program holds.
+    const badDir = (await demo({}, '--dir', '/dev/null/weft').catch((e: unknown) => e)) as { code: number; stderr: string }
+    expect(badDir).toMatchObject({ code: 1, stderr: expect.stringMatching(/^weft: cannot keep the nodes' data directories under \/dev\/null\/weft: .*--dir/) })
+    const { createServer } = await import('node:net')
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
+    const port = (holder.address() as { port: number }).port
+    try {
+      const taken = (await demo({}, '--port', String(port)).catch((e: unknown) => e)) as { code: number; stderr: string }
+      expect(taken).toMatchObject({ code: 1, stderr: `weft: port ${port} on 127.0.0.1 is already in use by another program. Choose another with --port <n>, or leave --port out to let the system pick a free one\n` })
+    } finally {
+      holder.close()
+    }
+  })
 })

@@ -1,7 +1,34 @@
-// Vitest configuration for every package: tests import the built packages (dist/), so `npm test` builds first.
+// Vitest configuration for every package. Tests import the packages' TypeScript sources: each `@weft/*` entry point
+// resolves to the file its package.json names under the `weft-source` export condition, so a change is tested
+// without a build. (An alias, not `resolve.conditions`: vitest hands conditions to its test processes' execArgv,
+// which worker threads and forked node processes inherit, and those run the built JavaScript.) test/global-setup.ts
+// still builds once, incrementally, for what runs from dist: spawned nodes, worker threads, the served dashboard.
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { defineConfig } from 'vitest/config'
 
+/** `@weft/<pkg>[/<sub>]` → the package's source entry, from every package.json's `weft-source` conditions. */
+function sourceAliases(): { find: RegExp; replacement: string }[] {
+  const out: { find: RegExp; replacement: string }[] = []
+  for (const dir of readdirSync('packages')) {
+    let pkg: { name?: string; exports?: Record<string, { 'weft-source'?: string } | string> }
+    try {
+      pkg = JSON.parse(readFileSync(join('packages', dir, 'package.json'), 'utf8'))
+    } catch {
+      continue
+    }
+    for (const [sub, entry] of Object.entries(pkg.exports ?? {})) {
+      const source = typeof entry === 'object' ? entry['weft-source'] : undefined
+      if (pkg.name === undefined || source === undefined) continue
+      const spec = sub === '.' ? pkg.name : `${pkg.name}/${sub.slice(2)}`
+      out.push({ find: new RegExp(`^${spec.replace(/[/.]/g, '\\$&')}$`), replacement: join(process.cwd(), 'packages', dir, source) })
+    }
+  }
+  return out
+}
+
 export default defineConfig({
+  resolve: { alias: sourceAliases() },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
@@ -9,6 +36,7 @@ export default defineConfig({
     pool: 'forks',
     // Two cores on CI machines: multi-process tests spawn their own nodes, so keep file parallelism low.
     maxWorkers: 2,
+    globalSetup: ['./test/global-setup.ts'],
     setupFiles: ['./test/setup.ts'],
   },
 })

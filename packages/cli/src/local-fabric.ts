@@ -5,7 +5,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type ApiClient, createApiClient } from '@weft/node'
 
-const BIN = fileURLToPath(new URL('./bin.js', import.meta.url))
+/** A compiled file beside this module, also when this module runs from its TypeScript source (tests): then from dist/. */
+function builtSibling(file: string): URL {
+  const here = import.meta.url.endsWith('.ts') ? import.meta.url.replace('/src/', '/dist/') : import.meta.url
+  return new URL(file, here)
+}
+
+const BIN = fileURLToPath(builtSibling('./bin.js'))
 
 export interface LocalNodeInit {
   readonly dataDir: string

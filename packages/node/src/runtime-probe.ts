@@ -4,6 +4,12 @@ import { create } from '@bufbuild/protobuf'
 import type { MatmulProbeResult } from '@weft/runtime-tfjs'
 import { type RuntimeOffer, RuntimeOfferSchema } from '@weft/protocol'
 
+/** A compiled file beside this module, also when this module runs from its TypeScript source (tests): then from dist/. */
+function builtSibling(file: string): URL {
+  const here = import.meta.url.endsWith('.ts') ? import.meta.url.replace('/src/', '/dist/') : import.meta.url
+  return new URL(file, here)
+}
+
 type ProbeMessage = { ok: true; result: MatmulProbeResult } | { ok: false; message: string }
 
 /**
@@ -11,7 +17,7 @@ type ProbeMessage = { ok: true; result: MatmulProbeResult } | { ok: false; messa
  * @throws Error when the engine cannot run at all, or `signal` aborts (the worker is terminated)
  */
 export async function probeRuntimes(signal: AbortSignal): Promise<RuntimeOffer[]> {
-  const worker = new Worker(new URL('./runtime-probe-worker.js', import.meta.url))
+  const worker = new Worker(builtSibling('./runtime-probe-worker.js'))
   try {
     const message = await new Promise<ProbeMessage>((resolve, reject) => {
       const onAbort = () => reject(signal.reason ?? new Error('probe aborted'))

@@ -6,6 +6,12 @@ import type { BackendName } from './backend.js'
 import { WorkerCrashedError, WorkerPoolClosedError, WorkerTaskError } from './errors.js'
 import type { WorkerDataset, WorkerInit, WorkerRequest, WorkerResponse, WorkerTrainOptions } from './worker-protocol.js'
 
+/** A compiled file beside this module, also when this module runs from its TypeScript source (tests): then from dist/. */
+function builtSibling(file: string): URL {
+  const here = import.meta.url.endsWith('.ts') ? import.meta.url.replace('/src/', '/dist/') : import.meta.url
+  return new URL(file, here)
+}
+
 export type { WorkerDataset, WorkerTrainOptions } from './worker-protocol.js'
 
 /** Options of `createWorkerPool`. */
@@ -149,7 +155,7 @@ class WorkerPoolImpl implements WorkerPool {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: this.workerInit })
+    const worker = new Worker(builtSibling('./worker.js'), { workerData: this.workerInit })
     const slot: Slot = { worker, ready: false, current: undefined }
     worker.on('message', (msg: WorkerResponse) => this.#onMessage(slot, msg))
     worker.on('error', (err) => this.#onDeath(slot, `worker error: ${err.message}`))

@@ -7,6 +7,7 @@
 //   gaussian    N(0, std²) per coordinate instead of Δ
 //   alie        μ − z · σ ("A Little Is Enough", Baruch et al. 2019)
 //   ipm         −ε · μ (inner-product manipulation, Xie, Koyejo & Gupta 2020)
+import type { SharedDatasetDescriptor } from '@weft/data'
 import { mulberry32, permutation } from '@weft/runtime'
 import { z } from 'zod'
 import { type RandomSource, secureRandom } from './compression.js'
@@ -288,4 +289,21 @@ function gaussianVector(length: number, std: number, random: RandomSource): Floa
 
 function unknownAttack(config: never): never {
   throw new TypeError(`unknown attack kind ${JSON.stringify((config as { kind?: unknown }).kind)}`)
+}
+
+/** A data-set descriptor over the same features with every label y replaced by numClasses − 1 − y (a copy). */
+export function withFlippedLabels(dataset: SharedDatasetDescriptor): SharedDatasetDescriptor {
+  const source = new Int32Array(dataset.labels)
+  const labels = new SharedArrayBuffer(source.byteLength)
+  const flipped = new Int32Array(labels)
+  for (let i = 0; i < source.length; i++) flipped[i] = dataset.numClasses - 1 - (source[i] as number)
+  return { ...dataset, labels }
+}
+
+/**
+ * The data a client trains on under an attack: label flipping changes it (on a copy, so the client's own data is
+ * never changed); the other attacks change the update instead.
+ */
+export function trainingData(dataset: SharedDatasetDescriptor, attack: AttackConfig | undefined): SharedDatasetDescriptor {
+  return attack?.kind === 'label-flip' ? withFlippedLabels(dataset) : dataset
 }

@@ -8,7 +8,18 @@ export type {
   Strategy,
   StrategyName,
   StrategyState,
-} from './strategy.js'
+  DpClientHints,
+  DpMode,
+  DpSettings,
+  PrivacyControl,
+  PrivacySpent,
+  SecureSum,
+  SecureTaskHint,
+} from './contracts/strategy.js'
+export type { Clock, TimerHandle } from './contracts/clock.js'
+export type { JobEvent, JobEventInput, JobEventMap, JobEventType } from './contracts/events.js'
+export { ManualClock, settle, systemClock, timeoutSignal } from './clock.js'
+export { describeJobEvent, isJobEvent, withMessage } from './job-events.js'
 export type { StrategyInit } from './strategies/argument-checks.js'
 export { type BulyanInit, bulyan } from './strategies/bulyan.js'
 export { createStrategy } from './strategies/create-strategy.js'
@@ -26,18 +37,27 @@ export {
   type StrategyConfigInput,
   strategyConfigSchema,
 } from './strategies/strategy-config.js'
+export { type Coordinator, createCoordinator } from './coordinator/coordinator.js'
+export type { TransferInfo } from './coordinator/job-run.js'
+export type {
+  CoordinatorComponents,
+  CoordinatorInit,
+  CoordinatorLogger,
+  CoordinatorMetrics,
+  JobLive,
+  SubmitOptions,
+} from './coordinator/options.js'
+export { type AdmissionRound, type AdmissionView, admitUpdate } from './coordinator/admission.js'
+export { clientSeed, createJobStrategy } from './coordinator/seeds.js'
 export {
-  type Coordinator,
-  type CoordinatorComponents,
-  type CoordinatorInit,
-  type CoordinatorLogger,
-  type CoordinatorMetrics,
-  clientSeed,
-  createCoordinator,
-  createJobStrategy,
-  type JobLive,
-  type SubmitOptions,
-} from './coordinator.js'
+  type ClientSendOutcome,
+  type ClientTask,
+  type ClientTaskComponents,
+  type ClientTaskOutcome,
+  type PreparedClientUpdate,
+  runClientTask,
+} from './client/run-client-task.js'
+
 export {
   announcedUpdateLength,
   type ClientUpdatePipeline,
@@ -49,34 +69,28 @@ export {
   type PreparedUpdate,
   toDeltaInPlace,
   updateShapeProblem,
-} from './client-task.js'
+} from './client/update-pipeline.js'
 export {
   DP_MODES,
-  type DpClientHints,
   type DpConfig,
   dpConfigSchema,
-  type PrivacyControl,
-  type PrivacySpent,
   type SecureAggregationConfig,
   secureAggregationConfigSchema,
-  type SecureSum,
   SUM_STRATEGIES,
   withDifferentialPrivacy,
 } from './privacy.js'
 export { type ClientOffer, ineligibility } from './eligibility.js'
 export { type JobSpec, minResults, parseJobSpec } from './job-spec.js'
-export {
-  type EvaluationMetrics,
-  type JobEvent,
-  type JobRecord,
-  type JobStatus,
-  type JobStore,
-  type MemoryJobStoreInit,
-  memoryJobStore,
-  type RoundMetrics,
-  type RoundRecord,
-  type UpdateRecord,
-} from './job-store.js'
+export type {
+  EvaluationMetrics,
+  JobRecord,
+  JobStatus,
+  JobStore,
+  RoundMetrics,
+  RoundRecord,
+  UpdateRecord,
+} from './contracts/job-store.js'
+export { type MemoryJobStoreInit, memoryJobStore } from './memory-job-store.js'
 export { DELTA_TENSOR, MASKED_TENSOR, MODEL_TENSOR, modelHash, setVector, vectorSet } from './model-set.js'
 export type {
   Admission,
@@ -86,9 +100,11 @@ export type {
   EvaluateAssignment,
   HandOutProgress,
   Outcome,
+  SecAggReply,
+  SecAggTransport,
   TrainAssignment,
   UpdateHeader,
-} from './transport.js'
+} from './contracts/transport.js'
 export {
   type CompressionConfig,
   type CompressionConfigInput,
@@ -116,16 +132,15 @@ export {
   flipLabels,
   type LabelArray,
   normalQuantile,
+  trainingData,
+  withFlippedLabels,
 } from './attacks.js'
 export {
   roundOfSession,
   SECURE_ATTEMPTS,
-  type SecAggReply,
-  type SecAggTransport,
   SecureClientSessions,
   secureInput,
   SecureRound,
   secureSessionId,
   type SecureSumResult,
-  type SecureTaskHint,
 } from './secure-aggregation.js'

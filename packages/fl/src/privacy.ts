@@ -15,7 +15,20 @@ import {
   updateClipNorm,
 } from '@weft/dp'
 import { z } from 'zod'
-import type { AggregateResult, ClientTrainHints, ClientUpdate, RoundAggregator, Strategy, StrategyName, StrategyState } from './strategy.js'
+import { NotEnoughUpdatesError } from './errors.js'
+import { checkUpdate } from './strategies/argument-checks.js'
+import type {
+  AggregateResult,
+  ClientTrainHints,
+  ClientUpdate,
+  DpSettings,
+  PrivacyControl,
+  RoundAggregator,
+  SecureSum,
+  Strategy,
+  StrategyName,
+  StrategyState,
+} from './contracts/strategy.js'
 
 /** Strategies whose aggregate is a (weighted) sum of the updates: the ones DP and secure aggregation compose with. */
 export const SUM_STRATEGIES: ReadonlySet<StrategyName> = new Set(['fedavg', 'fedavgm', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad'])
@@ -64,6 +77,9 @@ export const dpConfigSchema = z
   )
 
 export type DpConfig = z.output<typeof dpConfigSchema>
+// The validated config is what the strategy contract's DpSettings describes (checked here, at compile time).
+const _dpConfigIsDpSettings = (c: DpConfig): DpSettings => c
+void _dpConfigIsDpSettings
 
 export const secureAggregationConfigSchema = z
   .object({
@@ -79,52 +95,6 @@ export const secureAggregationConfigSchema = z
   .strict()
 
 export type SecureAggregationConfig = z.output<typeof secureAggregationConfigSchema>
-
-/** What a DP job has spent and with what, as round metrics and `weft fl status` show it. */
-export interface PrivacySpent {
-  readonly epsilon: number
-  readonly delta: number
-  readonly noiseMultiplier: number
-  readonly clipNorm: number
-  readonly sampleRate: number
-  readonly rounds: number
-  readonly mode: DpConfig['mode']
-}
-
-/** The privacy side of a DP-wrapped strategy, which the coordinator drives. */
-export interface PrivacyControl {
-  readonly config: DpConfig
-  /**
-   * Fixes N, m and z before the job's first round (z from targetEpsilon over `rounds`). No effect once fixed:
-   * the values are part of the state, so a resumed job keeps them.
-   */
-  configure(population: number, expectedClients: number, rounds: number): void
-  readonly configured: boolean
-  /** ε(δ) spent so far with the parameters used. */
-  spent(): PrivacySpent
-  /** Whether one more round keeps ε within the limit. */
-  allowsAnotherRound(): boolean
-}
-
-/** Hints a DP-wrapped strategy adds to every training task. */
-export interface DpClientHints {
-  /** Clip the update to this L2 norm before sending it. */
-  readonly clipNorm: number
-  /** Local DP: add N(0, noiseStd²) per coordinate after clipping (0: none). */
-  readonly noiseStd: number
-}
-
-/** A secure sum as the unmasking of secure aggregation yields it. */
-export interface SecureSum {
-  /** Σ over the surviving clients of (weight × delta). */
-  readonly sum: Float64Array
-  /** Clients in the sum. */
-  readonly count: number
-  /** Σ of their weights (the count when unweighted). */
-  readonly weight: number
-  /** Clients that reported their update within the clip norm (adaptive clipping). */
-  readonly withinClipCount?: number
-}
 
 const STATE = {
   population: 'dp.population',
@@ -185,10 +155,9 @@ export function withDifferentialPrivacy(inner: Strategy, config: DpConfig, unifo
     },
   }
 
-  const finishRound = (global: Float32Array, sum: Float64Array, count: number, withinClipCount: number | undefined): AggregateResult => {
+  const finishRound = (aggregator: RoundAggregator, sum: Float64Array, count: number, withinClipCount: number | undefined): AggregateResult => {
     if (config.mode !== 'local') addCentralNoise(sum, { noiseMultiplier: updateNoiseMultiplier(), clipNorm }, noise)
     const mean = fixedDenominatorMean(sum, expectedClients)
-    const aggregator = inner.begin(global)
     aggregator.add({ clientId: 'dp-mean', delta: mean, numExamples: 1, staleness: 0 })
     const result = aggregator.finish()
     accountant.compose({ sampleRate: sampleRate(), noiseMultiplier, steps: 1 })
@@ -200,7 +169,7 @@ export function withDifferentialPrivacy(inner: Strategy, config: DpConfig, unifo
     return result
   }
 
-  return {
+  return Object.freeze({
     name: inner.name,
     streaming: true,
     asynchronous: false,
@@ -212,16 +181,24 @@ export function withDifferentialPrivacy(inner: Strategy, config: DpConfig, unifo
     },
     begin(global: Float32Array): RoundAggregator & { addSum(sum: SecureSum): void } {
       if (population === 0) throw new Error('differential privacy: configure() must run before the first round')
+      // The wrapped rule checks the global model and takes the noised mean as its one update at finish.
+      let aggregator: RoundAggregator | undefined = inner.begin(global)
       const sum = new Float64Array(global.length)
       let count = 0
       let withinClip = 0
       let sums = false
-      return {
+      const open = (what: string): RoundAggregator => {
+        if (aggregator === undefined) throw new Error(`${inner.name} (DP).${what}: the round is finished; begin a new one`)
+        return aggregator
+      }
+      return Object.freeze({
         get count() {
           return count
         },
         add(update: ClientUpdate) {
-          if (update.delta.length !== global.length) throw new RangeError(`update of ${update.delta.length} values for a model of ${global.length}`)
+          open('add')
+          checkUpdate(update, inner.name, global.length)
+          if (sums) throw new Error('a DP round takes one secure sum, or individual updates, not both')
           let delta = update.delta
           // Local-DP updates carry their noise: clipping them again would scale the noise down with the data.
           if (config.mode !== 'local') {
@@ -233,14 +210,21 @@ export function withDifferentialPrivacy(inner: Strategy, config: DpConfig, unifo
           count++
         },
         addSum(secure: SecureSum) {
+          open('addSum')
           if (sums || count > 0) throw new Error('a DP round takes one secure sum, or individual updates, not both')
+          if (secure.sum.length !== sum.length) throw new RangeError(`secure sum of ${secure.sum.length} values for a model of ${sum.length}`)
           sums = true
           for (let i = 0; i < sum.length; i++) sum[i] = secure.sum[i] as number
           count = secure.count
           withinClip = secure.withinClipCount ?? count
         },
-        finish: () => finishRound(global, sum, count, config.adaptiveClipping === undefined ? undefined : withinClip),
-      }
+        finish(): AggregateResult {
+          const agg = open('finish')
+          if (count < 1) throw new NotEnoughUpdatesError(inner.name, 1, count)
+          aggregator = undefined
+          return finishRound(agg, sum, count, config.adaptiveClipping === undefined ? undefined : withinClip)
+        },
+      })
     },
     exportState(): StrategyState {
       const innerState = inner.exportState()
@@ -262,21 +246,40 @@ export function withDifferentialPrivacy(inner: Strategy, config: DpConfig, unifo
     importState(state: StrategyState) {
       const tensors: Record<string, Float32Array> = {}
       const scalars: Record<string, number> = {}
-      for (const [k, v] of Object.entries(state.tensors)) if (k.startsWith(INNER)) tensors[k.slice(INNER.length)] = v
-      for (const [k, v] of Object.entries(state.scalars)) if (k.startsWith(INNER)) scalars[k.slice(INNER.length)] = v
-      inner.importState({ tensors, scalars })
+      for (const [k, v] of Object.entries(state.tensors)) {
+        if (!k.startsWith(INNER)) throw new RangeError(`state.tensors.${k}: not a tensor of the DP wrapper (${INNER}* only)`)
+        tensors[k.slice(INNER.length)] = v
+      }
+      for (const [k, v] of Object.entries(state.scalars)) {
+        if (k.startsWith(INNER)) scalars[k.slice(INNER.length)] = v
+        else if (!k.startsWith('dp.')) throw new RangeError(`state.scalars.${k}: not a scalar of the DP wrapper (dp.* or ${INNER}*)`)
+      }
       const read = (key: string): number => {
         const v = state.scalars[key]
-        if (v === undefined || !Number.isFinite(v)) throw new RangeError(`DP state lacks ${key}`)
+        if (v === undefined || !Number.isFinite(v)) throw new RangeError(`DP state lacks state.scalars.${key}`)
         return v
       }
-      population = read(STATE.population)
-      expectedClients = read(STATE.expectedClients)
-      noiseMultiplier = read(STATE.noiseMultiplier)
-      clipNorm = read(STATE.clipNorm)
-      rounds = read(STATE.rounds)
-      const rdp = DEFAULT_ORDERS.map((_, i) => read(STATE.rdp(i)))
-      accountant = Accountant.fromJSON({ version: 1, orders: DEFAULT_ORDERS, rdp, releases: rounds > 0 ? [{ sampleRate: sampleRate(), noiseMultiplier, steps: rounds }] : [] })
+      // Everything is read and checked before anything changes: a state that does not fit leaves this one intact.
+      const next = {
+        population: read(STATE.population),
+        expectedClients: read(STATE.expectedClients),
+        noiseMultiplier: read(STATE.noiseMultiplier),
+        clipNorm: read(STATE.clipNorm),
+        rounds: read(STATE.rounds),
+        rdp: DEFAULT_ORDERS.map((_, i) => read(STATE.rdp(i))),
+      }
+      inner.importState({ tensors, scalars })
+      population = next.population
+      expectedClients = next.expectedClients
+      noiseMultiplier = next.noiseMultiplier
+      clipNorm = next.clipNorm
+      rounds = next.rounds
+      accountant = Accountant.fromJSON({
+        version: 1,
+        orders: DEFAULT_ORDERS,
+        rdp: next.rdp,
+        releases: rounds > 0 ? [{ sampleRate: sampleRate(), noiseMultiplier, steps: rounds }] : [],
+      })
     },
-  }
+  })
 }

@@ -12,6 +12,10 @@ import {
   type SecAggPlan,
   SecAggServer,
 } from '@weft/secagg'
+import { systemClock, timeoutSignal } from './clock.js'
+import type { Clock } from './contracts/clock.js'
+import type { SecAggTransport } from './contracts/transport.js'
+import type { SecureTaskHint } from './contracts/strategy.js'
 import type { SecureAggregationConfig } from './privacy.js'
 
 /** A secure session's id on the wire: the round and the attempt at it (an aborted round is run again). */
@@ -26,25 +30,6 @@ export const SECURE_ATTEMPTS = 4
 /** The round a session id belongs to. */
 export function roundOfSession(session: number): number {
   return Math.floor(session / SECURE_ATTEMPTS)
-}
-
-/** What a training task tells a client of the round's secure aggregation. */
-export interface SecureTaskHint {
-  /** The session id (secureSessionId). */
-  readonly session: number
-  /** Multiply the update by this before masking (n_i / max n over the round; 1 under DP). */
-  readonly weight: number
-  /** Append the DP clip bit (within the clip norm or not) as one more coordinate, scaled by the clip range. */
-  readonly clipBit: boolean
-}
-
-/** The answer of a client to one secure-aggregation message. */
-export type SecAggReply = { readonly ok: true; readonly reply?: SecAggMessage; readonly bytes: number } | { readonly ok: false; readonly reason: string }
-
-/** How a coordinator reaches clients for secure aggregation. */
-export interface SecAggTransport {
-  /** Sends `message` to `clientId`; resolves with the client's reply (setup, neighbour keys and unmask requests have one). */
-  secagg(clientId: string, message: SecAggMessage, signal: AbortSignal): Promise<SecAggReply>
 }
 
 /** What one secure round produced. */
@@ -70,6 +55,7 @@ export class SecureRound {
   readonly #transport: SecAggTransport
   readonly #phaseMs: number
   readonly #signal: AbortSignal
+  readonly #clock: Clock
   #protocolBytes = 0
   /** Clients that completed the share exchange: only they may send a masked input. */
   readonly ready = new Set<string>()
@@ -86,6 +72,8 @@ export class SecureRound {
     transport: SecAggTransport
     phaseMs: number
     signal: AbortSignal
+    /** Times each phase (default the system clock). */
+    clock?: Clock
     components?: SecAggComponents
   }) {
     this.session = secureSessionId(init.round, init.attempt)
@@ -104,11 +92,12 @@ export class SecureRound {
     this.#transport = init.transport
     this.#phaseMs = init.phaseMs
     this.#signal = init.signal
+    this.#clock = init.clock ?? systemClock
   }
 
   /** Sends each message to its client and feeds the replies to `accept`; a client that fails is recorded. */
   async #exchange(messages: readonly SecAggMessage[], recipientOf: (m: SecAggMessage) => string, accept?: (reply: SecAggMessage) => void): Promise<void> {
-    const signal = AbortSignal.any([this.#signal, AbortSignal.timeout(this.#phaseMs)])
+    const signal = timeoutSignal(this.#clock, this.#phaseMs, this.#signal)
     await Promise.all(
       messages.map(async (message) => {
         const client = recipientOf(message)

@@ -16,6 +16,11 @@ export interface StrategyComplianceInit {
     readonly hints: ClientTrainHints
     /** Tensor names of the exported server state after a round ([] for stateless rules). */
     readonly stateTensors: readonly string[]
+    /**
+     * The state carries scalars from the start (the DP wrapper's accountant): a fresh strategy exports them, and an
+     * import must bring them all. Default false: a fresh strategy exports empty state.
+     */
+    readonly scalarState?: boolean
   }
   /** Largest difference between client orders, relative to 1 + |value|: 0 (exact) for order statistics. */
   readonly orderTolerance: number
@@ -101,7 +106,10 @@ export function strategyLaws(init: StrategyComplianceInit): void {
     expect(s.bufferSize).toBe(expected.bufferSize)
     expect(s.clientHints()).toEqual(expected.hints)
     expect(Object.isFrozen(s)).toBe(true)
-    expect(s.exportState()).toEqual({ tensors: {}, scalars: {} })
+    const fresh = s.exportState()
+    expect(fresh.tensors).toEqual({})
+    if (expected.scalarState === true) expect(Object.keys(fresh.scalars).length).toBeGreaterThan(0)
+    else expect(fresh.scalars).toEqual({})
   })
 
   it(`gives the same model in any client order (property, ${init.orderTolerance === 0 ? 'exact' : `within ${init.orderTolerance}`})`, () => {
@@ -210,7 +218,15 @@ export function strategyLaws(init: StrategyComplianceInit): void {
     const s = init.setup({ paramCount: 3 })
     expect(() => s.importState({ tensors: { bogus: new Float32Array(3) }, scalars: {} })).toThrow(RangeError)
     expect(() => s.importState({ tensors: {}, scalars: { bogus: 1 } })).toThrow(RangeError)
-    s.importState({ tensors: {}, scalars: {} })
+    if (expected.scalarState === true) {
+      // The scalars are the state: an import without them is refused by name, and changes nothing.
+      const before = s.exportState()
+      expect(() => s.importState({ tensors: {}, scalars: {} })).toThrow(/state\.scalars\./)
+      expect(s.exportState()).toEqual(before)
+      s.importState(before)
+    } else {
+      s.importState({ tensors: {}, scalars: {} })
+    }
     const names = expected.stateTensors
     if (names.length > 0) {
       const of = (n: number) => Object.fromEntries(names.map((k) => [k, new Float32Array(n)]))

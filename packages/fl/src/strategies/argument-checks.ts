@@ -1,6 +1,6 @@
 // Argument checks shared by the strategies: each throws TypeError (wrong type) or RangeError (wrong value)
 // with a message naming the argument, what was expected and what was given.
-import type { ClientUpdate, StrategyName } from '../strategy.js'
+import type { ClientUpdate, StrategyName } from '../contracts/strategy.js'
 
 /** Options every strategy factory accepts. */
 export interface StrategyInit {

@@ -1,5 +1,5 @@
 // Bulyan (El Mhamdi et al. 2018): iterated Krum selection, then a coordinate-wise trimmed mean around the median.
-import type { AggregateResult, ClientUpdate, Strategy, StrategyName } from '../strategy.js'
+import type { AggregateResult, ClientUpdate, Strategy, StrategyName } from '../contracts/strategy.js'
 import { checkParamCount, type StrategyInit } from './argument-checks.js'
 import { checkF } from './krum.js'
 import { krumRanking, pairwiseSquaredDistances } from './krum-scores.js'

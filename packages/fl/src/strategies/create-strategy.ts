@@ -1,5 +1,5 @@
 // Builds the Strategy a parsed strategy config names.
-import type { Strategy } from '../strategy.js'
+import type { Strategy } from '../contracts/strategy.js'
 import type { StrategyInit } from './argument-checks.js'
 import { bulyan } from './bulyan.js'
 import { fedAvg } from './fed-avg.js'

@@ -1,5 +1,5 @@
 // FedAvgM (Hsu et al. 2019): FedAvg with server momentum over the mean delta.
-import type { Strategy, StrategyState } from '../strategy.js'
+import type { Strategy, StrategyState } from '../contracts/strategy.js'
 import { type StrategyInit, checkGlobal, checkNumber, checkParamCount } from './argument-checks.js'
 import { streamingRound } from './rounds.js'
 import { exportTensors, importTensors } from './server-state.js'

@@ -1,5 +1,5 @@
 // FedAvg (McMahan et al. 2017): the next global model is the example-weighted mean of the client deltas.
-import type { ClientTrainHints, Strategy, StrategyName, StrategyState } from '../strategy.js'
+import type { ClientTrainHints, Strategy, StrategyName, StrategyState } from '../contracts/strategy.js'
 import { type StrategyInit, checkGlobal, checkNumber, checkParamCount } from './argument-checks.js'
 import { streamingRound } from './rounds.js'
 import { EMPTY_STATE, importTensors } from './server-state.js'

@@ -1,5 +1,5 @@
 // FedBuff (Nguyen et al. 2022): asynchronous buffered aggregation with staleness-discounted updates.
-import type { Strategy, StrategyName, StrategyState } from '../strategy.js'
+import type { Strategy, StrategyName, StrategyState } from '../contracts/strategy.js'
 import { type StrategyInit, checkGlobal, checkNumber, checkParamCount } from './argument-checks.js'
 import { streamingRound } from './rounds.js'
 import { EMPTY_STATE, importTensors } from './server-state.js'

@@ -1,5 +1,5 @@
 // FedMedian (Yin et al. 2018): the coordinate-wise median of the client deltas, robust to outlying clients.
-import type { Strategy, StrategyName } from '../strategy.js'
+import type { Strategy, StrategyName } from '../contracts/strategy.js'
 import { checkParamCount, type StrategyInit } from './argument-checks.js'
 import { coordinatewise, sortedMedian } from './order-statistics.js'
 import { bufferedStrategy } from './rounds.js'

@@ -1,6 +1,6 @@
 // FedAdam, FedYogi and FedAdagrad (Reddi et al. 2021, "Adaptive Federated Optimization", Algorithm 2):
 // the server treats the mean client delta as a pseudo-gradient and applies an adaptive optimizer step.
-import type { Strategy, StrategyState } from '../strategy.js'
+import type { Strategy, StrategyState } from '../contracts/strategy.js'
 import { type StrategyInit, checkGlobal, checkNumber, checkParamCount } from './argument-checks.js'
 import { streamingRound } from './rounds.js'
 import { exportTensors, importTensors } from './server-state.js'

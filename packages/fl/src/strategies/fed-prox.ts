@@ -1,5 +1,5 @@
 // FedProx (Li et al. 2020): FedAvg aggregation, with clients adding the proximal term μ/2·‖w − w_global‖².
-import type { Strategy } from '../strategy.js'
+import type { Strategy } from '../contracts/strategy.js'
 import { type StrategyInit, checkNumber, checkParamCount } from './argument-checks.js'
 import { weightedMeanStrategy } from './fed-avg.js'
 

@@ -1,5 +1,5 @@
 // Coordinate-wise trimmed mean (Yin et al. 2018): drop the extremes of each coordinate, average the rest.
-import type { Strategy, StrategyName } from '../strategy.js'
+import type { Strategy, StrategyName } from '../contracts/strategy.js'
 import { checkNumber, checkParamCount, type StrategyInit } from './argument-checks.js'
 import { coordinatewise, rangeMean } from './order-statistics.js'
 import { bufferedStrategy } from './rounds.js'

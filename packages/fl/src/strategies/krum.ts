@@ -1,5 +1,5 @@
 // Krum and Multi-Krum (Blanchard et al. 2017; El Mhamdi et al. 2018): keep the updates closest to their peers.
-import type { AggregateResult, ClientUpdate, Strategy, StrategyName } from '../strategy.js'
+import type { AggregateResult, ClientUpdate, Strategy, StrategyName } from '../contracts/strategy.js'
 import { checkNumber, checkParamCount, type StrategyInit } from './argument-checks.js'
 import { krumRanking, pairwiseSquaredDistances } from './krum-scores.js'
 import { bufferedStrategy } from './rounds.js'

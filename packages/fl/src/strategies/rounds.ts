@@ -1,7 +1,7 @@
 // The RoundAggregator lifecycle shared by all strategies: checks, counting, min-updates, finish-once.
 // Streaming rounds fold each update into a float64 weighted sum at once; buffered rounds keep the updates.
 import { NotEnoughUpdatesError } from '../errors.js'
-import type { AggregateResult, ClientUpdate, RoundAggregator, Strategy, StrategyName, StrategyState } from '../strategy.js'
+import type { AggregateResult, ClientUpdate, RoundAggregator, Strategy, StrategyName, StrategyState } from '../contracts/strategy.js'
 import { checkGlobal, checkUpdate } from './argument-checks.js'
 import { EMPTY_STATE, importTensors } from './server-state.js'
 import { type WeightedSum, weightedSum } from './weighted-sum.js'

@@ -1,5 +1,5 @@
 // Export and import of strategy server state (momentum, moments): copies out, validated copies in.
-import type { StrategyName, StrategyState } from '../strategy.js'
+import type { StrategyName, StrategyState } from '../contracts/strategy.js'
 
 /** The state of a stateless rule, or of a stateful one before its first round. */
 export const EMPTY_STATE: StrategyState = Object.freeze({ tensors: Object.freeze({}), scalars: Object.freeze({}) })

@@ -153,12 +153,6 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
   const log = logger.child({ component: 'fl' })
   const store = openFlStore(config.dataDir)
   const eventListeners = new Set<(jobId: string, event: JobEvent) => void>()
-  const appendEvent = store.appendEvent.bind(store)
-  store.appendEvent = (jobId, input) => {
-    const event = appendEvent(jobId, input)
-    for (const listener of eventListeners) listener(jobId, event)
-    return event
-  }
   const { engines } = c
 
   const rpcError = (err: unknown): string => (err instanceof RpcError ? err.message : (err as Error)?.message ?? String(err))
@@ -288,6 +282,9 @@ export async function startFlService(c: FlServiceComponents): Promise<FlService>
     {
       store,
       transport,
+      onEvent: (jobId, event) => {
+        for (const listener of eventListeners) listener(jobId, event)
+      },
       hash: { createSha256: () => createHash('sha256') },
       logger: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
       evaluator: {

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { EvaluationMetrics, JobEvent, JobRecord, JobStatus, JobStore, RoundMetrics, RoundRecord, StrategyState, UpdateRecord } from '@weft/fl'
+import type { EvaluationMetrics, JobEvent, JobEventType, JobRecord, JobStatus, JobStore, RoundMetrics, RoundRecord, StrategyState, UpdateRecord } from '@weft/fl'
 import { parseJobSpec } from '@weft/fl'
 import Database from 'better-sqlite3'
 
@@ -58,6 +58,10 @@ const MIGRATIONS: readonly string[] = [
      message TEXT NOT NULL,
      PRIMARY KEY (job_id, seq)
    );`,
+  // Typed events: the payload beside the derived message (rows written before this migration keep data NULL and
+  // read back with an empty payload); a secure round's attempt number (its session), so a restart never reuses one.
+  `ALTER TABLE fl_events ADD COLUMN data TEXT;
+   ALTER TABLE fl_rounds ADD COLUMN attempt INTEGER;`,
 ]
 
 type Row = Record<string, unknown>
@@ -114,8 +118,9 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     setStatus: db.prepare('UPDATE fl_jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?'),
     putModel: db.prepare('INSERT OR IGNORE INTO fl_models (hash, block) VALUES (?, ?)'),
     getModel: db.prepare('SELECT block FROM fl_models WHERE hash = ?'),
-    openRound: db.prepare(`INSERT INTO fl_rounds (job_id, round, status, participants, input_hash, started_at)
-      VALUES (?, ?, 'open', ?, ?, ?) ON CONFLICT (job_id, round) DO UPDATE SET participants = excluded.participants`),
+    openRound: db.prepare(`INSERT INTO fl_rounds (job_id, round, status, participants, input_hash, started_at, attempt)
+      VALUES (?, ?, 'open', ?, ?, ?, ?) ON CONFLICT (job_id, round) DO UPDATE SET participants = excluded.participants,
+        attempt = COALESCE(excluded.attempt, fl_rounds.attempt)`),
     getRound: db.prepare('SELECT * FROM fl_rounds WHERE job_id = ? AND round = ?'),
     listRounds: db.prepare('SELECT * FROM fl_rounds WHERE job_id = ? ORDER BY round'),
     closeRound: db.prepare(`UPDATE fl_rounds SET status = 'closed', output_hash = ?, ended_at = ?, metrics = ? WHERE job_id = ? AND round = ?`),
@@ -130,8 +135,8 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     hasUpdate: db.prepare('SELECT 1 FROM fl_updates WHERE job_id = ? AND client_id = ? AND base_round = ?'),
     getUpdate: db.prepare('SELECT delta_block FROM fl_updates WHERE job_id = ? AND round = ? AND client_id = ? AND delta_block IS NOT NULL'),
     clearDeltas: db.prepare('UPDATE fl_updates SET delta_block = NULL WHERE job_id = ? AND round = ?'),
-    addEvent: db.prepare(`INSERT INTO fl_events (job_id, seq, at, type, round, message)
-      VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM fl_events WHERE job_id = ?), ?, ?, ?, ?) RETURNING seq`),
+    addEvent: db.prepare(`INSERT INTO fl_events (job_id, seq, at, type, round, message, data)
+      VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM fl_events WHERE job_id = ?), ?, ?, ?, ?, ?) RETURNING seq`),
     events: db.prepare('SELECT * FROM fl_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
   }
 
@@ -156,6 +161,7 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     ...(r['output_hash'] === null ? {} : { outputHash: r['output_hash'] as string }),
     ...(r['ended_at'] === null ? {} : { endedAt: r['ended_at'] as number }),
     ...(r['metrics'] === null ? {} : { metrics: JSON.parse(r['metrics'] as string) as RoundMetrics }),
+    ...(r['attempt'] === null ? {} : { attempt: r['attempt'] as number }),
   })
   const toUpdate = (r: Row): UpdateRecord => ({
     clientId: r['client_id'] as string,
@@ -193,8 +199,8 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
       const r = q.getModel.get(hash) as { block: string } | undefined
       return r === undefined ? undefined : getFloats(r.block)
     },
-    openRound(jobId, round, participants, inputHash, startedAt) {
-      q.openRound.run(jobId, round, JSON.stringify(participants), inputHash, startedAt)
+    openRound(jobId, round, participants, inputHash, startedAt, attempt) {
+      q.openRound.run(jobId, round, JSON.stringify(participants), inputHash, startedAt, attempt ?? null)
     },
     getRound(jobId, round) {
       const r = q.getRound.get(jobId, round) as Row | undefined
@@ -244,17 +250,22 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
       q.setMetrics.run(JSON.stringify(metrics), jobId, round)
     },
     appendEvent(jobId, event): JobEvent {
-      const r = q.addEvent.get(jobId, jobId, event.at, event.type, event.round ?? null, event.message) as { seq: number }
+      const data = JSON.stringify(event.data)
+      const r = q.addEvent.get(jobId, jobId, event.at, event.type, event.round ?? null, event.message, data) as { seq: number }
       return { ...event, seq: r.seq }
     },
     events: (jobId, after, limit = 1000) =>
-      (q.events.all(jobId, after, limit) as Row[]).map((r) => ({
-        seq: r['seq'] as number,
-        at: r['at'] as number,
-        type: r['type'] as string,
-        message: r['message'] as string,
-        ...(r['round'] === null ? {} : { round: r['round'] as number }),
-      })),
+      (q.events.all(jobId, after, limit) as Row[]).map(
+        (r) =>
+          ({
+            seq: r['seq'] as number,
+            at: r['at'] as number,
+            type: r['type'] as JobEventType,
+            message: r['message'] as string,
+            data: r['data'] === null ? {} : (JSON.parse(r['data'] as string) as unknown),
+            ...(r['round'] === null ? {} : { round: r['round'] as number }),
+          }) as JobEvent,
+      ),
     close: () => db.close(),
   }
 }

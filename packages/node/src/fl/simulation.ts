@@ -205,15 +205,7 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
   const clientPools = init.clientPools !== undefined && init.clientPools.length > 0 ? init.clientPools : [pool]
   const poolOf = (i: number): TrainingPool => clientPools[i % clientPools.length] as TrainingPool
   const started = performance.now()
-  const base = memoryJobStore({ keepDeltas: false, keepModels: false })
-  const store = {
-    ...base,
-    appendEvent(jobId: string, event: Omit<JobEvent, 'seq'>) {
-      const e = base.appendEvent(jobId, event)
-      init.onEvent?.(e)
-      return e
-    },
-  }
+  const store = memoryJobStore({ keepDeltas: false, keepModels: false })
   let coordinator: ReturnType<typeof createCoordinator> | undefined
   const transport: CoordinatorTransport = {
     candidates: () => ids,
@@ -301,6 +293,7 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
     {
       store,
       transport,
+      ...(init.onEvent === undefined ? {} : { onEvent: (_job: string, e: JobEvent) => init.onEvent?.(e) }),
       ...(init.onRound === undefined ? {} : { metrics: { onRound: (_job: string, round: number, m: RoundMetrics) => init.onRound?.(round, m) } }),
       evaluator: {
         check: () => (testShared === undefined ? 'the simulation has no test set' : undefined),

@@ -1,11 +1,9 @@
-// The Strategy contract: how a coordinator turns client updates into the next global model.
+// The Strategy contract: how a coordinator turns client updates into the next global model, with the privacy
+// controls a DP-wrapped strategy adds and the hints clients train under. Types only: no implementation imported.
 //
 // Updates are deltas (client weights after local training minus the global weights the client started
-// from), so the same contract serves synchronous rounds, asynchronous buffered rounds (FedBuff) and,
-// later, compressed updates. A strategy never sees the network, the store or the clock.
-
-import type { DpClientHints, PrivacyControl, SecureSum } from './privacy.js'
-import type { SecureTaskHint } from './secure-aggregation.js'
+// from), so the same contract serves synchronous rounds, asynchronous buffered rounds (FedBuff) and
+// compressed updates. A strategy never sees the network, the store or the clock.
 
 /** One client's contribution to an aggregation. */
 export interface ClientUpdate {
@@ -106,3 +104,74 @@ export type StrategyName =
   | 'multikrum'
   | 'bulyan'
   | 'fedbuff'
+
+/** Where DP clipping and noise happen (see DP_MODES). */
+export type DpMode = 'central' | 'client' | 'local'
+
+/** The DP settings a coordinator reads from a DP-wrapped strategy (the job spec's `privacy.dp`, validated). */
+export interface DpSettings {
+  readonly mode: DpMode
+  readonly clipNorm: number
+  readonly adaptiveClipping?: { readonly targetQuantile: number; readonly learningRate: number; readonly countNoiseStd?: number | undefined } | undefined
+  readonly noiseMultiplier?: number | undefined
+  readonly targetEpsilon?: number | undefined
+  readonly delta: number
+  readonly epsilonLimit?: number | undefined
+  readonly population?: number | undefined
+}
+
+/** What a DP job has spent and with what, as round metrics and `weft fl status` show it. */
+export interface PrivacySpent {
+  readonly epsilon: number
+  readonly delta: number
+  readonly noiseMultiplier: number
+  readonly clipNorm: number
+  readonly sampleRate: number
+  readonly rounds: number
+  readonly mode: DpMode
+}
+
+/** The privacy side of a DP-wrapped strategy, which the coordinator drives. */
+export interface PrivacyControl {
+  readonly config: DpSettings
+  /**
+   * Fixes N, m and z before the job's first round (z from targetEpsilon over `rounds`). No effect once fixed:
+   * the values are part of the state, so a resumed job keeps them.
+   */
+  configure(population: number, expectedClients: number, rounds: number): void
+  readonly configured: boolean
+  /** ε(δ) spent so far with the parameters used. */
+  spent(): PrivacySpent
+  /** Whether one more round keeps ε within the limit. */
+  allowsAnotherRound(): boolean
+}
+
+/** Hints a DP-wrapped strategy adds to every training task. */
+export interface DpClientHints {
+  /** Clip the update to this L2 norm before sending it. */
+  readonly clipNorm: number
+  /** Local DP: add N(0, noiseStd²) per coordinate after clipping (0: none). */
+  readonly noiseStd: number
+}
+
+/** A secure sum as the unmasking of secure aggregation yields it. */
+export interface SecureSum {
+  /** Σ over the surviving clients of (weight × delta). */
+  readonly sum: Float64Array
+  /** Clients in the sum. */
+  readonly count: number
+  /** Σ of their weights (the count when unweighted). */
+  readonly weight: number
+  /** Clients that reported their update within the clip norm (adaptive clipping). */
+  readonly withinClipCount?: number
+}
+
+/** What a training task tells a client of the round's secure aggregation. */
+export interface SecureTaskHint {
+  /** The session id (secureSessionId). */
+  readonly session: number
+  /** Multiply the update by this before masking (n_i / max n over the round; 1 under DP). */
+  readonly weight: number
+  /** Append the DP clip bit (within the clip norm or not) as one more coordinate, scaled by the clip range. */
+  readonly clipBit: boolean
+}

@@ -1,9 +1,10 @@
-// The Store contract for federated jobs (jobs, rounds, accepted updates, models, events) and an in-memory store.
+// The JobStore contract for federated jobs (jobs, rounds, accepted updates, models, events). Types only.
 //
 // A durable store (the node's SQLite + block files) makes a coordinator restartable: every accepted update is
 // stored before it is acknowledged, and a round's commit (model, metrics, job position, strategy state, removal
 // of its updates) is atomic, so a restarted coordinator re-folds exactly the updates it accepted.
-import type { JobSpec } from './job-spec.js'
+import type { JobSpec } from '../job-spec.js'
+import type { JobEvent, JobEventInput } from './events.js'
 import type { StrategyState } from './strategy.js'
 
 export type JobStatus = 'running' | 'finished' | 'failed' | 'cancelled'
@@ -85,6 +86,8 @@ export interface RoundRecord {
   readonly startedAt: number
   readonly endedAt?: number
   readonly metrics?: RoundMetrics
+  /** Secure rounds: the attempt at this round whose session runs now (an aborted session is run again as the next). */
+  readonly attempt?: number
 }
 
 /** An accepted update's bookkeeping (its delta is stored beside it). */
@@ -102,13 +105,6 @@ export interface UpdateRecord {
   readonly bytes: number
 }
 
-export interface JobEvent {
-  readonly seq: number
-  readonly at: number
-  readonly type: string
-  readonly round?: number
-  readonly message: string
-}
 
 /** Persistence of federated jobs. Methods are synchronous: both implementations are local. */
 export interface JobStore {
@@ -120,8 +116,11 @@ export interface JobStore {
   getModel(hash: string): Float32Array | undefined
   /** Whether a model is stored, without loading it. */
   hasModel(hash: string): boolean
-  /** Records that round `round` started with these participants (idempotent; replaces the participant list). */
-  openRound(jobId: string, round: number, participants: readonly string[], inputHash: string, startedAt: number): void
+  /**
+   * Records that round `round` started with these participants (idempotent; replaces the participant list, keeps the
+   * first start time). `attempt` numbers a secure round's sessions, so a restarted coordinator never reuses one.
+   */
+  openRound(jobId: string, round: number, participants: readonly string[], inputHash: string, startedAt: number, attempt?: number): void
   getRound(jobId: string, round: number): RoundRecord | undefined
   listRounds(jobId: string): RoundRecord[]
   /** Stores an accepted update durably before the coordinator acknowledges it. */
@@ -140,104 +139,9 @@ export interface JobStore {
   getStrategyState(jobId: string): StrategyState | undefined
   /** Adds evaluation results to a committed round. */
   setRoundEvaluation(jobId: string, round: number, evaluation: EvaluationMetrics): void
-  appendEvent(jobId: string, event: Omit<JobEvent, 'seq'>): JobEvent
+  /** Stores an event (with its message already derived) and gives it the job's next sequence number. */
+  appendEvent(jobId: string, event: JobEventInput & { readonly message: string }): JobEvent
   /** Events with seq > after, oldest first. */
   events(jobId: string, after: number, limit?: number): JobEvent[]
 }
 
-export interface MemoryJobStoreInit {
-  /** Keep update deltas (needed only to resume a round; simulations turn it off). Default true. */
-  readonly keepDeltas?: boolean
-  /** Keep every round's model (false: only the latest; default true). */
-  readonly keepModels?: boolean
-}
-
-interface MemJob {
-  record: JobRecord
-  rounds: Map<number, RoundRecord>
-  updates: Map<number, Map<string, { record: UpdateRecord; delta: Float32Array | undefined }>>
-  seen: Set<string>
-  contributors: Map<number, string[]>
-  state: StrategyState | undefined
-  events: JobEvent[]
-}
-
-/** A JobStore in memory (simulations and tests; nothing survives the process). */
-export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
-  const keepDeltas = init.keepDeltas ?? true
-  const keepModels = init.keepModels ?? true
-  const jobs = new Map<string, MemJob>()
-  const models = new Map<string, Float32Array>()
-  const get = (id: string): MemJob => {
-    const j = jobs.get(id)
-    if (j === undefined) throw new Error(`unknown job ${id}`)
-    return j
-  }
-  const patch = (j: MemJob, p: Partial<JobRecord>): void => {
-    j.record = { ...j.record, ...p, updatedAt: Date.now() }
-  }
-  return {
-    createJob(job, initialModel) {
-      if (jobs.has(job.id)) throw new Error(`job ${job.id} exists`)
-      models.set(job.modelHash, initialModel.slice())
-      jobs.set(job.id, { record: job, rounds: new Map(), updates: new Map(), seen: new Set(), contributors: new Map(), state: undefined, events: [] })
-    },
-    getJob: (id) => jobs.get(id)?.record,
-    listJobs: () => [...jobs.values()].map((j) => j.record),
-    setJobStatus(id, status, error) {
-      const j = get(id)
-      patch(j, { status, ...(error === undefined ? {} : { error }) })
-    },
-    getModel: (hash) => models.get(hash),
-    hasModel: (hash) => models.has(hash),
-    openRound(jobId, round, participants, inputHash, startedAt) {
-      const j = get(jobId)
-      const prev = j.rounds.get(round)
-      j.rounds.set(round, { jobId, round, status: 'open', participants: [...participants], inputHash, startedAt: prev?.startedAt ?? startedAt })
-    },
-    getRound: (jobId, round) => jobs.get(jobId)?.rounds.get(round),
-    listRounds: (jobId) => [...(jobs.get(jobId)?.rounds.values() ?? [])].sort((a, b) => a.round - b.round),
-    addUpdate(jobId, update, delta) {
-      const j = get(jobId)
-      let m = j.updates.get(update.round)
-      if (m === undefined) {
-        m = new Map()
-        j.updates.set(update.round, m)
-      }
-      m.set(update.clientId, { record: update, delta: keepDeltas ? delta.slice() : undefined })
-      j.seen.add(`${update.clientId}@${update.baseRound}`)
-      const names = j.contributors.get(update.round) ?? []
-      if (!names.includes(update.clientId)) names.push(update.clientId)
-      j.contributors.set(update.round, names)
-    },
-    listUpdates: (jobId, round) => [...(jobs.get(jobId)?.updates.get(round)?.values() ?? [])].map((u) => u.record),
-    contributors: (jobId, round) => [...(jobs.get(jobId)?.contributors.get(round) ?? [])],
-    hasUpdate: (jobId, clientId, baseRound) => jobs.get(jobId)?.seen.has(`${clientId}@${baseRound}`) ?? false,
-    loadDelta: (jobId, round, clientId) => jobs.get(jobId)?.updates.get(round)?.get(clientId)?.delta,
-    commitRound(jobId, round, output, outputHash, metrics, state, endedAt) {
-      const j = get(jobId)
-      const r = j.rounds.get(round)
-      if (r === undefined) throw new Error(`round ${round} of job ${jobId} was never opened`)
-      if (!keepModels && r.inputHash !== outputHash) models.delete(r.inputHash)
-      models.set(outputHash, output)
-      j.rounds.set(round, { ...r, status: 'closed', outputHash, endedAt, metrics })
-      j.updates.delete(round)
-      j.state = state
-      patch(j, { round: round + 1, modelHash: outputHash })
-    },
-    getStrategyState: (jobId) => jobs.get(jobId)?.state,
-    setRoundEvaluation(jobId, round, evaluation) {
-      const j = get(jobId)
-      const r = j.rounds.get(round)
-      if (r?.metrics === undefined) return
-      j.rounds.set(round, { ...r, metrics: { ...r.metrics, evaluation } })
-    },
-    appendEvent(jobId, event) {
-      const j = get(jobId)
-      const e = { ...event, seq: j.events.length + 1 }
-      j.events.push(e)
-      return e
-    },
-    events: (jobId, after, limit = 1000) => (jobs.get(jobId)?.events ?? []).filter((e) => e.seq > after).slice(0, limit),
-  }
-}

@@ -1,7 +1,16 @@
-// How a coordinator reaches its clients: the contract the mesh (or a simulation) implements.
-import type { SecAggTransport } from './secure-aggregation.js'
-import type { JobSpec } from './job-spec.js'
+// How a coordinator reaches its clients: the contract the mesh (or a simulation) implements. Types only.
+import type { SecAggMessage } from '@weft/secagg'
+import type { JobSpec } from '../job-spec.js'
 import type { ClientTrainHints } from './strategy.js'
+
+/** The answer of a client to one secure-aggregation message. */
+export type SecAggReply = { readonly ok: true; readonly reply?: SecAggMessage; readonly bytes: number } | { readonly ok: false; readonly reason: string }
+
+/** How a coordinator reaches clients for secure aggregation. */
+export interface SecAggTransport {
+  /** Sends `message` to `clientId`; resolves with the client's reply (setup, neighbour keys and unmask requests have one). */
+  secagg(clientId: string, message: SecAggMessage, signal: AbortSignal): Promise<SecAggReply>
+}
 
 /** Expected outcomes are values: a refusal, a timeout or a gone peer is `{ ok: false, reason }`. */
 export type Outcome<T> = ({ readonly ok: true } & T) | { readonly ok: false; readonly reason: string }

@@ -12,10 +12,10 @@ import {
   type RandomSource,
   SCALES_TENSOR,
   VALUES_TENSOR,
-} from './compression.js'
-import { DELTA_TENSOR } from './model-set.js'
-import type { JobSpec } from './job-spec.js'
-import type { ClientTrainHints } from './strategy.js'
+} from '../compression.js'
+import { DELTA_TENSOR } from '../model-set.js'
+import type { JobSpec } from '../job-spec.js'
+import type { ClientTrainHints } from '../contracts/strategy.js'
 
 /** Training options without callbacks (what crosses to a worker thread). */
 export type LocalTrainOptions = Omit<TrainOptions, 'onProgress' | 'onEpochEnd' | 'signal'>

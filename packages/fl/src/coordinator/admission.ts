@@ -1,0 +1,72 @@
+// Admission of an update by its header, before its data moves: one function, of what the job knows now.
+import type { Admission, UpdateHeader } from '../contracts/transport.js'
+
+/** The round in progress, as admission sees it. */
+export interface AdmissionRound {
+  readonly round: number
+  readonly open: boolean
+  readonly participants: ReadonlySet<string>
+  readonly delivered: ReadonlySet<string>
+  readonly inputHash: string
+  /** Secure rounds: the length of a masked input (the model's parameters, plus the clip bit). */
+  readonly secureLength?: number
+}
+
+/** What admission reads of a job. */
+export interface AdmissionView {
+  readonly jobId: string
+  /** The job is being cancelled or its coordinator stops. */
+  readonly stopping: boolean
+  readonly asynchronous: boolean
+  readonly paramCount: number
+  /** Oldest base an asynchronous update may have, in server steps. */
+  readonly maxStaleness: number
+  /** The stored job's round (the next to run when none is in progress). */
+  readonly jobRound: number
+  readonly current: AdmissionRound | undefined
+  /** An earlier round's participants and input model (asynchronous updates trained on an older step). */
+  pastRound(round: number): { readonly participants: readonly string[]; readonly inputHash: string } | undefined
+  /** Whether `client`'s update from `baseRound` was already accepted. */
+  alreadyCounted(client: string, baseRound: number): boolean
+}
+
+const refuse = (reason: string): Admission => ({ ok: false, reason })
+
+/**
+ * Decides on an update from `from` by its header: right job state, length, example count, round, sender, base model,
+ * and not counted before.
+ * @returns `{ ok: true }` or the refusal with the reason sent back to the client
+ */
+export function admitUpdate(view: AdmissionView, from: string, h: UpdateHeader): Admission {
+  const rs = view.current
+  if (view.stopping) return refuse(`job ${view.jobId} is stopping`)
+  const expected = rs?.secureLength ?? view.paramCount
+  if (h.length !== expected) {
+    return refuse(`update has ${h.length} values; ${rs?.secureLength === undefined ? 'the model has' : 'a masked input of this round has'} ${expected}`)
+  }
+  if (!Number.isInteger(h.examples) || h.examples < 1) return refuse(`update reports ${h.examples} examples; expected a positive integer`)
+  const current = rs?.round ?? view.jobRound
+  if (view.asynchronous) {
+    if (h.round > current) return refuse(`server step ${h.round} has not started (the job is at step ${current})`)
+    if (current - h.round > view.maxStaleness) return refuse(`update from step ${h.round} is ${current - h.round} steps stale (at most ${view.maxStaleness})`)
+    const live = h.round === current ? rs : undefined
+    const past = live === undefined ? view.pastRound(h.round) : undefined
+    const dispatched = live !== undefined ? live.participants.has(from) : (past?.participants.includes(from) ?? false)
+    if (!dispatched) return refuse(`${from} was not asked to train at step ${h.round} of job ${view.jobId}`)
+    if (rs === undefined || !rs.open) return refuse(`server step ${current} is closing; send again`)
+    if (view.alreadyCounted(from, h.round)) return refuse(`update from step ${h.round} already counted`)
+    const inputHash = h.round === current ? rs.inputHash : past?.inputHash
+    if (h.baseHash !== inputHash) return refuse(`update was trained from model ${h.baseHash.slice(0, 12)}, not step ${h.round}'s model`)
+    return { ok: true }
+  }
+  if (h.round < current || (h.round === current && (rs === undefined || !rs.open))) {
+    return refuse(`round ${h.round} is closed (the job is at round ${rs?.open === true ? current : current + 1})`)
+  }
+  if (h.round > current || rs === undefined) return refuse(`round ${h.round} has not started (the job is at round ${current})`)
+  if (!rs.participants.has(from)) return refuse(`${from} was not asked to train in round ${h.round} of job ${view.jobId}`)
+  if (rs.delivered.has(from) || view.alreadyCounted(from, h.round)) return refuse(`update for round ${h.round} already counted`)
+  if (h.baseHash !== rs.inputHash) {
+    return refuse(`update was trained from model ${h.baseHash.slice(0, 12)}, not round ${h.round}'s model ${rs.inputHash.slice(0, 12)}`)
+  }
+  return { ok: true }
+}

@@ -1,0 +1,209 @@
+// The coordinator role: runs federated jobs round by round over any CoordinatorTransport, persisting to a JobStore.
+// It routes each call to the job's run (job-run.ts), which owns the rounds; this file holds submit, resume and the
+// facade the transports call.
+import { initialFlatParams, paramCount } from '@weft/runtime'
+import { systemClock } from '../clock.js'
+import type { Clock } from '../contracts/clock.js'
+import type { JobRecord } from '../contracts/job-store.js'
+import type { Strategy } from '../contracts/strategy.js'
+import type { Admission, UpdateHeader } from '../contracts/transport.js'
+import { withMessage } from '../job-events.js'
+import type { JobSpec } from '../job-spec.js'
+import { modelHash } from '../model-set.js'
+import { JobRun, type TransferInfo } from './job-run.js'
+import { type CoordinatorComponents, type CoordinatorInit, type JobLive, resolveCoordinatorInit, type SubmitOptions } from './options.js'
+import { createJobStrategy } from './seeds.js'
+
+export interface Coordinator {
+  /**
+   * Stores a job and starts running it.
+   * @throws InvalidJobSpecError-like errors from the strategy config; Error when the central evaluator lacks the data set
+   */
+  submit(spec: JobSpec, options?: SubmitOptions): JobRecord
+  /** Resumes every stored job whose status is 'running' (after a restart). Returns their ids. */
+  resumeAll(): string[]
+  /** Cancels a running job. Returns false when it is not running here. */
+  cancel(jobId: string, reason?: string): boolean
+  /** Decides on an update header before its data is received; a refusal is recorded and counted. */
+  admit(from: string, header: UpdateHeader): Admission
+  /** Checks, stores and aggregates a received update (admitting it again: the round may have moved on meanwhile). */
+  deliver(from: string, header: UpdateHeader, delta: Float32Array, transfer: TransferInfo): Admission
+  /** Secure aggregation: checks a client's masked input (the header's `secureSession` names its session) and keeps it for the round's sum. */
+  deliverMasked(from: string, header: UpdateHeader, masked: Uint32Array, transfer: TransferInfo): Admission
+  /** A client's peer went away: it is dropped from the rounds it is in. */
+  clientGone(clientId: string, reason: string): void
+  /**
+   * A client reports that its task of `round` in job `jobId` failed: the round stops waiting for it (it is dropped
+   * with the reason; an asynchronous job frees its slot). A report for another round than the client's task is ignored.
+   */
+  taskFailed(jobId: string, clientId: string, round: number, reason: string): void
+  /** Candidates may have changed (new peers, new ads): waiting jobs look again now. */
+  wake(): void
+  /** Resolves with the job's record when it stops running here (finished, failed, cancelled or coordinator stopped). */
+  done(jobId: string): Promise<JobRecord>
+  isRunning(jobId: string): boolean
+  live(jobId: string): JobLive | undefined
+  /** Stops every job without changing its stored status, so `resumeAll` continues it later. */
+  stop(): Promise<void>
+}
+
+/** Creates a coordinator. @throws RangeError for a bad `init` */
+export function createCoordinator(components: CoordinatorComponents, init: CoordinatorInit = {}): Coordinator {
+  return new CoordinatorImpl(components, init)
+}
+
+function newJobId(now: number): string {
+  const r = new Uint8Array(4)
+  globalThis.crypto.getRandomValues(r)
+  return `fl-${now.toString(36)}-${[...r].map((b) => b.toString(16).padStart(2, '0')).join('')}`
+}
+
+class CoordinatorImpl implements Coordinator {
+  readonly #c: CoordinatorComponents
+  readonly #init: Required<CoordinatorInit>
+  readonly #clock: Clock
+  readonly #runs = new Map<string, JobRun>()
+
+  constructor(components: CoordinatorComponents, init: CoordinatorInit) {
+    this.#c = components
+    this.#clock = components.clock ?? systemClock
+    this.#init = resolveCoordinatorInit(init)
+  }
+
+  submit(spec: JobSpec, options: SubmitOptions = {}): JobRecord {
+    const strategy = createJobStrategy(spec)
+    if (spec.privacy.secureAggregation !== undefined && this.#c.transport.secagg === undefined) {
+      throw new Error('privacy.secureAggregation: this coordinator’s transport has no secure-aggregation channel')
+    }
+    const central = spec.evaluation.centralized
+    if (central !== undefined) {
+      const why = this.#c.evaluator === undefined ? 'this coordinator has no evaluator' : this.#c.evaluator.check?.(spec, central.dataset)
+      if (why !== undefined) throw new Error(`evaluation.centralized.dataset: ${why}`)
+    }
+    const now = this.#clock.now()
+    const id = options.id ?? newJobId(now)
+    const initial = options.initialModel ?? initialFlatParams(spec.model, spec.seed)
+    const params = paramCount(spec.model)
+    if (initial.length !== params) throw new RangeError(`initialModel has ${initial.length} values; the model has ${params}`)
+    const record: JobRecord = {
+      id,
+      spec,
+      status: 'running',
+      round: 1,
+      modelHash: modelHash(initial, this.#c.hash),
+      submitter: options.submitter ?? 'local',
+      createdAt: now,
+      updatedAt: now,
+    }
+    this.#c.store.createJob(record, initial)
+    this.#record(id, {
+      at: now,
+      type: 'job-submitted',
+      data: { name: spec.name, submitter: record.submitter, strategy: spec.strategy.name, rounds: spec.rounds, params },
+    })
+    this.#start(record, strategy)
+    return record
+  }
+
+  #record(jobId: string, input: Parameters<typeof withMessage>[0]): void {
+    const e = this.#c.store.appendEvent(jobId, withMessage(input))
+    this.#c.onEvent?.(jobId, e)
+  }
+
+  resumeAll(): string[] {
+    const ids: string[] = []
+    for (const job of this.#c.store.listJobs()) {
+      if (job.status !== 'running' || this.#runs.has(job.id)) continue
+      const strategy = createJobStrategy(job.spec)
+      const state = this.#c.store.getStrategyState(job.id)
+      if (state !== undefined) strategy.importState(state)
+      this.#record(job.id, { at: this.#clock.now(), type: 'job-resumed', round: job.round, data: { round: job.round } })
+      this.#start(job, strategy)
+      ids.push(job.id)
+    }
+    return ids
+  }
+
+  #start(job: JobRecord, strategy: Strategy): void {
+    const run = new JobRun(job, strategy, this.#c, this.#init, this.#clock)
+    this.#runs.set(job.id, run)
+    this.#c.metrics?.onJobStatus?.(job.id, 'running')
+    void run.run().finally(() => {
+      this.#runs.delete(job.id)
+      const rec = this.#c.store.getJob(job.id)
+      if (rec !== undefined) this.#c.metrics?.onJobStatus?.(job.id, rec.status)
+    })
+  }
+
+  cancel(jobId: string, reason = 'cancelled by user'): boolean {
+    const run = this.#runs.get(jobId)
+    if (run === undefined) return false
+    run.cancel(reason)
+    return true
+  }
+
+  admit(from: string, header: UpdateHeader): Admission {
+    const run = this.#runs.get(header.jobId)
+    if (run === undefined) return this.#notRunning(header.jobId)
+    const verdict = run.admit(from, header)
+    if (!verdict.ok) {
+      run.refused(from, header.round, verdict.reason)
+      this.#c.metrics?.onUpdate?.(header.jobId, 'refused', 0)
+    }
+    return verdict
+  }
+
+  deliver(from: string, header: UpdateHeader, delta: Float32Array, transfer: TransferInfo): Admission {
+    const run = this.#runs.get(header.jobId)
+    if (run === undefined) return this.#notRunning(header.jobId)
+    const verdict = run.deliver(from, header, delta, transfer)
+    this.#c.metrics?.onUpdate?.(header.jobId, verdict.ok ? 'accepted' : 'refused', transfer.bytes)
+    return verdict
+  }
+
+  deliverMasked(from: string, header: UpdateHeader, masked: Uint32Array, transfer: TransferInfo): Admission {
+    const run = this.#runs.get(header.jobId)
+    if (run === undefined) return this.#notRunning(header.jobId)
+    const verdict = run.deliverMasked(from, header, masked, transfer)
+    this.#c.metrics?.onUpdate?.(header.jobId, verdict.ok ? 'accepted' : 'refused', transfer.bytes)
+    return verdict
+  }
+
+  #notRunning(jobId: string): Admission {
+    const job = this.#c.store.getJob(jobId)
+    return { ok: false, reason: job === undefined ? `unknown job ${jobId}` : `job ${jobId} is ${job.status}` }
+  }
+
+  clientGone(clientId: string, reason: string): void {
+    for (const run of this.#runs.values()) run.clientGone(clientId, reason)
+  }
+
+  taskFailed(jobId: string, clientId: string, round: number, reason: string): void {
+    this.#runs.get(jobId)?.taskFailed(clientId, round, reason)
+  }
+
+  wake(): void {
+    for (const run of this.#runs.values()) run.wake()
+  }
+
+  done(jobId: string): Promise<JobRecord> {
+    const run = this.#runs.get(jobId)
+    const rec = this.#c.store.getJob(jobId)
+    if (run === undefined) return rec === undefined ? Promise.reject(new Error(`unknown job ${jobId}`)) : Promise.resolve(rec)
+    return run.finished.then(() => this.#c.store.getJob(jobId) as JobRecord)
+  }
+
+  isRunning(jobId: string): boolean {
+    return this.#runs.has(jobId)
+  }
+
+  live(jobId: string): JobLive | undefined {
+    return this.#runs.get(jobId)?.live()
+  }
+
+  async stop(): Promise<void> {
+    const runs = [...this.#runs.values()]
+    for (const run of runs) run.stop()
+    await Promise.all(runs.map((r) => r.finished))
+  }
+}

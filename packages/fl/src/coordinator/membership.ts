@@ -1,0 +1,121 @@
+// A job's members: invitations to eligible candidates, refusals (and when to ask again), who is reachable now,
+// seeded sampling of a round's clients, and each client's last measured training time.
+import { deriveSeed, mulberry32, permutation } from '@weft/runtime'
+import type { JobContext } from './job-context.js'
+import { JobFailure } from './job-context.js'
+
+export class Membership {
+  readonly #ctx: JobContext
+  readonly #members = new Map<string, { examples: number }>()
+  readonly #refused = new Map<string, { reason: string; at: number }>()
+  readonly #inviting = new Set<string>()
+  /** Each client's last measured local training time (s), to hand the longest-training clients their task first. */
+  readonly lastTrain = new Map<string, number>()
+
+  constructor(ctx: JobContext) {
+    this.#ctx = ctx
+  }
+
+  get size(): number {
+    return this.#members.size
+  }
+
+  has(client: string): boolean {
+    return this.#members.has(client)
+  }
+
+  /** The examples a member declared when it joined (0 for one known only from a stored round). */
+  examples(client: string): number {
+    return this.#members.get(client)?.examples ?? 0
+  }
+
+  /** Takes a client back as a member without inviting it (a resumed round's participants). */
+  restore(client: string): void {
+    if (!this.#members.has(client)) this.#members.set(client, { examples: 0 })
+  }
+
+  ids(): string[] {
+    return [...this.#members.keys()]
+  }
+
+  /** Invites eligible candidates that are not members yet (in the background; each outcome wakes the run). */
+  refresh(): void {
+    const ctx = this.#ctx
+    const now = ctx.clock.now()
+    for (const id of ctx.components.transport.candidates(ctx.spec)) {
+      if (this.#members.has(id) || this.#inviting.has(id)) continue
+      const refused = this.#refused.get(id)
+      if (refused !== undefined && now - refused.at < ctx.init.reinviteAfterMs) continue
+      this.#inviting.add(id)
+      void ctx.components.transport
+        .invite(id, ctx.id, ctx.spec, ctx.deadline(ctx.init.inviteTimeoutMs))
+        .catch((err: unknown) => ({ ok: false as const, reason: (err as Error)?.message ?? String(err) }))
+        .then((o) => {
+          this.#inviting.delete(id)
+          if (ctx.signal.aborted) return
+          if (o.ok) {
+            this.#members.set(id, { examples: o.examples })
+            this.#refused.delete(id)
+            ctx.event('client-joined', { client: id, examples: o.examples })
+          } else {
+            const first = !this.#refused.has(id)
+            this.#refused.set(id, { reason: o.reason, at: ctx.clock.now() })
+            if (first) ctx.event('client-refused', { client: id, reason: o.reason })
+          }
+          ctx.wake()
+        })
+    }
+  }
+
+  /** Members reachable now, sorted. */
+  available(): string[] {
+    const reachable = new Set(this.#ctx.components.transport.candidates(this.#ctx.spec))
+    return [...this.#members.keys()].filter((id) => reachable.has(id)).sort()
+  }
+
+  /** Membership in words, for failure reasons. */
+  text(): string {
+    const refused = [...this.#refused.entries()].map(([id, r]) => `${id.slice(-8)}: ${r.reason}`)
+    return `${this.#members.size} joined, ${this.#ctx.components.transport.candidates(this.#ctx.spec).length} eligible reachable${
+      refused.length > 0 ? `, refused by ${refused.join('; ')}` : ''
+    }`
+  }
+
+  /** The round's clients among `available`: the spec's fraction, min and max, in an order seeded by `salt`. */
+  sample(available: readonly string[], salt: number): string[] {
+    const { fraction, min, max } = this.#ctx.spec.clients
+    const k = Math.min(available.length, max ?? Number.POSITIVE_INFINITY, Math.max(min, Math.ceil(fraction * available.length)))
+    const order = permutation(available.length, mulberry32(deriveSeed(this.#ctx.spec.seed, salt, 0x5a3b1e)))
+    return [...order.subarray(0, k)].map((i) => available[i] as string)
+  }
+
+  /**
+   * Waits until enough clients are available, then samples them (seeded by `salt`).
+   * @throws JobFailure when too few come within the spec's waitSeconds
+   */
+  async pick(round: number, salt: number): Promise<string[]> {
+    const ctx = this.#ctx
+    const spec = ctx.spec
+    const waitStart = ctx.clock.now()
+    for (;;) {
+      this.refresh()
+      const avail = this.available()
+      // Enough to start; give invitations still in flight a moment, so a fresh job does not leave them out.
+      if (avail.length >= spec.clients.min && (this.#inviting.size === 0 || ctx.clock.now() - waitStart > ctx.init.inviteGraceMs)) {
+        return this.sample(avail, salt)
+      }
+      if (ctx.clock.now() - waitStart > spec.timeouts.waitSeconds * 1000) {
+        throw new JobFailure(
+          `round ${round}: only ${avail.length} of the ${spec.clients.min} clients needed were available after waiting ${spec.timeouts.waitSeconds} s (${this.text()})`,
+        )
+      }
+      await ctx.wait(ctx.init.pollMs)
+    }
+  }
+
+  /** Tells every member the job ended (best effort). */
+  async releaseAll(reason: string): Promise<void> {
+    const ctx = this.#ctx
+    await Promise.allSettled([...this.#members.keys()].map((id) => ctx.components.transport.release(id, ctx.id, reason)))
+  }
+}

@@ -8,7 +8,7 @@ import {
   RpcClientFrameSchema,
   type RpcResponse,
   RpcResponseSchema,
-  rpcProtocolId,
+  type RpcMethod,
   WireErrorCode,
   wireErrorCodeName,
 } from '@weft/protocol'
@@ -18,23 +18,7 @@ import type { MeshMetrics } from './metrics.js'
 import { type PeerTarget, targetPeerId, toDialTarget } from './peer.js'
 import { closeStream, FrameReader, resetStream, sendFrame } from './stream-io.js'
 
-/** A method of a service: its name, protocol id and request/response schemas. Shared by callers and servers. */
-export interface RpcMethod<I extends DescMessage = DescMessage, O extends DescMessage = DescMessage> {
-  readonly service: string
-  readonly method: string
-  /** `/weft/rpc/<service>/1.0.0` */
-  readonly protocol: string
-  readonly input: I
-  readonly output: O
-}
-
-/** Describe a method; throws RangeError when a name cannot go into a protocol id. */
-export function rpcMethod<I extends DescMessage, O extends DescMessage>(service: string, method: string, input: I, output: O): RpcMethod<I, O> {
-  if (method.length === 0 || method.length > 128) {
-    throw new RangeError(`method must be 1..128 characters, got ${JSON.stringify(method)}`)
-  }
-  return Object.freeze({ service, method, protocol: rpcProtocolId(service), input, output })
-}
+export { type RpcMethod, rpcMethod } from '@weft/protocol'
 
 /** What a handler knows about the call it serves. */
 export interface RpcCallContext {

@@ -1,6 +1,6 @@
 // The node's data directory: its persistent identity, API token, running-node record and state database.
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -12,6 +12,7 @@ export const DATA_DIR_FILES = Object.freeze({
   apiToken: 'api-token',
   running: 'node.json',
   state: 'state.db',
+  lock: 'node.lock',
 })
 
 /** What a running node publishes in its data directory so CLI commands can find it. */
@@ -98,15 +99,76 @@ export function readRunningNode(dir: string): RunningNodeRecord | undefined {
   }
 }
 
-/**
- * Claims the data directory for this process.
- * @throws DataDirError if another live node already runs on it
- */
-export function claimDataDir(dir: string): void {
-  const other = readRunningNode(dir)
-  if (other !== undefined && other.pid !== process.pid) {
-    throw new DataDirError(`a node (pid ${other.pid}, ${other.peerId}) is already running on ${dir}`)
+/** The lock a node holds on its data directory while it runs. */
+export interface DataDirLock {
+  readonly path: string
+  /** Removes the lock file (once; only while it is still this lock's). */
+  release(): void
+}
+
+interface LockRecord {
+  readonly pid: number
+  readonly startedAt: number
+  readonly token: string
+}
+
+function readLock(path: string): LockRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as LockRecord
+  } catch {
+    return undefined
   }
+}
+
+/**
+ * Claims the data directory for this node, before anything else touches it: creates `node.lock` exclusively
+ * (O_EXCL). A lock left by a process that is gone is taken over; a live one refuses this node.
+ * @throws DataDirError naming the running node (pid, peer id and API when it has published them)
+ */
+export function lockDataDir(dir: string): DataDirLock {
+  const path = join(dir, DATA_DIR_FILES.lock)
+  const token = randomBytes(8).toString('hex')
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let fd: number
+    try {
+      fd = openSync(path, 'wx', 0o600)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new DataDirError(`cannot lock data directory ${dir}: ${(err as Error).message}`, { cause: err })
+      }
+      const holder = readLock(path)
+      // A lock being written right now reads as empty: the other node is starting.
+      if (holder === undefined || pidAlive(holder.pid)) {
+        const running = readRunningNode(dir)
+        const who =
+          running !== undefined
+            ? `a node (pid ${running.pid}, ${running.peerId}, API ${running.apiUrl})`
+            : holder !== undefined
+              ? `a node (pid ${holder.pid}, started ${new Date(holder.startedAt).toISOString()})`
+              : 'another node'
+        throw new DataDirError(
+          `${who} is already running on ${dir}; stop it first, or give this node another --data-dir (lock file ${path})`,
+        )
+      }
+      rmSync(path, { force: true })
+      continue
+    }
+    try {
+      writeSync(fd, `${JSON.stringify({ pid: process.pid, startedAt: Date.now(), token } satisfies LockRecord)}\n`)
+    } finally {
+      closeSync(fd)
+    }
+    let released = false
+    return {
+      path,
+      release() {
+        if (released) return
+        released = true
+        if (readLock(path)?.token === token) rmSync(path, { force: true })
+      },
+    }
+  }
+  throw new DataDirError(`cannot lock data directory ${dir}: the lock file ${path} keeps changing`)
 }
 
 export function writeRunningNode(dir: string, record: RunningNodeRecord): void {

@@ -13,7 +13,7 @@ export { createApiApp, isLoopbackHost, TOKEN_COOKIE } from './api.js'
 export type { ApiAppOptions, ApiBackend } from './api.js'
 export { createApiClient } from './client.js'
 export type { ApiClient, ApiClientInit, JobSummary } from './client.js'
-export { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE } from './fl/fl-protocol.js'
+export { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE } from '@weft/protocol'
 export type { FlService, JobView, RoundView } from './fl/fl-service.js'
 export { openFlStore } from './fl/fl-store.js'
 export { DATA_DIR_FILES, loadOrCreateIdentity, readRunningNode } from './data-dir.js'
@@ -50,3 +50,8 @@ export {
   type SimulationPoolsInit,
   type SimulationResult,
 } from './fl/simulation.js'
+export { ComponentRunner, NodeContext, startOrder } from './component.js'
+export type { NodeComponent, NodeComponentFactory, NodeServices } from './component.js'
+export { defaultComponents } from './weft-node.js'
+export { lockDataDir } from './data-dir.js'
+export type { DataDirLock } from './data-dir.js'

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type NodeConfigInput, parseNodeConfig, startWeftNode, type WeftNode } from '@weft/node'
+import { type NodeConfigInput, parseNodeConfig, startWeftNode, type WeftNode, type WeftNodeComponents } from '@weft/node'
 import { pino } from 'pino'
 
 export interface TestNode extends WeftNode {
@@ -13,7 +13,7 @@ export interface TestNode extends WeftNode {
 const dirs: string[] = []
 
 /** Starts a node in this process with its own temp data directory. */
-export async function startTestNode(overrides: Partial<NodeConfigInput> = {}): Promise<TestNode> {
+export async function startTestNode(overrides: Partial<NodeConfigInput> = {}, components: Partial<WeftNodeComponents> = {}): Promise<TestNode> {
   const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'weft-node-'))
   dirs.push(dataDir)
   const logs: Array<Record<string, unknown>> = []
@@ -26,7 +26,7 @@ export async function startTestNode(overrides: Partial<NodeConfigInput> = {}): P
     ...overrides,
     dataDir,
   })
-  const node = await startWeftNode(config, { logger })
+  const node = await startWeftNode(config, { logger, ...components })
   return Object.assign(node, { logs })
 }
 

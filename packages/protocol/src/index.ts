@@ -91,3 +91,19 @@ export { isWireErrorCode, wireErrorCodeName } from './wire-errors.js'
 export * from './gen/weft/fl/v1/fl_pb.js'
 // Secure aggregation (weft.secagg.v1, messages of @weft/secagg): re-exported whole as generated.
 export * from './gen/weft/secagg/v1/secagg_pb.js'
+export { type RpcMethod, rpcMethod } from './rpc-method.js'
+// The federated-learning wire surface (methods, tensor purposes, limits).
+export {
+  FL_CANCEL,
+  FL_EVALUATE,
+  FL_INVITE,
+  FL_MODEL,
+  FL_SECAGG,
+  FL_STATUS,
+  FL_SUBMIT,
+  FL_TASK_FAILED,
+  FL_TRAIN,
+  FL_UPDATE,
+  MAX_FAILURE_REASON,
+  MAX_SPEC_JSON,
+} from './fl.js'

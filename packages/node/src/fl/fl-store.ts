@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { EvaluationMetrics, JobEvent, JobEventType, JobRecord, JobStatus, JobStore, RoundMetrics, RoundRecord, StrategyState, UpdateRecord } from '@weft/fl'
+import type { EvaluationMetrics, JobEvent, JobEventType, JobRecord, JobSpec, JobStatus, JobStore, RoundMetrics, RoundRecord, StrategyState, UpdateRecord } from '@weft/fl'
 import { parseJobSpec } from '@weft/fl'
 import Database from 'better-sqlite3'
 
@@ -140,9 +140,20 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     events: db.prepare('SELECT * FROM fl_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
   }
 
+  // A job's spec never changes once stored: parsed (and validated) once per job, not on every read.
+  const specs = new Map<string, JobSpec>()
+  const specOf = (r: Row): JobSpec => {
+    const id = r['id'] as string
+    let spec = specs.get(id)
+    if (spec === undefined) {
+      spec = parseJobSpec(JSON.parse(r['spec'] as string))
+      specs.set(id, spec)
+    }
+    return spec
+  }
   const toJob = (r: Row): JobRecord => ({
     id: r['id'] as string,
-    spec: parseJobSpec(JSON.parse(r['spec'] as string)),
+    spec: specOf(r),
     status: r['status'] as JobStatus,
     round: r['round'] as number,
     modelHash: r['model_hash'] as string,

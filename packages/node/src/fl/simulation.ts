@@ -30,7 +30,7 @@ import { nativeX25519 } from '@weft/secagg/node'
 import type { TrainingPool } from '@weft/runtime'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { createTorchPool, type TorchDevice } from '@weft/runtime-torch'
-import { trainingData } from './adversary.js'
+import { trainingData } from '@weft/fl'
 
 export interface SimulationInit {
   readonly spec: JobSpec

@@ -1,5 +1,5 @@
-// The FL wire surface of a node: RPC methods of service "fl" and the two tensor purposes.
-import { rpcMethod } from '@weft/mesh'
+// The wire surface of federated learning: RPC methods of service "fl", the two tensor purposes and their limits.
+import { rpcMethod } from './rpc-method.js'
 import {
   CancelRequestSchema,
   CancelResponseSchema,
@@ -17,7 +17,7 @@ import {
   TaskFailedResponseSchema,
   TrainRequestSchema,
   TrainResponseSchema,
-} from '@weft/protocol'
+} from './gen/weft/fl/v1/fl_pb.js'
 
 /** Coordinator → client: join a job. */
 export const FL_INVITE = rpcMethod('fl', 'invite', InviteRequestSchema, InviteResponseSchema)

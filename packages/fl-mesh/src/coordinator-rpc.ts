@@ -1,0 +1,56 @@
+// The coordinator's RPC surface for other nodes: submit a job here, ask a job's status, report a failed task.
+import type { Coordinator } from '@weft/fl'
+import { RpcError } from '@weft/mesh'
+import { FL_STATUS, FL_SUBMIT, FL_TASK_FAILED, MAX_FAILURE_REASON, MAX_SPEC_JSON, WireErrorCode } from '@weft/protocol'
+import { type FlEndpoint, type FlLogger, silentLogger } from './endpoint.js'
+
+export interface CoordinatorRpcComponents {
+  readonly mesh: FlEndpoint
+  readonly coordinator: Pick<Coordinator, 'taskFailed'>
+  /** Why `peer` may not submit jobs here, or undefined when it may. */
+  readonly submitRefusal: (peer: string) => string | undefined
+  /** Validates and starts a job submitted by `peer`; returns its id. @throws Error with the reason it was refused */
+  readonly submit: (spec: unknown, peer: string) => string
+  /** A job's status as JSON (the node's job view), or undefined when no such job is here. */
+  readonly statusJson: (jobId: string) => string | undefined
+  /** Whether a job is coordinated here. */
+  readonly hasJob: (jobId: string) => boolean
+  readonly logger?: FlLogger
+}
+
+/**
+ * Serves `fl/submit`, `fl/status` and `fl/task-failed`.
+ * @returns stop: unregisters the handlers
+ */
+export async function serveCoordinatorRpc(c: CoordinatorRpcComponents): Promise<{ stop(): Promise<void> }> {
+  const { mesh } = c
+  const log = c.logger ?? silentLogger
+  await mesh.rpc.handle(FL_SUBMIT, (req, ctx) => {
+    const refusal = c.submitRefusal(ctx.peer)
+    if (refusal !== undefined) throw new RpcError(WireErrorCode.UNAUTHORIZED, refusal)
+    if (req.specJson.length > MAX_SPEC_JSON) throw new RpcError(WireErrorCode.TOO_LARGE, `job spec over ${MAX_SPEC_JSON} bytes`)
+    try {
+      return { jobId: c.submit(JSON.parse(req.specJson), ctx.peer) }
+    } catch (err) {
+      throw new RpcError(WireErrorCode.BAD_REQUEST, (err as Error).message)
+    }
+  })
+  await mesh.rpc.handle(FL_STATUS, (req) => {
+    const json = c.statusJson(req.jobId)
+    if (json === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `no job ${req.jobId} here`)
+    return { statusJson: json }
+  })
+  await mesh.rpc.handle(FL_TASK_FAILED, (req, ctx) => {
+    if (!c.hasJob(req.jobId)) throw new RpcError(WireErrorCode.NOT_FOUND, `no job ${req.jobId} here`)
+    // Only the client's own task: the coordinator checks that `ctx.peer` holds a task of that round.
+    const reason = req.reason.slice(0, MAX_FAILURE_REASON)
+    log.warn({ job: req.jobId, round: req.round, client: ctx.peer, reason }, 'a client reported its task failed')
+    c.coordinator.taskFailed(req.jobId, ctx.peer, req.round, reason)
+    return {}
+  })
+  return {
+    async stop() {
+      for (const m of [FL_SUBMIT, FL_STATUS, FL_TASK_FAILED]) await mesh.rpc.unhandle(m).catch(() => {})
+    },
+  }
+}

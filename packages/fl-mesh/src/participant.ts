@@ -1,0 +1,354 @@
+// The client role over the mesh: accepts invitations by the node's policy, takes a round's task when its model
+// arrives (or by `fl/train` when it held the model already), runs it with the one client flow (runClientTask) on its
+// own local data, and sends the update back, retrying while the coordinator is unreachable.
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import type { InMemoryDataset } from '@weft/data'
+import {
+  type AttackConfig,
+  type ClientSendOutcome,
+  type ClientTrainHints,
+  type ClientUpdatePipeline,
+  craftLocalMaliciousUpdate,
+  createClientUpdatePipeline,
+  type JobSpec,
+  MODEL_TENSOR,
+  type PreparedClientUpdate,
+  parseJobSpec,
+  runClientTask,
+  SecureClientSessions,
+  setVector,
+  trainingData,
+} from '@weft/fl'
+import { RpcError, TensorRejectedError } from '@weft/mesh'
+import {
+  FL_CANCEL,
+  FL_EVALUATE,
+  FL_INVITE,
+  FL_MODEL,
+  FL_SECAGG,
+  FL_TASK_FAILED,
+  FL_TRAIN,
+  FL_UPDATE,
+  MAX_FAILURE_REASON,
+  MAX_SPEC_JSON,
+  ModelMetaSchema,
+  type TrainRequest,
+  UpdateMetaSchema,
+  WireErrorCode,
+} from '@weft/protocol'
+import { featureSize, type TrainingPool } from '@weft/runtime'
+import { decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement } from '@weft/secagg'
+import { type FlEndpoint, type FlLogger, fromHex, silentLogger, toHex } from './endpoint.js'
+
+/** Which jobs this node joins and how it sends (the node's `fl` config). */
+export interface ParticipantPolicy {
+  /** Takes part in federated jobs at all. */
+  readonly participate: boolean
+  /** Coordinators it accepts invitations from ('*': any). */
+  readonly acceptFrom: readonly string[]
+  /** Most jobs it is a client of at once. */
+  readonly maxJobs: number
+  /** Largest global model it receives (bytes). */
+  readonly maxModelBytes: number
+  /** Retries of an update the coordinator could not be reached for. */
+  readonly sendRetries: number
+  /** Evaluation only: the attack this client runs in every job it joins. */
+  readonly adversary?: AttackConfig
+}
+
+/** The engines a participant trains on: a job trains on the one it names, else the preferred one. */
+export interface ParticipantEngines {
+  pool(engine: string): TrainingPool
+  has(engine: string): boolean
+  readonly available: readonly string[]
+  readonly preferred: string
+}
+
+export interface ParticipantComponents {
+  readonly mesh: FlEndpoint
+  readonly policy: ParticipantPolicy
+  readonly engines: ParticipantEngines
+  /** The local data set a job names, loaded (once) by the node; undefined when there is none by that name. */
+  readonly loadDataset: (name: string) => Promise<InMemoryDataset> | undefined
+  /** Secure aggregation's X25519 (Node passes OpenSSL's; the default is noble's). */
+  readonly keyAgreement?: KeyAgreement
+  readonly logger?: FlLogger
+  /** Called after each local training (seconds, examples). */
+  readonly onTrained?: (jobId: string, seconds: number, examples: number) => void
+}
+
+/** A job this node is a client of. */
+export interface ParticipantJob {
+  readonly id: string
+  readonly coordinator: string
+  readonly name: string
+  readonly dataset: string
+  /** Rounds with a task running (training or delivering). */
+  readonly activeRounds: number[]
+}
+
+export interface Participant {
+  jobs(): ParticipantJob[]
+  stop(): Promise<void>
+}
+
+interface ClientJob {
+  readonly id: string
+  readonly coordinator: string
+  readonly spec: JobSpec
+  readonly dataset: InMemoryDataset
+  readonly engine: string
+  /** Clipping, noise and compression of this job's updates (keeps compression's error feedback). */
+  readonly pipeline: ClientUpdatePipeline
+  readonly tasks: Map<number, Promise<void>>
+  readonly abort: AbortController
+}
+
+/** Models kept by hash so a client that already holds the global model skips its download. */
+const MODEL_CACHE = 4
+
+/** The engine a job trains on: the one it requires, else the preferred one. */
+export function engineFor(spec: JobSpec, engines: Pick<ParticipantEngines, 'preferred'>): string {
+  return spec.clients.eligibility.runtime ?? engines.preferred
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => resolve(clearTimeout(timer)), { once: true })
+  })
+
+/** Registers the client side of the FL protocol on the mesh node. */
+export async function startParticipant(c: ParticipantComponents): Promise<Participant> {
+  const { mesh, policy } = c
+  const log = c.logger ?? silentLogger
+  const jobs = new Map<string, ClientJob>()
+  const models = new Map<string, Float32Array>()
+  const secure = new SecureClientSessions(mesh.peerId, c.keyAgreement === undefined ? {} : { keyAgreement: c.keyAgreement })
+  if (policy.adversary !== undefined) {
+    log.warn({ attack: policy.adversary }, 'this node ATTACKS every federated job it joins (fl.adversary, for robustness evaluation only)')
+  }
+
+  const remember = (hash: string, params: Float32Array): void => {
+    models.delete(hash)
+    models.set(hash, params)
+    while (models.size > MODEL_CACHE) models.delete(models.keys().next().value as string)
+  }
+
+  const ownJob = (jobId: string, from: string): ClientJob => {
+    const job = jobs.get(jobId)
+    if (job === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `not a client of job ${jobId}; invite first`)
+    if (job.coordinator !== from) throw new RpcError(WireErrorCode.UNAUTHORIZED, `job ${jobId} is coordinated by ${job.coordinator}`)
+    return job
+  }
+
+  /** Tells the coordinator that this round's task failed, so the round does not wait for it (best effort). */
+  const reportFailure = (job: ClientJob, round: number, reason: string): void => {
+    mesh.rpc
+      .call(job.coordinator, FL_TASK_FAILED, { jobId: job.id, round, reason: reason.slice(0, MAX_FAILURE_REASON) }, { timeoutMs: 10_000, signal: job.abort.signal })
+      .catch((err: Error) => log.debug({ job: job.id, round, err: err.message }, 'could not report the failed task'))
+  }
+
+  /** Sends an update; the coordinator may be restarting, so unreachable sends are retried with backoff. */
+  const send = async (job: ClientJob, update: PreparedClientUpdate): Promise<ClientSendOutcome> => {
+    const h = update.header
+    const metadata = toBinary(
+      UpdateMetaSchema,
+      create(UpdateMetaSchema, {
+        jobId: h.jobId,
+        round: h.round,
+        baseHash: fromHex(h.baseHash),
+        examples: BigInt(h.examples),
+        trainLoss: h.trainLoss,
+        trainAccuracy: h.trainAccuracy,
+        trainSeconds: h.trainSeconds,
+        ...(h.withinClip === undefined ? {} : { withinClip: h.withinClip }),
+        ...(h.secureSession === undefined ? {} : { secureSession: h.secureSession }),
+      }),
+    )
+    for (let attempt = 0, wait = 250; ; attempt++, wait = Math.min(wait * 2, 5_000)) {
+      if (job.abort.signal.aborted) return { ok: false, reason: 'left the job' }
+      const r = await mesh.tensors.send(job.coordinator, FL_UPDATE, update.set, { metadata, timeoutMs: 120_000, signal: job.abort.signal })
+      if (r.ok) return { ok: true }
+      // A refusal is final; an unreachable coordinator is tried again.
+      if (r.reason.startsWith('declined') || r.reason === 'rejected') return { ok: false, reason: `refused by the coordinator: ${r.message}` }
+      if (attempt >= policy.sendRetries) return { ok: false, reason: `giving up sending the update: ${r.message}` }
+      await sleep(wait, job.abort.signal)
+    }
+  }
+
+  const runTask = async (job: ClientJob, round: number, baseHash: string, global: Float32Array, seed: number, hints: ClientTrainHints): Promise<void> => {
+    const adversary = policy.adversary
+    const outcome = await runClientTask(
+      {
+        jobId: job.id,
+        round,
+        spec: job.spec,
+        baseHash,
+        global,
+        seed,
+        hints,
+        dataset: trainingData(job.dataset.toShared(), adversary),
+        examples: job.dataset.size,
+      },
+      {
+        pool: c.engines.pool(job.engine),
+        pipeline: job.pipeline,
+        secure,
+        ...(adversary === undefined ? {} : { transformDelta: (honest: Float32Array) => craftLocalMaliciousUpdate(adversary, honest) }),
+        send: (update) => send(job, update),
+        signal: job.abort.signal,
+      },
+    )
+    if (outcome.ok || outcome.trainSeconds !== undefined) c.onTrained?.(job.id, outcome.ok ? outcome.trainSeconds : (outcome.trainSeconds as number), job.dataset.size)
+    if (outcome.ok) {
+      log.info({ job: job.id, round, seconds: outcome.trainSeconds.toFixed(2), examples: job.dataset.size }, 'update accepted')
+      return
+    }
+    if (outcome.stage === 'send') {
+      log.warn({ job: job.id, round, reason: outcome.reason }, 'update not delivered')
+      return
+    }
+    const what = outcome.stage === 'train' ? 'local training failed; no update sent' : 'could not prepare the update; none sent'
+    log.error({ job: job.id, round, engine: job.engine, err: outcome.reason }, what)
+    reportFailure(job, round, outcome.reason)
+  }
+
+  /** Starts a round's task on a model this node holds (once per round); refuses it with the reason otherwise. */
+  const takeTask = (req: TrainRequest, from: string): { accepted: boolean; reason: string } => {
+    const job = ownJob(req.jobId, from)
+    const hash = toHex(req.modelHash)
+    const params = models.get(hash)
+    if (params === undefined) return { accepted: false, reason: `model ${hash.slice(0, 12)} was not received` }
+    if (!job.tasks.has(req.round)) {
+      const hints: ClientTrainHints = {
+        proximalMu: req.proximalMu,
+        ...(req.dpClipNorm > 0 ? { dp: { clipNorm: req.dpClipNorm, noiseStd: req.dpNoiseStd } } : {}),
+        ...(req.secure === undefined ? {} : { secure: { session: req.secure.session, weight: req.secure.weight, clipBit: req.secure.clipBit } }),
+      }
+      const task = runTask(job, req.round, hash, params, req.seed, hints).finally(() => job.tasks.delete(req.round))
+      job.tasks.set(req.round, task)
+    }
+    return { accepted: true, reason: '' }
+  }
+
+  await mesh.tensors.handle(FL_MODEL, {
+    maxBytes: policy.maxModelBytes,
+    has: (hash) => models.has(toHex(hash)),
+    accept: (header, from) => {
+      const meta = fromBinary(ModelMetaSchema, header.metadata)
+      const job = jobs.get(meta.jobId)
+      if (job === undefined || job.coordinator !== from) return { decline: 'not-wanted', message: `not a client of job ${meta.jobId} coordinated by ${from}` }
+      return true
+    },
+    onReceive: (received, from) => {
+      const hash = toHex(received.contentHash)
+      remember(hash, setVector(received.set, MODEL_TENSOR))
+      // A model that carries its training task starts it at once, without waiting for a separate "train" call.
+      const meta = fromBinary(ModelMetaSchema, received.metadata)
+      const { task } = meta
+      if (task === undefined) return
+      if (task.jobId !== meta.jobId || toHex(task.modelHash) !== hash) {
+        const named = `job ${task.jobId}, model ${toHex(task.modelHash).slice(0, 12)}`
+        const came = `job ${meta.jobId}, model ${hash.slice(0, 12)}`
+        throw new TensorRejectedError(WireErrorCode.BAD_REQUEST, `the task names ${named} but came with ${came}`)
+      }
+      let taken: { accepted: boolean; reason: string }
+      try {
+        taken = takeTask(task, from)
+      } catch (err) {
+        throw err instanceof RpcError ? new TensorRejectedError(err.code, err.message) : err
+      }
+      if (!taken.accepted) throw new TensorRejectedError(WireErrorCode.BAD_REQUEST, taken.reason)
+    },
+  })
+
+  await mesh.rpc.handle(FL_INVITE, async (req, ctx) => {
+    const refuse = (reason: string) => ({ accepted: false, reason })
+    if (!policy.participate) return refuse('this node does not take part in federated jobs')
+    if (!policy.acceptFrom.includes('*') && !policy.acceptFrom.includes(ctx.peer)) return refuse(`coordinator ${ctx.peer} is not in fl.acceptFrom`)
+    if (req.specJson.length > MAX_SPEC_JSON) return refuse(`job spec of ${req.specJson.length} bytes is over ${MAX_SPEC_JSON}`)
+    const existing = jobs.get(req.jobId)
+    if (existing !== undefined) return { accepted: true, reason: '', examples: BigInt(existing.dataset.size) }
+    if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
+    let spec: JobSpec
+    try {
+      spec = parseJobSpec(JSON.parse(req.specJson))
+    } catch (err) {
+      return refuse(`bad job spec: ${(err as Error).message}`)
+    }
+    const loading = c.loadDataset(spec.dataset)
+    if (loading === undefined) return refuse(`no local data set named "${spec.dataset}"`)
+    let dataset: InMemoryDataset
+    try {
+      dataset = await loading
+    } catch (err) {
+      return refuse(`cannot load local data set "${spec.dataset}": ${(err as Error).message}`)
+    }
+    const want = featureSize(spec.model.inputShape)
+    if (featureSize(dataset.featureShape) !== want || dataset.numClasses !== spec.model.numClasses) {
+      return refuse(
+        `local data set "${spec.dataset}" has ${featureSize(dataset.featureShape)} features and ${dataset.numClasses} classes; the model needs ${want} and ${spec.model.numClasses}`,
+      )
+    }
+    if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
+    const engine = engineFor(spec, c.engines)
+    if (!c.engines.has(engine)) return refuse(`the job needs the ${engine} runtime; this node has ${c.engines.available.join(', ')}`)
+    const pipeline = createClientUpdatePipeline(spec)
+    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, engine, pipeline, tasks: new Map(), abort: new AbortController() })
+    log.info({ job: req.jobId, coordinator: ctx.peer, examples: dataset.size, engine }, 'joined a federated job')
+    return { accepted: true, reason: '', examples: BigInt(dataset.size) }
+  })
+
+  await mesh.rpc.handle(FL_TRAIN, (req, ctx) => takeTask(req, ctx.peer))
+
+  // Secure aggregation: the coordinator's key, share and unmasking messages for this node's sessions.
+  await mesh.rpc.handle(FL_SECAGG, (req, ctx) => {
+    ownJob(req.jobId, ctx.peer)
+    let message: ReturnType<typeof decodeSecAggMessage>
+    try {
+      message = decodeSecAggMessage(req.message)
+    } catch (err) {
+      throw new RpcError(WireErrorCode.BAD_REQUEST, `malformed secure-aggregation message: ${(err as Error).message}`)
+    }
+    if (message.type === 'masked-input-header' || message.jobId !== req.jobId) throw new RpcError(WireErrorCode.BAD_REQUEST, 'not a coordinator message of this job')
+    try {
+      const reply = secure.handle(message)
+      return { message: reply === undefined ? new Uint8Array() : encodeSecAggMessage(reply) }
+    } catch (err) {
+      throw new RpcError(WireErrorCode.BAD_REQUEST, (err as Error).message)
+    }
+  })
+
+  await mesh.rpc.handle(FL_EVALUATE, async (req, ctx) => {
+    const job = ownJob(req.jobId, ctx.peer)
+    const hash = toHex(req.modelHash)
+    const params = models.get(hash)
+    if (params === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `model ${hash.slice(0, 12)} was not received`)
+    const t0 = performance.now()
+    const e = await c.engines.pool(job.engine).evaluate({ spec: job.spec.model, params, dataset: job.dataset.toShared() })
+    return { loss: e.loss, accuracy: e.accuracy, examples: BigInt(e.examples), seconds: (performance.now() - t0) / 1000 }
+  })
+
+  await mesh.rpc.handle(FL_CANCEL, (req, ctx) => {
+    const job = jobs.get(req.jobId)
+    if (job !== undefined && job.coordinator === ctx.peer) {
+      job.abort.abort(new Error(req.reason))
+      jobs.delete(req.jobId)
+      secure.forgetJob(req.jobId)
+      log.info({ job: req.jobId, reason: req.reason }, 'left a federated job')
+    }
+    return {}
+  })
+
+  return {
+    jobs: () =>
+      [...jobs.values()].map((j) => ({ id: j.id, coordinator: j.coordinator, name: j.spec.name, dataset: j.spec.dataset, activeRounds: [...j.tasks.keys()] })),
+    async stop() {
+      for (const j of jobs.values()) j.abort.abort(new Error('node stopping'))
+      await Promise.allSettled([...jobs.values()].flatMap((j) => [...j.tasks.values()]))
+      for (const m of [FL_INVITE, FL_TRAIN, FL_EVALUATE, FL_CANCEL, FL_SECAGG]) await mesh.rpc.unhandle(m).catch(() => {})
+      await mesh.tensors.unhandle(FL_MODEL).catch(() => {})
+    },
+  }
+}

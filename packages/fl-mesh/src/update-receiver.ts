@@ -1,0 +1,115 @@
+// The coordinator's receiving end of `fl-update`: every update is judged on its header before any data moves (the
+// coordinator's admission), then decoded, judged again (the round may have moved on) and stored on arrival.
+import { fromBinary } from '@bufbuild/protobuf'
+import { announcedUpdateLength, type Coordinator, decodeClientUpdate, type JobSpec, MASKED_TENSOR, type UpdateHeader, updateShapeProblem } from '@weft/fl'
+import { type IncomingTensorSet, TensorRejectedError } from '@weft/mesh'
+import { FL_UPDATE, type Tensor, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
+import { type FlEndpoint, toHex } from './endpoint.js'
+
+export interface UpdateReceiverComponents {
+  readonly mesh: FlEndpoint
+  readonly coordinator: Pick<Coordinator, 'admit' | 'deliver' | 'deliverMasked'>
+  /** The spec of a job coordinated here (parsed once, when the job was stored). */
+  readonly jobSpec: (jobId: string) => JobSpec | undefined
+  /** Counts an update refused before it reached the coordinator (malformed, misshapen). */
+  readonly onRefused?: () => void
+}
+
+export interface UpdateReceiverInit {
+  /** Largest update accepted (bytes); larger ones are declined from the header. */
+  readonly maxBytes: number
+}
+
+/** An update's header with its job's spec, decoded once per transfer. */
+interface Judged {
+  readonly header: UpdateHeader
+  readonly spec: JobSpec
+}
+
+/** Decodes an update's metadata into a header (its `length` is filled in once the tensors are known). */
+export function updateHeaderOf(metadata: Uint8Array): UpdateHeader {
+  const m = fromBinary(UpdateMetaSchema, metadata)
+  return {
+    ...(m.withinClip === undefined ? {} : { withinClip: m.withinClip }),
+    ...(m.secureSession === undefined ? {} : { secureSession: m.secureSession }),
+    jobId: m.jobId,
+    round: m.round,
+    baseHash: toHex(m.baseHash),
+    examples: Number(m.examples),
+    trainLoss: m.trainLoss,
+    trainAccuracy: m.trainAccuracy,
+    trainSeconds: m.trainSeconds,
+    length: 0,
+  }
+}
+
+/**
+ * Serves `fl-update` on the mesh node for the coordinator.
+ * @returns stop: unregisters the handler
+ */
+export async function serveUpdates(c: UpdateReceiverComponents, init: UpdateReceiverInit): Promise<{ stop(): Promise<void> }> {
+  const { mesh, coordinator } = c
+  // The header judged at `accept`, found again at `onReceive` by its metadata bytes (the same object).
+  const judged = new WeakMap<Uint8Array, Judged>()
+  const refuse = (message: string) => {
+    c.onRefused?.()
+    return { decline: 'not-wanted' as const, message }
+  }
+  const judge = (incoming: Pick<IncomingTensorSet, 'metadata' | 'tensors'>): Judged | string => {
+    let header: UpdateHeader
+    try {
+      header = updateHeaderOf(incoming.metadata)
+    } catch (err) {
+      return `malformed update metadata: ${(err as Error).message}`
+    }
+    const spec = c.jobSpec(header.jobId)
+    if (spec === undefined) return `no job ${header.jobId} here`
+    if (header.secureSession !== undefined) {
+      const t = incoming.tensors[0]
+      if (incoming.tensors.length !== 1 || t?.name !== MASKED_TENSOR || t.dtype !== 'uint32' || t.shape.length !== 1) {
+        return `a masked input is one uint32 vector named "${MASKED_TENSOR}"`
+      }
+      return { header: { ...header, length: t.shape[0] as number }, spec }
+    }
+    const wrongShape = updateShapeProblem(spec, incoming.tensors)
+    if (wrongShape !== undefined) return wrongShape
+    return { header: { ...header, length: announcedUpdateLength(spec, incoming.tensors) }, spec }
+  }
+
+  await mesh.tensors.handle(FL_UPDATE, {
+    maxBytes: init.maxBytes,
+    accept(incoming, from) {
+      const j = judge(incoming)
+      if (typeof j === 'string') return refuse(j)
+      const verdict = coordinator.admit(from, j.header)
+      if (!verdict.ok) return { decline: 'not-wanted', message: verdict.reason }
+      judged.set(incoming.metadata, j)
+      return true
+    },
+    onReceive(received, from) {
+      let j = judged.get(received.metadata)
+      if (j === undefined) {
+        const again = judge(received)
+        if (typeof again === 'string') throw new TensorRejectedError(WireErrorCode.NOT_FOUND, again)
+        j = again
+      }
+      const transfer = { bytes: received.totalBytes, seconds: received.seconds }
+      if (j.header.secureSession !== undefined) {
+        const masked = tensorValues(received.set[0] as Tensor<'uint32'>)
+        const verdict = coordinator.deliverMasked(from, { ...j.header, length: masked.length }, masked, transfer)
+        if (!verdict.ok) throw new TensorRejectedError(WireErrorCode.CONFLICT, verdict.reason)
+        return
+      }
+      let delta: Float32Array
+      try {
+        delta = decodeClientUpdate(j.spec, received.set)
+      } catch (err) {
+        c.onRefused?.()
+        throw new TensorRejectedError(WireErrorCode.BAD_REQUEST, `malformed update: ${(err as Error).message}`)
+      }
+      const verdict = coordinator.deliver(from, { ...j.header, length: delta.length }, delta, transfer)
+      if (!verdict.ok) throw new TensorRejectedError(WireErrorCode.CONFLICT, verdict.reason)
+    },
+  })
+  return { stop: () => mesh.tensors.unhandle(FL_UPDATE).catch(() => {}) }
+}

@@ -1,0 +1,196 @@
+// Resource ads as a component: this node's signed ad (engines, measured throughput, data sets, labels, neighbours,
+// activities) gossiped every ads.intervalMs and stored in the DHT; ads of others received from gossip, the
+// `node/ad` RPC on each new connection, verified and fed to the peer table.
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import { rpcMethod } from '@weft/mesh'
+import { type DatasetOffer, GetAdRequestSchema, type ResourceAd, ResourceAdSchema, type RuntimeOffer, SignedResourceAdSchema } from '@weft/protocol'
+import type { InMemoryDataset } from '@weft/data'
+import { signAd, verifyAd } from '../ads.js'
+import type { NodeComponentFactory } from '../component.js'
+import type { DatasetConfig, NodeConfig } from '../config.js'
+import { describeLocalDatasets } from '../local-datasets.js'
+import { readHostResources } from '../resources.js'
+import { probeRuntimes } from '../runtime-probe.js'
+import { WEFT_VERSION } from '../version.js'
+import { ADS_DHT_NAMESPACE } from './core.js'
+
+/** Gossipsub topic of resource ads. */
+export const ADS_TOPIC = 'weft/ads/1'
+/** RPC `node/ad`: fetch a peer's current signed ad directly. */
+export const GET_AD = rpcMethod('node', 'ad', GetAdRequestSchema, SignedResourceAdSchema)
+
+/** Most neighbours an ad lists (about 53 bytes each; ads stay far below their 64 KiB limit). */
+const MAX_AD_NEIGHBORS = 128
+/** Longest a DHT put of this node's ad may take. */
+const DHT_PUT_TIMEOUT_MS = 15_000
+
+/** What a node measures once and offers until it changes: engines and local data sets. */
+export interface NodeOffers {
+  runtimes: RuntimeOffer[]
+  datasets: DatasetOffer[]
+}
+
+export interface AdsService {
+  /** Publishes a fresh ad now (also done every `ads.intervalMs`). */
+  publish(): Promise<void>
+  /** What the ads offer now (engines with their measured throughput, data sets). */
+  offers(): Readonly<NodeOffers>
+}
+
+/** Replaceable measurements (tests and embedders replace the slow ones). */
+export interface AdsMeasurements {
+  /** Measures the ML engines (about one second); its result is advertised once it resolves. */
+  readonly probeRuntimes?: (signal: AbortSignal) => Promise<RuntimeOffer[]>
+  /** Describes the configured local data sets (counts, shapes). */
+  readonly describeDatasets?: (config: NodeConfig, load: (config: DatasetConfig) => Promise<InMemoryDataset>) => Promise<DatasetOffer[]>
+}
+
+export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactory {
+  return (ctx) => {
+    let release: (() => Promise<void>) | undefined
+    return {
+      name: 'ads',
+      dependsOn: ['state', 'engines', 'mesh', 'peers', 'datasets', 'telemetry'],
+      async start() {
+        const { config, logger, metrics, now } = ctx
+        const mesh = ctx.get('mesh')
+        const peers = ctx.get('peers')
+        const state = ctx.get('state')
+        const engines = ctx.get('engines')
+        const telemetry = ctx.get('telemetry')
+        const privateKey = ctx.get('privateKey')
+        const peerId = mesh.peerId
+        // Engines are advertised from the first ad; the probe adds their measured throughput.
+        const offers: NodeOffers = { runtimes: engines.offers(), datasets: [] }
+        let seq = BigInt(state.getMeta('ad_seq') ?? '0')
+        let lastSigned: Uint8Array | undefined
+        let stopped = false
+        let dhtPut: Promise<void> | undefined
+
+        const buildAd = (): ResourceAd => {
+          const host = readHostResources()
+          seq += 1n
+          state.setMeta('ad_seq', seq.toString())
+          const issued = now()
+          return create(ResourceAdSchema, {
+            peerId,
+            seq,
+            issuedAtMs: BigInt(issued),
+            expiresAtMs: BigInt(issued + config.ads.ttlMs),
+            startedAtMs: BigInt(ctx.startedAt),
+            weftVersion: WEFT_VERSION,
+            addrs: mesh.addresses(),
+            cpu: { ...host.cpu, utilization: telemetry.latest()?.cpu.host ?? 0 },
+            memory: { totalBytes: BigInt(host.memory.totalBytes), freeBytes: BigInt(host.memory.freeBytes) },
+            runtimes: offers.runtimes,
+            accelerators: engines.accelerators(),
+            datasets: offers.datasets,
+            labels: config.labels,
+            neighbors: [...new Set(mesh.connections().map((c) => c.peer))].slice(0, MAX_AD_NEIGHBORS),
+            activities: ctx.activities(),
+          })
+        }
+
+        const adsTopic = mesh.pubsub.topic(ADS_TOPIC, SignedResourceAdSchema)
+        const publish = async (): Promise<void> => {
+          if (stopped) return
+          const signed = await signAd(buildAd(), privateKey)
+          lastSigned = signed
+          try {
+            await adsTopic.publish(fromBinary(SignedResourceAdSchema, signed))
+            metrics.adsPublished.inc()
+          } catch (err) {
+            logger.debug({ err: (err as Error).message }, 'publishing the ad on gossipsub failed')
+          }
+          // The DHT copy lets any peer look this node up even when it is not in their gossip mesh. One put at a time,
+          // each allowed longer than a short ad interval: a busy machine's put takes seconds, and aborting it stores nothing.
+          if (dhtPut === undefined) {
+            dhtPut = mesh.dht
+              .put(ADS_DHT_NAMESPACE, peerId, signed, { signal: AbortSignal.timeout(Math.max(config.ads.intervalMs, DHT_PUT_TIMEOUT_MS)) })
+              .catch((err: unknown) => logger.debug({ err: (err as Error).message }, 'storing the ad in the DHT failed'))
+              .finally(() => {
+                dhtPut = undefined
+              })
+          }
+        }
+
+        const receiveAd = async (bytes: Uint8Array, from: string | undefined, via: string): Promise<void> => {
+          const receivedAt = now()
+          const result = await verifyAd(bytes, receivedAt, from)
+          if (!result.ok) {
+            metrics.adsReceived.inc({ outcome: result.reason })
+            // A late ad (delivered after its expiry) is ordinary under load; anything else is a broken or hostile peer.
+            const level = result.reason === 'expired' ? 'debug' : 'warn'
+            logger[level]({ from, via, reason: result.reason, detail: result.detail }, 'dropped a resource ad')
+            return
+          }
+          const accepted = peers.accept(result.ad, bytes, receivedAt)
+          metrics.adsReceived.inc({ outcome: accepted.accepted ? 'accepted' : accepted.reason })
+          if (accepted.accepted && accepted.isNew) logger.info({ peer: result.ad.peerId, via }, 'peer joined')
+        }
+        const unsubscribe = adsTopic.subscribe((message, from) => {
+          void receiveAd(toBinary(SignedResourceAdSchema, message), from, 'gossip')
+        })
+        await mesh.rpc.handle(GET_AD, async () => {
+          if (lastSigned === undefined) await publish()
+          return fromBinary(SignedResourceAdSchema, lastSigned as Uint8Array)
+        })
+        // A new connection's ad is fetched directly, so a new peer is known at once.
+        const onConnect = (evt: CustomEvent<string>) => {
+          void (async () => {
+            try {
+              const signed = await mesh.rpc.call(evt.detail, GET_AD, {}, { timeoutMs: 5_000 })
+              await receiveAd(toBinary(SignedResourceAdSchema, signed), evt.detail, 'rpc')
+            } catch (err) {
+              logger.debug({ peer: evt.detail, err: (err as Error).message }, 'could not fetch ad on connect')
+            }
+          })()
+        }
+        mesh.addEventListener('peer:connect', onConnect)
+        const timer = setInterval(() => void publish(), config.ads.intervalMs)
+        timer.unref()
+
+        // Data sets are described and the engines measured off the start-up path; the ad is republished after.
+        const probeAbort = new AbortController()
+        const describe = measure.describeDatasets ?? describeLocalDatasets
+        const probe = measure.probeRuntimes ?? probeRuntimes
+        const datasets = ctx.get('datasets')
+        const measured = (async () => {
+          try {
+            offers.datasets = await describe(config, (ds) => datasets.load(ds))
+          } catch (err) {
+            logger.error({ err: (err as Error).message }, 'could not load a configured data set; advertising none')
+          }
+          try {
+            if (config.runtime.probe) {
+              const measuredTfjs = await probe(probeAbort.signal)
+              const torchGflops = await engines.measureTorch()
+              offers.runtimes = engines.offers().map((offer) => {
+                if (offer.name === 'torch' && torchGflops !== undefined) return { ...offer, matmulGflops: Math.round(torchGflops * 10) / 10 }
+                return measuredTfjs.find((m) => m.name === offer.name) ?? offer
+              })
+            }
+          } catch (err) {
+            if (!probeAbort.signal.aborted) logger.warn({ err: (err as Error).message }, 'runtime probe failed')
+          }
+          if (!stopped && (offers.datasets.length > 0 || offers.runtimes.length > 0)) await publish()
+        })()
+
+        ctx.provide('ads', { publish, offers: () => offers })
+        release = async () => {
+          stopped = true
+          clearInterval(timer)
+          probeAbort.abort()
+          unsubscribe()
+          mesh.removeEventListener('peer:connect', onConnect)
+          await mesh.rpc.unhandle(GET_AD).catch(() => {})
+          await measured.catch(() => {})
+        }
+      },
+      async stop() {
+        ctx.withdraw('ads')
+        await release?.()
+      },
+    }
+  }
+}

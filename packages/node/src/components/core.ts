@@ -1,0 +1,174 @@
+// The components every node has underneath its roles: the data directory (lock and identity), the state database,
+// the ML engines and the mesh node.
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { readFileSync } from 'node:fs'
+import { isAbsolute } from 'node:path'
+import { fromBinary } from '@bufbuild/protobuf'
+import { createMeshNode, type MeshMetrics, parsePsk } from '@weft/mesh'
+import { ResourceAdSchema, SignedResourceAdSchema } from '@weft/protocol'
+import { verifyAd } from '../ads.js'
+import type { NodeComponentFactory, NodeContext } from '../component.js'
+import type { NodeConfig } from '../config.js'
+import { DATA_DIR_FILES, type DataDirLock, ensureDataDir, loadOrCreateIdentity, lockDataDir } from '../data-dir.js'
+import { type EnginesComponents, type NodeEngines, startEngines } from '../engines.js'
+import { ConfigError } from '../errors.js'
+import type { NodeMetrics } from '../metrics.js'
+import { openNodeState } from '../state.js'
+import type { TrafficMeter } from '../telemetry.js'
+
+/** DHT namespace of resource ads: `/weft-ad/<peer id>`. */
+export const ADS_DHT_NAMESPACE = 'weft-ad'
+
+function readPsk(config: NodeConfig): Uint8Array | undefined {
+  const pn = config.privateNetwork
+  if (pn === undefined) return undefined
+  const path = isAbsolute(pn.pskFile) ? pn.pskFile : join(config.dataDir, pn.pskFile)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read the private network key ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  return parsePsk(text)
+}
+
+function validPeerIds(ids: readonly string[]): string[] {
+  for (const id of ids) {
+    try {
+      peerIdFromString(id)
+    } catch {
+      throw new ConfigError(`privateNetwork.allow: '${id}' is not a peer id`)
+    }
+  }
+  return [...ids]
+}
+
+/** Claims the data directory first (an exclusive lock: a second node on it is refused), then loads the identity. */
+export const dataDirComponent: NodeComponentFactory = (ctx) => {
+  let lock: DataDirLock | undefined
+  return {
+    name: 'data-dir',
+    async start() {
+      ensureDataDir(ctx.config.dataDir)
+      lock = lockDataDir(ctx.config.dataDir)
+      validPeerIds(ctx.config.privateNetwork?.allow ?? [])
+      ctx.provide('privateKey', await loadOrCreateIdentity(ctx.config.dataDir))
+      ctx.provide('psk', readPsk(ctx.config))
+    },
+    stop() {
+      ctx.withdraw('privateKey')
+      ctx.withdraw('psk')
+      lock?.release()
+    },
+  }
+}
+
+/** The node's SQLite state: metadata and the peer table. */
+export const stateComponent: NodeComponentFactory = (ctx) => ({
+  name: 'state',
+  dependsOn: ['data-dir'],
+  start() {
+    ctx.provide('state', openNodeState(join(ctx.config.dataDir, DATA_DIR_FILES.state)))
+  },
+  stop() {
+    ctx.get('state').close()
+    ctx.withdraw('state')
+  },
+})
+
+/** The ML engines, before the mesh: ads name them from the first one on (a PyTorch worker takes seconds to start). */
+export function enginesComponent(replacements?: EnginesComponents): NodeComponentFactory {
+  return (ctx) => {
+    let engines: NodeEngines | undefined
+    return {
+      name: 'engines',
+      dependsOn: ['data-dir'],
+      async start() {
+        engines = await startEngines(ctx.config, ctx.logger, replacements)
+        ctx.provide('engines', engines)
+      },
+      async stop() {
+        ctx.withdraw('engines')
+        await engines?.close()
+      },
+    }
+  }
+}
+
+function meshMetricsFor(metrics: NodeMetrics, traffic: TrafficMeter): MeshMetrics {
+  return {
+    onBytes: (protocol, direction, bytes, peer) => {
+      metrics.bytes.inc({ protocol, direction }, bytes)
+      traffic.record(direction, bytes, peer)
+    },
+    onRpc: (protocol, method, side, outcome, seconds) => {
+      if (side === 'client') metrics.rpcSeconds.observe({ protocol, method, outcome }, seconds)
+    },
+    onTensorTransfer: (purpose, direction, outcome, bytes, seconds) => {
+      if (outcome !== 'ok') return
+      metrics.transferBytes.inc({ purpose, direction }, bytes)
+      metrics.transferSeconds.observe({ purpose, direction }, seconds)
+      if (seconds > 0) metrics.transferThroughput.set({ purpose, direction }, bytes / seconds)
+    },
+    onBadMessage: (protocol, reason) => metrics.badMessages.inc({ protocol, reason }),
+  }
+}
+
+/** The DHT namespace of ads: a server stores only ads that verify and belong to their key; the newest wins. */
+function adsNamespace(now: () => number) {
+  return {
+    validate: async (key: Uint8Array, value: Uint8Array) => {
+      const result = await verifyAd(value, now())
+      if (!result.ok) throw new Error(`resource ad rejected: ${result.reason} (${result.detail})`)
+      const id = new TextDecoder().decode(key).split('/')[2]
+      if (id !== result.ad.peerId) throw new Error(`ad for ${result.ad.peerId} stored under ${id}`)
+    },
+    select: (_key: Uint8Array, records: Uint8Array[]) => {
+      let best = 0
+      let bestSeq = -1n
+      records.forEach((r, i) => {
+        try {
+          const seq = fromBinary(ResourceAdSchema, fromBinary(SignedResourceAdSchema, r).ad).seq
+          if (seq > bestSeq) {
+            bestSeq = seq
+            best = i
+          }
+        } catch {}
+      })
+      return best
+    },
+  }
+}
+
+/** The js-libp2p mesh node: listeners, bootstrap, DHT (with the ads namespace), gossipsub, RPC, tensor transfer. */
+export const meshComponent: NodeComponentFactory = (ctx: NodeContext) => ({
+  name: 'mesh',
+  dependsOn: ['data-dir', 'state', 'engines'],
+  async start() {
+    const { config } = ctx
+    const psk = ctx.get('psk')
+    const allow = config.privateNetwork?.allow ?? []
+    const mesh = await createMeshNode(
+      {
+        privateKey: ctx.get('privateKey'),
+        listen: config.listen,
+        announce: config.announce,
+        bootstrap: config.bootstrap,
+        mdns: config.mdns,
+        network: config.lan ? 'lan' : 'public',
+        ...(psk !== undefined ? { psk } : {}),
+        ...(allow.length > 0 ? { allowList: validPeerIds(allow) } : {}),
+        dht: { namespaces: { [ADS_DHT_NAMESPACE]: adsNamespace(ctx.now) } },
+      },
+      { metrics: meshMetricsFor(ctx.metrics, ctx.traffic), logger: ctx.logger.child({ component: 'mesh' }) },
+    )
+    ctx.get('state').setMeta('peer_id', mesh.peerId)
+    ctx.provide('mesh', mesh)
+  },
+  async stop() {
+    const mesh = ctx.get('mesh')
+    ctx.withdraw('mesh')
+    await mesh.stop()
+  },
+})

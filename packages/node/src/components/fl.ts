@@ -1,0 +1,61 @@
+// Federated learning's two roles as node components: the coordinator (jobs submitted here) and the client (jobs
+// this node is invited to). Either can run without the other.
+import type { NodeComponentFactory } from '../component.js'
+import { startFlClient } from '../fl/client-role.js'
+import { startFlCoordinator } from '../fl/coordinator-role.js'
+
+export const flCoordinatorComponent: NodeComponentFactory = (ctx) => {
+  let removeActivities: (() => void) | undefined
+  return {
+    name: 'fl-coordinator',
+    dependsOn: ['state', 'engines', 'mesh', 'peers', 'datasets'],
+    async start() {
+      const datasets = ctx.get('datasets')
+      const role = await startFlCoordinator({
+        mesh: ctx.get('mesh'),
+        peers: ctx.get('peers'),
+        state: ctx.get('state'),
+        engines: ctx.get('engines'),
+        config: ctx.config,
+        metrics: ctx.metrics,
+        logger: ctx.logger,
+        loadDataset: (ds) => datasets.load(ds),
+      })
+      ctx.provide('flCoordinator', role)
+      removeActivities = ctx.addActivities(() => role.activities())
+    },
+    async stop() {
+      removeActivities?.()
+      const role = ctx.get('flCoordinator')
+      ctx.withdraw('flCoordinator')
+      await role.stop()
+    },
+  }
+}
+
+export const flClientComponent: NodeComponentFactory = (ctx) => {
+  let removeActivities: (() => void) | undefined
+  return {
+    name: 'fl-client',
+    dependsOn: ['engines', 'mesh', 'datasets'],
+    async start() {
+      const datasets = ctx.get('datasets')
+      const role = await startFlClient({
+        mesh: ctx.get('mesh'),
+        engines: ctx.get('engines'),
+        config: ctx.config,
+        metrics: ctx.metrics,
+        logger: ctx.logger,
+        loadDataset: (ds) => datasets.load(ds),
+      })
+      ctx.provide('flClient', role)
+      removeActivities = ctx.addActivities(() => role.activities())
+    },
+    async stop() {
+      removeActivities?.()
+      const role = ctx.get('flClient')
+      ctx.withdraw('flClient')
+      await role.stop()
+    },
+  }
+}

@@ -1,0 +1,87 @@
+// The peer table as a component: fed by verified ads (the ads component), told of connections, swept for expired
+// ads every second, and mirrored in the peer gauges.
+import type { NodeComponentFactory } from '../component.js'
+import { createPeerTable, type PeerEntry } from '../peer-table.js'
+
+export const peersComponent: NodeComponentFactory = (ctx) => {
+  let release: (() => void) | undefined
+  return {
+    name: 'peers',
+    dependsOn: ['state', 'mesh'],
+    start() {
+      const { metrics, logger } = ctx
+      const mesh = ctx.get('mesh')
+      const peers = createPeerTable(mesh.peerId, { state: ctx.get('state'), now: ctx.now })
+      const onConnect = (evt: CustomEvent<string>) => {
+        peers.setConnected(evt.detail, true)
+        metrics.connections.set(mesh.connections().length)
+      }
+      const onDisconnect = (evt: CustomEvent<string>) => {
+        peers.setConnected(evt.detail, false)
+        metrics.connections.set(mesh.connections().length)
+      }
+      const onGone = (entry: PeerEntry) => logger.info({ peer: entry.peerId, reason: entry.goneReason }, 'peer gone')
+      const updateGauge = () => {
+        let alive = 0
+        let gone = 0
+        for (const p of peers.list()) p.status === 'alive' ? alive++ : gone++
+        metrics.peers.set({ status: 'alive' }, alive)
+        metrics.peers.set({ status: 'gone' }, gone)
+      }
+      mesh.addEventListener('peer:connect', onConnect)
+      mesh.addEventListener('peer:disconnect', onDisconnect)
+      peers.on('peer:gone', onGone)
+      peers.on('peer:update', updateGauge)
+      peers.on('peer:gone', updateGauge)
+      updateGauge()
+      const sweep = setInterval(() => peers.sweep(), Math.min(1_000, ctx.config.ads.intervalMs))
+      sweep.unref()
+      ctx.provide('peers', peers)
+      release = () => {
+        clearInterval(sweep)
+        mesh.removeEventListener('peer:connect', onConnect)
+        mesh.removeEventListener('peer:disconnect', onDisconnect)
+        peers.off('peer:gone', onGone)
+        peers.off('peer:update', updateGauge)
+        peers.off('peer:gone', updateGauge)
+      }
+    },
+    stop() {
+      release?.()
+      ctx.withdraw('peers')
+    },
+  }
+}
+
+/** A restarted node reconnects to the peers it knew recently: their last signed ads carry their addresses. */
+export const redialComponent: NodeComponentFactory = (ctx) => {
+  const abort = new AbortController()
+  let dialing: Promise<unknown> | undefined
+  return {
+    name: 'redial',
+    dependsOn: ['mesh', 'peers'],
+    start() {
+      const mesh = ctx.get('mesh')
+      const recent = ctx
+        .get('peers')
+        .list()
+        .filter((p) => ctx.now() - p.lastSeen < 3_600_000)
+        .slice(0, 64)
+      dialing = Promise.allSettled(
+        recent.map(async (p) => {
+          for (const addr of p.ad.addrs) {
+            if (abort.signal.aborted) return
+            try {
+              await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${p.peerId}`, { signal: AbortSignal.any([abort.signal, AbortSignal.timeout(3_000)]) })
+              return
+            } catch {}
+          }
+        }),
+      )
+    },
+    async stop() {
+      abort.abort()
+      await dialing
+    },
+  }
+}

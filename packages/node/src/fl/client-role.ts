@@ -1,0 +1,63 @@
+// The FL client role of a node: @weft/fl-mesh's participant with this node's policy (config `fl`), its configured
+// data sets, its engines, OpenSSL's X25519 for secure aggregation, and the client metrics.
+import type { InMemoryDataset } from '@weft/data'
+import { type Participant, startParticipant } from '@weft/fl-mesh'
+import type { MeshNode } from '@weft/mesh'
+import { nativeX25519 } from '@weft/secagg/node'
+import type { Logger } from 'pino'
+import type { DatasetConfig, NodeConfig } from '../config.js'
+import type { NodeEngines } from '../engines.js'
+import type { NodeMetrics } from '../metrics.js'
+import type { ActivityView } from '../views.js'
+
+export interface FlClientComponents {
+  readonly mesh: MeshNode
+  readonly config: NodeConfig
+  readonly metrics: NodeMetrics
+  readonly logger: Logger
+  readonly engines: NodeEngines
+  readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
+}
+
+export interface FlClientRole {
+  jobs: Participant['jobs']
+  activities(): ActivityView[]
+  stop(): Promise<void>
+}
+
+/** Starts the client role: registers the client side of the FL protocol on the node's mesh. */
+export async function startFlClient(c: FlClientComponents): Promise<FlClientRole> {
+  const { config, engines } = c
+  const policy = config.fl
+  const participant = await startParticipant({
+    mesh: c.mesh,
+    policy: {
+      participate: policy.participate,
+      acceptFrom: policy.acceptFrom,
+      maxJobs: policy.maxJobs,
+      maxModelBytes: policy.maxModelBytes,
+      sendRetries: policy.sendRetries,
+      ...(policy.adversary === undefined ? {} : { adversary: policy.adversary }),
+    },
+    engines: { pool: (e) => engines.pool(e), has: (e) => engines.has(e), available: engines.available, preferred: engines.preferred },
+    loadDataset: (name) => {
+      const ds = config.datasets.find((d) => d.name === name)
+      return ds === undefined ? undefined : c.loadDataset(ds)
+    },
+    keyAgreement: nativeX25519(),
+    logger: c.logger.child({ component: 'fl-client' }),
+    onTrained: (_job, seconds, examples) => {
+      c.metrics.fl.clientTrainSeconds.observe(seconds)
+      c.metrics.fl.clientExamples.inc(examples)
+    },
+  })
+  return {
+    jobs: () => participant.jobs(),
+    activities: () =>
+      participant
+        .jobs()
+        .filter((j) => j.activeRounds.length > 0)
+        .map((j) => ({ kind: 'fl-client', jobId: j.id, detail: `training round ${j.activeRounds.join(', ')}` })),
+    stop: () => participant.stop(),
+  }
+}

@@ -1,0 +1,237 @@
+// The FL coordinator role of a node: jobs submitted here run on the FL core's coordinator, over the mesh
+// (@weft/fl-mesh: transport, update receiver, RPC surface), persisted in the node's SQLite + block-file store, with
+// Prometheus metrics and a fan-out of each job's typed events.
+import { createHash } from 'node:crypto'
+import { type ClientOffer, type Coordinator, createCoordinator, ineligibility, type JobEvent, type JobStore, parseJobSpec } from '@weft/fl'
+import { engineFor, meshCoordinatorTransport, serveCoordinatorRpc, serveUpdates } from '@weft/fl-mesh'
+import type { InMemoryDataset } from '@weft/data'
+import type { MeshNode } from '@weft/mesh'
+import { FL_STATUS, FL_SUBMIT } from '@weft/protocol'
+import { featureSize } from '@weft/runtime'
+import type { Logger } from 'pino'
+import type { DatasetConfig, NodeConfig } from '../config.js'
+import type { NodeEngines } from '../engines.js'
+import type { NodeMetrics } from '../metrics.js'
+import type { PeerEntry, PeerTable } from '../peer-table.js'
+import type { NodeState } from '../state.js'
+import type { ActivityView } from '../views.js'
+import { openFlStore } from './fl-store.js'
+import { exportJobModel, type JobView, jobView } from './job-views.js'
+
+export interface FlCoordinatorComponents {
+  readonly mesh: MeshNode
+  readonly peers: PeerTable
+  readonly state: NodeState
+  readonly config: NodeConfig
+  readonly metrics: NodeMetrics
+  readonly logger: Logger
+  /** Loads a configured data set (memoized by the node) for centralized evaluation. */
+  readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
+  readonly engines: NodeEngines
+}
+
+/** Jobs coordinated here (and the jobs this node handed to other coordinators). */
+export interface FlCoordinatorRole {
+  readonly coordinator: Coordinator
+  readonly store: JobStore
+  /** Validates and starts a job here. @throws InvalidJobSpecError, Error */
+  submit(spec: unknown, submitter?: string): JobView
+  /** Hands a job to another node, which coordinates it. */
+  submitTo(peer: string, spec: unknown): Promise<{ id: string; coordinator: string }>
+  list(): JobView[]
+  /** A job coordinated here, or one submitted from here to another coordinator (asked of it). */
+  view(id: string): Promise<JobView | undefined>
+  events(id: string, after: number): JobEvent[]
+  cancel(id: string): boolean
+  exportModel(id: string, round: number | 'last'): { bytes: Uint8Array; round: number } | undefined
+  activities(): ActivityView[]
+  /** Calls `listener` with each event of the jobs coordinated here as it is recorded; returns the unsubscribe. */
+  onJobEvent(listener: (jobId: string, event: JobEvent) => void): () => void
+  stop(): Promise<void>
+}
+
+function offerOf(entry: PeerEntry): ClientOffer {
+  const ad = entry.ad
+  return {
+    id: entry.peerId,
+    labels: ad.labels,
+    runtimes: ad.runtimes.map((r) => r.name),
+    memoryMb: Number(ad.memory?.totalBytes ?? 0n) / 2 ** 20,
+    cores: ad.cpu?.cores ?? 0,
+    datasets: ad.datasets.map((d) => ({ name: d.name, examples: Number(d.examples) })),
+  }
+}
+
+/** Starts the coordinator role: opens the store, serves the protocol, resumes jobs left running. */
+export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<FlCoordinatorRole> {
+  const { mesh, peers, config, metrics, logger, engines } = c
+  const log = logger.child({ component: 'fl' })
+  const store = openFlStore(config.dataDir)
+  const listeners = new Set<(jobId: string, event: JobEvent) => void>()
+  const jobSpec = (jobId: string) => store.getJob(jobId)?.spec
+
+  const transport = meshCoordinatorTransport({
+    mesh,
+    jobSpec,
+    // A fresh signed ad is what makes a peer a candidate; connections are dialled on demand.
+    candidates: (spec) => peers.list().filter((p) => p.status === 'alive' && ineligibility(spec, offerOf(p)) === undefined).map((p) => p.peerId),
+  })
+
+  const fl = metrics.fl
+  const coordinator = createCoordinator(
+    {
+      store,
+      transport,
+      onEvent: (jobId, event) => {
+        for (const listener of listeners) listener(jobId, event)
+      },
+      hash: { createSha256: () => createHash('sha256') },
+      logger: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) },
+      evaluator: {
+        check(_spec, name) {
+          const ds = config.datasets.find((d) => d.name === name)
+          if (ds === undefined) return `this node has no data set named "${name}" (node config datasets)`
+          return undefined
+        },
+        async evaluate(spec, name, params) {
+          const ds = config.datasets.find((d) => d.name === name)
+          if (ds === undefined) throw new Error(`no data set named "${name}"`)
+          const data = await c.loadDataset(ds)
+          if (featureSize(data.featureShape) !== featureSize(spec.model.inputShape)) {
+            throw new Error(`data set "${name}" does not fit the model's input`)
+          }
+          // Any engine evaluates the same; the job's own when this node has it.
+          const wanted = engineFor(spec, engines)
+          const engine = engines.has(wanted) ? wanted : engines.preferred
+          return engines.pool(engine).evaluate({ spec: spec.model, params, dataset: data.toShared() })
+        },
+      },
+      metrics: {
+        onRound(jobId, round, m) {
+          fl.rounds.inc({ job: jobId })
+          fl.round.set({ job: jobId }, round)
+          for (const phase of ['total', 'broadcast', 'training', 'upload', 'aggregation'] as const) {
+            fl.roundSeconds.observe({ phase }, m.seconds[phase])
+          }
+          fl.overheadSeconds.observe(m.overheadSeconds)
+          fl.participants.set({ job: jobId, kind: 'results' }, m.results)
+          fl.participants.set({ job: jobId, kind: 'dropped' }, m.dropped)
+          fl.participants.set({ job: jobId, kind: 'sampled' }, m.sampled)
+          fl.bytes.inc({ direction: 'down' }, m.bytesDown)
+          fl.bytes.inc({ direction: 'up' }, m.bytesUp)
+          fl.trainLoss.set({ job: jobId }, m.trainLoss)
+        },
+        onEvaluation(jobId, _round, e) {
+          if (e.centralized !== undefined) {
+            fl.evalAccuracy.set({ job: jobId, kind: 'centralized' }, e.centralized.accuracy)
+            fl.evalLoss.set({ job: jobId, kind: 'centralized' }, e.centralized.loss)
+          }
+          if (e.federated !== undefined) {
+            fl.evalAccuracy.set({ job: jobId, kind: 'federated' }, e.federated.accuracy)
+            fl.evalLoss.set({ job: jobId, kind: 'federated' }, e.federated.loss)
+          }
+        },
+        onUpdate: (_jobId, outcome) => fl.updates.inc({ outcome }),
+        onJobStatus: () => {
+          const counts: Record<string, number> = { running: 0, finished: 0, failed: 0, cancelled: 0 }
+          for (const j of store.listJobs()) counts[j.status] = (counts[j.status] ?? 0) + 1
+          for (const [status, n] of Object.entries(counts)) fl.jobs.set({ status }, n)
+        },
+      },
+    },
+    { dispatchConcurrency: config.fl.dispatchConcurrency },
+  )
+
+  const receiver = await serveUpdates(
+    { mesh, coordinator, jobSpec, onRefused: () => fl.updates.inc({ outcome: 'refused' }) },
+    { maxBytes: config.fl.maxModelBytes },
+  )
+
+  const viewOf = (id: string): JobView | undefined => {
+    const job = store.getJob(id)
+    return job === undefined ? undefined : jobView(job, store, coordinator, mesh.peerId)
+  }
+  const submit = (input: unknown, submitter = 'local'): JobView => {
+    const job = coordinator.submit(parseJobSpec(input), { submitter })
+    return jobView(job, store, coordinator, mesh.peerId)
+  }
+  const rpc = await serveCoordinatorRpc({
+    mesh,
+    coordinator,
+    logger: log,
+    submitRefusal(peer) {
+      if (!config.fl.coordinate) return 'this node does not coordinate jobs (fl.coordinate is false)'
+      if (!config.fl.acceptFrom.includes('*') && !config.fl.acceptFrom.includes(peer)) return `${peer} is not in fl.acceptFrom`
+      return undefined
+    },
+    submit: (spec, peer) => submit(spec, peer).id,
+    statusJson: (id) => {
+      const view = viewOf(id)
+      return view === undefined ? undefined : JSON.stringify(view)
+    },
+    hasJob: (id) => store.getJob(id) !== undefined,
+  })
+
+  // A client is dropped from its round when its last connection closes. An expired ad alone (a busy or slow
+  // gossip path) only stops new rounds from sampling it: its update is still taken while the round is open.
+  const onGone = (entry: PeerEntry): void => {
+    if (entry.goneReason === 'disconnected') coordinator.clientGone(entry.peerId, 'peer gone (disconnected)')
+  }
+  const onUpdate = (): void => coordinator.wake()
+  const onDisconnect = (evt: CustomEvent<string>): void => {
+    if (!mesh.connections().some((x) => x.peer === evt.detail)) coordinator.clientGone(evt.detail, 'disconnected')
+  }
+  peers.on('peer:gone', onGone)
+  peers.on('peer:update', onUpdate)
+  mesh.addEventListener('peer:connect', onUpdate)
+  mesh.addEventListener('peer:disconnect', onDisconnect)
+
+  const resumed = coordinator.resumeAll()
+  if (resumed.length > 0) log.info({ jobs: resumed }, 'resumed federated jobs after a restart')
+
+  return {
+    coordinator,
+    store,
+    submit,
+    async submitTo(peer, input) {
+      const spec = parseJobSpec(input)
+      const r = await mesh.rpc.call(peer, FL_SUBMIT, { specJson: JSON.stringify(spec) }, { timeoutMs: 30_000 })
+      c.state.setMeta(`fl-remote:${r.jobId}`, peer)
+      return { id: r.jobId, coordinator: peer }
+    },
+    list: () => store.listJobs().map((job) => jobView(job, store, coordinator, mesh.peerId)),
+    async view(id) {
+      const local = viewOf(id)
+      if (local !== undefined) return local
+      const remote = c.state.getMeta(`fl-remote:${id}`)
+      if (remote === undefined) return undefined
+      const r = await mesh.rpc.call(remote, FL_STATUS, { jobId: id }, { timeoutMs: 10_000 })
+      return JSON.parse(r.statusJson) as JobView
+    },
+    events: (id, after) => store.events(id, after),
+    cancel: (id) => coordinator.cancel(id),
+    exportModel: (id, round) => exportJobModel(store, id, round),
+    activities() {
+      const out: ActivityView[] = []
+      for (const job of store.listJobs()) {
+        if (job.status === 'running') out.push({ kind: 'fl-coordinator', jobId: job.id, detail: `round ${Math.min(job.round, job.spec.rounds)}/${job.spec.rounds}` })
+      }
+      return out
+    },
+    onJobEvent(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    async stop() {
+      peers.off('peer:gone', onGone)
+      peers.off('peer:update', onUpdate)
+      mesh.removeEventListener('peer:connect', onUpdate)
+      mesh.removeEventListener('peer:disconnect', onDisconnect)
+      await coordinator.stop()
+      await receiver.stop()
+      await rpc.stop()
+      listeners.clear()
+      store.close()
+    },
+  }
+}

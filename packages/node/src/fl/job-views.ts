@@ -1,0 +1,117 @@
+// How the node's API and CLI show federated jobs: job and round views built from the store and the live coordinator,
+// and a job's models by round (for export).
+import type { Coordinator, JobRecord, JobSpec, JobStore, RoundMetrics, RoundRecord } from '@weft/fl'
+import type { JobLive } from '@weft/fl'
+import { encodeModelArtifact, paramCount, paramInfo } from '@weft/runtime'
+
+/** A job as the API and CLI show it. */
+export interface JobView {
+  readonly id: string
+  readonly name: string
+  readonly status: JobRecord['status']
+  readonly coordinator: string
+  readonly submitter: string
+  /** Rounds committed so far. */
+  readonly completedRounds: number
+  readonly rounds: number
+  readonly strategy: string
+  readonly dataset: string
+  readonly model: { readonly architecture: string; readonly params: number }
+  readonly modelHash: string
+  readonly createdAt: number
+  readonly updatedAt: number
+  readonly error?: string
+  readonly live?: JobLive
+  readonly latest?: { readonly round: number; readonly accuracy?: number; readonly loss?: number; readonly trainLoss: number }
+  readonly spec: JobSpec
+  readonly history: readonly RoundView[]
+  /** Rounds whose output model is stored here and can be exported (0 = the initial model). */
+  readonly models: readonly number[]
+}
+
+/** One round of a job as the API shows it. */
+export interface RoundView {
+  readonly round: number
+  readonly status: string
+  /** Number of clients asked to train (replacements included). */
+  readonly participants: number
+  /** Their peer ids. */
+  readonly clients: readonly string[]
+  /** Clients whose update was accepted for this round. */
+  readonly delivered: readonly string[]
+  readonly startedAt: number
+  readonly endedAt?: number
+  readonly metrics?: RoundMetrics
+}
+
+/** A job as the API shows it, from the store and (while it runs here) the coordinator's live state. */
+export function jobView(job: JobRecord, store: JobStore, coordinator: Pick<Coordinator, 'live'>, coordinatorId: string): JobView {
+  const rounds = store.listRounds(job.id)
+  const closed = rounds.filter((r) => r.status === 'closed')
+  const last = closed.at(-1)
+  const lastEval = [...closed].reverse().find((r) => r.metrics?.evaluation !== undefined)
+  const ev = lastEval?.metrics?.evaluation
+  const acc = ev?.centralized?.accuracy ?? ev?.federated?.accuracy
+  const loss = ev?.centralized?.loss ?? ev?.federated?.loss
+  const live = coordinator.live(job.id)
+  return {
+    id: job.id,
+    name: job.spec.name,
+    status: job.status,
+    coordinator: coordinatorId,
+    submitter: job.submitter,
+    completedRounds: closed.length,
+    rounds: job.spec.rounds,
+    strategy: job.spec.strategy.name,
+    dataset: job.spec.dataset,
+    model: { architecture: job.spec.model.architecture, params: paramCount(job.spec.model) },
+    modelHash: job.modelHash,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    ...(job.error === undefined ? {} : { error: job.error }),
+    ...(live === undefined ? {} : { live }),
+    ...(last?.metrics === undefined
+      ? {}
+      : {
+          latest: {
+            round: last.round,
+            trainLoss: last.metrics.trainLoss,
+            ...(acc === undefined ? {} : { accuracy: acc }),
+            ...(loss === undefined ? {} : { loss }),
+          },
+        }),
+    spec: job.spec,
+    models: modelsByRound(job, rounds)
+      .filter((m) => store.hasModel(m.hash))
+      .map((m) => m.round),
+    history: rounds.map((r) => ({
+      round: r.round,
+      status: r.status,
+      participants: r.participants.length,
+      clients: r.participants,
+      delivered: r.metrics?.secureAggregation?.contributors ?? store.contributors(job.id, r.round),
+      startedAt: r.startedAt,
+      ...(r.endedAt === undefined ? {} : { endedAt: r.endedAt }),
+      ...(r.metrics === undefined ? {} : { metrics: r.metrics }),
+    })),
+  }
+}
+
+/** A job's models by round: the initial one (round 0), then each closed round's output, oldest first. */
+export function modelsByRound(job: JobRecord, rounds: readonly RoundRecord[]): { round: number; hash: string }[] {
+  const out = [{ round: 0, hash: rounds[0]?.inputHash ?? job.modelHash }]
+  for (const r of rounds) if (r.status === 'closed' && r.outputHash !== undefined) out.push({ round: r.round, hash: r.outputHash })
+  return out
+}
+
+/** The job's model after `round` ('last' or a number) as a Weft model artifact, or undefined when not stored. */
+export function exportJobModel(store: JobStore, id: string, round: number | 'last'): { bytes: Uint8Array; round: number } | undefined {
+  const job = store.getJob(id)
+  if (job === undefined) return undefined
+  const models = modelsByRound(job, store.listRounds(id))
+  const model = round === 'last' ? models.at(-1) : models.find((m) => m.round === round)
+  const weights = model === undefined ? undefined : store.getModel(model.hash)
+  if (model === undefined || weights === undefined) return undefined
+  const { bytes } = encodeModelArtifact({ spec: job.spec.model, params: paramInfo(job.spec.model), weights })
+  return { bytes, round: model.round }
+}

@@ -1,27 +1,13 @@
 // Federated learning on in-process nodes: bad input at the edges (API, update headers, sizes) is refused with a
 // reason while the job goes on with the honest clients.
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { DELTA_TENSOR, MODEL_TENSOR, vectorSet } from '@weft/fl'
 import { ModelMetaSchema, TrainRequestSchema, UpdateMetaSchema } from '@weft/protocol'
 import { decodeModelArtifact } from '@weft/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeSynthCsv } from './fixtures.js'
 import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
-
-function csv(path: string, n: number, seed: number): void {
-  let s = seed
-  const rand = () => {
-    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0
-    return s / 2 ** 32
-  }
-  const rows = ['a,b,c,d,label']
-  for (let i = 0; i < n; i++) {
-    const x = [rand() - 0.5, rand() - 0.5, rand() - 0.5, rand() - 0.5]
-    rows.push(`${x.join(',')},${(x[0] as number) > 0 ? 'pos' : 'neg'}`)
-  }
-  writeFileSync(path, `${rows.join('\n')}\n`)
-}
 
 const SPEC = {
   model: { architecture: 'logreg', inputShape: [4], numClasses: 2 },
@@ -44,7 +30,7 @@ describe('FL service on in-process nodes', () => {
     for (const i of [0, 1]) {
       const dir = coordinator.config.dataDir
       const path = join(dir, `client-${i}.csv`)
-      csv(path, 200, i + 1)
+      writeSynthCsv(path, 200, i + 1)
       clients.push(await startTestNode({ bootstrap, datasets: [{ name: 'synth', source: path, label: 'label' } as never] }))
     }
     rogue = await startTestNode({ bootstrap, fl: { participate: false } as never })

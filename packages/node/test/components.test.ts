@@ -99,7 +99,15 @@ describe('a node made of components', () => {
     const dir = first.config.dataDir
     const jobsBefore = readFileSync(join(dir, 'node.lock'), 'utf8')
     let probed = false
-    const second = startTestNode({ dataDir: dir }, { probeRuntimes: async () => ((probed = true), []) })
+    const second = startTestNode(
+      { dataDir: dir },
+      {
+        probeRuntimes: async () => {
+          probed = true
+          return []
+        },
+      },
+    )
     await expect(second).rejects.toThrow(DataDirError)
     await expect(second).rejects.toThrow(new RegExp(`pid ${process.pid}, ${first.peerId}, API ${first.apiUrl.replace(/[.]/g, '\\.')}.*already running on`))
     expect(probed).toBe(false)

@@ -4,7 +4,8 @@ import { isAbsolute, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { createMeshNode, type MeshMetrics, type MeshNode, parsePsk, rpcMethod } from '@weft/mesh'
+import { type MeshMetrics, parsePsk, rpcMethod } from '@weft/mesh'
+import { createMeshNode, type MeshNode } from '@weft/mesh/node'
 import {
   GetAdRequestSchema,
   type ResourceAd,

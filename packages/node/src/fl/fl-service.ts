@@ -24,7 +24,8 @@ import {
   vectorSet,
 } from '@weft/fl'
 import type { InMemoryDataset } from '@weft/data'
-import { type MeshNode, RpcError, TensorRejectedError } from '@weft/mesh'
+import { RpcError, TensorRejectedError } from '@weft/mesh'
+import type { MeshNode } from '@weft/mesh/node'
 import { ModelMetaSchema, type Tensor, type TrainRequest, TrainRequestSchema, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { decodeSecAggMessage, encodeSecAggMessage } from '@weft/secagg'
 import { encodeModelArtifact, featureSize, paramCount, paramInfo } from '@weft/runtime'

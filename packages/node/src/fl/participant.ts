@@ -17,7 +17,8 @@ import {
   toDeltaInPlace,
 } from '@weft/fl'
 import type { InMemoryDataset } from '@weft/data'
-import { type MeshNode, RpcError, TensorRejectedError } from '@weft/mesh'
+import { RpcError, TensorRejectedError } from '@weft/mesh'
+import type { MeshNode } from '@weft/mesh/node'
 import { fromBinary } from '@bufbuild/protobuf'
 import { createTensor, ModelMetaSchema, type TrainRequest, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { featureSize, type PoolTrainResult } from '@weft/runtime'

@@ -10,7 +10,8 @@ import net from 'node:net'
 import { parseArgs } from 'node:util'
 import { StringValueSchema } from '@bufbuild/protobuf/wkt'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createMeshNode, generatePsk, rpcMethod } from '@weft/mesh'
+import { generatePsk, rpcMethod } from '@weft/mesh'
+import { createMeshNode } from '@weft/mesh/node'
 import { createTensor, tensorSetHash } from '@weft/protocol'
 
 const { values: args } = parseArgs({

@@ -1,8 +1,12 @@
 // What FL needs of a mesh node: its id, typed RPC and tensor-set transfer. A browser peer and a daemon both have it.
-import type { MeshNode } from '@weft/mesh'
+import type { Rpc, Tensors } from '@weft/mesh'
 
-/** The part of a mesh node that the FL roles use. */
-export type FlEndpoint = Pick<MeshNode, 'peerId' | 'rpc' | 'tensors'>
+/** The part of a mesh node that the FL roles use (a Node mesh node has it; so does a browser libp2p with the primitives). */
+export interface FlEndpoint {
+  readonly peerId: string
+  readonly rpc: Rpc
+  readonly tensors: Tensors
+}
 
 /** A pino-compatible logger (the node passes its child logger; tests may pass a silent one). */
 export interface FlLogger {

@@ -1,22 +1,25 @@
-// Public API of @weft/mesh (hand-written list of exports).
+// Public API of @weft/mesh (hand-written list of exports): the browser-safe messaging primitives over any libp2p node.
+// The configured Node mesh node (TCP, mDNS, OpenSSL hashing) is `@weft/mesh/node`.
 export { createMeshDht, type DhtNamespace, dhtKey, type MeshDht } from './dht.js'
 export { InvalidDhtKeyError, InvalidDhtRecordError, InvalidPskError, ProtocolViolationError, RpcError } from './errors.js'
 export { libp2pMeshLogger, type MeshLogger } from './logger.js'
-export {
-  createMeshNode,
-  type MeshConnectionInfo,
-  type MeshNode,
-  type MeshNodeComponents,
-  type MeshNodeEvents,
-  type MeshNodeInit,
-  type MeshServices,
-} from './mesh-node.js'
 export { type MeshMetrics, noopMetrics, type RpcOutcome } from './metrics.js'
 export type { PeerTarget } from './peer.js'
 export { generatePsk, parsePsk } from './psk.js'
-export type { PubSub, Topic, TopicHandler, TopicInit } from './pubsub.js'
-export { type Rpc, type RpcCallContext, type RpcCallOptions, type RpcHandler, type RpcInit, type RpcMethod, rpcMethod } from './rpc.js'
+export { createPubSub, type PubSub, type PubSubComponents, type Topic, type TopicHandler, type TopicInit } from './pubsub.js'
 export {
+  createRpc,
+  type Rpc,
+  type RpcCallContext,
+  type RpcCallOptions,
+  type RpcComponents,
+  type RpcHandler,
+  type RpcInit,
+  type RpcMethod,
+  rpcMethod,
+} from './rpc.js'
+export {
+  createTensors,
   type IncomingTensorSet,
   type ReceivedTensorSet,
   type TensorDeclineReason,
@@ -25,6 +28,7 @@ export {
   type TensorSendOptions,
   type TensorSendResult,
   type Tensors,
+  type TensorsComponents,
   type TensorsInit,
   type TensorVerdict,
 } from './tensors.js'

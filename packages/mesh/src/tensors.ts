@@ -1,9 +1,9 @@
 // The one way Weft moves tensors: header, accept/decline, chunked stream with backpressure, sha256-verified, size-bounded.
-import { createHash } from 'node:crypto'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
   canonicalTensorSetHeader,
+  createSha256,
   DeclineReason,
   encodeFramePrefix,
   fromWireDescriptors,
@@ -134,7 +134,7 @@ export interface TensorsComponents {
   libp2p: Libp2p
   metrics: MeshMetrics
   logger: MeshLogger
-  /** sha256 factory (default node:crypto). */
+  /** sha256 factory (default @noble/hashes through @weft/protocol; Node passes node:crypto's, which is faster). */
   createSha256?: () => Sha256
 }
 
@@ -201,7 +201,7 @@ class TensorsImpl implements Tensors {
     if (!Number.isSafeInteger(this.#eager) || this.#eager < 0) {
       throw new RangeError(`eagerBytes must be a non-negative integer, got ${this.#eager}`)
     }
-    this.#sha = components.createSha256 ?? (() => createHash('sha256'))
+    this.#sha = components.createSha256 ?? (() => createSha256())
   }
 
   async handle(purpose: string, init: TensorHandlerInit): Promise<void> {

@@ -1,6 +1,7 @@
 // Test helpers: real mesh nodes on 127.0.0.1 sharing one private network key.
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createMeshNode, generatePsk, type MeshLogger, type MeshMetrics, type MeshNode, type MeshNodeInit } from '@weft/mesh'
+import { generatePsk, type MeshLogger, type MeshMetrics } from '@weft/mesh'
+import { createMeshNode, type MeshNode, type MeshNodeInit } from '@weft/mesh/node'
 
 export const psk = generatePsk()
 

@@ -1,6 +1,6 @@
 // Many peers behind one address (a local fabric, a LAN, edge boxes behind a NAT) must all be heard on gossip.
 import { StringValueSchema } from '@bufbuild/protobuf/wkt'
-import type { MeshNode } from '@weft/mesh'
+import type { MeshNode } from '@weft/mesh/node'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startNode, until } from './helpers.js'
 

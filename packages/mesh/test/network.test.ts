@@ -2,7 +2,8 @@
 
 import { StringValueSchema } from '@bufbuild/protobuf/wkt'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createMeshNode, generatePsk, InvalidPskError, type MeshNode, parsePsk } from '@weft/mesh'
+import { generatePsk, InvalidPskError, parsePsk } from '@weft/mesh'
+import { createMeshNode, type MeshNode } from '@weft/mesh/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { psk, type Recorder, startNode, until } from './helpers.js'
 

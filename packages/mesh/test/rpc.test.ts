@@ -1,7 +1,8 @@
 // RPC between two real nodes: calls, typed error codes, timeout, cancellation seen by the server, bad frames reset.
 import { create, toBinary } from '@bufbuild/protobuf'
 import { StringValueSchema } from '@bufbuild/protobuf/wkt'
-import { type MeshNode, RpcError, rpcMethod } from '@weft/mesh'
+import { RpcError, rpcMethod } from '@weft/mesh'
+import type { MeshNode } from '@weft/mesh/node'
 import { encodeFrame, RpcClientFrameSchema, rpcProtocolId, WireErrorCode } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Recorder, startNode } from './helpers.js'

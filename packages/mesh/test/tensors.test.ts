@@ -1,6 +1,7 @@
 // Tensor-set transfer between two real nodes: intact delivery of every dtype, declines, hash mismatch, size limits, bad frames.
 import { create, toBinary } from '@bufbuild/protobuf'
-import type { MeshNode, ReceivedTensorSet } from '@weft/mesh'
+import type { ReceivedTensorSet } from '@weft/mesh'
+import type { MeshNode } from '@weft/mesh/node'
 import {
   createTensor,
   encodeFrame,

@@ -2,7 +2,7 @@
 // dependency order and stopped in reverse by one place (ComponentRunner), so a new role (storage, inference server,
 // swarm peer, scheduler) is a component registered with the node, not an edit of the node's start-up code.
 import type { PrivateKey } from '@libp2p/interface'
-import type { MeshNode } from '@weft/mesh'
+import type { MeshNode } from '@weft/mesh/node'
 import type { Logger } from 'pino'
 import type { ApiServer } from './api.js'
 import type { NodeConfig } from './config.js'

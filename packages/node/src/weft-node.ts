@@ -1,7 +1,7 @@
 // The node daemon: a set of components (data directory, state, engines, mesh, peer table, data sets, telemetry,
 // ads, redial, the FL coordinator and client roles, the event stream, the API, node.json), started in dependency
 // order and stopped in reverse by one ComponentRunner. A new role is a component passed in `extraComponents`.
-import type { MeshNode } from '@weft/mesh'
+import type { MeshNode } from '@weft/mesh/node'
 import type { DatasetOffer, RuntimeOffer } from '@weft/protocol'
 import type { InMemoryDataset } from '@weft/data'
 import { pino, type Logger } from 'pino'

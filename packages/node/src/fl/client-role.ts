@@ -2,7 +2,7 @@
 // data sets, its engines, OpenSSL's X25519 for secure aggregation, and the client metrics.
 import type { InMemoryDataset } from '@weft/data'
 import { type Participant, startParticipant } from '@weft/fl-mesh'
-import type { MeshNode } from '@weft/mesh'
+import type { MeshNode } from '@weft/mesh/node'
 import { nativeX25519 } from '@weft/secagg/node'
 import type { Logger } from 'pino'
 import type { DatasetConfig, NodeConfig } from '../config.js'

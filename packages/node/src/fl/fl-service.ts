@@ -12,17 +12,15 @@ import {
   MASKED_TENSOR,
   ineligibility,
   type JobEvent,
-  type JobLive,
   type JobRecord,
-  type JobSpec,
   type RoundRecord,
   MODEL_TENSOR,
   parseJobSpec,
-  type RoundMetrics,
   type UpdateHeader,
   updateShapeProblem,
   vectorSet,
 } from '@weft/fl'
+import type { JobView, RoundView } from '@weft/api-client'
 import type { InMemoryDataset } from '@weft/data'
 import { type MeshNode, RpcError, TensorRejectedError } from '@weft/mesh'
 import { ModelMetaSchema, type Tensor, type TrainRequest, TrainRequestSchema, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
@@ -65,45 +63,7 @@ export interface FlServiceComponents {
   readonly engines: NodeEngines
 }
 
-/** A job as the API and CLI show it. */
-export interface JobView {
-  readonly id: string
-  readonly name: string
-  readonly status: JobRecord['status']
-  readonly coordinator: string
-  readonly submitter: string
-  /** Rounds committed so far. */
-  readonly completedRounds: number
-  readonly rounds: number
-  readonly strategy: string
-  readonly dataset: string
-  readonly model: { readonly architecture: string; readonly params: number }
-  readonly modelHash: string
-  readonly createdAt: number
-  readonly updatedAt: number
-  readonly error?: string
-  readonly live?: JobLive
-  readonly latest?: { readonly round: number; readonly accuracy?: number; readonly loss?: number; readonly trainLoss: number }
-  readonly spec: JobSpec
-  readonly history: readonly RoundView[]
-  /** Rounds whose output model is stored here and can be exported (0 = the initial model). */
-  readonly models: readonly number[]
-}
-
-/** One round of a job as the API shows it. */
-export interface RoundView {
-  readonly round: number
-  readonly status: string
-  /** Number of clients asked to train (replacements included). */
-  readonly participants: number
-  /** Their peer ids. */
-  readonly clients: readonly string[]
-  /** Clients whose update was accepted for this round. */
-  readonly delivered: readonly string[]
-  readonly startedAt: number
-  readonly endedAt?: number
-  readonly metrics?: RoundMetrics
-}
+export type { JobView, RoundView }
 
 export interface FlService {
   /** Validates and starts a job here (this node coordinates). @throws InvalidJobSpecError, Error */

@@ -4,7 +4,6 @@ import { availableParallelism } from 'node:os'
 import type { PartitionScheme } from '@weft/data'
 import { loadFashionMnist } from '@weft/data/node'
 import { type AttackConfig, attackConfigSchema, parseJobSpec, type RoundMetrics } from '@weft/fl'
-import { createSimulationPools, runSimulation } from '@weft/node'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { parse as parseYaml } from 'yaml'
 
@@ -135,6 +134,8 @@ export function registerFlSimulateCommand(fl: Command): void {
       const onSigint = (): void => abort.abort()
       process.once('SIGINT', onSigint)
       let reached: number | undefined
+      // The simulator lives in the daemon package: loaded only when this command runs.
+      const { createSimulationPools, runSimulation } = await import('@weft/node')
       const pools = await createSimulationPools({
         engine: opts.runtime,
         workers: opts.workers ?? Math.max(1, availableParallelism()),

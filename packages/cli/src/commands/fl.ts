@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { type JobEvent, parseJobSpec } from '@weft/fl'
-import { type ApiClient, createApiClient, defaultDataDir, type JobSummary, type JobView } from '@weft/node'
+import type { ApiClient, JobSummary, JobView } from '@weft/api-client'
+import { createNodeApiClient, defaultDataDir } from '@weft/api-client/node'
 import { decodeModelArtifact } from '@weft/runtime'
 import cliProgress from 'cli-progress'
 import { type Command, InvalidArgumentError } from 'commander'
@@ -19,7 +20,7 @@ export interface ApiOptions {
 /** A client for the node named by --api, or the one running on --data-dir (default ~/.weft). */
 export function apiClientFrom(opts: ApiOptions): ApiClient {
   const token = opts.token ?? process.env['WEFT_API_TOKEN']
-  return createApiClient({
+  return createNodeApiClient({
     dataDir: opts.dataDir ?? defaultDataDir(),
     ...(opts.api === undefined ? {} : { apiUrl: opts.api }),
     ...(token === undefined ? {} : { token }),

@@ -85,8 +85,9 @@ async function errorOf(res: Response, request: string): Promise<ApiError> {
   } catch {
     // Not JSON (a proxy's error page): the status text has to do.
   }
-  const message = typeof body.message === 'string' ? body.message : res.statusText
-  return new ApiError(`${request}: ${res.status} ${message}`, res.status, {
+  const detail = typeof body.message === 'string' ? body.message : `${res.status} ${res.statusText}`
+  return new ApiError(`${request}: ${res.status} ${typeof body.message === 'string' ? body.message : res.statusText}`, res.status, {
+    detail,
     ...(typeof body.error === 'string' ? { code: body.error } : {}),
     issues: Array.isArray(body.issues) ? body.issues.filter(isIssue) : [],
   })
@@ -120,7 +121,7 @@ export function createApiClient(init: ApiClientInit): ApiClient {
         signal: AbortSignal.timeout(options.timeoutMs ?? timeoutMs),
       })
     } catch (err) {
-      throw new NodeNotRunningError(`cannot reach the node API at ${base || 'this page'}: ${(err as Error).message}`, { cause: err })
+      throw new NodeNotRunningError(`cannot reach the node API${base === '' ? '' : ` at ${base}`}: ${(err as Error).message}`, { cause: err })
     }
     if (res.status === 401) init.onUnauthorized?.()
     if (!res.ok) throw await errorOf(res, `${method} ${path}`)

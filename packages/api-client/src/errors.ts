@@ -18,12 +18,19 @@ export class ApiError extends Error {
   readonly status: number
   /** The node's error code, e.g. `invalid-spec`, or `http-<status>` when the body names none. */
   readonly code: string
+  /** What the node said, without the request and status (for a page that shows it to a person). */
+  readonly detail: string
   readonly issues: readonly ApiIssue[]
 
-  constructor(message: string, status: number, init: { code?: string; issues?: readonly ApiIssue[]; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    status: number,
+    init: { code?: string; detail?: string; issues?: readonly ApiIssue[]; cause?: unknown } = {},
+  ) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause })
     this.status = status
     this.code = init.code ?? `http-${status}`
+    this.detail = init.detail ?? message
     this.issues = init.issues ?? []
   }
 }

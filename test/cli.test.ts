@@ -1,10 +1,11 @@
 // The `weft` command as a user runs it: train and partition on real Fashion-MNIST (--json), and bad input.
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { startLocalNode } from '@weft/cli'
 import { loadFashionMnist } from '@weft/data/node'
 import { decodeModelArtifact } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
@@ -115,6 +116,28 @@ describe('weft with bad input', () => {
       expect(taken).toMatchObject({ code: 1, stderr: `weft: port ${port} on 127.0.0.1 is already in use by another program. Choose another with --port <n>, or leave --port out to let the system pick a free one\n` })
     } finally {
       holder.close()
+    }
+  })
+})
+
+describe('weft status and weft peers', () => {
+  it('ask the running node through the API client, loading neither the daemon nor libp2p', async () => {
+    const node = await startLocalNode({ dataDir: join(dir, 'status-node'), args: ['--no-probe', '--log-level', 'warn'] })
+    try {
+      // A module hook that records every module the command loads.
+      const loaded = join(dir, 'loaded.txt')
+      const hook = join(dir, 'record-modules.mjs')
+      const recorder = `import { appendFileSync } from 'node:fs'\nexport async function load(url, context, next) { appendFileSync(${JSON.stringify(loaded)}, url + '\\n'); return next(url, context) }`
+      writeFileSync(hook, `import { register } from 'node:module'\nregister(${JSON.stringify(`data:text/javascript,${encodeURIComponent(recorder)}`)})\n`)
+      const traced = (...args: string[]) => run(process.execPath, ['--import', hook, BIN, ...args, '--data-dir', node.dataDir, '--json'])
+      const status = JSON.parse((await traced('status')).stdout) as { peerId: string }
+      expect(status.peerId).toBe(node.peerId)
+      expect(JSON.parse((await traced('peers')).stdout)).toEqual([])
+      const urls = readFileSync(loaded, 'utf8').trim().split('\n')
+      expect(urls.some((url) => url.includes('/api-client/'))).toBe(true)
+      expect(urls.filter((url) => /libp2p|\/packages\/node\/|better-sqlite3/.test(url))).toEqual([])
+    } finally {
+      await node.stop()
     }
   })
 })

@@ -3,7 +3,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type ApiClient, createApiClient } from '@weft/node'
+import type { ApiClient } from '@weft/api-client'
+import { createNodeApiClient } from '@weft/api-client/node'
 
 /** A compiled file beside this module, also when this module runs from its TypeScript source (tests): then from dist/. */
 function builtSibling(file: string): URL {
@@ -80,7 +81,7 @@ export async function startLocalNode(init: LocalNodeInit): Promise<LocalNode> {
     }
     if (existsSync(runningFile)) {
       const record = JSON.parse(readFileSync(runningFile, 'utf8')) as { pid: number }
-      if (record.pid === child.pid) api = createApiClient({ dataDir: init.dataDir })
+      if (record.pid === child.pid) api = createNodeApiClient({ dataDir: init.dataDir })
     }
     if (api === undefined) await new Promise((r) => setTimeout(r, 50))
   }

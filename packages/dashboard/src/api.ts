@@ -1,42 +1,9 @@
-// Typed calls to the node's control API (/v1) and the one shared server-sent-events stream.
-import type {
-  JobEvents,
-  JobList,
-  JobView,
-  MeshView,
-  NodeView,
-  PeerView,
-  StreamEvents,
-  SubmittedJob,
-  TelemetryView,
-} from './types'
+// The node's control API (/v1) through @weft/api-client (each answer checked against its view schema), and the one
+// shared server-sent-events stream.
+import { createApiClient, parseResponse, streamEventSchemas } from '@weft/api-client'
+import type { StreamEvents } from './types'
 
-/** An API answer other than 2xx (`{ error, message }`), or a request that got no answer (status 0). */
-export class ApiError extends Error {
-  override readonly name = 'ApiError'
-  readonly status: number
-  /** The server's error code, e.g. `invalid-spec`. */
-  readonly code: string
-  /** What was wrong where, when the server lists it (an invalid job spec). */
-  readonly issues: readonly SpecIssue[]
-
-  constructor(status: number, code: string, message: string, issues: readonly SpecIssue[] = []) {
-    super(message)
-    this.status = status
-    this.code = code
-    this.issues = issues
-  }
-}
-
-export interface SpecIssue {
-  readonly path: string
-  readonly message: string
-}
-
-function isSpecIssue(value: unknown): value is SpecIssue {
-  const issue = value as Partial<SpecIssue> | null
-  return typeof issue?.path === 'string' && typeof issue.message === 'string'
-}
+export { ApiError, type ApiIssue as SpecIssue } from '@weft/api-client'
 
 const unauthorizedListeners = new Set<() => void>()
 
@@ -48,59 +15,18 @@ export function onUnauthorized(listener: () => void): () => void {
   }
 }
 
-async function errorOf(response: Response): Promise<ApiError> {
-  let body: { error?: unknown; message?: unknown; issues?: unknown } = {}
-  try {
-    body = (await response.json()) as typeof body
-  } catch {
-    // Not JSON (a proxy's error page, say): the status text has to do.
-  }
-  const code = typeof body.error === 'string' ? body.error : `http-${response.status}`
-  const message = typeof body.message === 'string' ? body.message : `${response.status} ${response.statusText}`
-  const issues = Array.isArray(body.issues) ? body.issues.filter(isSpecIssue) : []
-  return new ApiError(response.status, code, message, issues)
-}
-
-async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
-  let response: Response
-  try {
-    response = await fetch(path, { credentials: 'same-origin', ...init })
-  } catch (cause) {
-    throw new ApiError(0, 'network', `The node did not answer (${String(cause)})`)
-  }
-  if (response.status === 401) for (const listener of unauthorizedListeners) listener()
-  if (!response.ok) throw await errorOf(response)
-  return (await response.json()) as T
-}
-
-/** Non-GET requests carry these so the server can tell them from cross-site forgeries. */
-function post<T>(path: string, body: unknown): Promise<T> {
-  return request<T>(path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-weft-request': '1' },
-    body: JSON.stringify(body),
-  })
-}
-
-const enc = encodeURIComponent
-
-export const api = Object.freeze({
-  node: () => request<NodeView>('/v1/node'),
-  /** Samples after `since` (epoch ms), or the last 30 minutes. */
-  telemetry: (since?: number) => request<TelemetryView>(since === undefined ? '/v1/node/telemetry' : `/v1/node/telemetry?since=${since}`),
-  mesh: () => request<MeshView>('/v1/mesh'),
-  peer: (peerId: string) => request<PeerView>(`/v1/peers/${enc(peerId)}`),
-  jobs: () => request<JobList>('/v1/fl/jobs'),
-  job: (id: string) => request<JobView>(`/v1/fl/jobs/${enc(id)}`),
-  jobEvents: (id: string, after = 0) => request<JobEvents>(`/v1/fl/jobs/${enc(id)}/events?after=${after}`),
-  /** `spec` is YAML or JSON text, or an object. @throws ApiError `invalid-spec` with the reason in its message */
-  submitJob: (spec: string | object) => post<SubmittedJob>('/v1/fl/jobs', { spec }),
-  cancelJob: (id: string) => post<{ cancelled: boolean }>(`/v1/fl/jobs/${enc(id)}/cancel`, {}),
+/** The page's own node: same origin, with the login cookie; POSTs carry x-weft-request against forgeries. */
+export const api = createApiClient({
+  url: '',
+  credentials: 'same-origin',
+  onUnauthorized: () => {
+    for (const listener of unauthorizedListeners) listener()
+  },
 })
 
 /** Where the model after `round` of a job downloads from. */
 export function modelUrl(jobId: string, round: number | 'last'): string {
-  return `/v1/fl/jobs/${enc(jobId)}/model?round=${round}`
+  return api.modelUrl(jobId, round)
 }
 
 // --- The event stream: one EventSource for the whole page, fanned out to subscribers. ---
@@ -129,11 +55,13 @@ function setStatus(next: StreamStatus): void {
   for (const listener of statusListeners) listener(status)
 }
 
+/** Hands a stream event to its subscribers if it has the shape of its kind; a malformed one is dropped with a warning. */
 function dispatch<K extends StreamEventType>(type: K, raw: string): void {
   let data: StreamEvents[K]
   try {
-    data = JSON.parse(raw) as StreamEvents[K]
-  } catch {
+    data = parseResponse(streamEventSchemas[type], JSON.parse(raw), `event '${type}' of GET /v1/stream`) as StreamEvents[K]
+  } catch (err) {
+    console.warn((err as Error).message)
     return
   }
   for (const handler of handlers[type]) handler(data)

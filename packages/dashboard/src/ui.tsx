@@ -1,5 +1,6 @@
 // Small presentational pieces the views share: cards, stat tiles, badges, messages.
 import { type ComponentChildren, Fragment } from 'preact'
+import { ApiError } from './api'
 import { formatBytes, formatCount, formatPercent } from './format'
 import type { FabricTotals } from './types'
 
@@ -49,7 +50,7 @@ export function Badge({ tone, children }: { tone: string; children: ComponentChi
 export function ErrorNote({ error }: { error: Error | undefined }) {
   return error === undefined ? null : (
     <p class="error" role="alert">
-      {error.message}
+      {error instanceof ApiError ? error.detail : error.message}
     </p>
   )
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { defaultDataDir } from '@weft/api-client/node'
 import { attackConfigSchema } from '@weft/fl'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
@@ -142,10 +143,8 @@ export type NodeConfig = z.infer<typeof nodeConfigSchema>
 /** What a user may write: every field but `dataDir` optional. */
 export type NodeConfigInput = z.input<typeof nodeConfigSchema>
 
-/** `~/.weft`, or `$WEFT_HOME` when set. */
-export function defaultDataDir(): string {
-  return process.env['WEFT_HOME'] ?? join(homedir(), '.weft')
-}
+/** `~/.weft`, or `$WEFT_HOME` when set (the client's rule, so that `weft status` finds the same directory). */
+export { defaultDataDir }
 
 /** Expands a leading `~` and makes the path absolute. */
 export function expandPath(path: string, base: string = process.cwd()): string {

@@ -4,24 +4,18 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { CLIENT_DATA_DIR_FILES, readRunningNode, type RunningNodeRecord } from '@weft/api-client/node'
 import { DataDirError } from './errors.js'
+
+export { readRunningNode, type RunningNodeRecord }
 
 /** File names inside a data directory (documented in docs/ARCHITECTURE.md). */
 export const DATA_DIR_FILES = Object.freeze({
   identity: 'identity.key',
-  apiToken: 'api-token',
-  running: 'node.json',
+  ...CLIENT_DATA_DIR_FILES,
   state: 'state.db',
   lock: 'node.lock',
 })
-
-/** What a running node publishes in its data directory so CLI commands can find it. */
-export interface RunningNodeRecord {
-  readonly pid: number
-  readonly peerId: string
-  readonly apiUrl: string
-  readonly startedAt: number
-}
 
 /** Creates the directory (mode 0700) if needed. */
 export function ensureDataDir(dir: string): void {
@@ -72,30 +66,12 @@ export function loadOrCreateApiToken(dir: string): string {
   return token
 }
 
-/** Reads the API token if the data directory has one. */
-export function readApiToken(dir: string): string | undefined {
-  const path = join(dir, DATA_DIR_FILES.apiToken)
-  return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined
-}
-
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/** The record of the node running on this data directory, or undefined (a stale record of a dead process is ignored). */
-export function readRunningNode(dir: string): RunningNodeRecord | undefined {
-  const path = join(dir, DATA_DIR_FILES.running)
-  if (!existsSync(path)) return undefined
-  try {
-    const record = JSON.parse(readFileSync(path, 'utf8')) as RunningNodeRecord
-    return pidAlive(record.pid) ? record : undefined
-  } catch {
-    return undefined
   }
 }
 

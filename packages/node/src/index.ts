@@ -1,4 +1,4 @@
-// Public API of @weft/node: the node daemon, its configuration, control API client and views.
+// Public API of @weft/node: the node daemon, its configuration and views (the API client is @weft/api-client).
 export { ADS_DHT_NAMESPACE, ADS_TOPIC, GET_AD, startWeftNode } from './weft-node.js'
 export type { NodeOffers, WeftNode, WeftNodeComponents } from './weft-node.js'
 export { defaultDataDir, expandPath, nodeConfigSchema, parseNodeConfig, readConfigFile } from './config.js'
@@ -11,8 +11,6 @@ export { openNodeState } from './state.js'
 export type { NodeState, StoredPeer } from './state.js'
 export { createApiApp, isLoopbackHost, TOKEN_COOKIE } from './api.js'
 export type { ApiAppOptions, ApiBackend } from './api.js'
-export { createApiClient } from './client.js'
-export type { ApiClient, ApiClientInit, JobSummary } from './client.js'
 export { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_STATUS, FL_SUBMIT, FL_TRAIN, FL_UPDATE } from '@weft/protocol'
 export type { FlService, JobView, RoundView } from './fl/fl-service.js'
 export { openFlStore } from './fl/fl-store.js'
@@ -39,7 +37,7 @@ export type {
   TelemetryView,
   TrafficView,
 } from './views.js'
-export { ApiError, ConfigError, DataDirError, NodeNotRunningError } from './errors.js'
+export { ConfigError, DataDirError } from './errors.js'
 export { formatPsk, generatePsk } from './psk.js'
 export { describeLocalDatasets, loadLocalDataset } from './local-datasets.js'
 export {

@@ -1,6 +1,7 @@
 // The control API: the shapes `weft status`/`weft peers` read, bad parameters, bearer auth beyond loopback, metrics.
 import { afterAll, describe, expect, it } from 'vitest'
-import { createApiClient, type NodeView } from '@weft/node'
+import { createNodeApiClient as createApiClient } from '@weft/api-client/node'
+import type { NodeView } from '@weft/node'
 import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
 import { requirement } from '../../../test/requirements.js'
 

@@ -1,12 +1,11 @@
 // `weft fl …` (submit, status, logs, list, cancel federated jobs through a node's API) and `weft model export`.
 import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
-import { type JobEvent, parseJobSpec } from '@weft/fl'
-import { type ApiClient, createApiClient, defaultDataDir, type JobSummary, type JobView } from '@weft/node'
-import { decodeModelArtifact } from '@weft/runtime'
+import type { JobEvent } from '@weft/fl'
+import type { ApiClient, JobSummary, JobView } from '@weft/api-client'
+import { createNodeApiClient, defaultDataDir } from '@weft/api-client/node'
 import cliProgress from 'cli-progress'
 import { type Command, InvalidArgumentError } from 'commander'
-import { parse as parseYaml } from 'yaml'
 import { formatBytes, formatDuration, formatTable, shortId } from '../format.js'
 
 /** How a command finds the node it talks to. */
@@ -19,7 +18,7 @@ export interface ApiOptions {
 /** A client for the node named by --api, or the one running on --data-dir (default ~/.weft). */
 export function apiClientFrom(opts: ApiOptions): ApiClient {
   const token = opts.token ?? process.env['WEFT_API_TOKEN']
-  return createApiClient({
+  return createNodeApiClient({
     dataDir: opts.dataDir ?? defaultDataDir(),
     ...(opts.api === undefined ? {} : { apiUrl: opts.api }),
     ...(token === undefined ? {} : { token }),
@@ -45,7 +44,7 @@ function nodeArgs(opts: ApiOptions): string {
  * @returns the spec as written (the coordinator fills the defaults itself)
  * @throws Error when the file cannot be read or parsed; InvalidJobSpecError naming each bad field
  */
-export function readJobSpecFile(path: string): unknown {
+export async function readJobSpecFile(path: string): Promise<unknown> {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
@@ -54,6 +53,7 @@ export function readJobSpecFile(path: string): unknown {
     const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a directory' : e.message
     throw new Error(`cannot read job spec ${path}: ${why}`, { cause: err })
   }
+  const [{ parseJobSpec }, { parse: parseYaml }] = await Promise.all([import('@weft/fl'), import('yaml')])
   let value: unknown
   try {
     value = parseYaml(text)
@@ -275,7 +275,7 @@ interface SubmitOptions extends ApiOptions {
 }
 
 async function runSubmit(file: string, opts: SubmitOptions): Promise<void> {
-  const spec = readJobSpecFile(file)
+  const spec = await readJobSpecFile(file)
   const api = apiClientFrom(opts)
   const { id, coordinator } = await api.submitJob(spec, opts.to)
   if (opts.json === true && opts.follow !== true) {
@@ -288,6 +288,7 @@ async function runSubmit(file: string, opts: SubmitOptions): Promise<void> {
     process.stderr.write(`follow it: weft fl logs ${id} --follow${nodeArgs(opts)}\n`)
     return
   }
+  const { parseJobSpec } = await import('@weft/fl')
   const progress = createJobProgress(parseJobSpec(spec).rounds)
   let view: JobView
   try {
@@ -306,6 +307,7 @@ async function runSubmit(file: string, opts: SubmitOptions): Promise<void> {
 async function runExport(id: string, opts: ApiOptions & { round: number | 'last'; out: string; json?: boolean }): Promise<void> {
   const model = await apiClientFrom(opts).jobModel(id, opts.round)
   // Verify the bytes (magic, shapes, finite weights) before writing them, and learn their content id.
+  const { decodeModelArtifact } = await import('@weft/runtime')
   const artifact = decodeModelArtifact(model.bytes)
   await writeFile(opts.out, model.bytes)
   const out = { path: opts.out, job: id, round: model.round, bytes: model.bytes.length, id: artifact.id, architecture: artifact.spec.architecture }

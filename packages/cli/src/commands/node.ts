@@ -1,17 +1,8 @@
 // `weft node start`, `weft status`, `weft peers`: run a node and look at it and its mesh.
 import { writeFileSync } from 'node:fs'
-import {
-  type ApiClient,
-  createApiClient,
-  defaultDataDir,
-  formatPsk,
-  generatePsk,
-  type NodeView,
-  type PeerView,
-  parseNodeConfig,
-  readConfigFile,
-  startWeftNode,
-} from '@weft/node'
+import type { ApiClient, NodeView, PeerView } from '@weft/api-client'
+import { createNodeApiClient, defaultDataDir } from '@weft/api-client/node'
+import type { NodeConfig } from '@weft/node'
 import { type Command, Option } from 'commander'
 import { formatBytes, formatDuration, formatTable, shortId } from '../format.js'
 
@@ -59,8 +50,12 @@ function toInt(flag: string, value: string | undefined): number | undefined {
   return n
 }
 
-/** Merges a config file with flags (flags win; list flags add to the file's lists). */
-function buildConfig(opts: StartOptions): ReturnType<typeof parseNodeConfig> {
+/**
+ * Merges a config file with flags (flags win; list flags add to the file's lists).
+ * Loads @weft/node (libp2p, SQLite) only here: the commands that just ask a running node never do.
+ */
+async function buildConfig(opts: StartOptions): Promise<NodeConfig> {
+  const { parseNodeConfig, readConfigFile } = await import('@weft/node')
   const file = opts.config !== undefined ? readConfigFile(opts.config) : {}
   const merged: Record<string, unknown> = { ...file }
   merged['dataDir'] = opts.dataDir ?? file['dataDir'] ?? defaultDataDir()
@@ -98,7 +93,7 @@ function buildConfig(opts: StartOptions): ReturnType<typeof parseNodeConfig> {
 }
 
 function clientFrom(opts: { dataDir?: string; api?: string; token?: string }): ApiClient {
-  return createApiClient({
+  return createNodeApiClient({
     dataDir: opts.dataDir ?? defaultDataDir(),
     ...(opts.api !== undefined ? { apiUrl: opts.api } : {}),
     ...((opts.token ?? process.env['WEFT_API_TOKEN']) !== undefined
@@ -201,7 +196,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--workers <n>', 'engine workers that train in parallel (threads for tfjs, processes for torch; default 1)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(async (opts: StartOptions) => {
-      const config = buildConfig(opts)
+      const config = await buildConfig(opts)
+      const { startWeftNode } = await import('@weft/node')
       const weft = await startWeftNode(config)
       process.stderr.write(
         `weft node ${weft.peerId} started\n  api ${weft.apiUrl}\n` +
@@ -236,7 +232,8 @@ export function registerNodeCommands(program: Command): void {
     .command('gen-psk')
     .description('create a pre-shared key (swarm.key) for a private mesh')
     .option('--out <file>', 'write it to this file (mode 0600) instead of stdout')
-    .action((opts: { out?: string }) => {
+    .action(async (opts: { out?: string }) => {
+      const { formatPsk, generatePsk } = await import('@weft/node')
       const text = formatPsk(generatePsk())
       if (opts.out === undefined) process.stdout.write(text)
       else writeFileSync(opts.out, text, { mode: 0o600 })

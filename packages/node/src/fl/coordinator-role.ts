@@ -16,7 +16,8 @@ import type { PeerEntry, PeerTable } from '../peer-table.js'
 import type { NodeState } from '../state.js'
 import type { ActivityView } from '../views.js'
 import { openFlStore } from './fl-store.js'
-import { exportJobModel, type JobView, jobView } from './job-views.js'
+import type { JobView } from '@weft/api-client'
+import { exportJobModel, jobView } from './job-views.js'
 
 export interface FlCoordinatorComponents {
   readonly mesh: MeshNode

@@ -5,9 +5,9 @@ import type { ParticipantJob } from '@weft/fl-mesh'
 import type { ActivityView } from '../views.js'
 import type { FlClientRole } from './client-role.js'
 import type { FlCoordinatorRole } from './coordinator-role.js'
-import type { JobView } from './job-views.js'
+import type { JobView } from '@weft/api-client'
 
-export type { JobView, RoundView } from './job-views.js'
+export type { JobView, RoundView } from '@weft/api-client'
 
 export interface FlService {
   /** Validates and starts a job here (this node coordinates). @throws InvalidJobSpecError, Error */

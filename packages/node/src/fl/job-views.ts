@@ -1,48 +1,8 @@
 // How the node's API and CLI show federated jobs: job and round views built from the store and the live coordinator,
 // and a job's models by round (for export).
-import type { Coordinator, JobRecord, JobSpec, JobStore, RoundMetrics, RoundRecord } from '@weft/fl'
-import type { JobLive } from '@weft/fl'
+import type { JobView } from '@weft/api-client'
+import type { Coordinator, JobRecord, JobStore, RoundRecord } from '@weft/fl'
 import { encodeModelArtifact, paramCount, paramInfo } from '@weft/runtime'
-
-/** A job as the API and CLI show it. */
-export interface JobView {
-  readonly id: string
-  readonly name: string
-  readonly status: JobRecord['status']
-  readonly coordinator: string
-  readonly submitter: string
-  /** Rounds committed so far. */
-  readonly completedRounds: number
-  readonly rounds: number
-  readonly strategy: string
-  readonly dataset: string
-  readonly model: { readonly architecture: string; readonly params: number }
-  readonly modelHash: string
-  readonly createdAt: number
-  readonly updatedAt: number
-  readonly error?: string
-  readonly live?: JobLive
-  readonly latest?: { readonly round: number; readonly accuracy?: number; readonly loss?: number; readonly trainLoss: number }
-  readonly spec: JobSpec
-  readonly history: readonly RoundView[]
-  /** Rounds whose output model is stored here and can be exported (0 = the initial model). */
-  readonly models: readonly number[]
-}
-
-/** One round of a job as the API shows it. */
-export interface RoundView {
-  readonly round: number
-  readonly status: string
-  /** Number of clients asked to train (replacements included). */
-  readonly participants: number
-  /** Their peer ids. */
-  readonly clients: readonly string[]
-  /** Clients whose update was accepted for this round. */
-  readonly delivered: readonly string[]
-  readonly startedAt: number
-  readonly endedAt?: number
-  readonly metrics?: RoundMetrics
-}
 
 /** A job as the API shows it, from the store and (while it runs here) the coordinator's live state. */
 export function jobView(job: JobRecord, store: JobStore, coordinator: Pick<Coordinator, 'live'>, coordinatorId: string): JobView {

@@ -1,0 +1,168 @@
+// The HTTP client of a node's control API (/v1): fetch only, so it runs in Node and in browsers; every JSON answer
+// is checked against its view schema before it is returned.
+import type { z } from 'zod'
+import { ApiError, type ApiIssue, MalformedResponseError, NodeNotRunningError } from './errors.js'
+import {
+  cancelledJobSchema,
+  type JobEvents,
+  jobEventsSchema,
+  type JobList,
+  jobListSchema,
+  type JobView,
+  jobViewSchema,
+  type SubmittedJob,
+  submittedJobSchema,
+} from './job-views.js'
+import { parseResponse } from './parse-response.js'
+import {
+  type MeshView,
+  meshViewSchema,
+  type NodeView,
+  nodeViewSchema,
+  type PeerView,
+  peerListSchema,
+  peerViewSchema,
+  type TelemetryView,
+  telemetryViewSchema,
+} from './views.js'
+
+export interface ApiClientInit {
+  /** The API's base URL, e.g. `http://127.0.0.1:7070`; '' for the page's own origin (the dashboard). */
+  readonly url: string
+  /** Bearer token, sent as `Authorization: Bearer <token>`. */
+  readonly token?: string
+  /** Per-request time limit (default 15 s; long polls and model downloads add to it). */
+  readonly timeoutMs?: number
+  /** Cookie policy of each request (the dashboard: 'same-origin', so the login cookie goes along). */
+  readonly credentials?: RequestCredentials
+  /** Called whenever the node answers 401 (it wants its API token). */
+  readonly onUnauthorized?: () => void
+  /** The fetch to call (default: the global one). */
+  readonly fetch?: typeof fetch
+}
+
+export interface ApiClient {
+  /** The base URL, without a trailing slash. */
+  readonly url: string
+  node(): Promise<NodeView>
+  peers(status?: 'alive' | 'gone'): Promise<PeerView[]>
+  peer(peerId: string, source?: 'table' | 'dht'): Promise<PeerView>
+  /** The Prometheus exposition text of GET /metrics. */
+  metrics(): Promise<string>
+  /** The mesh as a graph with fabric-wide totals. */
+  mesh(): Promise<MeshView>
+  /** This node's telemetry samples after `since` (epoch ms; default: all kept). */
+  telemetry(since?: number): Promise<TelemetryView>
+  /** Submits a federated job (an object, or YAML/JSON text) to this node, or through it to the node `to`, which coordinates it. */
+  submitJob(spec: unknown, to?: string): Promise<SubmittedJob>
+  jobs(): Promise<JobList>
+  job(id: string): Promise<JobView>
+  /** Events after `after`, waiting up to `waitSeconds` for one. */
+  jobEvents(id: string, after: number, waitSeconds?: number): Promise<JobEvents>
+  /** @throws ApiError 409 `not-running` when the job is not running on this node */
+  cancelJob(id: string): Promise<void>
+  /** The job's model artifact after `round`, and the round it is from. */
+  jobModel(id: string, round: number | 'last'): Promise<{ bytes: Uint8Array; round: number }>
+  /** Where the model artifact after `round` downloads from (for a link). */
+  modelUrl(id: string, round: number | 'last'): string
+}
+
+interface RequestInit_ {
+  readonly method?: 'GET' | 'POST'
+  readonly body?: unknown
+  readonly timeoutMs?: number
+}
+
+function isIssue(value: unknown): value is ApiIssue {
+  const issue = value as Partial<ApiIssue> | null
+  return typeof issue?.path === 'string' && typeof issue.message === 'string'
+}
+
+async function errorOf(res: Response, request: string): Promise<ApiError> {
+  let body: { error?: unknown; message?: unknown; issues?: unknown } = {}
+  try {
+    body = (await res.json()) as typeof body
+  } catch {
+    // Not JSON (a proxy's error page): the status text has to do.
+  }
+  const detail = typeof body.message === 'string' ? body.message : `${res.status} ${res.statusText}`
+  return new ApiError(`${request}: ${res.status} ${typeof body.message === 'string' ? body.message : res.statusText}`, res.status, {
+    detail,
+    ...(typeof body.error === 'string' ? { code: body.error } : {}),
+    issues: Array.isArray(body.issues) ? body.issues.filter(isIssue) : [],
+  })
+}
+
+/**
+ * A client of the control API at `init.url`.
+ * @throws TypeError when `init.url` is not a string
+ */
+export function createApiClient(init: ApiClientInit): ApiClient {
+  if (typeof init.url !== 'string') throw new TypeError(`createApiClient: url must be a string, got ${typeof init.url}`)
+  const base = init.url.replace(/\/+$/, '')
+  const timeoutMs = init.timeoutMs ?? 15_000
+  const fetchFn = init.fetch ?? ((input: RequestInfo | URL, options?: RequestInit) => globalThis.fetch(input, options))
+  const enc = encodeURIComponent
+
+  /** @throws NodeNotRunningError when there is no answer; ApiError on a status other than 2xx */
+  async function send(path: string, options: RequestInit_ = {}): Promise<Response> {
+    const method = options.method ?? 'GET'
+    const headers: Record<string, string> = {}
+    if (init.token !== undefined) headers['authorization'] = `Bearer ${init.token}`
+    if (method !== 'GET') headers['x-weft-request'] = '1'
+    if (options.body !== undefined) headers['content-type'] = 'application/json'
+    let res: Response
+    try {
+      res = await fetchFn(`${base}${path}`, {
+        method,
+        headers,
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+        ...(init.credentials === undefined ? {} : { credentials: init.credentials }),
+        signal: AbortSignal.timeout(options.timeoutMs ?? timeoutMs),
+      })
+    } catch (err) {
+      throw new NodeNotRunningError(`cannot reach the node API${base === '' ? '' : ` at ${base}`}: ${(err as Error).message}`, { cause: err })
+    }
+    if (res.status === 401) init.onUnauthorized?.()
+    if (!res.ok) throw await errorOf(res, `${method} ${path}`)
+    return res
+  }
+
+  async function json<S extends z.ZodType>(schema: S, path: string, options: RequestInit_ = {}): Promise<z.output<S>> {
+    const res = await send(path, options)
+    const request = `${options.method ?? 'GET'} ${path}`
+    let body: unknown
+    try {
+      body = await res.json()
+    } catch (err) {
+      throw new MalformedResponseError(`${request}: the node answered a malformed response: the body is not JSON (${(err as Error).message})`, request, '', {
+        cause: err,
+      })
+    }
+    return parseResponse(schema, body, request)
+  }
+
+  return Object.freeze({
+    url: base,
+    node: () => json(nodeViewSchema, '/v1/node'),
+    peers: async (status?: 'alive' | 'gone') => (await json(peerListSchema, `/v1/peers${status === undefined ? '' : `?status=${status}`}`)).peers,
+    peer: (peerId: string, source: 'table' | 'dht' = 'table') => json(peerViewSchema, `/v1/peers/${enc(peerId)}?source=${source}`),
+    metrics: async () => (await send('/metrics')).text(),
+    mesh: () => json(meshViewSchema, '/v1/mesh'),
+    telemetry: (since?: number) => json(telemetryViewSchema, since === undefined ? '/v1/node/telemetry' : `/v1/node/telemetry?since=${since}`),
+    submitJob: (spec: unknown, to?: string) =>
+      json(submittedJobSchema, '/v1/fl/jobs', { method: 'POST', body: { spec, ...(to === undefined ? {} : { to }) }, timeoutMs: 60_000 }),
+    jobs: () => json(jobListSchema, '/v1/fl/jobs'),
+    job: (id: string) => json(jobViewSchema, `/v1/fl/jobs/${enc(id)}`),
+    jobEvents: (id: string, after: number, waitSeconds = 0) =>
+      json(jobEventsSchema, `/v1/fl/jobs/${enc(id)}/events?after=${after}&wait=${waitSeconds}`, { timeoutMs: timeoutMs + waitSeconds * 1000 }),
+    cancelJob: async (id: string) => {
+      await json(cancelledJobSchema, `/v1/fl/jobs/${enc(id)}/cancel`, { method: 'POST', body: {} })
+    },
+    jobModel: async (id: string, round: number | 'last') => {
+      const res = await send(`/v1/fl/jobs/${enc(id)}/model?round=${round}`, { timeoutMs: 120_000 })
+      return { bytes: new Uint8Array(await res.arrayBuffer()), round: Number(res.headers.get('x-weft-round') ?? Number.NaN) }
+    },
+    modelUrl: (id: string, round: number | 'last') => `${base}/v1/fl/jobs/${enc(id)}/model?round=${round}`,
+  })
+}

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
 import { loadCsv } from '@weft/data/node'
-import { clientSeed } from '@weft/fl'
+import { clientSeed, isJobEvent, type JobEvent } from '@weft/fl'
 import type { JobView } from '@weft/node'
 import { decodeModelArtifact } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
@@ -61,7 +61,7 @@ describe('federated learning across node processes', () => {
     return startLocalNode({ startTimeoutMs: 60_000, dataDir: dir, args: [...TIMING, '--config', join(dir, 'weft.json'), '--bootstrap', bootstrap], output: output(`client-${i}`) })
   }
 
-  const follow = async (node: LocalNode, id: string, timeoutMs: number, onEvent?: (type: string, message: string) => boolean | undefined): Promise<JobView> => {
+  const follow = async (node: LocalNode, id: string, timeoutMs: number, onEvent?: (event: JobEvent) => boolean | undefined): Promise<JobView> => {
     const end = Date.now() + timeoutMs
     let after = 0
     for (;;) {
@@ -69,7 +69,7 @@ describe('federated learning across node processes', () => {
       const { events, status } = await node.api.jobEvents(id, after, 2)
       for (const e of events) {
         after = e.seq
-        if (onEvent?.(e.type, e.message) === true) return node.api.job(id)
+        if (onEvent?.(e) === true) return node.api.job(id)
       }
       if (status !== 'running' && events.length === 0) return node.api.job(id)
     }
@@ -142,16 +142,15 @@ describe('federated learning across node processes', () => {
     let back = false
     const victim = clients[2] as LocalNode
     let killedRound = 0
-    await follow(coordinator, id, 150_000, (type, message) => {
-      const started = /^round (\d+) started/.exec(message)
-      if (type === 'round-started' && restarted === undefined && started !== null && Number(started[1]) >= 2) {
-        killedRound = Number(started[1])
+    await follow(coordinator, id, 150_000, (e) => {
+      if (e.type === 'round-started' && restarted === undefined && (e.round ?? 0) >= 2) {
+        killedRound = e.round ?? 0
         restarted = victim.kill().then(async () => {
           clients[2] = await startClient(2, coordinator.addrs.find((a) => a.includes(`/tcp/${coordinatorPort}/`)) as string)
           back = true
         })
       }
-      return back && type === 'update-accepted' && message.includes(victim.peerId)
+      return back && e.type === 'update-accepted' && e.data.client === victim.peerId
     })
     await restarted
     await coordinator.api.cancelJob(id)
@@ -161,9 +160,9 @@ describe('federated learning across node processes', () => {
     const killed = view.history.find((h) => h.round === killedRound)?.metrics
     expect(killed).toMatchObject({ results: 2, dropped: 1 })
     const events = (await coordinator.api.jobEvents(id, 0)).events
-    expect(events.some((e) => e.type === 'client-dropped' && e.round === killedRound && e.message.includes(victim.peerId))).toBe(true)
+    expect(events.some((e) => e.type === 'client-dropped' && e.round === killedRound && e.data.client === victim.peerId)).toBe(true)
     // Back after its restart (same identity), it was invited again and its update counted in a later round.
-    const rejoined = events.find((e) => e.type === 'update-accepted' && (e.round ?? 0) > killedRound && e.message.includes(victim.peerId))
+    const rejoined = events.find((e) => e.type === 'update-accepted' && (e.round ?? 0) > killedRound && e.data.client === victim.peerId)
     expect(rejoined).toBeDefined()
   }, 200_000)
 
@@ -197,7 +196,7 @@ describe('federated learning across node processes', () => {
     expect(events.some((e) => e.type === 'job-resumed')).toBe(true)
     for (const h of view.history) {
       // Every round counts each client at most once, in its metrics and in its accepted-update events.
-      const accepted = events.filter((e) => e.type === 'update-accepted' && e.round === h.round).map((e) => e.message.split(' ')[2])
+      const accepted = events.filter(isJobEvent('update-accepted')).filter((e) => e.round === h.round).map((e) => e.data.client)
       expect(new Set(accepted).size).toBe(accepted.length)
       expect(accepted.length).toBe(h.metrics?.results)
       expect(h.metrics?.examples).toBe(SIZES.reduce((a, b) => a + b, 0))

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
+import { isJobEvent } from '@weft/fl'
 import type { JobView } from '@weft/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { torchAvailable } from '../packages/runtime-torch/test/available.js'
@@ -146,14 +147,14 @@ describe.skipIf(!torchAvailable)('the torch engine in node processes', () => {
     expect((await torchNode.api.node()).engine.torch!.pid).not.toBe(before.pid)
     // The coordinator hears of it at once, with the reason, rather than at the round's 120 s deadline.
     await waitUntil(
-      async () => (await coordinator.api.jobEvents(id, 0)).events.some((e) => e.type === 'client-dropped' && e.message.includes('TorchWorkerCrashedError')),
+      async () => (await coordinator.api.jobEvents(id, 0)).events.some((e) => e.type === 'client-dropped' && e.data.reason.includes('TorchWorkerCrashedError')),
       30_000,
       'the coordinator to drop the client with the reason',
       100,
     )
-    const dropped = (await coordinator.api.jobEvents(id, 0)).events.find((e) => e.type === 'client-dropped')!
-    expect(dropped.message).toContain(torchNode.peerId)
-    expect(dropped.message).toContain('SIGKILL')
+    const dropped = (await coordinator.api.jobEvents(id, 0)).events.filter(isJobEvent('client-dropped'))[0]
+    expect(dropped?.data.client).toBe(torchNode.peerId)
+    expect(dropped?.data.reason).toContain('SIGKILL')
     await coordinator.api.cancelJob(id)
     // The restarted worker trains the next job.
     const next = await coordinator.api.submitJob(jobSpec({ rounds: 2, clients: { min: 1, eligibility: { runtime: 'torch' } } }))

@@ -2,7 +2,7 @@
 // reason while the job goes on with the honest clients.
 import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
-import { DELTA_TENSOR, MODEL_TENSOR, vectorSet } from '@weft/fl'
+import { DELTA_TENSOR, isJobEvent, MODEL_TENSOR, vectorSet } from '@weft/fl'
 import { ModelMetaSchema, TrainRequestSchema, UpdateMetaSchema } from '@weft/protocol'
 import { decodeModelArtifact } from '@weft/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -91,8 +91,8 @@ describe('FL service on in-process nodes', () => {
     expect(done?.history.map((h) => [...h.delivered].sort())).toEqual([honest, honest])
     expect(done?.history.every((h) => !h.clients.includes(rogue.peerId))).toBe(true)
     expect(done?.models).toEqual([0, 1, 2])
-    const refusals = coordinator.fl.events(view.id, 0).filter((e) => e.type === 'update-refused')
-    expect(refusals.some((e) => e.message.includes(rogue.peerId))).toBe(true)
+    const refusals = coordinator.fl.events(view.id, 0).filter(isJobEvent('update-refused'))
+    expect(refusals.some((e) => e.data.client === rogue.peerId)).toBe(true)
     const metrics = await (await fetch(`${coordinator.apiUrl}/metrics`)).text()
     expect(metrics).toMatch(/weft_fl_updates_total\{outcome="accepted"\} 4/)
     expect(metrics).toMatch(/weft_fl_rounds_total\{job="[^"]+"\} 2/)
@@ -111,7 +111,9 @@ describe('FL service on in-process nodes', () => {
     const both = clients.map((c) => c.peerId).sort()
     expect(done?.history.map((h) => [...h.delivered].sort())).toEqual([both, both])
     const events = coordinator.fl.events(secure.id, 0)
-    expect(events.filter((e) => e.type === 'update-accepted').every((e) => e.message.startsWith('masked input from'))).toBe(true)
+    const accepted = events.filter(isJobEvent('update-accepted'))
+    expect(accepted.length).toBeGreaterThan(0)
+    expect(accepted.every((e) => e.data.session !== undefined)).toBe(true)
     // Same seed, same clients, same data: the secure sum matches the plaintext FedAvg within the quantization error.
     const a = coordinator.fl.exportModel(plain.id, 'last')
     const b = coordinator.fl.exportModel(secure.id, 'last')

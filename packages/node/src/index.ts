@@ -42,11 +42,3 @@ export type {
 export { ApiError, ConfigError, DataDirError, NodeNotRunningError } from './errors.js'
 export { formatPsk, generatePsk } from './psk.js'
 export { describeLocalDatasets, loadLocalDataset } from './local-datasets.js'
-export {
-  createSimulationPools,
-  runSimulation,
-  type SimulationInit,
-  type SimulationPools,
-  type SimulationPoolsInit,
-  type SimulationResult,
-} from './fl/simulation.js'

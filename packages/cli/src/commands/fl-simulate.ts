@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os'
 import type { PartitionScheme } from '@weft/data'
 import { loadFashionMnist } from '@weft/data/node'
 import { type AttackConfig, attackConfigSchema, parseJobSpec, type RoundMetrics } from '@weft/fl'
-import { createSimulationPools, runSimulation } from '@weft/node'
+import { createSimulationPools, runSimulation } from '@weft/fl-sim'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { parse as parseYaml } from 'yaml'
 

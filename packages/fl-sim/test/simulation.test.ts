@@ -2,7 +2,7 @@
 // stopping learning, and a seeded fraction of attacking clients hurts FedAvg while the median holds.
 import { inMemoryDataset } from '@weft/data'
 import { attackConfigSchema, type JobSpec, parseJobSpec } from '@weft/fl'
-import { runSimulation, type SimulationResult } from '@weft/node'
+import { runSimulation, type SimulationResult } from '@weft/fl-sim'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { afterAll, describe, expect, it } from 'vitest'
 

@@ -15,6 +15,7 @@ import {
   parseJobSpec,
   setVector,
   toDeltaInPlace,
+  trainingData,
 } from '@weft/fl'
 import type { InMemoryDataset } from '@weft/data'
 import { type MeshNode, RpcError, TensorRejectedError } from '@weft/mesh'
@@ -24,7 +25,6 @@ import { featureSize, type PoolTrainResult } from '@weft/runtime'
 import type { Logger } from 'pino'
 import type { DatasetConfig, NodeConfig } from '../config.js'
 import type { NodeEngines } from '../engines.js'
-import { trainingData } from './adversary.js'
 import { decodeSecAggMessage, encodeSecAggMessage } from '@weft/secagg'
 import { nativeX25519 } from '@weft/secagg/node'
 import { FL_CANCEL, FL_EVALUATE, FL_INVITE, FL_MODEL, FL_SECAGG, FL_TASK_FAILED, FL_TRAIN, FL_UPDATE, MAX_FAILURE_REASON, MAX_SPEC_JSON } from './fl-protocol.js'

@@ -67,4 +67,21 @@ describe('simulation', () => {
     expect(accuracy(median)).toBeGreaterThan(0.8)
     expect(accuracy(fedavg)).toBeLessThan(accuracy(median) - 0.15)
   })
+
+  it('secure aggregation: every virtual client masks its update, the coordinator sees only the sum, and the job learns', async () => {
+    const events: string[] = []
+    const r = await runSimulation({
+      spec: spec({ privacy: { secureAggregation: { clip: 1 } } }),
+      clients: 10,
+      partition: { scheme: 'iid' },
+      train,
+      test,
+      pool,
+      onEvent: (e) => events.push(e.type),
+    })
+    expect(r.job.status).toBe('finished')
+    expect(r.rounds.map((x) => x.metrics?.secureAggregation?.contributors.length)).toEqual(new Array(6).fill(10))
+    expect(events).not.toContain('client-dropped')
+    expect(accuracy(r)).toBeGreaterThan(0.85)
+  })
 })

@@ -155,7 +155,7 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
       if (round !== undefined && colluding && !attacking) round.benignDone(honest)
     }
   }
-  return {
+  const transport: CoordinatorTransport = {
     candidates: () => ids,
     async invite(id, jobId, spec) {
       const client = clients.get(id)
@@ -205,4 +205,5 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
       }
     },
   }
+  return Object.freeze(transport)
 }

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { loadFashionMnist } from '@weft/data/node'
 import { parseJobSpec } from '@weft/fl'
-import { createSimulationPools, runSimulation } from '@weft/node'
+import { createSimulationPools, runSimulation } from '@weft/fl-sim'
 
 const { values: args } = parseArgs({
   options: {

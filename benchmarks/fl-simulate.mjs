@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { loadFashionMnist } from '@weft/data/node'
 import { parseJobSpec } from '@weft/fl'
-import { runSimulation } from '@weft/node'
+import { runSimulation } from '@weft/fl-sim'
 
 const { values: args } = parseArgs({
   options: {

@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { loadFashionMnist } from '@weft/data/node'
 import { parseJobSpec } from '@weft/fl'
-import { runSimulation } from '@weft/node'
+import { runSimulation } from '@weft/fl-sim'
 import { planSecAgg, runSecAggRound } from '@weft/secagg'
 import { nativeX25519 } from '@weft/secagg/node'
 

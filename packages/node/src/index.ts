@@ -40,14 +40,6 @@ export type {
 export { ConfigError, DataDirError } from './errors.js'
 export { formatPsk, generatePsk } from './psk.js'
 export { describeLocalDatasets, loadLocalDataset } from './local-datasets.js'
-export {
-  createSimulationPools,
-  runSimulation,
-  type SimulationInit,
-  type SimulationPools,
-  type SimulationPoolsInit,
-  type SimulationResult,
-} from './fl/simulation.js'
 export { ComponentRunner, NodeContext, startOrder } from './component.js'
 export type { NodeComponent, NodeComponentFactory, NodeServices } from './component.js'
 export { defaultComponents } from './weft-node.js'

@@ -85,7 +85,7 @@ export async function runFlSimulate(file: string, opts: SimulateOptions): Promis
   process.once('SIGINT', onSigint)
   let reached: number | undefined
   // The simulator lives in the daemon package: loaded only when this command runs.
-  const { createSimulationPools, runSimulation } = await import('@weft/node')
+  const { createSimulationPools, runSimulation } = await import('@weft/fl-sim')
   const pools = await createSimulationPools({
     engine: opts.runtime,
     workers: opts.workers ?? Math.max(1, availableParallelism()),

@@ -2,7 +2,7 @@
 // stopping learning, and a seeded fraction of attacking clients hurts FedAvg while the median holds.
 import { inMemoryDataset } from '@weft/data'
 import { attackConfigSchema, type JobSpec, parseJobSpec } from '@weft/fl'
-import { runSimulation, type SimulationResult } from '@weft/node'
+import { runSimulation, type SimulationResult } from '@weft/fl-sim'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { afterAll, describe, expect, it } from 'vitest'
 
@@ -66,5 +66,22 @@ describe('simulation', () => {
     expect(median.attackers).toEqual(fedavg.attackers)
     expect(accuracy(median)).toBeGreaterThan(0.8)
     expect(accuracy(fedavg)).toBeLessThan(accuracy(median) - 0.15)
+  })
+
+  it('secure aggregation: every virtual client masks its update, the coordinator sees only the sum, and the job learns', async () => {
+    const events: string[] = []
+    const r = await runSimulation({
+      spec: spec({ privacy: { secureAggregation: { clip: 1 } } }),
+      clients: 10,
+      partition: { scheme: 'iid' },
+      train,
+      test,
+      pool,
+      onEvent: (e) => events.push(e.type),
+    })
+    expect(r.job.status).toBe('finished')
+    expect(r.rounds.map((x) => x.metrics?.secureAggregation?.contributors.length)).toEqual(new Array(6).fill(10))
+    expect(events).not.toContain('client-dropped')
+    expect(accuracy(r)).toBeGreaterThan(0.85)
   })
 })

@@ -2,7 +2,7 @@
 // because both engines compute the same steps from the same weights and batches.
 import { inMemoryDataset } from '@weft/data'
 import { parseJobSpec } from '@weft/fl'
-import { runSimulation, type SimulationResult } from '@weft/node'
+import { runSimulation, type SimulationResult } from '@weft/fl-sim'
 import { mulberry32, type TrainingPool } from '@weft/runtime'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { createTorchPool } from '@weft/runtime-torch'

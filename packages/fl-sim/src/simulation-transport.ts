@@ -168,10 +168,12 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
       job.members.add(id)
       return { ok: true, examples: client.examples }
     },
-    async train(id, task) {
+    async train(id, task, _signal, progress) {
       const client = clients.get(id)
       const job = jobs.get(task.jobId)
       if (client === undefined || job === undefined) return { ok: false, reason: `virtual client ${id} was not invited to job ${task.jobId}` }
+      // The model is shared memory here: no bytes hold the link, so the next hand-out may start at once.
+      progress?.modelSent()
       void runTask(client, job, task).catch((err: unknown) => {
         // A failed task is a dropped client, at once and with the reason, not silently at the round's deadline.
         components.coordinator()?.taskFailed(task.jobId, id, task.round, `its update failed: ${(err as Error)?.message ?? String(err)}`)

@@ -7,6 +7,8 @@
 //   topk    → uint8 "indices" [bytes] || float32|float16 "values" [k]
 // Top-k indices are the selected positions in increasing order, sent as gaps (the first measured from −1, so every
 // gap is ≥ 1) in unsigned LEB128 varints; k = topkCount(fraction, n) exactly.
+// Over 500 lines on purpose: each codec's encoder and decoder sit together, with the shared wire-layout checks,
+// so a change to one wire format is made and reviewed in one place.
 import {
   createTensor,
   DTYPE_BYTES,

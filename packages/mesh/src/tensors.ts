@@ -1,4 +1,6 @@
 // The one way Weft moves tensors: header, accept/decline, chunked stream with backpressure, sha256-verified, size-bounded.
+// Over 500 lines on purpose: the sender and receiver of one streaming protocol (header, verdict, chunks with
+// backpressure, hash check, ack) are kept together so their state transitions can be read against each other.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {

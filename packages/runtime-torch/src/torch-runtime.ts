@@ -4,6 +4,8 @@
 // `setParams` stay synchronous and a model survives a worker restart (it is rebuilt from them). Data sets that can
 // be shared (`@weft/data` in-memory data sets) are sent to the worker once and cached there; each epoch then sends
 // only the order of its examples, the very order tfjs walks, so both engines see the same batches.
+// Over 500 lines on purpose: the Node side of one wire protocol (model life cycle, shared data sets, chunked
+// training, evaluation, restart recovery) reads best as one state machine beside the Python worker it mirrors.
 import { epochOrder, type SharedDatasetDescriptor } from '@weft/data'
 import {
   ARCHITECTURES,

@@ -1,5 +1,7 @@
 // The server's side of a SecAgg+ round: routes keys and shares between neighbours, collects masked inputs, and
 // rebuilds just enough secrets to remove the masks from their sum. A state machine with one method per phase.
+// Over 500 lines on purpose: SecAgg+'s server is one state machine whose phases (keys, shares, masked inputs,
+// unmasking) check each other's invariants; split by phase, each file would need the whole state.
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { bytesEqual } from './bytes.js'
 import type { SecAggComponents } from './components.js'

@@ -4,7 +4,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { CLIENT_DATA_DIR_FILES, readRunningNode, type RunningNodeRecord } from '@weft/api-client/node'
+import { CLIENT_DATA_DIR_FILES, pidAlive, readRunningNode, type RunningNodeRecord } from '@weft/api-client/node'
 import { DataDirError } from './errors.js'
 
 export { readRunningNode, type RunningNodeRecord }
@@ -64,15 +64,6 @@ export function loadOrCreateApiToken(dir: string): string {
   const token = randomBytes(32).toString('base64url')
   writeSecretFile(path, `${token}\n`)
   return token
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** The lock a node holds on its data directory while it runs. */

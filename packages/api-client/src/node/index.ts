@@ -25,7 +25,8 @@ export function readApiToken(dir: string): string | undefined {
   return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this pid exists (one owned by another user counts). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -47,7 +47,7 @@ export type {
   JobLive,
   SubmitOptions,
 } from './coordinator/options.js'
-export { type AdmissionRound, type AdmissionView, admitUpdate } from './coordinator/admission.js'
+export { type AdmissionRound, type AdmissionView, admitUpdate, headerNumbersProblem } from './coordinator/admission.js'
 export { clientSeed, createJobStrategy } from './coordinator/seeds.js'
 export {
   type ClientSendOutcome,

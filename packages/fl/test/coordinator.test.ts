@@ -43,6 +43,8 @@ interface ScriptedClient {
   ackMs?: number
   /** Reports its model sent at once, before the acknowledgement (as a mesh transfer does once its bytes are out). */
   sentAtOnce?: boolean
+  /** A hostile client: header fields it forges. */
+  forge?: Partial<UpdateHeader>
 }
 
 /** A transport whose clients answer at once and send scripted deltas through admit/deliver. */
@@ -87,7 +89,7 @@ class ScriptedTransport implements CoordinatorTransport {
       this.active--
     }
     if (c !== undefined && c.silent !== true) {
-      clock.setTimer(() => this.send(id, this.header(task, c.examples, c.delta.length, c.trainSeconds), c.delta), c.delayMs ?? 1)
+      clock.setTimer(() => this.send(id, { ...this.header(task, c.examples, c.delta.length, c.trainSeconds), ...c.forge }, c.delta), c.delayMs ?? 1)
     }
     return { ok: true as const, bytesDown: task.params.byteLength }
   }
@@ -658,5 +660,48 @@ describe('coordinator', () => {
       const sessions = store.events(job.id, 0).filter(isJobEvent('secure-round-started')).map((e) => e.data.session)
       expect(sessions).toEqual([4, 5])
     })
+  })
+})
+
+describe('hostile clients: the numbers of an update header (issue 15, finding 2)', () => {
+  const forgeries: { what: string; forge: Partial<UpdateHeader>; reason: RegExp }[] = [
+    { what: 'infinite train seconds', forge: { trainSeconds: Number.POSITIVE_INFINITY }, reason: /Infinity train seconds/ },
+    { what: 'negative train seconds', forge: { trainSeconds: -1 }, reason: /-1 train seconds/ },
+    { what: 'examples at 2^53', forge: { examples: 2 ** 53 }, reason: /9007199254740992 examples; expected a positive integer below 2\^53/ },
+    { what: 'more examples than it declared', forge: { examples: 5_000 }, reason: /5000 examples; evil declared 5 when it joined/ },
+    { what: 'a NaN train loss', forge: { trainLoss: Number.NaN }, reason: /train loss of NaN/ },
+    { what: 'a train accuracy of 7', forge: { trainAccuracy: 7 }, reason: /train accuracy of 7/ },
+  ]
+  it.each(forgeries)('refuses $what with the reason, and the job finishes on the honest updates', async ({ forge, reason }) => {
+    const d = { a: constDelta(0.1), b: constDelta(-0.2) }
+    const { coordinator, store, transport } = setup(
+      { a: { examples: 1, delta: d.a }, b: { examples: 3, delta: d.b }, evil: { examples: 5, delta: constDelta(9), forge } },
+      memoryJobStore(),
+    )
+    const s = spec({ seed: 3, clients: { min: 3, minResults: 2 }, timeouts: { roundSeconds: 5, waitSeconds: 30 } })
+    const job = coordinator.submit(s)
+    const end = await finish(coordinator, job.id)
+    expect(end.status, end.error).toBe('finished')
+    expect(transport.refusals).toEqual([{ client: 'evil', reason: expect.stringMatching(reason) }])
+    const refused = store.events(job.id, 0).filter(isJobEvent('update-refused'))
+    expect(refused.map((e) => e.data.client)).toEqual(['evil'])
+    const expected = weightedMean(initialFlatParams(s.model, 3), [
+      { n: 1, d: d.a },
+      { n: 3, d: d.b },
+    ])
+    const got = finalModel(store, job)
+    for (let i = 0; i < P; i++) expect(got[i]).toBeCloseTo(expected[i] as number, 6)
+  })
+
+  it('never commits a non-finite aggregate: the job fails with the reason and keeps its last finite model', async () => {
+    // Each update is finite; two rounds of them overflow float32.
+    const big = constDelta(3e38)
+    const { coordinator, store } = setup({ a: { examples: 1, delta: big }, b: { examples: 1, delta: big } })
+    const job = coordinator.submit(spec({ rounds: 2, clients: { min: 2 } }))
+    const end = await finish(coordinator, job.id)
+    expect(end.status).toBe('failed')
+    expect(end.error).toMatch(/round 2's aggregate has a non-finite value \(Infinity at parameter 0\); it was not committed/)
+    expect(store.listRounds(job.id).filter((r) => r.status === 'closed').map((r) => r.round)).toEqual([1])
+    expect(finalModel(store, job).every(Number.isFinite)).toBe(true)
   })
 })

@@ -28,9 +28,24 @@ export interface AdmissionView {
   pastRound(round: number): { readonly participants: readonly string[]; readonly inputHash: string } | undefined
   /** Whether `client`'s update from `baseRound` was already accepted. */
   alreadyCounted(client: string, baseRound: number): boolean
+  /** The examples `client` declared when it accepted the invitation (0: not known, e.g. after a restart). */
+  declaredExamples(client: string): number
 }
 
 const refuse = (reason: string): Admission => ({ ok: false, reason })
+
+/**
+ * What is wrong with the numbers of an update header, or undefined: examples a positive safe integer, the train
+ * loss finite, the train accuracy in [0, 1], the train seconds finite and not negative. A header's numbers reach
+ * the strategy's weights, the store and the metrics: one out of range must never get that far.
+ */
+export function headerNumbersProblem(h: UpdateHeader): string | undefined {
+  if (!Number.isSafeInteger(h.examples) || h.examples < 1) return `update reports ${h.examples} examples; expected a positive integer below 2^53`
+  if (!Number.isFinite(h.trainLoss)) return `update reports a train loss of ${h.trainLoss}; expected a finite number`
+  if (!Number.isFinite(h.trainAccuracy) || h.trainAccuracy < 0 || h.trainAccuracy > 1) return `update reports a train accuracy of ${h.trainAccuracy}; expected 0..1`
+  if (!Number.isFinite(h.trainSeconds) || h.trainSeconds < 0) return `update reports ${h.trainSeconds} train seconds; expected a finite number ≥ 0`
+  return undefined
+}
 
 /**
  * Decides on an update from `from` by its header: right job state, length, example count, round, sender, base model,
@@ -44,7 +59,11 @@ export function admitUpdate(view: AdmissionView, from: string, h: UpdateHeader):
   if (h.length !== expected) {
     return refuse(`update has ${h.length} values; ${rs?.secureLength === undefined ? 'the model has' : 'a masked input of this round has'} ${expected}`)
   }
-  if (!Number.isInteger(h.examples) || h.examples < 1) return refuse(`update reports ${h.examples} examples; expected a positive integer`)
+  const numbers = headerNumbersProblem(h)
+  if (numbers !== undefined) return refuse(numbers)
+  // An update weighs by its examples: a client may not weigh more than it declared when it joined.
+  const declared = view.declaredExamples(from)
+  if (declared > 0 && h.examples > declared) return refuse(`update reports ${h.examples} examples; ${from} declared ${declared} when it joined`)
   const current = rs?.round ?? view.jobRound
   if (view.asynchronous) {
     if (h.round > current) return refuse(`server step ${h.round} has not started (the job is at step ${current})`)

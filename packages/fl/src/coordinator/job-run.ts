@@ -226,6 +226,9 @@ export class JobRun implements JobContext, RoundServices {
     const t0 = performance.now()
     const result = rs.agg.finish()
     const global = result.global
+    // A non-finite model is never committed: every later round would build on it.
+    const bad = global.findIndex((v) => !Number.isFinite(v))
+    if (bad >= 0) throw new JobFailure(`round ${rs.round}'s aggregate has a non-finite value (${global[bad]} at parameter ${bad}); it was not committed`)
     const hash = modelHash(global, this.components.hash)
     rs.aggSeconds += (performance.now() - t0) / 1000
     const total = (this.clock.now() - rs.startedAt) / 1000
@@ -317,6 +320,7 @@ export class JobRun implements JobContext, RoundServices {
             },
       pastRound: (round) => store.getRound(this.id, round),
       alreadyCounted: (client, baseRound) => store.hasUpdate(this.id, client, baseRound),
+      declaredExamples: (client) => this.members.examples(client),
     }
   }
 

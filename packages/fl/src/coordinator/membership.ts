@@ -50,9 +50,14 @@ export class Membership {
       void ctx.components.transport
         .invite(id, ctx.id, ctx.spec, ctx.deadline(ctx.init.inviteTimeoutMs))
         .catch((err: unknown) => ({ ok: false as const, reason: (err as Error)?.message ?? String(err) }))
-        .then((o) => {
+        .then((answer) => {
           this.#inviting.delete(id)
           if (ctx.signal.aborted) return
+          // The examples a client declares bound what its updates may claim: a positive safe integer, or no member.
+          const o =
+            answer.ok && (!Number.isSafeInteger(answer.examples) || answer.examples < 1)
+              ? { ok: false as const, reason: `declared ${answer.examples} examples; expected a positive integer below 2^53` }
+              : answer
           if (o.ok) {
             this.#members.set(id, { examples: o.examples })
             this.#refused.delete(id)

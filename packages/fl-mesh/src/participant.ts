@@ -36,7 +36,7 @@ import {
   UpdateMetaSchema,
   WireErrorCode,
 } from '@weft/protocol'
-import { featureSize, type TrainingPool } from '@weft/runtime'
+import { featureSize, paramCount, type TrainingPool } from '@weft/runtime'
 import { decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement } from '@weft/secagg'
 import { type FlEndpoint, type FlLogger, fromHex, silentLogger, toHex } from './endpoint.js'
 
@@ -277,6 +277,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     } catch (err) {
       return refuse(`bad job spec: ${(err as Error).message}`)
     }
+    const modelBytes = paramCount(spec.model) * 4
+    if (modelBytes > policy.maxModelBytes) return refuse(`the model is ${modelBytes} bytes; this node takes models up to ${policy.maxModelBytes} (fl.maxModelBytes)`)
     const loading = c.loadDataset(spec.dataset)
     if (loading === undefined) return refuse(`no local data set named "${spec.dataset}"`)
     let dataset: InMemoryDataset

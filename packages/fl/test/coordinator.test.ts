@@ -705,3 +705,22 @@ describe('hostile clients: the numbers of an update header (issue 15, finding 2)
     expect(finalModel(store, job).every(Number.isFinite)).toBe(true)
   })
 })
+
+describe('hostile submitters: the size of a job’s model (issue 15, finding 3)', () => {
+  it('refuses a model over maxModelBytes from its spec, before allocating it, naming the field', () => {
+    const { coordinator, store } = setup({ a: { examples: 1, delta: constDelta(0) } })
+    // 16,777,216 × 64 weights: 4 GiB of float32 if anything tried to make it.
+    const huge = spec({ model: { architecture: 'logreg', inputShape: [16_777_216], numClasses: 64 } })
+    const before = process.memoryUsage().arrayBuffers
+    expect(() => coordinator.submit(huge)).toThrow(/^model: 1073741888 parameters are 4096\.0 MiB; this coordinator takes models up to 256\.0 MiB$/)
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 2 ** 20)
+    expect(store.listJobs()).toEqual([])
+  })
+
+  it('takes the limit from its init', () => {
+    const { transport } = setup({})
+    const small = createCoordinator({ store: memoryJobStore(), transport, clock }, { maxModelBytes: 16 })
+    running.push(small)
+    expect(() => small.submit(spec())).toThrow(expect.objectContaining({ name: 'InvalidJobSpecError', issues: [{ path: 'model', message: expect.stringContaining('10 parameters are 0.0 MiB') }] }))
+  })
+})

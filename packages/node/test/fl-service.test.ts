@@ -55,6 +55,16 @@ describe('FL service on in-process nodes', () => {
     expect(body.message).toMatch(/rounds: .*; train\.batchSize: /)
   })
 
+  it('answers a model over fl.maxModelBytes with 400 naming the model, before allocating it (issue 15, finding 3)', async () => {
+    const huge = { ...SPEC, model: { architecture: 'logreg', inputShape: [16_777_216], numClasses: 64 } }
+    const res = await fetch(`${coordinator.apiUrl}/v1/fl/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ spec: huge }) })
+    expect(res.status).toBe(400)
+    const body = (await res.json()) as { error: string; message: string; issues: { path: string }[] }
+    expect(body).toMatchObject({ error: 'invalid-spec', issues: [{ path: 'model' }] })
+    expect(body.message).toMatch(/^model: 1073741888 parameters are 4096\.0 MiB; this coordinator takes models up to 0\.0 MiB$/)
+    expect(coordinator.fl.list().some((j) => j.spec.model.inputShape[0] === 16_777_216)).toBe(false)
+  })
+
   it('refuses updates that are misnamed, misshapen, oversized or from a peer that was not invited; the job goes on', async () => {
     const view = coordinator.fl.submit(SPEC)
     expect(coordinator.fl.activities()).toEqual([{ kind: 'fl-coordinator', jobId: view.id, detail: 'round 1/2' }])

@@ -3,6 +3,7 @@
 // facade the transports call.
 import { initialFlatParams, paramCount } from '@weft/runtime'
 import { systemClock } from '../clock.js'
+import { InvalidJobSpecError } from '../errors.js'
 import type { Clock } from '../contracts/clock.js'
 import type { JobRecord } from '../contracts/job-store.js'
 import type { Strategy } from '../contracts/strategy.js'
@@ -71,15 +72,23 @@ class CoordinatorImpl implements Coordinator {
   }
 
   submit(spec: JobSpec, options: SubmitOptions = {}): JobRecord {
-    const strategy = createJobStrategy(spec)
+    // The model's size is known from its spec: checked before the strategy or the initial model allocate anything.
+    const bytes = paramCount(spec.model) * 4
+    if (bytes > this.#init.maxModelBytes) {
+      const mib = (n: number) => (n / 2 ** 20).toFixed(1)
+      const message = `${paramCount(spec.model)} parameters are ${mib(bytes)} MiB; this coordinator takes models up to ${mib(this.#init.maxModelBytes)} MiB`
+      throw new InvalidJobSpecError(`model: ${message}`, [{ path: 'model', message }])
+    }
     if (spec.privacy.secureAggregation !== undefined && this.#c.transport.secagg === undefined) {
-      throw new Error('privacy.secureAggregation: this coordinator’s transport has no secure-aggregation channel')
+      const message = 'this coordinator’s transport has no secure-aggregation channel'
+      throw new InvalidJobSpecError(`privacy.secureAggregation: ${message}`, [{ path: 'privacy.secureAggregation', message }])
     }
     const central = spec.evaluation.centralized
     if (central !== undefined) {
       const why = this.#c.evaluator === undefined ? 'this coordinator has no evaluator' : this.#c.evaluator.check?.(spec, central.dataset)
-      if (why !== undefined) throw new Error(`evaluation.centralized.dataset: ${why}`)
+      if (why !== undefined) throw new InvalidJobSpecError(`evaluation.centralized.dataset: ${why}`, [{ path: 'evaluation.centralized.dataset', message: why }])
     }
+    const strategy = createJobStrategy(spec)
     const now = this.#clock.now()
     const id = options.id ?? newJobId(now)
     const initial = options.initialModel ?? initialFlatParams(spec.model, spec.seed)

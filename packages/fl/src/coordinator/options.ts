@@ -55,6 +55,8 @@ export interface CoordinatorInit {
   readonly dispatchSlotMs?: number
   /** How long a job waits for invitations still in flight once it has enough clients to start (ms). Default 5 000. */
   readonly inviteGraceMs?: number
+  /** Largest model (float32 bytes) a job may have here, checked from the spec before anything is allocated. Default 256 MiB. */
+  readonly maxModelBytes?: number
 }
 
 /** The defaults of CoordinatorInit, checked. @throws RangeError for a non-positive dispatchConcurrency */
@@ -69,6 +71,7 @@ export function resolveCoordinatorInit(init: CoordinatorInit): Required<Coordina
     dispatchConcurrency: init.dispatchConcurrency ?? 1,
     dispatchSlotMs: init.dispatchSlotMs ?? 2_000,
     inviteGraceMs: init.inviteGraceMs ?? 5_000,
+    maxModelBytes: init.maxModelBytes ?? 256 * 2 ** 20,
   }
   if (!Number.isSafeInteger(out.dispatchConcurrency) || out.dispatchConcurrency < 1) {
     throw new RangeError(`dispatchConcurrency must be a positive integer, got ${out.dispatchConcurrency}`)

@@ -140,7 +140,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
         },
       },
     },
-    { dispatchConcurrency: config.fl.dispatchConcurrency },
+    { dispatchConcurrency: config.fl.dispatchConcurrency, maxModelBytes: config.fl.maxModelBytes },
   )
 
   const receiver = await serveUpdates(

@@ -4,6 +4,7 @@ import { timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { serve, type ServerType } from '@hono/node-server'
 import { type Context, Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import { getCookie, setCookie } from 'hono/cookie'
 import { streamSSE } from 'hono/streaming'
 import { parse as parseYaml } from 'yaml'
@@ -75,6 +76,34 @@ const hostName = (host: string): string => (host.startsWith('[') ? host.slice(0,
 
 const badRequest = (c: Context, message: string) => c.json({ error: 'bad-request', message }, 400)
 
+/** Largest request body the API reads (a job spec is at most 64 KiB of JSON). */
+export const MAX_BODY_BYTES = 1024 * 1024
+
+/**
+ * Why a request that changes something is refused before it is read, or undefined. A browser names the page that
+ * sent it: an opaque origin (`Origin: null`: a sandboxed frame, a file, a redirect) or another site may not change
+ * anything, whatever cookies ride along; and the API's bodies are JSON, so a form or text body (which a page can
+ * send without asking the user's browser for permission) is refused as well.
+ */
+function writeRefusal(c: Context, host: string | undefined): { status: 403 | 415; message: string } | undefined {
+  const method = c.req.method
+  const origin = c.req.header('origin')
+  if (origin === 'null') return { status: 403, message: `${method} from an opaque origin (Origin: null) refused` }
+  if (c.req.header('sec-fetch-site') === 'cross-site') return { status: 403, message: `cross-site ${method} refused (Sec-Fetch-Site: cross-site)` }
+  if (origin !== undefined) {
+    let originHost: string | undefined
+    try {
+      originHost = new URL(origin).host
+    } catch {}
+    if (originHost !== host) return { status: 403, message: `cross-origin ${method} from ${origin} refused` }
+  }
+  const hasBody = Number(c.req.header('content-length') ?? '0') > 0 || c.req.header('transfer-encoding') !== undefined
+  if (c.req.path.startsWith('/v1/') && hasBody && !/^application\/json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
+    return { status: 415, message: `the API takes JSON bodies (Content-Type: application/json), not '${c.req.header('content-type') ?? 'none'}'` }
+  }
+  return undefined
+}
+
 /**
  * Builds the Hono app (exported for in-process tests).
  *
@@ -91,12 +120,18 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
     if (loopback && host !== undefined && !isLoopbackHost(hostName(host))) {
       return c.json({ error: 'forbidden', message: `this API answers only to loopback host names, not '${host}'` }, 403)
     }
-    const origin = c.req.header('origin')
-    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && origin !== undefined && origin !== 'null' && new URL(origin).host !== host) {
-      return c.json({ error: 'forbidden', message: `cross-origin ${c.req.method} from ${origin} refused` }, 403)
-    }
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next()
+    const refusal = writeRefusal(c, host)
+    if (refusal !== undefined) return c.json({ error: refusal.status === 415 ? 'unsupported-media-type' : 'forbidden', message: refusal.message }, refusal.status)
     return next()
   })
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json({ error: 'too-large', message: `request bodies are limited to ${MAX_BODY_BYTES} bytes` }, 413),
+    }),
+  )
   if (token !== undefined) mountLogin(app, token)
   if (dashboardDir !== undefined) mountDashboard(app, dashboardDir)
   app.get('/v1/node', (c) => c.json(backend.node()))

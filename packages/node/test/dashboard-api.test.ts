@@ -179,6 +179,36 @@ describe('dashboard API', () => {
     expect(rebound).toBe(403)
   })
 
+  it('refuses a hostile page’s writes: an opaque origin, a cross-site fetch, a form or text body, an oversized body (issue 15, finding 4)', async () => {
+    const url = `${a.apiUrl}/v1/fl/jobs`
+    const spec = JSON.stringify({ spec: { model: { architecture: 'logreg', inputShape: [4], numClasses: 2 }, dataset: 'd', rounds: 1 } })
+    const send = async (headers: Record<string, string>, body: string = spec) => {
+      const res = await fetch(url, { method: 'POST', headers, body })
+      return { status: res.status, body: (await res.json()) as { error: string; message: string } }
+    }
+    const before = (await (await fetch(`${a.apiUrl}/v1/fl/jobs`)).json()) as { jobs: unknown[] }
+    // A sandboxed iframe on any web page sends Origin: null.
+    expect(await send({ 'content-type': 'application/json', origin: 'null' })).toEqual({
+      status: 403,
+      body: { error: 'forbidden', message: 'POST from an opaque origin (Origin: null) refused' },
+    })
+    expect(await send({ 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' })).toMatchObject({ status: 403, body: { error: 'forbidden' } })
+    // A page may POST text/plain or a form without a preflight: the JSON inside must not be read.
+    expect(await send({ 'content-type': 'text/plain' })).toMatchObject({ status: 415, body: { error: 'unsupported-media-type' } })
+    expect(await send({ 'content-type': 'application/x-www-form-urlencoded' }, 'spec=x')).toMatchObject({ status: 415 })
+    // Over the body limit: answered before the body is read (in process: a socket would be closed under the sender).
+    const app = createApiApp({ node: () => a.view(), fl: () => a.fl } as unknown as ApiBackend)
+    const tooLarge = await app.request('/v1/fl/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ spec: 'x'.repeat(2 * 1024 * 1024) }) })
+    expect(tooLarge.status).toBe(413)
+    expect(await tooLarge.json()).toMatchObject({ error: 'too-large' })
+    const after = (await (await fetch(`${a.apiUrl}/v1/fl/jobs`)).json()) as { jobs: unknown[] }
+    expect(after.jobs.length).toBe(before.jobs.length)
+    // The honest path still works: a same-origin JSON write from the dashboard.
+    const fine = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', origin: new URL(a.apiUrl).origin, 'sec-fetch-site': 'same-origin' }, body: spec })
+    expect(fine.status).toBe(201)
+    await fetch(`${url}/${((await fine.json()) as { id: string }).id}/cancel`, { method: 'POST' })
+  })
+
   it('serves the built page, its assets by content-hashed name only, and says so when there is no build', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'weft-dash-'))
     mkdirSync(join(dir, 'assets'))

@@ -1,4 +1,5 @@
 // The dashboard's entry: top bar, the login notice, and the page the hash route names.
+import './zod-config'
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { onUnauthorized } from './api'

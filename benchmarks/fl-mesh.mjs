@@ -92,7 +92,7 @@ try {
   nodes.push(
     ...(await Promise.all(
       Array.from({ length: N }, (_, i) =>
-        startLocalNode({ dataDir: join(root, `client-${i}`), startTimeoutMs: 120_000, args: [...common, '--config', join(root, `client-${i}`, 'weft.json'), '--bootstrap', bootstrap] }),
+        startLocalNode({ dataDir: join(root, `client-${i}`), startTimeoutMs: 120_000, args: [...common, '--config', join(root, `client-${i}`, 'weft.json'), '--bootstrap', bootstrap, '--coordinator', coordinator.peerId] }),
       ),
     )),
   )

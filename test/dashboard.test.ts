@@ -58,7 +58,7 @@ describe.skipIf(!browserAvailable.available)(`the web dashboard in a real browse
           join(dir, 'weft.json'),
           JSON.stringify({ dataDir: dir, labels: { tier: 'edge' }, datasets: [{ name: 'synth', source: join(dir, 'train.csv'), label: 'label' }] }),
         )
-        return startLocalNode({ startTimeoutMs: 60_000, dataDir: dir, args: [...TIMING, '--config', join(dir, 'weft.json'), '--bootstrap', bootstrap] })
+        return startLocalNode({ startTimeoutMs: 60_000, dataDir: dir, args: [...TIMING, '--config', join(dir, 'weft.json'), '--bootstrap', bootstrap, '--coordinator', coordinator.peerId] })
       }),
     )
     nodes.push(...clients)

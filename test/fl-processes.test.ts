@@ -58,7 +58,7 @@ describe('federated learning across node processes', () => {
 
   const startClient = async (i: number, bootstrap: string): Promise<LocalNode> => {
     const dir = join(root, `client-${i}`)
-    return startLocalNode({ startTimeoutMs: 60_000, dataDir: dir, args: [...TIMING, '--config', join(dir, 'weft.json'), '--bootstrap', bootstrap], output: output(`client-${i}`) })
+    return startLocalNode({ startTimeoutMs: 60_000, dataDir: dir, args: [...TIMING, '--config', join(dir, 'weft.json'), '--bootstrap', bootstrap, '--coordinator', coordinator.peerId], output: output(`client-${i}`) })
   }
 
   const follow = async (node: LocalNode, id: string, timeoutMs: number, onEvent?: (event: JobEvent) => boolean | undefined): Promise<JobView> => {

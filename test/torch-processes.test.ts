@@ -56,7 +56,7 @@ describe.skipIf(!torchAvailable)('the torch engine in node processes', () => {
     return startLocalNode({
       startTimeoutMs: 90_000,
       dataDir: dir,
-      args: [...TIMING, '--config', join(dir, 'weft.json'), '--bootstrap', bootstrap, ...runtime],
+      args: [...TIMING, '--config', join(dir, 'weft.json'), '--bootstrap', bootstrap, '--coordinator', coordinator.peerId, ...runtime],
       output: (line) => lines[name]?.push(line),
     })
   }

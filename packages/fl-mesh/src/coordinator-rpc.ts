@@ -13,6 +13,8 @@ export interface CoordinatorRpcComponents {
   readonly submit: (spec: unknown, peer: string) => string
   /** A job's status as JSON (the node's job view), or undefined when no such job is here. */
   readonly statusJson: (jobId: string) => string | undefined
+  /** Why `peer` may not read the status of job `jobId` (its spec, seed and each round's clients), or undefined. */
+  readonly statusRefusal: (peer: string, jobId: string) => string | undefined
   /** Whether a job is coordinated here. */
   readonly hasJob: (jobId: string) => boolean
   readonly logger?: FlLogger
@@ -35,7 +37,9 @@ export async function serveCoordinatorRpc(c: CoordinatorRpcComponents): Promise<
       throw new RpcError(WireErrorCode.BAD_REQUEST, (err as Error).message)
     }
   })
-  await mesh.rpc.handle(FL_STATUS, (req) => {
+  await mesh.rpc.handle(FL_STATUS, (req, ctx) => {
+    const refusal = c.statusRefusal(ctx.peer, req.jobId)
+    if (refusal !== undefined) throw new RpcError(WireErrorCode.UNAUTHORIZED, refusal)
     const json = c.statusJson(req.jobId)
     if (json === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `no job ${req.jobId} here`)
     return { statusJson: json }

@@ -5,6 +5,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { InMemoryDataset } from '@weft/data'
 import {
   type AttackConfig,
+  type ClientPrivacyPolicy,
   type ClientSendOutcome,
   type ClientTrainHints,
   type ClientUpdatePipeline,
@@ -14,6 +15,8 @@ import {
   MODEL_TENSOR,
   type PreparedClientUpdate,
   parseJobSpec,
+  policyRefusesJob,
+  policyRefusesTask,
   runClientTask,
   SecureClientSessions,
   setVector,
@@ -44,8 +47,10 @@ import { type FlEndpoint, type FlLogger, fromHex, silentLogger, toHex } from './
 export interface ParticipantPolicy {
   /** Takes part in federated jobs at all. */
   readonly participate: boolean
-  /** Coordinators it accepts invitations from ('*': any). */
-  readonly acceptFrom: readonly string[]
+  /** Coordinators it accepts invitations from ('*': any; empty: none). */
+  readonly coordinators: readonly string[]
+  /** What a job must promise before this client trains on its data. */
+  readonly privacy: ClientPrivacyPolicy
   /** Most jobs it is a client of at once. */
   readonly maxJobs: number
   /** Largest global model it receives (bytes). */
@@ -226,6 +231,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
         ...(req.dpClipNorm > 0 ? { dp: { clipNorm: req.dpClipNorm, noiseStd: req.dpNoiseStd } } : {}),
         ...(req.secure === undefined ? {} : { secure: { session: req.secure.session, weight: req.secure.weight, clipBit: req.secure.clipBit } }),
       }
+      const refusal = policyRefusesTask(policy.privacy, job.spec, hints)
+      if (refusal !== undefined) return { accepted: false, reason: refusal }
       const task = runTask(job, req.round, hash, params, req.seed, hints).finally(() => job.tasks.delete(req.round))
       job.tasks.set(req.round, task)
     }
@@ -266,9 +273,11 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   await mesh.rpc.handle(FL_INVITE, async (req, ctx) => {
     const refuse = (reason: string) => ({ accepted: false, reason })
     if (!policy.participate) return refuse('this node does not take part in federated jobs')
-    if (!policy.acceptFrom.includes('*') && !policy.acceptFrom.includes(ctx.peer)) return refuse(`coordinator ${ctx.peer} is not in fl.acceptFrom`)
+    if (!policy.coordinators.includes('*') && !policy.coordinators.includes(ctx.peer)) return refuse(`coordinator ${ctx.peer} is not in fl.coordinators`)
     if (req.specJson.length > MAX_SPEC_JSON) return refuse(`job spec of ${req.specJson.length} bytes is over ${MAX_SPEC_JSON}`)
     const existing = jobs.get(req.jobId)
+    // Only the job's own coordinator may invite again (one that restarted): another peer cannot take a job over.
+    if (existing !== undefined && existing.coordinator !== ctx.peer) return refuse(`job ${req.jobId} is coordinated by ${existing.coordinator}`)
     if (existing !== undefined) return { accepted: true, reason: '', examples: BigInt(existing.dataset.size) }
     if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
     let spec: JobSpec
@@ -294,6 +303,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       )
     }
     if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
+    const refusal = policyRefusesJob(policy.privacy, spec, dataset.size)
+    if (refusal !== undefined) return refuse(refusal)
     const engine = engineFor(spec, c.engines)
     if (!c.engines.has(engine)) return refuse(`the job needs the ${engine} runtime; this node has ${c.engines.available.join(', ')}`)
     const pipeline = createClientUpdatePipeline(spec)

@@ -144,3 +144,4 @@ export {
   secureSessionId,
   type SecureSumResult,
 } from './secure-aggregation.js'
+export { type ClientPrivacyPolicy, examplesPerUpdate, policyRefusesJob, policyRefusesTask } from './client/privacy-policy.js'

@@ -41,6 +41,33 @@ export const datasetConfigSchema = z
   .refine((d) => !d.source.endsWith('.csv') || d.label !== undefined, { message: 'a CSV source needs label (its label column)' })
 export type DatasetConfig = z.infer<typeof datasetConfigSchema>
 
+/**
+ * A client's privacy policy: what a job must promise before this node trains on its data. Checked by the client on
+ * every invitation (from the job's spec) and every task (from its hints), whatever the coordinator claims elsewhere.
+ */
+export const privacyPolicySchema = z
+  .object({
+    /** Smallest local batch: an update from batches of one example can reveal that example. */
+    minBatchSize: z.number().int().min(1).default(4),
+    /** Fewest distinct examples one update may be computed from (the data set, or steps × batch size of it). */
+    minExamplesPerUpdate: z.number().int().min(1).default(32),
+    /** Jobs must use secure aggregation (the coordinator sees only the sum of the clients' updates). */
+    requireSecureAggregation: z.boolean().default(false),
+    /** Jobs must use differential privacy with ε at most this (their `privacy.dp.targetEpsilon` or `epsilonLimit`). */
+    maxEpsilon: z.number().positive().optional(),
+    /** Model architectures this node trains (absent: any). */
+    architectures: z.array(z.string().min(1)).optional(),
+    /** Largest model this node trains, in parameters (absent: only fl.maxModelBytes bounds it). */
+    maxParams: z.number().int().positive().optional(),
+    /** Most rounds of one job (absent: any). */
+    maxRounds: z.number().int().positive().optional(),
+    /** Configured data sets jobs may use (absent: all of them). */
+    datasets: z.array(z.string().min(1)).optional(),
+  })
+  .strict()
+  .prefault({})
+export type PrivacyPolicy = z.infer<typeof privacyPolicySchema>
+
 export const nodeConfigSchema = z
   .object({
     dataDir: z.string().min(1),
@@ -113,8 +140,18 @@ export const nodeConfigSchema = z
         participate: z.boolean().default(true),
         /** Coordinate jobs submitted by other nodes (jobs submitted through this node's own API always run). */
         coordinate: z.boolean().default(true),
-        /** Peer ids whose invitations and submissions this node accepts; '*' for any peer of the mesh. */
-        acceptFrom: z.array(z.string().min(1)).default(['*']),
+        /**
+         * Coordinators whose invitations this node accepts (peer ids; '*' for any peer of the mesh). Default none:
+         * a node trains on its data only for coordinators its operator named.
+         */
+        coordinators: z.array(z.string().min(1)).default([]),
+        /**
+         * Peers that may submit jobs to this node over the mesh and ask their status (peer ids; '*' for any). Default
+         * none: jobs come only through this node's own API.
+         */
+        submitters: z.array(z.string().min(1)).default([]),
+        /** What this node's data may be used for, checked on every invitation and task whatever the coordinator says. */
+        policy: privacyPolicySchema,
         /** Most jobs this node is a client of at once. */
         maxJobs: z.number().int().min(1).default(2),
         /** Worker threads that train and evaluate (one tfjs engine each). */
@@ -132,7 +169,7 @@ export const nodeConfigSchema = z
         adversary: attackConfigSchema.optional(),
       })
       .strict()
-      .default({ participate: true, coordinate: true, acceptFrom: ['*'], maxJobs: 2, workers: 1, maxModelBytes: 256 * 2 ** 20, sendRetries: 60, dispatchConcurrency: 1 }),
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .default({ level: 'info' }),

@@ -29,8 +29,9 @@ export async function loadLocalDataset(config: DatasetConfig): Promise<InMemoryD
   return (await loadCsv(config.source, { label: config.label as string })).dataset
 }
 
+/** What the ad says of a data set's provenance: the public source and split, never a local path or column name. */
 function schemaText(config: DatasetConfig): string {
-  const base = config.source === 'fashion-mnist' ? `fashion-mnist ${config.split}` : `csv ${config.source} label=${config.label}`
+  const base = config.source === 'fashion-mnist' ? `fashion-mnist ${config.split}` : 'csv'
   if (config.partition === undefined) return base
   const p = config.partition
   const spec = parsePartitionSpec({ dataset: config.source, ...p, ...(config.label !== undefined ? { label: config.label } : {}) })

@@ -24,6 +24,8 @@ export async function startTestNode(overrides: Partial<NodeConfigInput> = {}, co
     ads: { intervalMs: 300, ttlMs: 5000 },
     runtime: { probe: false },
     ...overrides,
+    // In-process test meshes are open unless a test closes them: any peer may invite and submit.
+    fl: { coordinators: ['*'], submitters: ['*'], ...(overrides.fl as object | undefined) },
     dataDir,
   })
   const node = await startWeftNode(config, { logger, ...components })

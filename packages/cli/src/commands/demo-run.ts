@@ -237,7 +237,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
           fl: { workers: 1 },
         }
         const runtime = opts.runtime === 'mixed' ? (i % 2 === 0 ? 'torch' : 'tfjs') : opts.runtime
-        return start(`client-${i}`, config, ['--label', 'role=client', '--bootstrap', bootstrap, '--runtime', runtime])
+        // Each client trains for this fabric's coordinator only (fl.coordinators is empty by default).
+        return start(`client-${i}`, config, ['--label', 'role=client', '--bootstrap', bootstrap, '--coordinator', coordinator.peerId, '--runtime', runtime])
       }),
     )
     const failed = settled.find((r) => r.status === 'rejected')

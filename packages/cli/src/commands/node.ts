@@ -22,6 +22,8 @@ interface StartOptions {
   dashboard: boolean
   pskFile?: string
   allow: string[]
+  coordinator: string[]
+  submitter: string[]
   adInterval?: string
   adTtl?: string
   probe?: boolean
@@ -87,7 +89,11 @@ async function buildConfig(opts: StartOptions): Promise<NodeConfig> {
   if (opts.torchPython !== undefined) torch['python'] = opts.torchPython
   if (Object.keys(torch).length > 0) runtime['torch'] = torch
   merged['runtime'] = runtime
-  if (opts.workers !== undefined) merged['fl'] = { ...((file['fl'] as object) ?? {}), workers: toInt('--workers', opts.workers) }
+  const fl = { ...((file['fl'] as object) ?? {}) } as Record<string, unknown>
+  if (opts.workers !== undefined) fl['workers'] = toInt('--workers', opts.workers)
+  if (opts.coordinator.length > 0) fl['coordinators'] = [...((fl['coordinators'] as string[]) ?? []), ...opts.coordinator]
+  if (opts.submitter.length > 0) fl['submitters'] = [...((fl['submitters'] as string[]) ?? []), ...opts.submitter]
+  if (Object.keys(fl).length > 0) merged['fl'] = fl
   if (opts.logLevel !== undefined) merged['log'] = { level: opts.logLevel }
   return parseNodeConfig(merged)
 }
@@ -180,6 +186,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--no-dashboard', 'do not serve the web dashboard at the API address')
     .option('--psk-file <file>', 'private mesh: libp2p swarm.key (make one with `weft node gen-psk`)')
     .option('--allow <peer-id>', 'private mesh: admit only these peers, repeatable', collect, [])
+    .option('--coordinator <peer-id>', "train for this coordinator's jobs when it invites ('*': any peer), repeatable; default none", collect, [])
+    .option('--submitter <peer-id>', "let this peer submit jobs here over the mesh ('*': any peer), repeatable; default none", collect, [])
     .option('--ad-interval <ms>', 'resource ad period')
     .option('--ad-ttl <ms>', 'resource ad lifetime')
     .option('--no-probe', 'skip the runtime throughput probe at start')

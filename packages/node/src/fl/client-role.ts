@@ -33,7 +33,8 @@ export async function startFlClient(c: FlClientComponents): Promise<FlClientRole
     mesh: c.mesh,
     policy: {
       participate: policy.participate,
-      acceptFrom: policy.acceptFrom,
+      coordinators: policy.coordinators,
+      privacy: policy.policy,
       maxJobs: policy.maxJobs,
       maxModelBytes: policy.maxModelBytes,
       sendRetries: policy.sendRetries,

@@ -51,6 +51,9 @@ export interface FlCoordinatorRole {
   stop(): Promise<void>
 }
 
+/** Whether `peer` is on an allow-list ('*': everyone). */
+const listed = (list: readonly string[], peer: string): boolean => list.includes('*') || list.includes(peer)
+
 function offerOf(entry: PeerEntry): ClientOffer {
   const ad = entry.ad
   return {
@@ -162,9 +165,11 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     logger: log,
     submitRefusal(peer) {
       if (!config.fl.coordinate) return 'this node does not coordinate jobs (fl.coordinate is false)'
-      if (!config.fl.acceptFrom.includes('*') && !config.fl.acceptFrom.includes(peer)) return `${peer} is not in fl.acceptFrom`
+      if (!listed(config.fl.submitters, peer)) return `${peer} is not in fl.submitters`
       return undefined
     },
+    // A job's status (spec, seed, every round's clients) is for whoever submitted it and the listed submitters.
+    statusRefusal: (peer, jobId) => (store.getJob(jobId)?.submitter === peer || listed(config.fl.submitters, peer) ? undefined : `${peer} did not submit job ${jobId} and is not in fl.submitters`),
     submit: (spec, peer) => submit(spec, peer).id,
     statusJson: (id) => {
       const view = viewOf(id)

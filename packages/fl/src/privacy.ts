@@ -63,7 +63,7 @@ export const dpConfigSchema = z
     delta: z.number().gt(0).lt(1).default(1e-5),
     /** The job stops before a round would take ε past this (default: targetEpsilon, else no limit). */
     epsilonLimit: z.number().gt(0).optional(),
-    /** N, the client population for the sampling rate q = m / N (default: the eligible clients at the first round). */
+    /** N, the client population for the sampling rate q = m / N (default, and at most: the eligible clients at the first round). */
     population: z.number().int().min(1).optional(),
   })
   .strict()
@@ -138,7 +138,9 @@ export function withDifferentialPrivacy(inner: Strategy, config: DpConfig, unifo
     },
     configure(n, m, totalRounds) {
       if (population > 0) return
-      population = config.population ?? n
+      // q = m / N: a declared N above the eligible clients would report ε too small (N = 10^9 gives ε ≈ 0), so N is
+      // at most the clients eligible now; a smaller declared N only makes the accounting more conservative.
+      population = Math.min(config.population ?? n, n)
       expectedClients = m
       if (config.targetEpsilon !== undefined) {
         noiseMultiplier = noiseMultiplierFor({ targetEpsilon: config.targetEpsilon, sampleRate: sampleRate(), steps: totalRounds, delta: config.delta })

@@ -724,3 +724,45 @@ describe('hostile submitters: the size of a job’s model (issue 15, finding 3)'
     expect(() => small.submit(spec())).toThrow(expect.objectContaining({ name: 'InvalidJobSpecError', issues: [{ path: 'model', message: expect.stringContaining('10 parameters are 0.0 MiB') }] }))
   })
 })
+
+describe('issue 15, finding 8: differential privacy accounting that holds', () => {
+  const six = () => Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f'].map((id) => [id, { examples: 10, delta: constDelta(0.01) }]))
+  const firstSample = async (s: ReturnType<typeof spec>): Promise<string> => {
+    const { coordinator, store } = setup(six(), memoryJobStore())
+    const job = coordinator.submit(s)
+    await waitFor(() => store.getRound(job.id, 1) !== undefined, 'round 1 to be sampled')
+    const sampled = [...(store.getRound(job.id, 1)?.participants ?? [])].sort().join(',')
+    coordinator.cancel(job.id)
+    return sampled
+  }
+
+  it('samples a DP job’s clients with a CSPRNG, not from the public seed; other jobs stay reproducible', async () => {
+    const clients = { fraction: 0.5, min: 3 }
+    const dp = spec({ seed: 4, clients, privacy: { dp: { mode: 'central', clipNorm: 1, noiseMultiplier: 1 } } })
+    const plain = spec({ seed: 4, clients })
+    const dpSamples = new Set<string>()
+    const plainSamples = new Set<string>()
+    for (let i = 0; i < 6; i++) {
+      dpSamples.add(await firstSample(dp))
+      plainSamples.add(await firstSample(plain))
+    }
+    // 20 possible samples of 3 in 6: six identical draws would happen with probability 20^-5 if random.
+    expect(dpSamples.size).toBeGreaterThan(1)
+    expect(plainSamples.size).toBe(1)
+  })
+
+  it('takes at most the eligible clients as the population: a declared N of 10^9 does not shrink ε', async () => {
+    const rounds = async (population?: number) => {
+      const s = spec({ rounds: 1, clients: { fraction: 0.5, min: 3 }, privacy: { dp: { mode: 'central', clipNorm: 1, noiseMultiplier: 1, ...(population === undefined ? {} : { population }) } } })
+      const { coordinator, store } = setup(six(), memoryJobStore())
+      const job = coordinator.submit(s)
+      await finish(coordinator, job.id)
+      return store.listRounds(job.id)[0]?.metrics?.privacy?.epsilon as number
+    }
+    const honest = await rounds()
+    const inflated = await rounds(1e9)
+    expect(inflated).toBeCloseTo(honest, 9)
+    // q = 3/6 for one round at z = 1: the accountant's own figure.
+    expect(honest).toBeCloseTo(computeEpsilon({ sampleRate: 0.5, noiseMultiplier: 1, steps: 1 }, 1e-5).epsilon, 9)
+  })
+})

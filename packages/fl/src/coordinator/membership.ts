@@ -4,6 +4,24 @@ import { deriveSeed, mulberry32, permutation } from '@weft/runtime'
 import type { JobContext } from './job-context.js'
 import { JobFailure } from './job-context.js'
 
+/** A uniformly random permutation of 0..n-1 from the platform's CSPRNG (Fisher-Yates, rejection sampling). */
+function secretPermutation(n: number): Uint32Array {
+  const order = Uint32Array.from({ length: n }, (_, i) => i)
+  const word = new Uint32Array(1)
+  for (let i = n - 1; i > 0; i--) {
+    const bound = i + 1
+    const limit = 2 ** 32 - (2 ** 32 % bound)
+    let r: number
+    do r = globalThis.crypto.getRandomValues(word)[0] as number
+    while (r >= limit)
+    const j = r % bound
+    const t = order[i] as number
+    order[i] = order[j] as number
+    order[j] = t
+  }
+  return order
+}
+
 export class Membership {
   readonly #ctx: JobContext
   readonly #members = new Map<string, { examples: number }>()
@@ -86,11 +104,15 @@ export class Membership {
     }`
   }
 
-  /** The round's clients among `available`: the spec's fraction, min and max, in an order seeded by `salt`. */
+  /**
+   * The round's clients among `available`: the spec's fraction, min and max, in an order seeded by `salt`. Under
+   * differential privacy the order comes from a CSPRNG instead: the accountant's amplification by sampling assumes
+   * nobody can predict who is sampled, and the job's seed is in its spec. (A resumed round keeps its stored sample.)
+   */
   sample(available: readonly string[], salt: number): string[] {
     const { fraction, min, max } = this.#ctx.spec.clients
     const k = Math.min(available.length, max ?? Number.POSITIVE_INFINITY, Math.max(min, Math.ceil(fraction * available.length)))
-    const order = permutation(available.length, mulberry32(deriveSeed(this.#ctx.spec.seed, salt, 0x5a3b1e)))
+    const order = this.#ctx.spec.privacy.dp !== undefined ? secretPermutation(available.length) : permutation(available.length, mulberry32(deriveSeed(this.#ctx.spec.seed, salt, 0x5a3b1e)))
     return [...order.subarray(0, k)].map((i) => available[i] as string)
   }
 

@@ -45,7 +45,7 @@ export async function beginRound(s: RoundServices, r: number): Promise<{ partici
   // DP fixes its population N, clients per round m and noise at the first round; the state keeps them after.
   const privacy = ctx.strategy.privacy
   try {
-    privacy?.configure(privacy.config.population ?? Math.max(participants.length, s.members.available().length), participants.length, ctx.spec.rounds)
+    privacy?.configure(Math.max(participants.length, s.members.available().length), participants.length, ctx.spec.rounds)
   } catch (err) {
     throw new JobFailure(`privacy.dp: ${(err as Error).message}`)
   }

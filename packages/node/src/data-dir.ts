@@ -17,13 +17,27 @@ export const DATA_DIR_FILES = Object.freeze({
   lock: 'node.lock',
 })
 
-/** Creates the directory (mode 0700) if needed. */
+/**
+ * Creates the directory if needed and makes it private (0700): it holds the identity, raw client updates and the
+ * job databases. A directory others can read is closed, not refused: this process owns it.
+ */
 export function ensureDataDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
+    if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700)
   } catch (err) {
     throw new DataDirError(`cannot create data directory ${dir}: ${(err as Error).message}`, { cause: err })
   }
+}
+
+/**
+ * Makes a database file private (0600) before SQLite opens it: SQLite gives its -wal and -shm files the database
+ * file's mode, so they are private too.
+ */
+export function privateDatabaseFile(path: string): void {
+  closeSync(openSync(path, 'a', 0o600))
+  chmodSync(path, 0o600)
+  for (const extra of ['-wal', '-shm']) if (existsSync(path + extra)) chmodSync(path + extra, 0o600)
 }
 
 function writeSecretFile(path: string, data: Uint8Array | string): void {

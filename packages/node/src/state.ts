@@ -1,5 +1,6 @@
 // The node's SQLite state: node metadata and the peer table, so a restarted node remembers the mesh.
 import Database from 'better-sqlite3'
+import { privateDatabaseFile } from './data-dir.js'
 
 /** A peer as stored: the last verified signed ad and what this node observed. */
 export interface StoredPeer {
@@ -41,6 +42,7 @@ export interface NodeState {
  * @param path - file path, or ':memory:'
  */
 export function openNodeState(path: string): NodeState {
+  if (path !== ':memory:') privateDatabaseFile(path)
   const db = new Database(path)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')

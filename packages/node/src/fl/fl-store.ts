@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import type { EvaluationMetrics, JobEvent, JobEventType, JobRecord, JobSpec, JobStatus, JobStore, RoundMetrics, RoundRecord, StrategyState, UpdateRecord } from '@weft/fl'
 import { parseJobSpec } from '@weft/fl'
 import Database from 'better-sqlite3'
+import { privateDatabaseFile } from '../data-dir.js'
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE fl_jobs (
@@ -76,7 +77,9 @@ function floatBytes(values: Float32Array): Uint8Array {
  */
 export function openFlStore(dir: string): JobStore & { close(): void } {
   const blocks = join(dir, 'blocks')
-  mkdirSync(blocks, { recursive: true })
+  // Blocks hold raw client updates and models: private to this node (0700 folders, 0600 files).
+  mkdirSync(blocks, { recursive: true, mode: 0o700 })
+  privateDatabaseFile(join(dir, 'fl.db'))
   const db = new Database(join(dir, 'fl.db'))
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
@@ -94,9 +97,9 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     const name = createHash('sha256').update(bytes).digest('hex')
     const path = blockPath(name)
     if (existsSync(path)) return name
-    mkdirSync(join(blocks, name.slice(0, 2)), { recursive: true })
+    mkdirSync(join(blocks, name.slice(0, 2)), { recursive: true, mode: 0o700 })
     const tmp = `${path}.${process.pid}.tmp`
-    writeFileSync(tmp, bytes)
+    writeFileSync(tmp, bytes, { mode: 0o600 })
     renameSync(tmp, path)
     return name
   }

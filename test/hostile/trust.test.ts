@@ -129,4 +129,17 @@ describe('issue 15, finding 1: who may use a node’s data', () => {
     await expect(asked).rejects.toThrow(`${stranger.peerId} did not submit job ${view.id} and is not in fl.submitters`)
     coordinator.fl.cancel(view.id)
   })
+
+  it('maps a remote coordinator’s refusal to its HTTP status: a submission it does not allow is 403, not 400 (finding 9)', async () => {
+    const coordinator = await node({ submitters: [] })
+    const stranger = await node({})
+    await stranger.mesh.dial(coordinator.addrs[0] as string)
+    const res = await fetch(`${stranger.apiUrl}/v1/fl/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ spec: leaky({ train: { epochs: 1, batchSize: 8 } }), to: coordinator.peerId }),
+    })
+    expect(res.status).toBe(403)
+    expect(await res.json()).toEqual({ error: 'forbidden', message: `${coordinator.peerId}: ${stranger.peerId} is not in fl.submitters` })
+  })
 })

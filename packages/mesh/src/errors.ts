@@ -7,9 +7,12 @@ export class RpcError extends Error {
   override readonly name = 'RpcError'
   readonly code: WireErrorCode
   readonly remote: boolean
+  /** The message without its code: what travels on the wire. */
+  readonly detail: string
   constructor(code: WireErrorCode, message: string, options: { remote?: boolean; cause?: unknown } = {}) {
     super(`${wireErrorCodeName(code)}: ${message}`, options.cause !== undefined ? { cause: options.cause } : undefined)
     this.code = code
+    this.detail = message
     this.remote = options.remote ?? false
   }
 }

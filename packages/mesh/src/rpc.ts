@@ -248,11 +248,11 @@ class RpcImpl implements Rpc {
             resetStream(stream, signal.reason as Error)
             return
           }
-          await fail(code, signal.reason instanceof RpcError ? signal.reason.message : `deadline of ${budget} ms passed`)
+          await fail(code, signal.reason instanceof RpcError ? signal.reason.detail : `deadline of ${budget} ms passed`)
           return
         }
         if (err instanceof RpcError) {
-          await fail(err.code, err.message)
+          await fail(err.code, err.detail)
           return
         }
         this.#c.logger.warn({ protocol, method: req.method, peer, err: (err as Error)?.message }, 'RPC handler failed')

@@ -7,6 +7,8 @@ import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { getCookie, setCookie } from 'hono/cookie'
 import { streamSSE } from 'hono/streaming'
+import { RpcError } from '@weft/mesh'
+import { WireErrorCode } from '@weft/protocol'
 import { parse as parseYaml } from 'yaml'
 import { mountDashboard } from './dashboard.js'
 import type { FlService } from './fl/fl-service.js'
@@ -75,6 +77,24 @@ function bearer(header: string | undefined): string | undefined {
 const hostName = (host: string): string => (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, ''))
 
 const badRequest = (c: Context, message: string) => c.json({ error: 'bad-request', message }, 400)
+
+/** The HTTP status of a remote coordinator's refusal, by its wire code. */
+function remoteRefusal(code: WireErrorCode): { status: 400 | 403 | 404 | 413 | 502 | 504; error: string } {
+  switch (code) {
+    case WireErrorCode.BAD_REQUEST:
+      return { status: 400, error: 'invalid-spec' }
+    case WireErrorCode.UNAUTHORIZED:
+      return { status: 403, error: 'forbidden' }
+    case WireErrorCode.NOT_FOUND:
+      return { status: 404, error: 'not-found' }
+    case WireErrorCode.TOO_LARGE:
+      return { status: 413, error: 'too-large' }
+    case WireErrorCode.TIMEOUT:
+      return { status: 504, error: 'timeout' }
+    default:
+      return { status: 502, error: 'remote-error' }
+  }
+}
 
 /** Largest request body the API reads (a job spec is at most 64 KiB of JSON). */
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -266,9 +286,15 @@ function mountFl(app: Hono, backend: ApiBackend): void {
       const view = service.submit(spec)
       return c.json({ id: view.id, coordinator: view.coordinator }, 201)
     } catch (err) {
-      const e = err as Error & { issues?: unknown }
-      const invalid = e.name === 'InvalidJobSpecError' || e.name === 'InvalidStrategyConfigError' || e.name === 'RpcError'
-      return c.json({ error: invalid ? 'invalid-spec' : 'internal', message: e.message, ...(e.issues === undefined ? {} : { issues: e.issues }) }, invalid ? 400 : 500)
+      const e = err as Error & { issues?: unknown; code?: WireErrorCode }
+      const invalid = e.name === 'InvalidJobSpecError' || e.name === 'InvalidStrategyConfigError'
+      if (invalid) return c.json({ error: 'invalid-spec', message: e.message, ...(e.issues === undefined ? {} : { issues: e.issues }) }, 400)
+      // Another coordinator's answer to `to`: its wire code says what kind of refusal it was.
+      if (e instanceof RpcError) {
+        const { status, error } = remoteRefusal(e.code)
+        return c.json({ error, message: `${body.to as string}: ${e.detail}` }, status)
+      }
+      return c.json({ error: 'internal', message: e.message }, 500)
     }
   })
   app.get('/v1/fl/jobs', (c) => {

@@ -19,6 +19,7 @@ import {
   policyRefusesTask,
   runClientTask,
   SecureClientSessions,
+  secureCohortMinimum,
   setVector,
   trainingData,
 } from '@weft/fl'
@@ -40,7 +41,7 @@ import {
   WireErrorCode,
 } from '@weft/protocol'
 import { featureSize, paramCount, type TrainingPool } from '@weft/runtime'
-import { decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement } from '@weft/secagg'
+import { decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement, type SecAggIdentity } from '@weft/secagg'
 import { type FlEndpoint, type FlLogger, fromHex, silentLogger, toHex } from './endpoint.js'
 
 /** Which jobs this node joins and how it sends (the node's `fl` config). */
@@ -77,6 +78,11 @@ export interface ParticipantComponents {
   readonly loadDataset: (name: string) => Promise<InMemoryDataset> | undefined
   /** Secure aggregation's X25519 (Node passes OpenSSL's; the default is noble's). */
   readonly keyAgreement?: KeyAgreement
+  /**
+   * Signs this node's secure-aggregation keys with its identity key and checks its neighbours' signatures against
+   * their peer ids (`peerIdSecAggIdentity` over the node's libp2p private key).
+   */
+  readonly identity: SecAggIdentity
   readonly logger?: FlLogger
   /** Called after each local training (seconds, examples). */
   readonly onTrained?: (jobId: string, seconds: number, examples: number) => void
@@ -129,7 +135,14 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   const log = c.logger ?? silentLogger
   const jobs = new Map<string, ClientJob>()
   const models = new Map<string, Float32Array>()
-  const secure = new SecureClientSessions(mesh.peerId, c.keyAgreement === undefined ? {} : { keyAgreement: c.keyAgreement })
+  const secure = new SecureClientSessions(mesh.peerId, {
+    identity: c.identity,
+    minClients: (jobId) => {
+      const job = jobs.get(jobId)
+      return job === undefined ? undefined : secureCohortMinimum(job.spec)
+    },
+    ...(c.keyAgreement === undefined ? {} : { keyAgreement: c.keyAgreement }),
+  })
   if (policy.adversary !== undefined) {
     log.warn({ attack: policy.adversary }, 'this node ATTACKS every federated job it joins (fl.adversary, for robustness evaluation only)')
   }

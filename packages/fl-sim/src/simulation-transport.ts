@@ -14,12 +14,13 @@ import {
   type PreparedClientUpdate,
   runClientTask,
   SecureClientSessions,
+  secureCohortMinimum,
   type TrainAssignment,
   trainingData,
 } from '@weft/fl'
 import { tensorSetByteLength } from '@weft/protocol'
 import type { TrainingPool } from '@weft/runtime'
-import { decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement, type SecAggMessage } from '@weft/secagg'
+import { createEd25519Directory, decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement, type SecAggMessage } from '@weft/secagg'
 import { nativeX25519 } from '@weft/secagg/node'
 import { CollusionRound, isColluding } from './collusion.js'
 
@@ -78,10 +79,16 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
   // Each virtual client holds its own secure-aggregation sessions; one key agreement serves them all.
   const keyAgreement = components.keyAgreement ?? nativeX25519()
   const sessions = new Map<string, SecureClientSessions>()
+  // Virtual clients have no node identity: each gets an Ed25519 key, and they check each other's signed round keys.
+  const identities = createEd25519Directory()
+  const minClients = (jobId: string) => {
+    const job = jobs.get(jobId)
+    return job === undefined ? undefined : secureCohortMinimum(job.spec)
+  }
   const sessionsOf = (id: string): SecureClientSessions => {
     let s = sessions.get(id)
     if (s === undefined) {
-      s = new SecureClientSessions(id, { keyAgreement })
+      s = new SecureClientSessions(id, { keyAgreement, identity: identities.identityOf(id), minClients })
       sessions.set(id, s)
     }
     return s

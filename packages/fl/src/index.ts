@@ -138,7 +138,9 @@ export {
 export {
   roundOfSession,
   SECURE_ATTEMPTS,
+  type SecureClientComponents,
   SecureClientSessions,
+  secureCohortMinimum,
   secureInput,
   SecureRound,
   secureSessionId,

@@ -8,6 +8,7 @@ import {
   planSecAgg,
   type SecAggComponents,
   SecAggClient,
+  type SecAggIdentity,
   type SecAggMessage,
   type SecAggPlan,
   SecAggServer,
@@ -16,6 +17,7 @@ import { systemClock, timeoutSignal } from './clock.js'
 import type { Clock } from './contracts/clock.js'
 import type { SecAggTransport } from './contracts/transport.js'
 import type { SecureTaskHint } from './contracts/strategy.js'
+import { type JobSpec, minResults } from './job-spec.js'
 import type { SecureAggregationConfig } from './privacy.js'
 
 /** A secure session's id on the wire: the round and the attempt at it (an aborted round is run again). */
@@ -95,8 +97,16 @@ export class SecureRound {
     this.#clock = init.clock ?? systemClock
   }
 
-  /** Sends each message to its client and feeds the replies to `accept`; a client that fails is recorded. */
-  async #exchange(messages: readonly SecAggMessage[], recipientOf: (m: SecAggMessage) => string, accept?: (reply: SecAggMessage) => void): Promise<void> {
+  /**
+   * Sends each message to its client and feeds the replies to `accept` with the client asked: the server attributes a
+   * reply to that client, never to the sender the reply names (a reply claiming another sender fails the client asked).
+   * A client that fails is recorded with the reason.
+   */
+  async #exchange(
+    messages: readonly SecAggMessage[],
+    recipientOf: (m: SecAggMessage) => string,
+    accept?: (reply: SecAggMessage, from: string) => void,
+  ): Promise<void> {
     const signal = timeoutSignal(this.#clock, this.#phaseMs, this.#signal)
     await Promise.all(
       messages.map(async (message) => {
@@ -113,7 +123,7 @@ export class SecureRound {
           return
         }
         try {
-          accept(r.reply)
+          accept(r.reply, client)
         } catch (err) {
           this.failed.set(client, err instanceof MessageRejectedError ? `${err.reason}: ${err.message}` : (err as Error).message)
         }
@@ -124,13 +134,13 @@ export class SecureRound {
   /** Phases 0-2: keys and shares. Resolves with the clients that may send a masked input. */
   async start(): Promise<ReadonlySet<string>> {
     const setup = this.#server.setup()
-    await this.#exchange(setup, (m) => (m as { clientId: string }).clientId, (reply) => {
+    await this.#exchange(setup, (m) => (m as { clientId: string }).clientId, (reply, from) => {
       if (reply.type !== 'advertise-keys') throw new Error(`expected advertise-keys, got ${reply.type}`)
-      this.#server.receiveKeys(reply)
+      this.#server.receiveKeys(reply, from)
     })
-    await this.#exchange(this.#server.closeKeyPhase(), (m) => (m as { recipient: string }).recipient, (reply) => {
+    await this.#exchange(this.#server.closeKeyPhase(), (m) => (m as { recipient: string }).recipient, (reply, from) => {
       if (reply.type !== 'share-keys') throw new Error(`expected share-keys, got ${reply.type}`)
-      this.#server.receiveShares(reply)
+      this.#server.receiveShares(reply, from)
     })
     const routed = this.#server.closeSharePhase()
     // Ready before the bundles go out: a client that already trained masks and sends the moment its shares land,
@@ -141,21 +151,21 @@ export class SecureRound {
   }
 
   /**
-   * Phase 3: one client's masked input.
-   * @throws MessageRejectedError with the reason (wrong length, session, duplicate, not in the round)
+   * Phase 3: one client's masked input, from the peer that sent it.
+   * @throws MessageRejectedError with the reason (another sender, wrong length, session, duplicate, not in the round)
    */
-  receiveMasked(message: MaskedInputMessage): void {
-    if (!this.ready.has(message.sender)) throw new MessageRejectedError('wrong-phase', `${message.sender} did not complete the share exchange of session ${this.session}`)
-    this.#server.receiveMaskedInput(message)
+  receiveMasked(message: MaskedInputMessage, from: string): void {
+    if (!this.ready.has(from)) throw new MessageRejectedError('wrong-phase', `${from} did not complete the share exchange of session ${this.session}`)
+    this.#server.receiveMaskedInput(message, from)
   }
 
   /** Phase 4 and the sum; `ok: false` when too few shares came back (nothing individual is revealed). */
   async finish(): Promise<{ ok: true; value: SecureSumResult } | { ok: false; reason: string }> {
     const requests = this.#server.closeMaskedInputPhase()
     if (!requests.ok) return { ok: false, reason: requests.error.message }
-    await this.#exchange(requests.value, (m) => (m as { recipient: string }).recipient, (reply) => {
+    await this.#exchange(requests.value, (m) => (m as { recipient: string }).recipient, (reply, from) => {
       if (reply.type !== 'unmask-response') throw new Error(`expected unmask-response, got ${reply.type}`)
-      this.#server.receiveUnmask(reply)
+      this.#server.receiveUnmask(reply, from)
     })
     const result = this.#server.finalize()
     if (!result.ok) return { ok: false, reason: result.error.message }
@@ -177,16 +187,42 @@ function deferred(): Deferred {
   return { promise, resolve }
 }
 
+/** What a client's sessions need beyond its id. */
+export interface SecureClientComponents {
+  /** X25519 (default: @noble/curves). */
+  readonly keyAgreement?: KeyAgreement
+  /** The client's signing identity and its check of the neighbours' (on a mesh: the node's peer-id key). */
+  readonly identity: SecAggIdentity
+  /**
+   * The fewest clients a session of this job may have (the job's minimum from the spec the client holds); undefined
+   * for a job the client does not know, whose setup is refused.
+   */
+  readonly minClients: (jobId: string) => number | undefined
+}
+
+/**
+ * The fewest clients a secure session of a job may have, as its clients check it: the job's minimum results per
+ * round (never below 2), which the coordinator also needs before it unmasks.
+ */
+export function secureCohortMinimum(spec: JobSpec): number {
+  return Math.max(2, minResults(spec))
+}
+
 /** A client's secure-aggregation sessions, across jobs: one SecAggClient per (job, session). */
 export class SecureClientSessions {
   readonly #id: string
   readonly #components: SecAggComponents
+  readonly #minClients: (jobId: string) => number | undefined
   /** Sessions by job and id; a session a finished training waits for exists before its setup arrives (no client yet). */
   readonly #sessions = new Map<string, { jobId: string; session: number; client?: SecAggClient; sharesIn: Deferred; ready: boolean }>()
 
-  constructor(id: string, components: { keyAgreement?: KeyAgreement } = {}) {
+  constructor(id: string, components: SecureClientComponents) {
     this.#id = id
-    this.#components = components
+    this.#components = {
+      identity: components.identity,
+      ...(components.keyAgreement === undefined ? {} : { keyAgreement: components.keyAgreement }),
+    }
+    this.#minClients = components.minClients
   }
 
   #key(jobId: string, session: number): string {
@@ -195,7 +231,8 @@ export class SecureClientSessions {
 
   /**
    * Handles a message from the job's coordinator: setup → advertised keys, neighbour keys → share bundles, routed
-   * shares → nothing (the client is then ready to mask), unmask request → shares.
+   * shares → nothing (the client is then ready to mask), unmask request → shares. A setup for a cohort smaller than
+   * the job's minimum is refused (`cohort-too-small`), and so are neighbours' keys not signed by those neighbours.
    * @throws MessageRejectedError when the message is wrong for the session's state
    */
   handle(message: SecAggMessage): SecAggMessage | undefined {
@@ -203,7 +240,9 @@ export class SecureClientSessions {
     if (message.type === 'setup') {
       const waiting = this.#sessions.get(key)
       if (waiting?.client !== undefined) throw new MessageRejectedError('duplicate', `session ${message.round} of job ${message.jobId} already set up`)
-      const client = new SecAggClient({ id: this.#id, jobId: message.jobId, round: message.round }, this.#components)
+      const minClients = this.#minClients(message.jobId)
+      if (minClients === undefined) throw new MessageRejectedError('wrong-job', `setup for job ${message.jobId}, which this client has not joined`)
+      const client = new SecAggClient({ id: this.#id, jobId: message.jobId, round: message.round, minClients }, this.#components)
       const reply = client.advertiseKeys(message)
       if (waiting === undefined) this.#sessions.set(key, { jobId: message.jobId, session: message.round, client, sharesIn: deferred(), ready: false })
       else waiting.client = client

@@ -22,7 +22,7 @@ import {
 } from '@weft/fl'
 import { computeEpsilon } from '@weft/dp'
 import { initialFlatParams } from '@weft/runtime'
-import type { SecAggMessage } from '@weft/secagg'
+import { createEd25519Directory, type SecAggMessage } from '@weft/secagg'
 import { nativeX25519 } from '@weft/secagg/node'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
@@ -502,11 +502,14 @@ describe('coordinator', () => {
       vanishSessions: number | undefined
       readonly #sessionsSeen: number[] = []
       readonly plaintext: string[] = []
+      readonly identities = createEd25519Directory()
+      /** Rewrites a client's reply before the coordinator sees it (a client playing the attacker). */
+      forge: ((id: string, reply: SecAggMessage) => SecAggMessage) | undefined
 
       sessionsOf(id: string): SecureClientSessions {
         let s = this.sessions.get(id)
         if (s === undefined) {
-          s = new SecureClientSessions(id, { keyAgreement: nativeX25519() })
+          s = new SecureClientSessions(id, { keyAgreement: nativeX25519(), identity: this.identities.identityOf(id), minClients: () => 2 })
           this.sessions.set(id, s)
         }
         return s
@@ -540,7 +543,8 @@ describe('coordinator', () => {
         }
         if (gone === 'masked' && message.type === 'unmask-request') return { ok: false as const, reason: 'gone' }
         try {
-          const reply = this.sessionsOf(id).handle(message)
+          const handled = this.sessionsOf(id).handle(message)
+          const reply = handled === undefined || this.forge === undefined ? handled : this.forge(id, handled)
           return { ok: true as const, bytes: 1, ...(reply === undefined ? {} : { reply }) }
         } catch (err) {
           return { ok: false as const, reason: (err as Error).message }
@@ -583,6 +587,28 @@ describe('coordinator', () => {
       const bound = (6 * 1) / 2 ** ((round.metrics?.secureAggregation?.bits ?? 16) - 1)
       for (let i = 0; i < P; i++) expect(Math.abs((got[i] as number) - (expected[i] as number))).toBeLessThanOrEqual(bound)
       expect(round.metrics?.secureAggregation).toMatchObject({ survivors: 6, threshold: expect.any(Number), degree: 5 })
+    })
+
+    it('issue 15, finding 5: a client that answers as another is dropped with the reason, and the one it named is not evicted', async () => {
+      const clients = six()
+      const { coordinator, store, transport } = secureSetup(clients)
+      // a answers the key advertisement in b's name (its own keys, b's id): were the reply's sender believed, b's
+      // genuine answer would be a duplicate and b evicted.
+      transport.forge = (id, reply) => (id === 'a' && reply.type === 'advertise-keys' ? { ...reply, sender: 'b' } : reply)
+      const s = spec({ seed: 4, clients: { min: 6, minResults: 4 }, timeouts: { roundSeconds: 1, waitSeconds: 30 }, privacy: { secureAggregation: { dropoutRate: 0.4, clip: 1 } } })
+      const job = coordinator.submit(s)
+      const end = await finish(coordinator, job.id)
+      expect(end.status, end.error).toBe('finished')
+      const drops = store.events(job.id, 0).filter(isJobEvent('client-dropped'))
+      const dropA = drops.find((e) => e.data.client === 'a')
+      expect(dropA?.data.reason).toMatch(/^secure aggregation: wrong-sender: keys from a claims to come from b/)
+      expect(drops.some((e) => e.data.client === 'b')).toBe(false)
+      const contributors = [...(store.listRounds(job.id)[0]?.metrics?.secureAggregation?.contributors ?? [])].sort()
+      expect(contributors).toEqual(['b', 'c', 'd', 'e', 'f'])
+      const kept = ['b', 'c', 'd', 'e', 'f'].map((k) => clients[k as keyof typeof clients])
+      const expected = weightedMean(initialFlatParams(s.model, 4), kept.map((c) => ({ n: c.examples, d: c.delta })))
+      const got = finalModel(store, job)
+      for (let i = 0; i < P; i++) expect(Math.abs((got[i] as number) - (expected[i] as number))).toBeLessThanOrEqual(1e-3)
     })
 
     it('unmasks a client that dropped after sending its masked input, excludes one that dropped after the key exchange', async () => {

@@ -12,8 +12,10 @@ import {
   type RoundRef,
   SECAGG_PROTOCOL_VERSION,
   sealBundle,
+  selfMaskCommitment,
 } from './crypto.js'
 import { checkJobAndRound, MessageRejectedError } from './errors.js'
+import { advertisedKeysMessage, type SecAggIdentity } from './identity.js'
 import type {
   AdvertiseKeysMessage,
   MaskedInputMessage,
@@ -36,6 +38,11 @@ export interface SecAggClientInit {
   readonly id: string
   readonly jobId: string
   readonly round: number
+  /**
+   * Fewest clients a session may have (default 2): the job's minimum. A server that runs a victim with a handful of
+   * its own clients learns the victim's input from the sum, so the client refuses smaller cohorts at setup.
+   */
+  readonly minClients?: number
 }
 
 /** A share bundle the client could not accept; its sender still counts as a masking partner. */
@@ -87,6 +94,8 @@ export class SecAggClient {
   readonly round: number
   readonly #randomBytes: RandomBytes
   readonly #keyAgreement: KeyAgreement
+  readonly #identity: SecAggIdentity
+  readonly #minClients: number
   #phase: ClientPhase = 'awaiting-setup'
   #index = -1
   #params: RoundParams | undefined
@@ -96,8 +105,19 @@ export class SecAggClient {
   #partners = new Set<string>()
   #held = new Map<string, HeldShares>()
 
-  constructor(init: SecAggClientInit, components: SecAggComponents = {}) {
+  /**
+   * @throws RangeError for an empty id, a round that is not a uint32 or a minClients below 2.
+   * @throws TypeError when `components.identity` is missing.
+   */
+  constructor(init: SecAggClientInit, components: SecAggComponents) {
     if (init.id.length === 0) throw new RangeError('client id must not be empty')
+    const minClients = init.minClients ?? 2
+    if (!Number.isInteger(minClients) || minClients < 2) throw new RangeError(`minClients must be an integer >= 2, got ${minClients}`)
+    if (components.identity === undefined) {
+      throw new TypeError('components.identity is required: ed25519Identity(...), or unauthenticatedIdentityUnsafe in tests')
+    }
+    this.#identity = components.identity
+    this.#minClients = minClients
     if (!Number.isInteger(init.round) || init.round < 0 || init.round > 0xffffffff) {
       throw new RangeError(`round must be a uint32, got ${init.round}`)
     }
@@ -112,7 +132,7 @@ export class SecAggClient {
    * Phase 0 to 1: checks the round's parameters and the neighbour list, draws this round's secrets and advertises the
    * two public keys.
    * @throws MessageRejectedError (`wrong-version`, `wrong-job`, `wrong-round`, `misaddressed`, `wrong-phase`,
-   * `wrong-modulus`, `insecure-params`, `not-neighbour`, `duplicate`).
+   * `wrong-modulus`, `insecure-params`, `cohort-too-small`, `not-neighbour`, `duplicate`).
    */
   advertiseKeys(setup: SetupMessage): AdvertiseKeysMessage {
     if (setup.version !== SECAGG_PROTOCOL_VERSION) {
@@ -123,6 +143,13 @@ export class SecAggClient {
     }
     this.#checkEnvelope('setup', setup, setup.clientId, 'awaiting-setup')
     checkParams(setup.params)
+    if (setup.params.clients < this.#minClients) {
+      throw new MessageRejectedError(
+        'cohort-too-small',
+        `setup refused: the session has ${setup.params.clients} clients, the job's minimum is ${this.#minClients}; ` +
+          "so small a cohort's sum would expose this client's input",
+      )
+    }
     this.#neighbours = checkNeighbours(setup, this.id)
     this.#params = setup.params
     this.#index = setup.clientIndex
@@ -131,6 +158,9 @@ export class SecAggClient {
       maskSecret: this.#randomBytes(KEY_BYTES),
       selfMaskSeed: this.#randomBytes(KEY_BYTES),
     }
+    const channelPublicKey = this.#keyAgreement.publicKey(secrets.channelSecret)
+    const maskPublicKey = this.#keyAgreement.publicKey(secrets.maskSecret)
+    const signature = this.#identity.sign(advertisedKeysMessage(this.#ref(), this.id, channelPublicKey, maskPublicKey))
     this.#secrets = secrets
     this.#phase = 'awaiting-keys'
     return {
@@ -138,16 +168,19 @@ export class SecAggClient {
       jobId: this.jobId,
       round: this.round,
       sender: this.id,
-      channelPublicKey: this.#keyAgreement.publicKey(secrets.channelSecret),
-      maskPublicKey: this.#keyAgreement.publicKey(secrets.maskSecret),
+      channelPublicKey,
+      maskPublicKey,
+      signature,
+      selfMaskCommitment: selfMaskCommitment(secrets.selfMaskSeed, this.#ref(), this.id),
     }
   }
 
   /**
    * Phase 2: agrees keys with each live neighbour, splits the self-mask seed and the mask key into Shamir shares
    * (threshold t, one point per neighbour) and seals each neighbour's pair of shares for it.
+   * Every neighbour's keys must carry that neighbour's signature: a server that swapped a key is refused.
    * @throws MessageRejectedError (`wrong-job`, `wrong-round`, `misaddressed`, `wrong-phase`, `not-neighbour`,
-   * `duplicate`, `invalid-key`, `too-few-neighbours`).
+   * `duplicate`, `invalid-key`, `bad-signature`, `too-few-neighbours`).
    */
   shareKeys(message: NeighbourKeysMessage): ShareKeysMessage {
     this.#checkEnvelope('neighbour keys', message, message.recipient, 'awaiting-keys')
@@ -342,6 +375,13 @@ export class SecAggClient {
         const hex = bytesToHex(key)
         if (seenKeys.has(hex)) throw new MessageRejectedError('invalid-key', `a key of ${keys.id} repeats another advertised key`)
         seenKeys.add(hex)
+      }
+      const signed = advertisedKeysMessage(ref, keys.id, keys.channelPublicKey, keys.maskPublicKey)
+      if (!this.#identity.verify(keys.id, signed, keys.signature)) {
+        throw new MessageRejectedError(
+          'bad-signature',
+          `the keys given for ${keys.id} are not signed by ${keys.id}'s identity: the server altered or substituted them`,
+        )
       }
       try {
         const channelShared = this.#keyAgreement.sharedSecret(secrets.channelSecret, keys.channelPublicKey)

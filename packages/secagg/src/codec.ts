@@ -9,8 +9,9 @@ import {
   type SecAggShareBundle,
 } from '@weft/protocol'
 import { bytesFromWords, wordsFromBytes } from './bytes.js'
-import { KEY_BYTES, NONCE_BYTES } from './crypto.js'
+import { COMMITMENT_BYTES, KEY_BYTES, NONCE_BYTES } from './crypto.js'
 import { MalformedMessageError } from './errors.js'
+import { SIGNATURE_BYTES } from './identity.js'
 import type {
   MaskedInputMessage,
   RoundParams,
@@ -125,8 +126,11 @@ function toWireBody(message: SecAggMessage): WireBodyInit {
       }
     }
     case 'advertise-keys': {
-      const { jobId, round, sender, channelPublicKey, maskPublicKey } = message
-      return { case: 'advertiseKeys', value: { jobId, round, sender, channelPublicKey, maskPublicKey } }
+      const { jobId, round, sender, channelPublicKey, maskPublicKey, signature, selfMaskCommitment } = message
+      return {
+        case: 'advertiseKeys',
+        value: { jobId, round, sender, channelPublicKey, maskPublicKey, signature, selfMaskCommitment },
+      }
     }
     case 'neighbour-keys': {
       const { jobId, round, recipient, keys } = message
@@ -180,7 +184,7 @@ function fromWireBody(body: WireMessage['body']): DecodedSecAggMessage {
       }
     }
     case 'advertiseKeys': {
-      const { jobId, round, sender, channelPublicKey, maskPublicKey } = body.value
+      const { jobId, round, sender, channelPublicKey, maskPublicKey, signature, selfMaskCommitment } = body.value
       return {
         type: 'advertise-keys',
         jobId: checkId('advertiseKeys.jobId', jobId),
@@ -188,6 +192,8 @@ function fromWireBody(body: WireMessage['body']): DecodedSecAggMessage {
         sender: checkId('advertiseKeys.sender', sender),
         channelPublicKey: checkBytes('advertiseKeys.channelPublicKey', channelPublicKey, KEY_BYTES),
         maskPublicKey: checkBytes('advertiseKeys.maskPublicKey', maskPublicKey, KEY_BYTES),
+        signature: checkSignature('advertiseKeys.signature', signature),
+        selfMaskCommitment: checkBytes('advertiseKeys.selfMaskCommitment', selfMaskCommitment, COMMITMENT_BYTES),
       }
     }
     case 'neighbourKeys': {
@@ -198,10 +204,11 @@ function fromWireBody(body: WireMessage['body']): DecodedSecAggMessage {
         jobId: checkId('neighbourKeys.jobId', jobId),
         round,
         recipient: checkId('neighbourKeys.recipient', recipient),
-        keys: keys.map(({ id, channelPublicKey, maskPublicKey }) => ({
+        keys: keys.map(({ id, channelPublicKey, maskPublicKey, signature }) => ({
           id: checkId('neighbourKeys.keys.id', id),
           channelPublicKey: checkBytes('neighbourKeys.keys.channelPublicKey', channelPublicKey, KEY_BYTES),
           maskPublicKey: checkBytes('neighbourKeys.keys.maskPublicKey', maskPublicKey, KEY_BYTES),
+          signature: checkSignature('neighbourKeys.keys.signature', signature),
         })),
       }
     }
@@ -332,6 +339,14 @@ function checkId(field: string, id: string): string {
 function checkBytes(field: string, bytes: Uint8Array, length: number): Uint8Array {
   if (bytes.length !== length) throw new MalformedMessageError(`${field} must be ${length} bytes, got ${bytes.length}`)
   return bytes
+}
+
+/** A signature is 64 bytes, or empty from an unauthenticated client (which an authenticating neighbour refuses). */
+function checkSignature(field: string, signature: Uint8Array): Uint8Array {
+  if (signature.length !== 0 && signature.length !== SIGNATURE_BYTES) {
+    throw new MalformedMessageError(`${field} must be ${SIGNATURE_BYTES} bytes, got ${signature.length}`)
+  }
+  return signature
 }
 
 function checkCount(field: string, count: number, limit: number): void {

@@ -4,6 +4,7 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { x25519 } from '@noble/curves/ed25519.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { sha256 } from '@noble/hashes/sha2.js'
+import { concatBytes } from '@noble/hashes/utils.js'
 import { contextBytes } from './bytes.js'
 import { MessageRejectedError } from './errors.js'
 
@@ -105,6 +106,18 @@ export function openBundle(
     )
   }
 }
+
+/**
+ * A client's commitment to its self-mask seed, sent with its keys: SHA-256 over the version, job, round, the client's
+ * id and the seed. The seed is 32 random bytes, so the commitment hides it; the server checks the seed it rebuilds
+ * from the neighbours' shares against it, so a wrong share cannot silently change the sum.
+ */
+export function selfMaskCommitment(seed: Uint8Array, ref: RoundRef, owner: string): Uint8Array {
+  return sha256(concatBytes(contextBytes('self-mask-commitment', [SECAGG_PROTOCOL_VERSION, ref.jobId, ref.round, owner]), seed))
+}
+
+/** Bytes of a self-mask commitment. */
+export const COMMITMENT_BYTES = 32
 
 /** Bytes of a sealed bundle's ciphertext for a plaintext of `plaintextBytes`. */
 export function sealedLength(plaintextBytes: number): number {

@@ -21,6 +21,9 @@ export class InfeasibleParamsError extends RangeError {
  * - `unexpected-share`: an unmasking response with a share that was not asked for.
  * - `too-few-neighbours`: fewer live neighbours than the threshold, so the client's secrets could never be rebuilt.
  * - `insecure-params`: round parameters that break the protocol's security or arithmetic conditions.
+ * - `cohort-too-small`: a session with fewer clients than the job's minimum (a small cohort exposes each input).
+ * - `bad-signature`: a neighbour's keys not signed by that neighbour's identity (a server swapping keys).
+ * - `wrong-sender`: a reply whose sender is not the client that was asked (one client answering as another).
  */
 export type RejectionReason =
   | 'wrong-version'
@@ -42,6 +45,9 @@ export type RejectionReason =
   | 'unexpected-share'
   | 'too-few-neighbours'
   | 'insecure-params'
+  | 'cohort-too-small'
+  | 'bad-signature'
+  | 'wrong-sender'
 
 /** A client or the server refused a message (or an out-of-order call); its state is unchanged. */
 export class MessageRejectedError extends Error {
@@ -58,7 +64,8 @@ export class MessageRejectedError extends Error {
  * Why a round could not produce its sum.
  * - `below-threshold`: a secret needed for unmasking has fewer shares (or holders) than the threshold.
  * - `no-inputs`: no client sent a masked input.
- * - `inconsistent-shares`: a rebuilt mask key does not match the key its owner advertised.
+ * - `inconsistent-shares`: a rebuilt mask key does not match the key its owner advertised, or a rebuilt self-mask seed
+ *   does not match its owner's commitment.
  */
 export type AbortReason = 'below-threshold' | 'no-inputs' | 'inconsistent-shares'
 

@@ -21,6 +21,17 @@ export {
   RoundAbortedError,
 } from './errors.js'
 export { drawSecAggGraph } from './graph.js'
+export {
+  advertisedKeysMessage,
+  createEd25519Directory,
+  type Ed25519Directory,
+  type Ed25519IdentityInit,
+  ed25519Identity,
+  ed25519PublicKey,
+  type SecAggIdentity,
+  SIGNATURE_BYTES,
+  unauthenticatedIdentityUnsafe,
+} from './identity.js'
 export type {
   AdvertiseKeysMessage,
   MaskedInputMessage,

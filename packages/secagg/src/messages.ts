@@ -35,7 +35,10 @@ export interface SetupMessage {
   readonly neighbours: readonly Neighbour[]
 }
 
-/** Phase 1, client to server: the client's two X25519 public keys for this round. */
+/**
+ * Phase 1, client to server: the client's two X25519 public keys for this round, signed with its identity key, and
+ * its commitment to its self-mask seed (for the server only).
+ */
 export interface AdvertiseKeysMessage {
   readonly type: 'advertise-keys'
   readonly jobId: string
@@ -43,13 +46,18 @@ export interface AdvertiseKeysMessage {
   readonly sender: string
   readonly channelPublicKey: Uint8Array
   readonly maskPublicKey: Uint8Array
+  /** The sender's Ed25519 signature of `advertisedKeysMessage` (64 bytes; empty from an unauthenticated client). */
+  readonly signature: Uint8Array
+  /** SHA-256 commitment to the sender's self-mask seed (32 bytes), see `selfMaskCommitment`. */
+  readonly selfMaskCommitment: Uint8Array
 }
 
-/** One neighbour's advertised keys. */
+/** One neighbour's advertised keys, with its signature forwarded untouched. */
 export interface PeerKeys {
   readonly id: string
   readonly channelPublicKey: Uint8Array
   readonly maskPublicKey: Uint8Array
+  readonly signature: Uint8Array
 }
 
 /** Phase 1, server to client: the keys of the client's live neighbours. */

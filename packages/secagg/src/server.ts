@@ -6,6 +6,7 @@ import { bytesToHex } from '@noble/hashes/utils.js'
 import { bytesEqual } from './bytes.js'
 import type { SecAggComponents } from './components.js'
 import {
+  COMMITMENT_BYTES,
   KEY_BYTES,
   type KeyAgreement,
   NONCE_BYTES,
@@ -14,6 +15,7 @@ import {
   type RoundRef,
   SECAGG_PROTOCOL_VERSION,
   sealedLength,
+  selfMaskCommitment,
 } from './crypto.js'
 import { checkJobAndRound, MessageRejectedError, RoundAbortedError } from './errors.js'
 import { drawSecAggGraph } from './graph.js'
@@ -72,6 +74,8 @@ type ServerPhase = 'keys' | 'shares' | 'masked-inputs' | 'unmasking' | 'done'
 interface AdvertisedKeys {
   readonly channelPublicKey: Uint8Array
   readonly maskPublicKey: Uint8Array
+  readonly signature: Uint8Array
+  readonly selfMaskCommitment: Uint8Array
 }
 
 interface CollectedShares {
@@ -92,7 +96,9 @@ const BUNDLE_CIPHERTEXT_BYTES = sealedLength(2 * SHARE_BYTES)
  * The server of one SecAgg+ round. Call, in order: `setup()`; `receiveKeys(m)` per client, `closeKeyPhase()`;
  * `receiveShares(m)` per client, `closeSharePhase()`; `receiveMaskedInput(m)` per client, `closeMaskedInputPhase()`;
  * `receiveUnmask(m)` per client, `finalize()`. A client that misses a phase is treated as dropped from then on.
- * `receive*` methods check the message and throw MessageRejectedError (with a `reason`) without changing state.
+ * `receive*` methods check the message and throw MessageRejectedError (with a `reason`) without changing state. Each
+ * takes `from`, the client the transport asked (the authenticated peer): a message whose sender differs is refused
+ * (`wrong-sender`), so no client can answer as another.
  */
 export class SecAggServer {
   readonly jobId: string
@@ -172,12 +178,13 @@ export class SecAggServer {
   }
 
   /**
-   * Phase 1: records a client's two public keys.
-   * @throws MessageRejectedError (`wrong-job`, `wrong-round`, `unknown-client`, `wrong-phase`, `duplicate`,
-   * `invalid-key`).
+   * Phase 1: records a client's two public keys, their signature (forwarded to its neighbours, which check it) and its
+   * self-mask seed commitment.
+   * @throws MessageRejectedError (`wrong-sender`, `wrong-job`, `wrong-round`, `unknown-client`, `wrong-phase`,
+   * `duplicate`, `invalid-key`, `wrong-length`).
    */
-  receiveKeys(message: AdvertiseKeysMessage): void {
-    const sender = this.#checkSender('keys', message, message.sender, 'keys', undefined)
+  receiveKeys(message: AdvertiseKeysMessage, from: string): void {
+    const sender = this.#checkSender('keys', message, message.sender, from, 'keys', undefined)
     if (this.#keys.has(sender)) throw duplicateFrom('keys', message.sender)
     const advertised = [message.channelPublicKey, message.maskPublicKey]
     for (const key of advertised) {
@@ -185,12 +192,19 @@ export class SecAggServer {
         throw new MessageRejectedError('invalid-key', `a key of ${message.sender} has ${key.length} bytes, expected ${KEY_BYTES}`)
       }
     }
+    if (message.selfMaskCommitment.length !== COMMITMENT_BYTES) {
+      throw new MessageRejectedError(
+        'wrong-length',
+        `the self-mask commitment of ${message.sender} has ${message.selfMaskCommitment.length} bytes, expected ${COMMITMENT_BYTES}`,
+      )
+    }
     const hexes = advertised.map(bytesToHex)
     if (hexes[0] === hexes[1] || hexes.some((hex) => this.#keysInUse.has(hex))) {
       throw new MessageRejectedError('invalid-key', `${message.sender} advertised a key that is already in use this round`)
     }
     for (const hex of hexes) this.#keysInUse.add(hex)
-    this.#keys.set(sender, { channelPublicKey: message.channelPublicKey, maskPublicKey: message.maskPublicKey })
+    const { channelPublicKey, maskPublicKey, signature } = message
+    this.#keys.set(sender, { channelPublicKey, maskPublicKey, signature, selfMaskCommitment: message.selfMaskCommitment })
   }
 
   /**
@@ -206,17 +220,20 @@ export class SecAggServer {
       jobId: this.jobId,
       round: this.round,
       recipient: this.#ids[client]!,
-      keys: this.#liveNeighbours(client, this.#advertised).map((peer) => ({ id: this.#ids[peer]!, ...this.#keys.get(peer)! })),
+      keys: this.#liveNeighbours(client, this.#advertised).map((peer) => {
+        const { channelPublicKey, maskPublicKey, signature } = this.#keys.get(peer)!
+        return { id: this.#ids[peer]!, channelPublicKey, maskPublicKey, signature }
+      }),
     }))
   }
 
   /**
    * Phase 2: records a client's sealed share bundles, one for each of its live neighbours.
-   * @throws MessageRejectedError (`wrong-job`, `wrong-round`, `unknown-client`, `wrong-phase`, `excluded`,
-   * `duplicate`, `misaddressed`, `wrong-length`, `incomplete`).
+   * @throws MessageRejectedError (`wrong-sender`, `wrong-job`, `wrong-round`, `unknown-client`, `wrong-phase`,
+   * `excluded`, `duplicate`, `misaddressed`, `wrong-length`, `incomplete`).
    */
-  receiveShares(message: ShareKeysMessage): void {
-    const sender = this.#checkSender('shares', message, message.sender, 'shares', this.#advertised)
+  receiveShares(message: ShareKeysMessage, from: string): void {
+    const sender = this.#checkSender('shares', message, message.sender, from, 'shares', this.#advertised)
     if (this.#bundles.has(sender)) throw duplicateFrom('shares', message.sender)
     const expected = new Set(this.#liveNeighbours(sender, this.#advertised))
     const seen = new Set<number>()
@@ -271,11 +288,11 @@ export class SecAggServer {
 
   /**
    * Phase 3: records a client's masked input.
-   * @throws MessageRejectedError (`wrong-job`, `wrong-round`, `unknown-client`, `wrong-phase`, `excluded`,
-   * `duplicate`, `wrong-modulus`, `wrong-bits`, `wrong-length`).
+   * @throws MessageRejectedError (`wrong-sender`, `wrong-job`, `wrong-round`, `unknown-client`, `wrong-phase`,
+   * `excluded`, `duplicate`, `wrong-modulus`, `wrong-bits`, `wrong-length`).
    */
-  receiveMaskedInput(message: MaskedInputMessage): void {
-    const sender = this.#checkSender('masked input', message, message.sender, 'masked-inputs', this.#sharers)
+  receiveMaskedInput(message: MaskedInputMessage, from: string): void {
+    const sender = this.#checkSender('masked input', message, message.sender, from, 'masked-inputs', this.#sharers)
     if (this.#masked.has(sender)) throw duplicateFrom('masked input', message.sender)
     if (message.modulusBits !== MODULUS_BITS) {
       throw new MessageRejectedError(
@@ -330,11 +347,11 @@ export class SecAggServer {
 
   /**
    * Phase 4: records a client's shares, each of which must be of the kind asked for.
-   * @throws MessageRejectedError (`wrong-job`, `wrong-round`, `unknown-client`, `wrong-phase`, `excluded`,
-   * `duplicate`, `unexpected-share`, `wrong-length`).
+   * @throws MessageRejectedError (`wrong-sender`, `wrong-job`, `wrong-round`, `unknown-client`, `wrong-phase`,
+   * `excluded`, `duplicate`, `unexpected-share`, `wrong-length`).
    */
-  receiveUnmask(message: UnmaskResponseMessage): void {
-    const sender = this.#checkSender('unmask response', message, message.sender, 'unmasking', this.#inputs)
+  receiveUnmask(message: UnmaskResponseMessage, from: string): void {
+    const sender = this.#checkSender('unmask response', message, message.sender, from, 'unmasking', this.#inputs)
     if (this.#answered.has(sender)) throw duplicateFrom('unmask response', message.sender)
     const ask = this.#asks.get(sender)!
     const owners = new Set<number>()
@@ -398,9 +415,16 @@ export class SecAggServer {
     what: string,
     message: { readonly jobId: string; readonly round: number },
     senderId: string,
+    from: string,
     phase: ServerPhase,
     eligible: ReadonlySet<number> | undefined,
   ): number {
+    if (senderId !== from) {
+      throw new MessageRejectedError(
+        'wrong-sender',
+        `${what} from ${from} claims to come from ${senderId}; a client may only answer for itself`,
+      )
+    }
     checkJobAndRound(`${what} from ${senderId}`, message, this, 'the server')
     const sender = this.#indexOf.get(senderId)
     if (sender === undefined) throw new MessageRejectedError('unknown-client', `${what} from ${senderId}, who is not in the round`)
@@ -508,8 +532,19 @@ export class SecAggServer {
     }
   }
 
+  /** Removes each survivor's self mask, once its rebuilt seed matches the commitment the survivor sent with its keys. */
   #removeSelfMasks(sum: Uint32Array): void {
-    for (const owner of this.#inputs) applyMask(sum, this.#rebuild(owner, 'self-mask-seed'), PRG_NONCES.selfMask, -1)
+    const ref = this.#ref()
+    for (const owner of this.#inputs) {
+      const seed = this.#rebuild(owner, 'self-mask-seed')
+      if (!bytesEqual(selfMaskCommitment(seed, ref, this.#ids[owner]!), this.#keys.get(owner)!.selfMaskCommitment)) {
+        throw new RoundAbortedError(
+          'inconsistent-shares',
+          `the rebuilt self-mask seed of ${this.#ids[owner]} does not match its commitment: a neighbour sent a wrong share`,
+        )
+      }
+      applyMask(sum, seed, PRG_NONCES.selfMask, -1)
+    }
   }
 
   /** Each surviving neighbour v of a dropped client u added sign(v, u) * PRG(s_uv); take those terms back out. */

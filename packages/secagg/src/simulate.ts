@@ -6,6 +6,7 @@ import { SecAggClient } from './client.js'
 import { attachMaskedVector, decodeSecAggMessage, encodeMaskedInputHeader, encodeSecAggMessage, SECAGG_WIRE_LIMITS } from './codec.js'
 import { contextBytes } from './bytes.js'
 import type { KeyAgreement } from './crypto.js'
+import { type SecAggIdentity, unauthenticatedIdentityUnsafe } from './identity.js'
 import type { SecAggMessage } from './messages.js'
 import type { SecAggPlan } from './plan.js'
 import { quantize } from './quantize.js'
@@ -35,6 +36,11 @@ export interface SecAggRoundInit {
   readonly keyAgreement?: KeyAgreement
   readonly jobId?: string
   readonly round?: number
+  /**
+   * Each client's signing identity (e.g. `createEd25519Directory().identityOf`); default
+   * `unauthenticatedIdentityUnsafe`: this in-process simulation measures the arithmetic and has no server to distrust.
+   */
+  readonly identityOf?: (clientId: string) => SecAggIdentity
 }
 
 /** Bytes one party sent (up) and received (down), as encoded weft.secagg.v1 messages. */
@@ -87,7 +93,8 @@ export function runSecAggRound(init: SecAggRoundInit): SecAggRoundResult {
   const round = init.round ?? 0
   const randomFor = partyRandomness(init.seed)
   const keyAgreement = init.keyAgreement
-  const components = (party: string) => ({ randomBytes: randomFor(party), ...(keyAgreement && { keyAgreement }) })
+  const identityOf = init.identityOf ?? (() => unauthenticatedIdentityUnsafe)
+  const components = (party: string) => ({ randomBytes: randomFor(party), ...(keyAgreement && { keyAgreement }), identity: identityOf(party) })
   const net = new Network(inputs.length)
   const clock = new PhaseClock()
   const gone = new Set<number>()
@@ -104,7 +111,7 @@ export function runSecAggRound(init: SecAggRoundInit): SecAggRoundResult {
   for (const setup of setups) {
     const i = indexOf(setup.clientId)
     const advert = clock.client('advertiseKeys', i, () => clients[i]!.advertiseKeys(net.down(i, setup)))
-    clock.server('advertiseKeys', () => server.receiveKeys(net.up(i, advert)))
+    clock.server('advertiseKeys', () => server.receiveKeys(net.up(i, advert), setup.clientId))
   }
   const neighbourKeys = clock.server('advertiseKeys', () => server.closeKeyPhase())
   leave(init.drop?.afterKeys)
@@ -113,7 +120,7 @@ export function runSecAggRound(init: SecAggRoundInit): SecAggRoundResult {
     const i = indexOf(keys.recipient)
     if (gone.has(i)) continue
     const shares = clock.client('shareKeys', i, () => clients[i]!.shareKeys(net.down(i, keys)))
-    clock.server('shareKeys', () => server.receiveShares(net.up(i, shares)))
+    clock.server('shareKeys', () => server.receiveShares(net.up(i, shares), keys.recipient))
   }
   const routed = clock.server('shareKeys', () => server.closeSharePhase())
   leave(init.drop?.afterShares)
@@ -128,7 +135,7 @@ export function runSecAggRound(init: SecAggRoundInit): SecAggRoundResult {
       quantized.set(i, q)
       return clients[i]!.maskQuantized(q)
     })
-    clock.server('maskedInput', () => server.receiveMaskedInput(net.up(i, masked)))
+    clock.server('maskedInput', () => server.receiveMaskedInput(net.up(i, masked), bundleSet.recipient))
   }
   const requests = clock.server('maskedInput', () => server.closeMaskedInputPhase())
   if (!requests.ok) throw requests.error
@@ -138,7 +145,7 @@ export function runSecAggRound(init: SecAggRoundInit): SecAggRoundResult {
     const i = indexOf(request.recipient)
     if (gone.has(i)) continue
     const response = clock.client('unmask', i, () => clients[i]!.unmask(net.down(i, request)))
-    clock.server('unmask', () => server.receiveUnmask(net.up(i, response)))
+    clock.server('unmask', () => server.receiveUnmask(net.up(i, response), request.recipient))
   }
   const outcome = clock.server('unmask', () => server.finalize())
   if (!outcome.ok) throw outcome.error

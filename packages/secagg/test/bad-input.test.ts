@@ -7,7 +7,7 @@ import {
   planSecAgg,
 } from '@weft/secagg'
 import { describe, expect, it } from 'vitest'
-import { createRound, indexOf, keyPhase, makeInputs, maskPhase, sharePhase, unmaskPhase } from './helpers.js'
+import { createRound, indexOf, keyPhase, makeInputs, maskPhase, own, sharePhase, unmaskPhase } from './helpers.js'
 
 const plan = planSecAgg({ clients: 8, dropoutRate: 0.25, corruptRate: 0, clip: 1 })
 const length = 16
@@ -36,17 +36,17 @@ describe('the server refuses', () => {
     const client = round.clients[0]!
     client.receiveShares(routed[0]!)
     const masked = client.maskInput(inputs[0]!)
-    expect(rejection(() => round.server.receiveMaskedInput({ ...masked, vector: masked.vector.subarray(1) }))).toMatchObject({
+    expect(rejection(() => round.server.receiveMaskedInput(...own({ ...masked, vector: masked.vector.subarray(1) })))).toMatchObject({
       reason: 'wrong-length',
       message: expect.stringMatching(/15 coordinates, the round has 16/),
     })
-    expect(rejection(() => round.server.receiveMaskedInput({ ...masked, modulusBits: 64 }))).toMatchObject({
+    expect(rejection(() => round.server.receiveMaskedInput(...own({ ...masked, modulusBits: 64 })))).toMatchObject({
       reason: 'wrong-modulus',
       message: expect.stringMatching(/2\^64.*2\^32/),
     })
-    expect(rejection(() => round.server.receiveMaskedInput({ ...masked, bits: 20 }))).toMatchObject({ reason: 'wrong-bits' })
-    round.server.receiveMaskedInput(masked)
-    expect(rejection(() => round.server.receiveMaskedInput(masked)).reason).toBe('duplicate')
+    expect(rejection(() => round.server.receiveMaskedInput(...own({ ...masked, bits: 20 })))).toMatchObject({ reason: 'wrong-bits' })
+    round.server.receiveMaskedInput(...own(masked))
+    expect(rejection(() => round.server.receiveMaskedInput(...own(masked))).reason).toBe('duplicate')
     maskPhase(round, routed.slice(1), inputs)
     expectCompletes(round)
   })
@@ -56,15 +56,15 @@ describe('the server refuses', () => {
     const neighbourKeys = keyPhase(round)
     const shares = round.clients[0]!.shareKeys(neighbourKeys[0]!)
     const misaddressed = { ...shares, bundles: shares.bundles.map((b, i) => (i === 0 ? { ...b, recipient: 'c0' } : b)) }
-    expect(rejection(() => round.server.receiveShares(misaddressed))).toMatchObject({
+    expect(rejection(() => round.server.receiveShares(...own(misaddressed)))).toMatchObject({
       reason: 'misaddressed',
       message: expect.stringMatching(/to c0/),
     })
-    expect(rejection(() => round.server.receiveShares({ ...shares, bundles: shares.bundles.slice(1) })).reason).toBe(
+    expect(rejection(() => round.server.receiveShares(...own({ ...shares, bundles: shares.bundles.slice(1) }))).reason).toBe(
       'incomplete',
     )
-    round.server.receiveShares(shares)
-    for (const keys of neighbourKeys.slice(1)) round.server.receiveShares(round.clients[indexOf(keys.recipient)]!.shareKeys(keys))
+    round.server.receiveShares(...own(shares))
+    for (const keys of neighbourKeys.slice(1)) round.server.receiveShares(...own(round.clients[indexOf(keys.recipient)]!.shareKeys(keys)))
     maskPhase(round, round.server.closeSharePhase(), inputs)
     expectCompletes(round)
   })
@@ -73,14 +73,14 @@ describe('the server refuses', () => {
     const round = createRound(plan, length)
     const [setup] = round.server.setup()
     const advert = round.clients[0]!.advertiseKeys(setup!)
-    expect(rejection(() => round.server.receiveKeys({ ...advert, sender: 'mallory' })).reason).toBe('unknown-client')
-    expect(rejection(() => round.server.receiveKeys({ ...advert, round: 0 }))).toMatchObject({
+    expect(rejection(() => round.server.receiveKeys(...own({ ...advert, sender: 'mallory' }))).reason).toBe('unknown-client')
+    expect(rejection(() => round.server.receiveKeys(...own({ ...advert, round: 0 })))).toMatchObject({
       reason: 'wrong-round',
       message: expect.stringMatching(/round 0, the server is in round 1/),
     })
-    expect(rejection(() => round.server.receiveKeys({ ...advert, jobId: 'other' })).reason).toBe('wrong-job')
-    round.server.receiveKeys(advert)
-    expect(rejection(() => round.server.receiveKeys(advert)).reason).toBe('duplicate')
+    expect(rejection(() => round.server.receiveKeys(...own({ ...advert, jobId: 'other' }))).reason).toBe('wrong-job')
+    round.server.receiveKeys(...own(advert))
+    expect(rejection(() => round.server.receiveKeys(...own(advert))).reason).toBe('duplicate')
   })
 })
 
@@ -99,7 +99,7 @@ describe('share bundles that reach the wrong peer or another round', () => {
     for (const message of routed) {
       const i = indexOf(message.recipient)
       if (i !== 1) round.clients[i]!.receiveShares(message)
-      round.server.receiveMaskedInput(round.clients[i]!.maskInput(inputs[i]!))
+      round.server.receiveMaskedInput(...own(round.clients[i]!.maskInput(inputs[i]!)))
     }
     expectCompletes(round)
   })
@@ -121,7 +121,7 @@ describe('share bundles that reach the wrong peer or another round', () => {
     const relabelled = { ...routed.find((m) => m.recipient === 'c3')!, bundles: old.bundles }
     const receipt = round.clients[3]!.receiveShares(relabelled)
     expect(receipt.rejected.map((r) => r.error.reason)).toEqual(Array(7).fill('authentication-failed'))
-    expect(rejection(() => round.server.receiveMaskedInput(earlierMasked[0]!)).reason).toBe('wrong-round')
+    expect(rejection(() => round.server.receiveMaskedInput(...own(earlierMasked[0]!))).reason).toBe('wrong-round')
   })
 })
 
@@ -147,7 +147,7 @@ describe('a client refuses an unmasking request', () => {
       reason: 'conflicting-request',
       message: expect.stringMatching(/c1 both dropped and alive/),
     })
-    for (const r of requests) round.server.receiveUnmask(round.clients[indexOf(r.recipient)]!.unmask(r))
+    for (const r of requests) round.server.receiveUnmask(...own(round.clients[indexOf(r.recipient)]!.unmask(r)))
     // A second request could ask for the other secret: refused.
     expect(rejection(() => round.clients[0]!.unmask({ ...request, survivors: [], dropped: request.survivors })).reason).toBe(
       'duplicate',
@@ -181,12 +181,12 @@ describe('a client refuses an unmasking request', () => {
       ...response,
       shares: response.shares.map((s) => (s.owner === 'c6' ? { ...s, kind: 'self-mask-seed' as const } : s)),
     }
-    expect(rejection(() => round.server.receiveUnmask(wrongKind))).toMatchObject({
+    expect(rejection(() => round.server.receiveUnmask(...own(wrongKind)))).toMatchObject({
       reason: 'unexpected-share',
       message: expect.stringMatching(/self-mask-seed share of c6.*request was for its mask-key/),
     })
-    round.server.receiveUnmask(response)
-    for (const r of requests.slice(1)) round.server.receiveUnmask(round.clients[indexOf(r.recipient)]!.unmask(r))
+    round.server.receiveUnmask(...own(response))
+    for (const r of requests.slice(1)) round.server.receiveUnmask(...own(round.clients[indexOf(r.recipient)]!.unmask(r)))
     const outcome = round.server.finalize()
     expect(outcome.ok && outcome.value.count).toBe(7)
   })
@@ -197,7 +197,7 @@ describe('a client refuses a setup', () => {
     const round = createRound(plan, length)
     const setup = round.server.setup()[0]!
     const weak: SetupMessage = { ...setup, params: { ...setup.params, threshold: 3 } }
-    const client = new SecAggClient({ id: 'c0', jobId: 'job', round: 1 })
+    const client = new SecAggClient({ id: 'c0', jobId: 'job', round: 1 }, { identity: round.directory.identityOf('c0') })
     expect(rejection(() => client.advertiseKeys(weak))).toMatchObject({
       reason: 'insecure-params',
       message: expect.stringMatching(/threshold 3 must exceed half the degree 7/),

@@ -16,7 +16,7 @@ import {
 } from '@weft/secagg'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createRound, indexOf, makeInputs } from './helpers.js'
+import { createRound, indexOf, makeInputs, own } from './helpers.js'
 
 /** Every message of one 5-client round with one dropout after the share exchange. */
 function roundMessages(): SecAggMessage[] {
@@ -28,16 +28,16 @@ function roundMessages(): SecAggMessage[] {
     messages.push(message)
     return message
   }
-  for (const setup of round.server.setup()) round.server.receiveKeys(log(round.clients[indexOf(log(setup).clientId)]!.advertiseKeys(setup)))
-  for (const keys of round.server.closeKeyPhase()) round.server.receiveShares(log(round.clients[indexOf(log(keys).recipient)]!.shareKeys(keys)))
+  for (const setup of round.server.setup()) round.server.receiveKeys(...own(log(round.clients[indexOf(log(setup).clientId)]!.advertiseKeys(setup))))
+  for (const keys of round.server.closeKeyPhase()) round.server.receiveShares(...own(log(round.clients[indexOf(log(keys).recipient)]!.shareKeys(keys))))
   for (const routed of round.server.closeSharePhase()) {
     const i = indexOf(log(routed).recipient)
     round.clients[i]!.receiveShares(routed)
-    if (i !== 4) round.server.receiveMaskedInput(log(round.clients[i]!.maskInput(inputs[i]!)))
+    if (i !== 4) round.server.receiveMaskedInput(...own(log(round.clients[i]!.maskInput(inputs[i]!))))
   }
   const requests = round.server.closeMaskedInputPhase()
   if (!requests.ok) throw requests.error
-  for (const request of requests.value) round.server.receiveUnmask(log(round.clients[indexOf(log(request).recipient)]!.unmask(request)))
+  for (const request of requests.value) round.server.receiveUnmask(...own(log(round.clients[indexOf(log(request).recipient)]!.unmask(request))))
   return messages
 }
 
@@ -78,6 +78,8 @@ describe('secagg wire codec', () => {
       ...message,
       channelPublicKey: new Uint8Array(32).fill(1),
       maskPublicKey: new Uint8Array(32).fill(2),
+      signature: new Uint8Array(64).fill(3),
+      selfMaskCommitment: new Uint8Array(32).fill(4),
     })
     expect(bytesToHex(bytes)).toBe(hex)
     expect(decodeSecAggMessage(hexToBytes(hex))).toMatchObject({ type: 'advertise-keys', ...message })

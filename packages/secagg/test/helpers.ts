@@ -10,6 +10,8 @@ import {
   SecAggClient,
   type SecAggPlan,
   SecAggServer,
+  createEd25519Directory,
+  type Ed25519Directory,
   seededRandomBytesUnsafe,
 } from '@weft/secagg'
 import { nativeX25519 as createNativeX25519 } from '@weft/secagg/node'
@@ -42,6 +44,13 @@ export function indexOf(id: string): number {
 export interface TestRound {
   readonly server: SecAggServer
   readonly clients: SecAggClient[]
+  /** The clients' Ed25519 identities. */
+  readonly directory: Ed25519Directory
+}
+
+/** A message and its sender, as the server's `receive*` methods take them when the sender is the peer asked. */
+export function own<M extends { readonly sender: string }>(message: M): [M, string] {
+  return [message, message.sender]
 }
 
 export function createRound(plan: SecAggPlan, length: number, options: { round?: number; seed?: number } = {}): TestRound {
@@ -52,21 +61,30 @@ export function createRound(plan: SecAggPlan, length: number, options: { round?:
     { jobId: 'job', round, clients: ids, plan, vectorLength: length, graphSeed: seedOf(seed) },
     { keyAgreement: nativeX25519, randomBytes: seededRandomBytesUnsafe(seedOf(seed * 1000 + round)) },
   )
+  const directory = createEd25519Directory(seededRandomBytesUnsafe(seedOf(seed * 7 + 3)))
   const clients = ids.map(
-    (id, i) => new SecAggClient({ id, jobId: 'job', round }, { keyAgreement: nativeX25519, randomBytes: seededRandomBytesUnsafe(seedOf(seed * 100_000 + round * 1000 + i)) }),
+    (id, i) =>
+      new SecAggClient(
+        { id, jobId: 'job', round },
+        {
+          keyAgreement: nativeX25519,
+          randomBytes: seededRandomBytesUnsafe(seedOf(seed * 100_000 + round * 1000 + i)),
+          identity: directory.identityOf(id),
+        },
+      ),
   )
-  return { server, clients }
+  return { server, clients, directory }
 }
 
 /** Setup and key advertisement for every client; returns what the server sends each client back. */
 export function keyPhase(round: TestRound): NeighbourKeysMessage[] {
-  for (const setup of round.server.setup()) round.server.receiveKeys(round.clients[indexOf(setup.clientId)]!.advertiseKeys(setup))
+  for (const setup of round.server.setup()) round.server.receiveKeys(...own(round.clients[indexOf(setup.clientId)]!.advertiseKeys(setup)))
   return round.server.closeKeyPhase()
 }
 
 /** Share exchange for the clients given their neighbours' keys; returns the routed bundles. */
 export function sharePhase(round: TestRound, neighbourKeys: readonly NeighbourKeysMessage[]): RoutedSharesMessage[] {
-  for (const keys of neighbourKeys) round.server.receiveShares(round.clients[indexOf(keys.recipient)]!.shareKeys(keys))
+  for (const keys of neighbourKeys) round.server.receiveShares(...own(round.clients[indexOf(keys.recipient)]!.shareKeys(keys)))
   return round.server.closeSharePhase()
 }
 
@@ -77,7 +95,7 @@ export function maskPhase(round: TestRound, routed: readonly RoutedSharesMessage
     const client = round.clients[i]!
     client.receiveShares(message)
     const masked = client.maskInput(inputs[i]!)
-    round.server.receiveMaskedInput(masked)
+    round.server.receiveMaskedInput(...own(masked))
     return masked
   })
 }
@@ -86,6 +104,6 @@ export function maskPhase(round: TestRound, routed: readonly RoutedSharesMessage
 export function unmaskPhase(round: TestRound): Outcome<AggregateResult> {
   const requests = round.server.closeMaskedInputPhase()
   if (!requests.ok) return requests
-  for (const request of requests.value) round.server.receiveUnmask(round.clients[indexOf(request.recipient)]!.unmask(request))
+  for (const request of requests.value) round.server.receiveUnmask(...own(round.clients[indexOf(request.recipient)]!.unmask(request)))
   return round.server.finalize()
 }

@@ -8,7 +8,11 @@ export type SecAggReply = { readonly ok: true; readonly reply?: SecAggMessage; r
 
 /** How a coordinator reaches clients for secure aggregation. */
 export interface SecAggTransport {
-  /** Sends `message` to `clientId`; resolves with the client's reply (setup, neighbour keys and unmask requests have one). */
+  /**
+   * Sends `message` to `clientId`; resolves with the client's reply (setup, neighbour keys and unmask requests have one).
+   * The reply must come from `clientId` itself (on a mesh: the RPC's authenticated peer): the coordinator attributes it
+   * to `clientId` and refuses it when the sender it names differs.
+   */
   secagg(clientId: string, message: SecAggMessage, signal: AbortSignal): Promise<SecAggReply>
 }
 

@@ -353,7 +353,7 @@ export class JobRun implements JobContext, RoundServices {
     if (h.secureSession !== secure.session) return refuse(`masked input for session ${h.secureSession}; round ${rs.round} runs session ${secure.session}`)
     if (!Number.isFinite(h.trainLoss)) return refuse(`update reports a training loss of ${h.trainLoss}`)
     try {
-      secure.receiveMasked({ type: 'masked-input', jobId: this.id, round: secure.session, sender: from, modulusBits: 32, bits: secure.plan.bits, vector: masked })
+      secure.receiveMasked({ type: 'masked-input', jobId: this.id, round: secure.session, sender: from, modulusBits: 32, bits: secure.plan.bits, vector: masked }, from)
     } catch (err) {
       return refuse((err as Error).message)
     }

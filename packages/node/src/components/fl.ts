@@ -42,6 +42,7 @@ export const flClientComponent: NodeComponentFactory = (ctx) => {
       const datasets = ctx.get('datasets')
       const role = await startFlClient({
         mesh: ctx.get('mesh'),
+        privateKey: ctx.get('privateKey'),
         engines: ctx.get('engines'),
         config: ctx.config,
         metrics: ctx.metrics,

@@ -1,7 +1,9 @@
 // The FL client role of a node: @weft/fl-mesh's participant with this node's policy (config `fl`), its configured
-// data sets, its engines, OpenSSL's X25519 for secure aggregation, and the client metrics.
+// data sets, its engines, OpenSSL's X25519 and its peer-id key (signing its round keys) for secure aggregation, and
+// the client metrics.
 import type { InMemoryDataset } from '@weft/data'
 import { type Participant, startParticipant } from '@weft/fl-mesh'
+import type { PrivateKey } from '@libp2p/interface'
 import type { MeshNode } from '@weft/mesh/node'
 import { nativeX25519 } from '@weft/secagg/node'
 import type { Logger } from 'pino'
@@ -9,9 +11,12 @@ import type { DatasetConfig, NodeConfig } from '../config.js'
 import type { NodeEngines } from '../engines.js'
 import type { NodeMetrics } from '../metrics.js'
 import type { ActivityView } from '../views.js'
+import { peerIdSecAggIdentity } from './secagg-identity.js'
 
 export interface FlClientComponents {
   readonly mesh: MeshNode
+  /** The node's libp2p key: secure aggregation signs this node's round keys with it. */
+  readonly privateKey: PrivateKey
   readonly config: NodeConfig
   readonly metrics: NodeMetrics
   readonly logger: Logger
@@ -46,6 +51,7 @@ export async function startFlClient(c: FlClientComponents): Promise<FlClientRole
       return ds === undefined ? undefined : c.loadDataset(ds)
     },
     keyAgreement: nativeX25519(),
+    identity: peerIdSecAggIdentity(c.privateKey),
     logger: c.logger.child({ component: 'fl-client' }),
     onTrained: (_job, seconds, examples) => {
       c.metrics.fl.clientTrainSeconds.observe(seconds)

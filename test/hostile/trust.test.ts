@@ -46,7 +46,8 @@ async function node(fl: Record<string, unknown>, withData = false): Promise<Test
   return n
 }
 
-describe('issue 15, finding 1: who may use a node’s data', () => {
+// Each test starts nodes (some twice, to give them their data set): generous timeouts for a loaded CI machine.
+describe('issue 15, finding 1: who may use a node’s data', { timeout: 180_000 }, () => {
   it('is closed by default: no coordinator may invite it and no peer may submit jobs to it', () => {
     const config = parseNodeConfig({ dataDir: '/tmp/x' })
     expect(config.fl.coordinators).toEqual([])
@@ -57,7 +58,7 @@ describe('issue 15, finding 1: who may use a node’s data', () => {
   it('refuses an invitation from a coordinator it does not trust, and a job submitted by a stranger', async () => {
     const attacker = await node({})
     const victim = await node({ coordinators: [], submitters: [] }, true)
-    await until(() => attacker.peers.get(victim.peerId)?.ad.datasets.length === 1, 20_000, 'the victim’s ad')
+    await until(() => attacker.peers.get(victim.peerId)?.ad.datasets.length === 1, 60_000, 'the victim’s ad')
     const transport = meshCoordinatorTransport({ mesh: attacker.mesh, candidates: () => [victim.peerId], jobSpec: () => leaky() })
     const invited = await transport.invite(victim.peerId, 'job-steal', leaky(), AbortSignal.timeout(10_000))
     expect(invited).toEqual({ ok: false, reason: `coordinator ${attacker.peerId} is not in fl.coordinators` })
@@ -82,7 +83,7 @@ describe('issue 15, finding 1: who may use a node’s data', () => {
   it('refuses, by its privacy policy, jobs whose updates would reveal single examples, even from a trusted coordinator', async () => {
     const coordinator = await node({})
     const victim = await node({ coordinators: [coordinator.peerId], policy: { requireSecureAggregation: false } }, true)
-    await until(() => coordinator.peers.get(victim.peerId)?.ad.datasets.length === 1, 20_000, 'the victim’s ad')
+    await until(() => coordinator.peers.get(victim.peerId)?.ad.datasets.length === 1, 60_000, 'the victim’s ad')
     const transport = meshCoordinatorTransport({ mesh: coordinator.mesh, candidates: () => [victim.peerId], jobSpec: () => leaky() })
     const ask = (id: string, spec: JobSpec) => transport.invite(victim.peerId, id, spec, AbortSignal.timeout(10_000))
     expect(await ask('a', leaky())).toEqual({ ok: false, reason: 'fl.policy.minBatchSize: batches of 1; at least 4' })
@@ -103,7 +104,7 @@ describe('issue 15, finding 1: who may use a node’s data', () => {
   it('holds a job to what it promised: a task without the secure session its spec promised is refused', async () => {
     const coordinator = await node({})
     const victim = await node({ coordinators: [coordinator.peerId], policy: { requireSecureAggregation: true } }, true)
-    await until(() => coordinator.peers.get(victim.peerId)?.ad.datasets.length === 1, 20_000, 'the victim’s ad')
+    await until(() => coordinator.peers.get(victim.peerId)?.ad.datasets.length === 1, 60_000, 'the victim’s ad')
     const plain = leaky({ train: { epochs: 1, batchSize: 8 } })
     const secure = leaky({ train: { epochs: 1, batchSize: 8 }, clients: { min: 3 }, privacy: { secureAggregation: {} } })
     const transport = meshCoordinatorTransport({ mesh: coordinator.mesh, candidates: () => [victim.peerId], jobSpec: () => secure })

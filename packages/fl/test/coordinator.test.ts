@@ -19,6 +19,8 @@ import {
   parseJobSpec,
   type TrainAssignment,
   type UpdateHeader,
+  MAX_EVENT_STRING,
+  withMessage,
 } from '@weft/fl'
 import { computeEpsilon } from '@weft/dp'
 import { initialFlatParams } from '@weft/runtime'
@@ -722,5 +724,63 @@ describe('hostile submitters: the size of a job’s model (issue 15, finding 3)'
     const small = createCoordinator({ store: memoryJobStore(), transport, clock }, { maxModelBytes: 16 })
     running.push(small)
     expect(() => small.submit(spec())).toThrow(expect.objectContaining({ name: 'InvalidJobSpecError', issues: [{ path: 'model', message: expect.stringContaining('10 parameters are 0.0 MiB') }] }))
+  })
+})
+
+describe('issue 15, finding 6: what a hostile peer can make a coordinator write is bounded', () => {
+  it('a peer sending 2,000 refused update headers gets 10 events a minute and one summary each; the job finishes', async () => {
+    const store = memoryJobStore({ maxEventsPerJob: 500 })
+    const { coordinator, transport } = setup(
+      { a: { examples: 1, delta: constDelta(0.1), delayMs: 90_000 }, b: { examples: 3, delta: constDelta(-0.2), delayMs: 90_000 } },
+      store,
+      { refusalEventsPerMinute: 10 },
+    )
+    const s = spec({ seed: 3, clients: { min: 2 }, timeouts: { roundSeconds: 300, waitSeconds: 30 } })
+    const job = coordinator.submit(s)
+    await waitFor(() => transport.tasks.length === 2, 'the round to start')
+    const header = { ...transport.header(transport.tasks[0]?.task as TrainAssignment, 1, P), round: 99 }
+    // 1,500 refusals now and 500 a minute later: two windows of the per-minute limit.
+    for (let i = 0; i < 1_500; i++) expect(coordinator.admit('evil', header).ok).toBe(false)
+    await clock.advance(61_000)
+    for (let i = 0; i < 500; i++) expect(coordinator.admit('evil', header).ok).toBe(false)
+    const end = await finish(coordinator, job.id)
+    expect(end.status, end.error).toBe('finished')
+    const events = store.events(job.id, 0)
+    const refused = events.filter(isJobEvent('update-refused'))
+    const suppressed = events.filter(isJobEvent('updates-suppressed'))
+    expect(refused).toHaveLength(20)
+    expect(suppressed.map((e) => e.data)).toEqual([
+      { client: 'evil', suppressed: 1_490, seconds: 61 },
+      expect.objectContaining({ client: 'evil', suppressed: 490 }),
+    ])
+    expect(events.length).toBeLessThan(40)
+    expect(store.listRounds(job.id)[0]?.metrics?.refused).toBe(2_000)
+  })
+
+  it('a flood past the store’s retention keeps the newest maxEventsPerJob events, the job’s last event among them', async () => {
+    const store = memoryJobStore({ maxEventsPerJob: 100 })
+    const { coordinator, transport } = setup(
+      { a: { examples: 1, delta: constDelta(0.1), delayMs: 90_000 }, b: { examples: 3, delta: constDelta(-0.2), delayMs: 90_000 } },
+      store,
+      { refusalEventsPerMinute: 2_000 },
+    )
+    const job = coordinator.submit(spec({ seed: 3, clients: { min: 2 }, timeouts: { roundSeconds: 300, waitSeconds: 30 } }))
+    await waitFor(() => transport.tasks.length === 2, 'the round to start')
+    const header = { ...transport.header(transport.tasks[0]?.task as TrainAssignment, 1, P), round: 99 }
+    for (let i = 0; i < 2_000; i++) coordinator.admit(`evil-${i}`, header)
+    const end = await finish(coordinator, job.id)
+    expect(end.status, end.error).toBe('finished')
+    const events = store.events(job.id, 0)
+    expect(events).toHaveLength(100)
+    expect(events.at(-1)?.type).toBe('job-finished')
+  })
+
+  it('a remote string in an event is cut to MAX_EVENT_STRING characters, in its payload and its message', () => {
+    const reason = 'x'.repeat(100_000)
+    const e = withMessage({ at: 1, type: 'client-refused', data: { client: 'evil', reason } })
+    const data = e.data as { reason: string }
+    expect(data.reason.length).toBeLessThan(MAX_EVENT_STRING + 100)
+    expect(data.reason.startsWith('x'.repeat(MAX_EVENT_STRING))).toBe(true)
+    expect(e.message.length).toBeLessThan(MAX_EVENT_STRING + 200)
   })
 })

@@ -784,3 +784,70 @@ describe('issue 15, finding 6: what a hostile peer can make a coordinator write 
     expect(e.message.length).toBeLessThan(MAX_EVENT_STRING + 200)
   })
 })
+
+describe('issue 15, finding 7: a flood of candidates costs a coordinator bounded work', () => {
+  /** Honest clients behind `sybils` fresh identities that take an invitation and never answer it. */
+  class FloodedTransport extends ScriptedTransport {
+    readonly sybils: string[]
+    candidateCalls = 0
+    inviting = 0
+    maxInviting = 0
+    invited = 0
+
+    constructor(clients: Map<string, ScriptedClient>, sybils: number) {
+      super(clients)
+      this.sybils = Array.from({ length: sybils }, (_, i) => `sybil-${String(i).padStart(5, '0')}`)
+    }
+
+    override candidates(): readonly string[] {
+      this.candidateCalls++
+      return [...this.sybils, ...super.candidates()]
+    }
+
+    override async invite(id: string, _jobId?: string, _spec?: unknown, signal?: AbortSignal) {
+      if (!id.startsWith('sybil-')) return super.invite(id)
+      this.invited++
+      this.inviting++
+      this.maxInviting = Math.max(this.maxInviting, this.inviting)
+      await new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }))
+      this.inviting--
+      return { ok: false as const, reason: 'no answer' }
+    }
+  }
+
+  function floodSetup(sybils: number, init: CoordinatorInit) {
+    const clients = new Map(Object.entries({ a: { examples: 1, delta: constDelta(0.1) }, b: { examples: 3, delta: constDelta(-0.2) } }))
+    const transport = new FloodedTransport(clients, sybils)
+    const store = memoryJobStore()
+    const coordinator = createCoordinator({ store, transport, clock }, { pollMs: 50, reinviteAfterMs: 100_000, ...init })
+    transport.coordinator = coordinator
+    running.push(coordinator)
+    return { transport, coordinator, store }
+  }
+
+  it('5,000 unanswering candidates: at most maxInvitesInFlight invitations at once, and the honest clients still join', async () => {
+    const { coordinator, transport } = floodSetup(5_000, { pollMs: 500, maxInvitesInFlight: 64, inviteTimeoutMs: 1_000, inviteGraceMs: 100 })
+    const job = coordinator.submit(spec({ seed: 3, clients: { min: 2 }, timeouts: { roundSeconds: 30, waitSeconds: 600 } }))
+    const end = await finish(coordinator, job.id)
+    expect(end.status, end.error).toBe('finished')
+    expect(transport.maxInviting).toBe(64)
+    expect(transport.tasks.map((t) => t.client).sort()).toEqual(['a', 'b'])
+  })
+
+  it('wake-ups from a stream of ads are debounced to one per pollMs', async () => {
+    // Only one of the three clients needed is reachable: the job waits, looking again on each wake-up.
+    const { coordinator, transport } = floodSetup(0, { pollMs: 1_000 })
+    transport.reachable.delete('b')
+    coordinator.submit(spec({ seed: 3, clients: { min: 3 }, timeouts: { roundSeconds: 30, waitSeconds: 600 } }))
+    await settle()
+    const before = transport.candidateCalls
+    for (let i = 0; i < 1_000; i++) {
+      coordinator.wake()
+      await settle()
+    }
+    // At most one wake-up now and one deferred to the end of the period: each look reads the candidates twice.
+    expect(transport.candidateCalls - before).toBeLessThanOrEqual(4)
+    await clock.advance(1_000)
+    expect(transport.candidateCalls - before).toBeLessThanOrEqual(8)
+  })
+})

@@ -68,7 +68,7 @@ class ScriptedTransport implements CoordinatorTransport {
     return [...this.clients.keys()].filter((id) => this.reachable.has(id))
   }
 
-  async invite(id: string) {
+  async invite(id: string): ReturnType<CoordinatorTransport['invite']> {
     return { ok: true as const, examples: this.clients.get(id)?.examples ?? 0 }
   }
 

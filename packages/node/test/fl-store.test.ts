@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type JobRecord, type JobStore, parseJobSpec, type RoundMetrics } from '@weft/fl'
 import { type FlStoreInit, openFlStore } from '@weft/node'
+import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { jobStoreLaws } from '../../fl/test/job-store-compliance.js'
 
@@ -93,6 +94,35 @@ describe('issue 15, finding 6: blocks are deleted only when nothing references t
     s.openRound('a', 3, [], 'm2', 5)
     s.commitRound('a', 3, Float32Array.from([2, 2, 2]), 'm2', metrics(), { tensors: { m: Float32Array.from([5, 5, 5]), v: Float32Array.from([6, 6, 6]) }, scalars: { t: 3 } }, 6)
     expect([...(s.getStrategyState('a')?.tensors['v'] ?? [])]).toEqual([6, 6, 6])
+    expect([...(s.getModel('m1') ?? [])]).toEqual([1, 1, 1])
+  })
+})
+
+describe('the block-reference migration', () => {
+  it('counts the references of a store written before it: a shared delta survives the first commit, state blocks go', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-fl-store-'))
+    let s = open(dir)
+    const delta = Float32Array.from([0.5, 0.5, 0.5])
+    for (const id of ['a', 'b']) {
+      s.createJob(job(id), Float32Array.from([1, 2, 3]))
+      s.openRound(id, 1, ['c1'], `m0-${id}`, 1)
+    }
+    s.commitRound('a', 1, Float32Array.from([1, 1, 1]), 'm1', metrics(), { tensors: { m: Float32Array.from([4, 4, 4]) }, scalars: {} }, 2)
+    s.openRound('a', 2, ['c1'], 'm1', 3)
+    s.addUpdate('a', { ...update('c1'), round: 2, baseRound: 2 }, delta)
+    s.addUpdate('b', update('c1'), delta)
+    // Back to the schema of before the migration: no reference counts.
+    stores.get(s)?.close()
+    stores.delete(s)
+    const db = new Database(join(dir, 'fl.db'))
+    db.exec('DROP TABLE fl_blocks; UPDATE schema_version SET version = 2')
+    db.close()
+    s = open(dir)
+    const files = blockFiles(dir).length
+    s.commitRound('a', 2, Float32Array.from([2, 2, 2]), 'm2', metrics(), { tensors: { m: Float32Array.from([5, 5, 5]) }, scalars: {} }, 4)
+    expect([...(s.loadDelta('b', 1, 'c1') ?? [])]).toEqual([0.5, 0.5, 0.5])
+    // +1 model, +1 state tensor, −1 old state tensor; the delta is still b's.
+    expect(blockFiles(dir).length).toBe(files + 1)
     expect([...(s.getModel('m1') ?? [])]).toEqual([1, 1, 1])
   })
 })

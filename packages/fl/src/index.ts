@@ -19,7 +19,7 @@ export type {
 export type { Clock, TimerHandle } from './contracts/clock.js'
 export type { JobEvent, JobEventInput, JobEventMap, JobEventType } from './contracts/events.js'
 export { ManualClock, settle, systemClock, timeoutSignal } from './clock.js'
-export { describeJobEvent, isJobEvent, withMessage } from './job-events.js'
+export { describeJobEvent, isJobEvent, MAX_EVENT_STRING, truncateEventString, withMessage } from './job-events.js'
 export type { StrategyInit } from './strategies/argument-checks.js'
 export { type BulyanInit, bulyan } from './strategies/bulyan.js'
 export { createStrategy } from './strategies/create-strategy.js'
@@ -90,7 +90,7 @@ export type {
   RoundRecord,
   UpdateRecord,
 } from './contracts/job-store.js'
-export { type MemoryJobStoreInit, memoryJobStore } from './memory-job-store.js'
+export { checkMaxEvents, DEFAULT_MAX_EVENTS_PER_JOB, type MemoryJobStoreInit, memoryJobStore } from './memory-job-store.js'
 export { DELTA_TENSOR, MASKED_TENSOR, MODEL_TENSOR, modelHash, setVector, vectorSet } from './model-set.js'
 export type {
   Admission,

@@ -68,6 +68,8 @@ export function describeJobEvent(event: JobEventInput): string {
       return `centralized evaluation of round ${r} failed: ${event.data.reason}`
     case 'update-refused':
       return `update from ${event.data.client} for round ${r} refused: ${event.data.reason}`
+    case 'updates-suppressed':
+      return `${event.data.suppressed} more updates from ${event.data.client} refused in ${event.data.seconds.toFixed(0)} s (not recorded one by one)`
     case 'update-accepted': {
       const d = event.data
       if (d.session !== undefined) return `masked input from ${d.client} for round ${r} accepted (session ${d.session})`
@@ -85,7 +87,34 @@ export function describeJobEvent(event: JobEventInput): string {
 
 /** An event with its message, ready for the store. */
 export function withMessage(event: JobEventInput): JobEventInput & { readonly message: string } {
-  return { ...event, message: describeJobEvent(event) }
+  const bounded = { ...event, data: boundStrings(event.data) } as JobEventInput
+  return { ...bounded, message: describeJobEvent(bounded) }
+}
+
+/** The longest string an event's payload keeps (characters); a longer one, often a peer's text, is cut. */
+export const MAX_EVENT_STRING = 1024
+
+/** `s` cut to MAX_EVENT_STRING characters, marked with how much was cut. */
+export function truncateEventString(s: string): string {
+  return s.length <= MAX_EVENT_STRING ? s : `${s.slice(0, MAX_EVENT_STRING)}… (${s.length - MAX_EVENT_STRING} more characters)`
+}
+
+/** A payload with its strings (and the strings of its arrays) cut to MAX_EVENT_STRING: events hold what peers send. */
+function boundStrings<T>(data: T): T {
+  if (typeof data !== 'object' || data === null) return data
+  let out: Record<string, unknown> | undefined
+  for (const [k, v] of Object.entries(data)) {
+    const b = typeof v === 'string' ? truncateEventString(v) : Array.isArray(v) ? boundArray(v) : v
+    if (b !== v) {
+      out ??= { ...(data as Record<string, unknown>) }
+      out[k] = b
+    }
+  }
+  return (out ?? data) as T
+}
+
+function boundArray(a: readonly unknown[]): readonly unknown[] {
+  return a.some((x) => typeof x === 'string' && x.length > MAX_EVENT_STRING) ? a.map((x) => (typeof x === 'string' ? truncateEventString(x) : x)) : a
 }
 
 /** Narrows an event to one kind (for readers: `events.filter(isEvent('client-dropped'))`). */

@@ -8,6 +8,8 @@ export interface MemoryJobStoreInit {
   readonly keepDeltas?: boolean
   /** Keep every round's model (false: only the latest; default true). */
   readonly keepModels?: boolean
+  /** Events kept per job; the oldest are dropped past it (their sequence numbers are not reused). Default 10 000. */
+  readonly maxEventsPerJob?: number
 }
 
 interface MemJob {
@@ -20,10 +22,21 @@ interface MemJob {
   events: JobEvent[]
 }
 
+/** The default of a store's events kept per job. */
+export const DEFAULT_MAX_EVENTS_PER_JOB = 10_000
+
+/** A store's `maxEventsPerJob`, defaulted and checked. @throws RangeError unless a positive safe integer */
+export function checkMaxEvents(n: number | undefined): number {
+  const v = n ?? DEFAULT_MAX_EVENTS_PER_JOB
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`maxEventsPerJob must be a positive integer, got ${v}`)
+  return v
+}
+
 /** A JobStore in memory (simulations and tests; nothing survives the process). */
 export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
   const keepDeltas = init.keepDeltas ?? true
   const keepModels = init.keepModels ?? true
+  const maxEvents = checkMaxEvents(init.maxEventsPerJob)
   const jobs = new Map<string, MemJob>()
   const models = new Map<string, Float32Array>()
   const get = (id: string): MemJob => {
@@ -101,8 +114,9 @@ export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
     },
     appendEvent(jobId, event) {
       const j = get(jobId)
-      const e = { ...event, seq: j.events.length + 1 } as JobEvent
+      const e = { ...event, seq: (j.events.at(-1)?.seq ?? 0) + 1 } as JobEvent
       j.events.push(e)
+      if (j.events.length > maxEvents) j.events.splice(0, j.events.length - maxEvents)
       return e
     },
     events: (jobId, after, limit = 1000) => (jobs.get(jobId)?.events ?? []).filter((e) => e.seq > after).slice(0, limit),

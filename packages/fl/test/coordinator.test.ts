@@ -19,6 +19,8 @@ import {
   parseJobSpec,
   type TrainAssignment,
   type UpdateHeader,
+  MAX_EVENT_STRING,
+  withMessage,
 } from '@weft/fl'
 import { computeEpsilon } from '@weft/dp'
 import { initialFlatParams } from '@weft/runtime'
@@ -66,7 +68,7 @@ class ScriptedTransport implements CoordinatorTransport {
     return [...this.clients.keys()].filter((id) => this.reachable.has(id))
   }
 
-  async invite(id: string) {
+  async invite(id: string): ReturnType<CoordinatorTransport['invite']> {
     return { ok: true as const, examples: this.clients.get(id)?.examples ?? 0 }
   }
 
@@ -790,5 +792,130 @@ describe('issue 15, finding 8: differential privacy accounting that holds', () =
     expect(inflated).toBeCloseTo(honest, 9)
     // q = 3/6 for one round at z = 1: the accountant's own figure.
     expect(honest).toBeCloseTo(computeEpsilon({ sampleRate: 0.5, noiseMultiplier: 1, steps: 1 }, 1e-5).epsilon, 9)
+  })
+})
+
+describe('issue 15, finding 6: what a hostile peer can make a coordinator write is bounded', () => {
+  it('a peer sending 2,000 refused update headers gets 10 events a minute and one summary each; the job finishes', async () => {
+    const store = memoryJobStore({ maxEventsPerJob: 500 })
+    const { coordinator, transport } = setup(
+      { a: { examples: 1, delta: constDelta(0.1), delayMs: 90_000 }, b: { examples: 3, delta: constDelta(-0.2), delayMs: 90_000 } },
+      store,
+      { refusalEventsPerMinute: 10 },
+    )
+    const s = spec({ seed: 3, clients: { min: 2 }, timeouts: { roundSeconds: 300, waitSeconds: 30 } })
+    const job = coordinator.submit(s)
+    await waitFor(() => transport.tasks.length === 2, 'the round to start')
+    const header = { ...transport.header(transport.tasks[0]?.task as TrainAssignment, 1, P), round: 99 }
+    // 1,500 refusals now and 500 a minute later: two windows of the per-minute limit.
+    for (let i = 0; i < 1_500; i++) expect(coordinator.admit('evil', header).ok).toBe(false)
+    await clock.advance(61_000)
+    for (let i = 0; i < 500; i++) expect(coordinator.admit('evil', header).ok).toBe(false)
+    const end = await finish(coordinator, job.id)
+    expect(end.status, end.error).toBe('finished')
+    const events = store.events(job.id, 0)
+    const refused = events.filter(isJobEvent('update-refused'))
+    const suppressed = events.filter(isJobEvent('updates-suppressed'))
+    expect(refused).toHaveLength(20)
+    expect(suppressed.map((e) => e.data)).toEqual([
+      { client: 'evil', suppressed: 1_490, seconds: 61 },
+      expect.objectContaining({ client: 'evil', suppressed: 490 }),
+    ])
+    expect(events.length).toBeLessThan(40)
+    expect(store.listRounds(job.id)[0]?.metrics?.refused).toBe(2_000)
+  })
+
+  it('a flood past the store’s retention keeps the newest maxEventsPerJob events, the job’s last event among them', async () => {
+    const store = memoryJobStore({ maxEventsPerJob: 100 })
+    const { coordinator, transport } = setup(
+      { a: { examples: 1, delta: constDelta(0.1), delayMs: 90_000 }, b: { examples: 3, delta: constDelta(-0.2), delayMs: 90_000 } },
+      store,
+      { refusalEventsPerMinute: 2_000 },
+    )
+    const job = coordinator.submit(spec({ seed: 3, clients: { min: 2 }, timeouts: { roundSeconds: 300, waitSeconds: 30 } }))
+    await waitFor(() => transport.tasks.length === 2, 'the round to start')
+    const header = { ...transport.header(transport.tasks[0]?.task as TrainAssignment, 1, P), round: 99 }
+    for (let i = 0; i < 2_000; i++) coordinator.admit(`evil-${i}`, header)
+    const end = await finish(coordinator, job.id)
+    expect(end.status, end.error).toBe('finished')
+    const events = store.events(job.id, 0)
+    expect(events).toHaveLength(100)
+    expect(events.at(-1)?.type).toBe('job-finished')
+  })
+
+  it('a remote string in an event is cut to MAX_EVENT_STRING characters, in its payload and its message', () => {
+    const reason = 'x'.repeat(100_000)
+    const e = withMessage({ at: 1, type: 'client-refused', data: { client: 'evil', reason } })
+    const data = e.data as { reason: string }
+    expect(data.reason.length).toBeLessThan(MAX_EVENT_STRING + 100)
+    expect(data.reason.startsWith('x'.repeat(MAX_EVENT_STRING))).toBe(true)
+    expect(e.message.length).toBeLessThan(MAX_EVENT_STRING + 200)
+  })
+})
+
+describe('issue 15, finding 7: a flood of candidates costs a coordinator bounded work', () => {
+  /** Honest clients behind `sybils` fresh identities that take an invitation and never answer it. */
+  class FloodedTransport extends ScriptedTransport {
+    readonly sybils: string[]
+    candidateCalls = 0
+    inviting = 0
+    maxInviting = 0
+    invited = 0
+
+    constructor(clients: Map<string, ScriptedClient>, sybils: number) {
+      super(clients)
+      this.sybils = Array.from({ length: sybils }, (_, i) => `sybil-${String(i).padStart(5, '0')}`)
+    }
+
+    override candidates(): readonly string[] {
+      this.candidateCalls++
+      return [...this.sybils, ...super.candidates()]
+    }
+
+    override async invite(id: string, _jobId?: string, _spec?: unknown, signal?: AbortSignal) {
+      if (!id.startsWith('sybil-')) return super.invite(id)
+      this.invited++
+      this.inviting++
+      this.maxInviting = Math.max(this.maxInviting, this.inviting)
+      await new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }))
+      this.inviting--
+      return { ok: false as const, reason: 'no answer' }
+    }
+  }
+
+  function floodSetup(sybils: number, init: CoordinatorInit) {
+    const clients = new Map(Object.entries({ a: { examples: 1, delta: constDelta(0.1) }, b: { examples: 3, delta: constDelta(-0.2) } }))
+    const transport = new FloodedTransport(clients, sybils)
+    const store = memoryJobStore()
+    const coordinator = createCoordinator({ store, transport, clock }, { pollMs: 50, reinviteAfterMs: 100_000, ...init })
+    transport.coordinator = coordinator
+    running.push(coordinator)
+    return { transport, coordinator, store }
+  }
+
+  it('5,000 unanswering candidates: at most maxInvitesInFlight invitations at once, and the honest clients still join', async () => {
+    const { coordinator, transport } = floodSetup(5_000, { pollMs: 500, maxInvitesInFlight: 64, inviteTimeoutMs: 1_000, inviteGraceMs: 100 })
+    const job = coordinator.submit(spec({ seed: 3, clients: { min: 2 }, timeouts: { roundSeconds: 30, waitSeconds: 600 } }))
+    const end = await finish(coordinator, job.id)
+    expect(end.status, end.error).toBe('finished')
+    expect(transport.maxInviting).toBe(64)
+    expect(transport.tasks.map((t) => t.client).sort()).toEqual(['a', 'b'])
+  })
+
+  it('wake-ups from a stream of ads are debounced to one per pollMs', async () => {
+    // Only one of the three clients needed is reachable: the job waits, looking again on each wake-up.
+    const { coordinator, transport } = floodSetup(0, { pollMs: 1_000 })
+    transport.reachable.delete('b')
+    coordinator.submit(spec({ seed: 3, clients: { min: 3 }, timeouts: { roundSeconds: 30, waitSeconds: 600 } }))
+    await settle()
+    const before = transport.candidateCalls
+    for (let i = 0; i < 1_000; i++) {
+      coordinator.wake()
+      await settle()
+    }
+    // At most one wake-up now and one deferred to the end of the period: each look reads the candidates twice.
+    expect(transport.candidateCalls - before).toBeLessThanOrEqual(4)
+    await clock.advance(1_000)
+    expect(transport.candidateCalls - before).toBeLessThanOrEqual(8)
   })
 })

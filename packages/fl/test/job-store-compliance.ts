@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest'
 import { type JobRecord, type JobStore, parseJobSpec, type RoundMetrics, withMessage } from '@weft/fl'
 
 export interface JobStoreHarness {
-  /** A fresh, empty store. */
-  open(): JobStore
+  /** A fresh, empty store (keeping `maxEventsPerJob` events per job where given). */
+  open(init?: { readonly maxEventsPerJob?: number }): JobStore
   /** Durable stores: closes `store` and opens the same data again. */
   reopen?(store: JobStore): JobStore
 }
@@ -130,6 +130,20 @@ export function jobStoreLaws(name: string, h: JobStoreHarness): void {
       expect(s.events('a', 0, 1)).toEqual([e1])
       expect(s.events('a', 0)[1]).toMatchObject({ type: 'client-dropped', round: 1, data: { client: 'c1', reason: 'disconnected' } })
       expect(s.events('nope', 0)).toEqual([])
+    })
+
+    it('keeps at most maxEventsPerJob events per job: the oldest are dropped, numbering goes on, other jobs keep theirs', () => {
+      const s = h.open({ maxEventsPerJob: 5 })
+      s.createJob(job('a'), floats(0))
+      s.createJob(job('b'), floats(0))
+      s.appendEvent('b', withMessage({ at: 1, type: 'job-resumed', data: { round: 1 } }))
+      const seqs: number[] = []
+      for (let i = 0; i < 12; i++) seqs.push(s.appendEvent('a', withMessage({ at: i, type: 'client-dropped', round: 1, data: { client: `c${i}`, reason: 'gone' } })).seq)
+      expect(seqs).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+      expect(s.events('a', 0).map((e) => e.seq)).toEqual([8, 9, 10, 11, 12])
+      expect(s.events('a', 0)[0]).toMatchObject({ data: { client: 'c7' } })
+      expect(s.events('a', 10).map((e) => e.seq)).toEqual([11, 12])
+      expect(s.events('b', 0).map((e) => e.seq)).toEqual([1])
     })
 
     if (h.reopen !== undefined) {

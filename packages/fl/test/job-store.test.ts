@@ -1,4 +1,4 @@
 import { memoryJobStore } from '@weft/fl'
 import { jobStoreLaws } from './job-store-compliance.js'
 
-jobStoreLaws('memoryJobStore', { open: () => memoryJobStore() })
+jobStoreLaws('memoryJobStore', { open: (init) => memoryJobStore(init) })

@@ -6,7 +6,7 @@ export { libp2pMeshLogger, type MeshLogger } from './logger.js'
 export { type MeshMetrics, noopMetrics, type RpcOutcome } from './metrics.js'
 export type { PeerTarget } from './peer.js'
 export { generatePsk, parsePsk } from './psk.js'
-export { createPubSub, type PubSub, type PubSubComponents, type Topic, type TopicHandler, type TopicInit } from './pubsub.js'
+export { createPubSub, type PubSub, type PubSubComponents, type Topic, type TopicHandler, type TopicInit, type TopicVerdict } from './pubsub.js'
 export {
   createRpc,
   type Rpc,

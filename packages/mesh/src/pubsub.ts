@@ -4,10 +4,22 @@ import { type GossipSub, type Message, TopicValidatorResult } from '@libp2p/goss
 import type { MeshLogger } from './logger.js'
 import type { MeshMetrics } from './metrics.js'
 
+/**
+ * A topic validator's verdict on a decoded message. A refused message is neither delivered nor forwarded; `penalize`
+ * also lowers the score of the peer that forwarded it (a forgery), where an ordinary miss (an ad that expired on the
+ * way) does not.
+ */
+export type TopicVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly penalize: boolean }
+
 /** Per-topic options. */
-export interface TopicInit {
+export interface TopicInit<D extends DescMessage = DescMessage> {
   /** Messages larger than this are rejected by the validator (and never forwarded). Default 64 KiB. */
   maxBytes?: number
+  /**
+   * Checks a decoded message before it is delivered here or relayed to anyone (a signature, its freshness, who may
+   * publish). `from` is the publisher's PeerId string (signed messages), or undefined.
+   */
+  validate?: (message: MessageShape<D>, from: string | undefined) => TopicVerdict | Promise<TopicVerdict>
 }
 
 /** Receives decoded messages; `from` is the publisher's PeerId string. */
@@ -29,7 +41,7 @@ export interface Topic<D extends DescMessage> {
 /** Typed topics of one node. */
 export interface PubSub {
   /** The typed topic `name` (e.g. 'weft/ads/1'); asking twice gives the same topic, with a different schema throws. */
-  topic<D extends DescMessage>(name: string, schema: D, init?: TopicInit): Topic<D>
+  topic<D extends DescMessage>(name: string, schema: D, init?: TopicInit<D>): Topic<D>
 }
 
 /** What pubsub needs from the node. */
@@ -50,21 +62,33 @@ class TopicImpl<D extends DescMessage> implements Topic<D> {
   readonly #decoded = new WeakMap<Message, MessageShape<D>>()
   #dropped = 0
 
-  constructor(c: PubSubComponents, name: string, schema: D, init: TopicInit) {
+  constructor(c: PubSubComponents, name: string, schema: D, init: TopicInit<D>) {
     this.#c = c
     this.name = name
     this.schema = schema
     this.#max = init.maxBytes ?? 64 * 1024
-    c.gossipsub.topicValidators.set(name, (peer, msg) => {
+    const validate = init.validate
+    c.gossipsub.topicValidators.set(name, async (peer, msg) => {
       if (msg.data.byteLength > this.#max) {
         return this.#drop(peer.toString(), `oversized message (${msg.data.byteLength} > ${this.#max} bytes)`)
       }
+      let decoded: MessageShape<D>
       try {
-        this.#decoded.set(msg, fromBinary(schema, msg.data))
-        return TopicValidatorResult.Accept
+        decoded = fromBinary(schema, msg.data)
       } catch (err) {
         return this.#drop(peer.toString(), `not a ${schema.typeName}: ${(err as Error).message}`)
       }
+      if (validate !== undefined) {
+        let verdict: TopicVerdict
+        try {
+          verdict = await validate(decoded, msg.type === 'signed' ? msg.from.toString() : undefined)
+        } catch (err) {
+          verdict = { ok: false, reason: `validator threw: ${(err as Error)?.message}`, penalize: false }
+        }
+        if (!verdict.ok) return this.#drop(peer.toString(), verdict.reason, verdict.penalize)
+      }
+      this.#decoded.set(msg, decoded)
+      return TopicValidatorResult.Accept
     })
   }
 
@@ -72,11 +96,11 @@ class TopicImpl<D extends DescMessage> implements Topic<D> {
     return this.#dropped
   }
 
-  #drop(peer: string, reason: string): TopicValidatorResult {
+  #drop(peer: string, reason: string, penalize = true): TopicValidatorResult {
     this.#dropped++
     this.#c.metrics.onBadMessage(this.name, reason)
-    this.#c.logger.warn({ topic: this.name, peer, reason }, 'dropped pubsub message')
-    return TopicValidatorResult.Reject
+    this.#c.logger[penalize ? 'warn' : 'debug']({ topic: this.name, peer, reason }, 'dropped pubsub message')
+    return penalize ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
   }
 
   deliver(msg: Message): void {
@@ -130,7 +154,7 @@ class PubSubImpl implements PubSub {
     })
   }
 
-  topic<D extends DescMessage>(name: string, schema: D, init: TopicInit = {}): Topic<D> {
+  topic<D extends DescMessage>(name: string, schema: D, init: TopicInit<D> = {}): Topic<D> {
     if (!TOPIC.test(name)) {
       throw new RangeError(`topic name must match ${TOPIC}, got ${JSON.stringify(name)}`)
     }

@@ -60,6 +60,39 @@ describe('pubsub', () => {
   })
 })
 
+describe('pubsub validation (issue 15, finding 7)', () => {
+  it('a message the topic validator refuses is neither delivered nor relayed: c, behind b, never gets it', async () => {
+    const seen: string[] = []
+    const topics = [
+      a.pubsub.topic('weft/test/2', StringValueSchema),
+      b.pubsub.topic('weft/test/2', StringValueSchema, {
+        validate: (m, from) => {
+          seen.push(`${m.value}@${from === a.peerId ? 'a' : from}`)
+          return m.value.startsWith('forged') ? { ok: false, reason: 'forged', penalize: true } : { ok: true }
+        },
+      }),
+      c.pubsub.topic('weft/test/2', StringValueSchema),
+    ]
+    const got: Record<string, string[]> = { b: [], c: [] }
+    topics[0]?.subscribe(() => {})
+    topics[1]?.subscribe((m) => got.b?.push(m.value))
+    topics[2]?.subscribe((m) => got.c?.push(m.value))
+    await until(() => (topics[0]?.subscribers().length ?? 0) >= 1 && (topics[1]?.subscribers().length ?? 0) >= 2)
+    let i = 0
+    await until(() => {
+      if (i++ % 8 === 0) {
+        void topics[0]?.publish({ value: `forged ${i}` })
+        void topics[0]?.publish({ value: `genuine ${i}` })
+      }
+      return (got.c?.length ?? 0) > 0 && seen.some((s) => s.startsWith('forged'))
+    }, 15_000)
+    expect(seen.find((s) => s.startsWith('forged'))).toMatch(/^forged \d+@a$/)
+    expect(got.c?.every((v) => v.startsWith('genuine'))).toBe(true)
+    expect(got.b?.every((v) => v.startsWith('genuine'))).toBe(true)
+    expect(b.recorder.bad.some((r) => r.startsWith('weft/test/2: forged'))).toBe(true)
+  })
+})
+
 describe('private network', () => {
   it('refuses outsiders without the PSK and PSK holders not on the allow-list', async () => {
     const noKey = await startNode({ psk: generatePsk() })

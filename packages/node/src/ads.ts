@@ -39,6 +39,8 @@ export type AdRejection =
   | 'expired'
   | 'from-the-future'
   | 'sender-mismatch'
+  /** The node has a private network's allow-list, and the ad's peer is not on it. */
+  | 'not-allowed'
 
 export type VerifiedAd = { ok: true; ad: ResourceAd; signed: SignedResourceAd } | { ok: false; reason: AdRejection; detail: string }
 

@@ -97,6 +97,8 @@ export const nodeConfigSchema = z
       })
       .refine((a) => a.ttlMs > a.intervalMs, { message: 'ads.ttlMs must exceed ads.intervalMs' })
       .default({ intervalMs: 10_000, ttlMs: 30_000 }),
+    /** The peer table: at most `max` peers; past it peers gone longest are evicted, and a new one is refused while all are alive. */
+    peers: z.object({ max: z.number().int().min(16).default(10_000) }).strict().prefault({}),
     privateNetwork: z
       .object({
         /** Path of a libp2p swarm.key (pre-shared key); relative paths are inside dataDir. */
@@ -162,6 +164,8 @@ export const nodeConfigSchema = z
         sendRetries: z.number().int().min(0).default(60),
         /** Coordinator: model transfers to clients at once, longest-training client first; a slot frees when the bytes are sent. */
         dispatchConcurrency: z.number().int().min(1).max(1024).default(1),
+        /** Coordinator: events kept per job (the oldest are deleted past it), so a peer cannot fill the disk with them. */
+        maxEventsPerJob: z.number().int().min(100).default(10_000),
         /**
          * FOR ROBUSTNESS EVALUATION ONLY: this node attacks every job it joins (label-flip, sign-flip, gaussian,
          * alie, ipm; `fraction` is ignored: this node is an attacker). It logs a warning at start.

@@ -29,8 +29,18 @@ export interface PeerTableComponents {
   readonly now: () => number
 }
 
+/** How the table is bounded. */
+export interface PeerTableInit {
+  /**
+   * Most peers kept. A new peer past it evicts the peer gone longest (oldest lastSeen); while every peer is alive
+   * a new one is refused ('full'), so a flood of fresh identities cannot grow the table or push out live peers.
+   * Default 10 000.
+   */
+  readonly maxPeers?: number
+}
+
 /** Outcome of offering an ad to the table. */
-export type AcceptResult = { accepted: true; isNew: boolean } | { accepted: false; reason: 'stale' | 'self' | 'predates-disconnect' }
+export type AcceptResult = { accepted: true; isNew: boolean } | { accepted: false; reason: 'stale' | 'self' | 'predates-disconnect' | 'full' }
 
 /** The peer table API used by the node, its API server and (later) schedulers and coordinators. */
 export interface PeerTable {
@@ -47,6 +57,8 @@ export interface PeerTable {
   setConnected(peerId: string, connected: boolean): void
   get(peerId: string): PeerEntry | undefined
   list(): PeerEntry[]
+  /** Peers alive and gone, without listing them. */
+  counts(): { readonly alive: number; readonly gone: number }
   on<K extends keyof PeerTableEvents>(event: K, listener: PeerTableEvents[K]): void
   off<K extends keyof PeerTableEvents>(event: K, listener: PeerTableEvents[K]): void
 }
@@ -54,7 +66,10 @@ export interface PeerTable {
 class DefaultPeerTable implements PeerTable {
   readonly #components: PeerTableComponents
   readonly #self: string
+  readonly #max: number
   readonly #peers = new Map<string, PeerEntry>()
+  /** Peers whose status is gone: eviction looks for one only when there is one. */
+  #gone = 0
   /** Peers with an open connection, tracked apart from ads: a connection usually opens before the first ad. */
   readonly #connected = new Set<string>()
   /** When each peer was marked gone for a lost connection, on this node's clock. */
@@ -69,10 +84,15 @@ class DefaultPeerTable implements PeerTable {
     'peer:gone': [],
   }
 
-  constructor(self: string, components: PeerTableComponents) {
+  constructor(self: string, components: PeerTableComponents, init: PeerTableInit) {
     this.#self = self
     this.#components = components
-    for (const stored of components.state.listPeers()) {
+    this.#max = init.maxPeers ?? 10_000
+    if (!Number.isSafeInteger(this.#max) || this.#max < 1) throw new RangeError(`maxPeers must be a positive integer, got ${this.#max}`)
+    // The most recently seen peers come back, up to the bound; the rest are forgotten.
+    const kept = components.state.listPeers().sort((a, b) => b.lastSeen - a.lastSeen)
+    for (const extra of kept.splice(this.#max)) components.state.deletePeer(extra.peerId)
+    for (const stored of kept.sort((a, b) => a.peerId.localeCompare(b.peerId))) {
       try {
         const signed = fromBinary(SignedResourceAdSchema, stored.signedAd)
         const ad = fromBinary(ResourceAdSchema, signed.ad)
@@ -86,6 +106,7 @@ class DefaultPeerTable implements PeerTable {
           goneReason: stored.status === 'gone' ? stored.goneReason : 'restarted',
           connected: false,
         })
+        this.#gone++
       } catch {
         // A row written by an incompatible version: ignore it, the next ad replaces it.
       }
@@ -98,6 +119,7 @@ class DefaultPeerTable implements PeerTable {
     const fresh = previous === undefined || ad.seq > previous.ad.seq
     // A restarted peer starts its sequence from its stored value, so equal-or-lower means a replay.
     if (!fresh) return { accepted: false, reason: 'stale' }
+    if (previous === undefined && this.#peers.size >= this.#max && !this.#evictGone()) return { accepted: false, reason: 'full' }
     const issued = Number(ad.issuedAtMs)
     const offset = Math.min(this.#offset.get(ad.peerId) ?? Number.POSITIVE_INFINITY, receivedAt - issued)
     const disconnectedAt = this.#disconnectedAt.get(ad.peerId)
@@ -116,6 +138,7 @@ class DefaultPeerTable implements PeerTable {
       connected: this.#connected.has(ad.peerId),
     }
     this.#peers.set(ad.peerId, entry)
+    if (previous?.status === 'gone') this.#gone--
     this.#components.state.upsertPeer({
       peerId: entry.peerId,
       signedAd,
@@ -161,6 +184,10 @@ class DefaultPeerTable implements PeerTable {
     return [...this.#peers.values()].sort((a, b) => a.peerId.localeCompare(b.peerId))
   }
 
+  counts(): { readonly alive: number; readonly gone: number } {
+    return { alive: this.#peers.size - this.#gone, gone: this.#gone }
+  }
+
   on<K extends keyof PeerTableEvents>(event: K, listener: PeerTableEvents[K]): void {
     this.#listeners[event].push(listener)
   }
@@ -171,8 +198,23 @@ class DefaultPeerTable implements PeerTable {
     if (i >= 0) list.splice(i, 1)
   }
 
+  /** Forgets the peer gone longest, making room for a new one; false when no peer is gone. */
+  #evictGone(): boolean {
+    if (this.#gone === 0) return false
+    let oldest: PeerEntry | undefined
+    for (const e of this.#peers.values()) if (e.status === 'gone' && (oldest === undefined || e.lastSeen < oldest.lastSeen)) oldest = e
+    if (oldest === undefined) return false
+    this.#peers.delete(oldest.peerId)
+    this.#offset.delete(oldest.peerId)
+    this.#disconnectedAt.delete(oldest.peerId)
+    this.#gone--
+    this.#components.state.deletePeer(oldest.peerId)
+    return true
+  }
+
   #markGone(entry: PeerEntry, reason: string): PeerEntry {
     const gone: PeerEntry = { ...entry, status: 'gone', goneReason: reason }
+    if (entry.status !== 'gone') this.#gone++
     this.#peers.set(entry.peerId, gone)
     this.#components.state.setPeerStatus(entry.peerId, 'gone', reason)
     this.#emit('peer:gone', gone)
@@ -188,6 +230,6 @@ class DefaultPeerTable implements PeerTable {
  * Creates the peer table, restoring known peers (as gone until they advertise again) from state.
  * @param self - this node's peer id (its own ads are never entered)
  */
-export function createPeerTable(self: string, components: PeerTableComponents): PeerTable {
-  return new DefaultPeerTable(self, components)
+export function createPeerTable(self: string, components: PeerTableComponents, init: PeerTableInit = {}): PeerTable {
+  return new DefaultPeerTable(self, components, init)
 }

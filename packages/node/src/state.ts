@@ -34,6 +34,8 @@ export interface NodeState {
   upsertPeer(peer: StoredPeer): void
   setPeerStatus(peerId: string, status: 'alive' | 'gone', reason: string | null): void
   listPeers(): StoredPeer[]
+  /** Forgets a peer (evicted from a full peer table). */
+  deletePeer(peerId: string): void
   close(): void
 }
 
@@ -64,6 +66,7 @@ export function openNodeState(path: string): NodeState {
       gone_reason = excluded.gone_reason`)
   const setStatus = db.prepare('UPDATE peers SET status = ?, gone_reason = ? WHERE peer_id = ?')
   const list = db.prepare('SELECT * FROM peers ORDER BY peer_id').safeIntegers(true)
+  const remove = db.prepare('DELETE FROM peers WHERE peer_id = ?')
 
   return {
     getMeta: (key) => (getMeta.get(key) as { value: string } | undefined)?.value,
@@ -71,6 +74,7 @@ export function openNodeState(path: string): NodeState {
     upsertPeer: (peer) =>
       void upsert.run({ ...peer, signedAd: Buffer.from(peer.signedAd), seq: peer.seq }),
     setPeerStatus: (peerId, status, reason) => void setStatus.run(status, reason, peerId),
+    deletePeer: (peerId) => void remove.run(peerId),
     listPeers: () =>
       (list.all() as Array<Record<string, unknown>>).map((r) => ({
         peerId: r['peer_id'] as string,

@@ -148,3 +148,46 @@ describe('the peer table', () => {
     expect(table.accept(ad, bytes)).toEqual({ accepted: false, reason: 'self' })
   })
 })
+
+describe('issue 15, finding 7: the peer table is bounded against a flood of fresh identities', () => {
+  const adOf = (peerId: string, issued: number, ttl = 30_000) =>
+    create(ResourceAdSchema, { peerId, seq: 1n, issuedAtMs: BigInt(issued), expiresAtMs: BigInt(issued + ttl), weftVersion: '0.1.0' })
+  /** The table keeps the signed bytes it is given (checked before, by verifyAd): here an unsigned envelope. */
+  const bytesOf = (ad: ReturnType<typeof adOf>) => toBinary(SignedResourceAdSchema, create(SignedResourceAdSchema, { ad: toBinary(ResourceAdSchema, ad) }))
+  const offer = (table: ReturnType<typeof createPeerTable>, ad: ReturnType<typeof adOf>) => table.accept(ad, bytesOf(ad))
+
+  it('5,000 fresh identities fill it to maxPeers and no further; the honest peers stay; gone peers are evicted oldest first', () => {
+    let now = NOW
+    const state = openNodeState(':memory:')
+    const table = createPeerTable('self', { state, now: () => now }, { maxPeers: 100 })
+    for (const id of ['honest-1', 'honest-2', 'honest-3']) expect(offer(table, adOf(id, now, 3_600_000)).accepted).toBe(true)
+    const outcomes = { accepted: 0, full: 0 }
+    for (let i = 0; i < 5_000; i++) {
+      const r = offer(table, adOf(`sybil-${i}`, now))
+      if (r.accepted) outcomes.accepted++
+      else if (r.reason === 'full') outcomes.full++
+    }
+    expect(outcomes).toEqual({ accepted: 97, full: 4_903 })
+    expect(table.list()).toHaveLength(100)
+    expect(state.listPeers()).toHaveLength(100)
+    for (const id of ['honest-1', 'honest-2', 'honest-3']) expect(table.get(id)?.status).toBe('alive')
+    expect(table.counts()).toEqual({ alive: 100, gone: 0 })
+
+    // The sybils' ads expire: new peers now take the place of the peers gone longest, never of the honest ones.
+    now += 60_000
+    expect(table.sweep()).toHaveLength(97)
+    const early = table.get('sybil-0')
+    expect(early?.status).toBe('gone')
+    expect(offer(table, adOf('newcomer', now)).accepted).toBe(true)
+    expect(table.list()).toHaveLength(100)
+    expect(table.counts()).toEqual({ alive: 4, gone: 96 })
+    for (const id of ['honest-1', 'honest-2', 'honest-3', 'newcomer']) expect(table.get(id)?.status).toBe('alive')
+    expect(state.listPeers()).toHaveLength(100)
+
+    // A restart with a smaller bound keeps the most recently seen.
+    const restarted = createPeerTable('self', { state, now: () => now }, { maxPeers: 10 })
+    expect(restarted.list()).toHaveLength(10)
+    expect(restarted.get('newcomer')).toBeDefined()
+    expect(state.listPeers()).toHaveLength(10)
+  })
+})

@@ -22,8 +22,13 @@ async function counter(node: TestNode, outcome: string): Promise<number> {
   return metric.values.find((v) => v.labels['outcome'] === outcome)?.value ?? 0
 }
 
-async function rogueNode(): Promise<MeshNode> {
-  const rogue = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], network: 'loopback' })
+async function rogueNode(privateKey?: Parameters<typeof signAd>[1], allowList?: string[]): Promise<MeshNode> {
+  const rogue = await createMeshNode({
+    privateKey: privateKey ?? (await generateKeyPair('Ed25519')),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    network: 'loopback',
+    ...(allowList === undefined ? {} : { allowList }),
+  })
   rogues.push(rogue)
   return rogue
 }
@@ -115,5 +120,62 @@ describe('a node under hostile input', () => {
     await expect(stranger.mesh.rpc.call(allowed.peerId, GET_AD, {}, { timeoutMs: 3_000 })).rejects.toMatchObject({ name: 'RpcError' })
     expect(allowed.peers.list()).toEqual([])
     expect(toBinary(SignedResourceAdSchema, await b.mesh.rpc.call(allowed.addrs[0]!, GET_AD, {})).length).toBeGreaterThan(0)
+  })
+})
+
+describe('issue 15, finding 7: ads are verified before they are relayed', () => {
+  it('a forged ad published to one node is not relayed to a third node; the publisher’s genuine ad is', async () => {
+    const a = await startTestNode()
+    nodes.push(a)
+    const c = await startTestNode({ bootstrap: [a.addrs[0]!] })
+    nodes.push(c)
+    await until(() => a.peers.get(c.peerId)?.status === 'alive', 10_000, 'a and c to see each other')
+    const rogueKey = await generateKeyPair('Ed25519')
+    // The rogue talks to a only, so whatever of it reaches c was relayed by a.
+    const rogue = await rogueNode(rogueKey, [a.peerId])
+    await rogue.dial(a.addrs[0]!)
+    const topic = rogue.pubsub.topic(ADS_TOPIC, SignedResourceAdSchema)
+    topic.subscribe(() => {})
+    await until(() => topic.subscribers().includes(a.peerId), 10_000, 'a to join the ads topic')
+
+    const now = Date.now()
+    const ad = (peerId: string, seq: bigint) =>
+      create(ResourceAdSchema, { peerId, seq, issuedAtMs: BigInt(now), expiresAtMs: BigInt(now + 60_000), labels: { tier: 'evil' } })
+    // A victim's identity signed with another key, published by the rogue: a forgery that decodes.
+    const victim = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const forgerKey = await generateKeyPair('Ed25519')
+    let seq = 1n
+    await until(
+      async () => {
+        seq++
+        await topic.publish(fromBinary(SignedResourceAdSchema, await signAd(ad(victim, seq), forgerKey)))
+        // The rogue's own ad, genuinely signed: gossip relays it, so a relay path from the rogue to c exists.
+        await topic.publish(fromBinary(SignedResourceAdSchema, await signAd(ad(rogue.peerId, seq), rogueKey)))
+        return (await counter(a, 'sender-mismatch')) >= 3 && c.peers.get(rogue.peerId)?.status === 'alive'
+      },
+      20_000,
+      'a to drop forged ads and c to hear the genuine one through a',
+    )
+    expect(c.mesh.connections().map((x) => x.peer)).not.toContain(rogue.peerId)
+    expect(await counter(c, 'sender-mismatch')).toBe(0)
+    expect(a.peers.get(victim)).toBeUndefined()
+    expect(c.peers.get(victim)).toBeUndefined()
+  })
+
+  it('with privateNetwork.allow set, ads of peers outside it are dropped, even relayed by an allowed peer', async () => {
+    const pskDir = await startTestNode()
+    nodes.push(pskDir)
+    const pskFile = `${pskDir.config.dataDir}/swarm.key`
+    writeFileSync(pskFile, new TextDecoder().decode(generatePsk()), { mode: 0o600 })
+    const b = await startTestNode({ privateNetwork: { pskFile } })
+    nodes.push(b)
+    const a = await startTestNode({ privateNetwork: { pskFile, allow: [b.peerId] }, bootstrap: [b.addrs[0]!] })
+    nodes.push(a)
+    const stranger = await startTestNode({ privateNetwork: { pskFile }, bootstrap: [b.addrs[0]!] })
+    nodes.push(stranger)
+    await until(() => b.peers.get(stranger.peerId)?.status === 'alive' && a.peers.get(b.peerId)?.status === 'alive', 10_000, 'the mesh to form')
+    await until(async () => (await counter(a, 'not-allowed')) > 0, 10_000, 'a to drop the stranger’s relayed ad')
+    expect(a.peers.get(stranger.peerId)).toBeUndefined()
+    expect(a.peers.list().map((p) => p.peerId)).toEqual([b.peerId])
   })
 })

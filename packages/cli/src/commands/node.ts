@@ -169,6 +169,33 @@ export function formatPeers(peers: readonly PeerView[]): string {
   return indirect ? `${table}\n(alive* = known through gossip or the DHT, not directly connected)` : table
 }
 
+/**
+ * Installs the daemon's `unhandledRejection` handler: a promise left to fail in the background (a write to a full
+ * disk, a peer gone mid-call) is logged, at most 10 a minute, and the node keeps serving, instead of Node's default
+ * of ending the process on the first one.
+ * @param write where the lines go (stderr)
+ */
+export function logUnhandledRejections(write: (line: string) => void, now: () => number = Date.now): void {
+  let windowStart = 0
+  let inWindow = 0
+  let suppressed = 0
+  process.on('unhandledRejection', (reason: unknown) => {
+    const t = now()
+    if (t - windowStart >= 60_000) {
+      if (suppressed > 0) write(`unhandled rejection: ${suppressed} more in the last minute not shown\n`)
+      windowStart = t
+      inWindow = 0
+      suppressed = 0
+    }
+    if (++inWindow > 10) {
+      suppressed++
+      return
+    }
+    const text = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)
+    write(`unhandled rejection (the node keeps running): ${text.slice(0, 4096)}\n`)
+  })
+}
+
 export function registerNodeCommands(program: Command): void {
   const node = program.command('node').description('run a Weft node')
   node
@@ -205,6 +232,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(async (opts: StartOptions) => {
       const config = await buildConfig(opts)
+      logUnhandledRejections((line) => process.stderr.write(line))
       const { startWeftNode } = await import('@weft/node')
       const weft = await startWeftNode(config)
       process.stderr.write(

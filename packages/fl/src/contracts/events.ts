@@ -45,6 +45,11 @@ export interface JobEventMap {
   'evaluation-failed': { readonly reason: string }
   /** An update's header or data was refused, with the reason sent back to the client. */
   'update-refused': { readonly client: string; readonly reason: string }
+  /**
+   * A client's refused updates beyond the per-minute limit of `update-refused` events: how many were refused without
+   * an event of their own in the window of `seconds` that ended (they still count in the round's `refused`).
+   */
+  'updates-suppressed': { readonly client: string; readonly suppressed: number; readonly seconds: number }
   /** A plain update (`session` absent) or a masked input of a secure session. */
   'update-accepted': {
     readonly client: string

@@ -139,9 +139,12 @@ export interface JobStore {
   getStrategyState(jobId: string): StrategyState | undefined
   /** Adds evaluation results to a committed round. */
   setRoundEvaluation(jobId: string, round: number, evaluation: EvaluationMetrics): void
-  /** Stores an event (with its message already derived) and gives it the job's next sequence number. */
+  /**
+   * Stores an event (with its message already derived) and gives it the job's next sequence number. A store keeps a
+   * bounded number of events per job (its `maxEventsPerJob`): past it the oldest are dropped, and numbers go on.
+   */
   appendEvent(jobId: string, event: JobEventInput & { readonly message: string }): JobEvent
-  /** Events with seq > after, oldest first. */
+  /** Events with seq > after, oldest first (those still kept). */
   events(jobId: string, after: number, limit?: number): JobEvent[]
 }
 

@@ -38,7 +38,10 @@ export interface Coordinator {
    * with the reason; an asynchronous job frees its slot). A report for another round than the client's task is ignored.
    */
   taskFailed(jobId: string, clientId: string, round: number, reason: string): void
-  /** Candidates may have changed (new peers, new ads): waiting jobs look again now. */
+  /**
+   * Candidates may have changed (new peers, new ads): waiting jobs look again. Debounced: jobs wake at most once per
+   * `pollMs`, a call within it wakes them at its end, so a flood of ads costs one look per period, not one per ad.
+   */
   wake(): void
   /** Resolves with the job's record when it stops running here (finished, failed, cancelled or coordinator stopped). */
   done(jobId: string): Promise<JobRecord>
@@ -64,6 +67,9 @@ class CoordinatorImpl implements Coordinator {
   readonly #init: Required<CoordinatorInit>
   readonly #clock: Clock
   readonly #runs = new Map<string, JobRun>()
+  /** When wake() last woke the jobs, and the timer of the wake-up it deferred. */
+  #wokeAt = Number.NEGATIVE_INFINITY
+  #wakeTimer: ReturnType<Clock['setTimer']> | undefined
 
   constructor(components: CoordinatorComponents, init: CoordinatorInit) {
     this.#c = components
@@ -192,6 +198,20 @@ class CoordinatorImpl implements Coordinator {
   }
 
   wake(): void {
+    if (this.#wakeTimer !== undefined) return
+    const wait = this.#wokeAt + this.#init.pollMs - this.#clock.now()
+    if (wait <= 0) {
+      this.#wakeAll()
+      return
+    }
+    this.#wakeTimer = this.#clock.setTimer(() => {
+      this.#wakeTimer = undefined
+      this.#wakeAll()
+    }, wait)
+  }
+
+  #wakeAll(): void {
+    this.#wokeAt = this.#clock.now()
     for (const run of this.#runs.values()) run.wake()
   }
 
@@ -211,6 +231,8 @@ class CoordinatorImpl implements Coordinator {
   }
 
   async stop(): Promise<void> {
+    if (this.#wakeTimer !== undefined) this.#clock.clearTimer(this.#wakeTimer)
+    this.#wakeTimer = undefined
     const runs = [...this.#runs.values()]
     for (const run of runs) run.stop()
     await Promise.all(runs.map((r) => r.finished))

@@ -24,6 +24,19 @@ import { secureRounds } from './rounds/secure-round.js'
 import { syncRounds } from './rounds/sync-round.js'
 import { privacyMetrics } from './seeds.js'
 
+/** The window of the per-client limit on `update-refused` events (ms). */
+const REFUSAL_WINDOW_MS = 60_000
+/** Clients whose refusal windows are tracked at once; the oldest window is closed (and summed up) past this. */
+const MAX_REFUSAL_WINDOWS = 10_000
+
+/** One client's refusals in the current window: those recorded as events, and those only counted. */
+interface RefusalWindow {
+  readonly start: number
+  logged: number
+  suppressed: number
+  round: number
+}
+
 /** How an update's bytes arrived. */
 export interface TransferInfo {
   readonly bytes: number
@@ -43,6 +56,7 @@ export class JobRun implements JobContext, RoundServices {
   readonly inflight = new Map<string, number>()
   readonly #abort = new AbortController()
   readonly #waiters = new Set<() => void>()
+  readonly #refusals = new Map<string, RefusalWindow>()
   readonly #driver: RoundDriver
   #global: Float32Array = new Float32Array(0)
   #round: RoundState | undefined
@@ -140,10 +154,12 @@ export class JobRun implements JobContext, RoundServices {
         }
         await this.#driver.run(this.#job.round)
       }
+      this.#closeRefusalWindows()
       store.setJobStatus(this.id, 'finished')
       this.event('job-finished', { rounds: this.#job.round - 1, modelHash: this.#job.modelHash })
       await this.members.releaseAll('job finished')
     } catch (err) {
+      this.#closeRefusalWindows()
       const end = this.#endReason
       if (end?.kind === 'stop') {
         this.components.logger?.info({ job: this.id }, 'coordinator stopping; the job resumes on restart')
@@ -333,8 +349,46 @@ export class JobRun implements JobContext, RoundServices {
   refused(from: string, round: number, reason: string): Admission {
     if (this.#round !== undefined) this.#round.refused++
     this.inflight.delete(from)
-    this.event('update-refused', { client: from, reason }, round)
+    this.#recordRefusal(from, round, reason)
     return { ok: false, reason }
+  }
+
+  /**
+   * An `update-refused` event, unless `client` had `refusalEventsPerMinute` of them in its current window: then the
+   * refusal is only counted, and the window's count is recorded as one `updates-suppressed` event when it closes.
+   */
+  #recordRefusal(client: string, round: number, reason: string): void {
+    const now = this.clock.now()
+    let w = this.#refusals.get(client)
+    if (w !== undefined && now - w.start >= REFUSAL_WINDOW_MS) {
+      this.#closeRefusalWindow(client, w, now)
+      w = undefined
+    }
+    if (w === undefined) {
+      if (this.#refusals.size >= MAX_REFUSAL_WINDOWS) {
+        const [oldest, ow] = this.#refusals.entries().next().value as [string, RefusalWindow]
+        this.#closeRefusalWindow(oldest, ow, now)
+      }
+      w = { start: now, logged: 0, suppressed: 0, round }
+      this.#refusals.set(client, w)
+    }
+    if (w.logged < this.init.refusalEventsPerMinute) {
+      w.logged++
+      this.event('update-refused', { client, reason }, round)
+    } else {
+      w.suppressed++
+      w.round = round
+    }
+  }
+
+  #closeRefusalWindow(client: string, w: RefusalWindow, now: number): void {
+    this.#refusals.delete(client)
+    if (w.suppressed > 0) this.event('updates-suppressed', { client, suppressed: w.suppressed, seconds: (now - w.start) / 1000 }, w.round)
+  }
+
+  #closeRefusalWindows(): void {
+    const now = this.clock.now()
+    for (const [client, w] of [...this.#refusals]) this.#closeRefusalWindow(client, w, now)
   }
 
   #account(rs: RoundState, client: string, u: { examples: number; trainLoss: number; trainAccuracy: number; trainSeconds: number; uploadSeconds: number; bytes: number; staleness: number }): void {

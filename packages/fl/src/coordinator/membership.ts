@@ -27,6 +27,8 @@ export class Membership {
   readonly #members = new Map<string, { examples: number }>()
   readonly #refused = new Map<string, { reason: string; at: number }>()
   readonly #inviting = new Set<string>()
+  /** Where the next refresh starts among the candidates (they are invited in turn when capped). */
+  #cursor = 0
   /** Each client's last measured local training time (s), to hand the longest-training clients their task first. */
   readonly lastTrain = new Map<string, number>()
 
@@ -56,11 +58,22 @@ export class Membership {
     return [...this.#members.keys()]
   }
 
-  /** Invites eligible candidates that are not members yet (in the background; each outcome wakes the run). */
+  /**
+   * Invites eligible candidates that are not members yet (in the background; each outcome wakes the run), at most
+   * `maxInvitesInFlight` at once, continuing from where the last refresh stopped.
+   */
   refresh(): void {
     const ctx = this.#ctx
     const now = ctx.clock.now()
-    for (const id of ctx.components.transport.candidates(ctx.spec)) {
+    const candidates = ctx.components.transport.candidates(ctx.spec)
+    const n = candidates.length
+    const start = n === 0 ? 0 : this.#cursor % n
+    for (let k = 0; k < n; k++) {
+      if (this.#inviting.size >= ctx.init.maxInvitesInFlight) {
+        this.#cursor = start + k
+        return
+      }
+      const id = candidates[(start + k) % n] as string
       if (this.#members.has(id) || this.#inviting.has(id)) continue
       const refused = this.#refused.get(id)
       if (refused !== undefined && now - refused.at < ctx.init.reinviteAfterMs) continue
@@ -85,7 +98,9 @@ export class Membership {
             this.#refused.set(id, { reason: o.reason, at: ctx.clock.now() })
             if (first) ctx.event('client-refused', { client: id, reason: o.reason })
           }
-          ctx.wake()
+          // A join may start the round; a refusal matters only to a job waiting for the last invitation. A flood of
+          // refusals does not wake the job once each: freed slots are filled on its next poll.
+          if (o.ok || this.#inviting.size === 0) ctx.wake()
         })
     }
   }
@@ -98,9 +113,10 @@ export class Membership {
 
   /** Membership in words, for failure reasons. */
   text(): string {
-    const refused = [...this.#refused.entries()].map(([id, r]) => `${id.slice(-8)}: ${r.reason}`)
+    const refused = [...this.#refused.entries()].slice(0, 10).map(([id, r]) => `${id.slice(-8)}: ${r.reason.slice(0, 200)}`)
+    const more = this.#refused.size > refused.length ? ` and ${this.#refused.size - refused.length} more` : ''
     return `${this.#members.size} joined, ${this.#ctx.components.transport.candidates(this.#ctx.spec).length} eligible reachable${
-      refused.length > 0 ? `, refused by ${refused.join('; ')}` : ''
+      refused.length > 0 ? `, refused by ${refused.join('; ')}${more}` : ''
     }`
   }
 

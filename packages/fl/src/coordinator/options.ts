@@ -57,6 +57,17 @@ export interface CoordinatorInit {
   readonly inviteGraceMs?: number
   /** Largest model (float32 bytes) a job may have here, checked from the spec before anything is allocated. Default 256 MiB. */
   readonly maxModelBytes?: number
+  /**
+   * `update-refused` events recorded per client and minute; later refusals in the minute are counted and summed up
+   * in one `updates-suppressed` event, so a peer that floods refused headers cannot flood the job's events. Default 10.
+   */
+  readonly refusalEventsPerMinute?: number
+  /**
+   * Invitations a job has in flight at once. A refresh invites new candidates up to it, taking them in turn from
+   * where the last refresh stopped, so a flood of candidates neither opens thousands of calls nor starves the rest.
+   * Default 64.
+   */
+  readonly maxInvitesInFlight?: number
 }
 
 /** The defaults of CoordinatorInit, checked. @throws RangeError for a non-positive dispatchConcurrency */
@@ -72,6 +83,14 @@ export function resolveCoordinatorInit(init: CoordinatorInit): Required<Coordina
     dispatchSlotMs: init.dispatchSlotMs ?? 2_000,
     inviteGraceMs: init.inviteGraceMs ?? 5_000,
     maxModelBytes: init.maxModelBytes ?? 256 * 2 ** 20,
+    refusalEventsPerMinute: init.refusalEventsPerMinute ?? 10,
+    maxInvitesInFlight: init.maxInvitesInFlight ?? 64,
+  }
+  if (!Number.isSafeInteger(out.maxInvitesInFlight) || out.maxInvitesInFlight < 1) {
+    throw new RangeError(`maxInvitesInFlight must be a positive integer, got ${out.maxInvitesInFlight}`)
+  }
+  if (!Number.isSafeInteger(out.refusalEventsPerMinute) || out.refusalEventsPerMinute < 0) {
+    throw new RangeError(`refusalEventsPerMinute must be an integer ≥ 0, got ${out.refusalEventsPerMinute}`)
   }
   if (!Number.isSafeInteger(out.dispatchConcurrency) || out.dispatchConcurrency < 1) {
     throw new RangeError(`dispatchConcurrency must be a positive integer, got ${out.dispatchConcurrency}`)

@@ -3,9 +3,9 @@
 // `node/ad` RPC on each new connection, verified and fed to the peer table.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import { rpcMethod } from '@weft/mesh'
-import { type DatasetOffer, GetAdRequestSchema, type ResourceAd, ResourceAdSchema, type RuntimeOffer, SignedResourceAdSchema } from '@weft/protocol'
+import { type DatasetOffer, GetAdRequestSchema, type ResourceAd, ResourceAdSchema, type RuntimeOffer, type SignedResourceAd, SignedResourceAdSchema } from '@weft/protocol'
 import type { InMemoryDataset } from '@weft/data'
-import { signAd, verifyAd } from '../ads.js'
+import { signAd, type VerifiedAd, verifyAd } from '../ads.js'
 import type { NodeComponentFactory } from '../component.js'
 import type { DatasetConfig, NodeConfig } from '../config.js'
 import { describeLocalDatasets } from '../local-datasets.js'
@@ -91,7 +91,35 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
           })
         }
 
-        const adsTopic = mesh.pubsub.topic(ADS_TOPIC, SignedResourceAdSchema)
+        // With an allow-list, ads of anyone else are dropped: a holder of the key outside it neither enters the table nor is relayed.
+        const allow = config.privateNetwork?.allow ?? []
+        const allowed = allow.length === 0 ? undefined : new Set(allow)
+        /** Gossiped ads verified by the topic's validator, before they are relayed: the handler does not verify them twice. */
+        const verified = new WeakMap<SignedResourceAd, VerifiedAd>()
+        /** An ad's verification, with the allow-list applied. */
+        const check = async (bytes: Uint8Array, receivedAt: number, from: string | undefined): Promise<VerifiedAd> => {
+          const result = await verifyAd(bytes, receivedAt, from)
+          if (result.ok && allowed !== undefined && !allowed.has(result.ad.peerId)) {
+            return { ok: false, reason: 'not-allowed', detail: `${result.ad.peerId} is not in privateNetwork.allow` }
+          }
+          return result
+        }
+        const dropped = (result: VerifiedAd & { ok: false }, from: string | undefined, via: string): void => {
+          metrics.adsReceived.inc({ outcome: result.reason })
+          // A late ad (delivered after its expiry) is ordinary under load; anything else is a broken or hostile peer.
+          const level = result.reason === 'expired' ? 'debug' : 'warn'
+          logger[level]({ from, via, reason: result.reason, detail: result.detail }, 'dropped a resource ad')
+        }
+        const adsTopic = mesh.pubsub.topic(ADS_TOPIC, SignedResourceAdSchema, {
+          // Only an ad that verifies (signature, subject = publisher, fresh, allowed) is relayed to other peers.
+          validate: async (message, from) => {
+            const result = await check(toBinary(SignedResourceAdSchema, message), now(), from)
+            verified.set(message, result)
+            if (result.ok) return { ok: true }
+            dropped(result, from, 'gossip')
+            return { ok: false, reason: `resource ad ${result.reason}`, penalize: result.reason !== 'expired' }
+          },
+        })
         const publish = async (): Promise<void> => {
           if (stopped) return
           const signed = await signAd(buildAd(), privateKey)
@@ -114,14 +142,11 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
           }
         }
 
-        const receiveAd = async (bytes: Uint8Array, from: string | undefined, via: string): Promise<void> => {
+        const receiveAd = async (bytes: Uint8Array, from: string | undefined, via: string, checked?: VerifiedAd): Promise<void> => {
           const receivedAt = now()
-          const result = await verifyAd(bytes, receivedAt, from)
+          const result = checked ?? (await check(bytes, receivedAt, from))
           if (!result.ok) {
-            metrics.adsReceived.inc({ outcome: result.reason })
-            // A late ad (delivered after its expiry) is ordinary under load; anything else is a broken or hostile peer.
-            const level = result.reason === 'expired' ? 'debug' : 'warn'
-            logger[level]({ from, via, reason: result.reason, detail: result.detail }, 'dropped a resource ad')
+            dropped(result, from, via)
             return
           }
           const accepted = peers.accept(result.ad, bytes, receivedAt)
@@ -129,7 +154,7 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
           if (accepted.accepted && accepted.isNew) logger.info({ peer: result.ad.peerId, via }, 'peer joined')
         }
         const unsubscribe = adsTopic.subscribe((message, from) => {
-          void receiveAd(toBinary(SignedResourceAdSchema, message), from, 'gossip')
+          void receiveAd(toBinary(SignedResourceAdSchema, message), from, 'gossip', verified.get(message))
         })
         await mesh.rpc.handle(GET_AD, async () => {
           if (lastSigned === undefined) await publish()

@@ -11,7 +11,7 @@ export const peersComponent: NodeComponentFactory = (ctx) => {
     start() {
       const { metrics, logger } = ctx
       const mesh = ctx.get('mesh')
-      const peers = createPeerTable(mesh.peerId, { state: ctx.get('state'), now: ctx.now })
+      const peers = createPeerTable(mesh.peerId, { state: ctx.get('state'), now: ctx.now }, { maxPeers: ctx.config.peers.max })
       const onConnect = (evt: CustomEvent<string>) => {
         peers.setConnected(evt.detail, true)
         metrics.connections.set(mesh.connections().length)
@@ -22,9 +22,7 @@ export const peersComponent: NodeComponentFactory = (ctx) => {
       }
       const onGone = (entry: PeerEntry) => logger.info({ peer: entry.peerId, reason: entry.goneReason }, 'peer gone')
       const updateGauge = () => {
-        let alive = 0
-        let gone = 0
-        for (const p of peers.list()) p.status === 'alive' ? alive++ : gone++
+        const { alive, gone } = peers.counts()
         metrics.peers.set({ status: 'alive' }, alive)
         metrics.peers.set({ status: 'gone' }, gone)
       }

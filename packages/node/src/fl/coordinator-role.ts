@@ -70,7 +70,7 @@ function offerOf(entry: PeerEntry): ClientOffer {
 export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<FlCoordinatorRole> {
   const { mesh, peers, config, metrics, logger, engines } = c
   const log = logger.child({ component: 'fl' })
-  const store = openFlStore(config.dataDir)
+  const store = openFlStore(config.dataDir, { maxEventsPerJob: config.fl.maxEventsPerJob })
   const listeners = new Set<(jobId: string, event: JobEvent) => void>()
   const jobSpec = (jobId: string) => store.getJob(jobId)?.spec
 

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { EvaluationMetrics, JobEvent, JobEventType, JobRecord, JobSpec, JobStatus, JobStore, RoundMetrics, RoundRecord, StrategyState, UpdateRecord } from '@weft/fl'
-import { parseJobSpec } from '@weft/fl'
+import { checkMaxEvents, parseJobSpec } from '@weft/fl'
 import Database from 'better-sqlite3'
 import { privateDatabaseFile } from '../data-dir.js'
 
@@ -63,7 +63,23 @@ const MIGRATIONS: readonly string[] = [
   // read back with an empty payload); a secure round's attempt number (its session), so a restart never reuses one.
   `ALTER TABLE fl_events ADD COLUMN data TEXT;
    ALTER TABLE fl_rounds ADD COLUMN attempt INTEGER;`,
+  // Block references: a block file is shared by every row that names it (a model, an update delta, a job's strategy
+  // state tensor; two jobs may hold identical ones), so it is deleted only when the last reference goes. Counted
+  // here from the rows already stored.
+  `CREATE TABLE fl_blocks (name TEXT PRIMARY KEY, refs INTEGER NOT NULL);
+   INSERT INTO fl_blocks (name, refs)
+     SELECT name, COUNT(*) FROM (
+       SELECT block AS name FROM fl_models
+       UNION ALL SELECT delta_block FROM fl_updates WHERE delta_block IS NOT NULL
+       UNION ALL SELECT t.value FROM fl_jobs, json_each(fl_jobs.strategy_state, '$.tensors') AS t WHERE fl_jobs.strategy_state IS NOT NULL
+     ) GROUP BY name;`,
 ]
+
+/** How the FL store is bounded. */
+export interface FlStoreInit {
+  /** Events kept per job; the oldest are deleted past it. Default 10 000. */
+  readonly maxEventsPerJob?: number
+}
 
 type Row = Record<string, unknown>
 
@@ -75,7 +91,8 @@ function floatBytes(values: Float32Array): Uint8Array {
  * Opens (creating and migrating) the FL store under `dir` (`fl.db` and `blocks/`).
  * @param dir - the node's data directory
  */
-export function openFlStore(dir: string): JobStore & { close(): void } {
+export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { close(): void } {
+  const maxEvents = checkMaxEvents(init.maxEventsPerJob)
   const blocks = join(dir, 'blocks')
   // Blocks hold raw client updates and models: private to this node (0700 folders, 0600 files).
   mkdirSync(blocks, { recursive: true, mode: 0o700 })
@@ -111,7 +128,10 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     floatBytes(out).set(buf)
     return out
   }
-  const dropBlock = (name: string): void => rmSync(blockPath(name), { force: true })
+  /** Deletes the files of blocks no row references any more (after the transaction that released them). */
+  const dropUnreferenced = (names: Iterable<string>): void => {
+    for (const name of new Set(names)) if (q.blockRefs.get(name) === undefined) rmSync(blockPath(name), { force: true })
+  }
 
   const q = {
     insertJob: db.prepare(`INSERT INTO fl_jobs (id, spec, status, round, model_hash, submitter, created_at, updated_at)
@@ -141,7 +161,23 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     addEvent: db.prepare(`INSERT INTO fl_events (job_id, seq, at, type, round, message, data)
       VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM fl_events WHERE job_id = ?), ?, ?, ?, ?, ?) RETURNING seq`),
     events: db.prepare('SELECT * FROM fl_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    trimEvents: db.prepare('DELETE FROM fl_events WHERE job_id = ? AND seq <= ?'),
+    ref: db.prepare('INSERT INTO fl_blocks (name, refs) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET refs = refs + 1'),
+    unref: db.prepare('UPDATE fl_blocks SET refs = refs - 1 WHERE name = ?'),
+    dropRef: db.prepare('DELETE FROM fl_blocks WHERE name = ? AND refs <= 0'),
+    blockRefs: db.prepare('SELECT refs FROM fl_blocks WHERE name = ?').pluck(),
   }
+  /** Takes a reference to a block (inside the transaction that stores the row naming it). */
+  const ref = (name: string): void => {
+    q.ref.run(name)
+  }
+  /** Releases a reference; the caller deletes the files of released blocks with dropUnreferenced once committed. */
+  const unref = (name: string): void => {
+    q.unref.run(name)
+    q.dropRef.run(name)
+  }
+  const stateBlocks = (text: string | null | undefined): string[] =>
+    text === null || text === undefined ? [] : Object.values((JSON.parse(text) as { tensors: Record<string, string> }).tensors)
 
   // A job's spec never changes once stored: parsed (and validated) once per job, not on every read.
   const specs = new Map<string, JobSpec>()
@@ -188,8 +224,13 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     uploadSeconds: r['upload_seconds'] as number,
     bytes: r['bytes'] as number,
   })
+  /** Stores a model by hash (once: a model row is never deleted, export reads every round's). */
   const putModel = (hash: string, params: Float32Array): void => {
-    q.putModel.run(hash, putBlock(floatBytes(params)))
+    if (q.getModel.get(hash) !== undefined) return
+    const block = putBlock(floatBytes(params))
+    db.transaction(() => {
+      if (q.putModel.run(hash, block).changes > 0) ref(block)
+    })()
   }
 
   return {
@@ -223,7 +264,10 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     listRounds: (jobId) => (q.listRounds.all(jobId) as Row[]).map(toRound),
     addUpdate(jobId, update, delta) {
       const block = putBlock(floatBytes(delta))
-      q.addUpdate.run({ jobId, ...update, block })
+      db.transaction(() => {
+        q.addUpdate.run({ jobId, ...update, block })
+        ref(block)
+      })()
     },
     listUpdates: (jobId, round) => (q.listUpdates.all(jobId, round) as Row[]).map(toUpdate),
     contributors: (jobId, round) => q.contributors.all(jobId, round) as string[],
@@ -236,13 +280,19 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
       putModel(outputHash, output)
       const tensors: Record<string, string> = {}
       for (const [name, values] of Object.entries(state.tensors)) tensors[name] = putBlock(floatBytes(values))
-      const deltas = (q.listUpdates.all(jobId, round) as Row[]).map((r) => r['delta_block'] as string)
+      const released: string[] = []
       db.transaction(() => {
+        // New references first: a tensor unchanged since the last round is the same block, and must stay.
+        for (const name of Object.values(tensors)) ref(name)
+        const previous = q.getJob.get(jobId) as Row | undefined
+        released.push(...stateBlocks(previous?.['strategy_state'] as string | null | undefined))
+        released.push(...(q.listUpdates.all(jobId, round) as Row[]).map((r) => r['delta_block'] as string))
         q.closeRound.run(outputHash, endedAt, JSON.stringify(metrics), jobId, round)
         q.advance.run(round + 1, outputHash, JSON.stringify({ tensors, scalars: state.scalars }), Date.now(), jobId)
         q.clearDeltas.run(jobId, round)
+        for (const name of released) unref(name)
       })()
-      for (const d of deltas) dropBlock(d)
+      dropUnreferenced(released)
     },
     getStrategyState(jobId) {
       const r = q.getJob.get(jobId) as Row | undefined
@@ -266,6 +316,7 @@ export function openFlStore(dir: string): JobStore & { close(): void } {
     appendEvent(jobId, event): JobEvent {
       const data = JSON.stringify(event.data)
       const r = q.addEvent.get(jobId, jobId, event.at, event.type, event.round ?? null, event.message, data) as { seq: number }
+      if (r.seq > maxEvents) q.trimEvents.run(jobId, r.seq - maxEvents)
       return { ...event, seq: r.seq }
     },
     events: (jobId, after, limit = 1000) =>

@@ -1,6 +1,6 @@
 // The node's local control API (HTTP): node and peer views, the mesh graph, telemetry, a server-sent event stream,
 // federated jobs, Prometheus metrics and the web dashboard.
-import { timingSafeEqual } from 'node:crypto'
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { serve, type ServerType } from '@hono/node-server'
 import { type Context, Hono } from 'hono'
@@ -68,6 +68,14 @@ function secretMatches(given: string | undefined, token: string): boolean {
   const a = Buffer.from(given)
   const b = Buffer.from(token)
   return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * The dashboard's cookie value: derived from the token (HMAC-SHA256 under a fixed label), never the token itself, so a
+ * cookie read off a browser's disk or a proxy log cannot be replayed as `Authorization: Bearer` on the API.
+ */
+export function sessionValue(token: string): string {
+  return createHmac('sha256', token).update('weft-dashboard-session-v1').digest('base64url')
 }
 
 function bearer(header: string | undefined): string | undefined {
@@ -200,16 +208,17 @@ function mountLogin(app: Hono, token: string): void {
 <h1>Weft</h1><p>This node's API is reachable beyond this machine, so it needs its token: the file <code>api-token</code> in the node's data directory.</p>
 <form method="post" action="login"><input name="token" type="password" autocomplete="current-password" size="40" autofocus>
 <button type="submit">Log in</button></form><p style="color: #b00">${message}</p></body></html>`
+  const session = sessionValue(token)
   app.get('/login', (c) => c.html(page()))
   app.post('/login', async (c) => {
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>)
     const given = typeof form['token'] === 'string' ? form['token'].trim() : undefined
     if (!secretMatches(given, token)) return c.html(page('That is not this node’s token.'), 401)
-    setCookie(c, TOKEN_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/' })
+    setCookie(c, TOKEN_COOKIE, session, { httpOnly: true, sameSite: 'Strict', path: '/' })
     return c.redirect('./', 303)
   })
   app.use('*', async (c, next) => {
-    if (secretMatches(bearer(c.req.header('authorization')), token) || secretMatches(getCookie(c, TOKEN_COOKIE), token)) return next()
+    if (secretMatches(bearer(c.req.header('authorization')), token) || secretMatches(getCookie(c, TOKEN_COOKIE), session)) return next()
     // A browser asking for the dashboard goes to the login page; API callers get the reason.
     if (c.req.method === 'GET' && !c.req.path.startsWith('/v1/') && c.req.path !== '/metrics') return c.redirect('/login', 303)
     return c.json({ error: 'unauthorized', message: 'send Authorization: Bearer <token> (see <data-dir>/api-token), or log in at /login' }, 401)

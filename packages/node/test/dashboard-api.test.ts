@@ -267,5 +267,11 @@ describe('dashboard API', () => {
     // The bearer header still works for scripts; a forged cookie does not.
     expect((await fetch(`${url}/v1/mesh`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
     expect((await fetch(`${url}/v1/mesh`, { headers: { cookie: `${TOKEN_COOKIE}=guess` } })).status).toBe(401)
+    // Issue 15, deliverable 5: the cookie holds a value derived from the token, not the token. An attacker who reads
+    // the cookie (a browser profile, a proxy log) cannot use it as the bearer token, and the raw token as a cookie is refused.
+    const session = decodeURIComponent(jar.cookie.slice(`${TOKEN_COOKIE}=`.length))
+    expect(session).not.toContain(token)
+    expect((await fetch(`${url}/v1/mesh`, { headers: { authorization: `Bearer ${session}` } })).status).toBe(401)
+    expect((await fetch(`${url}/v1/mesh`, { headers: { cookie: `${TOKEN_COOKIE}=${token}` } })).status).toBe(401)
   })
 })

@@ -177,6 +177,54 @@ class TransferRejected extends Error {
   }
 }
 
+/** First capacity of a default tensor buffer that grows as its data arrives. */
+const INITIAL_SINK_BYTES = 1024 * 1024
+
+/**
+ * Where one incoming tensor's bytes go. The buffer is taken on the first write: the handler's `allocate`, else a
+ * buffer of at most 1 MiB that doubles as data arrives, up to the tensor's size (at most one copy of what arrived per
+ * doubling, so under 2× the bytes in copies overall).
+ */
+class TensorSink {
+  readonly #size: number
+  readonly #take: () => Uint8Array | undefined
+  #buf: Uint8Array | undefined
+  #fixed = false
+  #filled = 0
+
+  constructor(info: TensorInfo, take: () => Uint8Array | undefined) {
+    this.#size = info.byteLength
+    this.#take = take
+  }
+
+  get full(): boolean {
+    return this.#filled === this.#size
+  }
+
+  /** Copies as much of `src` as this tensor still needs; returns how many bytes it took. */
+  write(src: Uint8Array): number {
+    const k = Math.min(this.#size - this.#filled, src.byteLength)
+    if (this.#buf === undefined) {
+      const given = this.#take()
+      this.#fixed = given !== undefined
+      this.#buf = given ?? new Uint8Array(Math.min(this.#size, Math.max(INITIAL_SINK_BYTES, k)))
+    }
+    if (!this.#fixed && this.#filled + k > this.#buf.byteLength) {
+      const grown = new Uint8Array(Math.min(this.#size, Math.max(this.#buf.byteLength * 2, this.#filled + k)))
+      grown.set(this.#buf.subarray(0, this.#filled))
+      this.#buf = grown
+    }
+    this.#buf.set(k === src.byteLength ? src : src.subarray(0, k), this.#filled)
+    this.#filled += k
+    return k
+  }
+
+  /** The tensor's bytes, once full (an empty tensor has no buffer until asked). */
+  bytes(): Uint8Array {
+    return this.#buf ?? this.#take() ?? new Uint8Array(0)
+  }
+}
+
 class TensorsImpl implements Tensors {
   readonly #c: TensorsComponents
   readonly #chunk: number
@@ -303,18 +351,13 @@ class TensorsImpl implements Tensors {
         return
       }
       await reply({ case: 'accept', value: { $typeName: 'weft.tensor.v1.TransferAccept' } })
-      // 3. Chunks, straight into the final tensor buffers, hashed as they come.
-      const buffers = header.tensors.map((t) => {
-        const buf = init.allocate?.(t, header) ?? new Uint8Array(t.byteLength)
-        if (buf.byteLength !== t.byteLength) {
-          throw new RangeError(`allocate() returned ${buf.byteLength} bytes for tensor "${t.name}", which needs ${t.byteLength}`)
-        }
-        return buf
-      })
+      // 3. Chunks, hashed as they come. Memory follows the bytes that actually arrive, not the announced size: a
+      // tensor's buffer is taken when its first byte does, and a default buffer grows (doubling) as its data comes,
+      // so a peer that announces a large set and sends little holds little (issue 15, finding 9).
+      const buffers = header.tensors.map((t) => new TensorSink(t, () => this.#allocate(init, t, header)))
       const hash = this.#sha()
       hash.update(canonicalTensorSetHeader(header.tensors))
       let ti = 0
-      let toff = 0
       while (received < header.totalBytes) {
         let chunkFrame: Uint8Array[] | null
         try {
@@ -352,15 +395,8 @@ class TensorsImpl implements Tensors {
         for (let src of data) {
           hash.update(src)
           while (src.byteLength > 0) {
-            while ((buffers[ti] as Uint8Array).byteLength === toff) {
-              ti++
-              toff = 0
-            }
-            const dst = buffers[ti] as Uint8Array
-            const k = Math.min(dst.byteLength - toff, src.byteLength)
-            dst.set(k === src.byteLength ? src : src.subarray(0, k), toff)
-            toff += k
-            src = src.subarray(k)
+            while ((buffers[ti] as TensorSink).full) ti++
+            src = src.subarray((buffers[ti] as TensorSink).write(src))
           }
         }
       }
@@ -373,7 +409,7 @@ class TensorsImpl implements Tensors {
         await ack({ case: 'error', value: { $typeName: 'weft.common.v1.WireError', code: WireErrorCode.HASH_MISMATCH, message: 'data does not match the announced content hash' } })
         return
       }
-      const set: TensorSet = header.tensors.map((t, i) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: buffers[i] as Uint8Array }))
+      const set: TensorSet = header.tensors.map((t, i) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: (buffers[i] as TensorSink).bytes() }))
       try {
         await init.onReceive({ ...header, set, seconds: (performance.now() - started) / 1000 }, from)
       } catch (err) {
@@ -393,6 +429,15 @@ class TensorsImpl implements Tensors {
       reader.dispose()
       this.#c.metrics.onTensorTransfer(purpose, 'in', outcome, received, (performance.now() - started) / 1000)
     }
+  }
+
+  #allocate(init: TensorHandlerInit, t: TensorInfo, header: IncomingTensorSet): Uint8Array | undefined {
+    if (init.allocate === undefined) return undefined
+    const buf = init.allocate(t, header)
+    if (buf.byteLength !== t.byteLength) {
+      throw new RangeError(`allocate() returned ${buf.byteLength} bytes for tensor "${t.name}", which needs ${t.byteLength}`)
+    }
+    return buf
   }
 
   /** Reads and drops what a sender streams after a declined eager header, up to `limit` data bytes; false: reset. */

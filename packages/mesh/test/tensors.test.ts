@@ -172,6 +172,34 @@ describe('tensor transfer', () => {
     expect(Buffer.compare(first as Uint8Array, (sampleSet(9)[0] as { data: Uint8Array }).data)).toBe(0)
   })
 
+  it('issue 15, finding 9: a sender that announces a large set and sends little makes the receiver hold little', async () => {
+    // The attacker announces 4 × 8 MiB, sends 100 KiB of the first tensor and stops. Buffers are taken as data
+    // arrives: only the first tensor's, never the 24 MiB it announced and did not send.
+    const taken: string[] = []
+    await receiver.tensors.handle('lazy', {
+      maxBytes: 64 * 1024 * 1024,
+      allocate: (info) => {
+        taken.push(info.name)
+        return new Uint8Array(info.byteLength)
+      },
+      onReceive: () => {},
+    })
+    const big = ['a', 'b', 'c', 'd'].map((name) => createTensor(name, 'uint8', [8 * 1024 * 1024], new Uint8Array(8 * 1024 * 1024)))
+    const header = create(TensorSetHeaderSchema, { purpose: 'lazy', contentHash: tensorSetHash(big), totalBytes: BigInt(32 * 1024 * 1024), tensors: toWireDescriptors(tensorInfos(big)) })
+    const stream = await sender.libp2p.dialProtocol(receiver.libp2p.peerId, tensorProtocolId('lazy'))
+    const ended = new Promise<string>((resolve) => stream.addEventListener('close', (evt) => resolve(evt.error !== undefined ? 'reset' : 'closed')))
+    stream.send(encodeFrame(toBinary(TensorSetHeaderSchema, header)))
+    stream.send(encodeFrame(toBinary(TensorChunkSchema, create(TensorChunkSchema, { offset: 0n, data: new Uint8Array(100 * 1024) }))))
+    await stream.close().catch(() => {})
+    expect(await ended).toBe('reset')
+    expect(receiver.recorder.bad.join('\n')).toContain(`stream ended after ${100 * 1024} of ${32 * 1024 * 1024} bytes`)
+    expect(taken).toEqual(['a'])
+    // An honest set through the same handler is still taken whole, every tensor in its buffer.
+    const honest = [createTensor('x', 'uint8', [3], new Uint8Array([1, 2, 3])), createTensor('y', 'float32', [2], new Float32Array([4, 5]))]
+    expect(await sender.tensors.send(receiver.peerId, 'lazy', honest)).toMatchObject({ ok: true })
+    expect(taken).toEqual(['a', 'x', 'y'])
+  })
+
   it('answers unknown purposes with unavailable, not an exception', async () => {
     expect(await sender.tensors.send(receiver.peerId, 'nobody-home', sampleSet(6))).toMatchObject({ ok: false, reason: 'unavailable' })
   })

@@ -86,6 +86,7 @@ export type {
   JobRecord,
   JobStatus,
   JobStore,
+  MemberRecord,
   RoundMetrics,
   RoundRecord,
   UpdateRecord,

@@ -20,6 +20,8 @@ interface MemJob {
   contributors: Map<number, string[]>
   state: StrategyState | undefined
   events: JobEvent[]
+  /** Declared examples by member, in order of joining. */
+  members: Map<string, number>
 }
 
 /** The default of a store's events kept per job. */
@@ -51,7 +53,7 @@ export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
     createJob(job, initialModel) {
       if (jobs.has(job.id)) throw new Error(`job ${job.id} exists`)
       models.set(job.modelHash, initialModel.slice())
-      jobs.set(job.id, { record: job, rounds: new Map(), updates: new Map(), seen: new Set(), contributors: new Map(), state: undefined, events: [] })
+      jobs.set(job.id, { record: job, rounds: new Map(), updates: new Map(), seen: new Set(), contributors: new Map(), state: undefined, events: [], members: new Map() })
     },
     getJob: (id) => jobs.get(id)?.record,
     listJobs: () => [...jobs.values()].map((j) => j.record),
@@ -120,5 +122,9 @@ export function memoryJobStore(init: MemoryJobStoreInit = {}): JobStore {
       return e
     },
     events: (jobId, after, limit = 1000) => (jobs.get(jobId)?.events ?? []).filter((e) => e.seq > after).slice(0, limit),
+    setMember(jobId, clientId, examples) {
+      get(jobId).members.set(clientId, examples)
+    },
+    members: (jobId) => [...(jobs.get(jobId)?.members ?? new Map<string, number>())].map(([clientId, examples]) => ({ clientId, examples })),
   }
 }

@@ -721,6 +721,31 @@ describe('hostile clients: the numbers of an update header (issue 15, finding 2)
     for (let i = 0; i < P; i++) expect(got[i]).toBeCloseTo(expected[i] as number, 6)
   })
 
+  it('holds a client to its declaration after the coordinator restarts: the bound is stored, not only in memory', async () => {
+    // evil joins declaring 5 examples; the coordinator dies mid-round; after the restart evil claims 5,000 to
+    // outweigh everyone. The restored member's stored declaration refuses it.
+    const store = memoryJobStore()
+    const d = { a: constDelta(0.1), b: constDelta(-0.2), evil: constDelta(9) }
+    const first = setup({ a: { examples: 1, delta: d.a }, b: { examples: 3, delta: d.b, silent: true }, evil: { examples: 5, delta: d.evil, silent: true } }, store)
+    const s = spec({ seed: 3, clients: { min: 3, minResults: 2 }, timeouts: { roundSeconds: 5, waitSeconds: 30 } })
+    const job = first.coordinator.submit(s)
+    await waitFor(() => first.coordinator.live(job.id)?.round?.delivered === 1, "a's update")
+    await first.coordinator.stop()
+    expect(store.members(job.id).find((m) => m.clientId === 'evil')).toEqual({ clientId: 'evil', examples: 5 })
+
+    const second = setup({ a: { examples: 1, delta: d.a }, b: { examples: 3, delta: d.b }, evil: { examples: 5, delta: d.evil, forge: { examples: 5_000 } } }, store)
+    expect(second.coordinator.resumeAll()).toEqual([job.id])
+    const end = await finish(second.coordinator, job.id)
+    expect(end.status, end.error).toBe('finished')
+    expect(second.transport.refusals).toEqual([{ client: 'evil', reason: expect.stringMatching(/5000 examples; evil declared 5 when it joined/) }])
+    const expected = weightedMean(initialFlatParams(s.model, 3), [
+      { n: 1, d: d.a },
+      { n: 3, d: d.b },
+    ])
+    const got = finalModel(store, job)
+    for (let i = 0; i < P; i++) expect(got[i]).toBeCloseTo(expected[i] as number, 6)
+  })
+
   it('never commits a non-finite aggregate: the job fails with the reason and keeps its last finite model', async () => {
     // Each update is finite; two rounds of them overflow float32.
     const big = constDelta(3e38)

@@ -146,6 +146,22 @@ export function jobStoreLaws(name: string, h: JobStoreHarness): void {
       expect(s.events('b', 0).map((e) => e.seq)).toEqual([1])
     })
 
+    it('keeps each member’s declared examples, in order of joining; a later join replaces the declaration', () => {
+      const s = h.open()
+      s.createJob(job('a'), floats(1))
+      s.createJob(job('b'), floats(1))
+      expect(s.members('a')).toEqual([])
+      s.setMember('a', 'c1', 10)
+      s.setMember('a', 'c2', 20)
+      s.setMember('a', 'c1', 12)
+      s.setMember('b', 'c9', 1)
+      expect(s.members('a')).toEqual([
+        { clientId: 'c1', examples: 12 },
+        { clientId: 'c2', examples: 20 },
+      ])
+      expect(s.members('b')).toEqual([{ clientId: 'c9', examples: 1 }])
+    })
+
     if (h.reopen !== undefined) {
       const reopen = h.reopen
       it('keeps everything it acknowledged across a restart: jobs, open rounds with their updates, models, state, events', () => {
@@ -157,7 +173,13 @@ export function jobStoreLaws(name: string, h: JobStoreHarness): void {
         s.openRound('a', 2, ['c1', 'c2'], 'm1-a', 200, 3)
         s.addUpdate('a', update('c2', 2), floats(7, 8, 9))
         s.appendEvent('a', withMessage({ at: 201, type: 'round-started', round: 2, data: { participants: 2, resumedUpdates: 0 } }))
+        s.setMember('a', 'c2', 40)
+        s.setMember('a', 'c1', 7)
         s = reopen(s)
+        expect(s.members('a')).toEqual([
+          { clientId: 'c2', examples: 40 },
+          { clientId: 'c1', examples: 7 },
+        ])
         expect(s.getJob('a')).toMatchObject({ round: 2, modelHash: 'm1-a' })
         expect(s.getRound('a', 2)).toMatchObject({ status: 'open', attempt: 3, participants: ['c1', 'c2'] })
         expect([...(s.loadDelta('a', 2, 'c2') ?? [])]).toEqual([7, 8, 9])

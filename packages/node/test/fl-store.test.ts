@@ -115,7 +115,7 @@ describe('the block-reference migration', () => {
     stores.get(s)?.close()
     stores.delete(s)
     const db = new Database(join(dir, 'fl.db'))
-    db.exec('DROP TABLE fl_blocks; UPDATE schema_version SET version = 2')
+    db.exec('DROP TABLE fl_blocks; DROP TABLE fl_members; UPDATE schema_version SET version = 2')
     db.close()
     s = open(dir)
     const files = blockFiles(dir).length

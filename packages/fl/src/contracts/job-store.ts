@@ -146,5 +146,18 @@ export interface JobStore {
   appendEvent(jobId: string, event: JobEventInput & { readonly message: string }): JobEvent
   /** Events with seq > after, oldest first (those still kept). */
   events(jobId: string, after: number, limit?: number): JobEvent[]
+  /**
+   * Records that `clientId` joined the job declaring `examples` (a later join replaces it). The declaration bounds
+   * what the client's updates may claim, after a restart as before it.
+   */
+  setMember(jobId: string, clientId: string, examples: number): void
+  /** The job's members with their declared examples, in order of joining. */
+  members(jobId: string): MemberRecord[]
+}
+
+/** A client that joined a job, and the examples it declared when it did. */
+export interface MemberRecord {
+  readonly clientId: string
+  readonly examples: number
 }
 

@@ -32,8 +32,12 @@ export class Membership {
   /** Each client's last measured local training time (s), to hand the longest-training clients their task first. */
   readonly lastTrain = new Map<string, number>()
 
+  /** What each client declared when it joined, as stored: a restored member keeps its bound across restarts. */
+  readonly #declared = new Map<string, number>()
+
   constructor(ctx: JobContext) {
     this.#ctx = ctx
+    for (const m of ctx.components.store.members(ctx.id)) this.#declared.set(m.clientId, m.examples)
   }
 
   get size(): number {
@@ -44,14 +48,14 @@ export class Membership {
     return this.#members.has(client)
   }
 
-  /** The examples a member declared when it joined (0 for one known only from a stored round). */
+  /** The examples a member declared when it joined (0: not known, for a round stored before declarations were). */
   examples(client: string): number {
     return this.#members.get(client)?.examples ?? 0
   }
 
   /** Takes a client back as a member without inviting it (a resumed round's participants). */
   restore(client: string): void {
-    if (!this.#members.has(client)) this.#members.set(client, { examples: 0 })
+    if (!this.#members.has(client)) this.#members.set(client, { examples: this.#declared.get(client) ?? 0 })
   }
 
   ids(): string[] {
@@ -91,6 +95,8 @@ export class Membership {
               : answer
           if (o.ok) {
             this.#members.set(id, { examples: o.examples })
+            this.#declared.set(id, o.examples)
+            ctx.components.store.setMember(ctx.id, id, o.examples)
             this.#refused.delete(id)
             ctx.event('client-joined', { client: id, examples: o.examples })
           } else {

@@ -73,6 +73,14 @@ const MIGRATIONS: readonly string[] = [
        UNION ALL SELECT delta_block FROM fl_updates WHERE delta_block IS NOT NULL
        UNION ALL SELECT t.value FROM fl_jobs, json_each(fl_jobs.strategy_state, '$.tensors') AS t WHERE fl_jobs.strategy_state IS NOT NULL
      ) GROUP BY name;`,
+  // Members and the examples each declared on joining: the bound on what its updates claim, kept across restarts.
+  `CREATE TABLE fl_members (
+     job_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     examples INTEGER NOT NULL,
+     joined_seq INTEGER NOT NULL,
+     PRIMARY KEY (job_id, client_id)
+   );`,
 ]
 
 /** How the FL store is bounded. */
@@ -166,6 +174,10 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
     unref: db.prepare('UPDATE fl_blocks SET refs = refs - 1 WHERE name = ?'),
     dropRef: db.prepare('DELETE FROM fl_blocks WHERE name = ? AND refs <= 0'),
     blockRefs: db.prepare('SELECT refs FROM fl_blocks WHERE name = ?').pluck(),
+    setMember: db.prepare(`INSERT INTO fl_members (job_id, client_id, examples, joined_seq)
+      VALUES (?, ?, ?, (SELECT COALESCE(MAX(joined_seq), 0) + 1 FROM fl_members WHERE job_id = ?))
+      ON CONFLICT (job_id, client_id) DO UPDATE SET examples = excluded.examples`),
+    members: db.prepare('SELECT client_id, examples FROM fl_members WHERE job_id = ? ORDER BY joined_seq'),
   }
   /** Takes a reference to a block (inside the transaction that stores the row naming it). */
   const ref = (name: string): void => {
@@ -331,6 +343,10 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
             ...(r['round'] === null ? {} : { round: r['round'] as number }),
           }) as JobEvent,
       ),
+    setMember(jobId, clientId, examples) {
+      q.setMember.run(jobId, clientId, examples, jobId)
+    },
+    members: (jobId) => (q.members.all(jobId) as Row[]).map((r) => ({ clientId: r['client_id'] as string, examples: r['examples'] as number })),
     close: () => db.close(),
   }
 }

@@ -144,3 +144,30 @@ describe('issue 15, finding 1: who may use a node’s data', { timeout: 180_000 
     expect(await res.json()).toEqual({ error: 'forbidden', message: `${coordinator.peerId}: ${stranger.peerId} is not in fl.submitters` })
   })
 })
+
+describe('issue 15, deliverable 3: per-submitter quotas', { timeout: 180_000 }, () => {
+  it('a listed submitter gets its share of a coordinator, no more: the third running job and an oversized model are 429; the operator has no quota', async () => {
+    const greedy = await node({})
+    const coordinator = await node({ submitters: [greedy.peerId], quota: { runningJobs: 2, modelBytes: 64 * 1024 } })
+    await greedy.mesh.dial(coordinator.addrs[0] as string)
+    // Jobs that wait for five clients stay running while the submitter asks for more.
+    const waiting = (inputs: number) => leaky({ model: { architecture: 'logreg', inputShape: [inputs], numClasses: 2 }, train: { epochs: 1, batchSize: 8 }, clients: { min: 5 } })
+    const submit = (spec: JobSpec) =>
+      fetch(`${greedy.apiUrl}/v1/fl/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ spec, to: coordinator.peerId }) })
+    // 10,000 inputs × 2 classes of float32 is 80 KB: over the 64 KiB of models a submitter may hold here.
+    const huge = await submit(waiting(10_000))
+    expect(huge.status).toBe(429)
+    expect(await huge.json()).toMatchObject({ error: 'quota-exceeded', message: expect.stringContaining('over fl.quota.modelBytes 65536') })
+    for (let i = 0; i < 2; i++) expect((await submit(waiting(4))).status).toBe(201)
+    const third = await submit(waiting(4))
+    expect(third.status).toBe(429)
+    expect(await third.json()).toEqual({
+      error: 'quota-exceeded',
+      message: `${coordinator.peerId}: quota: ${greedy.peerId} has 2 jobs running here, the most a submitter may (fl.quota.runningJobs 2)`,
+    })
+    // The node's own operator is not held to a submitter's quota.
+    const own = coordinator.fl.submit(waiting(10_000))
+    expect(own.status).toBe('running')
+    for (const job of coordinator.fl.list()) coordinator.fl.cancel(job.id)
+  })
+})

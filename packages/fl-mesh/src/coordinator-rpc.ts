@@ -9,7 +9,10 @@ export interface CoordinatorRpcComponents {
   readonly coordinator: Pick<Coordinator, 'taskFailed'>
   /** Why `peer` may not submit jobs here, or undefined when it may. */
   readonly submitRefusal: (peer: string) => string | undefined
-  /** Validates and starts a job submitted by `peer`; returns its id. @throws Error with the reason it was refused */
+  /**
+   * Validates and starts a job submitted by `peer`; returns its id.
+   * @throws RpcError with its code (e.g. RESOURCE_EXHAUSTED over a quota), or Error: a spec refused (BAD_REQUEST)
+   */
   readonly submit: (spec: unknown, peer: string) => string
   /** A job's status as JSON (the node's job view), or undefined when no such job is here. */
   readonly statusJson: (jobId: string) => string | undefined
@@ -34,7 +37,8 @@ export async function serveCoordinatorRpc(c: CoordinatorRpcComponents): Promise<
     try {
       return { jobId: c.submit(JSON.parse(req.specJson), ctx.peer) }
     } catch (err) {
-      throw new RpcError(WireErrorCode.BAD_REQUEST, (err as Error).message)
+      // A refusal with its own code (a quota) keeps it; anything else is a spec this node cannot run.
+      throw err instanceof RpcError ? err : new RpcError(WireErrorCode.BAD_REQUEST, (err as Error).message)
     }
   })
   await mesh.rpc.handle(FL_STATUS, (req, ctx) => {

@@ -87,7 +87,7 @@ const hostName = (host: string): string => (host.startsWith('[') ? host.slice(0,
 const badRequest = (c: Context, message: string) => c.json({ error: 'bad-request', message }, 400)
 
 /** The HTTP status of a remote coordinator's refusal, by its wire code. */
-function remoteRefusal(code: WireErrorCode): { status: 400 | 403 | 404 | 413 | 502 | 504; error: string } {
+function remoteRefusal(code: WireErrorCode): { status: 400 | 403 | 404 | 413 | 429 | 502 | 504; error: string } {
   switch (code) {
     case WireErrorCode.BAD_REQUEST:
       return { status: 400, error: 'invalid-spec' }
@@ -97,6 +97,8 @@ function remoteRefusal(code: WireErrorCode): { status: 400 | 403 | 404 | 413 | 5
       return { status: 404, error: 'not-found' }
     case WireErrorCode.TOO_LARGE:
       return { status: 413, error: 'too-large' }
+    case WireErrorCode.RESOURCE_EXHAUSTED:
+      return { status: 429, error: 'quota-exceeded' }
     case WireErrorCode.TIMEOUT:
       return { status: 504, error: 'timeout' }
     default:

@@ -164,6 +164,18 @@ export const nodeConfigSchema = z
         sendRetries: z.number().int().min(0).default(60),
         /** Coordinator: model transfers to clients at once, longest-training client first; a slot frees when the bytes are sent. */
         dispatchConcurrency: z.number().int().min(1).max(1024).default(1),
+        /** Coordinator: what one remote submitter may have here (jobs through this node's own API have no quota). */
+        quota: z
+          .object({
+            /** Jobs running at once. */
+            runningJobs: z.number().int().min(1).default(2),
+            /** Jobs submitted in any 24 hours. */
+            jobsPerDay: z.number().int().min(1).default(50),
+            /** Float32 bytes of the models of its running jobs together. */
+            modelBytes: z.number().int().min(1024).default(512 * 2 ** 20),
+          })
+          .strict()
+          .prefault({}),
         /** Coordinator: events kept per job (the oldest are deleted past it), so a peer cannot fill the disk with them. */
         maxEventsPerJob: z.number().int().min(100).default(10_000),
         /**

@@ -5,8 +5,9 @@ import { createHash } from 'node:crypto'
 import { type ClientOffer, type Coordinator, createCoordinator, ineligibility, type JobEvent, type JobStore, parseJobSpec } from '@weft/fl'
 import { engineFor, meshCoordinatorTransport, serveCoordinatorRpc, serveUpdates } from '@weft/fl-mesh'
 import type { InMemoryDataset } from '@weft/data'
+import { RpcError } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
-import { FL_STATUS, FL_SUBMIT } from '@weft/protocol'
+import { FL_STATUS, FL_SUBMIT, WireErrorCode } from '@weft/protocol'
 import { featureSize } from '@weft/runtime'
 import type { Logger } from 'pino'
 import type { DatasetConfig, NodeConfig } from '../config.js'
@@ -18,6 +19,7 @@ import type { ActivityView } from '../views.js'
 import { openFlStore } from './fl-store.js'
 import type { JobView } from '@weft/api-client'
 import { exportJobModel, jobView } from './job-views.js'
+import { quotaRefusal } from './quotas.js'
 
 export interface FlCoordinatorComponents {
   readonly mesh: MeshNode
@@ -170,7 +172,13 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     },
     // A job's status (spec, seed, every round's clients) is for whoever submitted it and the listed submitters.
     statusRefusal: (peer, jobId) => (store.getJob(jobId)?.submitter === peer || listed(config.fl.submitters, peer) ? undefined : `${peer} did not submit job ${jobId} and is not in fl.submitters`),
-    submit: (spec, peer) => submit(spec, peer).id,
+    submit(input, peer) {
+      const spec = parseJobSpec(input)
+      // A remote submitter gets its share of this coordinator, no more (issue 15, deliverable 3).
+      const overQuota = quotaRefusal(store.listJobs(), peer, spec, config.fl.quota, Date.now())
+      if (overQuota !== undefined) throw new RpcError(WireErrorCode.RESOURCE_EXHAUSTED, overQuota)
+      return submit(spec, peer).id
+    },
     statusJson: (id) => {
       const view = viewOf(id)
       return view === undefined ? undefined : JSON.stringify(view)

@@ -43,6 +43,7 @@ export const roundMetricsSchema = z.object({
 export const jobLiveSchema = z.object({
   members: z.number(),
   available: z.number(),
+  paused: z.object({ reason: z.string(), since: z.number() }).exactOptional(),
   round: z
     .object({ round: z.number(), participants: z.number(), pending: z.number(), delivered: z.number(), dropped: z.number(), startedAt: z.number() })
     .exactOptional(),

@@ -197,7 +197,8 @@ function JobStats({ job }: { job: JobView }) {
       <Stat label="Loss" value={formatValue(job.latest?.loss)} detail={`train ${formatValue(job.latest?.trainLoss)}`} />
       <Stat label="Traffic" value={formatBytes(bytes)} detail={`${closed.length} rounds`} />
       <Stat label="Mean round" value={formatSeconds(meanSeconds)} />
-      {job.live !== undefined && (
+      {job.live?.paused !== undefined && <Stat label="Paused" value="out of space" detail={job.live.paused.reason} />}
+      {job.live !== undefined && job.live.paused === undefined && (
         <Stat
           label={live ? `Round ${live.round} in progress` : 'Clients'}
           value={live ? `${live.delivered}/${live.participants}` : `${job.live.available} available`}

@@ -27,3 +27,18 @@ export class InvalidJobSpecError extends TypeError {
     super(message)
   }
 }
+
+/** Error codes of a store that is out of space (SQLite's and the file system's). */
+const STORAGE_FULL_CODES = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT'])
+
+/**
+ * Whether `err` (or an error in its cause chain) says the store is out of space: a job then pauses instead of
+ * failing, since nothing is wrong with it and its state on disk is intact up to the failed write.
+ */
+export function isStorageFull(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && STORAGE_FULL_CODES.has(code)) return true
+  }
+  return false
+}

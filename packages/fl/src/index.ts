@@ -1,5 +1,5 @@
 // Public API of @weft/fl (hand-written list of exports).
-export { InvalidJobSpecError, InvalidStrategyConfigError, NotEnoughUpdatesError } from './errors.js'
+export { InvalidJobSpecError, InvalidStrategyConfigError, isStorageFull, NotEnoughUpdatesError } from './errors.js'
 export type {
   AggregateResult,
   ClientTrainHints,

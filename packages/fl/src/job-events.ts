@@ -15,7 +15,11 @@ export function describeJobEvent(event: JobEventInput): string {
       return `job "${d.name}" submitted by ${d.submitter}: ${d.strategy}, ${d.rounds} rounds, ${d.params} parameters`
     }
     case 'job-resumed':
-      return `coordinator restarted; resuming at round ${event.data.round}`
+      return event.data.pausedFor === undefined
+        ? `coordinator restarted; resuming at round ${event.data.round}`
+        : `resuming at round ${event.data.round} after a pause (${event.data.pausedFor})`
+    case 'job-paused':
+      return `job paused: ${event.data.reason}; trying again every ${Math.round(event.data.retryMs / 1000)} s`
     case 'job-finished':
       return `job finished after ${event.data.rounds} rounds; model ${short(event.data.modelHash)}`
     case 'job-cancelled':

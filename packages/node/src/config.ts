@@ -176,6 +176,11 @@ export const nodeConfigSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * Coordinator: largest fl.db in bytes (absent: the disk's space). When it or the disk is full, running jobs
+         * pause with the reason and resume by themselves once writes succeed; the node stays up.
+         */
+        maxDatabaseBytes: z.number().int().min(1024 * 1024).optional(),
         /** Coordinator: events kept per job (the oldest are deleted past it), so a peer cannot fill the disk with them. */
         maxEventsPerJob: z.number().int().min(100).default(10_000),
         /**

@@ -147,7 +147,9 @@ export function formatJobStatus(view: JobView): string {
   const clients =
     live === undefined
       ? '-'
-      : `${live.available} live / ${live.members} members` +
+      : live.paused !== undefined
+        ? `paused since ${new Date(live.paused.since).toISOString()}: ${live.paused.reason}`
+        : `${live.available} live / ${live.members} members` +
         (current === undefined ? '' : `; round ${current.round}: ${current.delivered}/${current.participants} updates in, ${current.dropped} dropped`)
   const latestText =
     latest === undefined

@@ -4,7 +4,10 @@
 /** Payload of each event kind. Client ids are peer ids (or virtual ids in a simulation). */
 export interface JobEventMap {
   'job-submitted': { readonly name: string; readonly submitter: string; readonly strategy: string; readonly rounds: number; readonly params: number }
-  'job-resumed': { readonly round: number }
+  /** The job runs again: after a coordinator restart, or (`pausedFor`) after a pause. */
+  'job-resumed': { readonly round: number; readonly pausedFor?: string }
+  /** The job stopped without failing: its store is out of space. It resumes by itself once a write succeeds again. */
+  'job-paused': { readonly reason: string; readonly retryMs: number }
   'job-finished': { readonly rounds: number; readonly modelHash: string }
   'job-cancelled': { readonly reason: string }
   'job-failed': { readonly reason: string }

@@ -3,7 +3,7 @@
 // facade the transports call.
 import { initialFlatParams, paramCount } from '@weft/runtime'
 import { systemClock } from '../clock.js'
-import { InvalidJobSpecError } from '../errors.js'
+import { InvalidJobSpecError, isStorageFull } from '../errors.js'
 import type { Clock } from '../contracts/clock.js'
 import type { JobRecord } from '../contracts/job-store.js'
 import type { Strategy } from '../contracts/strategy.js'
@@ -70,6 +70,9 @@ class CoordinatorImpl implements Coordinator {
   /** When wake() last woke the jobs, and the timer of the wake-up it deferred. */
   #wokeAt = Number.NEGATIVE_INFINITY
   #wakeTimer: ReturnType<Clock['setTimer']> | undefined
+  /** Jobs paused because their store is full, each with the timer of its next try. */
+  readonly #paused = new Map<string, { reason: string; since: number; timer: ReturnType<Clock['setTimer']> }>()
+  #stopped = false
 
   constructor(components: CoordinatorComponents, init: CoordinatorInit) {
     this.#c = components
@@ -128,15 +131,19 @@ class CoordinatorImpl implements Coordinator {
   resumeAll(): string[] {
     const ids: string[] = []
     for (const job of this.#c.store.listJobs()) {
-      if (job.status !== 'running' || this.#runs.has(job.id)) continue
-      const strategy = createJobStrategy(job.spec)
-      const state = this.#c.store.getStrategyState(job.id)
-      if (state !== undefined) strategy.importState(state)
-      this.#record(job.id, { at: this.#clock.now(), type: 'job-resumed', round: job.round, data: { round: job.round } })
-      this.#start(job, strategy)
+      if (job.status !== 'running' || this.#runs.has(job.id) || this.#paused.has(job.id)) continue
+      this.#resume(job)
       ids.push(job.id)
     }
     return ids
+  }
+
+  #resume(job: JobRecord, pausedFor?: string): void {
+    const strategy = createJobStrategy(job.spec)
+    const state = this.#c.store.getStrategyState(job.id)
+    if (state !== undefined) strategy.importState(state)
+    this.#record(job.id, { at: this.#clock.now(), type: 'job-resumed', round: job.round, data: { round: job.round, ...(pausedFor === undefined ? {} : { pausedFor }) } })
+    this.#start(job, strategy)
   }
 
   #start(job: JobRecord, strategy: Strategy): void {
@@ -145,12 +152,51 @@ class CoordinatorImpl implements Coordinator {
     this.#c.metrics?.onJobStatus?.(job.id, 'running')
     void run.run().finally(() => {
       this.#runs.delete(job.id)
+      if (run.pausedBy !== undefined && !this.#stopped) this.#pause(job.id, run.pausedBy)
       const rec = this.#c.store.getJob(job.id)
       if (rec !== undefined) this.#c.metrics?.onJobStatus?.(job.id, rec.status)
     })
   }
 
+  /**
+   * Holds a job whose store is full, and tries it again every pauseRetryMs: the node stays up and the job goes on
+   * once there is space (or on the next restart: its stored status is still 'running').
+   */
+  #pause(jobId: string, reason: string): void {
+    const retryMs = this.#init.pauseRetryMs
+    const since = this.#paused.get(jobId)?.since ?? this.#clock.now()
+    const timer = this.#clock.setTimer(() => this.#retryPaused(jobId), retryMs)
+    this.#paused.set(jobId, { reason, since, timer })
+    try {
+      this.#record(jobId, { at: this.#clock.now(), type: 'job-paused', data: { reason, retryMs } })
+    } catch {
+      // The store is full: the pause is in the live view and the log until an event can be written again.
+    }
+  }
+
+  #retryPaused(jobId: string): void {
+    const paused = this.#paused.get(jobId)
+    if (paused === undefined) return
+    this.#paused.delete(jobId)
+    const job = this.#c.store.getJob(jobId)
+    if (job === undefined || job.status !== 'running' || this.#runs.has(jobId)) return
+    try {
+      this.#resume(job, paused.reason)
+    } catch (err) {
+      if (!isStorageFull(err)) throw err
+      this.#paused.set(jobId, { reason: paused.reason, since: paused.since, timer: this.#clock.setTimer(() => this.#retryPaused(jobId), this.#init.pauseRetryMs) })
+    }
+  }
+
   cancel(jobId: string, reason = 'cancelled by user'): boolean {
+    const paused = this.#paused.get(jobId)
+    if (paused !== undefined) {
+      this.#clock.clearTimer(paused.timer)
+      this.#paused.delete(jobId)
+      this.#c.store.setJobStatus(jobId, 'cancelled', reason)
+      this.#record(jobId, { at: this.#clock.now(), type: 'job-cancelled', data: { reason } })
+      return true
+    }
     const run = this.#runs.get(jobId)
     if (run === undefined) return false
     run.cancel(reason)
@@ -227,10 +273,15 @@ class CoordinatorImpl implements Coordinator {
   }
 
   live(jobId: string): JobLive | undefined {
+    const paused = this.#paused.get(jobId)
+    if (paused !== undefined) return { members: 0, available: 0, paused: { reason: paused.reason, since: paused.since } }
     return this.#runs.get(jobId)?.live()
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true
+    for (const p of this.#paused.values()) this.#clock.clearTimer(p.timer)
+    this.#paused.clear()
     if (this.#wakeTimer !== undefined) this.#clock.clearTimer(this.#wakeTimer)
     this.#wakeTimer = undefined
     const runs = [...this.#runs.values()]

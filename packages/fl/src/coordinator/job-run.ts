@@ -8,6 +8,7 @@ import type { JobEventMap, JobEventType } from '../contracts/events.js'
 import type { JobRecord, RoundMetrics } from '../contracts/job-store.js'
 import type { Strategy } from '../contracts/strategy.js'
 import type { Admission, UpdateHeader } from '../contracts/transport.js'
+import { isStorageFull } from '../errors.js'
 import { withMessage } from '../job-events.js'
 import type { JobSpec } from '../job-spec.js'
 import { modelHash } from '../model-set.js'
@@ -61,6 +62,8 @@ export class JobRun implements JobContext, RoundServices {
   #global: Float32Array = new Float32Array(0)
   #round: RoundState | undefined
   #endReason: { kind: 'cancel' | 'stop'; reason: string } | undefined
+  /** Why the run stopped without ending the job: its store is full (the coordinator resumes it later). */
+  pausedBy: string | undefined
   readonly finished: Promise<void>
   #resolveFinished!: () => void
 
@@ -104,9 +107,27 @@ export class JobRun implements JobContext, RoundServices {
 
   event<K extends JobEventType>(type: K, data: JobEventMap[K], round?: number): void {
     const input = { at: this.clock.now(), type, data, ...(round === undefined ? {} : { round }) } as Parameters<typeof withMessage>[0]
-    const e = this.components.store.appendEvent(this.id, withMessage(input))
+    let e: ReturnType<typeof this.components.store.appendEvent>
+    try {
+      e = this.components.store.appendEvent(this.id, withMessage(input))
+    } catch (err) {
+      // An event that cannot be written is no reason to refuse what it reports: the job pauses at its next step.
+      if (!isStorageFull(err)) throw err
+      this.storageFull(err)
+      return
+    }
     this.components.logger?.info({ job: this.id, type, round }, e.message)
     this.components.onEvent?.(this.id, e)
+  }
+
+  /**
+   * The store is out of space (seen outside the round loop: an event, an update's write): the run stops at its next
+   * step with this error, and the coordinator pauses the job.
+   */
+  storageFull(err: unknown): void {
+    if (this.#abort.signal.aborted) return
+    this.#abort.abort(err)
+    this.wake()
   }
 
   wake(): void {
@@ -163,6 +184,12 @@ export class JobRun implements JobContext, RoundServices {
       const end = this.#endReason
       if (end?.kind === 'stop') {
         this.components.logger?.info({ job: this.id }, 'coordinator stopping; the job resumes on restart')
+      } else if (end === undefined && (isStorageFull(err) || (this.#abort.signal.aborted && isStorageFull(this.#abort.signal.reason)))) {
+        // Out of space: nothing is wrong with the job, and what it stored is intact up to the failed write. It stays
+        // 'running' in the store (a status could not be written anyway); the coordinator retries it later.
+        const full = isStorageFull(err) ? err : this.#abort.signal.reason
+        this.pausedBy = `the job's store is full (${(full as Error)?.message ?? String(full)})`
+        this.components.logger?.warn({ job: this.id, err: this.pausedBy }, 'federated job paused: out of space')
       } else if (end?.kind === 'cancel') {
         store.setJobStatus(this.id, 'cancelled', end.reason)
         this.event('job-cancelled', { reason: end.reason })
@@ -447,7 +474,13 @@ export class JobRun implements JobContext, RoundServices {
       uploadSeconds: transfer.seconds,
       bytes: transfer.bytes,
     }
-    this.components.store.addUpdate(this.id, record, delta)
+    try {
+      this.components.store.addUpdate(this.id, record, delta)
+    } catch (err) {
+      if (!isStorageFull(err)) throw err
+      this.storageFull(err)
+      return refuse('the coordinator is out of space; the job is paused (send the update again later)')
+    }
     const t0 = performance.now()
     rs.agg.add({ clientId: from, delta, numExamples: h.examples, staleness, ...(h.withinClip === undefined ? {} : { withinClip: h.withinClip }) })
     rs.aggSeconds += (performance.now() - t0) / 1000

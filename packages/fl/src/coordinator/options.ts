@@ -68,6 +68,8 @@ export interface CoordinatorInit {
    * Default 64.
    */
   readonly maxInvitesInFlight?: number
+  /** A job paused because its store is full tries to resume after this long, and again after each failed try (ms). Default 30 000. */
+  readonly pauseRetryMs?: number
 }
 
 /** The defaults of CoordinatorInit, checked. @throws RangeError for a non-positive dispatchConcurrency */
@@ -85,6 +87,7 @@ export function resolveCoordinatorInit(init: CoordinatorInit): Required<Coordina
     maxModelBytes: init.maxModelBytes ?? 256 * 2 ** 20,
     refusalEventsPerMinute: init.refusalEventsPerMinute ?? 10,
     maxInvitesInFlight: init.maxInvitesInFlight ?? 64,
+    pauseRetryMs: init.pauseRetryMs ?? 30_000,
   }
   if (!Number.isSafeInteger(out.maxInvitesInFlight) || out.maxInvitesInFlight < 1) {
     throw new RangeError(`maxInvitesInFlight must be a positive integer, got ${out.maxInvitesInFlight}`)
@@ -111,6 +114,8 @@ export interface SubmitOptions {
 export interface JobLive {
   readonly members: number
   readonly available: number
+  /** Set while the job is paused (its store is full): why, and since when (epoch ms). */
+  readonly paused?: { readonly reason: string; readonly since: number }
   readonly round?: {
     readonly round: number
     readonly participants: number

@@ -72,7 +72,10 @@ function offerOf(entry: PeerEntry): ClientOffer {
 export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<FlCoordinatorRole> {
   const { mesh, peers, config, metrics, logger, engines } = c
   const log = logger.child({ component: 'fl' })
-  const store = openFlStore(config.dataDir, { maxEventsPerJob: config.fl.maxEventsPerJob })
+  const store = openFlStore(config.dataDir, {
+    maxEventsPerJob: config.fl.maxEventsPerJob,
+    ...(config.fl.maxDatabaseBytes === undefined ? {} : { maxDatabaseBytes: config.fl.maxDatabaseBytes }),
+  })
   const listeners = new Set<(jobId: string, event: JobEvent) => void>()
   const jobSpec = (jobId: string) => store.getJob(jobId)?.spec
 

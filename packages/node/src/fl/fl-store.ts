@@ -87,6 +87,11 @@ const MIGRATIONS: readonly string[] = [
 export interface FlStoreInit {
   /** Events kept per job; the oldest are deleted past it. Default 10 000. */
   readonly maxEventsPerJob?: number
+  /**
+   * Largest `fl.db` (bytes; blocks are files beside it). Past it writes fail with SQLITE_FULL, as on a full disk:
+   * running jobs pause and the node stays up. Default: no limit but the disk's.
+   */
+  readonly maxDatabaseBytes?: number
 }
 
 type Row = Record<string, unknown>
@@ -99,7 +104,7 @@ function floatBytes(values: Float32Array): Uint8Array {
  * Opens (creating and migrating) the FL store under `dir` (`fl.db` and `blocks/`).
  * @param dir - the node's data directory
  */
-export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { close(): void } {
+export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { close(): void; setMaxDatabaseBytes(bytes: number | undefined): void } {
   const maxEvents = checkMaxEvents(init.maxEventsPerJob)
   const blocks = join(dir, 'blocks')
   // Blocks hold raw client updates and models: private to this node (0700 folders, 0600 files).
@@ -108,6 +113,12 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
   const db = new Database(join(dir, 'fl.db'))
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
+  /** Caps the database file: SQLite refuses to grow it past this many pages (SQLITE_FULL). */
+  const setMaxDatabaseBytes = (bytes: number | undefined): void => {
+    if (bytes !== undefined && (!Number.isSafeInteger(bytes) || bytes < 1)) throw new RangeError(`maxDatabaseBytes must be a positive integer, got ${bytes}`)
+    const pageSize = db.pragma('page_size', { simple: true }) as number
+    db.pragma(`max_page_count = ${bytes === undefined ? 4294967294 : Math.max(1, Math.floor(bytes / pageSize))}`)
+  }
   db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)')
   const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined
   db.transaction(() => {
@@ -115,6 +126,8 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
     if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length)
     else db.prepare('UPDATE schema_version SET version = ?').run(MIGRATIONS.length)
   })()
+
+  if (init.maxDatabaseBytes !== undefined) setMaxDatabaseBytes(init.maxDatabaseBytes)
 
   const blockPath = (name: string): string => join(blocks, name.slice(0, 2), name)
   /** Writes bytes as a content-addressed block; returns its name (sha256 hex). */
@@ -347,6 +360,7 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
       q.setMember.run(jobId, clientId, examples, jobId)
     },
     members: (jobId) => (q.members.all(jobId) as Row[]).map((r) => ({ clientId: r['client_id'] as string, examples: r['examples'] as number })),
+    setMaxDatabaseBytes,
     close: () => db.close(),
   }
 }

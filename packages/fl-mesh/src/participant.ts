@@ -96,6 +96,11 @@ export interface ParticipantJob {
   readonly dataset: string
   /** Rounds with a task running (training or delivering). */
   readonly activeRounds: number[]
+  /**
+   * The job is differentially private: which rounds this client is sampled for must stay secret (the accountant's
+   * amplification by sampling assumes nobody can tell), so nothing outside the node may show them.
+   */
+  readonly secretSampling: boolean
 }
 
 export interface Participant {
@@ -369,7 +374,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
 
   return {
     jobs: () =>
-      [...jobs.values()].map((j) => ({ id: j.id, coordinator: j.coordinator, name: j.spec.name, dataset: j.spec.dataset, activeRounds: [...j.tasks.keys()] })),
+      [...jobs.values()].map((j) => ({ id: j.id, coordinator: j.coordinator, name: j.spec.name, dataset: j.spec.dataset, activeRounds: [...j.tasks.keys()], secretSampling: j.spec.privacy.dp !== undefined })),
     async stop() {
       for (const j of jobs.values()) j.abort.abort(new Error('node stopping'))
       await Promise.allSettled([...jobs.values()].flatMap((j) => [...j.tasks.values()]))

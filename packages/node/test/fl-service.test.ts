@@ -132,6 +132,25 @@ describe('FL service on in-process nodes', () => {
     for (let i = 0; i < wa.length; i++) expect(Math.abs((wa[i] as number) - (wb[i] as number))).toBeLessThan(1e-5)
   }, 150_000)
 
+  it('issue 15, finding 8: a client of a differentially private job never advertises which rounds sampled it', async () => {
+    // A client's ad lists what it is busy with. For a plain job it says which round it trains; for a DP job it says
+    // only that it is a member, sampled or not, so no peer reading ads learns the secret sample.
+    const slow = { ...SPEC, rounds: 1, train: { epochs: 150, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.01 } } }
+    const seen = new Set<string>()
+    const watch = (jobId: string) => () => {
+      for (const c of clients) for (const a of c.fl.activities()) if (a.jobId === jobId) seen.add(a.detail)
+      return false
+    }
+    const plain = coordinator.fl.submit(slow)
+    await until(() => watch(plain.id)() || coordinator.fl.coordinator.isRunning(plain.id) === false, 120_000, 'the plain job')
+    expect([...seen]).toContain('training round 1')
+    seen.clear()
+    const dp = coordinator.fl.submit({ ...slow, privacy: { dp: { mode: 'client', clipNorm: 5, noiseMultiplier: 0.5, delta: 1e-5 } } })
+    await until(() => watch(dp.id)() || coordinator.fl.coordinator.isRunning(dp.id) === false, 120_000, 'the DP job')
+    expect((await coordinator.fl.view(dp.id))?.status).toBe('finished')
+    expect([...seen]).toEqual(['member'])
+  }, 150_000)
+
   it('a model transfer carries its training task; a client that holds the model already takes its task by the train call', async () => {
     const trainCalls = async (): Promise<number> => {
       const text = await (await fetch(`${coordinator.apiUrl}/metrics`)).text()

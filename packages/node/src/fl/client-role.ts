@@ -60,11 +60,13 @@ export async function startFlClient(c: FlClientComponents): Promise<FlClientRole
   })
   return {
     jobs: () => participant.jobs(),
+    // What the node's ad says it is doing. A differentially private job's client says only that it is a member,
+    // always: an ad that showed when it trains would tell every peer which rounds sampled it (issue 15, finding 8).
     activities: () =>
       participant
         .jobs()
-        .filter((j) => j.activeRounds.length > 0)
-        .map((j) => ({ kind: 'fl-client', jobId: j.id, detail: `training round ${j.activeRounds.join(', ')}` })),
+        .filter((j) => j.secretSampling || j.activeRounds.length > 0)
+        .map((j) => ({ kind: 'fl-client', jobId: j.id, detail: j.secretSampling ? 'member' : `training round ${j.activeRounds.join(', ')}` })),
     stop: () => participant.stop(),
   }
 }

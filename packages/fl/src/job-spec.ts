@@ -67,6 +67,11 @@ const jobSpecSchema = z
         max: count.optional(),
         /** Fewest results that close a round at its deadline (default: clients.min). */
         minResults: count.optional(),
+        /**
+         * Most examples one client's update weighs in the aggregate, whatever it declares (absent: as declared). A
+         * client may claim more data than it holds; the cap bounds how far one client can pull the global model.
+         */
+        maxExamples: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
         eligibility: eligibilitySchema.prefault({}),
       })
       .strict()

@@ -721,6 +721,27 @@ describe('hostile clients: the numbers of an update header (issue 15, finding 2)
     for (let i = 0; i < P; i++) expect(got[i]).toBeCloseTo(expected[i] as number, 6)
   })
 
+  it('caps what one update weighs at clients.maxExamples: a client declaring a million examples pulls the model no more than the cap', async () => {
+    const d = { a: constDelta(0.1), b: constDelta(-0.2), big: constDelta(9) }
+    const run = async (maxExamples?: number) => {
+      const { coordinator, store } = setup({ a: { examples: 1, delta: d.a }, b: { examples: 3, delta: d.b }, big: { examples: 1_000_000, delta: d.big } })
+      const s = spec({ seed: 3, ...(maxExamples === undefined ? {} : { clients: { min: 3, maxExamples } }) })
+      const job = coordinator.submit(s)
+      expect((await finish(coordinator, job.id)).status).toBe('finished')
+      return { got: finalModel(store, job), init: initialFlatParams(s.model, 3) }
+    }
+    const capped = await run(3)
+    const expected = weightedMean(capped.init, [
+      { n: 1, d: d.a },
+      { n: 3, d: d.b },
+      { n: 3, d: d.big },
+    ])
+    for (let i = 0; i < P; i++) expect(capped.got[i]).toBeCloseTo(expected[i] as number, 5)
+    // Without the cap the declared million wins: the model moves by almost the big client's delta.
+    const uncapped = await run()
+    expect((uncapped.got[0] as number) - (uncapped.init[0] as number)).toBeCloseTo(9, 3)
+  })
+
   it('holds a client to its declaration after the coordinator restarts: the bound is stored, not only in memory', async () => {
     // evil joins declaring 5 examples; the coordinator dies mid-round; after the restart evil claims 5,000 to
     // outweigh everyone. The restored member's stored declaration refuses it.

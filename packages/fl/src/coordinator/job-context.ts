@@ -26,6 +26,8 @@ export interface JobContext {
   readonly job: JobRecord
   /** The current global model. */
   readonly global: Float32Array
+  /** What an update over `examples` weighs in the aggregate: the examples, at most the spec's clients.maxExamples. */
+  weight(examples: number): number
   /** Records an event (stored, logged, passed to onEvent). */
   event<K extends JobEventType>(type: K, data: JobEventMap[K], round?: number): void
   /** Wakes the run's wait: something it waits for may have changed. */

@@ -105,6 +105,11 @@ export class JobRun implements JobContext, RoundServices {
     return this
   }
 
+  weight(examples: number): number {
+    const cap = this.spec.clients.maxExamples
+    return cap === undefined ? examples : Math.min(examples, cap)
+  }
+
   event<K extends JobEventType>(type: K, data: JobEventMap[K], round?: number): void {
     const input = { at: this.clock.now(), type, data, ...(round === undefined ? {} : { round }) } as Parameters<typeof withMessage>[0]
     let e: ReturnType<typeof this.components.store.appendEvent>
@@ -251,7 +256,7 @@ export class JobRun implements JobContext, RoundServices {
     for (const u of store.listUpdates(this.id, rs.round)) {
       const delta = store.loadDelta(this.id, rs.round, u.clientId)
       if (delta === undefined) throw new JobFailure(`round ${rs.round}: the stored update of ${u.clientId} is missing; cannot resume`)
-      rs.agg.add({ clientId: u.clientId, delta, numExamples: u.examples, staleness: rs.round - u.baseRound })
+      rs.agg.add({ clientId: u.clientId, delta, numExamples: this.weight(u.examples), staleness: rs.round - u.baseRound })
       this.#account(rs, u.clientId, { ...u, staleness: rs.round - u.baseRound })
       n++
     }
@@ -482,7 +487,7 @@ export class JobRun implements JobContext, RoundServices {
       return refuse('the coordinator is out of space; the job is paused (send the update again later)')
     }
     const t0 = performance.now()
-    rs.agg.add({ clientId: from, delta, numExamples: h.examples, staleness, ...(h.withinClip === undefined ? {} : { withinClip: h.withinClip }) })
+    rs.agg.add({ clientId: from, delta, numExamples: this.weight(h.examples), staleness, ...(h.withinClip === undefined ? {} : { withinClip: h.withinClip }) })
     rs.aggSeconds += (performance.now() - t0) / 1000
     this.#account(rs, from, { ...record, staleness })
     this.inflight.delete(from)

@@ -49,8 +49,9 @@ export function secureRounds(s: RoundServices): RoundDriver {
         const rs = new RoundState(r, sample, ctx.job.modelHash, ctx.strategy.begin(ctx.global), ctx.clock.now())
         rs.secure = secure
         // FedAvg's example weights, scaled into (0, 1] so quantization keeps its range; DP weighs every client 1.
-        const maxExamples = Math.max(1, ...sample.map((id) => members.examples(id) || 1))
-        for (const id of sample) rs.weights.set(id, ctx.strategy.privacy !== undefined ? 1 : (members.examples(id) || 1) / maxExamples)
+        const declared = (id: string): number => ctx.weight(members.examples(id) || 1)
+        const maxExamples = Math.max(1, ...sample.map(declared))
+        for (const id of sample) rs.weights.set(id, ctx.strategy.privacy !== undefined ? 1 : declared(id) / maxExamples)
         s.setRound(rs)
         const { plan } = secure
         ctx.event(

@@ -6,16 +6,19 @@ import {
   MAX_FRAME_BYTES,
   type RpcClientFrame,
   RpcClientFrameSchema,
+  type RpcRequest,
   type RpcResponse,
   RpcResponseSchema,
   type RpcMethod,
   WireErrorCode,
+  WireErrorSchema,
   wireErrorCodeName,
 } from '@weft/protocol'
 import { ProtocolViolationError, RpcError } from './errors.js'
 import type { MeshLogger } from './logger.js'
 import type { MeshMetrics } from './metrics.js'
 import { type PeerTarget, targetPeerId, toDialTarget } from './peer.js'
+import { ClientSession, serveSession } from './rpc-session.js'
 import { closeStream, FrameReader, resetStream, sendFrame } from './stream-io.js'
 
 export { type RpcMethod, rpcMethod } from '@weft/protocol'
@@ -59,6 +62,16 @@ export interface RpcInit {
   maxInboundStreams?: number
   /** Concurrent outbound call streams per connection per service (default 128). */
   maxOutboundStreams?: number
+  /**
+   * Calls go over one long-lived session stream per peer and service (`/weft/rpc/<service>/2.0.0`) when their
+   * request is at most this many bytes; larger ones (and peers without sessions) get a stream each. Default 64 KiB;
+   * 0 turns sessions off.
+   */
+  sessionMaxRequestBytes?: number
+  /** A caller closes a session after this long without a call; a server, after twice as long (default 60 s). */
+  sessionIdleMs?: number
+  /** Calls one session runs at once on the server; past it a call is answered RESOURCE_EXHAUSTED (default 64). */
+  maxCallsPerSession?: number
 }
 
 /** What the RPC layer needs from the node. */
@@ -103,6 +116,13 @@ class RpcImpl implements Rpc {
   readonly #maxOut: number
   readonly #services = new Map<string, Map<string, Registered>>()
   readonly #stopController = new AbortController()
+  readonly #sessionMax: number
+  readonly #sessionIdle: number
+  readonly #callsPerSession: number
+  /** Open (or opening) sessions by `peer protocol`. */
+  readonly #sessions = new Map<string, Promise<ClientSession | undefined>>()
+  /** `peer protocol` pairs whose peer serves no sessions: calls there get a stream each. */
+  readonly #noSession = new Set<string>()
   #nextId = 1n
 
   constructor(components: RpcComponents, init: RpcInit) {
@@ -117,6 +137,9 @@ class RpcImpl implements Rpc {
     this.#requestTimeout = init.requestTimeoutMs ?? 10_000
     this.#maxIn = init.maxInboundStreams ?? 64
     this.#maxOut = init.maxOutboundStreams ?? 128
+    this.#sessionMax = init.sessionMaxRequestBytes ?? 64 * 1024
+    this.#sessionIdle = init.sessionIdleMs ?? 60_000
+    this.#callsPerSession = init.maxCallsPerSession ?? 64
   }
 
   async handle<I extends DescMessage, O extends DescMessage>(method: RpcMethod<I, O>, handler: RpcHandler<I, O>): Promise<void> {
@@ -132,6 +155,27 @@ class RpcImpl implements Rpc {
         maxInboundStreams: this.#maxIn,
         maxOutboundStreams: this.#maxOut,
       })
+      const protocol = method.protocol
+      await this.#c.libp2p.handle(
+        method.sessionProtocol,
+        (stream, connection) => {
+          const peer = connection.remotePeer.toString()
+          return serveSession({
+            protocol,
+            peer,
+            stream,
+            maxFrameBytes: this.#maxFrame,
+            maxConcurrent: this.#callsPerSession,
+            idleMs: this.#sessionIdle * 2,
+            stop: this.#stopController.signal,
+            metrics: this.#c.metrics,
+            invoke: (req, cancelled) => this.#invoke(protocol, registered, req, peer, cancelled),
+            violation: (reason, err) => this.#violation(protocol, peer, stream, reason, err),
+            describeReadError,
+          })
+        },
+        { maxInboundStreams: this.#maxIn, maxOutboundStreams: this.#maxOut },
+      )
     }
     methods.set(method.method, { method, handler: handler as unknown as RpcHandler<DescMessage, DescMessage> })
   }
@@ -145,11 +189,58 @@ class RpcImpl implements Rpc {
     if (methods.size === 0) {
       this.#services.delete(method.protocol)
       await this.#c.libp2p.unhandle(method.protocol)
+      await this.#c.libp2p.unhandle(method.sessionProtocol)
     }
   }
 
   stop(): void {
     this.#stopController.abort(new RpcError(WireErrorCode.UNAVAILABLE, 'node stopping'))
+    for (const opening of this.#sessions.values()) void opening.then((s) => s?.close(), () => {})
+    this.#sessions.clear()
+  }
+
+  /**
+   * The open session to `remote` for `method`'s service, opened if need be; undefined when the peer serves none
+   * (remembered: its calls get a stream each).
+   * @throws RpcError UNAVAILABLE when the peer cannot be reached
+   */
+  async #session(peer: PeerTarget, remote: string, method: RpcMethod): Promise<ClientSession | undefined> {
+    const key = `${remote} ${method.sessionProtocol}`
+    const existing = this.#sessions.get(key)
+    if (existing !== undefined) {
+      const s = await existing.catch(() => undefined)
+      if (s?.open === true) return s
+      if (this.#sessions.get(key) === existing) this.#sessions.delete(key)
+      if (this.#noSession.has(key)) return undefined
+    }
+    const opening = (async (): Promise<ClientSession | undefined> => {
+      let stream: Stream
+      try {
+        const signal = AbortSignal.any([AbortSignal.timeout(this.#defaultTimeout), this.#stopController.signal])
+        stream = await this.#c.libp2p.dialProtocol(toDialTarget(peer), method.sessionProtocol, { signal, maxOutboundStreams: this.#maxOut })
+      } catch (err) {
+        if ((err as Error)?.name === 'UnsupportedProtocolError') {
+          this.#noSession.add(key)
+          return undefined
+        }
+        throw new RpcError(WireErrorCode.UNAVAILABLE, `cannot open ${method.sessionProtocol} to ${String(peer)}: ${(err as Error).message}`, { cause: err })
+      }
+      return new ClientSession(stream, {
+        protocol: method.protocol,
+        remote,
+        maxFrameBytes: this.#maxFrame,
+        metrics: this.#c.metrics,
+        idleMs: this.#sessionIdle,
+        onClose: () => {
+          if (this.#sessions.get(key) === opening) this.#sessions.delete(key)
+        },
+      })
+    })()
+    this.#sessions.set(key, opening)
+    opening.catch(() => {
+      if (this.#sessions.get(key) === opening) this.#sessions.delete(key)
+    })
+    return opening
   }
 
   #violation(protocol: string, peer: string, stream: Stream, reason: string, err?: unknown): void {
@@ -189,34 +280,9 @@ class RpcImpl implements Rpc {
       }
       const req = first.kind.value
       methodName = req.method
-      const respond = async (result: RpcResponse['result']): Promise<void> => {
-        const payload = toBinary(RpcResponseSchema, create(RpcResponseSchema, { id: req.id, result }))
-        const n = await sendFrame(stream, payload, this.#maxFrame, { signal: AbortSignal.timeout(this.#requestTimeout) })
-        this.#c.metrics.onBytes(protocol, 'out', n, peer)
-        await closeStream(stream)
-      }
-      const fail = async (code: WireErrorCode, message: string): Promise<void> => {
-        outcome = wireErrorCodeName(code)
-        await respond({ case: 'error', value: { $typeName: 'weft.common.v1.WireError', code, message } })
-      }
-      const registered = methods.get(req.method)
-      if (registered === undefined) {
-        await fail(WireErrorCode.UNIMPLEMENTED, `method "${req.method}" is not served on ${protocol}`)
-        return
-      }
-      let input: MessageShape<DescMessage>
-      try {
-        input = fromBinary(registered.method.input, req.payload)
-      } catch (err) {
-        this.#c.metrics.onBadMessage(protocol, 'malformed payload')
-        await fail(WireErrorCode.BAD_REQUEST, `payload is not a valid ${registered.method.input.typeName}: ${(err as Error).message}`)
-        return
-      }
-      const budget = Math.min(req.deadlineMs > 0 ? req.deadlineMs : this.#defaultTimeout, this.#maxDeadline)
       const cancel = new AbortController()
-      const signal = AbortSignal.any([cancel.signal, AbortSignal.timeout(budget), this.#stopController.signal])
       // Watch the rest of the stream: a cancel frame, a reset or garbage all cancel the handler.
-      void reader.next({ signal }).then(
+      void reader.next({ signal: AbortSignal.any([cancel.signal, this.#stopController.signal]) }).then(
         (next) => {
           if (next === null) {
             return // caller half-closed; it still waits for the answer
@@ -232,50 +298,21 @@ class RpcImpl implements Rpc {
           this.#violation(protocol, peer, stream, 'unexpected frame after the request')
         },
         (err: unknown) => {
-          if (!signal.aborted) {
+          if (!cancel.signal.aborted) {
             cancel.abort(new RpcError(WireErrorCode.CANCELLED, `caller went away: ${(err as Error).message}`))
           }
         },
       )
-      let output: MessageInitShape<DescMessage>
-      try {
-        output = await registered.handler(input, { peer, method: req.method, signal, deadline: Date.now() + budget })
-      } catch (err) {
-        if (signal.aborted) {
-          const code = signal.reason instanceof RpcError ? signal.reason.code : WireErrorCode.TIMEOUT
-          if (code === WireErrorCode.CANCELLED) {
-            outcome = 'CANCELLED'
-            resetStream(stream, signal.reason as Error)
-            return
-          }
-          await fail(code, signal.reason instanceof RpcError ? signal.reason.detail : `deadline of ${budget} ms passed`)
-          return
-        }
-        if (err instanceof RpcError) {
-          await fail(err.code, err.detail)
-          return
-        }
-        this.#c.logger.warn({ protocol, method: req.method, peer, err: (err as Error)?.message }, 'RPC handler failed')
-        await fail(WireErrorCode.INTERNAL, (err as Error)?.message ?? 'handler failed')
-        return
-      }
-      if (cancel.signal.aborted) {
-        outcome = 'CANCELLED'
+      const answer = await this.#invoke(protocol, methods, req, peer, cancel.signal)
+      outcome = answer.outcome
+      if (answer.result === undefined) {
         resetStream(stream, cancel.signal.reason as Error)
         return
       }
-      let bytes: Uint8Array
-      try {
-        bytes = toBinary(registered.method.output, create(registered.method.output, output))
-      } catch (err) {
-        await fail(WireErrorCode.INTERNAL, `handler returned an invalid ${registered.method.output.typeName}: ${(err as Error).message}`)
-        return
-      }
-      if (bytes.byteLength > this.#maxMessage) {
-        await fail(WireErrorCode.TOO_LARGE, `response of ${bytes.byteLength} bytes exceeds the limit of ${this.#maxMessage} bytes`)
-        return
-      }
-      await respond({ case: 'ok', value: bytes })
+      const payload = toBinary(RpcResponseSchema, create(RpcResponseSchema, { id: req.id, result: answer.result }))
+      const n = await sendFrame(stream, payload, this.#maxFrame, { signal: AbortSignal.timeout(this.#requestTimeout) })
+      this.#c.metrics.onBytes(protocol, 'out', n, peer)
+      await closeStream(stream)
     } catch (err) {
       outcome = 'INTERNAL'
       this.#c.logger.debug({ protocol, peer, err: (err as Error)?.message }, 'RPC stream failed')
@@ -284,6 +321,56 @@ class RpcImpl implements Rpc {
       reader.dispose()
       this.#c.metrics.onRpc(protocol, methodName, 'server', outcome, (performance.now() - started) / 1000)
     }
+  }
+
+  /**
+   * Runs one request through its handler: the answer to send, with the call's outcome for metrics; no result when the
+   * caller cancelled (nothing is sent back). `cancelled` aborts when the caller cancels or goes away.
+   */
+  async #invoke(
+    protocol: string,
+    methods: Map<string, Registered>,
+    req: RpcRequest,
+    peer: string,
+    cancelled: AbortSignal,
+  ): Promise<{ result: RpcResponse['result'] | undefined; outcome: string }> {
+    const fail = (code: WireErrorCode, message: string) => ({
+      result: { case: 'error' as const, value: create(WireErrorSchema, { code, message }) },
+      outcome: wireErrorCodeName(code),
+    })
+    const registered = methods.get(req.method)
+    if (registered === undefined) return fail(WireErrorCode.UNIMPLEMENTED, `method "${req.method}" is not served on ${protocol}`)
+    let input: MessageShape<DescMessage>
+    try {
+      input = fromBinary(registered.method.input, req.payload)
+    } catch (err) {
+      this.#c.metrics.onBadMessage(protocol, 'malformed payload')
+      return fail(WireErrorCode.BAD_REQUEST, `payload is not a valid ${registered.method.input.typeName}: ${(err as Error).message}`)
+    }
+    const budget = Math.min(req.deadlineMs > 0 ? req.deadlineMs : this.#defaultTimeout, this.#maxDeadline)
+    const signal = AbortSignal.any([cancelled, AbortSignal.timeout(budget), this.#stopController.signal])
+    let output: MessageInitShape<DescMessage>
+    try {
+      output = await registered.handler(input, { peer, method: req.method, signal, deadline: Date.now() + budget })
+    } catch (err) {
+      if (signal.aborted) {
+        const code = signal.reason instanceof RpcError ? signal.reason.code : WireErrorCode.TIMEOUT
+        if (code === WireErrorCode.CANCELLED) return { result: undefined, outcome: 'CANCELLED' }
+        return fail(code, signal.reason instanceof RpcError ? signal.reason.detail : `deadline of ${budget} ms passed`)
+      }
+      if (err instanceof RpcError) return fail(err.code, err.detail)
+      this.#c.logger.warn({ protocol, method: req.method, peer, err: (err as Error)?.message }, 'RPC handler failed')
+      return fail(WireErrorCode.INTERNAL, (err as Error)?.message ?? 'handler failed')
+    }
+    if (cancelled.aborted) return { result: undefined, outcome: 'CANCELLED' }
+    let bytes: Uint8Array
+    try {
+      bytes = toBinary(registered.method.output, create(registered.method.output, output))
+    } catch (err) {
+      return fail(WireErrorCode.INTERNAL, `handler returned an invalid ${registered.method.output.typeName}: ${(err as Error).message}`)
+    }
+    if (bytes.byteLength > this.#maxMessage) return fail(WireErrorCode.TOO_LARGE, `response of ${bytes.byteLength} bytes exceeds the limit of ${this.#maxMessage} bytes`)
+    return { result: { case: 'ok', value: bytes }, outcome: 'ok' }
   }
 
   async call<I extends DescMessage, O extends DescMessage>(
@@ -330,6 +417,32 @@ class RpcImpl implements Rpc {
     if (payload.byteLength > this.#maxMessage) {
       throw new RpcError(WireErrorCode.TOO_LARGE, `request of ${payload.byteLength} bytes exceeds the limit of ${this.#maxMessage} bytes`)
     }
+    const remote = targetPeerId(peer)
+    if (remote !== undefined && payload.byteLength <= this.#sessionMax) {
+      let session: ClientSession | undefined
+      try {
+        session = await this.#session(peer, remote, method)
+      } catch (err) {
+        if (signal.aborted) throw abortError()
+        throw err
+      }
+      if (session !== undefined) {
+        const id = this.#nextId++
+        const frame = toBinary(
+          RpcClientFrameSchema,
+          create(RpcClientFrameSchema, { kind: { case: 'request', value: { id, method: method.method, payload, deadlineMs: Math.min(timeoutMs, 0xffffffff) } } }),
+        )
+        let res: RpcResponse
+        try {
+          res = await session.call(id, frame, signal)
+        } catch (err) {
+          if (signal.aborted) throw abortError()
+          if (err instanceof RpcError) throw err
+          throw new RpcError(WireErrorCode.INTERNAL, (err as Error)?.message ?? String(err), { cause: err })
+        }
+        return this.#answer(method, res, peer)
+      }
+    }
     let stream: Stream
     try {
       stream = await this.#c.libp2p.dialProtocol(toDialTarget(peer), method.protocol, { signal, maxOutboundStreams: this.#maxOut })
@@ -340,7 +453,6 @@ class RpcImpl implements Rpc {
       throw new RpcError(WireErrorCode.UNAVAILABLE, `cannot open ${method.protocol} to ${String(peer)}: ${(err as Error).message}`, { cause: err })
     }
     const id = this.#nextId++
-    const remote = targetPeerId(peer)
     const reader = new FrameReader(stream, { maxFrameBytes: this.#maxFrame, onBytes: (n) => this.#c.metrics.onBytes(method.protocol, 'in', n, remote) })
     try {
       const frame = toBinary(
@@ -373,24 +485,7 @@ class RpcImpl implements Rpc {
         throw new RpcError(WireErrorCode.INTERNAL, `malformed response from ${String(peer)}: ${(err as Error).message}`, { cause: err })
       }
       void closeStream(stream)
-      switch (res.result.case) {
-        case 'ok':
-          try {
-            return fromBinary(method.output, res.result.value)
-          } catch (err) {
-            throw new RpcError(WireErrorCode.INTERNAL, `response is not a valid ${method.output.typeName}: ${(err as Error).message}`, { cause: err })
-          }
-        case 'error': {
-          const { code, message } = res.result.value
-          throw new RpcError(isWireErrorCode(code) ? code : WireErrorCode.INTERNAL, message, { remote: true })
-        }
-        case undefined:
-          throw new RpcError(WireErrorCode.INTERNAL, `empty response from ${String(peer)}`)
-        default: {
-          const never: never = res.result
-          throw new RpcError(WireErrorCode.INTERNAL, `unknown response ${String(never)}`)
-        }
-      }
+      return this.#answer(method, res, peer)
     } catch (err) {
       if (!(err instanceof RpcError)) {
         resetStream(stream, err as Error)
@@ -404,6 +499,28 @@ class RpcImpl implements Rpc {
       throw err
     } finally {
       reader.dispose()
+    }
+  }
+
+  /** The call's result from its response frame. @throws RpcError with the remote's code, or INTERNAL for a bad answer */
+  #answer<I extends DescMessage, O extends DescMessage>(method: RpcMethod<I, O>, res: RpcResponse, peer: PeerTarget): MessageShape<O> {
+    switch (res.result.case) {
+      case 'ok':
+        try {
+          return fromBinary(method.output, res.result.value)
+        } catch (err) {
+          throw new RpcError(WireErrorCode.INTERNAL, `response is not a valid ${method.output.typeName}: ${(err as Error).message}`, { cause: err })
+        }
+      case 'error': {
+        const { code, message } = res.result.value
+        throw new RpcError(isWireErrorCode(code) ? code : WireErrorCode.INTERNAL, message, { remote: true })
+      }
+      case undefined:
+        throw new RpcError(WireErrorCode.INTERNAL, `empty response from ${String(peer)}`)
+      default: {
+        const never: never = res.result
+        throw new RpcError(WireErrorCode.INTERNAL, `unknown response ${String(never)}`)
+      }
     }
   }
 

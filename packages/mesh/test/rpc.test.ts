@@ -1,16 +1,17 @@
 // RPC between two real nodes: calls, typed error codes, timeout, cancellation seen by the server, bad frames reset.
-import { create, toBinary } from '@bufbuild/protobuf'
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import { StringValueSchema } from '@bufbuild/protobuf/wkt'
 import { RpcError, rpcMethod } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
-import { encodeFrame, RpcClientFrameSchema, rpcProtocolId, WireErrorCode } from '@weft/protocol'
+import { createFrameDecoder, encodeFrame, RpcClientFrameSchema, RpcResponseSchema, rpcProtocolId, WireErrorCode } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Recorder, startNode } from './helpers.js'
+import { type Recorder, startNode, until } from './helpers.js'
 
 const echo = rpcMethod('test', 'echo', StringValueSchema, StringValueSchema)
 const fail = rpcMethod('test', 'fail', StringValueSchema, StringValueSchema)
 const slow = rpcMethod('test', 'slow', StringValueSchema, StringValueSchema)
 const missing = rpcMethod('test', 'missing', StringValueSchema, StringValueSchema)
+const delayed = rpcMethod('test', 'delayed', StringValueSchema, StringValueSchema)
 
 let server: MeshNode & { recorder: Recorder }
 let client: MeshNode
@@ -30,6 +31,10 @@ beforeAll(async () => {
     slowSignals.push(ctx.signal)
     await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))
     return { value: 'late' }
+  })
+  await server.rpc.handle(delayed, async (req) => {
+    await new Promise((r) => setTimeout(r, Number(req.value) % 50))
+    return { value: req.value }
   })
   await client.dial(server.addresses()[0] as string)
 })
@@ -106,5 +111,73 @@ describe('rpc', () => {
     expect(server.recorder.bad.join('\n')).toMatch(/garbage|oversized/)
     expect(server.recorder.warnings.some((w) => w.includes('resetting RPC stream'))).toBe(true)
     expect((await client.rpc.call(server.peerId, echo, { value: 'still here' })).value).toBe('echo:still here')
+  })
+
+  describe('sessions: many calls on one long-lived stream', () => {
+    const streamsOf = (node: MeshNode, protocol: string): number =>
+      node.libp2p.getConnections(server.libp2p.peerId).reduce((n, c) => n + c.streams.filter((st) => st.protocol === protocol).length, 0)
+
+    it('carries 200 calls, 50 at a time and answered out of order, on one stream: each caller gets its own answer', async () => {
+      const values = Array.from({ length: 200 }, (_, i) => String(i * 7919))
+      for (let i = 0; i < values.length; i += 50) {
+        const batch = values.slice(i, i + 50)
+        const answers = await Promise.all(batch.map((v) => client.rpc.call(server.peerId, delayed, { value: v })))
+        expect(answers.map((a) => a.value)).toEqual(batch)
+      }
+      expect(streamsOf(client, delayed.sessionProtocol)).toBe(1)
+      expect(streamsOf(client, delayed.protocol)).toBe(0)
+    })
+
+    it('sends a request over sessionMaxRequestBytes on a stream of its own', async () => {
+      const small = await startNode({ rpc: { sessionMaxRequestBytes: 16 } })
+      try {
+        await small.dial(server.addresses()[0] as string)
+        expect((await small.rpc.call(server.peerId, echo, { value: 'a longer request than sixteen bytes' })).value).toBe('echo:a longer request than sixteen bytes')
+        expect((await small.rpc.call(server.peerId, echo, { value: 'short' })).value).toBe('echo:short')
+        expect(streamsOf(small, echo.sessionProtocol)).toBe(1)
+      } finally {
+        await small.stop()
+      }
+    })
+
+    it('falls back to a stream per call when the peer serves no sessions', async () => {
+      const legacy = await startNode()
+      const caller = await startNode()
+      try {
+        await legacy.rpc.handle(echo, (req) => ({ value: `old:${req.value}` }))
+        await legacy.libp2p.unhandle(echo.sessionProtocol) // as a node from before sessions
+        await caller.dial(legacy.addresses()[0] as string)
+        for (const v of ['one', 'two']) expect((await caller.rpc.call(legacy.peerId, echo, { value: v })).value).toBe(`old:${v}`)
+      } finally {
+        await Promise.all([legacy.stop(), caller.stop()])
+      }
+    })
+
+    it('a hostile caller gets RESOURCE_EXHAUSTED past maxCallsPerSession, a reset for a reused id, and the server keeps serving', async () => {
+      const request = (id: number, method: string, value: string) =>
+        encodeFrame(toBinary(RpcClientFrameSchema, create(RpcClientFrameSchema, { kind: { case: 'request', value: { id: BigInt(id), method, payload: toBinary(StringValueSchema, create(StringValueSchema, { value })) } } })))
+      const stream = await client.libp2p.dialProtocol(server.libp2p.peerId, slow.sessionProtocol)
+      const decoder = createFrameDecoder({ maxFrameBytes: 1 << 20 })
+      const answers: { id: bigint; code: number | undefined }[] = []
+      stream.addEventListener('message', (evt) => {
+        const data = evt.data instanceof Uint8Array ? [evt.data] : [...evt.data]
+        for (const buf of data) {
+          for (const frame of decoder.push(buf)) {
+            const res = fromBinary(RpcResponseSchema, frame)
+            answers.push({ id: res.id, code: res.result.case === 'error' ? res.result.value.code : undefined })
+          }
+        }
+      })
+      // 64 calls may run at once; the 6 past them are refused at once, without running.
+      for (let i = 1; i <= 70; i++) stream.send(request(i, 'slow', ''))
+      await until(() => answers.length >= 6)
+      expect(answers.map((a) => [a.id, a.code])).toEqual([65n, 66n, 67n, 68n, 69n, 70n].map((id) => [id, WireErrorCode.RESOURCE_EXHAUSTED]))
+      // Id 1 is still running: a second request with it breaks the protocol.
+      const ended = new Promise<string>((resolve) => stream.addEventListener('close', (evt) => resolve(evt.error !== undefined ? 'reset' : 'closed')))
+      stream.send(request(1, 'slow', ''))
+      expect(await ended).toBe('reset')
+      expect(server.recorder.bad.join('\n')).toContain('request id 1 is already in flight on this session')
+      expect((await client.rpc.call(server.peerId, echo, { value: 'after' })).value).toBe('echo:after')
+    })
   })
 })

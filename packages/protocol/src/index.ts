@@ -50,6 +50,7 @@ export {
 export {
   assertProtocolName,
   RPC_PROTOCOL_VERSION,
+  RPC_SESSION_PROTOCOL_VERSION,
   rpcProtocolId,
   TENSOR_PROTOCOL_VERSION,
   tensorProtocolId,

@@ -1,7 +1,12 @@
 // Protocol id and topic naming: every Weft service speaks its own versioned protocol id.
 
-/** Version of the RPC envelope (weft.rpc.v1) carried in every RPC protocol id. */
+/** Version of the RPC envelope (weft.rpc.v1) carried in every RPC protocol id: one call per stream. */
 export const RPC_PROTOCOL_VERSION = '1.0.0'
+/**
+ * The same envelope as a session: one long-lived stream per caller and service carries many calls, matched by id,
+ * so a call costs no stream opening or protocol negotiation.
+ */
+export const RPC_SESSION_PROTOCOL_VERSION = '2.0.0'
 /** Version of the tensor transfer protocol (weft.tensor.v1) carried in every tensor protocol id. */
 export const TENSOR_PROTOCOL_VERSION = '1.0.0'
 

@@ -46,6 +46,11 @@ export interface SimulationInit {
    * for the round's benign updates and craft theirs from the benign mean and spread.
    */
   readonly attack?: AttackConfig
+  /**
+   * FOR BENCHMARKS ONLY: secure-aggregation clients advertise unsigned X25519 keys and check none of their
+   * neighbours' (see `SimulationTransportInit.unsignedKeysUnsafe`). Default false.
+   */
+  readonly unsignedSecAggKeysUnsafe?: boolean
 }
 
 export interface SimulationResult {
@@ -88,7 +93,7 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
   const store = memoryJobStore({ keepDeltas: false, keepModels: false })
   let coordinator: Coordinator | undefined
   const transport = createSimulationTransport(
-    { clients, ...(attack === undefined ? {} : { attack: { config: attack, attackers } }) },
+    { clients, ...(attack === undefined ? {} : { attack: { config: attack, attackers } }), unsignedKeysUnsafe: init.unsignedSecAggKeysUnsafe === true },
     { coordinator: () => coordinator },
   )
   coordinator = createCoordinator(

@@ -20,7 +20,7 @@ import {
 } from '@weft/fl'
 import { tensorSetByteLength } from '@weft/protocol'
 import type { TrainingPool } from '@weft/runtime'
-import { createEd25519Directory, decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement, type SecAggMessage } from '@weft/secagg'
+import { createEd25519Directory, decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement, type SecAggMessage, unauthenticatedIdentityUnsafe } from '@weft/secagg'
 import { nativeX25519 } from '@weft/secagg/node'
 import { CollusionRound, isColluding } from './collusion.js'
 
@@ -41,6 +41,12 @@ export interface SimulationTransportInit {
    * they wait for the round's benign updates and craft theirs from the benign mean and spread.
    */
   readonly attack?: { readonly config: AttackConfig; readonly attackers: ReadonlySet<string> }
+  /**
+   * FOR BENCHMARKS ONLY (`benchmarks/secagg-sign.mjs`): the virtual clients advertise their X25519 keys unsigned and
+   * accept their neighbours' unchecked (`unauthenticatedIdentityUnsafe`), to measure what signing costs a round.
+   * A server could then swap keys. Default false: keys signed and checked, as on a mesh.
+   */
+  readonly unsignedKeysUnsafe?: boolean
 }
 
 /** The part of the coordinator the virtual clients talk to. */
@@ -81,6 +87,7 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
   const sessions = new Map<string, SecureClientSessions>()
   // Virtual clients have no node identity: each gets an Ed25519 key, and they check each other's signed round keys.
   const identities = createEd25519Directory()
+  const identityOf = (id: string) => (init.unsignedKeysUnsafe === true ? unauthenticatedIdentityUnsafe : identities.identityOf(id))
   const minClients = (jobId: string) => {
     const job = jobs.get(jobId)
     return job === undefined ? undefined : secureCohortMinimum(job.spec)
@@ -88,7 +95,7 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
   const sessionsOf = (id: string): SecureClientSessions => {
     let s = sessions.get(id)
     if (s === undefined) {
-      s = new SecureClientSessions(id, { keyAgreement, identity: identities.identityOf(id), minClients })
+      s = new SecureClientSessions(id, { keyAgreement, identity: identityOf(id), minClients })
       sessions.set(id, s)
     }
     return s

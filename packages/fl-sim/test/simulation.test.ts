@@ -84,4 +84,22 @@ describe('simulation', () => {
     expect(events).not.toContain('client-dropped')
     expect(accuracy(r)).toBeGreaterThan(0.85)
   })
+
+  it('secure aggregation with unsigned round keys (unsignedSecAggKeysUnsafe, for benchmarks) runs the same job: no client refused or dropped', async () => {
+    const events: string[] = []
+    const r = await runSimulation({
+      spec: spec({ privacy: { secureAggregation: { clip: 1 } } }),
+      clients: 10,
+      partition: { scheme: 'iid' },
+      train,
+      test,
+      pool,
+      unsignedSecAggKeysUnsafe: true,
+      onEvent: (e) => events.push(e.type),
+    })
+    expect(r.job.status).toBe('finished')
+    expect(r.rounds.map((x) => x.metrics?.secureAggregation?.contributors.length)).toEqual(new Array(6).fill(10))
+    expect(events).not.toContain('client-dropped')
+    expect(accuracy(r)).toBeGreaterThan(0.85)
+  })
 })

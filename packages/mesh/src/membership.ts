@@ -345,7 +345,8 @@ const LIST_OF: Record<Role, string> = {
 export function allowListAuthorize(lists: AllowLists): Authorize {
   return (peer, role) => {
     if (role === 'client') return undefined
-    return grants(allowListedRoles(lists, peer), role) ? undefined : `${peer} is not in ${LIST_OF[role]}`
+    if (grants(allowListedRoles(lists, peer), role)) return undefined
+    return role === 'coordinator' ? `coordinator ${peer} is not in fl.coordinators` : `${peer} is not in ${LIST_OF[role]}`
   }
 }
 

@@ -185,7 +185,7 @@ describe('issue 15, deliverable 1: roles and membership under a mesh authority',
     expect(await answer(shortLived, clientA, /certificate|no local data set/)).toMatch(/has no valid certificate/)
   })
 
-  it('gossips a revocation posted to one node to another, which then refuses the revoked peer, also after a restart', async () => {
+  it('gossips a revocation posted to one node to another, which then refuses the revoked peer, also after a restart and on a node that joins later', async () => {
     // Before: clientB's answer to the coordinator is about the job (it holds no such data set), not about its role.
     await answer(coordinator, clientB, /no local data set/)
     const revocation = signRevocation({ authorityKey: key, target: { peerId: coordinator.peerId }, revokedAtMs: Date.now(), reason: 'test' })
@@ -207,6 +207,11 @@ describe('issue 15, deliverable 1: roles and membership under a mesh authority',
     // A forged revocation is refused at the API (and would be by the topic's validator).
     const forged = signRevocation({ authorityKey: generateAuthorityKey(), target: { peerId: clientA.peerId }, revokedAtMs: Date.now() })
     await expect(api.postRevocation(forged)).rejects.toMatchObject({ status: 400 })
+
+    // A node that starts after the gossip learns the revocation from the peers it connects to.
+    const newcomer = await member({ roles: ['client'] })
+    await until(async () => (await createApiClient({ url: newcomer.apiUrl }).membership()).revocations.length === 1, 60_000, 'the newcomer to learn the revocation')
+    expect(await answer(coordinator, newcomer, /certificate|no local data set/)).toMatch(new RegExp(`${coordinator.peerId} has no valid certificate`))
 
     // clientB restarts: the revocation was stored, and the coordinator stays refused.
     const dataDir = clientB.config.dataDir

@@ -3,12 +3,18 @@
 import {
   GetCertificateRequestSchema,
   GetCertificateResponseSchema,
+  GetRevocationsRequestSchema,
+  GetRevocationsResponseSchema,
 } from './gen/weft/mesh/v1/membership_pb.js'
 import { topicName } from './protocol-ids.js'
 import { rpcMethod } from './rpc-method.js'
 
 /** Any node → a peer: its membership certificate (asked on first contact, before its ad arrived). */
 export const MEMBERSHIP_CERTIFICATE = rpcMethod('membership', 'certificate', GetCertificateRequestSchema, GetCertificateResponseSchema)
+/** Any node → a peer: the revocations it holds (asked on each new connection; gossip does not replay). */
+export const MEMBERSHIP_REVOCATIONS = rpcMethod('membership', 'revocations', GetRevocationsRequestSchema, GetRevocationsResponseSchema)
+/** Most revocations one `membership/revocations` answer carries (the most recent). */
+export const MAX_REVOCATIONS_PER_ANSWER = 256
 /** Gossipsub topic of signed revocations; only ones signed by the mesh's authority are relayed. */
 export const REVOCATIONS_TOPIC = topicName('revocations')
 /** Largest encoded SignedCertificate decoded. */

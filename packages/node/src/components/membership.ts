@@ -17,7 +17,7 @@ import {
   type VerifiedRevocation,
   verifyCertificate,
 } from '@weft/mesh'
-import { MEMBERSHIP_CERTIFICATE, REVOCATIONS_TOPIC, SignedCertificateSchema, SignedRevocationSchema } from '@weft/protocol'
+import { MAX_REVOCATIONS_PER_ANSWER, MEMBERSHIP_CERTIFICATE, MEMBERSHIP_REVOCATIONS, REVOCATIONS_TOPIC, SignedCertificateSchema, SignedRevocationSchema } from '@weft/protocol'
 import type { NodeComponentFactory } from '../component.js'
 import type { NodeConfig } from '../config.js'
 import { ConfigError } from '../errors.js'
@@ -80,6 +80,7 @@ export const membershipComponent: NodeComponentFactory = (ctx) => {
       const lists = { coordinators: config.fl.coordinators, submitters: config.fl.submitters }
       if (config.authority === undefined) {
         await mesh.rpc.handle(MEMBERSHIP_CERTIFICATE, () => ({}))
+        await mesh.rpc.handle(MEMBERSHIP_REVOCATIONS, () => ({}))
         ctx.provide('membership', {
           mode: 'allow-lists',
           authorize: allowListAuthorize(lists),
@@ -90,7 +91,9 @@ export const membershipComponent: NodeComponentFactory = (ctx) => {
           revoke: async () => ({ ok: false, reason: 'no-authority', detail: 'this node has no mesh authority (config authority.publicKey)' }),
           revocations: () => [],
         })
-        release = () => mesh.rpc.unhandle(MEMBERSHIP_CERTIFICATE).catch(() => {})
+        release = async () => {
+          for (const m of [MEMBERSHIP_CERTIFICATE, MEMBERSHIP_REVOCATIONS]) await mesh.rpc.unhandle(m).catch(() => {})
+        }
         return
       }
       const state = ctx.get('state')
@@ -125,9 +128,19 @@ export const membershipComponent: NodeComponentFactory = (ctx) => {
       const unsubscribe = topic.subscribe(() => {})
 
       await mesh.rpc.handle(MEMBERSHIP_CERTIFICATE, () => (certificate === undefined ? {} : { certificate: fromSigned(certificate) }))
-      // A peer's certificate is asked for on first contact, so its role is known before its first ad arrives.
+      await mesh.rpc.handle(MEMBERSHIP_REVOCATIONS, () => ({ revocations: membership.revocations().slice(-MAX_REVOCATIONS_PER_ANSWER).map((r) => r.signed) }))
+      // A peer's certificate is asked for on first contact, so its role is known before its first ad arrives; and its
+      // revocations, since gossip does not replay those published while this node was away.
       const onConnect = (evt: CustomEvent<string>): void => {
         const peer = evt.detail
+        void mesh.rpc
+          .call(peer, MEMBERSHIP_REVOCATIONS, {}, { timeoutMs: 10_000 })
+          .then((r) => {
+            let refused = 0
+            for (const signed of r.revocations.slice(0, MAX_REVOCATIONS_PER_ANSWER)) if (!take(signed).ok) refused++
+            if (refused > 0) log.info({ peer, refused }, 'a peer sent revocations that do not verify')
+          })
+          .catch((err: Error) => log.debug({ peer, err: err.message }, 'could not fetch the revocations of a new peer'))
         if (membership.certificateOf(peer) !== undefined) return
         void mesh.rpc
           .call(peer, MEMBERSHIP_CERTIFICATE, {}, { timeoutMs: 5_000 })
@@ -166,7 +179,7 @@ export const membershipComponent: NodeComponentFactory = (ctx) => {
       release = async () => {
         mesh.removeEventListener('peer:connect', onConnect)
         unsubscribe()
-        await mesh.rpc.unhandle(MEMBERSHIP_CERTIFICATE).catch(() => {})
+        for (const m of [MEMBERSHIP_CERTIFICATE, MEMBERSHIP_REVOCATIONS]) await mesh.rpc.unhandle(m).catch(() => {})
       }
     },
     async stop() {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/mesh/v1/membership.proto.
  */
 export const file_weft_mesh_v1_membership: GenFile = /*@__PURE__*/
-  fileDesc("Ch13ZWZ0L21lc2gvdjEvbWVtYmVyc2hpcC5wcm90bxIMd2VmdC5tZXNoLnYxIoMBChFNZW1iZXJDZXJ0aWZpY2F0ZRIRCglhdXRob3JpdHkYASABKAwSDwoHcGVlcl9pZBgCIAEoCRINCgVyb2xlcxgDIAMoCRIOCgZzZXJpYWwYBCABKAkSFAoMaXNzdWVkX2F0X21zGAUgASgEEhUKDWV4cGlyZXNfYXRfbXMYBiABKAQiOwoRU2lnbmVkQ2VydGlmaWNhdGUSEwoLY2VydGlmaWNhdGUYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInUKClJldm9jYXRpb24SEQoJYXV0aG9yaXR5GAEgASgMEhAKBnNlcmlhbBgCIAEoCUgAEhEKB3BlZXJfaWQYAyABKAlIABIVCg1yZXZva2VkX2F0X21zGAQgASgEEg4KBnJlYXNvbhgFIAEoCUIICgZ0YXJnZXQiOQoQU2lnbmVkUmV2b2NhdGlvbhISCgpyZXZvY2F0aW9uGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIXChVHZXRDZXJ0aWZpY2F0ZVJlcXVlc3QiTgoWR2V0Q2VydGlmaWNhdGVSZXNwb25zZRI0CgtjZXJ0aWZpY2F0ZRgBIAEoCzIfLndlZnQubWVzaC52MS5TaWduZWRDZXJ0aWZpY2F0ZWIGcHJvdG8z");
+  fileDesc("Ch13ZWZ0L21lc2gvdjEvbWVtYmVyc2hpcC5wcm90bxIMd2VmdC5tZXNoLnYxIoMBChFNZW1iZXJDZXJ0aWZpY2F0ZRIRCglhdXRob3JpdHkYASABKAwSDwoHcGVlcl9pZBgCIAEoCRINCgVyb2xlcxgDIAMoCRIOCgZzZXJpYWwYBCABKAkSFAoMaXNzdWVkX2F0X21zGAUgASgEEhUKDWV4cGlyZXNfYXRfbXMYBiABKAQiOwoRU2lnbmVkQ2VydGlmaWNhdGUSEwoLY2VydGlmaWNhdGUYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInUKClJldm9jYXRpb24SEQoJYXV0aG9yaXR5GAEgASgMEhAKBnNlcmlhbBgCIAEoCUgAEhEKB3BlZXJfaWQYAyABKAlIABIVCg1yZXZva2VkX2F0X21zGAQgASgEEg4KBnJlYXNvbhgFIAEoCUIICgZ0YXJnZXQiOQoQU2lnbmVkUmV2b2NhdGlvbhISCgpyZXZvY2F0aW9uGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIXChVHZXRSZXZvY2F0aW9uc1JlcXVlc3QiLQoWR2V0UmV2b2NhdGlvbnNSZXNwb25zZRITCgtyZXZvY2F0aW9ucxgBIAMoDCIXChVHZXRDZXJ0aWZpY2F0ZVJlcXVlc3QiTgoWR2V0Q2VydGlmaWNhdGVSZXNwb25zZRI0CgtjZXJ0aWZpY2F0ZRgBIAEoCzIfLndlZnQubWVzaC52MS5TaWduZWRDZXJ0aWZpY2F0ZWIGcHJvdG8z");
 
 /**
  * What an authority says about one node: its roles until `expires_at_ms`.
@@ -168,6 +168,41 @@ export const SignedRevocationSchema: GenMessage<SignedRevocation> = /*@__PURE__*
   messageDesc(file_weft_mesh_v1_membership, 3);
 
 /**
+ * Asks a peer for the revocations it holds (RPC `membership/revocations`): asked on each new connection, so a node
+ * that was away when a revocation was gossiped learns it.
+ *
+ * @generated from message weft.mesh.v1.GetRevocationsRequest
+ */
+export type GetRevocationsRequest = Message<"weft.mesh.v1.GetRevocationsRequest"> & {
+};
+
+/**
+ * Describes the message weft.mesh.v1.GetRevocationsRequest.
+ * Use `create(GetRevocationsRequestSchema)` to create a new message.
+ */
+export const GetRevocationsRequestSchema: GenMessage<GetRevocationsRequest> = /*@__PURE__*/
+  messageDesc(file_weft_mesh_v1_membership, 4);
+
+/**
+ * The most recent revocations the peer holds (at most 256), each an encoded SignedRevocation.
+ *
+ * @generated from message weft.mesh.v1.GetRevocationsResponse
+ */
+export type GetRevocationsResponse = Message<"weft.mesh.v1.GetRevocationsResponse"> & {
+  /**
+   * @generated from field: repeated bytes revocations = 1;
+   */
+  revocations: Uint8Array[];
+};
+
+/**
+ * Describes the message weft.mesh.v1.GetRevocationsResponse.
+ * Use `create(GetRevocationsResponseSchema)` to create a new message.
+ */
+export const GetRevocationsResponseSchema: GenMessage<GetRevocationsResponse> = /*@__PURE__*/
+  messageDesc(file_weft_mesh_v1_membership, 5);
+
+/**
  * Asks a peer for its certificate (RPC `membership/certificate`): used on first contact, before its ad arrived.
  *
  * @generated from message weft.mesh.v1.GetCertificateRequest
@@ -180,7 +215,7 @@ export type GetCertificateRequest = Message<"weft.mesh.v1.GetCertificateRequest"
  * Use `create(GetCertificateRequestSchema)` to create a new message.
  */
 export const GetCertificateRequestSchema: GenMessage<GetCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_weft_mesh_v1_membership, 4);
+  messageDesc(file_weft_mesh_v1_membership, 6);
 
 /**
  * A node's certificate; empty `certificate` when it has none.
@@ -199,5 +234,5 @@ export type GetCertificateResponse = Message<"weft.mesh.v1.GetCertificateRespons
  * Use `create(GetCertificateResponseSchema)` to create a new message.
  */
 export const GetCertificateResponseSchema: GenMessage<GetCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_weft_mesh_v1_membership, 5);
+  messageDesc(file_weft_mesh_v1_membership, 7);
 

@@ -126,6 +126,18 @@ afterAll(async () => {
 })
 
 describe('issue 15, deliverable 1: roles and membership under a mesh authority', { timeout: 180_000 }, () => {
+  it('refuses to start with a certificate that is not its own: another peer’s, or another authority’s', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'weft-member-'))
+    await nodePeerId(dataDir)
+    const now = Date.now()
+    writeFileSync(join(dataDir, 'member.cert'), issueCertificate({ authorityKey: key, peerId: clientA.peerId, roles: ['admin'], issuedAtMs: now, expiresAtMs: now + 60_000 }))
+    const config = { dataDir, authority: { publicKey }, fl: { coordinators: [], submitters: [] } as never }
+    await expect(startTestNode(config)).rejects.toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/is not valid \(wrong-peer: certificate of /) })
+    const other = generateAuthorityKey()
+    writeFileSync(join(dataDir, 'member.cert'), issueCertificate({ authorityKey: other, peerId: await nodePeerId(dataDir), roles: ['admin'], issuedAtMs: now, expiresAtMs: now + 60_000 }))
+    await expect(startTestNode(config)).rejects.toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/is not valid \(wrong-authority/) })
+  })
+
   it('runs honest work: certified clients train a job of a certified coordinator to the end', async () => {
     const view = coordinator.fl.submit(spec())
     await until(() => coordinator.fl.coordinator.isRunning(view.id) === false, 150_000, 'the job to finish')

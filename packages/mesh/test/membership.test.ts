@@ -13,6 +13,10 @@ import {
   verifyCertificate,
   verifyRevocation,
 } from '@weft/mesh'
+import { readFileSync } from 'node:fs'
+import { fromBinary } from '@bufbuild/protobuf'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { SignedCertificateSchema, SignedRevocationSchema } from '@weft/protocol'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
@@ -61,6 +65,28 @@ describe('certificates', () => {
     expect(() => issueCertificate({ authorityKey: key, peerId: 'p', roles: ['root' as 'admin'], issuedAtMs: 0, expiresAtMs: 1 })).toThrow(RangeError)
     expect(() => issueCertificate({ authorityKey: key, peerId: 'p', roles: ['client'], issuedAtMs: 5, expiresAtMs: 5 })).toThrow(/expiresAtMs/)
     expect(() => verifyCertificate(cert(), new Uint8Array(31), NOW)).toThrow(/authority/)
+  })
+})
+
+describe('known-answer vectors (vectors/membership.json)', () => {
+  const v = JSON.parse(readFileSync(new URL('./vectors/membership.json', import.meta.url), 'utf8'))
+  const secret = Uint8Array.from(Buffer.from(v.authoritySecretKey, 'hex'))
+  const text = (s: string) => new TextEncoder().encode(s)
+  const withPrefix = (prefix: string, body: Uint8Array) => new Uint8Array([...text(prefix), ...body])
+
+  it('issue and sign exactly these bytes, which verify with Ed25519 alone over the domain-separated body', () => {
+    expect(formatAuthorityKey(authorityPublicKey(secret))).toBe(v.authorityPublicKey)
+    const { signed, ...cert } = v.certificate
+    const issued = issueCertificate({ authorityKey: secret, ...cert })
+    expect(Buffer.from(issued).toString('hex')).toBe(signed)
+    const envelope = fromBinary(SignedCertificateSchema, issued)
+    expect(ed25519.verify(envelope.signature, withPrefix('weft-member-cert/v1', envelope.certificate), authorityPublicKey(secret))).toBe(true)
+    const { signed: revSigned, ...rev } = v.revocation
+    const revoked = signRevocation({ authorityKey: secret, ...rev })
+    expect(Buffer.from(revoked).toString('hex')).toBe(revSigned)
+    const revEnvelope = fromBinary(SignedRevocationSchema, revoked)
+    expect(ed25519.verify(revEnvelope.signature, withPrefix('weft-revocation/v1', revEnvelope.revocation), authorityPublicKey(secret))).toBe(true)
+    expect(verifyCertificate(issued, parseAuthorityKey(v.authorityPublicKey), cert.issuedAtMs).ok).toBe(true)
   })
 })
 

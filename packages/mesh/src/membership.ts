@@ -407,6 +407,9 @@ class DefaultMembership implements Membership {
   }
 
   addCertificate(bytes: Uint8Array, peer?: string): CertificateVerdict {
+    // A peer presents the same certificate in every ad: one held already, still valid, is not verified again.
+    const known = peer === undefined ? undefined : this.#certificates.get(peer)
+    if (known !== undefined && bytesEqual(known.signed, bytes) && known.expiresAtMs > this.#now() && !this.isRevoked(known)) return { ok: true, certificate: known }
     const verdict = verifyCertificate(bytes, this.authority, this.#now(), peer)
     if (!verdict.ok) return verdict
     const cert = verdict.certificate

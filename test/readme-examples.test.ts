@@ -23,6 +23,12 @@ describe('README examples', () => {
     expect(coordinator.fl.participate).toBe(false)
   })
 
+  it('the authority node config is valid: the public key as `weft mesh init` prints it (issue 15, deliverable 1)', () => {
+    const config = parseNodeConfig(block('authority.yaml'))
+    expect(config.authority).toEqual({ publicKey: 'ed25519:gyeCJJYrQj6uXdlJlmdwd9h6g7jIs-g-42Jy5cR3lh4', certificate: 'member.cert' })
+    expect(() => parseNodeConfig({ dataDir: '/tmp/x', authority: { publicKey: '12D3KooWxyz' } })).toThrow(/authority\.publicKey: must be the authority key/)
+  })
+
   it('the torch node config is valid: torch preferred, one thread per worker, two workers', () => {
     const config = parseNodeConfig(block('torch-node.yaml'))
     expect(config.runtime).toMatchObject({ engine: 'torch', torch: { device: 'auto', threads: 1 } })

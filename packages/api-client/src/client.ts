@@ -13,6 +13,7 @@ import {
   type SubmittedJob,
   submittedJobSchema,
 } from './job-views.js'
+import { type MembershipView, membershipViewSchema, type PostedRevocation, postedRevocationSchema } from './membership-views.js'
 import { parseResponse } from './parse-response.js'
 import {
   type MeshView,
@@ -65,6 +66,19 @@ export interface ApiClient {
   jobModel(id: string, round: number | 'last'): Promise<{ bytes: Uint8Array; round: number }>
   /** Where the model artifact after `round` downloads from (for a link). */
   modelUrl(id: string, round: number | 'last'): string
+  /** The node's mesh authority, its certificate and the revocations it holds. */
+  membership(): Promise<MembershipView>
+  /**
+   * Gives the node a revocation signed by the mesh authority (an encoded SignedRevocation, `weft mesh revoke`); the
+   * node keeps it and gossips it. @throws ApiError 400 when it does not verify, 409 when the node has no authority
+   */
+  postRevocation(signed: Uint8Array): Promise<PostedRevocation>
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = ''
+  for (const b of bytes) binary += String.fromCharCode(b)
+  return btoa(binary)
 }
 
 interface RequestInit_ {
@@ -159,6 +173,8 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     cancelJob: async (id: string) => {
       await json(cancelledJobSchema, `/v1/fl/jobs/${enc(id)}/cancel`, { method: 'POST', body: {} })
     },
+    membership: () => json(membershipViewSchema, '/v1/mesh/membership'),
+    postRevocation: (signed: Uint8Array) => json(postedRevocationSchema, '/v1/mesh/revocations', { method: 'POST', body: { revocation: toBase64(signed) } }),
     jobModel: async (id: string, round: number | 'last') => {
       const res = await send(`/v1/fl/jobs/${enc(id)}/model?round=${round}`, { timeoutMs: 120_000 })
       return { bytes: new Uint8Array(await res.arrayBuffer()), round: Number(res.headers.get('x-weft-round') ?? Number.NaN) }

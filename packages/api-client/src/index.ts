@@ -56,4 +56,13 @@ export {
   type SubmittedJob,
   submittedJobSchema,
 } from './job-views.js'
+export {
+  type MembershipView,
+  membershipViewSchema,
+  type PostedRevocation,
+  postedRevocationSchema,
+  type RevocationView,
+  revocationTargetSchema,
+  revocationViewSchema,
+} from './membership-views.js'
 export { type StreamEvent, type StreamEvents, streamEventSchemas } from './stream-events.js'

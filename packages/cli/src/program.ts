@@ -5,6 +5,7 @@ import { registerDataCommands } from './commands/data.js'
 import { registerDpCommands } from './commands/dp.js'
 import { registerFlCommands } from './commands/fl.js'
 import { registerFlSimulateCommand } from './commands/fl-simulate.js'
+import { registerMeshCommands } from './commands/mesh.js'
 import { registerNodeCommands } from './commands/node.js'
 import { registerTrainCommand } from './commands/train.js'
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   const program = new Command()
   program.name('weft').description('Weft: a decentralized AI compute fabric').showHelpAfterError()
   registerNodeCommands(program)
+  registerMeshCommands(program)
   registerDemoCommand(program)
   registerTrainCommand(program)
   registerDataCommands(program)

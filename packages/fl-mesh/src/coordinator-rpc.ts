@@ -1,6 +1,6 @@
 // The coordinator's RPC surface for other nodes: submit a job here, ask a job's status, report a failed task.
 import type { Coordinator } from '@weft/fl'
-import { RpcError } from '@weft/mesh'
+import { type Authorize, RpcError } from '@weft/mesh'
 import { FL_STATUS, FL_SUBMIT, FL_TASK_FAILED, MAX_FAILURE_REASON, MAX_SPEC_JSON, WireErrorCode } from '@weft/protocol'
 import { type FlEndpoint, type FlLogger, silentLogger } from './endpoint.js'
 
@@ -18,6 +18,8 @@ export interface CoordinatorRpcComponents {
   readonly statusJson: (jobId: string) => string | undefined
   /** Why `peer` may not read the status of job `jobId` (its spec, seed and each round's clients), or undefined. */
   readonly statusRefusal: (peer: string, jobId: string) => string | undefined
+  /** The node's role check: failed tasks are reported only by peers holding the `client` role. Default: anyone. */
+  readonly authorize?: Authorize
   /** Whether a job is coordinated here. */
   readonly hasJob: (jobId: string) => boolean
   readonly logger?: FlLogger
@@ -49,6 +51,8 @@ export async function serveCoordinatorRpc(c: CoordinatorRpcComponents): Promise<
     return { statusJson: json }
   })
   await mesh.rpc.handle(FL_TASK_FAILED, (req, ctx) => {
+    const unauthorized = c.authorize?.(ctx.peer, 'client')
+    if (unauthorized !== undefined) throw new RpcError(WireErrorCode.UNAUTHORIZED, unauthorized)
     if (!c.hasJob(req.jobId)) throw new RpcError(WireErrorCode.NOT_FOUND, `no job ${req.jobId} here`)
     // Only the client's own task: the coordinator checks that `ctx.peer` holds a task of that round.
     const reason = req.reason.slice(0, MAX_FAILURE_REASON)

@@ -23,7 +23,7 @@ import {
   setVector,
   trainingData,
 } from '@weft/fl'
-import { RpcError, TensorRejectedError } from '@weft/mesh'
+import { allowListAuthorize, type Authorize, RpcError, TensorRejectedError } from '@weft/mesh'
 import {
   FL_CANCEL,
   FL_EVALUATE,
@@ -48,7 +48,10 @@ import { type FlEndpoint, type FlLogger, fromHex, silentLogger, toHex } from './
 export interface ParticipantPolicy {
   /** Takes part in federated jobs at all. */
   readonly participate: boolean
-  /** Coordinators it accepts invitations from ('*': any; empty: none). */
+  /**
+   * Coordinators it accepts invitations from ('*': any; empty: none). The role check when no `authorize` is given;
+   * a node passes its own check, which includes this list.
+   */
   readonly coordinators: readonly string[]
   /** What a job must promise before this client trains on its data. */
   readonly privacy: ClientPrivacyPolicy
@@ -73,6 +76,11 @@ export interface ParticipantEngines {
 export interface ParticipantComponents {
   readonly mesh: FlEndpoint
   readonly policy: ParticipantPolicy
+  /**
+   * The node's role check: every invitation, model, task, evaluation and cancellation comes from a peer holding the
+   * `coordinator` role (a coordinator revoked mid-job is refused from then on). Default: `policy.coordinators`.
+   */
+  readonly authorize?: Authorize
   readonly engines: ParticipantEngines
   /** The local data set a job names, loaded (once) by the node; undefined when there is none by that name. */
   readonly loadDataset: (name: string) => Promise<InMemoryDataset> | undefined
@@ -137,6 +145,7 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
 /** Registers the client side of the FL protocol on the mesh node. */
 export async function startParticipant(c: ParticipantComponents): Promise<Participant> {
   const { mesh, policy } = c
+  const authorize = c.authorize ?? allowListAuthorize({ coordinators: policy.coordinators, submitters: [] })
   const log = c.logger ?? silentLogger
   const jobs = new Map<string, ClientJob>()
   const models = new Map<string, Float32Array>()
@@ -162,6 +171,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const job = jobs.get(jobId)
     if (job === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `not a client of job ${jobId}; invite first`)
     if (job.coordinator !== from) throw new RpcError(WireErrorCode.UNAUTHORIZED, `job ${jobId} is coordinated by ${job.coordinator}`)
+    const refusal = authorize(from, 'coordinator')
+    if (refusal !== undefined) throw new RpcError(WireErrorCode.UNAUTHORIZED, refusal)
     return job
   }
 
@@ -264,6 +275,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       const meta = fromBinary(ModelMetaSchema, header.metadata)
       const job = jobs.get(meta.jobId)
       if (job === undefined || job.coordinator !== from) return { decline: 'not-wanted', message: `not a client of job ${meta.jobId} coordinated by ${from}` }
+      const refusal = authorize(from, 'coordinator')
+      if (refusal !== undefined) return { decline: 'not-wanted', message: refusal }
       return true
     },
     onReceive: (received, from) => {
@@ -291,7 +304,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   await mesh.rpc.handle(FL_INVITE, async (req, ctx) => {
     const refuse = (reason: string) => ({ accepted: false, reason })
     if (!policy.participate) return refuse('this node does not take part in federated jobs')
-    if (!policy.coordinators.includes('*') && !policy.coordinators.includes(ctx.peer)) return refuse(`coordinator ${ctx.peer} is not in fl.coordinators`)
+    const unauthorized = authorize(ctx.peer, 'coordinator')
+    if (unauthorized !== undefined) return refuse(unauthorized)
     if (req.specJson.length > MAX_SPEC_JSON) return refuse(`job spec of ${req.specJson.length} bytes is over ${MAX_SPEC_JSON}`)
     const existing = jobs.get(req.jobId)
     // Only the job's own coordinator may invite again (one that restarted): another peer cannot take a job over.

@@ -2,7 +2,7 @@
 // coordinator's admission), then decoded, judged again (the round may have moved on) and stored on arrival.
 import { fromBinary } from '@bufbuild/protobuf'
 import { announcedUpdateLength, type Coordinator, decodeClientUpdate, type JobSpec, MASKED_TENSOR, type UpdateHeader, updateShapeProblem } from '@weft/fl'
-import { type IncomingTensorSet, TensorRejectedError } from '@weft/mesh'
+import { type Authorize, type IncomingTensorSet, TensorRejectedError } from '@weft/mesh'
 import { FL_UPDATE, type Tensor, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { type FlEndpoint, toHex } from './endpoint.js'
 
@@ -11,6 +11,8 @@ export interface UpdateReceiverComponents {
   readonly coordinator: Pick<Coordinator, 'admit' | 'deliver' | 'deliverMasked'>
   /** The spec of a job coordinated here (parsed once, when the job was stored). */
   readonly jobSpec: (jobId: string) => JobSpec | undefined
+  /** The node's role check: updates come only from peers holding the `client` role. Default: anyone may send. */
+  readonly authorize?: Authorize
   /** Counts an update refused before it reached the coordinator (malformed, misshapen). */
   readonly onRefused?: () => void
 }
@@ -79,6 +81,8 @@ export async function serveUpdates(c: UpdateReceiverComponents, init: UpdateRece
   await mesh.tensors.handle(FL_UPDATE, {
     maxBytes: init.maxBytes,
     accept(incoming, from) {
+      const unauthorized = c.authorize?.(from, 'client')
+      if (unauthorized !== undefined) return refuse(unauthorized)
       const j = judge(incoming)
       if (typeof j === 'string') return refuse(j)
       const verdict = coordinator.admit(from, j.header)

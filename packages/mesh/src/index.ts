@@ -2,6 +2,40 @@
 // The configured Node mesh node (TCP, mDNS, OpenSSL hashing) is `@weft/mesh/node`.
 export { createMeshDht, type DhtNamespace, dhtKey, type MeshDht } from './dht.js'
 export { InvalidDhtKeyError, InvalidDhtRecordError, InvalidPskError, ProtocolViolationError, RpcError } from './errors.js'
+export {
+  type AddRevocationResult,
+  type AllowLists,
+  allowListAuthorize,
+  allowListedRoles,
+  type Authorize,
+  authorityPublicKey,
+  type Certificate,
+  type CertificateRejection,
+  type CertificateVerdict,
+  createMembership,
+  formatAuthorityKey,
+  generateAuthorityKey,
+  grants,
+  type IssueCertificateInit,
+  issueCertificate,
+  MAX_CERTIFICATE_SKEW_MS,
+  MAX_REVOCATION_REASON,
+  type Membership,
+  type MembershipComponents,
+  type MembershipInit,
+  membershipAuthorize,
+  parseAuthorityKey,
+  type RevocationRejection,
+  type RevocationTarget,
+  type RevocationVerdict,
+  ROLES,
+  type Role,
+  type SignRevocationInit,
+  signRevocation,
+  type VerifiedRevocation,
+  verifyCertificate,
+  verifyRevocation,
+} from './membership.js'
 export { libp2pMeshLogger, type MeshLogger } from './logger.js'
 export { type MeshMetrics, noopMetrics, type RpcOutcome } from './metrics.js'
 export type { PeerTarget } from './peer.js'

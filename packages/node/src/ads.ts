@@ -41,6 +41,8 @@ export type AdRejection =
   | 'sender-mismatch'
   /** The node has a private network's allow-list, and the ad's peer is not on it. */
   | 'not-allowed'
+  /** The node's mesh has an authority, and the ad carries no valid certificate of it for its peer. */
+  | 'uncertified'
 
 export type VerifiedAd = { ok: true; ad: ResourceAd; signed: SignedResourceAd } | { ok: false; reason: AdRejection; detail: string }
 

@@ -12,6 +12,7 @@ import { WireErrorCode } from '@weft/protocol'
 import { parse as parseYaml } from 'yaml'
 import { mountDashboard } from './dashboard.js'
 import type { FlService } from './fl/fl-service.js'
+import type { MembershipView, RevocationView } from '@weft/api-client'
 import type { MeshView, NodeView, PeerView, StreamEvent, TelemetryView } from './views.js'
 
 /** What the API needs from the node. */
@@ -29,6 +30,12 @@ export interface ApiBackend {
   subscribe(listener: (event: StreamEvent) => void): () => void
   /** Federated jobs (absent: the /v1/fl routes answer 404). */
   fl?: () => FlService | undefined
+  /** Mesh membership (absent: the /v1/mesh/membership and /v1/mesh/revocations routes answer 404). */
+  membership?: {
+    view(): MembershipView
+    /** Verifies, keeps and gossips an encoded SignedRevocation. */
+    revoke(signed: Uint8Array): Promise<{ ok: true; isNew: boolean; revocation: RevocationView } | { ok: false; reason: string; detail: string }>
+  }
 }
 
 export interface ApiServerInit {
@@ -194,6 +201,7 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
     return c.json(found)
   })
   mountFl(app, backend)
+  mountMembership(app, backend)
   app.get('/metrics', async (c) => {
     const { contentType, body } = await backend.metrics()
     return c.body(body, 200, { 'content-type': contentType })
@@ -264,6 +272,33 @@ function streamEvents(c: Context, backend: ApiBackend): Response {
 }
 
 const JOB_ID = /^[A-Za-z0-9._-]{1,128}$/
+
+/** Largest revocation taken, as base64 (a SignedRevocation is at most 2 KiB). */
+const MAX_REVOCATION_BASE64 = 4096
+
+function mountMembership(app: Hono, backend: ApiBackend): void {
+  const membership = backend.membership
+  if (membership === undefined) return
+  app.get('/v1/mesh/membership', (c) => c.json(membership.view()))
+  app.post('/v1/mesh/revocations', async (c) => {
+    let body: { revocation?: unknown }
+    try {
+      body = (await c.req.json()) as { revocation?: unknown }
+    } catch {
+      return badRequest(c, 'the body must be JSON: { "revocation": "<base64 of a signed revocation>" }')
+    }
+    const text = typeof body === 'object' && body !== null ? body.revocation : undefined
+    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_REVOCATION_BASE64 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
+      return badRequest(c, `"revocation" must be the base64 of a signed revocation (weft mesh revoke), at most ${MAX_REVOCATION_BASE64} characters`)
+    }
+    const result = await membership.revoke(new Uint8Array(Buffer.from(text, 'base64')))
+    if (!result.ok) {
+      if (result.reason === 'no-authority') return c.json({ error: 'no-authority', message: result.detail }, 409)
+      return badRequest(c, `the revocation was refused (${result.reason}): ${result.detail}`)
+    }
+    return c.json({ accepted: true, isNew: result.isNew, revocation: result.revocation })
+  })
+}
 
 function mountFl(app: Hono, backend: ApiBackend): void {
   const fl = (): FlService | undefined => backend.fl?.()

@@ -16,6 +16,7 @@ import type { Telemetry, TrafficMeter } from './telemetry.js'
 import type { ActivityView, StreamEvent } from './views.js'
 import type { AdsService } from './components/ads.js'
 import type { DatasetCache } from './components/datasets.js'
+import type { NodeMembership } from './components/membership.js'
 
 /** One part of a running node. */
 export interface NodeComponent {
@@ -39,6 +40,7 @@ export interface NodeServices {
   readonly engines: NodeEngines
   readonly mesh: MeshNode
   readonly peers: PeerTable
+  readonly membership: NodeMembership
   readonly datasets: DatasetCache
   readonly telemetry: Telemetry
   readonly ads: AdsService

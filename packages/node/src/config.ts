@@ -5,6 +5,7 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { defaultDataDir } from '@weft/api-client/node'
 import { attackConfigSchema } from '@weft/fl'
+import { parseAuthorityKey } from '@weft/mesh'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
 
@@ -106,6 +107,31 @@ export const nodeConfigSchema = z
         /** Peer ids admitted to connect; empty means every holder of the key. */
         allow: z.array(z.string().min(1)).default([]),
       })
+      .optional(),
+    /**
+     * The mesh's authority (`weft mesh init`). Absent: roles come from the allow-lists alone (`fl.coordinators`,
+     * `fl.submitters`). Present: every peer must present a certificate of this authority (its ads without one are
+     * ignored), a peer's roles are its certificate's plus what the allow-lists grant, and revocations signed by the
+     * authority are gossiped and kept.
+     */
+    authority: z
+      .object({
+        /** The authority's public key, `ed25519:<base64url>` as `weft mesh init` prints it. */
+        publicKey: z.string().refine(
+          (text) => {
+            try {
+              parseAuthorityKey(text)
+              return true
+            } catch {
+              return false
+            }
+          },
+          { message: 'must be the authority key as `weft mesh init` prints it: ed25519:<base64url of 32 bytes>' },
+        ),
+        /** This node's certificate (`weft mesh admit`); relative paths are inside dataDir. */
+        certificate: z.string().min(1).default('member.cert'),
+      })
+      .strict()
       .optional(),
     datasets: z.array(datasetConfigSchema).default([]),
     runtime: z

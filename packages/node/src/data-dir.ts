@@ -4,6 +4,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CLIENT_DATA_DIR_FILES, pidAlive, readRunningNode, type RunningNodeRecord } from '@weft/api-client/node'
 import { DataDirError } from './errors.js'
 
@@ -69,6 +70,16 @@ export async function loadOrCreateIdentity(dir: string): Promise<PrivateKey> {
   const key = await generateKeyPair('Ed25519')
   writeSecretFile(path, privateKeyToProtobuf(key))
   return key
+}
+
+/**
+ * The peer id of the node that uses `dir`, creating the directory and its identity when they do not exist yet (so an
+ * authority can certify a node before its first start: `weft node id`, `weft demo`).
+ * @throws DataDirError as loadOrCreateIdentity
+ */
+export async function nodePeerId(dir: string): Promise<string> {
+  ensureDataDir(dir)
+  return peerIdFromPrivateKey(await loadOrCreateIdentity(dir)).toString()
 }
 
 /** Loads the control API bearer token, creating a random one at first start (mode 0600). */

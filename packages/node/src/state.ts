@@ -1,4 +1,5 @@
-// The node's SQLite state: node metadata and the peer table, so a restarted node remembers the mesh.
+// The node's SQLite state: node metadata, the peer table and the mesh authority's revocations, so a restarted node
+// remembers the mesh.
 import Database from 'better-sqlite3'
 import { privateDatabaseFile } from './data-dir.js'
 
@@ -25,6 +26,12 @@ const MIGRATIONS: readonly string[] = [
      status TEXT NOT NULL CHECK (status IN ('alive', 'gone')),
      gone_reason TEXT
    );`,
+  // Revocations signed by the mesh's authority, as received (canonical bytes), kept for good: a revoked certificate
+  // stays revoked across restarts.
+  `CREATE TABLE revocations (
+     signed BLOB PRIMARY KEY,
+     received_at INTEGER NOT NULL
+   );`,
 ]
 
 /** The node's state database. */
@@ -36,6 +43,10 @@ export interface NodeState {
   listPeers(): StoredPeer[]
   /** Forgets a peer (evicted from a full peer table). */
   deletePeer(peerId: string): void
+  /** Stores a verified revocation (encoded SignedRevocation); false when it was stored already. */
+  addRevocation(signed: Uint8Array, receivedAt: number): boolean
+  /** Every stored revocation, oldest first. */
+  listRevocations(): Uint8Array[]
   close(): void
 }
 
@@ -67,6 +78,8 @@ export function openNodeState(path: string): NodeState {
   const setStatus = db.prepare('UPDATE peers SET status = ?, gone_reason = ? WHERE peer_id = ?')
   const list = db.prepare('SELECT * FROM peers ORDER BY peer_id').safeIntegers(true)
   const remove = db.prepare('DELETE FROM peers WHERE peer_id = ?')
+  const addRevocation = db.prepare('INSERT OR IGNORE INTO revocations (signed, received_at) VALUES (?, ?)')
+  const listRevocations = db.prepare('SELECT signed FROM revocations ORDER BY received_at, rowid')
 
   return {
     getMeta: (key) => (getMeta.get(key) as { value: string } | undefined)?.value,
@@ -75,6 +88,8 @@ export function openNodeState(path: string): NodeState {
       void upsert.run({ ...peer, signedAd: Buffer.from(peer.signedAd), seq: peer.seq }),
     setPeerStatus: (peerId, status, reason) => void setStatus.run(status, reason, peerId),
     deletePeer: (peerId) => void remove.run(peerId),
+    addRevocation: (signed, receivedAt) => addRevocation.run(Buffer.from(signed), receivedAt).changes > 0,
+    listRevocations: () => (listRevocations.all() as Array<{ signed: Buffer }>).map((r) => new Uint8Array(r.signed)),
     listPeers: () =>
       (list.all() as Array<Record<string, unknown>>).map((r) => ({
         peerId: r['peer_id'] as string,

@@ -12,6 +12,7 @@ import { ADS_DHT_NAMESPACE, dataDirComponent, enginesComponent, meshComponent, s
 import { datasetsComponent } from './components/datasets.js'
 import { eventStreamComponent } from './components/event-stream.js'
 import { flClientComponent, flCoordinatorComponent } from './components/fl.js'
+import { membershipComponent } from './components/membership.js'
 import { peersComponent, redialComponent } from './components/peers.js'
 import { runningRecordComponent } from './components/running-record.js'
 import { telemetryComponent } from './components/telemetry.js'
@@ -68,6 +69,7 @@ export function defaultComponents(components: Partial<WeftNodeComponents> = {}):
     stateComponent,
     enginesComponent(components.engines),
     meshComponent,
+    membershipComponent,
     peersComponent,
     datasetsComponent,
     telemetryComponent,

@@ -108,3 +108,13 @@ export {
   MAX_FAILURE_REASON,
   MAX_SPEC_JSON,
 } from './fl.js'
+// Mesh membership (weft.mesh.v1): certificates and revocations, re-exported whole as generated.
+export * from './gen/weft/mesh/v1/membership_pb.js'
+export {
+  MAX_REVOCATIONS_PER_ANSWER,
+  MAX_SIGNED_CERTIFICATE_BYTES,
+  MAX_SIGNED_REVOCATION_BYTES,
+  MEMBERSHIP_CERTIFICATE,
+  MEMBERSHIP_REVOCATIONS,
+  REVOCATIONS_TOPIC,
+} from './membership.js'

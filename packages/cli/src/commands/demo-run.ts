@@ -15,6 +15,7 @@ import { InvalidArgumentError } from 'commander'
 import { stringify as stringifyYaml } from 'yaml'
 import { formatBytes, formatDuration } from '../format.js'
 import { type LocalNode, startLocalNode, waitUntil } from '../local-fabric.js'
+import type { Role } from '@weft/mesh'
 import { createJobProgress, followJob, formatEvent } from './fl.js'
 
 export interface DemoOptions {
@@ -154,6 +155,26 @@ function roundLine(h: JobView['history'][number], rounds: number): string {
   )
 }
 
+/** Lifetime of the demo's certificates: the demo's fabric lives for minutes. */
+const DEMO_CERTIFICATE_MS = 7 * 86_400_000
+
+/** The demo's own mesh authority: a key made in `dir` that certifies each node (its `member.cert`) before it starts. */
+async function demoAuthority(dir: string): Promise<{ publicKey: string; admit(dataDir: string, roles: readonly Role[]): Promise<void> }> {
+  const { authorityPublicKey, formatAuthorityKey, generateAuthorityKey, issueCertificate } = await import('@weft/mesh')
+  const { nodePeerId } = await import('@weft/node')
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const key = generateAuthorityKey()
+  writeFileSync(join(dir, 'authority.key'), key, { mode: 0o600 })
+  return {
+    publicKey: formatAuthorityKey(authorityPublicKey(key)),
+    async admit(dataDir, roles) {
+      const peerId = await nodePeerId(dataDir)
+      const now = Date.now()
+      writeFileSync(join(dataDir, 'member.cert'), issueCertificate({ authorityKey: key, peerId, roles, issuedAtMs: now, expiresAtMs: now + DEMO_CERTIFICATE_MS }), { mode: 0o600 })
+    },
+  }
+}
+
 /** Runs the demo until Ctrl-C (or, with --exit, until the job ends). @throws DemoSetupError, InvalidArgumentError */
 export async function runDemo(opts: DemoOptions): Promise<void> {
   if (opts.nodes < 2) throw new InvalidArgumentError(`--nodes must be at least 2, got ${opts.nodes}`)
@@ -190,11 +211,15 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   try {
     await printPartition(opts.nodes, data)
 
-    const common = ['--ad-interval', String(AD_INTERVAL_MS), '--ad-ttl', String(AD_TTL_MS), '--log-level', 'warn', '--no-probe']
-    const start = async (name: string, config: object, args: readonly string[]): Promise<LocalNode> => {
+    // The demo's mesh has its own authority: each node is certified before it starts (its identity is made first),
+    // the coordinator as coordinator and submitter, the clients as clients; a node without a certificate is ignored.
+    const authority = await demoAuthority(join(root, 'authority'))
+    const common = ['--ad-interval', String(AD_INTERVAL_MS), '--ad-ttl', String(AD_TTL_MS), '--log-level', 'warn', '--no-probe', '--authority', authority.publicKey]
+    const start = async (name: string, config: object, args: readonly string[], roles: readonly Role[]): Promise<LocalNode> => {
       const dataDir = join(root, name)
       const file = join(dataDir, 'weft.yaml')
       mkdirSync(dataDir, { recursive: true })
+      await authority.admit(dataDir, roles)
       writeFileSync(file, stringifyYaml(config))
       const tail: string[] = []
       const node = await startLocalNode({
@@ -218,6 +243,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       'coordinator',
       { datasets: [{ name: TEST_SET, source: 'fashion-mnist', split: 'test' }], fl: { participate: false } },
       ['--label', 'role=coordinator', ...(opts.port === undefined ? [] : ['--api-port', String(opts.port)])],
+      ['coordinator', 'submitter'],
     )
     const bootstrap = coordinator.addrs.find((a) => a.includes('/tcp/') && !a.includes('/ws'))
     if (bootstrap === undefined) throw new Error(`the coordinator has no TCP address: ${coordinator.addrs.join(' ')}`)
@@ -237,8 +263,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
           fl: { workers: 1 },
         }
         const runtime = opts.runtime === 'mixed' ? (i % 2 === 0 ? 'torch' : 'tfjs') : opts.runtime
-        // Each client trains for this fabric's coordinator only (fl.coordinators is empty by default).
-        return start(`client-${i}`, config, ['--label', 'role=client', '--bootstrap', bootstrap, '--coordinator', coordinator.peerId, '--runtime', runtime])
+        // Each client trains for this fabric's coordinator only: certified as one, and named in fl.coordinators too.
+        return start(`client-${i}`, config, ['--label', 'role=client', '--bootstrap', bootstrap, '--coordinator', coordinator.peerId, '--runtime', runtime], ['client'])
       }),
     )
     const failed = settled.find((r) => r.status === 'rejected')

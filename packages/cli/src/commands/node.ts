@@ -24,6 +24,8 @@ interface StartOptions {
   allow: string[]
   coordinator: string[]
   submitter: string[]
+  authority?: string
+  certificate?: string
   adInterval?: string
   adTtl?: string
   probe?: boolean
@@ -94,11 +96,17 @@ async function buildConfig(opts: StartOptions): Promise<NodeConfig> {
   if (opts.coordinator.length > 0) fl['coordinators'] = [...((fl['coordinators'] as string[]) ?? []), ...opts.coordinator]
   if (opts.submitter.length > 0) fl['submitters'] = [...((fl['submitters'] as string[]) ?? []), ...opts.submitter]
   if (Object.keys(fl).length > 0) merged['fl'] = fl
+  if (opts.authority !== undefined || opts.certificate !== undefined) {
+    const authority = { ...((file['authority'] as object) ?? {}) } as Record<string, unknown>
+    if (opts.authority !== undefined) authority['publicKey'] = opts.authority
+    if (opts.certificate !== undefined) authority['certificate'] = opts.certificate
+    merged['authority'] = authority
+  }
   if (opts.logLevel !== undefined) merged['log'] = { level: opts.logLevel }
   return parseNodeConfig(merged)
 }
 
-function clientFrom(opts: { dataDir?: string; api?: string; token?: string }): ApiClient {
+export function clientFrom(opts: { dataDir?: string; api?: string; token?: string }): ApiClient {
   return createNodeApiClient({
     dataDir: opts.dataDir ?? defaultDataDir(),
     ...(opts.api !== undefined ? { apiUrl: opts.api } : {}),
@@ -108,7 +116,7 @@ function clientFrom(opts: { dataDir?: string; api?: string; token?: string }): A
   })
 }
 
-function addApiOptions(cmd: Command): Command {
+export function addApiOptions(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'data directory of the node to ask (default ~/.weft or $WEFT_HOME)')
     .option('--api <url>', 'the node API URL (instead of the data directory)')
@@ -215,6 +223,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--allow <peer-id>', 'private mesh: admit only these peers, repeatable', collect, [])
     .option('--coordinator <peer-id>', "train for this coordinator's jobs when it invites ('*': any peer), repeatable; default none", collect, [])
     .option('--submitter <peer-id>', "let this peer submit jobs here over the mesh ('*': any peer), repeatable; default none", collect, [])
+    .option('--authority <key>', 'the mesh authority\'s public key (ed25519:…, from `weft mesh init`): peers need its certificates')
+    .option('--certificate <file>', "this node's certificate (`weft mesh admit`; default <data-dir>/member.cert)")
     .option('--ad-interval <ms>', 'resource ad period')
     .option('--ad-ttl <ms>', 'resource ad lifetime')
     .option('--no-probe', 'skip the runtime throughput probe at start')
@@ -263,6 +273,14 @@ export function registerNodeCommands(program: Command): void {
       }
       process.once('SIGINT', () => stop('SIGINT'))
       process.once('SIGTERM', () => stop('SIGTERM'))
+    })
+  node
+    .command('id')
+    .description("this node's peer id (its identity is created when the data directory has none yet): what `weft mesh admit` certifies")
+    .option('--data-dir <dir>', 'data directory (default ~/.weft or $WEFT_HOME)')
+    .action(async (opts: { dataDir?: string }) => {
+      const { expandPath, nodePeerId } = await import('@weft/node')
+      process.stdout.write(`${await nodePeerId(expandPath(opts.dataDir ?? defaultDataDir()))}\n`)
     })
   node
     .command('gen-psk')

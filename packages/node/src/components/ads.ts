@@ -50,7 +50,7 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
     let release: (() => Promise<void>) | undefined
     return {
       name: 'ads',
-      dependsOn: ['state', 'engines', 'mesh', 'peers', 'datasets', 'telemetry'],
+      dependsOn: ['state', 'engines', 'mesh', 'membership', 'peers', 'datasets', 'telemetry'],
       async start() {
         const { config, logger, metrics, now } = ctx
         const mesh = ctx.get('mesh')
@@ -59,6 +59,7 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
         const engines = ctx.get('engines')
         const telemetry = ctx.get('telemetry')
         const privateKey = ctx.get('privateKey')
+        const membership = ctx.get('membership')
         const peerId = mesh.peerId
         // Engines are advertised from the first ad; the probe adds their measured throughput.
         const offers: NodeOffers = { runtimes: engines.offers(), datasets: [] }
@@ -88,6 +89,7 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
             labels: config.labels,
             neighbors: [...new Set(mesh.connections().map((c) => c.peer))].slice(0, MAX_AD_NEIGHBORS),
             activities: ctx.activities(),
+            ...(membership.certificate === undefined ? {} : { certificate: membership.certificate }),
           })
         }
 
@@ -101,6 +103,12 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
           const result = await verifyAd(bytes, receivedAt, from)
           if (result.ok && allowed !== undefined && !allowed.has(result.ad.peerId)) {
             return { ok: false, reason: 'not-allowed', detail: `${result.ad.peerId} is not in privateNetwork.allow` }
+          }
+          // With a mesh authority, an ad counts only with a valid certificate of its peer: uncertified identities are
+          // neither in the table nor relayed.
+          if (result.ok) {
+            const verdict = membership.checkPeer(result.ad.peerId, result.ad.certificate)
+            if (!verdict.ok) return { ok: false, reason: 'uncertified', detail: `${result.ad.peerId}: ${verdict.reason} (${verdict.detail})` }
           }
           return result
         }

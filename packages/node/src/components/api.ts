@@ -3,7 +3,10 @@
 import { fileURLToPath } from 'node:url'
 import { create } from '@bufbuild/protobuf'
 import { ResourceAdSchema } from '@weft/protocol'
-import { startApiServer, isLoopbackHost } from '../api.js'
+import type { RevocationView } from '@weft/api-client'
+import type { VerifiedRevocation } from '@weft/mesh'
+import { type ApiBackend, startApiServer, isLoopbackHost } from '../api.js'
+import type { NodeMembership } from './membership.js'
 import type { NodeComponentFactory, NodeContext } from '../component.js'
 import { loadOrCreateApiToken } from '../data-dir.js'
 import { flService } from '../fl/fl-service.js'
@@ -68,9 +71,30 @@ export function nodeView(ctx: NodeContext, apiUrl: string): NodeView {
   }
 }
 
+const revocationView = (r: VerifiedRevocation): RevocationView => ({ target: r.target, revokedAt: r.revokedAtMs, reason: r.reason })
+
+/** The membership routes' backend: the node's authority, certificate and revocations. */
+function membershipApi(membership: NodeMembership): NonNullable<ApiBackend['membership']> {
+  return {
+    view() {
+      const cert = membership.certificate === undefined ? undefined : membership.ownCertificate()
+      return {
+        mode: membership.mode,
+        authority: membership.authorityKey ?? null,
+        certificate: cert === undefined ? null : { serial: cert.serial, roles: [...cert.roles], issuedAt: cert.issuedAtMs, expiresAt: cert.expiresAtMs },
+        revocations: membership.revocations().map(revocationView),
+      }
+    },
+    async revoke(signed) {
+      const result = await membership.revoke(signed)
+      return result.ok ? { ok: true, isNew: result.isNew, revocation: revocationView(result.revocation) } : result
+    },
+  }
+}
+
 export const apiComponent: NodeComponentFactory = (ctx) => ({
   name: 'api',
-  dependsOn: ['data-dir', 'engines', 'mesh', 'peers', 'telemetry', 'ads', 'events'],
+  dependsOn: ['data-dir', 'engines', 'mesh', 'membership', 'peers', 'telemetry', 'ads', 'events'],
   async start() {
     const { config, now } = ctx
     const mesh = ctx.get('mesh')
@@ -112,6 +136,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         },
         metrics: async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }),
         fl: () => fl,
+        membership: membershipApi(ctx.get('membership')),
       },
       {
         host: config.api.host,

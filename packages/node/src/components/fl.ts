@@ -8,12 +8,13 @@ export const flCoordinatorComponent: NodeComponentFactory = (ctx) => {
   let removeActivities: (() => void) | undefined
   return {
     name: 'fl-coordinator',
-    dependsOn: ['state', 'engines', 'mesh', 'peers', 'datasets'],
+    dependsOn: ['state', 'engines', 'mesh', 'membership', 'peers', 'datasets'],
     async start() {
       const datasets = ctx.get('datasets')
       const role = await startFlCoordinator({
         mesh: ctx.get('mesh'),
         peers: ctx.get('peers'),
+        authorize: ctx.get('membership').authorize,
         state: ctx.get('state'),
         engines: ctx.get('engines'),
         config: ctx.config,
@@ -37,12 +38,13 @@ export const flClientComponent: NodeComponentFactory = (ctx) => {
   let removeActivities: (() => void) | undefined
   return {
     name: 'fl-client',
-    dependsOn: ['engines', 'mesh', 'datasets'],
+    dependsOn: ['engines', 'mesh', 'membership', 'datasets'],
     async start() {
       const datasets = ctx.get('datasets')
       const role = await startFlClient({
         mesh: ctx.get('mesh'),
         privateKey: ctx.get('privateKey'),
+        authorize: ctx.get('membership').authorize,
         engines: ctx.get('engines'),
         config: ctx.config,
         metrics: ctx.metrics,

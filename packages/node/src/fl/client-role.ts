@@ -4,6 +4,7 @@
 import type { InMemoryDataset } from '@weft/data'
 import { type Participant, startParticipant } from '@weft/fl-mesh'
 import type { PrivateKey } from '@libp2p/interface'
+import type { Authorize } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
 import { nativeX25519 } from '@weft/secagg/node'
 import type { Logger } from 'pino'
@@ -17,6 +18,8 @@ export interface FlClientComponents {
   readonly mesh: MeshNode
   /** The node's libp2p key: secure aggregation signs this node's round keys with it. */
   readonly privateKey: PrivateKey
+  /** The node's role check: invitations and tasks only from peers holding the `coordinator` role. */
+  readonly authorize: Authorize
   readonly config: NodeConfig
   readonly metrics: NodeMetrics
   readonly logger: Logger
@@ -45,6 +48,7 @@ export async function startFlClient(c: FlClientComponents): Promise<FlClientRole
       sendRetries: policy.sendRetries,
       ...(policy.adversary === undefined ? {} : { adversary: policy.adversary }),
     },
+    authorize: c.authorize,
     engines: { pool: (e) => engines.pool(e), has: (e) => engines.has(e), available: engines.available, preferred: engines.preferred },
     loadDataset: (name) => {
       const ds = config.datasets.find((d) => d.name === name)

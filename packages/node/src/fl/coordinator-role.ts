@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { type ClientOffer, type Coordinator, createCoordinator, ineligibility, type JobEvent, type JobStore, parseJobSpec } from '@weft/fl'
 import { engineFor, meshCoordinatorTransport, serveCoordinatorRpc, serveUpdates } from '@weft/fl-mesh'
 import type { InMemoryDataset } from '@weft/data'
-import { RpcError } from '@weft/mesh'
+import { type Authorize, RpcError } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
 import { FL_STATUS, FL_SUBMIT, WireErrorCode } from '@weft/protocol'
 import { featureSize } from '@weft/runtime'
@@ -24,6 +24,11 @@ import { quotaRefusal } from './quotas.js'
 export interface FlCoordinatorComponents {
   readonly mesh: MeshNode
   readonly peers: PeerTable
+  /**
+   * The node's role check: clients are invited, and their updates and failure reports taken, only with the `client`
+   * role; jobs are submitted and their status read over the mesh only with the `submitter` role (or `admin`).
+   */
+  readonly authorize: Authorize
   readonly state: NodeState
   readonly config: NodeConfig
   readonly metrics: NodeMetrics
@@ -53,9 +58,6 @@ export interface FlCoordinatorRole {
   stop(): Promise<void>
 }
 
-/** Whether `peer` is on an allow-list ('*': everyone). */
-const listed = (list: readonly string[], peer: string): boolean => list.includes('*') || list.includes(peer)
-
 function offerOf(entry: PeerEntry): ClientOffer {
   const ad = entry.ad
   return {
@@ -70,7 +72,7 @@ function offerOf(entry: PeerEntry): ClientOffer {
 
 /** Starts the coordinator role: opens the store, serves the protocol, resumes jobs left running. */
 export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<FlCoordinatorRole> {
-  const { mesh, peers, config, metrics, logger, engines } = c
+  const { mesh, peers, config, metrics, logger, engines, authorize } = c
   const log = logger.child({ component: 'fl' })
   const store = openFlStore(config.dataDir, {
     maxEventsPerJob: config.fl.maxEventsPerJob,
@@ -83,7 +85,11 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     mesh,
     jobSpec,
     // A fresh signed ad is what makes a peer a candidate; connections are dialled on demand.
-    candidates: (spec) => peers.list().filter((p) => p.status === 'alive' && ineligibility(spec, offerOf(p)) === undefined).map((p) => p.peerId),
+    candidates: (spec) =>
+      peers
+        .list()
+        .filter((p) => p.status === 'alive' && authorize(p.peerId, 'client') === undefined && ineligibility(spec, offerOf(p)) === undefined)
+        .map((p) => p.peerId),
   })
 
   const fl = metrics.fl
@@ -152,7 +158,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
   )
 
   const receiver = await serveUpdates(
-    { mesh, coordinator, jobSpec, onRefused: () => fl.updates.inc({ outcome: 'refused' }) },
+    { mesh, coordinator, jobSpec, authorize, onRefused: () => fl.updates.inc({ outcome: 'refused' }) },
     { maxBytes: config.fl.maxModelBytes },
   )
 
@@ -167,14 +173,18 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
   const rpc = await serveCoordinatorRpc({
     mesh,
     coordinator,
+    authorize,
     logger: log,
     submitRefusal(peer) {
       if (!config.fl.coordinate) return 'this node does not coordinate jobs (fl.coordinate is false)'
-      if (!listed(config.fl.submitters, peer)) return `${peer} is not in fl.submitters`
-      return undefined
+      return authorize(peer, 'submitter')
     },
-    // A job's status (spec, seed, every round's clients) is for whoever submitted it and the listed submitters.
-    statusRefusal: (peer, jobId) => (store.getJob(jobId)?.submitter === peer || listed(config.fl.submitters, peer) ? undefined : `${peer} did not submit job ${jobId} and is not in fl.submitters`),
+    // A job's status (spec, seed, every round's clients) is for submitters only: its own submitter needed the role to
+    // submit it, and loses the status with the role (a revoked certificate, a name taken off fl.submitters).
+    statusRefusal: (peer, jobId) => {
+      const refusal = authorize(peer, 'submitter')
+      return refusal === undefined ? undefined : `job ${jobId}'s status is for submitters: ${refusal}`
+    },
     submit(input, peer) {
       const spec = parseJobSpec(input)
       // A remote submitter gets its share of this coordinator, no more (issue 15, deliverable 3).

@@ -15,6 +15,11 @@ const AD_SIGNING_PREFIX = new TextEncoder().encode('weft-resource-ad/v1')
 export const MAX_SIGNED_AD_BYTES = 64 * 1024
 /** Ads issued further than this in the future (clock skew) are refused. */
 export const MAX_CLOCK_SKEW_MS = 60_000
+/**
+ * Longest an ad may stay valid from now (ads.ttlMs is at most this). An ad is a claim that its peer is alive: an
+ * attacker choosing its own lifetime could fill a peer table with identities that never expire.
+ */
+export const MAX_AD_LIFETIME_MS = 10 * 60_000
 
 function signingBytes(adBytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(AD_SIGNING_PREFIX.length + adBytes.length)
@@ -38,6 +43,8 @@ export type AdRejection =
   | 'bad-signature'
   | 'expired'
   | 'from-the-future'
+  /** It claims to stay valid longer than MAX_AD_LIFETIME_MS. */
+  | 'overlong'
   | 'sender-mismatch'
   /** The node has a private network's allow-list, and the ad's peer is not on it. */
   | 'not-allowed'
@@ -82,6 +89,9 @@ export async function verifyAd(bytes: Uint8Array, now: number, from?: string): P
   }
   if (Number(ad.issuedAtMs) > now + MAX_CLOCK_SKEW_MS) {
     return { ok: false, reason: 'from-the-future', detail: `issued ${Number(ad.issuedAtMs) - now} ms ahead` }
+  }
+  if (Number(ad.expiresAtMs) > now + MAX_AD_LIFETIME_MS) {
+    return { ok: false, reason: 'overlong', detail: `valid for ${Number(ad.expiresAtMs) - now} ms; ads may claim at most ${MAX_AD_LIFETIME_MS}` }
   }
   return { ok: true, ad, signed }
 }

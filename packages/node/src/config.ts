@@ -94,7 +94,7 @@ export const nodeConfigSchema = z
     ads: z
       .object({
         intervalMs: z.number().int().min(100).default(10_000),
-        ttlMs: z.number().int().min(300).default(30_000),
+        ttlMs: z.number().int().min(300).max(600_000).default(30_000),
       })
       .refine((a) => a.ttlMs > a.intervalMs, { message: 'ads.ttlMs must exceed ads.intervalMs' })
       .default({ intervalMs: 10_000, ttlMs: 30_000 }),

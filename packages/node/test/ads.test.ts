@@ -59,6 +59,13 @@ describe('signed resource ads', () => {
     expect(await verifyAd(new Uint8Array(MAX_SIGNED_AD_BYTES + 1), NOW, peerId)).toMatchObject({ ok: false, reason: 'too-large' })
   })
 
+  it('issue 15, finding 7: drop an ad that claims to stay valid for days, so forged identities cannot outlive their flood', async () => {
+    const forever = await makeAd(1n, { ttl: 3 * 24 * 3_600_000 })
+    expect(await verifyAd(forever.bytes, NOW + 1)).toMatchObject({ ok: false, reason: 'overlong' })
+    const tenMinutes = await makeAd(1n, { ttl: 10 * 60_000 })
+    expect((await verifyAd(tenMinutes.bytes, NOW + 1)).ok).toBe(true)
+  })
+
   it('never accept arbitrary bytes as an ad', async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), async (bytes) => {

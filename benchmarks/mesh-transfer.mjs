@@ -30,8 +30,8 @@ const RUNS = Number(args.runs)
 const RTTS = Number(args.rtts)
 const echo = rpcMethod('bench', 'echo', StringValueSchema, StringValueSchema)
 
-async function node(psk, tensors = {}) {
-  return createMeshNode({ privateKey: await generateKeyPair('Ed25519'), psk, network: 'loopback', listen: ['/ip4/127.0.0.1/tcp/0'], tensors })
+async function node(psk, tensors = {}, rpc = {}) {
+  return createMeshNode({ privateKey: await generateKeyPair('Ed25519'), psk, network: 'loopback', listen: ['/ip4/127.0.0.1/tcp/0'], tensors, rpc })
 }
 
 if (args.child) {
@@ -170,13 +170,23 @@ if (args.child) {
 
   // Round trips.
   const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]
+  // Session calls (the default) against a stream per call (sessions off) from a second node, alternating.
+  const perCall = await node(psk, {}, { sessionMaxRequestBytes: 0 })
   const rpcT = []
-  for (let i = 0; i < 100; i++) await me.rpc.call(info.addr, echo, { value: 'warm' })
+  const streamT = []
+  for (let i = 0; i < 100; i++) {
+    await me.rpc.call(info.addr, echo, { value: 'warm' })
+    await perCall.rpc.call(info.addr, echo, { value: 'warm' })
+  }
   for (let i = 0; i < RTTS; i++) {
-    const t0 = performance.now()
+    let t0 = performance.now()
     await me.rpc.call(info.addr, echo, { value: 'ping' })
     rpcT.push(performance.now() - t0)
+    t0 = performance.now()
+    await perCall.rpc.call(info.addr, echo, { value: 'ping' })
+    streamT.push(performance.now() - t0)
   }
+  await perCall.stop()
   const sock = net.connect(info.pong, '127.0.0.1')
   sock.setNoDelay(true)
   await new Promise((r) => sock.once('connect', r))
@@ -240,8 +250,9 @@ if (args.child) {
   console.log(`  tensors.send (hash on send)        ${f(fullM)} MiB/s  ratio ${(fullM / rawM).toFixed(2)}  vs bare stream ${(fullM / bareM).toFixed(2)}`)
   console.log(`  tensors.send (hash precomputed)    ${f(preM)} MiB/s  ratio ${(preM / rawM).toFixed(2)}  vs bare stream ${(preM / bareM).toFixed(2)}`)
   console.log(`  tensors.send (precomputed, pooled) ${f(poolM)} MiB/s  ratio ${(poolM / rawM).toFixed(2)}  vs bare stream ${(poolM / bareM).toFixed(2)}`)
-  console.log(`  RPC echo round trip   p50 ${ms(pct(rpcT, 50))} ms  p99 ${ms(pct(rpcT, 99))} ms  (${RTTS} calls, new stream each)`)
-  console.log(`  raw TCP ping-pong     p50 ${ms(pct(tcpT, 50))} ms  p99 ${ms(pct(tcpT, 99))} ms  ratio p50 ${(pct(rpcT, 50) / pct(tcpT, 50)).toFixed(1)}x`)
+  console.log(`  RPC echo, session     p50 ${ms(pct(rpcT, 50))} ms  p99 ${ms(pct(rpcT, 99))} ms  (${RTTS} calls on one long-lived stream)`)
+  console.log(`  RPC echo, stream each p50 ${ms(pct(streamT, 50))} ms  p99 ${ms(pct(streamT, 99))} ms  session/stream-each p50 ${(pct(rpcT, 50) / pct(streamT, 50)).toFixed(2)}`)
+  console.log(`  raw TCP ping-pong     p50 ${ms(pct(tcpT, 50))} ms  p99 ${ms(pct(tcpT, 99))} ms  session/raw p50 ${(pct(rpcT, 50) / pct(tcpT, 50)).toFixed(1)}x  stream-each/raw ${(pct(streamT, 50) / pct(tcpT, 50)).toFixed(1)}x`)
   console.log(`  one ${(smallBytes / 1024).toFixed(0)} KiB set, ${args['small-runs']} each, alternating:`)
   console.log(`    eager (default)       p50 ${ms(pct(eagerT, 50))} ms  p90 ${ms(pct(eagerT, 90))} ms`)
   console.log(`    waiting for the reply p50 ${ms(pct(lazyT, 50))} ms  p90 ${ms(pct(lazyT, 90))} ms  eager/waiting p50 ${(pct(eagerT, 50) / pct(lazyT, 50)).toFixed(2)}`)

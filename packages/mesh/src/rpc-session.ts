@@ -36,7 +36,8 @@ export async function serveSession(s: ServeSessionInit): Promise<void> {
   let drained: (() => void) | undefined
   const respond = async (id: bigint, result: RpcResponse['result']): Promise<void> => {
     const payload = toBinary(RpcResponseSchema, create(RpcResponseSchema, { id, result }))
-    const n = await sendFrame(stream, payload, s.maxFrameBytes, { signal: AbortSignal.any([AbortSignal.timeout(s.idleMs), ended.signal]) })
+    // A reply waits for the stream's buffer to drain at most until the session ends.
+    const n = await sendFrame(stream, payload, s.maxFrameBytes, { signal: ended.signal })
     s.metrics.onBytes(protocol, 'out', n, peer)
   }
   const run = (req: RpcRequest): void => {
@@ -44,7 +45,7 @@ export async function serveSession(s: ServeSessionInit): Promise<void> {
     inflight.set(req.id, cancel)
     const started = performance.now()
     void s
-      .invoke(req, AbortSignal.any([cancel.signal, ended.signal]))
+      .invoke(req, cancel.signal)
       .then(async ({ result, outcome }) => {
         s.metrics.onRpc(protocol, req.method, 'server', outcome as never, (performance.now() - started) / 1000)
         if (result !== undefined && !ended.signal.aborted) await respond(req.id, result)
@@ -55,16 +56,23 @@ export async function serveSession(s: ServeSessionInit): Promise<void> {
         if (inflight.size === 0) drained?.()
       })
   }
+  // Idle: no frame for idleMs while nothing runs (checked by one timer per session, not one per frame). A session
+  // with calls in flight waits for them.
+  let lastFrame = performance.now()
+  const idle = new AbortController()
+  const idleCheck = setInterval(() => {
+    if (inflight.size === 0 && performance.now() - lastFrame >= s.idleMs) idle.abort(new DOMException('session idle', 'TimeoutError'))
+  }, Math.max(10, s.idleMs / 4))
+  ;(idleCheck as unknown as { unref?(): void }).unref?.()
+  const waiting = AbortSignal.any([idle.signal, s.stop])
   try {
     for (;;) {
       let frame: Uint8Array | null
       try {
-        // Idle: no frame for idleMs while nothing runs. A session with calls in flight waits for them.
-        const idle = inflight.size === 0 ? [AbortSignal.timeout(s.idleMs)] : []
-        frame = await reader.next({ signal: AbortSignal.any([...idle, s.stop]) })
+        frame = await reader.next({ signal: waiting })
+        lastFrame = performance.now()
       } catch (err) {
-        if ((err as Error)?.name === 'TimeoutError' && inflight.size === 0) break
-        if (s.stop.aborted) break
+        if (idle.signal.aborted || s.stop.aborted) break
         s.violation(s.describeReadError(err, 'session'), err)
         return
       }
@@ -102,7 +110,10 @@ export async function serveSession(s: ServeSessionInit): Promise<void> {
   } catch (err) {
     resetStream(stream, err as Error)
   } finally {
-    ended.abort(new RpcError(WireErrorCode.CANCELLED, 'session ended'))
+    clearInterval(idleCheck)
+    const reason = new RpcError(WireErrorCode.CANCELLED, 'session ended')
+    ended.abort(reason)
+    for (const c of inflight.values()) c.abort(reason)
     reader.dispose()
   }
 }

@@ -19,6 +19,7 @@ import type { MeshLogger } from './logger.js'
 import type { MeshMetrics } from './metrics.js'
 import { type PeerTarget, targetPeerId, toDialTarget } from './peer.js'
 import { ClientSession, serveSession } from './rpc-session.js'
+import { linkedSignal } from './signals.js'
 import { closeStream, FrameReader, resetStream, sendFrame } from './stream-io.js'
 
 export { type RpcMethod, rpcMethod } from '@weft/protocol'
@@ -348,7 +349,8 @@ class RpcImpl implements Rpc {
       return fail(WireErrorCode.BAD_REQUEST, `payload is not a valid ${registered.method.input.typeName}: ${(err as Error).message}`)
     }
     const budget = Math.min(req.deadlineMs > 0 ? req.deadlineMs : this.#defaultTimeout, this.#maxDeadline)
-    const signal = AbortSignal.any([cancelled, AbortSignal.timeout(budget), this.#stopController.signal])
+    const linked = linkedSignal([cancelled, this.#stopController.signal], budget)
+    const signal = linked.signal
     let output: MessageInitShape<DescMessage>
     try {
       output = await registered.handler(input, { peer, method: req.method, signal, deadline: Date.now() + budget })
@@ -361,6 +363,8 @@ class RpcImpl implements Rpc {
       if (err instanceof RpcError) return fail(err.code, err.detail)
       this.#c.logger.warn({ protocol, method: req.method, peer, err: (err as Error)?.message }, 'RPC handler failed')
       return fail(WireErrorCode.INTERNAL, (err as Error)?.message ?? 'handler failed')
+    } finally {
+      linked.dispose()
     }
     if (cancelled.aborted) return { result: undefined, outcome: 'CANCELLED' }
     let bytes: Uint8Array
@@ -398,21 +402,31 @@ class RpcImpl implements Rpc {
     options: RpcCallOptions,
   ): Promise<MessageShape<O>> {
     const timeoutMs = options.timeoutMs ?? this.#defaultTimeout
-    const timeout = AbortSignal.timeout(timeoutMs)
-    const signals = [timeout, this.#stopController.signal]
-    if (options.signal !== undefined) {
-      signals.push(options.signal)
-    }
-    const signal = AbortSignal.any(signals)
+    const linked = linkedSignal([this.#stopController.signal, options.signal], timeoutMs)
     const abortError = (): RpcError => {
       if (options.signal?.aborted === true) {
         return new RpcError(WireErrorCode.CANCELLED, 'call cancelled by caller', { cause: options.signal.reason })
       }
-      if (timeout.aborted) {
+      if (linked.timedOut) {
         return new RpcError(WireErrorCode.TIMEOUT, `no answer within ${timeoutMs} ms`)
       }
       return new RpcError(WireErrorCode.UNAVAILABLE, 'node stopping')
     }
+    try {
+      return await this.#callOn(peer, method, request, timeoutMs, linked.signal, abortError)
+    } finally {
+      linked.dispose()
+    }
+  }
+
+  async #callOn<I extends DescMessage, O extends DescMessage>(
+    peer: PeerTarget,
+    method: RpcMethod<I, O>,
+    request: MessageInitShape<I>,
+    timeoutMs: number,
+    signal: AbortSignal,
+    abortError: () => RpcError,
+  ): Promise<MessageShape<O>> {
     const payload = toBinary(method.input, create(method.input, request))
     if (payload.byteLength > this.#maxMessage) {
       throw new RpcError(WireErrorCode.TOO_LARGE, `request of ${payload.byteLength} bytes exceeds the limit of ${this.#maxMessage} bytes`)

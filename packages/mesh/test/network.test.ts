@@ -24,9 +24,12 @@ const ns = {
 beforeAll(async () => {
   const keys = await Promise.all([0, 1, 2].map(() => generateKeyPair('Ed25519')))
   const allowList = await Promise.all(keys.map(async (k) => (await import('@libp2p/peer-id')).peerIdFromPrivateKey(k).toString()))
-  const nodes = await Promise.all(keys.map((privateKey) => startNode({ privateKey, allowList, dht: { namespaces: { weft: ns } } })))
+  // Line topology a - b - c, kept by the allow-lists (a and c never let each other in, however the DHT introduces
+  // them): a's messages reach c only through b.
+  const [ida, idb, idc] = allowList as [string, string, string]
+  const lists = [[ida, idb], allowList, [idb, idc]]
+  const nodes = await Promise.all(keys.map((privateKey, i) => startNode({ privateKey, allowList: lists[i] as string[], dht: { namespaces: { weft: ns } } })))
   ;[a, b, c] = nodes as [typeof a, typeof b, typeof c]
-  // Line topology a - b - c: a's messages reach c only through b.
   await a.dial((b as MeshNode).addresses()[0] as string)
   await c.dial((b as MeshNode).addresses()[0] as string)
 })

@@ -54,6 +54,11 @@ export interface NodeState {
  * Opens (creating and migrating) the state database.
  * @param path - file path, or ':memory:'
  */
+/** Longest a peer-table change waits to be written. */
+const PEER_FLUSH_MS = 250
+/** Peer-table changes written at once at most (a queue this long is written at once). */
+const PEER_FLUSH_OPS = 1_000
+
 export function openNodeState(path: string): NodeState {
   if (path !== ':memory:') privateDatabaseFile(path)
   const db = new Database(path)
@@ -81,17 +86,43 @@ export function openNodeState(path: string): NodeState {
   const addRevocation = db.prepare('INSERT OR IGNORE INTO revocations (signed, received_at) VALUES (?, ?)')
   const listRevocations = db.prepare('SELECT signed FROM revocations ORDER BY received_at, rowid')
 
+  // Peer rows are soft state written on every ad: they are queued and written together, one transaction at most every
+  // PEER_FLUSH_MS (or every PEER_FLUSH_OPS changes), so a burst of ads costs one commit, not one per ad. A crash
+  // loses at most that much of the table, which the next ads refill. Reads and close flush first.
+  const queued: Array<() => void> = []
+  let flushTimer: ReturnType<typeof setTimeout> | undefined
+  const flush = (): void => {
+    if (flushTimer !== undefined) clearTimeout(flushTimer)
+    flushTimer = undefined
+    if (queued.length === 0) return
+    const ops = queued.splice(0)
+    db.transaction(() => {
+      for (const op of ops) op()
+    })()
+  }
+  const queue = (op: () => void): void => {
+    queued.push(op)
+    if (queued.length >= PEER_FLUSH_OPS) flush()
+    else if (flushTimer === undefined) {
+      flushTimer = setTimeout(flush, PEER_FLUSH_MS)
+      flushTimer.unref()
+    }
+  }
+
   return {
     getMeta: (key) => (getMeta.get(key) as { value: string } | undefined)?.value,
     setMeta: (key, value) => void setMeta.run(key, value),
-    upsertPeer: (peer) =>
-      void upsert.run({ ...peer, signedAd: Buffer.from(peer.signedAd), seq: peer.seq }),
-    setPeerStatus: (peerId, status, reason) => void setStatus.run(status, reason, peerId),
-    deletePeer: (peerId) => void remove.run(peerId),
+    upsertPeer: (peer) => {
+      const row = { ...peer, signedAd: Buffer.from(peer.signedAd), seq: peer.seq }
+      queue(() => upsert.run(row))
+    },
+    setPeerStatus: (peerId, status, reason) => queue(() => setStatus.run(status, reason, peerId)),
+    deletePeer: (peerId) => queue(() => remove.run(peerId)),
     addRevocation: (signed, receivedAt) => addRevocation.run(Buffer.from(signed), receivedAt).changes > 0,
     listRevocations: () => (listRevocations.all() as Array<{ signed: Buffer }>).map((r) => new Uint8Array(r.signed)),
-    listPeers: () =>
-      (list.all() as Array<Record<string, unknown>>).map((r) => ({
+    listPeers: () => {
+      flush()
+      return (list.all() as Array<Record<string, unknown>>).map((r) => ({
         peerId: r['peer_id'] as string,
         signedAd: new Uint8Array(r['signed_ad'] as Buffer),
         seq: r['seq'] as bigint,
@@ -99,7 +130,11 @@ export function openNodeState(path: string): NodeState {
         lastSeen: Number(r['last_seen']),
         status: r['status'] as 'alive' | 'gone',
         goneReason: (r['gone_reason'] as string | null) ?? null,
-      })),
-    close: () => db.close(),
+      }))
+    },
+    close: () => {
+      flush()
+      db.close()
+    },
   }
 }

@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { DELTA_TENSOR, isJobEvent, MODEL_TENSOR, vectorSet } from '@weft/fl'
-import { ModelMetaSchema, TrainRequestSchema, UpdateMetaSchema } from '@weft/protocol'
+import { FL_STATUS, ModelMetaSchema, TrainRequestSchema, UpdateMetaSchema } from '@weft/protocol'
 import { decodeModelArtifact } from '@weft/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeSynthCsv } from './fixtures.js'
@@ -147,8 +147,17 @@ describe('FL service on in-process nodes', () => {
     seen.clear()
     const dp = coordinator.fl.submit({ ...slow, privacy: { dp: { mode: 'client', clipNorm: 5, noiseMultiplier: 0.5, delta: 1e-5 } } })
     await until(() => watch(dp.id)() || coordinator.fl.coordinator.isRunning(dp.id) === false, 120_000, 'the DP job')
-    expect((await coordinator.fl.view(dp.id))?.status).toBe('finished')
+    const done = await coordinator.fl.view(dp.id)
+    expect(done?.status).toBe('finished')
     expect([...seen]).toEqual(['member'])
+    // Nor does its status over the mesh: a remote submitter sees how many clients each round had, never which. The
+    // coordinator's own operator does.
+    expect(done?.history[0]?.clients).toHaveLength(2)
+    const asked = await rogue.mesh.rpc.call(coordinator.peerId, FL_STATUS, { jobId: dp.id }, { timeoutMs: 10_000 })
+    const remote = JSON.parse(asked.statusJson) as NonNullable<typeof done>
+    expect(remote.history.map((r) => [r.participants, r.clients, r.delivered])).toEqual([[2, [], []]])
+    const plainRemote = JSON.parse((await rogue.mesh.rpc.call(coordinator.peerId, FL_STATUS, { jobId: plain.id }, { timeoutMs: 10_000 })).statusJson) as NonNullable<typeof done>
+    expect(plainRemote.history[0]?.clients).toHaveLength(2)
   }, 150_000)
 
   it('a model transfer carries its training task; a client that holds the model already takes its task by the train call', async () => {

@@ -18,7 +18,7 @@ import type { NodeState } from '../state.js'
 import type { ActivityView } from '../views.js'
 import { openFlStore } from './fl-store.js'
 import type { JobView } from '@weft/api-client'
-import { exportJobModel, jobView } from './job-views.js'
+import { exportJobModel, jobView, remoteJobView } from './job-views.js'
 import { quotaRefusal } from './quotas.js'
 
 export interface FlCoordinatorComponents {
@@ -194,7 +194,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     },
     statusJson: (id) => {
       const view = viewOf(id)
-      return view === undefined ? undefined : JSON.stringify(view)
+      return view === undefined ? undefined : JSON.stringify(remoteJobView(view))
     },
     hasJob: (id) => store.getJob(id) !== undefined,
   })

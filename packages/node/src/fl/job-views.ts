@@ -57,6 +57,25 @@ export function jobView(job: JobRecord, store: JobStore, coordinator: Pick<Coord
   }
 }
 
+/**
+ * A job's view for a peer other than this node's operator. For a differentially private job each round's clients
+ * are withheld (the counts stay): the accountant's amplification by sampling holds only against someone who does not
+ * know who was sampled, and a remote submitter sees the models. The operator of the coordinator, the curator of
+ * central DP, sees them on its own API.
+ */
+export function remoteJobView(view: JobView): JobView {
+  if (view.spec.privacy.dp === undefined) return view
+  return {
+    ...view,
+    history: view.history.map((r) => ({
+      ...r,
+      clients: [],
+      delivered: [],
+      ...(r.metrics?.secureAggregation === undefined ? {} : { metrics: { ...r.metrics, secureAggregation: { ...r.metrics.secureAggregation, contributors: [] } } }),
+    })),
+  }
+}
+
 /** A job's models by round: the initial one (round 0), then each closed round's output, oldest first. */
 export function modelsByRound(job: JobRecord, rounds: readonly RoundRecord[]): { round: number; hash: string }[] {
   const out = [{ round: 0, hash: rounds[0]?.inputHash ?? job.modelHash }]

@@ -56,13 +56,13 @@ export interface CarImport {
  *   full quota) as they come: blocks stored before stay stored
  */
 export async function importCar(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   sink: BlockSink,
   onBlock?: (cid: CID, bytes: number) => void,
 ): Promise<CarImport> {
   let reader: CarBlockIterator
   try {
-    reader = await CarBlockIterator.fromIterable(source)
+    reader = await CarBlockIterator.fromIterable(asAsync(source))
   } catch (err) {
     throw new InvalidCarError(`not a CAR file: ${(err as Error).message}`, { cause: err })
   }
@@ -86,4 +86,8 @@ export async function importCar(
     onBlock?.(next.value.cid, next.value.bytes.byteLength)
   }
   return { roots, blocks, bytes }
+}
+
+async function* asAsync(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) yield chunk
 }

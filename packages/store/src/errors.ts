@@ -80,3 +80,25 @@ export class InvalidDirectoryError extends Error {
 export class InvalidCarError extends Error {
   override readonly name = 'InvalidCarError'
 }
+
+/** The node's store quota (`store.maxBytes`) leaves no room for what is being stored. Nothing already stored is lost. */
+export class StoreFullError extends Error {
+  override readonly name = 'StoreFullError'
+  constructor(
+    readonly maxBytes: number,
+    readonly usedBytes: number,
+    readonly neededBytes: number,
+  ) {
+    super(
+      `the block store is full: its quota store.maxBytes is ${maxBytes} bytes, ${usedBytes} are used, and ${neededBytes} more do not fit (unpin what is not needed and run \`weft store gc\`, or raise store.maxBytes)`,
+    )
+  }
+}
+
+/** The CID is not a root this store knows (never added, imported or pinned here). */
+export class UnknownRootError extends Error {
+  override readonly name = 'UnknownRootError'
+  constructor(readonly cid: string) {
+    super(`${cid} is not a root in this store (weft store ls lists them)`)
+  }
+}

@@ -24,6 +24,8 @@ export {
   InvalidCidError,
   InvalidDagError,
   InvalidDirectoryError,
+  StoreFullError,
+  UnknownRootError,
   WrongKindError,
 } from './errors.js'
 export { type AddedDag, type AddFileOptions, addFile } from './file-builder.js'

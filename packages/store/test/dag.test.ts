@@ -20,43 +20,7 @@ import { balanced } from 'ipfs-unixfs-importer/layout'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { importer } from 'ipfs-unixfs-importer'
 import { describe, expect, it } from 'vitest'
-
-/** Deterministic pseudo-random bytes (xorshift), so multi-MiB inputs need no fixture. */
-function bytesOf(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
-
-/** Cuts bytes into pieces of `size`, as a stream would deliver them. */
-function* pieces(bytes: Uint8Array, size: number): Generator<Uint8Array> {
-  for (let i = 0; i < bytes.byteLength; i += size) yield bytes.subarray(i, i + size)
-  if (bytes.byteLength === 0) yield bytes
-}
-
-/** Byte equality without vitest's element-by-element deep compare, which takes seconds on MiB arrays. */
-function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
-  expect(actual.byteLength).toBe(expected.byteLength)
-  expect(Buffer.compare(actual, expected)).toBe(0)
-}
-
-async function concat(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = []
-  for await (const p of source) parts.push(p)
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
-}
+import { bytesOf, concat, expectSameBytes, pieces } from './helpers.js'
 
 /** The importer's blockstore interface over a plain map (it is not Weft's contract). */
 function importerStore() {

@@ -6,6 +6,7 @@ import { registerDpCommands } from './commands/dp.js'
 import { registerFlCommands } from './commands/fl.js'
 import { registerFlSimulateCommand } from './commands/fl-simulate.js'
 import { registerNodeCommands } from './commands/node.js'
+import { registerStoreCommands } from './commands/store.js'
 import { registerTrainCommand } from './commands/train.js'
 
 /** Builds the program; each command group lives in `commands/<group>.ts`. */
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerDataCommands(program)
   registerDpCommands(program)
   registerFlSimulateCommand(registerFlCommands(program))
+  registerStoreCommands(program)
   return program
 }
 

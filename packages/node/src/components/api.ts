@@ -70,7 +70,7 @@ export function nodeView(ctx: NodeContext, apiUrl: string): NodeView {
 
 export const apiComponent: NodeComponentFactory = (ctx) => ({
   name: 'api',
-  dependsOn: ['data-dir', 'engines', 'mesh', 'peers', 'telemetry', 'ads', 'events'],
+  dependsOn: ['data-dir', 'engines', 'mesh', 'peers', 'telemetry', 'ads', 'events', 'store'],
   async start() {
     const { config, now } = ctx
     const mesh = ctx.get('mesh')
@@ -112,6 +112,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         },
         metrics: async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }),
         fl: () => fl,
+        store: () => ctx.find('store'),
       },
       {
         host: config.api.host,

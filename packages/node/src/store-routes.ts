@@ -2,7 +2,7 @@
 // (`application/octet-stream`, `application/vnd.ipld.car`), streamed into the store; the store's quota is their
 // size limit. The node never reads a path named by a caller: any local user may call a loopback API, and a path
 // would let them read the node's own files (its identity key) through the store.
-import { CAR_CONTENT_TYPE, type CID, parseCid } from '@weft/store'
+import { CAR_CONTENT_TYPE, type CID, InvalidDirectoryError, parseCid } from '@weft/store'
 import type { DiskStore } from '@weft/store/node'
 import type { Context, Hono } from 'hono'
 import type { FlService } from './fl/fl-service.js'
@@ -66,7 +66,7 @@ function pinOf(c: Context): boolean | undefined {
 
 function nameOf(raw: unknown): string | undefined {
   if (raw === undefined) return undefined
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_NAME) throw Object.assign(new Error(`name must be a string of 1 to ${MAX_NAME} characters`), { name: 'InvalidDirectoryError' })
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_NAME) throw new InvalidDirectoryError(`name must be a string of 1 to ${MAX_NAME} characters`)
   return raw
 }
 
@@ -119,7 +119,7 @@ export function mountStore(app: Hono, store: () => DiskStore | undefined, fl: ()
         return c.json({ error: 'bad-request', message: `the body must be { "entries": [{ "name", "cid" }, …] } with at most ${MAX_DIRECTORY_ENTRIES} entries` }, 400)
       }
       const parsed = entries.map((e: { name?: unknown; cid?: unknown }, i) => {
-        if (typeof e?.name !== 'string' || typeof e.cid !== 'string') throw Object.assign(new Error(`entries[${i}] must have a string name and cid`), { name: 'InvalidDirectoryError' })
+        if (typeof e?.name !== 'string' || typeof e.cid !== 'string') throw new InvalidDirectoryError(`entries[${i}] must have a string name and cid`)
         return { name: e.name, cid: parseCid(e.cid) }
       })
       const name = nameOf(body?.name)

@@ -151,22 +151,24 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
    * Runs an add: the blocks it writes are held from gc until it ends; on failure those it newly wrote and no
    * pinned root needs are deleted again, so a refused upload leaves nothing behind.
    */
-  const tracked = async <T>(run: (sink: Blockstore, keys: Set<string>) => Promise<T>): Promise<T> => {
+  const tracked = async <T>(run: (sink: Blockstore, keys: Set<string>, hold: (key: string) => void) => Promise<T>): Promise<T> => {
     const keys = new Set<string>()
     const fresh = new Set<string>()
+    /** Adds a block to this add's DAG and keeps gc off it until the add ends. */
+    const hold = (key: string): void => {
+      if (keys.has(key)) return
+      keys.add(key)
+      active.set(key, (active.get(key) ?? 0) + 1)
+    }
     const sink: Blockstore = {
       ...blockstore,
       put: async (cid, bytes) => {
-        const key = blockKey(cid)
-        if (!keys.has(key)) {
-          keys.add(key)
-          active.set(key, (active.get(key) ?? 0) + 1)
-        }
-        if (await putBlock(cid, bytes)) fresh.add(key)
+        hold(blockKey(cid))
+        if (await putBlock(cid, bytes)) fresh.add(blockKey(cid))
       },
     }
     try {
-      return await run(sink, keys)
+      return await run(sink, keys, hold)
     } catch (err) {
       for (const key of fresh) {
         if ((active.get(key) ?? 0) > 1 || index.refs(key) > 0) continue
@@ -220,18 +222,22 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
         return record({ cid: blockKey(added.cid), name: options.name ?? null, kind: 'file', size: added.size, dagSize: added.dagSize, blocks: keys.size }, options.pin ?? true, keys)
       }),
     addDirectory: (entries, options = {}) =>
-      tracked(async (sink, keys) => {
+      tracked(async (sink, keys, hold) => {
         const children = []
         for (const e of entries) {
           const key = blockKey(e.cid)
-          const child = index.root(key) ?? (await store.stat(e.cid))
-          if (child === undefined) throw new UnknownRootError(key)
-          const d = await describe(e.cid)
-          for (const k of d.keys) keys.add(k)
+          let child = index.root(key)
+          if (child === undefined) {
+            // Not a root here: described from its blocks, which must all be present.
+            const d = await describe(e.cid)
+            for (const k of d.keys) hold(k)
+            child = { ...d.row, name: null, pinned: false, pinnedAt: null, addedAt: now() }
+          } else {
+            for (const k of index.rootBlocks(key)) hold(k)
+          }
           children.push({ name: e.name, cid: e.cid, size: child.size, dagSize: child.dagSize })
         }
         const added = await addDirectory(children, sink)
-        keys.add(blockKey(added.cid))
         return record({ cid: blockKey(added.cid), name: options.name ?? null, kind: 'directory', size: added.size, dagSize: added.dagSize, blocks: keys.size }, options.pin ?? true, keys)
       }),
     importCar: (source, options = {}) =>
@@ -245,8 +251,9 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
         return { roots, blocks: imported.blocks, bytes: imported.bytes }
       }),
     async exportCar(root) {
-      const missing = await missingBlocks(blockstore, root, 1)
-      if (missing.length > 0) throw new BlocksMissingError(root.toString(), missing.map(String))
+      const known = index.root(blockKey(root)) !== undefined
+      const missing = known ? index.missingOf(blockKey(root)).slice(0, 1) : (await missingBlocks(blockstore, root, 1)).map(String)
+      if (missing.length > 0) throw new BlocksMissingError(root.toString(), missing)
       return exportCar(blockstore, [root])
     },
     cat: (cid) => readFile(blockstore, cid),
@@ -255,16 +262,25 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     async stat(cid) {
       const key = blockKey(cid)
       const row = index.root(key)
-      const missing = (await missingBlocks(blockstore, cid)).length
       if (row === undefined) {
-        if (missing > 0) return undefined
+        // Not a root: any complete DAG whose blocks are here, described by walking it.
+        if ((await missingBlocks(blockstore, cid, 1)).length > 0) return undefined
         const d = await describe(cid)
-        return { ...d.row, name: null, pinned: false, pinnedAt: null, addedAt: now(), missing, ...(d.row.kind === 'directory' ? { entries: await listDirectory(blockstore, cid) } : {}) }
+        return { ...d.row, name: null, pinned: false, pinnedAt: null, addedAt: now(), missing: 0, ...(d.row.kind === 'directory' ? { entries: await listDirectory(blockstore, cid) } : {}) }
       }
+      // A root: what is missing from the index (blocks dropped as corrupt), without reading the DAG.
+      const missing = index.missingOf(key).length
       const entries = row.kind === 'directory' && missing === 0 ? { entries: await listDirectory(blockstore, cid) } : {}
       return { ...row, missing, ...entries }
     },
     async pin(cid, options = {}) {
+      const key = blockKey(cid)
+      const row = index.root(key)
+      if (row !== undefined) {
+        const missing = index.missingOf(key)
+        if (missing.length > 0) throw new BlocksMissingError(key, missing.slice(0, 3))
+        return record({ ...row, name: options.name ?? row.name }, true, index.rootBlocks(key))
+      }
       const d = await describe(cid)
       return record({ ...d.row, name: options.name ?? null }, true, d.keys)
     },

@@ -1,6 +1,6 @@
 // The store's SQLite index (store.db, WAL, 0600): the blocks on disk with their sizes, the roots (name, kind,
-// sizes, pinned or not) and, for each pinned root, the blocks of its DAG: a block's reference count is the number
-// of pinned roots that reach it, and gc deletes blocks no pinned root reaches.
+// sizes, pinned or not) and, for each root, the blocks of its DAG: a block's reference count is the number of
+// pinned roots that reach it, and gc deletes blocks no pinned root reaches.
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -77,8 +77,12 @@ export function openStoreIndex(dir: string): StoreIndex {
     dropBlock: db.prepare('DELETE FROM store_blocks WHERE cid = ?'),
     usedBytes: db.prepare('SELECT COALESCE(SUM(size), 0) FROM store_blocks').pluck(),
     blockCount: db.prepare('SELECT COUNT(*) FROM store_blocks').pluck(),
-    refs: db.prepare('SELECT COUNT(*) FROM store_refs WHERE cid = ?').pluck(),
-    unreferenced: db.prepare('SELECT cid, size FROM store_blocks WHERE NOT EXISTS (SELECT 1 FROM store_refs r WHERE r.cid = store_blocks.cid)'),
+    refs: db.prepare('SELECT COUNT(*) FROM store_refs r JOIN store_roots t ON t.cid = r.root WHERE r.cid = ? AND t.pinned = 1').pluck(),
+    unreferenced: db.prepare(
+      'SELECT cid, size FROM store_blocks WHERE NOT EXISTS (SELECT 1 FROM store_refs r JOIN store_roots t ON t.cid = r.root WHERE r.cid = store_blocks.cid AND t.pinned = 1)',
+    ),
+    rootBlocks: db.prepare('SELECT cid FROM store_refs WHERE root = ?').pluck(),
+    missingOf: db.prepare('SELECT cid FROM store_refs r WHERE r.root = ? AND NOT EXISTS (SELECT 1 FROM store_blocks b WHERE b.cid = r.cid)').pluck(),
     root: db.prepare('SELECT * FROM store_roots WHERE cid = ?'),
     roots: db.prepare('SELECT * FROM store_roots ORDER BY added_at, cid'),
     upsertRoot: db.prepare(
@@ -90,7 +94,8 @@ export function openStoreIndex(dir: string): StoreIndex {
     unpin: db.prepare('UPDATE store_roots SET pinned = 0, pinned_at = NULL WHERE cid = ?'),
     addRef: db.prepare('INSERT OR IGNORE INTO store_refs (root, cid) VALUES (?, ?)'),
     dropRefs: db.prepare('DELETE FROM store_refs WHERE root = ?'),
-    dropRootsWithoutBlock: db.prepare('DELETE FROM store_roots WHERE pinned = 0 AND NOT EXISTS (SELECT 1 FROM store_blocks b WHERE b.cid = store_roots.cid)'),
+    rootsWithoutBlock: db.prepare('SELECT cid FROM store_roots WHERE pinned = 0 AND NOT EXISTS (SELECT 1 FROM store_blocks b WHERE b.cid = store_roots.cid)').pluck(),
+    dropRoot: db.prepare('DELETE FROM store_roots WHERE cid = ?'),
   }
 
   return {
@@ -101,26 +106,33 @@ export function openStoreIndex(dir: string): StoreIndex {
     blockCount: (): number => q.blockCount.get() as number,
     /** Pinned roots whose DAG holds the block. */
     refs: (cid: string): number => q.refs.get(cid) as number,
+    rootBlocks: (root: string): string[] => q.rootBlocks.all(root) as string[],
+    missingOf: (root: string): string[] => q.missingOf.all(root) as string[],
     unreferenced: (): { cid: string; size: number }[] => q.unreferenced.all() as { cid: string; size: number }[],
     root: (cid: string): RootRow | undefined => {
       const r = q.root.get(cid) as Row | undefined
       return r === undefined ? undefined : toRoot(r)
     },
     roots: (): RootRow[] => (q.roots.all() as Row[]).map(toRoot),
-    /** Records a root; pinned with its blocks' references, in one transaction. An existing root keeps its pin. */
+    /** Records a root with the blocks of its DAG, in one transaction. An existing root keeps its pin. */
     putRoot: (root: RootRow, blocks: Iterable<string>): void =>
       db.transaction(() => {
         q.upsertRoot.run({ ...root, pinned: root.pinned ? 1 : 0 })
-        if (root.pinned) for (const b of blocks) q.addRef.run(root.cid, b)
+        for (const b of blocks) q.addRef.run(root.cid, b)
       })(),
-    /** Unpins a root and drops its references (its blocks stay until gc). */
+    /** Unpins a root (its blocks stay until gc). */
     unpin: (cid: string): void =>
-      db.transaction(() => {
-        q.unpin.run(cid)
-        q.dropRefs.run(cid)
-      })(),
+      void q.unpin.run(cid),
     /** Forgets unpinned roots whose root block is gone. */
-    dropRootsWithoutBlock: (): number => q.dropRootsWithoutBlock.run().changes,
+    dropRootsWithoutBlock: (): number =>
+      db.transaction(() => {
+        const gone = q.rootsWithoutBlock.all() as string[]
+        for (const cid of gone) {
+          q.dropRefs.run(cid)
+          q.dropRoot.run(cid)
+        }
+        return gone.length
+      })(),
     close: (): void => {
       db.close()
     },
@@ -137,14 +149,18 @@ export interface StoreIndex {
   blockCount(): number
   /** Pinned roots whose DAG holds the block. */
   refs(cid: string): number
+  /** The blocks of a root's DAG, as recorded when it was added. */
+  rootBlocks(root: string): string[]
+  /** Those of a root's blocks not on disk (dropped as corrupt). */
+  missingOf(root: string): string[]
   unreferenced(): { cid: string; size: number }[]
   root(cid: string): RootRow | undefined
   roots(): RootRow[]
-  /** Records a root; pinned with its blocks' references, in one transaction. An existing root keeps its pin. */
+  /** Records a root with the blocks of its DAG, in one transaction. An existing root keeps its pin. */
   putRoot(root: RootRow, blocks: Iterable<string>): void
-  /** Unpins a root and drops its references (its blocks stay until gc). */
+  /** Unpins a root (its blocks stay until gc). */
   unpin(cid: string): void
-  /** Forgets unpinned roots whose root block is gone. */
+  /** Forgets unpinned roots whose root block is gone, with their block lists. */
   dropRootsWithoutBlock(): number
   close(): void
 }

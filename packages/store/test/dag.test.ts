@@ -20,6 +20,7 @@ import { balanced } from 'ipfs-unixfs-importer/layout'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { importer } from 'ipfs-unixfs-importer'
 import { describe, expect, it } from 'vitest'
+import vectors from './vectors/unixfs-v1-2025-files.json' with { type: 'json' }
 import { bytesOf, concat, expectSameBytes, pieces } from './helpers.js'
 
 /** The importer's blockstore interface over a plain map (it is not Weft's contract). */
@@ -86,6 +87,13 @@ describe('addFile', () => {
       const bytes = bytesOf(length, length + 3)
       const ours = await addFile(pieces(bytes, 100_000), createMemoryBlockstore())
       expect(ours.cid.toString(), `${length} bytes`).toBe(await referenceCid(bytes))
+    }
+  })
+
+  it('matches the known-answer vectors (test/vectors/unixfs-v1-2025-files.json; the empty file is sha2-256 of nothing)', async () => {
+    for (const v of vectors.cases) {
+      const ours = await addFile([bytesOf(v.length, v.seed)], createMemoryBlockstore())
+      expect(ours.cid.toString(), `${v.length} bytes`).toBe(v.cid)
     }
   })
 

@@ -16,6 +16,20 @@ import {
 import { type MembershipView, membershipViewSchema, type PostedRevocation, postedRevocationSchema } from './membership-views.js'
 import { parseResponse } from './parse-response.js'
 import {
+  type StoreGcView,
+  type StoreImportView,
+  type StoreListView,
+  type StorePublishedModelView,
+  type StoreRootView,
+  type StoreStatView,
+  storeGcViewSchema,
+  storeImportViewSchema,
+  storeListViewSchema,
+  storePublishedModelViewSchema,
+  storeRootViewSchema,
+  storeStatViewSchema,
+} from './store-views.js'
+import {
   type MeshView,
   meshViewSchema,
   type NodeView,
@@ -73,6 +87,28 @@ export interface ApiClient {
    * node keeps it and gossips it. @throws ApiError 400 when it does not verify, 409 when the node has no authority
    */
   postRevocation(signed: Uint8Array): Promise<PostedRevocation>
+  /** The block store's roots and usage. */
+  storeList(): Promise<StoreListView>
+  /** A root (or a complete DAG) of the store. @throws ApiError 404 when unknown here */
+  storeStat(cid: string): Promise<StoreStatView>
+  /**
+   * Adds a file's bytes (a stream, so nothing is held in memory) and returns its root, pinned unless `pin` is false.
+   * @throws ApiError 413 `store-full` past the node's quota
+   */
+  storeAddFile(body: BodyInit, options?: { name?: string; pin?: boolean; size?: number }): Promise<StoreRootView>
+  /** Adds a directory over roots already in the store. */
+  storeAddDirectory(entries: readonly { name: string; cid: string }[], options?: { name?: string; pin?: boolean }): Promise<StoreRootView>
+  /** Imports a CAR file's bytes; its roots are pinned unless `pin` is false. */
+  storeImportCar(body: BodyInit, options?: { pin?: boolean; size?: number }): Promise<StoreImportView>
+  storePin(cid: string, name?: string): Promise<StoreRootView>
+  storeUnpin(cid: string): Promise<StoreRootView>
+  storeGc(): Promise<StoreGcView>
+  /** A file root's bytes as a stream, with its size. @throws ApiError 409 `incomplete` when blocks are missing */
+  storeContent(cid: string): Promise<{ size: number | undefined; body: ReadableStream<Uint8Array> }>
+  /** A CAR v1 of a complete DAG, as a stream. */
+  storeExportCar(cid: string): Promise<ReadableStream<Uint8Array>>
+  /** Puts a federated job's model artifact after `round` into the store, pinned. */
+  storePublishModel(job: string, round: number | 'last'): Promise<StorePublishedModelView>
 }
 
 function toBase64(bytes: Uint8Array): string {
@@ -81,9 +117,14 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(binary)
 }
 
+/** Transfers of store content may be long: they get an hour, not the default request time. */
+const TRANSFER_MS = 3_600_000
+
 interface RequestInit_ {
   readonly method?: 'GET' | 'POST'
   readonly body?: unknown
+  /** Bytes sent as they are, with this content type (store uploads). */
+  readonly bytes?: { readonly body: BodyInit; readonly contentType: string; readonly size?: number }
   readonly timeoutMs?: number
 }
 
@@ -125,12 +166,18 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     if (init.token !== undefined) headers['authorization'] = `Bearer ${init.token}`
     if (method !== 'GET') headers['x-weft-request'] = '1'
     if (options.body !== undefined) headers['content-type'] = 'application/json'
+    if (options.bytes !== undefined) {
+      headers['content-type'] = options.bytes.contentType
+      if (options.bytes.size !== undefined) headers['x-weft-size'] = String(options.bytes.size)
+    }
     let res: Response
     try {
       res = await fetchFn(`${base}${path}`, {
         method,
         headers,
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+        // A stream body needs half-duplex (fetch's rule for request streams).
+        ...(options.bytes === undefined ? {} : { body: options.bytes.body, duplex: 'half' }),
         ...(init.credentials === undefined ? {} : { credentials: init.credentials }),
         signal: AbortSignal.timeout(options.timeoutMs ?? timeoutMs),
       })
@@ -180,5 +227,45 @@ export function createApiClient(init: ApiClientInit): ApiClient {
       return { bytes: new Uint8Array(await res.arrayBuffer()), round: Number(res.headers.get('x-weft-round') ?? Number.NaN) }
     },
     modelUrl: (id: string, round: number | 'last') => `${base}/v1/fl/jobs/${enc(id)}/model?round=${round}`,
+    storeList: () => json(storeListViewSchema, '/v1/store'),
+    storeStat: (cid: string) => json(storeStatViewSchema, `/v1/store/${enc(cid)}`, { timeoutMs: 120_000 }),
+    storeAddFile: (body: BodyInit, options: { name?: string; pin?: boolean; size?: number } = {}) =>
+      json(storeRootViewSchema, `/v1/store/files?${storeQuery(options)}`, {
+        method: 'POST',
+        bytes: { body, contentType: 'application/octet-stream', ...(options.size === undefined ? {} : { size: options.size }) },
+        timeoutMs: TRANSFER_MS,
+      }),
+    storeAddDirectory: (entries: readonly { name: string; cid: string }[], options: { name?: string; pin?: boolean } = {}) =>
+      json(storeRootViewSchema, '/v1/store/directories', { method: 'POST', body: { entries, ...options }, timeoutMs: 120_000 }),
+    storeImportCar: (body: BodyInit, options: { pin?: boolean; size?: number } = {}) =>
+      json(storeImportViewSchema, `/v1/store/car?${storeQuery(options)}`, {
+        method: 'POST',
+        bytes: { body, contentType: 'application/vnd.ipld.car', ...(options.size === undefined ? {} : { size: options.size }) },
+        timeoutMs: TRANSFER_MS,
+      }),
+    storePin: (cid: string, name?: string) =>
+      json(storeRootViewSchema, `/v1/store/${enc(cid)}/pin`, { method: 'POST', body: name === undefined ? {} : { name }, timeoutMs: 120_000 }),
+    storeUnpin: (cid: string) => json(storeRootViewSchema, `/v1/store/${enc(cid)}/unpin`, { method: 'POST', body: {} }),
+    storeGc: () => json(storeGcViewSchema, '/v1/store/gc', { method: 'POST', body: {}, timeoutMs: 120_000 }),
+    storeContent: async (cid: string) => {
+      const res = await send(`/v1/store/${enc(cid)}/content`, { timeoutMs: TRANSFER_MS })
+      const length = res.headers.get('content-length')
+      if (res.body === null) throw new MalformedResponseError(`GET /v1/store/${cid}/content: the node answered no body`, 'content', '')
+      return { size: length === null ? undefined : Number(length), body: res.body }
+    },
+    storePublishModel: (job: string, round: number | 'last') =>
+      json(storePublishedModelViewSchema, '/v1/store/models', { method: 'POST', body: { job, round }, timeoutMs: 120_000 }),
+    storeExportCar: async (cid: string) => {
+      const res = await send(`/v1/store/${enc(cid)}/car`, { timeoutMs: TRANSFER_MS })
+      if (res.body === null) throw new MalformedResponseError(`GET /v1/store/${cid}/car: the node answered no body`, 'car', '')
+      return res.body
+    },
   })
+}
+
+function storeQuery(options: { name?: string; pin?: boolean }): string {
+  const q = new URLSearchParams()
+  if (options.name !== undefined) q.set('name', options.name)
+  if (options.pin !== undefined) q.set('pin', String(options.pin))
+  return q.toString()
 }

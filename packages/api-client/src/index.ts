@@ -3,6 +3,22 @@ export { type ApiClient, type ApiClientInit, createApiClient } from './client.js
 export { ApiError, type ApiIssue, MalformedResponseError, NodeNotRunningError } from './errors.js'
 export { parseResponse } from './parse-response.js'
 export {
+  type StoreGcView,
+  type StoreImportView,
+  type StoreListView,
+  type StorePublishedModelView,
+  type StoreRootView,
+  type StoreStatView,
+  type StoreUsageView,
+  storeGcViewSchema,
+  storeImportViewSchema,
+  storeListViewSchema,
+  storePublishedModelViewSchema,
+  storeRootViewSchema,
+  storeStatViewSchema,
+  storeUsageViewSchema,
+} from './store-views.js'
+export {
   type ActivityView,
   type AdView,
   activityViewSchema,

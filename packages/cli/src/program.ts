@@ -7,6 +7,7 @@ import { registerFlCommands } from './commands/fl.js'
 import { registerFlSimulateCommand } from './commands/fl-simulate.js'
 import { registerMeshCommands } from './commands/mesh.js'
 import { registerNodeCommands } from './commands/node.js'
+import { registerStoreCommands } from './commands/store.js'
 import { registerTrainCommand } from './commands/train.js'
 
 /** Builds the program; each command group lives in `commands/<group>.ts`. */
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerDataCommands(program)
   registerDpCommands(program)
   registerFlSimulateCommand(registerFlCommands(program))
+  registerStoreCommands(program)
   return program
 }
 

@@ -13,6 +13,8 @@ import { parse as parseYaml } from 'yaml'
 import { mountDashboard } from './dashboard.js'
 import type { FlService } from './fl/fl-service.js'
 import type { MembershipView, RevocationView } from '@weft/api-client'
+import { mountStore, STORE_BYTE_ROUTES } from './store-routes.js'
+import type { DiskStore } from '@weft/store/node'
 import type { MeshView, NodeView, PeerView, StreamEvent, TelemetryView } from './views.js'
 
 /** What the API needs from the node. */
@@ -36,6 +38,8 @@ export interface ApiBackend {
     /** Verifies, keeps and gossips an encoded SignedRevocation. */
     revoke(signed: Uint8Array): Promise<{ ok: true; isNew: boolean; revocation: RevocationView } | { ok: false; reason: string; detail: string }>
   }
+  /** The block store (absent: the /v1/store routes answer 503). */
+  store?: () => DiskStore | undefined
 }
 
 export interface ApiServerInit {
@@ -135,6 +139,13 @@ function writeRefusal(c: Context, host: string | undefined): { status: 403 | 415
     if (originHost !== host) return { status: 403, message: `cross-origin ${method} from ${origin} refused` }
   }
   const hasBody = Number(c.req.header('content-length') ?? '0') > 0 || c.req.header('transfer-encoding') !== undefined
+  const byteTypes = STORE_BYTE_ROUTES.get(c.req.path)
+  if (byteTypes !== undefined) {
+    // Uploads of bytes: a type a page cannot send without the browser asking this API first (CORS preflight).
+    const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+    if (!byteTypes.includes(type)) return { status: 415, message: `${c.req.path} takes ${byteTypes.join(' or ')}, not '${c.req.header('content-type') ?? 'none'}'` }
+    return undefined
+  }
   if (c.req.path.startsWith('/v1/') && hasBody && !/^application\/json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
     return { status: 415, message: `the API takes JSON bodies (Content-Type: application/json), not '${c.req.header('content-type') ?? 'none'}'` }
   }
@@ -162,13 +173,12 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
     if (refusal !== undefined) return c.json({ error: refusal.status === 415 ? 'unsupported-media-type' : 'forbidden', message: refusal.message }, refusal.status)
     return next()
   })
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => c.json({ error: 'too-large', message: `request bodies are limited to ${MAX_BODY_BYTES} bytes` }, 413),
-    }),
-  )
+  const jsonBodyLimit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) => c.json({ error: 'too-large', message: `request bodies are limited to ${MAX_BODY_BYTES} bytes` }, 413),
+  })
+  // Store uploads are bytes bounded by the store's quota, not by the JSON limit.
+  app.use('/v1/*', (c, next) => (STORE_BYTE_ROUTES.has(c.req.path) ? next() : jsonBodyLimit(c, next)))
   if (token !== undefined) mountLogin(app, token)
   if (dashboardDir !== undefined) mountDashboard(app, dashboardDir)
   app.get('/v1/node', (c) => c.json(backend.node()))
@@ -202,6 +212,11 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
   })
   mountFl(app, backend)
   mountMembership(app, backend)
+  mountStore(
+    app,
+    () => backend.store?.(),
+    () => backend.fl?.(),
+  )
   app.get('/metrics', async (c) => {
     const { contentType, body } = await backend.metrics()
     return c.body(body, 200, { 'content-type': contentType })

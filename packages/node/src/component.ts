@@ -17,6 +17,7 @@ import type { ActivityView, StreamEvent } from './views.js'
 import type { AdsService } from './components/ads.js'
 import type { DatasetCache } from './components/datasets.js'
 import type { NodeMembership } from './components/membership.js'
+import type { DiskStore } from '@weft/store/node'
 
 /** One part of a running node. */
 export interface NodeComponent {
@@ -48,6 +49,7 @@ export interface NodeServices {
   readonly flClient: FlClientRole
   readonly events: { subscribe(listener: (event: StreamEvent) => void): () => void }
   readonly api: ApiServer
+  readonly store: DiskStore
 }
 
 /** The node-wide context: configuration, logger, clock, metrics, and the services components provide. */

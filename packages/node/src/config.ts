@@ -100,6 +100,21 @@ export const nodeConfigSchema = z
       .default({ intervalMs: 10_000, ttlMs: 30_000 }),
     /** The peer table: at most `max` peers; past it peers gone longest are evicted, and a new one is refused while all are alive. */
     peers: z.object({ max: z.number().int().min(16).default(10_000) }).strict().prefault({}),
+    /** The node's content-addressed block store (`<dataDir>/store`). */
+    store: z
+      .object({
+        /** Run the store (its API routes answer 503 without it). */
+        enabled: z.boolean().default(true),
+        /** The quota: bytes of blocks the store may hold; a put past it is refused naming it. Default 10 GiB. */
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024 * 1024)
+          .max(Number.MAX_SAFE_INTEGER)
+          .default(10 * 1024 ** 3),
+      })
+      .strict()
+      .prefault({}),
     privateNetwork: z
       .object({
         /** Path of a libp2p swarm.key (pre-shared key); relative paths are inside dataDir. */

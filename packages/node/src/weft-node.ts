@@ -15,6 +15,8 @@ import { flClientComponent, flCoordinatorComponent } from './components/fl.js'
 import { membershipComponent } from './components/membership.js'
 import { peersComponent, redialComponent } from './components/peers.js'
 import { runningRecordComponent } from './components/running-record.js'
+import { storeComponent } from './components/store.js'
+import type { DiskStore } from '@weft/store/node'
 import { telemetryComponent } from './components/telemetry.js'
 import type { DatasetConfig, NodeConfig } from './config.js'
 import type { EnginesComponents } from './engines.js'
@@ -52,6 +54,8 @@ export interface WeftNode {
   readonly addrs: string[]
   /** Federated learning: jobs this node coordinates or takes part in. */
   readonly fl: FlService
+  /** The block store (absent when `store.enabled` is false). */
+  readonly store: DiskStore | undefined
   /** The components in the order they started. */
   readonly components: readonly string[]
   /** The node's view, as `GET /v1/node` serves it. */
@@ -78,6 +82,7 @@ export function defaultComponents(components: Partial<WeftNodeComponents> = {}):
       ...(components.describeDatasets === undefined ? {} : { describeDatasets: components.describeDatasets }),
     }),
     redialComponent,
+    storeComponent,
     flCoordinatorComponent,
     flClientComponent,
     ...(components.extraComponents ?? []),
@@ -113,6 +118,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     logger,
     apiUrl: api.url,
     fl,
+    store: ctx.find('store'),
     components: runner.order,
     get addrs() {
       return mesh.addresses()

@@ -94,7 +94,7 @@ function membershipApi(membership: NodeMembership): NonNullable<ApiBackend['memb
 
 export const apiComponent: NodeComponentFactory = (ctx) => ({
   name: 'api',
-  dependsOn: ['data-dir', 'engines', 'mesh', 'membership', 'peers', 'telemetry', 'ads', 'events'],
+  dependsOn: ['data-dir', 'engines', 'mesh', 'membership', 'peers', 'telemetry', 'ads', 'events', 'store'],
   async start() {
     const { config, now } = ctx
     const mesh = ctx.get('mesh')
@@ -137,6 +137,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         metrics: async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }),
         fl: () => fl,
         membership: membershipApi(ctx.get('membership')),
+        store: () => ctx.find('store'),
       },
       {
         host: config.api.host,

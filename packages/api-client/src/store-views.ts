@@ -1,0 +1,56 @@
+// The block store's views on the control API (/v1/store): roots, their stat, usage, gc and CAR imports.
+import { z } from 'zod'
+
+const bytes = z.number().int().nonnegative()
+
+/** A root of the node's block store: a file or directory DAG added, imported or pinned here. */
+export const storeRootViewSchema = z.object({
+  cid: z.string(),
+  name: z.string().nullable(),
+  kind: z.enum(['file', 'directory']),
+  /** Content bytes (a directory: its files together). */
+  size: bytes,
+  /** Bytes of every block of the DAG. */
+  dagSize: bytes,
+  /** Distinct blocks of the DAG. */
+  blocks: bytes,
+  pinned: z.boolean(),
+  pinnedAt: z.number().nullable(),
+  addedAt: z.number(),
+})
+export type StoreRootView = z.infer<typeof storeRootViewSchema>
+
+/** What the store holds against its quota. */
+export const storeUsageViewSchema = z.object({
+  usedBytes: bytes,
+  /** The quota, `store.maxBytes` (null: none). */
+  maxBytes: bytes.nullable(),
+  blocks: bytes,
+  roots: bytes,
+  pinned: bytes,
+})
+export type StoreUsageView = z.infer<typeof storeUsageViewSchema>
+
+/** GET /v1/store. */
+export const storeListViewSchema = z.object({ usage: storeUsageViewSchema, roots: z.array(storeRootViewSchema) })
+export type StoreListView = z.infer<typeof storeListViewSchema>
+
+/** GET /v1/store/:cid: a root, or a DAG whose blocks are all here, with what is missing and a directory's entries. */
+export const storeStatViewSchema = storeRootViewSchema.extend({
+  /** Blocks still missing as far as the walk sees (0: complete). */
+  missing: bytes,
+  entries: z.array(z.object({ name: z.string(), cid: z.string(), dagSize: bytes })).optional(),
+})
+export type StoreStatView = z.infer<typeof storeStatViewSchema>
+
+/** POST /v1/store/gc. */
+export const storeGcViewSchema = z.object({ removedBlocks: bytes, freedBytes: bytes, usage: storeUsageViewSchema })
+export type StoreGcView = z.infer<typeof storeGcViewSchema>
+
+/** POST /v1/store/car: the CAR's roots as recorded, and the blocks read from it. */
+export const storeImportViewSchema = z.object({ roots: z.array(storeRootViewSchema), blocks: bytes, bytes })
+export type StoreImportView = z.infer<typeof storeImportViewSchema>
+
+/** POST /v1/store/models: a job's model artifact, added as a pinned file root. */
+export const storePublishedModelViewSchema = storeRootViewSchema.extend({ job: z.string(), round: z.number().int().nonnegative() })
+export type StorePublishedModelView = z.infer<typeof storePublishedModelViewSchema>

@@ -1,0 +1,212 @@
+// `weft store …` (put, get, ls, stat, pin, unpin, gc, export, import: the node's block store through its API) and
+// `weft model publish` (a federated job's model into the store). Files travel as byte streams: the CLI reads and
+// writes the user's files, the node only its store.
+import { createReadStream, createWriteStream } from 'node:fs'
+import { lstat, mkdir, readdir } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
+import type { ApiClient, StoreRootView, StoreStatView } from '@weft/api-client'
+import cliProgress from 'cli-progress'
+import { type Command, InvalidArgumentError } from 'commander'
+import { formatBytes, formatTable } from '../format.js'
+import { type ApiOptions, addNodeOptions, apiClientFrom } from './fl.js'
+
+/** Transfers at least this large show a progress bar (on a terminal). */
+const PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+
+interface JsonOption {
+  json?: boolean
+}
+
+/** Counts the bytes that pass, driving a progress bar on a terminal when the total is large. */
+function progressCounter(total: number | undefined, label: string): { counter: Transform; stop(): void } {
+  const show = process.stderr.isTTY === true && total !== undefined && total >= PROGRESS_MIN_BYTES
+  const bar = show ? new cliProgress.SingleBar({ stream: process.stderr, format: `${label} |{bar}| {percentage}% | {done} of {size}`, hideCursor: true, clearOnComplete: true, fps: 5 }, cliProgress.Presets.shades_classic) : undefined
+  let done = 0
+  bar?.start(total ?? 0, 0, { done: formatBytes(0), size: formatBytes(total ?? 0) })
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      done += chunk.byteLength
+      bar?.update(done, { done: formatBytes(done) })
+      callback(null, chunk)
+    },
+  })
+  return { counter, stop: () => bar?.stop() }
+}
+
+function describeRoot(r: StoreRootView): string {
+  return `${r.cid}  ${r.kind}  ${formatBytes(r.size)} (${r.size} bytes)${r.name === null ? '' : `  ${r.name}`}${r.pinned ? '  pinned' : ''}`
+}
+
+async function putFile(api: ApiClient, path: string, size: number, options: { name?: string; pin?: boolean }): Promise<StoreRootView> {
+  const { counter, stop } = progressCounter(size, `put ${basename(path)}`)
+  const stream = createReadStream(path).pipe(counter)
+  try {
+    return await api.storeAddFile(Readable.toWeb(stream) as unknown as Parameters<ApiClient['storeAddFile']>[0], { ...options, size })
+  } finally {
+    stop()
+  }
+}
+
+/** Puts a file, or a directory tree (bottom-up: files and subdirectories unpinned, the top root pinned). */
+async function putPath(api: ApiClient, path: string, options: { name?: string; pin?: boolean; recursive?: boolean }): Promise<StoreRootView> {
+  const st = await lstat(path)
+  const name = options.name ?? basename(path)
+  if (st.isFile()) return putFile(api, path, st.size, { name, ...(options.pin === undefined ? {} : { pin: options.pin }) })
+  if (!st.isDirectory()) throw new Error(`${path} is neither a regular file nor a directory`)
+  if (options.recursive !== true) throw new Error(`${path} is a directory: put it with --recursive`)
+  const entries: { name: string; cid: string }[] = []
+  for (const entry of (await readdir(path, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (!entry.isFile() && !entry.isDirectory()) continue
+    const child = await putPath(api, join(path, entry.name), { name: entry.name, pin: false, recursive: true })
+    entries.push({ name: entry.name, cid: child.cid })
+  }
+  return api.storeAddDirectory(entries, { name, ...(options.pin === undefined ? {} : { pin: options.pin }) })
+}
+
+/** Writes a file root to `out`, or a directory root as a folder tree. Returns the files and bytes written. */
+async function getPath(api: ApiClient, stat: StoreStatView, out: string): Promise<{ files: number; bytes: number }> {
+  if (stat.kind === 'file') {
+    const { body, size } = await api.storeContent(stat.cid)
+    const { counter, stop } = progressCounter(size, `get ${basename(out)}`)
+    try {
+      await pipeline(Readable.fromWeb(body as unknown as NodeReadableStream<Uint8Array>), counter, createWriteStream(out, { mode: 0o644 }))
+    } finally {
+      stop()
+    }
+    return { files: 1, bytes: stat.size }
+  }
+  await mkdir(out, { recursive: true })
+  let files = 0
+  let bytes = 0
+  for (const entry of stat.entries ?? []) {
+    if (entry.name.includes('/') || entry.name === '..' || entry.name === '.' || entry.name.length === 0) throw new Error(`${stat.cid} has an entry named "${entry.name}", which is not a file name`)
+    const got = await getPath(api, await api.storeStat(entry.cid), join(out, entry.name))
+    files += got.files
+    bytes += got.bytes
+  }
+  return { files, bytes }
+}
+
+function print(json: boolean | undefined, value: unknown, text: string): void {
+  process.stdout.write(json === true ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`)
+}
+
+function parseRound(v: string): number | 'last' {
+  if (v === 'last') return 'last'
+  const n = Number(v)
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`--round must be 'last' or a round number, got "${v}"`)
+  return n
+}
+
+/** Registers `weft store …` and `weft model publish` (on the `model` group `weft model export` made). */
+export function registerStoreCommands(program: Command): void {
+  const store = program.command('store').description("the node's content-addressed block store")
+
+  addNodeOptions(store.command('put <path>').description('add a file (or with --recursive a directory) and pin it; prints its CID'))
+    .option('--recursive', 'add a directory tree as one root')
+    .option('--name <name>', 'a name to list the root under (default: the file name)')
+    .option('--json', 'print the root as JSON')
+    .action(async (path: string, opts: ApiOptions & JsonOption & { recursive?: boolean; name?: string }) => {
+      const root = await putPath(apiClientFrom(opts), path, { ...(opts.name === undefined ? {} : { name: opts.name }), recursive: opts.recursive === true })
+      print(opts.json, root, root.cid)
+    })
+
+  addNodeOptions(store.command('get <cid>').description('write a file root to --out (a directory root: a folder tree)'))
+    .requiredOption('--out <path>', 'where to write it')
+    .option('--json', 'print JSON for scripts')
+    .action(async (cid: string, opts: ApiOptions & JsonOption & { out: string }) => {
+      const api = apiClientFrom(opts)
+      const got = await getPath(api, await api.storeStat(cid), opts.out)
+      print(opts.json, { cid, path: opts.out, ...got }, `wrote ${opts.out}: ${got.files} file${got.files === 1 ? '' : 's'}, ${formatBytes(got.bytes)} (${got.bytes} bytes)`)
+    })
+
+  addNodeOptions(store.command('ls').description('the roots in the store, and its usage against the quota'))
+    .option('--json', 'print JSON for scripts')
+    .action(async (opts: ApiOptions & JsonOption) => {
+      const list = await apiClientFrom(opts).storeList()
+      const u = list.usage
+      const rows = list.roots.map((r) => [r.cid, r.kind, formatBytes(r.size), r.pinned ? 'yes' : 'no', r.name ?? ''])
+      const quota = `${formatBytes(u.usedBytes)} used${u.maxBytes === null ? '' : ` of ${formatBytes(u.maxBytes)}`}, ${u.blocks} blocks, ${u.pinned} pinned of ${u.roots} roots`
+      print(opts.json, list, `${formatTable(['cid', 'kind', 'size', 'pinned', 'name'], rows)}\n${quota}`)
+    })
+
+  addNodeOptions(store.command('stat <cid>').description('a root: kind, sizes, blocks, pin, what is missing, a directory’s entries'))
+    .option('--json', 'print JSON for scripts')
+    .action(async (cid: string, opts: ApiOptions & JsonOption) => {
+      const s = await apiClientFrom(opts).storeStat(cid)
+      const lines = [
+        `cid      ${s.cid}`,
+        `kind     ${s.kind}${s.name === null ? '' : ` (${s.name})`}`,
+        `size     ${formatBytes(s.size)} (${s.size} bytes), ${s.blocks} blocks, ${s.dagSize} bytes of blocks`,
+        `pinned   ${s.pinned ? `yes, since ${new Date(s.pinnedAt ?? 0).toISOString()}` : 'no'}`,
+        `missing  ${s.missing === 0 ? 'none: complete here' : `${s.missing} blocks`}`,
+        ...(s.entries ?? []).map((e) => `  ${e.name}  ${e.cid}`),
+      ]
+      print(opts.json, s, lines.join('\n'))
+    })
+
+  addNodeOptions(store.command('pin <cid>').description('keep a root and its blocks through gc'))
+    .option('--name <name>', 'a name to list it under')
+    .option('--json', 'print JSON for scripts')
+    .action(async (cid: string, opts: ApiOptions & JsonOption & { name?: string }) => {
+      const r = await apiClientFrom(opts).storePin(cid, opts.name)
+      print(opts.json, r, `pinned ${describeRoot(r)}`)
+    })
+
+  addNodeOptions(store.command('unpin <cid>').description('let gc remove a root’s blocks that no pinned root needs'))
+    .option('--json', 'print JSON for scripts')
+    .action(async (cid: string, opts: ApiOptions & JsonOption) => {
+      const r = await apiClientFrom(opts).storeUnpin(cid)
+      print(opts.json, r, `unpinned ${r.cid} (its blocks go at the next weft store gc)`)
+    })
+
+  addNodeOptions(store.command('gc').description('delete every block no pinned root needs'))
+    .option('--json', 'print JSON for scripts')
+    .action(async (opts: ApiOptions & JsonOption) => {
+      const g = await apiClientFrom(opts).storeGc()
+      print(opts.json, g, `removed ${g.removedBlocks} blocks, freed ${formatBytes(g.freedBytes)}; ${formatBytes(g.usage.usedBytes)} used`)
+    })
+
+  addNodeOptions(store.command('export <cid>').description('write a complete DAG as a CAR v1 file (IPFS tools read it)'))
+    .requiredOption('--car <file>', 'the CAR file to write')
+    .option('--json', 'print JSON for scripts')
+    .action(async (cid: string, opts: ApiOptions & JsonOption & { car: string }) => {
+      const api = apiClientFrom(opts)
+      const stat = await api.storeStat(cid)
+      const body = await api.storeExportCar(cid)
+      const { counter, stop } = progressCounter(stat.dagSize, `export ${cid.slice(0, 12)}…`)
+      try {
+        await pipeline(Readable.fromWeb(body as unknown as NodeReadableStream<Uint8Array>), counter, createWriteStream(opts.car, { mode: 0o644 }))
+      } finally {
+        stop()
+      }
+      const bytes = (await lstat(opts.car)).size
+      print(opts.json, { cid: stat.cid, path: opts.car, bytes }, `wrote ${opts.car}: CAR of ${stat.cid}, ${formatBytes(bytes)}`)
+    })
+
+  addNodeOptions(store.command('import <file>').description('add the blocks of a CAR file (v1 or v2) and pin its roots'))
+    .option('--json', 'print JSON for scripts')
+    .action(async (file: string, opts: ApiOptions & JsonOption) => {
+      const size = (await lstat(file)).size
+      const { counter, stop } = progressCounter(size, `import ${basename(file)}`)
+      let result: Awaited<ReturnType<ApiClient['storeImportCar']>>
+      try {
+        result = await apiClientFrom(opts).storeImportCar(Readable.toWeb(createReadStream(file).pipe(counter)) as unknown as Parameters<ApiClient['storeAddFile']>[0], { size })
+      } finally {
+        stop()
+      }
+      print(opts.json, result, `${result.roots.map((r) => r.cid).join('\n')}\n(${result.blocks} blocks, ${formatBytes(result.bytes)})`)
+    })
+
+  const model = program.commands.find((c) => c.name() === 'model') ?? program.command('model').description('models trained by federated jobs')
+  addNodeOptions(model.command('publish <job>').description("put a job's model artifact into the node's store, pinned; prints its CID"))
+    .option('--round <last|N>', "the model after this round ('last', or 0 for the initial model)", parseRound, 'last' as const)
+    .option('--json', 'print JSON for scripts')
+    .action(async (job: string, opts: ApiOptions & JsonOption & { round: number | 'last' }) => {
+      const r = await apiClientFrom(opts).storePublishModel(job, opts.round)
+      print(opts.json, r, r.cid)
+    })
+}

@@ -1,0 +1,326 @@
+// The node's block store: block files on disk under an SQLite index, with roots, pins, reference counts, gc and a
+// byte quota. Every block is verified against its CID when it is written and again each time it is read; a file
+// found torn or corrupt is deleted and reported, and the block then counts as missing (a fetcher can get it again).
+import { join } from 'node:path'
+import type { CID } from 'multiformats/cid'
+import type { Blockstore } from '../blockstore.js'
+import { exportCar, importCar } from '../car.js'
+import { verifyBlock } from '../cid.js'
+import { blockKey, type DirectoryListing, decodeNode, listDirectory, missingBlocks, readFile, walkDag } from '../dag-reader.js'
+import { addDirectory } from '../directory-builder.js'
+import { BlocksMissingError, StoreFullError, UnknownRootError } from '../errors.js'
+import { type AddFileOptions, addFile } from '../file-builder.js'
+import { BlockFiles } from './block-files.js'
+import { openStoreIndex, type RootRow } from './store-index.js'
+
+export type { RootRow } from './store-index.js'
+
+/** How a disk store is opened. */
+export interface DiskStoreInit {
+  /** The quota: bytes of blocks this store may hold (absent: no limit but the disk's). */
+  readonly maxBytes?: number
+  /** Clock (epoch ms) for the times recorded. */
+  readonly now?: () => number
+  /** Told of every block file found torn or corrupt (it has been deleted). */
+  readonly onCorruptBlock?: (cid: string, problem: string) => void
+}
+
+/** How much the store holds. */
+export interface StoreUsage {
+  readonly usedBytes: number
+  readonly maxBytes: number | null
+  readonly blocks: number
+  readonly roots: number
+  readonly pinned: number
+}
+
+/** A root with what the store knows of it now. */
+export interface RootStat extends RootRow {
+  /** Blocks of the DAG not in the store as far as the walk can see (0: complete). */
+  readonly missing: number
+  /** A directory's entries. */
+  readonly entries?: readonly DirectoryListing[]
+}
+
+/** What to record with an added DAG. */
+export interface AddOptions {
+  readonly name?: string
+  /** Pin the root (default true): its blocks are kept by gc. */
+  readonly pin?: boolean
+}
+
+/** The node's block store. */
+export interface DiskStore extends Blockstore {
+  /** Adds a file from a byte stream (chunked, 1 MiB leaves). @throws StoreFullError past the quota */
+  addFile(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: AddOptions & Omit<AddFileOptions, 'layout'>): Promise<RootRow>
+  /** Adds a directory over roots already in the store. @throws UnknownRootError, InvalidDirectoryError */
+  addDirectory(entries: readonly { name: string; cid: CID }[], options?: AddOptions): Promise<RootRow>
+  /** Imports a CAR; its roots are recorded (pinned by default). @throws InvalidCarError, BlockMismatchError, StoreFullError */
+  importCar(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: { pin?: boolean }): Promise<{ roots: RootRow[]; blocks: number; bytes: number }>
+  /** A CAR v1 of a complete DAG. @throws BlocksMissingError before any byte when the DAG is incomplete */
+  exportCar(root: CID): Promise<AsyncIterable<Uint8Array>>
+  /** A file's bytes. @throws WrongKindError, BlocksMissingError, InvalidDagError (while streaming) */
+  cat(cid: CID): AsyncIterable<Uint8Array>
+  /** A directory's entries. */
+  ls(cid: CID): Promise<DirectoryListing[]>
+  roots(): RootRow[]
+  /** A root, or any DAG whose root block is held (then described from its blocks). `undefined`: unknown here. */
+  stat(cid: CID): Promise<RootStat | undefined>
+  /** Pins a root (describing it from its blocks if it was not one). @throws BlocksMissingError when incomplete */
+  pin(cid: CID, options?: { name?: string }): Promise<RootRow>
+  /** Unpins a root; its blocks go at the next gc unless another pinned root reaches them. @throws UnknownRootError */
+  unpin(cid: CID): RootRow
+  /** Pinned roots whose DAG holds this block. */
+  refs(cid: CID): number
+  /** The blocks of a DAG still needed (see `missingBlocks`). */
+  missing(root: CID, limit?: number): Promise<CID[]>
+  /** Deletes every block no pinned root reaches (except those an add in progress wrote), and stray files. */
+  gc(): { removedBlocks: number; freedBytes: number }
+  /** @throws StoreFullError when `bytes` more would not fit the quota (to refuse an upload before it starts) */
+  checkRoom(bytes: number): void
+  usage(): StoreUsage
+  close(): void
+}
+
+/**
+ * Opens the block store in `dir` (`store.db`, `blocks/`, `tmp/`), creating it (folders 0700, files 0600).
+ * @throws RangeError for a bad maxBytes
+ */
+export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore {
+  if (init.maxBytes !== undefined && (!Number.isSafeInteger(init.maxBytes) || init.maxBytes < 1)) throw new RangeError(`maxBytes must be a positive integer, got ${init.maxBytes}`)
+  const now = init.now ?? Date.now
+  const files = new BlockFiles(dir)
+  const index = openStoreIndex(dir)
+  let used = index.usedBytes()
+  let reserved = 0
+  /** Blocks written by adds still in progress, with how many adds hold each: gc leaves them. */
+  const active = new Map<string, number>()
+
+  const checkRoom = (bytes: number): void => {
+    if (init.maxBytes !== undefined && used + reserved + bytes > init.maxBytes) throw new StoreFullError(init.maxBytes, used + reserved, bytes)
+  }
+
+  const dropCorrupt = (key: string, size: number, problem: string): void => {
+    files.remove(key)
+    index.dropBlock(key)
+    used -= size
+    init.onCorruptBlock?.(key, problem)
+  }
+
+  const putBlock = async (cid: CID, bytes: Uint8Array): Promise<boolean> => {
+    await verifyBlock(cid, bytes)
+    const key = blockKey(cid)
+    if (index.blockSize(key) !== undefined) return false
+    checkRoom(bytes.byteLength)
+    reserved += bytes.byteLength
+    try {
+      files.write(key, bytes)
+      if (index.addBlock(key, bytes.byteLength, now())) used += bytes.byteLength
+    } finally {
+      reserved -= bytes.byteLength
+    }
+    return true
+  }
+
+  const getBlock = async (cid: CID): Promise<Uint8Array | undefined> => {
+    const key = blockKey(cid)
+    const size = index.blockSize(key)
+    if (size === undefined) return undefined
+    const bytes = files.read(key)
+    if (bytes === undefined) {
+      dropCorrupt(key, size, 'its file is gone')
+      return undefined
+    }
+    try {
+      if (bytes.byteLength !== size) throw new Error(`its file has ${bytes.byteLength} bytes, ${size} were written`)
+      await verifyBlock(cid, bytes)
+    } catch (err) {
+      dropCorrupt(key, size, (err as Error).message)
+      return undefined
+    }
+    return bytes
+  }
+
+  const blockstore: Blockstore = {
+    has: async (cid) => index.blockSize(blockKey(cid)) !== undefined,
+    get: getBlock,
+    put: async (cid, bytes) => void (await putBlock(cid, bytes)),
+  }
+
+  /**
+   * Runs an add: the blocks it writes are held from gc until it ends; on failure those it newly wrote and no
+   * pinned root needs are deleted again, so a refused upload leaves nothing behind.
+   */
+  const tracked = async <T>(run: (sink: Blockstore, keys: Set<string>, hold: (key: string) => void) => Promise<T>): Promise<T> => {
+    const keys = new Set<string>()
+    const fresh = new Set<string>()
+    /** Adds a block to this add's DAG and keeps gc off it until the add ends. */
+    const hold = (key: string): void => {
+      if (keys.has(key)) return
+      keys.add(key)
+      active.set(key, (active.get(key) ?? 0) + 1)
+    }
+    const sink: Blockstore = {
+      ...blockstore,
+      put: async (cid, bytes) => {
+        hold(blockKey(cid))
+        if (await putBlock(cid, bytes)) fresh.add(blockKey(cid))
+      },
+    }
+    try {
+      return await run(sink, keys, hold)
+    } catch (err) {
+      for (const key of fresh) {
+        if ((active.get(key) ?? 0) > 1 || index.refs(key) > 0) continue
+        const size = index.blockSize(key)
+        files.remove(key)
+        index.dropBlock(key)
+        if (size !== undefined) used -= size
+      }
+      throw err
+    } finally {
+      for (const key of keys) {
+        const n = (active.get(key) ?? 1) - 1
+        if (n === 0) active.delete(key)
+        else active.set(key, n)
+      }
+    }
+  }
+
+  const record = (row: Omit<RootRow, 'pinned' | 'pinnedAt' | 'addedAt'>, pin: boolean, blocks: Iterable<string>): RootRow => {
+    const at = now()
+    index.putRoot({ ...row, pinned: pin, pinnedAt: pin ? at : null, addedAt: at }, blocks)
+    return index.root(row.cid) as RootRow
+  }
+
+  /** Describes a DAG from its blocks (all present), listing them. */
+  const describe = async (root: CID): Promise<{ row: Omit<RootRow, 'pinned' | 'pinnedAt' | 'addedAt' | 'name'>; keys: string[] }> => {
+    const keys: string[] = []
+    let size = 0
+    let rootNode: ReturnType<typeof decodeNode> | undefined
+    let rootBytes = 0
+    for await (const { cid, bytes } of walkDag(blockstore, root)) {
+      if (bytes === undefined) throw new BlocksMissingError(root.toString(), [cid.toString()])
+      keys.push(blockKey(cid))
+      const node = decodeNode(cid, bytes)
+      if (rootNode === undefined) {
+        rootNode = node
+        rootBytes = bytes.byteLength
+      }
+      if (node.kind === 'file') size += node.data?.byteLength ?? 0
+    }
+    const top = rootNode as ReturnType<typeof decodeNode>
+    const dagSize = top.links.length === 0 ? rootBytes : rootBytes + top.links.reduce((n, l) => n + (l.Tsize ?? 0), 0)
+    return { row: { cid: blockKey(root), kind: top.kind, size: top.kind === 'file' ? top.fileSize : size, dagSize, blocks: keys.length }, keys }
+  }
+
+  const store: DiskStore = {
+    ...blockstore,
+    addFile: (source, options = {}) =>
+      tracked(async (sink, keys) => {
+        const added = await addFile(source, sink, options)
+        return record({ cid: blockKey(added.cid), name: options.name ?? null, kind: 'file', size: added.size, dagSize: added.dagSize, blocks: keys.size }, options.pin ?? true, keys)
+      }),
+    addDirectory: (entries, options = {}) =>
+      tracked(async (sink, keys, hold) => {
+        const children = []
+        for (const e of entries) {
+          const key = blockKey(e.cid)
+          let child = index.root(key)
+          if (child === undefined) {
+            // Not a root here: described from its blocks, which must all be present.
+            const d = await describe(e.cid)
+            for (const k of d.keys) hold(k)
+            child = { ...d.row, name: null, pinned: false, pinnedAt: null, addedAt: now() }
+          } else {
+            for (const k of index.rootBlocks(key)) hold(k)
+          }
+          children.push({ name: e.name, cid: e.cid, size: child.size, dagSize: child.dagSize })
+        }
+        const added = await addDirectory(children, sink)
+        return record({ cid: blockKey(added.cid), name: options.name ?? null, kind: 'directory', size: added.size, dagSize: added.dagSize, blocks: keys.size }, options.pin ?? true, keys)
+      }),
+    importCar: (source, options = {}) =>
+      tracked(async (sink) => {
+        const imported = await importCar(source, sink)
+        const roots: RootRow[] = []
+        for (const root of imported.roots) {
+          const d = await describe(root)
+          roots.push(record({ ...d.row, name: null }, options.pin ?? true, d.keys))
+        }
+        return { roots, blocks: imported.blocks, bytes: imported.bytes }
+      }),
+    async exportCar(root) {
+      const known = index.root(blockKey(root)) !== undefined
+      const missing = known ? index.missingOf(blockKey(root)).slice(0, 1) : (await missingBlocks(blockstore, root, 1)).map(String)
+      if (missing.length > 0) throw new BlocksMissingError(root.toString(), missing)
+      return exportCar(blockstore, [root])
+    },
+    cat: (cid) => readFile(blockstore, cid),
+    ls: (cid) => listDirectory(blockstore, cid),
+    roots: () => index.roots(),
+    async stat(cid) {
+      const key = blockKey(cid)
+      const row = index.root(key)
+      if (row === undefined) {
+        // Not a root: any complete DAG whose blocks are here, described by walking it.
+        if ((await missingBlocks(blockstore, cid, 1)).length > 0) return undefined
+        const d = await describe(cid)
+        return { ...d.row, name: null, pinned: false, pinnedAt: null, addedAt: now(), missing: 0, ...(d.row.kind === 'directory' ? { entries: await listDirectory(blockstore, cid) } : {}) }
+      }
+      // A root: what is missing from the index (blocks dropped as corrupt), without reading the DAG.
+      const missing = index.missingOf(key).length
+      const entries = row.kind === 'directory' && missing === 0 ? { entries: await listDirectory(blockstore, cid) } : {}
+      return { ...row, missing, ...entries }
+    },
+    async pin(cid, options = {}) {
+      const key = blockKey(cid)
+      const row = index.root(key)
+      if (row !== undefined) {
+        const missing = index.missingOf(key)
+        if (missing.length > 0) throw new BlocksMissingError(key, missing.slice(0, 3))
+        return record({ ...row, name: options.name ?? row.name }, true, index.rootBlocks(key))
+      }
+      const d = await describe(cid)
+      return record({ ...d.row, name: options.name ?? null }, true, d.keys)
+    },
+    unpin(cid) {
+      const key = blockKey(cid)
+      if (index.root(key) === undefined) throw new UnknownRootError(key)
+      index.unpin(key)
+      return index.root(key) as RootRow
+    },
+    refs: (cid) => index.refs(blockKey(cid)),
+    missing: (root, limit) => missingBlocks(blockstore, root, limit),
+    gc() {
+      let removedBlocks = 0
+      let freedBytes = 0
+      for (const { cid, size } of index.unreferenced()) {
+        if (active.has(cid)) continue
+        files.remove(cid)
+        index.dropBlock(cid)
+        used -= size
+        removedBlocks++
+        freedBytes += size
+      }
+      // Files the index never recorded (a crash between rename and insert) are not blocks of this store.
+      for (const key of files.keys()) {
+        if (index.blockSize(key) === undefined && !active.has(key)) files.remove(key)
+      }
+      index.dropRootsWithoutBlock()
+      return { removedBlocks, freedBytes }
+    },
+    checkRoom,
+    usage() {
+      const roots = index.roots()
+      return { usedBytes: used, maxBytes: init.maxBytes ?? null, blocks: index.blockCount(), roots: roots.length, pinned: roots.filter((r) => r.pinned).length }
+    },
+    close: () => index.close(),
+  }
+  return store
+}
+
+/** The store's folder in a node's data directory. */
+export function storeDir(dataDir: string): string {
+  return join(dataDir, 'store')
+}

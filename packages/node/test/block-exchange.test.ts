@@ -1,6 +1,7 @@
 // The block store on the mesh: swarming fetch from several providers, a hostile provider dropped, a provider that
 // leaves replaced, a fetch resumed after an abort, and a server that serves only announced DAGs (issue 16).
 import { randomBytes } from 'node:crypto'
+import { createApiClient } from '@weft/api-client'
 import { STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
 import { addFile, type CID, type DagLayout, dagBlocks } from '@weft/store'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -153,6 +154,24 @@ describe('block exchange (issue 16)', () => {
       expect(result.ok).toBe(true)
       expect(result.blocks).toBe(blocks.length - held)
       expect((await catAll(c, root)).equals(Buffer.from(file))).toBe(true)
+    } finally {
+      await c.stop()
+    }
+  }, 60_000)
+
+  it('POST /v1/store/:cid/fetch fetches over the API with counts; a file added with ?announce=true is served', async () => {
+    const c = await startTestNode()
+    try {
+      await connect(c, a)
+      const api = createApiClient({ url: c.apiUrl })
+      const view = await api.storeFetch(root.toString(), { providers: [a.peerId] })
+      expect(view).toMatchObject({ ok: true, cid: root.toString(), blocks: blocks.length, bytes: expect.any(Number), badBlocks: 0, providers: [{ peer: a.peerId, blocks: blocks.length }] })
+      const content = Buffer.from(await new Response((await api.storeContent(root.toString())).body).arrayBuffer())
+      expect(content.equals(Buffer.from(file))).toBe(true)
+      const small = new Uint8Array(randomBytes(5000))
+      const added = await createApiClient({ url: a.apiUrl }).storeAddFile(new Blob([small]), { announce: true })
+      const again = await api.storeFetch(added.cid)
+      expect(again.blocks).toBe(1)
     } finally {
       await c.stop()
     }

@@ -167,10 +167,16 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   }
 
   const running = new Set<Promise<void>>()
+  const failed: { failure?: { err: unknown } } = {}
+  /** Throws the first task failure, if any. */
+  const rethrow = (): void => {
+    if (failed.failure !== undefined) throw failed.failure.err
+  }
   let turn = 0
   const result = (): Omit<FetchDagResult & { ok: true }, 'ok'> => ({ blocks, bytes, providers: { ...from }, dropped: [...dropped], badBlocks })
   for (;;) {
     signal.throwIfAborted()
+    rethrow()
     if (wanted.size === 0 && running.size === 0) {
       // The frontier is empty: confirm by walking the DAG (a block dropped as corrupt meanwhile counts again).
       const left = await missingBlocks(store, root)
@@ -194,7 +200,12 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
         if (cids.length >= batch) break
       }
       if (cids.length === 0) continue
-      const task = ask(peer, cids).finally(() => running.delete(task))
+      // A task never rejects: its failure (the abort, a full store, an undecodable DAG) ends the fetch below.
+      const task: Promise<void> = ask(peer, cids)
+        .catch((err: unknown) => {
+          failed.failure ??= { err }
+        })
+        .finally(() => running.delete(task))
       running.add(task)
       scheduled = true
     }
@@ -206,6 +217,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       continue
     }
     await Promise.race(running)
+    rethrow()
   }
 }
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { createApiClient } from '@weft/api-client'
 import { STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
-import { addFile, type CID, type DagLayout, dagBlocks } from '@weft/store'
+import { addFile, type CID, type DagLayout, dagBlocks, parseCid } from '@weft/store'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
 
@@ -131,13 +131,14 @@ describe('block exchange (issue 16)', () => {
     }
   }, 60_000)
 
-  it('resumes an aborted fetch: the second run fetches only the blocks still missing', async () => {
-    const c = await startTestNode()
+  it('resumes an aborted fetch after a restart of the fetching node: the second run fetches only the blocks still missing', async () => {
+    const first = await startTestNode()
+    let c: TestNode | undefined
     try {
-      await connect(c, a)
+      await connect(first, a)
       const abort = new AbortController()
       await expect(
-        c.blockExchange!.fetch(root, {
+        first.blockExchange!.fetch(root, {
           batch: 1,
           window: 1,
           signal: abort.signal,
@@ -146,16 +147,20 @@ describe('block exchange (issue 16)', () => {
           },
         }),
       ).rejects.toThrow('stopped by the test')
+      await first.stop()
+      // The same data directory, a new process life: what was stored is still there.
+      c = await startTestNode({ dataDir: first.config.dataDir })
       let held = 0
-      for (const key of blocks) if (await c.store!.has((await import('@weft/store')).parseCid(key))) held++
+      for (const key of blocks) if (await c.store!.has(parseCid(key))) held++
       expect(held).toBeGreaterThanOrEqual(10)
       expect(held).toBeLessThan(blocks.length)
+      await connect(c, a)
       const result = await c.blockExchange!.fetch(root)
       expect(result.ok).toBe(true)
       expect(result.blocks).toBe(blocks.length - held)
       expect((await catAll(c, root)).equals(Buffer.from(file))).toBe(true)
     } finally {
-      await c.stop()
+      await Promise.all([first.stop(), c?.stop()])
     }
   }, 60_000)
 

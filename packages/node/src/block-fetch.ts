@@ -89,6 +89,12 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   const inflight = new Set<string>()
   for (const cid of await missingBlocks(store, root)) wanted.set(blockKey(cid), cid)
 
+  const failed: { failure?: { err: unknown } } = {}
+  /** Throws the first task failure, if any. */
+  const rethrow = (): void => {
+    if (failed.failure !== undefined) throw failed.failure.err
+  }
+
   const drop = (peer: string, reason: DropReason, detail: string): void => {
     const i = active.indexOf(peer)
     if (i < 0) return
@@ -113,6 +119,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
     const keys = cids.map(blockKey)
     for (const k of keys) inflight.add(k)
     inflightPerPeer.set(peer, (inflightPerPeer.get(peer) ?? 0) + 1)
+    let local: { err: unknown } | undefined
     try {
       const answer = await components.request(peer, keys, signal)
       const asked = new Map(keys.map((k, i) => [k, cids[i] as CID]))
@@ -131,7 +138,9 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
             drop(peer, 'bad-block', (err as Error).message)
             return
           }
-          throw err
+          // This node's own refusal (a full quota): not the provider's fault, and it ends the fetch.
+          local = { err }
+          return
         }
         blocks++
         bytes += block.data.byteLength
@@ -150,6 +159,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       drop(peer, 'failed', (err as Error).message)
     } finally {
       for (const k of keys) inflight.delete(k)
+      if (local !== undefined) failed.failure ??= local
       inflightPerPeer.set(peer, (inflightPerPeer.get(peer) ?? 1) - 1)
     }
   }
@@ -167,11 +177,6 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   }
 
   const running = new Set<Promise<void>>()
-  const failed: { failure?: { err: unknown } } = {}
-  /** Throws the first task failure, if any. */
-  const rethrow = (): void => {
-    if (failed.failure !== undefined) throw failed.failure.err
-  }
   let turn = 0
   const result = (): Omit<FetchDagResult & { ok: true }, 'ok'> => ({ blocks, bytes, providers: { ...from }, dropped: [...dropped], badBlocks })
   for (;;) {

@@ -56,6 +56,19 @@ describe('weft store', () => {
     expect((await weft(node, 'store', 'stat', cid)).stdout).toMatch(/missing {2}none: complete here/)
   })
 
+  it('get fetches a root from the mesh when it is not complete here (put --announce on another node)', async () => {
+    const file = join(dir, 'shared.weft')
+    writeFileSync(file, bytesOf(2_200_000, 7))
+    const cid = (await weft(node, 'store', 'put', file, '--announce')).stdout.trim()
+    await other.mesh.libp2p.dial(node.mesh.libp2p.getMultiaddrs()[0] as Parameters<typeof other.mesh.libp2p.dial>[0])
+    const out = join(dir, 'fetched.weft')
+    const got = await json(other, 'store', 'get', cid, '--out', out)
+    expect(got).toMatchObject({ cid, files: 1, bytes: 2_200_000, fetched: { ok: true, blocks: 4, badBlocks: 0, providers: [{ peer: node.peerId, blocks: 4 }] } })
+    expect(Buffer.compare(readFileSync(out), readFileSync(file))).toBe(0)
+    // Complete here now: a second get reads it locally.
+    expect((await json(other, 'store', 'get', cid, '--out', out)).fetched).toBeUndefined()
+  })
+
   it('put --recursive makes a directory one root, and get writes the tree back', async () => {
     const tree = join(dir, 'shards')
     mkdirSync(join(tree, 'part'), { recursive: true })

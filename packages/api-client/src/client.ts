@@ -22,6 +22,10 @@ import {
   type StorePublishedModelView,
   type StoreRootView,
   type StoreStatView,
+  type StoreAnnounceView,
+  type StoreFetchView,
+  storeAnnounceViewSchema,
+  storeFetchViewSchema,
   storeGcViewSchema,
   storeImportViewSchema,
   storeListViewSchema,
@@ -92,10 +96,11 @@ export interface ApiClient {
   /** A root (or a complete DAG) of the store. @throws ApiError 404 when unknown here */
   storeStat(cid: string): Promise<StoreStatView>
   /**
-   * Adds a file's bytes (a stream, so nothing is held in memory) and returns its root, pinned unless `pin` is false.
+   * Adds a file's bytes (a stream, so nothing is held in memory) and returns its root, pinned unless `pin` is false;
+   * `announce` also serves it to the mesh and provides it in the DHT (never for private artifacts).
    * @throws ApiError 413 `store-full` past the node's quota
    */
-  storeAddFile(body: BodyInit, options?: { name?: string; pin?: boolean; size?: number }): Promise<StoreRootView>
+  storeAddFile(body: BodyInit, options?: { name?: string; pin?: boolean; size?: number; announce?: boolean }): Promise<StoreRootView>
   /** Adds a directory over roots already in the store. */
   storeAddDirectory(entries: readonly { name: string; cid: string }[], options?: { name?: string; pin?: boolean }): Promise<StoreRootView>
   /** Imports a CAR file's bytes; its roots are pinned unless `pin` is false. */
@@ -103,6 +108,13 @@ export interface ApiClient {
   storePin(cid: string, name?: string): Promise<StoreRootView>
   storeUnpin(cid: string): Promise<StoreRootView>
   storeGc(): Promise<StoreGcView>
+  /**
+   * Fetches a DAG from the mesh into the node's store (long-running: answers when complete), then pins it.
+   * @throws ApiError 404 `no-providers` when no provider could deliver it
+   */
+  storeFetch(cid: string, options?: { providers?: readonly string[] }): Promise<StoreFetchView>
+  /** Serves a complete DAG to the mesh and provides it in the DHT (never call it for private artifacts). */
+  storeAnnounce(cid: string): Promise<StoreAnnounceView>
   /** A file root's bytes as a stream, with its size. @throws ApiError 409 `incomplete` when blocks are missing */
   storeContent(cid: string): Promise<{ size: number | undefined; body: ReadableStream<Uint8Array> }>
   /** A CAR v1 of a complete DAG, as a stream. */
@@ -229,7 +241,7 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     modelUrl: (id: string, round: number | 'last') => `${base}/v1/fl/jobs/${enc(id)}/model?round=${round}`,
     storeList: () => json(storeListViewSchema, '/v1/store'),
     storeStat: (cid: string) => json(storeStatViewSchema, `/v1/store/${enc(cid)}`, { timeoutMs: 120_000 }),
-    storeAddFile: (body: BodyInit, options: { name?: string; pin?: boolean; size?: number } = {}) =>
+    storeAddFile: (body: BodyInit, options: { name?: string; pin?: boolean; size?: number; announce?: boolean } = {}) =>
       json(storeRootViewSchema, `/v1/store/files?${storeQuery(options)}`, {
         method: 'POST',
         bytes: { body, contentType: 'application/octet-stream', ...(options.size === undefined ? {} : { size: options.size }) },
@@ -247,6 +259,9 @@ export function createApiClient(init: ApiClientInit): ApiClient {
       json(storeRootViewSchema, `/v1/store/${enc(cid)}/pin`, { method: 'POST', body: name === undefined ? {} : { name }, timeoutMs: 120_000 }),
     storeUnpin: (cid: string) => json(storeRootViewSchema, `/v1/store/${enc(cid)}/unpin`, { method: 'POST', body: {} }),
     storeGc: () => json(storeGcViewSchema, '/v1/store/gc', { method: 'POST', body: {}, timeoutMs: 120_000 }),
+    storeFetch: (cid: string, options: { providers?: readonly string[] } = {}) =>
+      json(storeFetchViewSchema, `/v1/store/${enc(cid)}/fetch`, { method: 'POST', body: options.providers === undefined ? {} : { providers: options.providers }, timeoutMs: TRANSFER_MS }),
+    storeAnnounce: (cid: string) => json(storeAnnounceViewSchema, `/v1/store/${enc(cid)}/announce`, { method: 'POST', body: {}, timeoutMs: 120_000 }),
     storeContent: async (cid: string) => {
       const res = await send(`/v1/store/${enc(cid)}/content`, { timeoutMs: TRANSFER_MS })
       const length = res.headers.get('content-length')
@@ -263,8 +278,9 @@ export function createApiClient(init: ApiClientInit): ApiClient {
   })
 }
 
-function storeQuery(options: { name?: string; pin?: boolean }): string {
+function storeQuery(options: { name?: string; pin?: boolean; announce?: boolean }): string {
   const q = new URLSearchParams()
+  if (options.announce === true) q.set('announce', 'true')
   if (options.name !== undefined) q.set('name', options.name)
   if (options.pin !== undefined) q.set('pin', String(options.pin))
   return q.toString()

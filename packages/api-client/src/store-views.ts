@@ -54,3 +54,21 @@ export type StoreImportView = z.infer<typeof storeImportViewSchema>
 /** POST /v1/store/models: a job's model artifact, added as a pinned file root. */
 export const storePublishedModelViewSchema = storeRootViewSchema.extend({ job: z.string(), round: z.number().int().nonnegative() })
 export type StorePublishedModelView = z.infer<typeof storePublishedModelViewSchema>
+
+/** POST /v1/store/:cid/fetch: a DAG fetched from the mesh (blocks and bytes fetched by this call, 0 when complete already). */
+export const storeFetchViewSchema = z.object({
+  ok: z.literal(true),
+  cid: z.string(),
+  blocks: bytes,
+  bytes,
+  /** Blocks each provider delivered. */
+  providers: z.array(z.object({ peer: z.string(), blocks: bytes })),
+  /** Blocks that failed verification (their providers were dropped). */
+  badBlocks: bytes,
+  dropped: z.array(z.object({ peer: z.string(), reason: z.string(), detail: z.string() })),
+})
+export type StoreFetchView = z.infer<typeof storeFetchViewSchema>
+
+/** POST /v1/store/:cid/announce: the DAG is served to the mesh and provided in the DHT. */
+export const storeAnnounceViewSchema = z.object({ cid: z.string(), announced: z.literal(true) })
+export type StoreAnnounceView = z.infer<typeof storeAnnounceViewSchema>

@@ -15,6 +15,7 @@ import type { FlService } from './fl/fl-service.js'
 import type { MembershipView, RevocationView } from '@weft/api-client'
 import { mountStore, STORE_BYTE_ROUTES } from './store-routes.js'
 import type { DiskStore } from '@weft/store/node'
+import type { BlockExchange } from './components/block-exchange.js'
 import type { MeshView, NodeView, PeerView, StreamEvent, TelemetryView } from './views.js'
 
 /** What the API needs from the node. */
@@ -40,6 +41,8 @@ export interface ApiBackend {
   }
   /** The block store (absent: the /v1/store routes answer 503). */
   store?: () => DiskStore | undefined
+  /** The block store on the mesh (fetch, announce). */
+  blockExchange?: () => BlockExchange | undefined
 }
 
 export interface ApiServerInit {
@@ -216,6 +219,7 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
     app,
     () => backend.store?.(),
     () => backend.fl?.(),
+    () => backend.blockExchange?.(),
   )
   app.get('/metrics', async (c) => {
     const { contentType, body } = await backend.metrics()

@@ -3,8 +3,13 @@
 // swarm peer, scheduler) is a component registered with the node, not an edit of the node's start-up code.
 import type { PrivateKey } from '@libp2p/interface'
 import type { MeshNode } from '@weft/mesh/node'
+import type { DiskStore } from '@weft/store/node'
 import type { Logger } from 'pino'
 import type { ApiServer } from './api.js'
+import type { AdsService } from './components/ads.js'
+import type { BlockExchange } from './components/block-exchange.js'
+import type { DatasetCache } from './components/datasets.js'
+import type { NodeMembership } from './components/membership.js'
 import type { NodeConfig } from './config.js'
 import type { NodeEngines } from './engines.js'
 import type { FlClientRole } from './fl/client-role.js'
@@ -14,10 +19,6 @@ import type { PeerTable } from './peer-table.js'
 import type { NodeState } from './state.js'
 import type { Telemetry, TrafficMeter } from './telemetry.js'
 import type { ActivityView, StreamEvent } from './views.js'
-import type { AdsService } from './components/ads.js'
-import type { DatasetCache } from './components/datasets.js'
-import type { NodeMembership } from './components/membership.js'
-import type { DiskStore } from '@weft/store/node'
 
 /** One part of a running node. */
 export interface NodeComponent {
@@ -50,6 +51,7 @@ export interface NodeServices {
   readonly events: { subscribe(listener: (event: StreamEvent) => void): () => void }
   readonly api: ApiServer
   readonly store: DiskStore
+  readonly blockExchange: BlockExchange
 }
 
 /** The node-wide context: configuration, logger, clock, metrics, and the services components provide. */

@@ -2,10 +2,10 @@
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
-import { parse as parseYaml } from 'yaml'
 import { defaultDataDir } from '@weft/api-client/node'
 import { attackConfigSchema } from '@weft/fl'
 import { parseAuthorityKey } from '@weft/mesh'
+import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
 
@@ -112,6 +112,14 @@ export const nodeConfigSchema = z
           .min(1024 * 1024)
           .max(Number.MAX_SAFE_INTEGER)
           .default(10 * 1024 ** 3),
+        /** A DAG fetched from the mesh is announced (served and provided) here too: edge caching. */
+        provideFetched: z.boolean().default(true),
+        /** How often announced roots are provided again in the DHT (default 12 h). */
+        provideIntervalMs: z
+          .number()
+          .int()
+          .min(10_000)
+          .default(12 * 3600_000),
       })
       .strict()
       .prefault({}),

@@ -5,6 +5,7 @@
 import { CAR_CONTENT_TYPE, type CID, InvalidDirectoryError, parseCid } from '@weft/store'
 import type { DiskStore } from '@weft/store/node'
 import type { Context, Hono } from 'hono'
+import type { BlockExchange } from './components/block-exchange.js'
 import type { FlService } from './fl/fl-service.js'
 
 /** Routes whose body is bytes, not JSON, with the content types each takes. */
@@ -70,8 +71,10 @@ function nameOf(raw: unknown): string | undefined {
   return raw
 }
 
+const MAX_PROVIDERS = 64
+
 /** Mounts /v1/store on `app`. `store()` absent or undefined: the routes answer 503. */
-export function mountStore(app: Hono, store: () => DiskStore | undefined, fl: () => FlService | undefined): void {
+export function mountStore(app: Hono, store: () => DiskStore | undefined, fl: () => FlService | undefined, exchange: () => BlockExchange | undefined = () => undefined): void {
   const unavailable = { error: 'unavailable', message: 'the block store is not running on this node (store.enabled is false)' }
   const withStore =
     (handler: (c: Context, s: DiskStore) => Promise<Response> | Response) =>
@@ -97,8 +100,12 @@ export function mountStore(app: Hono, store: () => DiskStore | undefined, fl: ()
       if (size !== undefined) s.checkRoom(size)
       const name = nameOf(c.req.query('name'))
       const pin = pinOf(c)
+      const announce = c.req.query('announce') === 'true'
+      const x = exchange()
+      if (announce && x === undefined) return c.json({ error: 'unavailable', message: 'the block exchange is not running on this node' }, 503)
       const root = await s.addFile(bodyChunks(c), { ...(name === undefined ? {} : { name }), ...(pin === undefined ? {} : { pin }) })
-      return c.json(root, 201)
+      if (announce) await x?.announce(parseCid(root.cid))
+      return c.json({ ...root, announced: announce }, 201)
     }),
   )
   app.post(
@@ -164,6 +171,35 @@ export function mountStore(app: Hono, store: () => DiskStore | undefined, fl: ()
       const body = (await c.req.json().catch(() => ({}))) as { name?: unknown }
       const name = nameOf(body.name)
       return c.json(await s.pin(cidParam(c), name === undefined ? {} : { name }))
+    }),
+  )
+  app.post(
+    '/v1/store/:cid/announce',
+    withStore(async (c) => {
+      const x = exchange()
+      if (x === undefined) return c.json({ error: 'unavailable', message: 'the block exchange is not running on this node' }, 503)
+      const cid = cidParam(c)
+      await x.announce(cid)
+      return c.json({ cid: cid.toString(), announced: true })
+    }),
+  )
+  app.post(
+    '/v1/store/:cid/fetch',
+    withStore(async (c) => {
+      const x = exchange()
+      if (x === undefined) return c.json({ error: 'unavailable', message: 'the block exchange is not running on this node' }, 503)
+      const cid = cidParam(c)
+      const body = (await c.req.json().catch(() => ({}))) as { providers?: unknown }
+      const providers = body.providers
+      if (providers !== undefined && (!Array.isArray(providers) || providers.length > MAX_PROVIDERS || !providers.every((p) => typeof p === 'string' && p.length > 0 && p.length <= 128))) {
+        return c.json({ error: 'bad-request', message: `providers must be an array of at most ${MAX_PROVIDERS} peer ids` }, 400)
+      }
+      // Long-running: answers when the DAG is complete here (or no provider is left); a closed request aborts it.
+      const result = await x.fetch(cid, { signal: c.req.raw.signal, ...(providers === undefined ? {} : { providers: providers as string[] }) })
+      const providersUsed = Object.entries(result.providers).map(([peer, blocks]) => ({ peer, blocks }))
+      const view = { cid: cid.toString(), blocks: result.blocks, bytes: result.bytes, providers: providersUsed, badBlocks: result.badBlocks, dropped: result.dropped }
+      if (!result.ok) return c.json({ error: 'no-providers', message: result.detail, ...view }, 404)
+      return c.json({ ok: true, ...view })
     }),
   )
   app.post(

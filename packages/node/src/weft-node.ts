@@ -1,13 +1,16 @@
 // The node daemon: a set of components (data directory, state, engines, mesh, peer table, data sets, telemetry,
 // ads, redial, the FL coordinator and client roles, the event stream, the API, node.json), started in dependency
 // order and stopped in reverse by one ComponentRunner. A new role is a component passed in `extraComponents`.
+
+import type { InMemoryDataset } from '@weft/data'
 import type { MeshNode } from '@weft/mesh/node'
 import type { DatasetOffer, RuntimeOffer } from '@weft/protocol'
-import type { InMemoryDataset } from '@weft/data'
-import { pino, type Logger } from 'pino'
-import { ComponentRunner, NodeContext, type NodeComponentFactory } from './component.js'
-import { adsComponent, ADS_TOPIC, GET_AD, type NodeOffers } from './components/ads.js'
+import type { DiskStore } from '@weft/store/node'
+import { type Logger, pino } from 'pino'
+import { ComponentRunner, type NodeComponentFactory, NodeContext } from './component.js'
+import { ADS_TOPIC, adsComponent, GET_AD, type NodeOffers } from './components/ads.js'
 import { apiComponent, nodeView } from './components/api.js'
+import { type BlockExchange, blockExchangeComponent } from './components/block-exchange.js'
 import { ADS_DHT_NAMESPACE, dataDirComponent, enginesComponent, meshComponent, stateComponent } from './components/core.js'
 import { datasetsComponent } from './components/datasets.js'
 import { eventStreamComponent } from './components/event-stream.js'
@@ -16,7 +19,6 @@ import { membershipComponent } from './components/membership.js'
 import { peersComponent, redialComponent } from './components/peers.js'
 import { runningRecordComponent } from './components/running-record.js'
 import { storeComponent } from './components/store.js'
-import type { DiskStore } from '@weft/store/node'
 import { telemetryComponent } from './components/telemetry.js'
 import type { DatasetConfig, NodeConfig } from './config.js'
 import type { EnginesComponents } from './engines.js'
@@ -56,6 +58,8 @@ export interface WeftNode {
   readonly fl: FlService
   /** The block store (absent when `store.enabled` is false). */
   readonly store: DiskStore | undefined
+  /** The block store on the mesh (serving, providers, fetch); undefined when the store is off. */
+  readonly blockExchange: BlockExchange | undefined
   /** The components in the order they started. */
   readonly components: readonly string[]
   /** The node's view, as `GET /v1/node` serves it. */
@@ -83,6 +87,7 @@ export function defaultComponents(components: Partial<WeftNodeComponents> = {}):
     }),
     redialComponent,
     storeComponent,
+    blockExchangeComponent,
     flCoordinatorComponent,
     flClientComponent,
     ...(components.extraComponents ?? []),
@@ -119,6 +124,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     apiUrl: api.url,
     fl,
     store: ctx.find('store'),
+    blockExchange: ctx.find('blockExchange'),
     components: runner.order,
     get addrs() {
       return mesh.addresses()

@@ -118,3 +118,6 @@ export {
   MEMBERSHIP_REVOCATIONS,
   REVOCATIONS_TOPIC,
 } from './membership.js'
+// The block exchange (weft.store.v1).
+export * from './gen/weft/store/v1/store_pb.js'
+export { MAX_BLOCKS_PER_REQUEST, MAX_BLOCKS_RESPONSE_BYTES, MAX_CID_STRING, STORE_BLOCKS, STORE_HAVE, STORE_RPC_MAX_MESSAGE_BYTES } from './store.js'

@@ -108,19 +108,42 @@ export function registerStoreCommands(program: Command): void {
   addNodeOptions(store.command('put <path>').description('add a file (or with --recursive a directory) and pin it; prints its CID'))
     .option('--recursive', 'add a directory tree as one root')
     .option('--name <name>', 'a name to list the root under (default: the file name)')
+    .option('--announce', 'serve it to the mesh and provide it in the DHT (never for private artifacts)')
     .option('--json', 'print the root as JSON')
-    .action(async (path: string, opts: ApiOptions & JsonOption & { recursive?: boolean; name?: string }) => {
-      const root = await putPath(apiClientFrom(opts), path, { ...(opts.name === undefined ? {} : { name: opts.name }), recursive: opts.recursive === true })
+    .action(async (path: string, opts: ApiOptions & JsonOption & { recursive?: boolean; name?: string; announce?: boolean }) => {
+      const api = apiClientFrom(opts)
+      const root = await putPath(api, path, { ...(opts.name === undefined ? {} : { name: opts.name }), recursive: opts.recursive === true })
+      if (opts.announce === true) await api.storeAnnounce(root.cid)
       print(opts.json, root, root.cid)
     })
 
-  addNodeOptions(store.command('get <cid>').description('write a file root to --out (a directory root: a folder tree)'))
+  addNodeOptions(
+    store.command('get <cid>').description('write a file root to --out (a directory root: a folder tree), fetching it from the mesh first when it is not complete here'),
+  )
     .requiredOption('--out <path>', 'where to write it')
+    .option('--provider <peerId...>', 'fetch from these peers (default: found among connected peers and in the DHT)')
     .option('--json', 'print JSON for scripts')
-    .action(async (cid: string, opts: ApiOptions & JsonOption & { out: string }) => {
+    .action(async (cid: string, opts: ApiOptions & JsonOption & { out: string; provider?: string[] }) => {
       const api = apiClientFrom(opts)
-      const got = await getPath(api, await api.storeStat(cid), opts.out)
-      print(opts.json, { cid, path: opts.out, ...got }, `wrote ${opts.out}: ${got.files} file${got.files === 1 ? '' : 's'}, ${formatBytes(got.bytes)} (${got.bytes} bytes)`)
+      const stat = await api.storeStat(cid).catch((err: Error & { status?: number }) => {
+        if (err.name === 'ApiError' && err.status === 404) return undefined
+        throw err
+      })
+      let fetched: Awaited<ReturnType<ApiClient['storeFetch']>> | undefined
+      if (stat === undefined || stat.missing > 0) {
+        if (opts.json !== true) process.stderr.write(`${cid} is not complete on this node: fetching it from the mesh…\n`)
+        fetched = await api.storeFetch(cid, opts.provider === undefined ? {} : { providers: opts.provider })
+        if (opts.json !== true) {
+          const from = fetched.providers.map((p) => `${p.peer.slice(-8)} ${p.blocks}`).join(', ')
+          process.stderr.write(`fetched ${fetched.blocks} blocks, ${formatBytes(fetched.bytes)} from ${fetched.providers.length} provider(s) (${from})${fetched.badBlocks > 0 ? `; ${fetched.badBlocks} bad block(s), their providers dropped` : ''}\n`)
+        }
+      }
+      const got = await getPath(api, fetched === undefined && stat !== undefined ? stat : await api.storeStat(cid), opts.out)
+      print(
+        opts.json,
+        { cid, path: opts.out, ...got, ...(fetched === undefined ? {} : { fetched }) },
+        `wrote ${opts.out}: ${got.files} file${got.files === 1 ? '' : 's'}, ${formatBytes(got.bytes)} (${got.bytes} bytes)`,
+      )
     })
 
   addNodeOptions(store.command('ls').description('the roots in the store, and its usage against the quota'))

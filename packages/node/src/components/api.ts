@@ -94,7 +94,7 @@ function membershipApi(membership: NodeMembership): NonNullable<ApiBackend['memb
 
 export const apiComponent: NodeComponentFactory = (ctx) => ({
   name: 'api',
-  dependsOn: ['data-dir', 'engines', 'mesh', 'membership', 'peers', 'telemetry', 'ads', 'events', 'store'],
+  dependsOn: ['data-dir', 'engines', 'mesh', 'membership', 'peers', 'telemetry', 'ads', 'events', 'store', 'block-exchange'],
   async start() {
     const { config, now } = ctx
     const mesh = ctx.get('mesh')
@@ -138,6 +138,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         fl: () => fl,
         membership: membershipApi(ctx.get('membership')),
         store: () => ctx.find('store'),
+        blockExchange: () => ctx.find('blockExchange'),
       },
       {
         host: config.api.host,

@@ -1,13 +1,13 @@
 // The components every node has underneath its roles: the data directory (lock and identity), the state database,
 // the ML engines and the mesh node.
-import { join } from 'node:path'
-import { peerIdFromString } from '@libp2p/peer-id'
+
 import { readFileSync } from 'node:fs'
-import { isAbsolute } from 'node:path'
+import { isAbsolute, join } from 'node:path'
 import { fromBinary } from '@bufbuild/protobuf'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { type MeshMetrics, parsePsk } from '@weft/mesh'
 import { createMeshNode } from '@weft/mesh/node'
-import { ResourceAdSchema, SignedResourceAdSchema } from '@weft/protocol'
+import { ResourceAdSchema, SignedResourceAdSchema, STORE_RPC_MAX_MESSAGE_BYTES } from '@weft/protocol'
 import { verifyAd } from '../ads.js'
 import type { NodeComponentFactory, NodeContext } from '../component.js'
 import type { NodeConfig } from '../config.js'
@@ -161,6 +161,8 @@ export const meshComponent: NodeComponentFactory = (ctx: NodeContext) => ({
         ...(psk !== undefined ? { psk } : {}),
         ...(allow.length > 0 ? { allowList: validPeerIds(allow) } : {}),
         dht: { namespaces: { [ADS_DHT_NAMESPACE]: adsNamespace(ctx.now) } },
+        // Block exchange answers carry up to 3.5 MiB of blocks; handlers bound their own fields.
+        rpc: { maxMessageBytes: STORE_RPC_MAX_MESSAGE_BYTES },
       },
       { metrics: meshMetricsFor(ctx.metrics, ctx.traffic), logger: ctx.logger.child({ component: 'mesh' }) },
     )

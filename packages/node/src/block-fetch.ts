@@ -1,0 +1,240 @@
+// Swarming fetch of a DAG from several providers: round-robin batches with a window of requests in flight per
+// provider, every block verified by the store's put on arrival, a provider that sends a bad block or fails dropped
+// (and replaced from discovery) without restarting. Blocks are persisted as they arrive, so a fetch started again
+// after an abort or a restart asks only for what is still missing. Knows nothing of libp2p: the caller injects
+// `request` and `discover`.
+import { type Blockstore, blockKey, type CID, decodeNode, missingBlocks, parseCid } from '@weft/store'
+
+/** What one provider answered. */
+export interface BlocksAnswer {
+  readonly blocks: readonly { readonly cid: string; readonly data: Uint8Array }[]
+  readonly missing: readonly string[]
+}
+
+/** Why a provider was dropped from a fetch. */
+export type DropReason = 'bad-block' | 'unrequested-block' | 'failed' | 'has-nothing'
+
+/** What the fetcher needs. */
+export interface FetchDagComponents {
+  readonly store: Blockstore
+  /** Asks `peer` for blocks. @throws when the call fails (the provider is dropped as `failed`) */
+  request(peer: string, cids: readonly string[], signal: AbortSignal): Promise<BlocksAnswer>
+  /** More providers of the root (called at start when none were given, and when every provider was dropped). */
+  discover?(exclude: ReadonlySet<string>, signal: AbortSignal): Promise<readonly string[]>
+}
+
+/** How a fetch runs. */
+export interface FetchDagInit {
+  readonly providers?: readonly string[]
+  /** Requests in flight per provider (default 4). */
+  readonly window?: number
+  /** CIDs per request (default 8). */
+  readonly batch?: number
+  readonly signal?: AbortSignal
+  onProgress?(progress: FetchProgress): void
+  onDrop?(peer: string, reason: DropReason, detail: string): void
+}
+
+export interface FetchProgress {
+  readonly blocks: number
+  readonly bytes: number
+}
+
+/** A finished fetch. */
+export type FetchDagResult =
+  | {
+      readonly ok: true
+      /** Blocks and bytes fetched by this run (0 when the DAG was complete already). */
+      readonly blocks: number
+      readonly bytes: number
+      /** Blocks each provider delivered. */
+      readonly providers: Readonly<Record<string, number>>
+      readonly dropped: readonly { readonly peer: string; readonly reason: DropReason; readonly detail: string }[]
+      readonly badBlocks: number
+    }
+  | {
+      readonly ok: false
+      readonly reason: 'no-providers'
+      readonly detail: string
+      readonly blocks: number
+      readonly bytes: number
+      readonly providers: Readonly<Record<string, number>>
+      readonly dropped: readonly { readonly peer: string; readonly reason: DropReason; readonly detail: string }[]
+      readonly badBlocks: number
+    }
+
+/**
+ * Fetches every missing block of `root` into `components.store`.
+ * @returns ok, or `no-providers` when every provider was dropped and discovery found no other
+ * @throws the signal's reason when aborted (blocks already stored stay)
+ */
+export async function fetchDag(components: FetchDagComponents, root: CID, init: FetchDagInit = {}): Promise<FetchDagResult> {
+  const { store } = components
+  const window = init.window ?? 4
+  const batch = init.batch ?? 8
+  const signal = init.signal ?? new AbortController().signal
+  const active: string[] = [...new Set(init.providers ?? [])]
+  const tried = new Set(active)
+  const inflightPerPeer = new Map<string, number>()
+  const dropped: { peer: string; reason: DropReason; detail: string }[] = []
+  const from: Record<string, number> = {}
+  /** Per provider, CIDs it said it lacks (not asked of it again). */
+  const lacks = new Map<string, Set<string>>()
+  let blocks = 0
+  let bytes = 0
+  let badBlocks = 0
+
+  // The frontier: blocks known to be missing (the walk reveals children as intermediate nodes arrive).
+  const wanted = new Map<string, CID>()
+  const inflight = new Set<string>()
+  for (const cid of await missingBlocks(store, root)) wanted.set(blockKey(cid), cid)
+
+  const failed: { failure?: { err: unknown } } = {}
+  /** Throws the first task failure, if any. */
+  const rethrow = (): void => {
+    if (failed.failure !== undefined) throw failed.failure.err
+  }
+
+  const drop = (peer: string, reason: DropReason, detail: string): void => {
+    const i = active.indexOf(peer)
+    if (i < 0) return
+    active.splice(i, 1)
+    dropped.push({ peer, reason, detail })
+    init.onDrop?.(peer, reason, detail)
+  }
+
+  /** A block arrived and was stored: its children not held are wanted next. */
+  const arrived = async (cid: CID, data: Uint8Array): Promise<void> => {
+    wanted.delete(blockKey(cid))
+    const node = decodeNode(cid, data)
+    for (const link of node.links) {
+      const key = blockKey(link.Hash)
+      if (wanted.has(key) || inflight.has(key)) continue
+      if (!(await store.has(link.Hash))) wanted.set(key, link.Hash)
+      else for (const m of await missingBlocks(store, link.Hash)) wanted.set(blockKey(m), m)
+    }
+  }
+
+  const ask = async (peer: string, cids: CID[]): Promise<void> => {
+    const keys = cids.map(blockKey)
+    for (const k of keys) inflight.add(k)
+    inflightPerPeer.set(peer, (inflightPerPeer.get(peer) ?? 0) + 1)
+    let local: { err: unknown } | undefined
+    try {
+      const answer = await components.request(peer, keys, signal)
+      const asked = new Map(keys.map((k, i) => [k, cids[i] as CID]))
+      for (const block of answer.blocks) {
+        const cid = asked.get(block.cid)
+        if (cid === undefined) {
+          drop(peer, 'unrequested-block', `sent ${block.cid.slice(0, 80)}, which was not asked for`)
+          return
+        }
+        if (!wanted.has(block.cid)) continue
+        try {
+          await store.put(cid, block.data)
+        } catch (err) {
+          if ((err as Error).name === 'BlockMismatchError' || (err as Error).name === 'BlockTooLargeError') {
+            badBlocks++
+            drop(peer, 'bad-block', (err as Error).message)
+            return
+          }
+          // This node's own refusal (a full quota): not the provider's fault, and it ends the fetch.
+          local = { err }
+          return
+        }
+        blocks++
+        bytes += block.data.byteLength
+        from[peer] = (from[peer] ?? 0) + 1
+        await arrived(cid, block.data)
+        init.onProgress?.({ blocks, bytes })
+      }
+      if (answer.blocks.length === 0) {
+        const set = lacks.get(peer) ?? new Set<string>()
+        for (const k of answer.missing) if (asked.has(k)) set.add(k)
+        lacks.set(peer, set)
+        if ([...wanted.keys()].every((k) => set.has(k))) drop(peer, 'has-nothing', 'answered every wanted block as missing')
+      }
+    } catch (err) {
+      if (signal.aborted) throw signal.reason
+      drop(peer, 'failed', (err as Error).message)
+    } finally {
+      for (const k of keys) inflight.delete(k)
+      if (local !== undefined) failed.failure ??= local
+      inflightPerPeer.set(peer, (inflightPerPeer.get(peer) ?? 1) - 1)
+    }
+  }
+
+  /** Adds providers not tried yet; returns how many. */
+  const addProviders = (more: readonly string[]): number => {
+    let n = 0
+    for (const p of more) {
+      if (tried.has(p)) continue
+      tried.add(p)
+      active.push(p)
+      n++
+    }
+    return n
+  }
+
+  const running = new Set<Promise<void>>()
+  let turn = 0
+  const result = (): Omit<FetchDagResult & { ok: true }, 'ok'> => ({ blocks, bytes, providers: { ...from }, dropped: [...dropped], badBlocks })
+  for (;;) {
+    signal.throwIfAborted()
+    rethrow()
+    if (wanted.size === 0 && running.size === 0) {
+      // The frontier is empty: confirm by walking the DAG (a block dropped as corrupt meanwhile counts again).
+      const left = await missingBlocks(store, root)
+      if (left.length === 0) return { ok: true, ...result() }
+      for (const cid of left) wanted.set(blockKey(cid), cid)
+    }
+    if (active.length === 0 && running.size === 0) {
+      addProviders((await components.discover?.(tried, signal)) ?? [])
+      if (active.length === 0) return { ok: false, reason: 'no-providers', detail: `no provider left for ${root} (${dropped.length} dropped)`, ...result() }
+    }
+    // Round-robin: each provider with room in its window gets the next batch of wanted blocks it does not lack.
+    let scheduled = false
+    for (let n = 0; n < active.length; n++) {
+      const peer = active[(turn + n) % active.length] as string
+      if ((inflightPerPeer.get(peer) ?? 0) >= window) continue
+      const lack = lacks.get(peer)
+      const cids: CID[] = []
+      for (const [k, cid] of wanted) {
+        if (inflight.has(k) || lack?.has(k)) continue
+        cids.push(cid)
+        if (cids.length >= batch) break
+      }
+      if (cids.length === 0) continue
+      // A task never rejects: its failure (the abort, a full store, an undecodable DAG) ends the fetch below.
+      const task: Promise<void> = ask(peer, cids)
+        .catch((err: unknown) => {
+          failed.failure ??= { err }
+        })
+        .finally(() => running.delete(task))
+      running.add(task)
+      scheduled = true
+    }
+    turn++
+    if (running.size === 0) {
+      if (scheduled) continue
+      // Every remaining block is lacked by every provider: ask discovery for others, else give up.
+      if (addProviders((await components.discover?.(tried, signal)) ?? []) === 0) return { ok: false, reason: 'no-providers', detail: `no provider has the ${wanted.size} blocks still missing of ${root}`, ...result() }
+      continue
+    }
+    await Promise.race(running)
+    rethrow()
+  }
+}
+
+/** Parses CID strings from the wire, skipping malformed ones. */
+export function parseWireCids(input: readonly string[]): CID[] {
+  const out: CID[] = []
+  for (const s of input) {
+    try {
+      out.push(parseCid(s))
+    } catch {
+      // Not a CID: answered as missing by the caller.
+    }
+  }
+  return out
+}

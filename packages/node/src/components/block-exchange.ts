@@ -1,0 +1,200 @@
+// The block store on the mesh: serves blocks of announced DAGs (`store/blocks`, `store/have`), provides announced
+// roots in the DHT (refreshed), finds providers (connected peers first, then the DHT, bounded in time) and fetches
+// DAGs from several of them at once (block-fetch.ts). Roots never announced (private artifacts) are never served.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { MAX_BLOCKS_PER_REQUEST, MAX_BLOCKS_RESPONSE_BYTES, MAX_CID_STRING, STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
+import { blockKey, type CID, dagBlocks, missingBlocks, parseCid } from '@weft/store'
+import { storeDir } from '@weft/store/node'
+import { type DropReason, type FetchDagResult, type FetchProgress, fetchDag, parseWireCids } from '../block-fetch.js'
+import type { NodeComponentFactory } from '../component.js'
+
+/** What the rest of the node asks of the block exchange. */
+export interface BlockExchange {
+  /** Serves `root`'s DAG (complete here) to the mesh and provides it in the DHT. @throws BlocksMissingError when incomplete */
+  announce(root: CID): Promise<void>
+  /** Whether `root` is announced here. */
+  announced(root: CID): boolean
+  /** Providers of `root`: connected peers that hold it, then the DHT, within `timeoutMs` (default 10 s). */
+  findProviders(root: CID, options?: { timeoutMs?: number; exclude?: ReadonlySet<string>; signal?: AbortSignal }): Promise<string[]>
+  /**
+   * Fetches `root`'s missing blocks from the mesh, pins it and (unless `store.provideFetched` is false) announces it.
+   * @throws the signal's reason when aborted (blocks already fetched stay: a later fetch resumes)
+   */
+  fetch(
+    root: CID,
+    options?: { providers?: readonly string[]; signal?: AbortSignal; onProgress?: (p: FetchProgress) => void; window?: number; batch?: number },
+  ): Promise<FetchDagResult>
+  /** Providers dropped by fetches for a bad block, most recent last (bounded). */
+  readonly badProviders: readonly { readonly peer: string; readonly root: string; readonly reason: DropReason; readonly detail: string; readonly at: number }[]
+}
+
+const MAX_ANNOUNCED = 100_000
+const MAX_BAD_RECORDS = 1000
+const HAVE_TIMEOUT_MS = 2000
+
+export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
+  let timer: ReturnType<typeof setInterval> | undefined
+  const stopController = new AbortController()
+  return {
+    name: 'block-exchange',
+    dependsOn: ['mesh', 'store'],
+    async start() {
+      const store = ctx.find('store')
+      if (store === undefined) return
+      const mesh = ctx.get('mesh')
+      const log = ctx.logger.child({ component: 'block-exchange' })
+      const { config } = ctx
+      const file = join(storeDir(config.dataDir), 'announced.json')
+      const roots = new Map<string, CID>()
+      /** Blocks served: every block of an announced root. */
+      const served = new Set<string>()
+      const badProviders: BlockExchange['badProviders'][number][] = []
+
+      const save = (): void => {
+        writeFileSync(`${file}.tmp`, JSON.stringify([...roots.keys()]), { mode: 0o600 })
+        renameSync(`${file}.tmp`, file)
+      }
+      const index = async (root: CID): Promise<boolean> => {
+        if ((await missingBlocks(store, root, 1)).length > 0) return false
+        for await (const { cid } of dagBlocks(store, root)) served.add(blockKey(cid))
+        return true
+      }
+      const provide = async (root: CID): Promise<void> => {
+        try {
+          await mesh.libp2p.contentRouting.provide(root, { signal: AbortSignal.any([AbortSignal.timeout(30_000), stopController.signal]) })
+        } catch (err) {
+          log.debug({ root: root.toString(), err: (err as Error).message }, 'store: providing a root in the DHT failed (retried at the next refresh)')
+        }
+      }
+
+      if (existsSync(file)) {
+        for (const s of JSON.parse(readFileSync(file, 'utf8')) as unknown[]) {
+          if (typeof s !== 'string') continue
+          try {
+            const cid = parseCid(s)
+            if (await index(cid)) roots.set(blockKey(cid), cid)
+          } catch {
+            // An unreadable entry: not served.
+          }
+        }
+      }
+
+      await mesh.rpc.handle(STORE_BLOCKS, async (req) => {
+        if (req.cids.length > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`at most ${MAX_BLOCKS_PER_REQUEST} CIDs per request, got ${req.cids.length}`)
+        const blocks: { cid: string; data: Uint8Array }[] = []
+        const missing: string[] = []
+        let budget = MAX_BLOCKS_RESPONSE_BYTES
+        for (const s of req.cids) {
+          const [cid] = s.length <= MAX_CID_STRING ? parseWireCids([s]) : []
+          const key = cid === undefined ? undefined : blockKey(cid)
+          const data = cid !== undefined && key !== undefined && served.has(key) ? await store.get(cid) : undefined
+          if (data === undefined || data.byteLength > budget) {
+            missing.push(s.slice(0, MAX_CID_STRING))
+            continue
+          }
+          budget -= data.byteLength
+          blocks.push({ cid: s, data })
+        }
+        return { blocks, missing }
+      })
+      await mesh.rpc.handle(STORE_HAVE, async (req) => {
+        if (req.root.length > MAX_CID_STRING) return { complete: false }
+        const [cid] = parseWireCids([req.root])
+        return { complete: cid !== undefined && roots.has(blockKey(cid)) && (await missingBlocks(store, cid, 1)).length === 0 }
+      })
+
+      const exchange: BlockExchange = {
+        badProviders,
+        announced: (root) => roots.has(blockKey(root)),
+        async announce(root) {
+          const key = blockKey(root)
+          if (!roots.has(key) && roots.size >= MAX_ANNOUNCED) throw new RangeError(`at most ${MAX_ANNOUNCED} roots may be announced`)
+          await store.pin(root)
+          await index(root)
+          roots.set(key, root)
+          save()
+          void provide(root)
+        },
+        async findProviders(root, options = {}) {
+          const exclude = options.exclude ?? new Set<string>()
+          const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 10_000), stopController.signal, ...(options.signal ? [options.signal] : [])])
+          const found = new Set<string>()
+          const connected = mesh.libp2p
+            .getPeers()
+            .map((p) => p.toString())
+            .filter((p) => !exclude.has(p))
+          await Promise.all(
+            connected.map(async (peer) => {
+              try {
+                const r = await mesh.rpc.call(peer, STORE_HAVE, { root: root.toString() }, { timeoutMs: HAVE_TIMEOUT_MS, signal })
+                if (r.complete) found.add(peer)
+              } catch {
+                // Not a provider (or gone).
+              }
+            }),
+          )
+          if (found.size > 0) return [...found]
+          try {
+            for await (const p of mesh.libp2p.contentRouting.findProviders(root, { signal })) {
+              const id = p.id.toString()
+              if (id !== mesh.peerId && !exclude.has(id)) found.add(id)
+              if (found.size >= 8) break
+            }
+          } catch (err) {
+            log.debug({ root: root.toString(), err: (err as Error).message }, 'store: finding providers in the DHT ended')
+          }
+          return [...found]
+        },
+        async fetch(root, options = {}) {
+          const signal = AbortSignal.any([stopController.signal, ...(options.signal ? [options.signal] : [])])
+          const result = await fetchDag(
+            {
+              store,
+              request: async (peer, cids, s) => {
+                const r = await mesh.rpc.call(peerIdFromString(peer), STORE_BLOCKS, { cids: [...cids] }, { timeoutMs: 30_000, signal: s })
+                return r
+              },
+              discover: (exclude, s) => exchange.findProviders(root, { exclude, signal: s }),
+            },
+            root,
+            {
+              ...(options.providers !== undefined ? { providers: options.providers } : {}),
+              ...(options.window !== undefined ? { window: options.window } : {}),
+              ...(options.batch !== undefined ? { batch: options.batch } : {}),
+              signal,
+              ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+              onDrop: (peer, reason, detail) => {
+                log.warn({ peer, root: root.toString(), reason, detail }, 'store: a provider was dropped from a fetch')
+                if (reason === 'bad-block' || reason === 'unrequested-block') {
+                  badProviders.push({ peer, root: root.toString(), reason, detail, at: ctx.now() })
+                  if (badProviders.length > MAX_BAD_RECORDS) badProviders.shift()
+                }
+              },
+            },
+          )
+          if (result.ok) {
+            if (config.store.provideFetched) await exchange.announce(root)
+            else await store.pin(root)
+          }
+          return result
+        },
+      }
+      for (const root of roots.values()) void provide(root)
+      timer = setInterval(() => {
+        for (const root of roots.values()) void provide(root)
+      }, config.store.provideIntervalMs)
+      timer.unref?.()
+      ctx.provide('blockExchange', exchange)
+    },
+    async stop() {
+      if (timer !== undefined) clearInterval(timer)
+      stopController.abort()
+      if (ctx.find('blockExchange') === undefined) return
+      ctx.withdraw('blockExchange')
+      const mesh = ctx.get('mesh')
+      for (const m of [STORE_BLOCKS, STORE_HAVE]) await mesh.rpc.unhandle(m).catch(() => {})
+    },
+  }
+}

@@ -23,6 +23,8 @@ export interface LocalNodeInit {
   /** Where the child's stdout/stderr go: 'inherit', 'ignore', or a callback per line. Default 'ignore'. */
   readonly output?: 'inherit' | 'ignore' | ((line: string) => void)
   readonly startTimeoutMs?: number
+  /** Node.js options for the child (e.g. `--cpu-prof` in benchmarks). */
+  readonly execArgv?: readonly string[]
 }
 
 /** A node running in a child process. */
@@ -52,7 +54,7 @@ export async function startLocalNode(init: LocalNodeInit): Promise<LocalNode> {
   mkdirSync(init.dataDir, { recursive: true })
   const listen = init.loopback === false ? [] : ['--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0/ws']
   const output = init.output ?? 'ignore'
-  const child = spawn(process.execPath, [BIN, 'node', 'start', '--data-dir', init.dataDir, ...listen, ...(init.args ?? [])], {
+  const child = spawn(process.execPath, [...(init.execArgv ?? []), BIN, 'node', 'start', '--data-dir', init.dataDir, ...listen, ...(init.args ?? [])], {
     stdio: ['ignore', output === 'inherit' ? 'inherit' : 'pipe', output === 'inherit' ? 'inherit' : 'pipe'],
   })
   const tail: string[] = []

@@ -3,6 +3,7 @@
 // (and replaced from discovery) without restarting. Blocks are persisted as they arrive, so a fetch started again
 // after an abort or a restart asks only for what is still missing. Knows nothing of libp2p: the caller injects
 // `request` and `discover`.
+import { MAX_BLOCKS_RESPONSE_BYTES } from '@weft/protocol'
 import { type Blockstore, blockKey, type CID, decodeNode, missingBlocks, parseCid } from '@weft/store'
 
 /** What one provider answered. */
@@ -28,8 +29,13 @@ export interface FetchDagInit {
   readonly providers?: readonly string[]
   /** Requests in flight per provider (default 4). */
   readonly window?: number
-  /** CIDs per request (default 8). */
+  /** Most CIDs per request (default 8). */
   readonly batch?: number
+  /**
+   * Most expected bytes per request (default: what one `store/blocks` answer carries). A block's size is expected
+   * from its parent's link (Tsize), so a batch of 1 MiB leaves asks for what one answer can hold, not more.
+   */
+  readonly batchBytes?: number
   readonly signal?: AbortSignal
   onProgress?(progress: FetchProgress): void
   onDrop?(peer: string, reason: DropReason, detail: string): void
@@ -72,6 +78,10 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   const { store } = components
   const window = init.window ?? 4
   const batch = init.batch ?? 8
+  const batchBytes = init.batchBytes ?? MAX_BLOCKS_RESPONSE_BYTES
+  /** Bytes received and not yet stored: no new request goes out past this (memory stays bounded). */
+  const maxStoring = 4 * window * batchBytes
+  let storing = 0
   const signal = init.signal ?? new AbortController().signal
   const active: string[] = [...new Set(init.providers ?? [])]
   const tried = new Set(active)
@@ -86,6 +96,8 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
 
   // The frontier: blocks known to be missing (the walk reveals children as intermediate nodes arrive).
   const wanted = new Map<string, CID>()
+  /** Expected sizes of wanted blocks, from their parents' links. */
+  const expected = new Map<string, number>()
   const inflight = new Set<string>()
   for (const cid of await missingBlocks(store, root)) wanted.set(blockKey(cid), cid)
 
@@ -106,11 +118,15 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   /** A block arrived and was stored: its children not held are wanted next. */
   const arrived = async (cid: CID, data: Uint8Array): Promise<void> => {
     wanted.delete(blockKey(cid))
+    expected.delete(blockKey(cid))
     const node = decodeNode(cid, data)
     for (const link of node.links) {
       const key = blockKey(link.Hash)
       if (wanted.has(key) || inflight.has(key)) continue
-      if (!(await store.has(link.Hash))) wanted.set(key, link.Hash)
+      if (!(await store.has(link.Hash))) {
+        wanted.set(key, link.Hash)
+        if (link.Tsize !== undefined) expected.set(key, link.Tsize)
+      }
       else for (const m of await missingBlocks(store, link.Hash)) wanted.set(blockKey(m), m)
     }
   }
@@ -120,39 +136,26 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
     for (const k of keys) inflight.add(k)
     inflightPerPeer.set(peer, (inflightPerPeer.get(peer) ?? 0) + 1)
     let local: { err: unknown } | undefined
+    let answered = false
+    /** The answer is in: the provider's window slot is free for the next request while this one's blocks are stored. */
+    const freeSlot = (): void => {
+      if (answered) return
+      answered = true
+      inflightPerPeer.set(peer, (inflightPerPeer.get(peer) ?? 1) - 1)
+      wake()
+    }
     try {
       const answer = await components.request(peer, keys, signal)
-      const asked = new Map(keys.map((k, i) => [k, cids[i] as CID]))
-      for (const block of answer.blocks) {
-        const cid = asked.get(block.cid)
-        if (cid === undefined) {
-          drop(peer, 'unrequested-block', `sent ${block.cid.slice(0, 80)}, which was not asked for`)
-          return
-        }
-        if (!wanted.has(block.cid)) continue
-        try {
-          await store.put(cid, block.data)
-        } catch (err) {
-          if ((err as Error).name === 'BlockMismatchError' || (err as Error).name === 'BlockTooLargeError') {
-            badBlocks++
-            drop(peer, 'bad-block', (err as Error).message)
-            return
-          }
-          // This node's own refusal (a full quota): not the provider's fault, and it ends the fetch.
+      let answerBytes = 0
+      for (const b of answer.blocks) answerBytes += b.data.byteLength
+      storing += answerBytes
+      freeSlot()
+      try {
+        await storeAnswer(peer, keys, cids, answer, (err) => {
           local = { err }
-          return
-        }
-        blocks++
-        bytes += block.data.byteLength
-        from[peer] = (from[peer] ?? 0) + 1
-        await arrived(cid, block.data)
-        init.onProgress?.({ blocks, bytes })
-      }
-      if (answer.blocks.length === 0) {
-        const set = lacks.get(peer) ?? new Set<string>()
-        for (const k of answer.missing) if (asked.has(k)) set.add(k)
-        lacks.set(peer, set)
-        if ([...wanted.keys()].every((k) => set.has(k))) drop(peer, 'has-nothing', 'answered every wanted block as missing')
+        })
+      } finally {
+        storing -= answerBytes
       }
     } catch (err) {
       if (signal.aborted) throw signal.reason
@@ -160,7 +163,53 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
     } finally {
       for (const k of keys) inflight.delete(k)
       if (local !== undefined) failed.failure ??= local
-      inflightPerPeer.set(peer, (inflightPerPeer.get(peer) ?? 1) - 1)
+      freeSlot()
+    }
+  }
+
+  /**
+   * Verifies and stores an answer's blocks, all at once (each is hashed, then written and synced on the thread pool);
+   * drops the provider for a bad or an unrequested block.
+   */
+  const storeAnswer = async (peer: string, keys: string[], cids: CID[], answer: BlocksAnswer, refuse: (err: unknown) => void): Promise<void> => {
+    const asked = new Map(keys.map((k, i) => [k, cids[i] as CID]))
+    const unrequested = answer.blocks.find((block) => !asked.has(block.cid))
+    if (unrequested !== undefined) {
+      drop(peer, 'unrequested-block', `sent ${unrequested.cid.slice(0, 80)}, which was not asked for`)
+      return
+    }
+    const stored = await Promise.all(
+      answer.blocks.map(async (block) => {
+        const cid = asked.get(block.cid) as CID
+        if (!wanted.has(block.cid)) return undefined
+        try {
+          await store.put(cid, block.data)
+          return { cid, data: block.data }
+        } catch (err) {
+          if ((err as Error).name === 'BlockMismatchError' || (err as Error).name === 'BlockTooLargeError') {
+            badBlocks++
+            drop(peer, 'bad-block', (err as Error).message)
+          } else {
+            // This node's own refusal (a full quota): not the provider's fault, and it ends the fetch.
+            refuse(err)
+          }
+          return undefined
+        }
+      }),
+    )
+    for (const block of stored) {
+      if (block === undefined || !wanted.has(blockKey(block.cid))) continue
+      blocks++
+      bytes += block.data.byteLength
+      from[peer] = (from[peer] ?? 0) + 1
+      await arrived(block.cid, block.data)
+      init.onProgress?.({ blocks, bytes })
+    }
+    if (answer.blocks.length === 0) {
+      const set = lacks.get(peer) ?? new Set<string>()
+      for (const k of answer.missing) if (asked.has(k)) set.add(k)
+      lacks.set(peer, set)
+      if ([...wanted.keys()].every((k) => set.has(k))) drop(peer, 'has-nothing', 'answered every wanted block as missing')
     }
   }
 
@@ -177,6 +226,11 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   }
 
   const running = new Set<Promise<void>>()
+  /** Resolved when a provider's window slot frees before its task ends (its answer is being stored). */
+  let wake: () => void = () => {}
+  let woken = new Promise<void>((resolve) => {
+    wake = resolve
+  })
   let turn = 0
   const result = (): Omit<FetchDagResult & { ok: true }, 'ok'> => ({ blocks, bytes, providers: { ...from }, dropped: [...dropped], badBlocks })
   for (;;) {
@@ -192,36 +246,48 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       addProviders((await components.discover?.(tried, signal)) ?? [])
       if (active.length === 0) return { ok: false, reason: 'no-providers', detail: `no provider left for ${root} (${dropped.length} dropped)`, ...result() }
     }
-    // Round-robin: each provider with room in its window gets the next batch of wanted blocks it does not lack.
+    // Round-robin: each provider with room in its window gets the next batch of wanted blocks it does not lack, in
+    // turns, until every window is full or no wanted block is left to ask for.
     let scheduled = false
-    for (let n = 0; n < active.length; n++) {
-      const peer = active[(turn + n) % active.length] as string
-      if ((inflightPerPeer.get(peer) ?? 0) >= window) continue
-      const lack = lacks.get(peer)
-      const cids: CID[] = []
-      for (const [k, cid] of wanted) {
-        if (inflight.has(k) || lack?.has(k)) continue
-        cids.push(cid)
-        if (cids.length >= batch) break
+    for (let progress = true; progress; ) {
+      progress = false
+      for (let n = 0; n < active.length; n++) {
+        const peer = active[(turn + n) % active.length] as string
+        if ((inflightPerPeer.get(peer) ?? 0) >= window || storing > maxStoring) continue
+        const lack = lacks.get(peer)
+        const cids: CID[] = []
+        let batchSize = 0
+        for (const [k, cid] of wanted) {
+          if (inflight.has(k) || lack?.has(k)) continue
+          const size = expected.get(k) ?? 0
+          if (cids.length > 0 && batchSize + size > batchBytes) break
+          cids.push(cid)
+          batchSize += size
+          if (cids.length >= batch) break
+        }
+        if (cids.length === 0) continue
+        // A task never rejects: its failure (the abort, a full store, an undecodable DAG) ends the fetch below.
+        const task: Promise<void> = ask(peer, cids)
+          .catch((err: unknown) => {
+            failed.failure ??= { err }
+          })
+          .finally(() => running.delete(task))
+        running.add(task)
+        scheduled = true
+        progress = true
       }
-      if (cids.length === 0) continue
-      // A task never rejects: its failure (the abort, a full store, an undecodable DAG) ends the fetch below.
-      const task: Promise<void> = ask(peer, cids)
-        .catch((err: unknown) => {
-          failed.failure ??= { err }
-        })
-        .finally(() => running.delete(task))
-      running.add(task)
-      scheduled = true
+      turn++
     }
-    turn++
     if (running.size === 0) {
       if (scheduled) continue
       // Every remaining block is lacked by every provider: ask discovery for others, else give up.
       if (addProviders((await components.discover?.(tried, signal)) ?? []) === 0) return { ok: false, reason: 'no-providers', detail: `no provider has the ${wanted.size} blocks still missing of ${root}`, ...result() }
       continue
     }
-    await Promise.race(running)
+    await Promise.race([...running, woken])
+    woken = new Promise<void>((resolve) => {
+      wake = resolve
+    })
     rethrow()
   }
 }

@@ -72,4 +72,34 @@ describe('fetchDag', () => {
     const full: Blockstore = { has: async () => false, get: async () => undefined, put: async () => Promise.reject(Object.assign(new Error('quota'), { name: 'StoreFullError' })) }
     await expect(fetchDag({ store: full, request: (_p, cids) => honest(src.store)(cids) }, src.root, { providers: ['up'] })).rejects.toThrow('quota')
   })
+
+  it('keeps a provider\'s whole window of requests in flight, each sized to the bytes one answer carries', async () => {
+    const src = await source()
+    const store = createMemoryBlockstore()
+    const serve = honest(src.store)
+    let inFlight = 0
+    let most = 0
+    const asked: number[] = []
+    const result = await fetchDag(
+      {
+        store,
+        request: async (_peer, cids) => {
+          inFlight++
+          most = Math.max(most, inFlight)
+          asked.push(cids.length)
+          // Answers come back only after every request of a wave is out, as over a network.
+          await new Promise((r) => setTimeout(r, 5))
+          inFlight--
+          return serve(cids)
+        },
+      },
+      src.root,
+      // 1 KiB leaves: at most 3 fit a 3 KiB answer, whatever the batch allows.
+      { providers: ['p'], window: 4, batch: 8, batchBytes: 3 * 1024 },
+    )
+    expect(result.ok).toBe(true)
+    expect(most).toBe(4)
+    expect(Math.max(...asked)).toBe(3)
+    expect((await bytesOf(store, src.root)).equals(Buffer.from(src.bytes))).toBe(true)
+  })
 })

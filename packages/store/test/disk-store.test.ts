@@ -125,6 +125,27 @@ describe('openDiskStore', () => {
     expect(await store.has(CID.parse(root.cid))).toBe(true)
   })
 
+  it('keeps a block being written (its file renamed, its index row not yet in) from gc running meanwhile', async () => {
+    const store = open()
+    const bytes = bytesOf(200_000, 5)
+    const cid = await cidOf(bytes, RAW_CODE)
+    let done = false
+    const put = store.put(cid, bytes).then(() => {
+      done = true
+    })
+    // gc runs at every turn of the event loop while the write goes through the thread pool.
+    let sweeps = 0
+    while (!done) {
+      store.gc()
+      sweeps++
+      await new Promise((r) => setImmediate(r))
+    }
+    await put
+    expect(sweeps).toBeGreaterThan(1)
+    const back = await store.get(cid)
+    expect(back === undefined ? undefined : Buffer.from(back).equals(Buffer.from(bytes))).toBe(true)
+  })
+
   it('refuses a put past the quota naming store.maxBytes and the bytes used, and keeps nothing of it', async () => {
     const store = open(tempDir(), { maxBytes: 2_500_000 })
     await store.addFile([bytesOf(2_000_000, 1)])

@@ -89,7 +89,9 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         for (const s of req.cids) {
           const [cid] = s.length <= MAX_CID_STRING ? parseWireCids([s]) : []
           const key = cid === undefined ? undefined : blockKey(cid)
-          const data = cid !== undefined && key !== undefined && served.has(key) ? await store.get(cid) : undefined
+          // A block past the answer's budget is left for a later call before its file is read.
+          const size = key !== undefined && served.has(key) ? store.blockSize(key) : undefined
+          const data = cid !== undefined && size !== undefined && size <= budget ? await store.get(cid) : undefined
           if (data === undefined || data.byteLength > budget) {
             missing.push(s.slice(0, MAX_CID_STRING))
             continue

@@ -1,6 +1,9 @@
 // Block files on disk: `blocks/<shard>/<cid>` (shard: the CID's next-to-last two characters, as IPFS's flatfs),
 // written crash-safe (a temporary file in `tmp/`, fsync, rename, fsync of the folder), 0600 files in 0700 folders.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+// Writes and reads go through the thread pool (node:fs/promises), so a node keeps serving and receiving while a block
+// is synced to disk.
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 
 /** The files of one store directory. */
@@ -23,31 +26,31 @@ export class BlockFiles {
   }
 
   /** Writes a block so that its final name only ever holds all of its bytes. */
-  write(key: string, bytes: Uint8Array): void {
+  async write(key: string, bytes: Uint8Array): Promise<void> {
     const shard = join(this.#blocks, key.slice(-3, -1))
-    mkdirSync(shard, { recursive: true, mode: 0o700 })
+    await mkdir(shard, { recursive: true, mode: 0o700 })
     const tmp = join(this.#tmp, `${process.pid}-${this.#seq++}.tmp`)
-    const fd = openSync(tmp, 'w', 0o600)
+    const file = await open(tmp, 'w', 0o600)
     try {
       let at = 0
-      while (at < bytes.byteLength) at += writeSync(fd, bytes, at, bytes.byteLength - at)
-      fsyncSync(fd)
+      while (at < bytes.byteLength) at += (await file.write(bytes, at, bytes.byteLength - at)).bytesWritten
+      await file.sync()
     } finally {
-      closeSync(fd)
+      await file.close()
     }
-    renameSync(tmp, this.path(key))
-    const dirFd = openSync(shard, 'r')
+    await rename(tmp, this.path(key))
+    const dir = await open(shard, 'r')
     try {
-      fsyncSync(dirFd)
+      await dir.sync()
     } finally {
-      closeSync(dirFd)
+      await dir.close()
     }
   }
 
   /** The file's bytes, or `undefined` when it is not there. */
-  read(key: string): Uint8Array | undefined {
+  async read(key: string): Promise<Uint8Array | undefined> {
     try {
-      return readFileSync(this.path(key))
+      return await readFile(this.path(key))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err

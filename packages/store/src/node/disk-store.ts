@@ -70,6 +70,8 @@ export interface DiskStore extends Blockstore {
   pin(cid: CID, options?: { name?: string }): Promise<RootRow>
   /** Unpins a root; its blocks go at the next gc unless another pinned root reaches them. @throws UnknownRootError */
   unpin(cid: CID): RootRow
+  /** The size of a block held here (by its CID string), `undefined` when it is not held. */
+  blockSize(key: string): number | undefined
   /** Pinned roots whose DAG holds this block. */
   refs(cid: CID): number
   /** The blocks of a DAG still needed (see `missingBlocks`). */
@@ -93,7 +95,7 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
   const index = openStoreIndex(dir)
   let used = index.usedBytes()
   let reserved = 0
-  /** Blocks written by adds still in progress, with how many adds hold each: gc leaves them. */
+  /** Blocks written by adds still in progress and blocks being written, with how many hold each: gc leaves them. */
   const active = new Map<string, number>()
 
   const checkRoom = (bytes: number): void => {
@@ -113,11 +115,16 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     if (index.blockSize(key) !== undefined) return false
     checkRoom(bytes.byteLength)
     reserved += bytes.byteLength
+    // Held from gc while its file is written but not yet in the index (gc would sweep it as a stray file).
+    active.set(key, (active.get(key) ?? 0) + 1)
     try {
-      files.write(key, bytes)
+      await files.write(key, bytes)
       if (index.addBlock(key, bytes.byteLength, now())) used += bytes.byteLength
     } finally {
       reserved -= bytes.byteLength
+      const n = (active.get(key) ?? 1) - 1
+      if (n === 0) active.delete(key)
+      else active.set(key, n)
     }
     return true
   }
@@ -126,7 +133,7 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     const key = blockKey(cid)
     const size = index.blockSize(key)
     if (size === undefined) return undefined
-    const bytes = files.read(key)
+    const bytes = await files.read(key)
     if (bytes === undefined) {
       dropCorrupt(key, size, 'its file is gone')
       return undefined
@@ -290,6 +297,7 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
       index.unpin(key)
       return index.root(key) as RootRow
     },
+    blockSize: (key) => index.blockSize(key),
     refs: (cid) => index.refs(blockKey(cid)),
     missing: (root, limit) => missingBlocks(blockstore, root, limit),
     gc() {

@@ -59,6 +59,9 @@ const MAX_REPLICA_FETCHES = 2
 const MAX_ASKS_PER_ROUND = 8
 /** A candidate that refused is not asked again for the same root for this many repair intervals. */
 const REFUSED_COOLDOWN_INTERVALS = 10
+/** A replica taken at a peer's request is not repaired by this node for this many repair intervals. */
+const QUIET_INTERVALS = 3
+/** Longest a check looks for providers (connected peers' `have`, then the DHT). */
 const FIND_TIMEOUT_MS = 3000
 const HAVE_TIMEOUT_MS = 2000
 /** How long a holder waits for a candidate to pull a root. */
@@ -73,6 +76,15 @@ interface Kept {
   lastRepair: RepairRound | null
   /** Candidates that refused this root, until when they are not asked again. */
   cooldown: Map<string, number>
+  /**
+   * A replica taken at a peer's request does not repair before this time (epoch ms): the asker's round may still be
+   * running, and a new holder that sees only part of it would ask too.
+   */
+  quietUntil: number
+  /** Consecutive checks that saw the target short of holders: a holder repairs on the second (a missed `have` is not a loss). */
+  shortChecks: number
+  /** The check in progress, joined by any other. */
+  checking?: Promise<void> | undefined
 }
 
 const view = (k: Kept): ReplicationStatus => ({
@@ -134,17 +146,18 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         writeFileSync(`${file}.tmp`, JSON.stringify(rows), { mode: 0o600 })
         renameSync(`${file}.tmp`, file)
       }
-      const keep = (target: ReplicationTarget): Kept => {
+      const keep = (target: ReplicationTarget, quietUntil = 0): Kept => {
         const key = blockKey(parseCid(target.root))
         const existing = kept.get(key)
-        const k: Kept = existing ?? { target, createdAt: now(), holders: [], counted: 0, checkedAt: null, lastRepair: null, cooldown: new Map() }
+        const k: Kept = existing ?? { target, createdAt: now(), holders: [], counted: 0, checkedAt: null, lastRepair: null, cooldown: new Map(), quietUntil, shortChecks: 0 }
         k.target = target
+        k.quietUntil = Math.max(k.quietUntil, quietUntil)
         kept.set(key, k)
         save()
         return k
       }
       for (const { target, createdAt } of loadTargets(file)) {
-        kept.set(blockKey(parseCid(target.root)), { target, createdAt, holders: [], counted: 0, checkedAt: null, lastRepair: null, cooldown: new Map() })
+        kept.set(blockKey(parseCid(target.root)), { target, createdAt, holders: [], counted: 0, checkedAt: null, lastRepair: null, cooldown: new Map(), quietUntil: 0, shortChecks: 0 })
       }
 
       /** Why `peer` may not ask this node for a replica, or undefined when it may. */
@@ -198,7 +211,7 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         if (!kept.has(key) && kept.size >= MAX_TARGETS) throw fail(WireErrorCode.RESOURCE_EXHAUSTED, `this node keeps at most ${MAX_TARGETS} replication targets`)
         if ((await store.missing(root, 1)).length === 0) {
           await exchange.announce(root)
-          keep(target)
+          keep(target, now() + QUIET_INTERVALS * policy.repairIntervalMs)
           return { pinned: true }
         }
         try {
@@ -221,7 +234,7 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
           })
           if (!result.ok) throw fail(WireErrorCode.NOT_FOUND, `no provider gave ${root}: ${result.detail}`)
           await exchange.announce(root)
-          keep(target)
+          keep(target, now() + QUIET_INTERVALS * policy.repairIntervalMs)
           log.info({ root: root.toString(), from: call.peer, blocks: result.blocks, bytes: result.bytes }, 'store: pulled and pinned a replica')
           return { pinned: true, blocks: BigInt(result.blocks), bytes: BigInt(result.bytes) }
         } catch (err) {
@@ -239,6 +252,7 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
       const liveHolders = async (root: CID, signal: AbortSignal): Promise<string[]> => {
         const holders = new Set<string>()
         if ((await store.missing(root, 1)).length === 0) holders.add(self)
+        // The bound covers the `have` calls to connected peers too: shorter, and a slow answer would read as a holder lost.
         const found = await exchange.findProviders(root, { timeoutMs: FIND_TIMEOUT_MS, signal })
         const connected = new Set(mesh.libp2p.getPeers().map((p) => p.toString()))
         await Promise.all(
@@ -273,32 +287,40 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         const replicated: string[] = []
         const refused: { peer: string; reason: string }[] = []
         const asked = new Set(k.cooldown.keys())
+        const providers = holders.map((h) => h.peer).slice(0, MAX_REPLICATE_PROVIDERS)
+        const ask = (c: LabelledPeer) =>
+          mesh.rpc.call(
+            peerIdFromString(c.peer),
+            STORE_REPLICATE,
+            { root: root.toString(), dagSize: BigInt(dagSize), providers, factor: k.target.factor, labels: [...k.target.labels], distinct: k.target.distinct ?? '' },
+            { timeoutMs: REPLICATE_TIMEOUT_MS, signal },
+          )
         let counted = countTowardFactor(k.target, holders)
-        for (let i = 0; i < MAX_ASKS_PER_ROUND && counted < k.target.factor && !signal.aborted; i++) {
-          const c = nextCandidate(k.target, holders, candidates, asked)
-          if (c === undefined) break
-          asked.add(c.peer)
-          try {
-            await mesh.rpc.call(
-              peerIdFromString(c.peer),
-              STORE_REPLICATE,
-              {
-                root: root.toString(),
-                dagSize: BigInt(dagSize),
-                providers: holders.map((h) => h.peer).slice(0, MAX_REPLICATE_PROVIDERS),
-                factor: k.target.factor,
-                labels: [...k.target.labels],
-                distinct: k.target.distinct ?? '',
-              },
-              { timeoutMs: REPLICATE_TIMEOUT_MS, signal },
-            )
-            replicated.push(c.peer)
-            holders.push(c)
-            counted = countTowardFactor(k.target, holders)
-          } catch (err) {
-            refused.push({ peer: c.peer, reason: (err as Error).message })
-            k.cooldown.set(c.peer, now() + REFUSED_COOLDOWN_INTERVALS * policy.repairIntervalMs)
+        let asks = 0
+        // As many candidates as copies are missing are asked at once (a DAG pulled by several in parallel); those that
+        // refuse are replaced by the next eligible ones, at most MAX_ASKS_PER_ROUND in all.
+        while (counted < k.target.factor && asks < MAX_ASKS_PER_ROUND && !signal.aborted) {
+          const batch: LabelledPeer[] = []
+          while (batch.length < k.target.factor - counted && asks + batch.length < MAX_ASKS_PER_ROUND) {
+            const c = nextCandidate(k.target, [...holders, ...batch], candidates, asked)
+            if (c === undefined) break
+            asked.add(c.peer)
+            batch.push(c)
           }
+          if (batch.length === 0) break
+          asks += batch.length
+          const answers = await Promise.allSettled(batch.map(ask))
+          answers.forEach((answer, i) => {
+            const c = batch[i] as LabelledPeer
+            if (answer.status === 'fulfilled') {
+              replicated.push(c.peer)
+              holders.push(c)
+            } else {
+              refused.push({ peer: c.peer, reason: (answer.reason as Error).message })
+              k.cooldown.set(c.peer, now() + REFUSED_COOLDOWN_INTERVALS * policy.repairIntervalMs)
+            }
+          })
+          counted = countTowardFactor(k.target, holders)
         }
         const round = { at: t, replicated, refused, exhausted: counted < k.target.factor }
         const level = round.exhausted ? 'warn' : 'info'
@@ -306,7 +328,15 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         return round
       }
 
-      const checkOne = async (k: Kept, signal: AbortSignal): Promise<void> => {
+      /** Checks one target (joining a check of it in progress) and, when short and this node is the repairer, repairs it. */
+      const checkOne = (k: Kept, signal: AbortSignal, confirmed = false): Promise<void> => {
+        k.checking ??= checkTarget(k, signal, confirmed).finally(() => {
+          k.checking = undefined
+        })
+        return k.checking
+      }
+      /** `confirmed`: repair on this check's shortfall alone (a user's request), not only on the second in a row. */
+      const checkTarget = async (k: Kept, signal: AbortSignal, confirmed: boolean): Promise<void> => {
         const root = parseCid(k.target.root)
         const holders = await liveHolders(root, signal)
         const labelled = holders.map((peer) => ({ peer, labels: labelsOf(peer) }))
@@ -314,10 +344,13 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         k.counted = countTowardFactor(k.target, labelled)
         k.checkedAt = now()
         // Only a holder repairs, and only the lowest-id one, so that one asks.
-        if (!holders.includes(self) || k.counted >= k.target.factor || !isRepairer(self, holders)) return
+        k.shortChecks = k.counted < k.target.factor ? k.shortChecks + 1 : 0
+        if (!holders.includes(self) || k.counted >= k.target.factor || !isRepairer(self, holders) || now() < k.quietUntil) return
+        if (!confirmed && k.shortChecks < 2) return
         k.lastRepair = await repair(k, root, labelled, signal)
         k.holders = labelled.map((h) => h.peer).sort()
         k.counted = countTowardFactor(k.target, labelled)
+        if (k.counted >= k.target.factor) k.shortChecks = 0
       }
 
       const checkAll = async (): Promise<void> => {
@@ -346,8 +379,9 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
           if (!kept.has(blockKey(root)) && kept.size >= MAX_TARGETS) throw new RangeError(`at most ${MAX_TARGETS} replication targets may be kept`)
           await exchange.announce(root)
           const k = keep(target)
-          await running
-          await checkOne(k, stopController.signal)
+          k.quietUntil = 0
+          await k.checking
+          await checkOne(k, stopController.signal, true)
           return view(k)
         },
         status(root) {

@@ -1,9 +1,14 @@
 // Replication and repair of pinned roots (issue 16): a 5-node mesh reaches a factor, keeps label constraints and
 // distinct sites, restores the factor after a holder stops, keeps its targets across a restart; a peer the policy
-// does not allow, a replica past maxReplicaBytes and a request that lies about its size are refused with nothing kept.
+// does not allow (an uncertified peer under `members`, a client under a role allow-list), a replica past maxReplicaBytes
+// and a request that lies about its size are refused with nothing kept.
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createApiClient } from '@weft/api-client'
-import { RpcError } from '@weft/mesh'
+import { authorityPublicKey, formatAuthorityKey, generateAuthorityKey, issueCertificate, type Role, RpcError } from '@weft/mesh'
+import { nodePeerId, type NodeConfigInput } from '@weft/node'
 import { STORE_REPLICATE, WireErrorCode } from '@weft/protocol'
 import { addFile, type CID, type DagLayout } from '@weft/store'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -93,7 +98,7 @@ describe('replication and repair (issue 16)', () => {
     expect(new Set(holders.map((n) => n.config.labels.site))).toEqual(new Set(['a', 'b', 'c']))
   }, 30_000)
 
-  it('a refused label constraint is reported as exhausted, not retried forever', async () => {
+  it('a label no peer carries leaves the target short, reported as exhausted (no one asked)', async () => {
     const origin = nodes[0]!
     const root = await putFile(origin, 64 * 1024)
     const status = await origin.replication!.replicate(root, { factor: 2, labels: ['site=nowhere'] })
@@ -239,4 +244,61 @@ describe('the replica policy against a hostile asker (issue 16)', () => {
     const err2 = await refusedWith(trusted.mesh.rpc.call(victim.peerId, STORE_REPLICATE, { root: 'x'.repeat(200), dagSize: 1n, factor: 1 }))
     expect(err2.code).toBe(WireErrorCode.BAD_REQUEST)
   }, 30_000)
+})
+
+describe('the replica policy with a mesh authority (issue 16)', () => {
+  const key = generateAuthorityKey()
+  const publicKey = formatAuthorityKey(authorityPublicKey(key))
+  const started: TestNode[] = []
+
+  /** A node of the mesh, certified with `roles` (none: no certificate) before it starts. */
+  async function member(roles: readonly Role[] | undefined, overrides: Partial<NodeConfigInput> = {}): Promise<TestNode> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'weft-member-'))
+    const peerId = await nodePeerId(dataDir)
+    const now = Date.now()
+    if (roles !== undefined) writeFileSync(join(dataDir, 'member.cert'), issueCertificate({ authorityKey: key, peerId, roles, issuedAtMs: now - 1000, expiresAtMs: now + 3_600_000 }))
+    const n = await startTestNode({ dataDir, authority: { publicKey }, fl: { coordinators: [], submitters: [] } as never, ...overrides })
+    started.push(n)
+    return n
+  }
+
+  afterAll(async () => {
+    await Promise.all(started.map((n) => n.stop()))
+    removeTestDirs()
+  })
+
+  const ask = async (from: TestNode, to: TestNode, root: CID) =>
+    from.mesh.rpc.call(to.peerId, STORE_REPLICATE, { root: root.toString(), dagSize: BigInt((await from.store!.stat(root))!.dagSize), providers: [from.peerId], factor: 2, labels: [], distinct: '' })
+
+  it('members: a certified peer is served, an uncertified one refused; a role allow-list refuses other roles', async () => {
+    const membersOnly = await member(['client'], { store: { replicas: { accept: 'members', repairIntervalMs: 60_000 } } })
+    const coordinatorsOnly = await member(['client'], { store: { replicas: { accept: 'allow-list', from: ['coordinator'], repairIntervalMs: 60_000 } } })
+    const certified = await member(['client'])
+    const coordinator = await member(['coordinator'])
+    const outsider = await member(undefined)
+    for (const n of [certified, coordinator, outsider]) for (const to of [membersOnly, coordinatorsOnly]) await connect(n, to)
+
+    const fromOutsider = await putFile(outsider, 128 * 1024)
+    const refused = await ask(outsider, membersOnly, fromOutsider).then(
+      () => undefined,
+      (e: RpcError) => e,
+    )
+    expect(refused?.code).toBe(WireErrorCode.UNAUTHORIZED)
+    expect(refused?.detail).toContain('is not a member of the mesh')
+    expect(await membersOnly.store!.stat(fromOutsider)).toBeUndefined()
+
+    // A peer's certificate is learned just after it connects: ask until it is.
+    const fromMember = await putFile(certified, 128 * 1024)
+    await until(async () => (await ask(certified, membersOnly, fromMember).catch(() => undefined))?.pinned === true, 10_000, 'a member served')
+    expect(await holds(membersOnly, fromMember)).toBe(true)
+
+    const err = await ask(certified, coordinatorsOnly, fromMember).then(
+      () => undefined,
+      (e: RpcError) => e,
+    )
+    expect(err?.code).toBe(WireErrorCode.UNAUTHORIZED)
+    expect(await coordinatorsOnly.store!.stat(fromMember)).toBeUndefined()
+    const fromCoordinator = await putFile(coordinator, 64 * 1024)
+    await until(async () => (await ask(coordinator, coordinatorsOnly, fromCoordinator).catch(() => undefined))?.pinned === true, 10_000, 'a coordinator served')
+  }, 60_000)
 })

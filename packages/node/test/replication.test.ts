@@ -225,6 +225,16 @@ describe('the replica policy against a hostile asker (issue 16)', () => {
     expect(victim.store!.usage().usedBytes).toBe(0)
   }, 30_000)
 
+  it('never announces a private root this node holds when an allowed peer names its CID', async () => {
+    const root = await putFile(victim, 64 * 1024, false)
+    const err = await refusedWith(ask(trusted, victim, root, 64 * 1024 + 1024))
+    expect(err.code).toBe(WireErrorCode.CONFLICT)
+    expect(err.detail).toContain('not served to the mesh')
+    expect(victim.blockExchange!.announced(root)).toBe(false)
+    expect(victim.replication!.targets()).toEqual([])
+    expect(await trusted.blockExchange!.findProviders(root, { timeoutMs: 1000 })).toEqual([])
+  }, 30_000)
+
   it('takes a replica from an allowed peer within its bounds, then keeps the target', async () => {
     const root = await putFile(trusted, 128 * 1024)
     const size = (await trusted.store!.stat(root))!.dagSize

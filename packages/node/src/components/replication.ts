@@ -210,6 +210,8 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         const key = blockKey(root)
         if (!kept.has(key) && kept.size >= MAX_TARGETS) throw fail(WireErrorCode.RESOURCE_EXHAUSTED, `this node keeps at most ${MAX_TARGETS} replication targets`)
         if ((await store.missing(root, 1)).length === 0) {
+          // Held whole but never announced: a private artifact. Naming its CID must not make this node serve it.
+          if (!exchange.announced(root)) throw fail(WireErrorCode.CONFLICT, `${root} is held here but not served to the mesh; it is not replicated`)
           await exchange.announce(root)
           keep(target, now() + QUIET_INTERVALS * policy.repairIntervalMs)
           return { pinned: true }

@@ -129,4 +129,20 @@ describe('weft store', () => {
       node.fl.cancel(job.id)
     }
   })
+
+  it('replicate records a target and reports who refused; stat shows it; a bad factor is refused', async () => {
+    const file = join(dir, 'replicated.weft')
+    writeFileSync(file, bytesOf(300_000, 11))
+    const cid = (await weft(node, 'store', 'put', file)).stdout.trim()
+    // The other node is connected (an earlier test dialled it) and keeps the default policy: it accepts no replica.
+    const r = await json(node, 'store', 'replicate', cid, '--factor', '2', '--label', 'tier=any', '--label', 'zone=z')
+    expect(r).toMatchObject({ root: cid, factor: 2, labels: ['tier=any', 'zone=z'], counted: 0, holders: [node.peerId] })
+    const r2 = await json(node, 'store', 'replicate', cid, '--factor', '2')
+    expect(r2).toMatchObject({ counted: 1, lastRepair: { replicated: [], exhausted: true, refused: [{ peer: other.peerId }] } })
+    expect(r2.lastRepair.refused[0].reason).toMatch(/accepts no replicas/)
+    expect((await weft(node, 'store', 'stat', cid)).stdout).toMatch(/replicas 2: 1 of 2 counted, 1 live holder\(s\) seen/)
+    expect((await json(node, 'store', 'stat', cid)).replication).toMatchObject({ factor: 2, holders: [node.peerId] })
+    await expect(weft(node, 'store', 'replicate', cid, '--factor', '0')).rejects.toMatchObject({ stderr: expect.stringMatching(/--factor must be an integer from 1 to 16/) })
+    await expect(weft(node, 'store', 'replicate', cid, '--factor', '2', '--label', 'nolabel')).rejects.toMatchObject({ stderr: expect.stringMatching(/a label must be key=value/) })
+  })
 })

@@ -24,12 +24,14 @@ import {
   type StoreStatView,
   type StoreAnnounceView,
   type StoreFetchView,
+  type StoreReplicationView,
   storeAnnounceViewSchema,
   storeFetchViewSchema,
   storeGcViewSchema,
   storeImportViewSchema,
   storeListViewSchema,
   storePublishedModelViewSchema,
+  storeReplicationViewSchema,
   storeRootViewSchema,
   storeStatViewSchema,
 } from './store-views.js'
@@ -115,6 +117,12 @@ export interface ApiClient {
   storeFetch(cid: string, options?: { providers?: readonly string[] }): Promise<StoreFetchView>
   /** Serves a complete DAG to the mesh and provides it in the DHT (never call it for private artifacts). */
   storeAnnounce(cid: string): Promise<StoreAnnounceView>
+  /**
+   * Keeps `factor` copies of a complete root on the mesh (it is announced): the node records the target, asks peers
+   * to pull it now and repairs it as holders leave; answers after the first round with the holders seen.
+   * @throws ApiError 400 on a bad target, 409 `incomplete` when the root is not complete on the node
+   */
+  storeReplicate(cid: string, target: { factor: number; labels?: readonly string[]; distinct?: string }): Promise<StoreReplicationView>
   /** A file root's bytes as a stream, with its size. @throws ApiError 409 `incomplete` when blocks are missing */
   storeContent(cid: string): Promise<{ size: number | undefined; body: ReadableStream<Uint8Array> }>
   /** A CAR v1 of a complete DAG, as a stream. */
@@ -262,6 +270,8 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     storeFetch: (cid: string, options: { providers?: readonly string[] } = {}) =>
       json(storeFetchViewSchema, `/v1/store/${enc(cid)}/fetch`, { method: 'POST', body: options.providers === undefined ? {} : { providers: options.providers }, timeoutMs: TRANSFER_MS }),
     storeAnnounce: (cid: string) => json(storeAnnounceViewSchema, `/v1/store/${enc(cid)}/announce`, { method: 'POST', body: {}, timeoutMs: 120_000 }),
+    storeReplicate: (cid: string, target: { factor: number; labels?: readonly string[]; distinct?: string }) =>
+      json(storeReplicationViewSchema, `/v1/store/${enc(cid)}/replicate`, { method: 'POST', body: target, timeoutMs: TRANSFER_MS }),
     storeContent: async (cid: string) => {
       const res = await send(`/v1/store/${enc(cid)}/content`, { timeoutMs: TRANSFER_MS })
       const length = res.headers.get('content-length')

@@ -36,10 +36,39 @@ export const storeListViewSchema = z.object({ usage: storeUsageViewSchema, roots
 export type StoreListView = z.infer<typeof storeListViewSchema>
 
 /** GET /v1/store/:cid: a root, or a DAG whose blocks are all here, with what is missing and a directory's entries. */
+/** A replication target kept by a node, with what its last check saw (POST /v1/store/:cid/replicate, and in stat). */
+export const storeReplicationViewSchema = z.object({
+  root: z.string(),
+  /** Copies wanted, the node's own included. */
+  factor: z.number().int().min(1),
+  /** Label constraints (`key=value`) every counted holder carries. */
+  labels: z.array(z.string()),
+  /** A label key whose values differ among the counted holders (e.g. `site`). */
+  distinct: z.string().optional(),
+  createdAt: z.number(),
+  /** Live holders seen at the last check (the node included when it holds the root whole). */
+  holders: z.array(z.string()),
+  /** Of those, how many count toward the factor. */
+  counted: bytes,
+  checkedAt: z.number().nullable(),
+  /** The last round in which the node asked candidates to replicate. */
+  lastRepair: z
+    .object({
+      at: z.number(),
+      replicated: z.array(z.string()),
+      refused: z.array(z.object({ peer: z.string(), reason: z.string() })),
+      exhausted: z.boolean(),
+    })
+    .nullable(),
+})
+export type StoreReplicationView = z.infer<typeof storeReplicationViewSchema>
+
 export const storeStatViewSchema = storeRootViewSchema.extend({
   /** Blocks still missing as far as the walk sees (0: complete). */
   missing: bytes,
   entries: z.array(z.object({ name: z.string(), cid: z.string(), dagSize: bytes })).optional(),
+  /** The replication target kept here for this root, if any. */
+  replication: storeReplicationViewSchema.optional(),
 })
 export type StoreStatView = z.infer<typeof storeStatViewSchema>
 

@@ -160,6 +160,9 @@ export class ClientSession {
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer)
     this.#idleTimer = undefined
     const { promise, resolve, reject } = Promise.withResolvers<RpcResponse>()
+    // The session may die (rejecting this) while the request is still being sent, and a send that then fails never
+    // awaits it: mark it handled so that is not an unhandled rejection. `await promise` below still sees it.
+    promise.catch(() => {})
     this.#pending.set(id, { resolve, reject })
     const onAbort = (): void => {
       if (!this.#pending.delete(id)) return

@@ -16,6 +16,7 @@ import type { MembershipView, RevocationView } from '@weft/api-client'
 import { mountStore, STORE_BYTE_ROUTES } from './store-routes.js'
 import type { DiskStore } from '@weft/store/node'
 import type { BlockExchange } from './components/block-exchange.js'
+import type { Replication } from './components/replication.js'
 import type { MeshView, NodeView, PeerView, StreamEvent, TelemetryView } from './views.js'
 
 /** What the API needs from the node. */
@@ -43,6 +44,7 @@ export interface ApiBackend {
   store?: () => DiskStore | undefined
   /** The block store on the mesh (fetch, announce). */
   blockExchange?: () => BlockExchange | undefined
+  replication?: () => Replication | undefined
 }
 
 export interface ApiServerInit {
@@ -220,6 +222,7 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
     () => backend.store?.(),
     () => backend.fl?.(),
     () => backend.blockExchange?.(),
+    () => backend.replication?.(),
   )
   app.get('/metrics', async (c) => {
     const { contentType, body } = await backend.metrics()

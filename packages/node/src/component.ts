@@ -10,6 +10,7 @@ import type { AdsService } from './components/ads.js'
 import type { BlockExchange } from './components/block-exchange.js'
 import type { DatasetCache } from './components/datasets.js'
 import type { NodeMembership } from './components/membership.js'
+import type { Replication } from './components/replication.js'
 import type { NodeConfig } from './config.js'
 import type { NodeEngines } from './engines.js'
 import type { FlClientRole } from './fl/client-role.js'
@@ -52,6 +53,7 @@ export interface NodeServices {
   readonly api: ApiServer
   readonly store: DiskStore
   readonly blockExchange: BlockExchange
+  readonly replication: Replication
 }
 
 /** The node-wide context: configuration, logger, clock, metrics, and the services components provide. */

@@ -120,6 +120,29 @@ export const nodeConfigSchema = z
           .int()
           .min(10_000)
           .default(12 * 3600_000),
+        /**
+         * Replicas: whom this node pulls and pins roots for when asked (`store/replicate`), how large, and how often
+         * it checks the replication targets it holds (repair).
+         */
+        replicas: z
+          .object({
+            /** `none` (default): refuse every request; `members`: any member of the mesh; `allow-list`: peers and roles in `from`. */
+            accept: z.enum(['none', 'members', 'allow-list']).default('none'),
+            /** With `allow-list`: peer ids, or roles (`coordinator`, `submitter`, `admin`, `client`) a peer must hold. */
+            from: z.array(z.string().min(1).max(128)).max(1000).default([]),
+            /** Largest DAG accepted as a replica, in bytes (default 1 GiB); the quota bounds them too. */
+            maxReplicaBytes: z
+              .number()
+              .int()
+              .min(0)
+              .max(Number.MAX_SAFE_INTEGER)
+              .default(1024 ** 3),
+            /** How often each target held here is checked and, when short of holders, repaired (default 60 s). */
+            repairIntervalMs: z.number().int().min(100).default(60_000),
+          })
+          .strict()
+          .refine((r) => r.accept !== 'allow-list' || r.from.length > 0, { message: 'store.replicas.from must name peers or roles when accept is allow-list' })
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -1,6 +1,8 @@
 // Public API of @weft/node: the node daemon, its configuration and views (the API client is @weft/api-client).
 export { ADS_DHT_NAMESPACE, ADS_TOPIC, GET_AD, startWeftNode } from './weft-node.js'
 export type { NodeOffers, WeftNode, WeftNodeComponents } from './weft-node.js'
+export type { RepairRound, Replication, ReplicationStatus } from './components/replication.js'
+export type { ReplicationTarget } from './replication-plan.js'
 export { defaultDataDir, expandPath, nodeConfigSchema, parseNodeConfig, readConfigFile } from './config.js'
 export type { DatasetConfig, NodeConfig, NodeConfigInput } from './config.js'
 export { MAX_SIGNED_AD_BYTES, signAd, verifyAd } from './ads.js'

@@ -6,6 +6,7 @@ import { CAR_CONTENT_TYPE, type CID, InvalidDirectoryError, parseCid } from '@we
 import type { DiskStore } from '@weft/store/node'
 import type { Context, Hono } from 'hono'
 import type { BlockExchange } from './components/block-exchange.js'
+import type { Replication } from './components/replication.js'
 import type { FlService } from './fl/fl-service.js'
 
 /** Routes whose body is bytes, not JSON, with the content types each takes. */
@@ -74,7 +75,13 @@ function nameOf(raw: unknown): string | undefined {
 const MAX_PROVIDERS = 64
 
 /** Mounts /v1/store on `app`. `store()` absent or undefined: the routes answer 503. */
-export function mountStore(app: Hono, store: () => DiskStore | undefined, fl: () => FlService | undefined, exchange: () => BlockExchange | undefined = () => undefined): void {
+export function mountStore(
+  app: Hono,
+  store: () => DiskStore | undefined,
+  fl: () => FlService | undefined,
+  exchange: () => BlockExchange | undefined = () => undefined,
+  replication: () => Replication | undefined = () => undefined,
+): void {
   const unavailable = { error: 'unavailable', message: 'the block store is not running on this node (store.enabled is false)' }
   const withStore =
     (handler: (c: Context, s: DiskStore) => Promise<Response> | Response) =>
@@ -162,7 +169,12 @@ export function mountStore(app: Hono, store: () => DiskStore | undefined, fl: ()
       const cid = cidParam(c)
       const stat = await s.stat(cid)
       if (stat === undefined) return c.json({ error: 'not-found', message: `${cid} is not in this store` }, 404)
-      return c.json({ ...stat, ...(stat.entries === undefined ? {} : { entries: stat.entries.map((e) => ({ name: e.name, cid: e.cid.toString(), dagSize: e.dagSize })) }) })
+      const target = replication()?.status(cid)
+      return c.json({
+        ...stat,
+        ...(stat.entries === undefined ? {} : { entries: stat.entries.map((e) => ({ name: e.name, cid: e.cid.toString(), dagSize: e.dagSize })) }),
+        ...(target === undefined ? {} : { replication: target }),
+      })
     }),
   )
   app.post(
@@ -200,6 +212,31 @@ export function mountStore(app: Hono, store: () => DiskStore | undefined, fl: ()
       const view = { cid: cid.toString(), blocks: result.blocks, bytes: result.bytes, providers: providersUsed, badBlocks: result.badBlocks, dropped: result.dropped }
       if (!result.ok) return c.json({ error: 'no-providers', message: result.detail, ...view }, 404)
       return c.json({ ok: true, ...view })
+    }),
+  )
+  app.post(
+    '/v1/store/:cid/replicate',
+    withStore(async (c) => {
+      const r = replication()
+      if (r === undefined) return c.json({ error: 'unavailable', message: 'replication is not running on this node' }, 503)
+      const cid = cidParam(c)
+      const body = (await c.req.json().catch(() => ({}))) as { factor?: unknown; labels?: unknown; distinct?: unknown }
+      const { factor, labels, distinct } = body
+      if (
+        typeof factor !== 'number' ||
+        (labels !== undefined && (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string'))) ||
+        (distinct !== undefined && typeof distinct !== 'string')
+      ) {
+        return c.json({ error: 'bad-request', message: 'the body must be { "factor": <1..16>, "labels"?: ["key=value", …], "distinct"?: "<label key>" }' }, 400)
+      }
+      try {
+        // Records the target and runs one check and repair round: answers with the holders it saw.
+        const status = await r.replicate(cid, { factor, ...(labels === undefined ? {} : { labels: labels as string[] }), ...(distinct === undefined ? {} : { distinct }) })
+        return c.json(status)
+      } catch (err) {
+        if (err instanceof RangeError) return c.json({ error: 'bad-request', message: err.message }, 400)
+        throw err
+      }
     }),
   )
   app.post(

@@ -16,6 +16,7 @@ import { datasetsComponent } from './components/datasets.js'
 import { eventStreamComponent } from './components/event-stream.js'
 import { flClientComponent, flCoordinatorComponent } from './components/fl.js'
 import { membershipComponent } from './components/membership.js'
+import { type Replication, replicationComponent } from './components/replication.js'
 import { peersComponent, redialComponent } from './components/peers.js'
 import { runningRecordComponent } from './components/running-record.js'
 import { storeComponent } from './components/store.js'
@@ -60,6 +61,8 @@ export interface WeftNode {
   readonly store: DiskStore | undefined
   /** The block store on the mesh (serving, providers, fetch); undefined when the store is off. */
   readonly blockExchange: BlockExchange | undefined
+  /** Replication targets of pinned roots and their repair; undefined when the store is off. */
+  readonly replication: Replication | undefined
   /** The components in the order they started. */
   readonly components: readonly string[]
   /** The node's view, as `GET /v1/node` serves it. */
@@ -88,6 +91,7 @@ export function defaultComponents(components: Partial<WeftNodeComponents> = {}):
     redialComponent,
     storeComponent,
     blockExchangeComponent,
+    replicationComponent,
     flCoordinatorComponent,
     flClientComponent,
     ...(components.extraComponents ?? []),
@@ -125,6 +129,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     fl,
     store: ctx.find('store'),
     blockExchange: ctx.find('blockExchange'),
+    replication: ctx.find('replication'),
     components: runner.order,
     get addrs() {
       return mesh.addresses()

@@ -39,4 +39,10 @@ describe('node configuration', () => {
       parseNodeConfig({ dataDir: '/tmp/x', datasets: [{ name: 'fm', source: 'fashion-mnist', partition: { scheme: 'iid', clients: 2, part: 2 } }] }),
     ).toThrowError(/datasets\.0\.partition: part must be < clients/)
   })
+
+  it('store.replicas is closed by default, and an allow-list must name someone', () => {
+    expect(parseNodeConfig({ dataDir: '/tmp/x' }).store.replicas).toEqual({ accept: 'none', from: [], maxReplicaBytes: 1024 ** 3, repairIntervalMs: 60_000 })
+    expect(() => parseNodeConfig({ dataDir: '/tmp/x', store: { replicas: { accept: 'allow-list' } } })).toThrowError(/store\.replicas\.from must name peers or roles/)
+    expect(() => parseNodeConfig({ dataDir: '/tmp/x', store: { replicas: { accept: 'anyone' } } } as never)).toThrowError(/store\.replicas\.accept/)
+  })
 })

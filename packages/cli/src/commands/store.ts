@@ -1,4 +1,4 @@
-// `weft store …` (put, get, ls, stat, pin, unpin, gc, export, import: the node's block store through its API) and
+// `weft store …` (put, get, ls, stat, replicate, pin, unpin, gc, export, import: the node's block store through its API) and
 // `weft model publish` (a federated job's model into the store). Files travel as byte streams: the CLI reads and
 // writes the user's files, the node only its store.
 import { createReadStream, createWriteStream } from 'node:fs'
@@ -7,7 +7,7 @@ import { basename, join } from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
-import type { ApiClient, StoreRootView, StoreStatView } from '@weft/api-client'
+import type { ApiClient, StoreReplicationView, StoreRootView, StoreStatView } from '@weft/api-client'
 import cliProgress from 'cli-progress'
 import { type Command, InvalidArgumentError } from 'commander'
 import { formatBytes, formatTable } from '../format.js'
@@ -34,6 +34,25 @@ function progressCounter(total: number | undefined, label: string): { counter: T
     },
   })
   return { counter, stop: () => bar?.stop() }
+}
+
+/** A replication target's state in lines: factor, constraints, holders seen, the last repair. */
+function describeReplication(r: StoreReplicationView): string[] {
+  const constraints = [...r.labels, ...(r.distinct === undefined ? [] : [`distinct ${r.distinct}`])]
+  const seen = r.checkedAt === null ? 'not checked yet' : `${r.counted} of ${r.factor} counted, ${r.holders.length} live holder(s) seen ${new Date(r.checkedAt).toISOString()}`
+  const lines = [`replicas ${r.factor}${constraints.length === 0 ? '' : ` (${constraints.join(', ')})`}: ${seen}`, ...r.holders.map((h) => `  holder ${h}`)]
+  const last = r.lastRepair
+  if (last !== null) {
+    lines.push(`  last repair ${new Date(last.at).toISOString()}: ${last.replicated.length} replicated, ${last.refused.length} refused${last.exhausted ? ', short: no eligible candidate left' : ''}`)
+    for (const f of last.refused) lines.push(`    refused by ${f.peer}: ${f.reason}`)
+  }
+  return lines
+}
+
+/** A `--label key=value` option value, collected. */
+function collectLabel(value: string, previous: string[] = []): string[] {
+  if (!/^[^=]+=/.test(value)) throw new InvalidArgumentError(`a label must be key=value, got "${value}"`)
+  return [...previous, value]
 }
 
 function describeRoot(r: StoreRootView): string {
@@ -167,8 +186,23 @@ export function registerStoreCommands(program: Command): void {
         `pinned   ${s.pinned ? `yes, since ${new Date(s.pinnedAt ?? 0).toISOString()}` : 'no'}`,
         `missing  ${s.missing === 0 ? 'none: complete here' : `${s.missing} blocks`}`,
         ...(s.entries ?? []).map((e) => `  ${e.name}  ${e.cid}`),
+        ...(s.replication === undefined ? [] : describeReplication(s.replication)),
       ]
       print(opts.json, s, lines.join('\n'))
+    })
+
+  addNodeOptions(store.command('replicate <cid>').description('keep N copies of a complete root on the mesh: peers are asked to pull it now, and again as holders leave'))
+    .requiredOption('--factor <n>', 'copies wanted, this node’s included (1..16)', (v) => {
+      const n = Number(v)
+      if (!Number.isInteger(n) || n < 1 || n > 16) throw new InvalidArgumentError(`--factor must be an integer from 1 to 16, got "${v}"`)
+      return n
+    })
+    .option('--label <key=value>', 'count only holders whose ads carry this label (repeatable)', collectLabel)
+    .option('--distinct <key>', 'holders must differ in this label, e.g. site')
+    .option('--json', 'print JSON for scripts')
+    .action(async (cid: string, opts: ApiOptions & JsonOption & { factor: number; label?: string[]; distinct?: string }) => {
+      const r = await apiClientFrom(opts).storeReplicate(cid, { factor: opts.factor, ...(opts.label === undefined ? {} : { labels: opts.label }), ...(opts.distinct === undefined ? {} : { distinct: opts.distinct }) })
+      print(opts.json, r, describeReplication(r).join('\n'))
     })
 
   addNodeOptions(store.command('pin <cid>').description('keep a root and its blocks through gc'))

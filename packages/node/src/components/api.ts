@@ -94,7 +94,7 @@ function membershipApi(membership: NodeMembership): NonNullable<ApiBackend['memb
 
 export const apiComponent: NodeComponentFactory = (ctx) => ({
   name: 'api',
-  dependsOn: ['data-dir', 'engines', 'mesh', 'membership', 'peers', 'telemetry', 'ads', 'events', 'store', 'block-exchange'],
+  dependsOn: ['data-dir', 'engines', 'mesh', 'membership', 'peers', 'telemetry', 'ads', 'events', 'store', 'block-exchange', 'replication'],
   async start() {
     const { config, now } = ctx
     const mesh = ctx.get('mesh')
@@ -139,6 +139,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         membership: membershipApi(ctx.get('membership')),
         store: () => ctx.find('store'),
         blockExchange: () => ctx.find('blockExchange'),
+        replication: () => ctx.find('replication'),
       },
       {
         host: config.api.host,

@@ -130,3 +130,18 @@ describe('weft store', () => {
     }
   })
 })
+
+describe('weft data publish | get (data sets by CID)', () => {
+  it('publish puts the bundled Fashion-MNIST as FASHION_MNIST_CID; get on another node fetches it into its data dir', async () => {
+    const { FASHION_MNIST_CID } = await import('@weft/data')
+    const published = await json(node, 'data', 'publish', 'fashion-mnist')
+    expect(published).toMatchObject({ cid: FASHION_MNIST_CID, kind: 'directory', name: 'fashion-mnist', announced: true, canonical: true, size: 30_878_551 })
+    await other.mesh.libp2p.dial(node.mesh.libp2p.getMultiaddrs()[0] as Parameters<typeof other.mesh.libp2p.dial>[0]).catch(() => {})
+    const got = await json(other, 'data', 'get', 'fashion-mnist')
+    expect(got).toMatchObject({ name: 'fashion-mnist', cid: FASHION_MNIST_CID, dir: join(other.config.dataDir, 'datasets', 'fashion-mnist') })
+    expect(got.fetched.providers).toEqual({ [node.peerId]: got.fetched.blocks })
+    expect(readFileSync(join(got.dir, 't10k-labels-idx1-ubyte.gz')).length).toBe(5125)
+    expect((await weft(other, 'data', 'get', 'fashion-mnist')).stdout).toMatch(/4 files, .* checked \(already in the store\)/)
+    await expect(weft(other, 'data', 'get', 'imagenet')).rejects.toMatchObject({ stderr: expect.stringMatching(/not a data set published by CID/) })
+  }, 60_000)
+})

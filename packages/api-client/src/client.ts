@@ -24,6 +24,8 @@ import {
   type StoreStatView,
   type StoreAnnounceView,
   type StoreFetchView,
+  type DatasetFetchView,
+  datasetFetchViewSchema,
   storeAnnounceViewSchema,
   storeFetchViewSchema,
   storeGcViewSchema,
@@ -121,6 +123,11 @@ export interface ApiClient {
   storeExportCar(cid: string): Promise<ReadableStream<Uint8Array>>
   /** Puts a federated job's model artifact after `round` into the store, pinned. */
   storePublishModel(job: string, round: number | 'last'): Promise<StorePublishedModelView>
+  /**
+   * Fetches a public data set by CID from the mesh into the node's data directory (long-running), files checked.
+   * @throws ApiError 502 `fetch-failed` (no provider, out of time) or `bad-content` (not the data set's files)
+   */
+  datasetFetch(name: string, options?: { cid?: string }): Promise<DatasetFetchView>
 }
 
 function toBase64(bytes: Uint8Array): string {
@@ -270,6 +277,8 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     },
     storePublishModel: (job: string, round: number | 'last') =>
       json(storePublishedModelViewSchema, '/v1/store/models', { method: 'POST', body: { job, round }, timeoutMs: 120_000 }),
+    datasetFetch: (name: string, options: { cid?: string } = {}) =>
+      json(datasetFetchViewSchema, `/v1/datasets/${enc(name)}/fetch`, { method: 'POST', body: options.cid === undefined ? {} : { cid: options.cid }, timeoutMs: TRANSFER_MS }),
     storeExportCar: async (cid: string) => {
       const res = await send(`/v1/store/${enc(cid)}/car`, { timeoutMs: TRANSFER_MS })
       if (res.body === null) throw new MalformedResponseError(`GET /v1/store/${cid}/car: the node answered no body`, 'car', '')

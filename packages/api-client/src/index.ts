@@ -7,6 +7,8 @@ export {
   type StoreImportView,
   type StoreListView,
   type StorePublishedModelView,
+  type DatasetFetchView,
+  datasetFetchViewSchema,
   type StoreAnnounceView,
   type StoreFetchView,
   type StoreRootView,

@@ -72,3 +72,15 @@ export type StoreFetchView = z.infer<typeof storeFetchViewSchema>
 /** POST /v1/store/:cid/announce: the DAG is served to the mesh and provided in the DHT. */
 export const storeAnnounceViewSchema = z.object({ cid: z.string(), announced: z.literal(true) })
 export type StoreAnnounceView = z.infer<typeof storeAnnounceViewSchema>
+
+/** POST /v1/datasets/:name/fetch: a public data set fetched by CID from the mesh into the node's data directory. */
+export const datasetFetchViewSchema = z.object({
+  name: z.string(),
+  cid: z.string(),
+  /** The folder on the node holding the files. */
+  dir: z.string(),
+  files: z.array(z.object({ name: z.string(), size: bytes })),
+  /** The fetch from peers (null: the node's store held the whole DAG already). */
+  fetched: z.object({ blocks: bytes, bytes, providers: z.record(z.string(), bytes) }).nullable(),
+})
+export type DatasetFetchView = z.infer<typeof datasetFetchViewSchema>

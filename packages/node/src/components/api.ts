@@ -139,6 +139,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         membership: membershipApi(ctx.get('membership')),
         store: () => ctx.find('store'),
         blockExchange: () => ctx.find('blockExchange'),
+        datasets: () => ctx.find('datasets'),
       },
       {
         host: config.api.host,

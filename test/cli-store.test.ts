@@ -131,6 +131,17 @@ describe('weft store', () => {
   })
 })
 
+describe('weft store unannounce', () => {
+  it('stops serving a root (it stays pinned); a second unannounce says it is not announced', async () => {
+    const file = join(dir, 'served.weft')
+    writeFileSync(file, bytesOf(300_000, 11))
+    const cid = (await weft(node, 'store', 'put', file, '--announce')).stdout.trim()
+    expect(await json(node, 'store', 'unannounce', cid)).toEqual({ cid, announced: false })
+    expect(await json(node, 'store', 'stat', cid)).toMatchObject({ cid, pinned: true, missing: 0 })
+    await expect(weft(node, 'store', 'unannounce', cid)).rejects.toMatchObject({ stderr: expect.stringMatching(/is not announced by this node/) })
+  })
+})
+
 describe('weft data publish | get (data sets by CID)', () => {
   it('publish puts the bundled Fashion-MNIST as FASHION_MNIST_CID; get on another node fetches it into its data dir', async () => {
     const { FASHION_MNIST_CID } = await import('@weft/data')

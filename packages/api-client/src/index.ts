@@ -10,11 +10,14 @@ export {
   type DatasetFetchView,
   datasetFetchViewSchema,
   type StoreAnnounceView,
+  type StoreFetchProgressView,
   type StoreFetchView,
   type StoreRootView,
+  type StoreUnannounceView,
   type StoreStatView,
   type StoreUsageView,
   storeAnnounceViewSchema,
+  storeFetchProgressViewSchema,
   storeFetchViewSchema,
   storeGcViewSchema,
   storeImportViewSchema,
@@ -22,6 +25,7 @@ export {
   storePublishedModelViewSchema,
   storeRootViewSchema,
   storeStatViewSchema,
+  storeUnannounceViewSchema,
   storeUsageViewSchema,
 } from './store-views.js'
 export {

@@ -69,6 +69,20 @@ export const storeFetchViewSchema = z.object({
 })
 export type StoreFetchView = z.infer<typeof storeFetchViewSchema>
 
+/** A progress line of POST /v1/store/:cid/fetch asked with `Accept: application/x-ndjson` (counts so far). */
+export const storeFetchProgressViewSchema = z.object({
+  type: z.literal('progress'),
+  blocks: bytes,
+  bytes,
+  /** Providers the fetch is using now. */
+  providers: bytes,
+})
+export type StoreFetchProgressView = z.infer<typeof storeFetchProgressViewSchema>
+
+/** POST /v1/store/:cid/unannounce: the root is no longer served to the mesh nor provided in the DHT. */
+export const storeUnannounceViewSchema = z.object({ cid: z.string(), announced: z.literal(false) })
+export type StoreUnannounceView = z.infer<typeof storeUnannounceViewSchema>
+
 /** POST /v1/store/:cid/announce: the DAG is served to the mesh and provided in the DHT. */
 export const storeAnnounceViewSchema = z.object({ cid: z.string(), announced: z.literal(true) })
 export type StoreAnnounceView = z.infer<typeof storeAnnounceViewSchema>

@@ -68,6 +68,28 @@ describe('store operations (issue 16)', () => {
     expect(err).toMatchObject({ name: 'ApiError', status: 404, code: 'no-providers' })
   }, 30_000)
 
+  it('Prometheus: weft_store_* count blocks and bytes stored, served, fetched, and the quota used', async () => {
+    const metric = async (node: TestNode, name: string): Promise<number> => {
+      const text = await createApiClient({ url: node.apiUrl }).metrics()
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+      return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1))
+    }
+    const before = { served: await metric(a, 'weft_store_served_blocks_total'), fetched: await metric(b, 'weft_store_fetched_blocks_total') }
+    const { root, blocks } = await putAnnounced(a, 700_000)
+    const result = await b.blockExchange!.fetch(root)
+    expect(result.ok).toBe(true)
+    expect((await metric(b, 'weft_store_fetched_blocks_total')) - before.fetched).toBe(blocks.length)
+    expect(await metric(b, 'weft_store_fetched_bytes_total')).toBeGreaterThanOrEqual(result.bytes)
+    expect((await metric(a, 'weft_store_served_blocks_total')) - before.served).toBe(blocks.length)
+    expect(await metric(a, 'weft_store_served_bytes_total')).toBeGreaterThanOrEqual(700_000)
+    const usage = b.store!.usage()
+    expect(await metric(b, 'weft_store_bytes')).toBe(usage.usedBytes)
+    expect(await metric(b, 'weft_store_blocks')).toBe(usage.blocks)
+    expect(await metric(b, 'weft_store_quota_bytes')).toBe(usage.maxBytes)
+    expect(await metric(b, 'weft_store_quota_used_ratio')).toBeCloseTo(usage.usedBytes / (usage.maxBytes as number), 9)
+    expect(await metric(b, 'weft_store_pinned_roots')).toBe(usage.pinned)
+  }, 30_000)
+
   it('a fetch holds its blocks from gc until it pins: a gc run mid-fetch takes nothing of it', async () => {
     const { root, blocks } = await putAnnounced(a, 2 * 1024 * 1024)
     let gcRuns = 0

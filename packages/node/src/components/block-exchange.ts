@@ -103,6 +103,8 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           budget -= data.byteLength
           blocks.push({ cid: s, data })
         }
+        ctx.metrics.store.servedBlocks.inc(blocks.length)
+        ctx.metrics.store.servedBytes.inc(MAX_BLOCKS_RESPONSE_BYTES - budget)
         return { blocks, missing }
       })
       await mesh.rpc.handle(STORE_HAVE, async (req) => {
@@ -195,6 +197,9 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
             held.release()
             throw err
           })
+          ctx.metrics.store.fetchedBlocks.inc(result.blocks)
+          ctx.metrics.store.fetchedBytes.inc(result.bytes)
+          ctx.metrics.store.badBlocks.inc({ source: 'peer' }, result.badBlocks)
           try {
             if (result.ok) {
               if (config.store.provideFetched) await exchange.announce(root)

@@ -32,7 +32,11 @@ export const storeUsageViewSchema = z.object({
 export type StoreUsageView = z.infer<typeof storeUsageViewSchema>
 
 /** GET /v1/store. */
-export const storeListViewSchema = z.object({ usage: storeUsageViewSchema, roots: z.array(storeRootViewSchema) })
+export const storeListViewSchema = z.object({
+  usage: storeUsageViewSchema,
+  /** `announced`: served to the mesh and provided in the DHT (absent from nodes older than it). */
+  roots: z.array(storeRootViewSchema.extend({ announced: z.boolean().optional() })),
+})
 export type StoreListView = z.infer<typeof storeListViewSchema>
 
 /** GET /v1/store/:cid: a root, or a DAG whose blocks are all here, with what is missing and a directory's entries. */

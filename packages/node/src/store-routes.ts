@@ -134,7 +134,10 @@ export function mountStore(app: Hono, store: () => DiskStore | undefined, fl: ()
 
   app.get(
     '/v1/store',
-    withStore((c, s) => c.json({ usage: s.usage(), roots: s.roots() })),
+    withStore((c, s) => {
+      const x = exchange()
+      return c.json({ usage: s.usage(), roots: s.roots().map((r) => ({ ...r, announced: x?.announced(parseCid(r.cid)) ?? false })) })
+    }),
   )
   app.post(
     '/v1/store/files',

@@ -21,14 +21,13 @@ function checkDataset(name: string): void {
   if (!MESH_DATASETS.includes(name)) throw new Error(`"${name}" is not a data set published by CID; known: ${MESH_DATASETS.join(', ')}`)
 }
 
-/** The folder to publish: --dir, else the installed @weft/dataset-fashion-mnist package's. */
+/** The folder to publish: --dir, else the installed @weft/dataset-fashion-mnist package's (found as the loader finds it). */
 async function folderOf(dir: string | undefined): Promise<string> {
   if (dir !== undefined) return dir
-  try {
-    return ((await import('@weft/dataset-fashion-mnist')) as { dir: string }).dir
-  } catch (err) {
-    throw new Error('the @weft/dataset-fashion-mnist package is not installed here: name the folder holding the four .gz files with --dir', { cause: err })
-  }
+  const { locateFashionMnist } = await import('@weft/data/node')
+  const found = await locateFashionMnist({ split: 'test' }, { env: { WEFT_DATA_SEARCH: 'bundled' } })
+  if ('dir' in found) return found.dir
+  throw new Error('the @weft/dataset-fashion-mnist package is not installed here: name the folder holding the four .gz files with --dir')
 }
 
 async function upload(api: ApiClient, path: string, name: string): Promise<{ name: string; cid: string }> {

@@ -131,6 +131,24 @@ describe('weft store', () => {
   })
 })
 
+describe('weft store get on a terminal', () => {
+  it('draws a progress bar of the blocks, bytes and providers as a fetch from the mesh streams them', async () => {
+    const file = join(dir, 'bar.weft')
+    writeFileSync(file, bytesOf(3_300_000, 13))
+    const cid = (await weft(node, 'store', 'put', file, '--announce')).stdout.trim()
+    await other.mesh.libp2p.dial(node.mesh.libp2p.getMultiaddrs()[0] as Parameters<typeof other.mesh.libp2p.dial>[0]).catch(() => {})
+    const out = join(dir, 'bar-got.weft')
+    // script(1) gives the command a pseudo-terminal, so stderr is a TTY as in a user's shell.
+    const command = [process.execPath, BIN, 'store', 'get', cid, '--out', out, '--api', other.apiUrl].map((a) => `'${a}'`).join(' ')
+    const { stdout } = await run('script', ['-qec', command, '/dev/null'], { maxBuffer: 16 * 1024 * 1024 })
+    expect(stdout).toContain(`fetch ${cid.slice(0, 12)}… 0 blocks | 0 B | 0 provider(s)`)
+    expect(stdout).toMatch(/fetch bafy\S+ [1-5] blocks \| [\d.]+ [KM]?i?B \| 1 provider\(s\)/)
+    expect(stdout).toMatch(/fetched 5 blocks, 3\.1 MiB from 1 provider/)
+    expect(stdout).toContain(`wrote ${out}: 1 file`)
+    expect(Buffer.compare(readFileSync(out), readFileSync(file))).toBe(0)
+  })
+})
+
 describe('weft store unannounce', () => {
   it('stops serving a root (it stays pinned); a second unannounce says it is not announced', async () => {
     const file = join(dir, 'served.weft')

@@ -146,3 +146,47 @@ describe('weft store', () => {
     await expect(weft(node, 'store', 'replicate', cid, '--factor', '2', '--label', 'nolabel')).rejects.toMatchObject({ stderr: expect.stringMatching(/a label must be key=value/) })
   })
 })
+
+describe('weft store get on a terminal', () => {
+  it('draws a progress bar of the blocks, bytes and providers as a fetch from the mesh streams them', async () => {
+    const file = join(dir, 'bar.weft')
+    writeFileSync(file, bytesOf(3_300_000, 13))
+    const cid = (await weft(node, 'store', 'put', file, '--announce')).stdout.trim()
+    await other.mesh.libp2p.dial(node.mesh.libp2p.getMultiaddrs()[0] as Parameters<typeof other.mesh.libp2p.dial>[0]).catch(() => {})
+    const out = join(dir, 'bar-got.weft')
+    // script(1) gives the command a pseudo-terminal, so stderr is a TTY as in a user's shell.
+    const command = [process.execPath, BIN, 'store', 'get', cid, '--out', out, '--api', other.apiUrl].map((a) => `'${a}'`).join(' ')
+    const { stdout } = await run('script', ['-qec', command, '/dev/null'], { maxBuffer: 16 * 1024 * 1024 })
+    expect(stdout).toContain(`fetch ${cid.slice(0, 12)}… 0 blocks | 0 B | 0 provider(s)`)
+    expect(stdout).toMatch(/fetch bafy\S+ [1-5] blocks \| [\d.]+ [KM]?i?B \| 1 provider\(s\)/)
+    expect(stdout).toMatch(/fetched 5 blocks, 3\.1 MiB from 1 provider/)
+    expect(stdout).toContain(`wrote ${out}: 1 file`)
+    expect(Buffer.compare(readFileSync(out), readFileSync(file))).toBe(0)
+  })
+})
+
+describe('weft store unannounce', () => {
+  it('stops serving a root (it stays pinned); a second unannounce says it is not announced', async () => {
+    const file = join(dir, 'served.weft')
+    writeFileSync(file, bytesOf(300_000, 11))
+    const cid = (await weft(node, 'store', 'put', file, '--announce')).stdout.trim()
+    expect(await json(node, 'store', 'unannounce', cid)).toEqual({ cid, announced: false })
+    expect(await json(node, 'store', 'stat', cid)).toMatchObject({ cid, pinned: true, missing: 0 })
+    await expect(weft(node, 'store', 'unannounce', cid)).rejects.toMatchObject({ stderr: expect.stringMatching(/is not announced by this node/) })
+  })
+})
+
+describe('weft data publish | get (data sets by CID)', () => {
+  it('publish puts the bundled Fashion-MNIST as FASHION_MNIST_CID; get on another node fetches it into its data dir', async () => {
+    const { FASHION_MNIST_CID } = await import('@weft/data')
+    const published = await json(node, 'data', 'publish', 'fashion-mnist')
+    expect(published).toMatchObject({ cid: FASHION_MNIST_CID, kind: 'directory', name: 'fashion-mnist', announced: true, canonical: true, size: 30_878_551 })
+    await other.mesh.libp2p.dial(node.mesh.libp2p.getMultiaddrs()[0] as Parameters<typeof other.mesh.libp2p.dial>[0]).catch(() => {})
+    const got = await json(other, 'data', 'get', 'fashion-mnist')
+    expect(got).toMatchObject({ name: 'fashion-mnist', cid: FASHION_MNIST_CID, dir: join(other.config.dataDir, 'datasets', 'fashion-mnist') })
+    expect(got.fetched.providers).toEqual({ [node.peerId]: got.fetched.blocks })
+    expect(readFileSync(join(got.dir, 't10k-labels-idx1-ubyte.gz')).length).toBe(5125)
+    expect((await weft(other, 'data', 'get', 'fashion-mnist')).stdout).toMatch(/4 files, .* checked \(already in the store\)/)
+    await expect(weft(other, 'data', 'get', 'imagenet')).rejects.toMatchObject({ stderr: expect.stringMatching(/not a data set published by CID/) })
+  }, 60_000)
+})

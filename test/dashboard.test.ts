@@ -97,6 +97,17 @@ describe.skipIf(!browserAvailable.available)(`the web dashboard in a real browse
     await page.screenshot({ path: join(SHOTS, 'mesh.png'), fullPage: true })
   })
 
+  it('the Storage page lists the roots: sizes, pinned, announced (served) or private', async () => {
+    const shared = await coordinator.api.storeAddFile(new Uint8Array(1_500_000).fill(7), { name: 'shared.bin', announce: true })
+    const secret = await coordinator.api.storeAddFile(new Uint8Array(2_000).fill(9), { name: 'secret.bin' })
+    await page.goto(`${coordinator.api.url}/#/storage`)
+    const row = (cid: string) => page.locator(`tr[data-cid="${cid}"]`)
+    await row(secret.cid).waitFor({ timeout: 15_000 })
+    expect(await row(shared.cid).textContent()).toMatch(/shared\.bin[\s\S]*file[\s\S]*1\.4\d* MiB[\s\S]*pinned[\s\S]*served/)
+    expect(await row(secret.cid).textContent()).toMatch(/secret\.bin[\s\S]*pinned[\s\S]*private/)
+    await page.screenshot({ path: join(SHOTS, 'storage.png'), fullPage: true })
+  })
+
   it('submits, follows and cancels jobs from the page: the accuracy chart gains points as rounds finish', { timeout: 180_000 }, async () => {
     await page.goto(`${coordinator.api.url}/#/jobs`)
     await page.getByTestId('spec').fill(JOB_YAML)

@@ -25,7 +25,13 @@ import {
   type StoreAnnounceView,
   type StoreFetchView,
   type StoreReplicationView,
+  type StoreFetchProgressView,
+  type StoreUnannounceView,
+  storeUnannounceViewSchema,
+  type DatasetFetchView,
+  datasetFetchViewSchema,
   storeAnnounceViewSchema,
+  storeFetchProgressViewSchema,
   storeFetchViewSchema,
   storeGcViewSchema,
   storeImportViewSchema,
@@ -114,7 +120,9 @@ export interface ApiClient {
    * Fetches a DAG from the mesh into the node's store (long-running: answers when complete), then pins it.
    * @throws ApiError 404 `no-providers` when no provider could deliver it
    */
-  storeFetch(cid: string, options?: { providers?: readonly string[] }): Promise<StoreFetchView>
+  storeFetch(cid: string, options?: { providers?: readonly string[]; onProgress?: (progress: StoreFetchProgressView) => void }): Promise<StoreFetchView>
+  /** Stops serving a root to the mesh (it stays pinned here). @throws ApiError 404 when it was not announced */
+  storeUnannounce(cid: string): Promise<StoreUnannounceView>
   /** Serves a complete DAG to the mesh and provides it in the DHT (never call it for private artifacts). */
   storeAnnounce(cid: string): Promise<StoreAnnounceView>
   /**
@@ -129,6 +137,11 @@ export interface ApiClient {
   storeExportCar(cid: string): Promise<ReadableStream<Uint8Array>>
   /** Puts a federated job's model artifact after `round` into the store, pinned. */
   storePublishModel(job: string, round: number | 'last'): Promise<StorePublishedModelView>
+  /**
+   * Fetches a public data set by CID from the mesh into the node's data directory (long-running), files checked.
+   * @throws ApiError 502 `fetch-failed` (no provider, out of time) or `bad-content` (not the data set's files)
+   */
+  datasetFetch(name: string, options?: { cid?: string }): Promise<DatasetFetchView>
 }
 
 function toBase64(bytes: Uint8Array): string {
@@ -146,6 +159,8 @@ interface RequestInit_ {
   /** Bytes sent as they are, with this content type (store uploads). */
   readonly bytes?: { readonly body: BodyInit; readonly contentType: string; readonly size?: number }
   readonly timeoutMs?: number
+  /** The Accept header (a progress stream). */
+  readonly accept?: string
 }
 
 function isIssue(value: unknown): value is ApiIssue {
@@ -185,6 +200,7 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     const headers: Record<string, string> = {}
     if (init.token !== undefined) headers['authorization'] = `Bearer ${init.token}`
     if (method !== 'GET') headers['x-weft-request'] = '1'
+    if (options.accept !== undefined) headers['accept'] = options.accept
     if (options.body !== undefined) headers['content-type'] = 'application/json'
     if (options.bytes !== undefined) {
       headers['content-type'] = options.bytes.contentType
@@ -267,8 +283,14 @@ export function createApiClient(init: ApiClientInit): ApiClient {
       json(storeRootViewSchema, `/v1/store/${enc(cid)}/pin`, { method: 'POST', body: name === undefined ? {} : { name }, timeoutMs: 120_000 }),
     storeUnpin: (cid: string) => json(storeRootViewSchema, `/v1/store/${enc(cid)}/unpin`, { method: 'POST', body: {} }),
     storeGc: () => json(storeGcViewSchema, '/v1/store/gc', { method: 'POST', body: {}, timeoutMs: 120_000 }),
-    storeFetch: (cid: string, options: { providers?: readonly string[] } = {}) =>
-      json(storeFetchViewSchema, `/v1/store/${enc(cid)}/fetch`, { method: 'POST', body: options.providers === undefined ? {} : { providers: options.providers }, timeoutMs: TRANSFER_MS }),
+    storeFetch: async (cid: string, options: { providers?: readonly string[]; onProgress?: (progress: StoreFetchProgressView) => void } = {}) => {
+      const path = `/v1/store/${enc(cid)}/fetch`
+      const body = options.providers === undefined ? {} : { providers: options.providers }
+      if (options.onProgress === undefined) return json(storeFetchViewSchema, path, { method: 'POST', body, timeoutMs: TRANSFER_MS })
+      const res = await send(path, { method: 'POST', body, timeoutMs: TRANSFER_MS, accept: 'application/x-ndjson' })
+      return readFetchStream(res, `POST ${path}`, options.onProgress)
+    },
+    storeUnannounce: (cid: string) => json(storeUnannounceViewSchema, `/v1/store/${enc(cid)}/unannounce`, { method: 'POST', body: {} }),
     storeAnnounce: (cid: string) => json(storeAnnounceViewSchema, `/v1/store/${enc(cid)}/announce`, { method: 'POST', body: {}, timeoutMs: 120_000 }),
     storeReplicate: (cid: string, target: { factor: number; labels?: readonly string[]; distinct?: string }) =>
       json(storeReplicationViewSchema, `/v1/store/${enc(cid)}/replicate`, { method: 'POST', body: target, timeoutMs: TRANSFER_MS }),
@@ -280,6 +302,8 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     },
     storePublishModel: (job: string, round: number | 'last') =>
       json(storePublishedModelViewSchema, '/v1/store/models', { method: 'POST', body: { job, round }, timeoutMs: 120_000 }),
+    datasetFetch: (name: string, options: { cid?: string } = {}) =>
+      json(datasetFetchViewSchema, `/v1/datasets/${enc(name)}/fetch`, { method: 'POST', body: options.cid === undefined ? {} : { cid: options.cid }, timeoutMs: TRANSFER_MS }),
     storeExportCar: async (cid: string) => {
       const res = await send(`/v1/store/${enc(cid)}/car`, { timeoutMs: TRANSFER_MS })
       if (res.body === null) throw new MalformedResponseError(`GET /v1/store/${cid}/car: the node answered no body`, 'car', '')
@@ -287,6 +311,56 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     },
   })
 }
+
+/**
+ * Reads a fetch's NDJSON progress stream: each progress line to `onProgress`, the last line as the result.
+ * @throws ApiError for a `failed` or `error` line (as the JSON answer would); MalformedResponseError for a line that
+ *   is not one of those, one over 64 KiB, or a stream that ends without a last line
+ */
+async function readFetchStream(res: Response, request: string, onProgress: (progress: StoreFetchProgressView) => void): Promise<StoreFetchView> {
+  if (res.body === null) throw new MalformedResponseError(`${request}: the node answered no body`, request, '')
+  const decoder = new TextDecoder()
+  let buffer = ''
+  const handle = (text: string): StoreFetchView | undefined => {
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch {
+      throw new MalformedResponseError(`${request}: a progress line is not JSON`, request, '')
+    }
+    const type = (value as { type?: unknown }).type
+    if (type === 'progress') {
+      onProgress(parseResponse(storeFetchProgressViewSchema, value, request))
+      return undefined
+    }
+    if (type === 'done') return parseResponse(storeFetchViewSchema, value, request)
+    const failed = value as { status?: unknown; error?: unknown; message?: unknown }
+    if (type === 'failed' || type === 'error') {
+      const status = type === 'failed' ? 404 : typeof failed.status === 'number' ? failed.status : 500
+      const detail = typeof failed.message === 'string' ? failed.message : 'the fetch failed'
+      throw new ApiError(`${request}: ${status} ${detail}`, status, { detail, ...(typeof failed.error === 'string' ? { code: failed.error } : {}), issues: [] })
+    }
+    throw new MalformedResponseError(`${request}: a progress line has an unknown type`, request, '')
+  }
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true })
+    let nl = buffer.indexOf('\n')
+    while (nl >= 0) {
+      const line = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      if (line.trim() !== '') {
+        const last = handle(line)
+        if (last !== undefined) return last
+      }
+      nl = buffer.indexOf('\n')
+    }
+    if (buffer.length > MAX_PROGRESS_LINE) throw new MalformedResponseError(`${request}: a progress line is over ${MAX_PROGRESS_LINE} characters`, request, '')
+  }
+  throw new MalformedResponseError(`${request}: the progress stream ended before the fetch did`, request, '')
+}
+
+/** The longest line a fetch's progress stream may send. */
+const MAX_PROGRESS_LINE = 64 * 1024
 
 function storeQuery(options: { name?: string; pin?: boolean; announce?: boolean }): string {
   const q = new URLSearchParams()

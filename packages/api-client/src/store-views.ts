@@ -32,7 +32,11 @@ export const storeUsageViewSchema = z.object({
 export type StoreUsageView = z.infer<typeof storeUsageViewSchema>
 
 /** GET /v1/store. */
-export const storeListViewSchema = z.object({ usage: storeUsageViewSchema, roots: z.array(storeRootViewSchema) })
+export const storeListViewSchema = z.object({
+  usage: storeUsageViewSchema,
+  /** `announced`: served to the mesh and provided in the DHT (absent from nodes older than it). */
+  roots: z.array(storeRootViewSchema.extend({ announced: z.boolean().optional() })),
+})
 export type StoreListView = z.infer<typeof storeListViewSchema>
 
 /** GET /v1/store/:cid: a root, or a DAG whose blocks are all here, with what is missing and a directory's entries. */
@@ -98,6 +102,32 @@ export const storeFetchViewSchema = z.object({
 })
 export type StoreFetchView = z.infer<typeof storeFetchViewSchema>
 
+/** A progress line of POST /v1/store/:cid/fetch asked with `Accept: application/x-ndjson` (counts so far). */
+export const storeFetchProgressViewSchema = z.object({
+  type: z.literal('progress'),
+  blocks: bytes,
+  bytes,
+  /** Providers the fetch is using now. */
+  providers: bytes,
+})
+export type StoreFetchProgressView = z.infer<typeof storeFetchProgressViewSchema>
+
+/** POST /v1/store/:cid/unannounce: the root is no longer served to the mesh nor provided in the DHT. */
+export const storeUnannounceViewSchema = z.object({ cid: z.string(), announced: z.literal(false) })
+export type StoreUnannounceView = z.infer<typeof storeUnannounceViewSchema>
+
 /** POST /v1/store/:cid/announce: the DAG is served to the mesh and provided in the DHT. */
 export const storeAnnounceViewSchema = z.object({ cid: z.string(), announced: z.literal(true) })
 export type StoreAnnounceView = z.infer<typeof storeAnnounceViewSchema>
+
+/** POST /v1/datasets/:name/fetch: a public data set fetched by CID from the mesh into the node's data directory. */
+export const datasetFetchViewSchema = z.object({
+  name: z.string(),
+  cid: z.string(),
+  /** The folder on the node holding the files. */
+  dir: z.string(),
+  files: z.array(z.object({ name: z.string(), size: bytes })),
+  /** The fetch from peers (null: the node's store held the whole DAG already). */
+  fetched: z.object({ blocks: bytes, bytes, providers: z.record(z.string(), bytes) }).nullable(),
+})
+export type DatasetFetchView = z.infer<typeof datasetFetchViewSchema>

@@ -8,6 +8,7 @@ import { JobsPage } from './jobs'
 import { MeshPage } from './mesh'
 import { NodePage } from './node'
 import { type Route, useRoute } from './route'
+import { StoragePage } from './storage'
 import './styles.css'
 import { TopBar } from './top-bar'
 
@@ -21,6 +22,8 @@ function Page({ route }: { route: Route }) {
       return <JobsPage />
     case 'job':
       return <JobPage key={route.id} id={route.id} />
+    case 'storage':
+      return <StoragePage />
     default: {
       const unknown: never = route
       throw new Error(`unknown route ${JSON.stringify(unknown)}`)

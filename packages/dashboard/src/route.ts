@@ -1,13 +1,20 @@
-// Hash routes: #/mesh (default), #/node, #/jobs, #/jobs/<id>.
+// Hash routes: #/mesh (default), #/node, #/jobs, #/jobs/<id>, #/storage.
 import { useEffect, useState } from 'preact/hooks'
 
-export type Route = { readonly page: 'mesh' } | { readonly page: 'node' } | { readonly page: 'jobs' } | { readonly page: 'job'; readonly id: string }
+export type Route =
+  | { readonly page: 'mesh' }
+  | { readonly page: 'node' }
+  | { readonly page: 'jobs' }
+  | { readonly page: 'job'; readonly id: string }
+  | { readonly page: 'storage' }
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/')
   switch (parts[0]) {
     case 'node':
       return { page: 'node' }
+    case 'storage':
+      return { page: 'storage' }
     case 'jobs':
       return parts[1] ? { page: 'job', id: decodeURIComponent(parts[1]) } : { page: 'jobs' }
     default:

@@ -8,6 +8,7 @@ const NAV: readonly { readonly href: string; readonly label: string; readonly pa
   { href: '#/mesh', label: 'Mesh', pages: ['mesh'] },
   { href: '#/node', label: 'Node', pages: ['node'] },
   { href: '#/jobs', label: 'Jobs', pages: ['jobs', 'job'] },
+  { href: '#/storage', label: 'Storage', pages: ['storage'] },
 ]
 
 export function TopBar({ route }: { route: Route }) {

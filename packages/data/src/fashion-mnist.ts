@@ -71,3 +71,11 @@ export const FASHION_MNIST_FILES: FashionMnistFiles = Object.freeze({
     }),
   }),
 })
+
+/**
+ * The root CID of Fashion-MNIST on the mesh: a UnixFS directory of the four .gz files of `@weft/dataset-fashion-mnist`
+ * (as that package ships them), built with Weft's default layout (`@weft/store`'s `UNIXFS_V1_2025`). `weft data
+ * publish fashion-mnist` puts that directory in a node's store; nodes without the files ask the mesh for this CID.
+ * A test rebuilds it from the package.
+ */
+export const FASHION_MNIST_CID = 'bafybeifzlejx5vd7fqlutu7qfwtfiplmdct6id6zotifgfyeeylac62jqm'

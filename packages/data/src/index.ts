@@ -27,6 +27,7 @@ export { type CsvDataset, type CsvInit, parseCsv, type Standardization } from '.
 export {
   type DatasetFile,
   FASHION_MNIST_BASE_URL,
+  FASHION_MNIST_CID,
   FASHION_MNIST_CLASSES,
   FASHION_MNIST_FILES,
   type FashionMnistFiles,

@@ -232,4 +232,36 @@ describe('Fashion-MNIST discovery order and WEFT_DATA_SEARCH', () => {
     await writeFile(join(pkg, name), damaged.subarray(0, damaged.length - 1))
     await expect(loadFashionMnist({ split: 'test' }, c)).rejects.toThrow(/expected \d+ bytes, got \d+ bytes/)
   })
+  it('the mesh source: after the local ones, filled by fetchMesh only when allowed; its failure is listed; its files are checked on load', async () => {
+    const meshDir = join(root, 'mesh', 'fashion-mnist')
+    let calls = 0
+    const fill = async (dir: string) => {
+      calls++
+      await mkdir(dir, { recursive: true })
+      for (const f of [table.test.images, table.test.labels]) await writeFile(join(dir, f.file), bytes.get(f.file)!)
+    }
+    const c = { env: { WEFT_DATA_SEARCH: 'cache,mesh' }, homedir: join(root, 'nohome'), systemDir: null, bundled: null, files: table, meshDir }
+    // Not allowed: never asked.
+    await expect(loadFashionMnist({ split: 'test' }, { ...c, env: { WEFT_DATA_SEARCH: 'cache' }, fetchMesh: fill })).rejects.toMatchObject({ name: 'DatasetNotFoundError' })
+    expect(calls).toBe(0)
+    // A failed fetch is one of the places listed.
+    const err = (await loadFashionMnist({ split: 'test' }, { ...c, fetchMesh: () => Promise.reject(new Error('no peer provides it')) }).catch((e: unknown) => e)) as Error & { searched: string[] }
+    expect(err.searched).toEqual([
+      '$WEFT_DATA: not set',
+      'the @weft/dataset-fashion-mnist package: skipped by WEFT_DATA_SEARCH',
+      `${join(root, 'nohome', '.cache', 'weft', 'datasets', 'fashion-mnist')}: no files`,
+      `${meshDir}: no files`,
+      `fetch from the mesh into ${meshDir}: no peer provides it`,
+      'download from http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/: skipped by WEFT_DATA_SEARCH',
+    ])
+    // Filled: loaded from there, and found there next time without a fetch.
+    const ds = await loadFashionMnist({ split: 'test' }, { ...c, fetchMesh: fill })
+    expect(ds.size).toBe(2)
+    expect(calls).toBe(1)
+    expect(await locateFashionMnist({ split: 'test' }, c)).toMatchObject({ source: 'mesh', dir: meshDir })
+    // A mesh copy's content is always checked against the digests (no verify flag needed).
+    const other = gzipSync(encodeIdx({ dtype: 'uint8', dims: [2], data: Uint8Array.from([1, 1]) }))
+    await writeFile(join(meshDir, table.test.labels.file), other)
+    await expect(loadFashionMnist({ split: 'test' }, c)).rejects.toMatchObject({ name: 'ChecksumMismatchError', expected: table.test.labels.contentSha256 })
+  })
 })

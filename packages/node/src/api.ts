@@ -14,6 +14,8 @@ import { mountDashboard } from './dashboard.js'
 import type { FlService } from './fl/fl-service.js'
 import type { MembershipView, RevocationView } from '@weft/api-client'
 import { mountStore, STORE_BYTE_ROUTES } from './store-routes.js'
+import { mountDatasets } from './dataset-routes.js'
+import type { DatasetCache } from './components/datasets.js'
 import type { DiskStore } from '@weft/store/node'
 import type { BlockExchange } from './components/block-exchange.js'
 import type { Replication } from './components/replication.js'
@@ -45,6 +47,8 @@ export interface ApiBackend {
   /** The block store on the mesh (fetch, announce). */
   blockExchange?: () => BlockExchange | undefined
   replication?: () => Replication | undefined
+  /** The data sets (absent: the /v1/datasets routes answer 503). */
+  datasets?: () => DatasetCache | undefined
 }
 
 export interface ApiServerInit {
@@ -224,6 +228,7 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
     () => backend.blockExchange?.(),
     () => backend.replication?.(),
   )
+  mountDatasets(app, () => backend.datasets?.())
   app.get('/metrics', async (c) => {
     const { contentType, body } = await backend.metrics()
     return c.body(body, 200, { 'content-type': contentType })

@@ -44,6 +44,8 @@ export interface FetchDagInit {
 export interface FetchProgress {
   readonly blocks: number
   readonly bytes: number
+  /** Providers the fetch is using now. */
+  readonly providers: number
 }
 
 /** A finished fetch. */
@@ -203,7 +205,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       bytes += block.data.byteLength
       from[peer] = (from[peer] ?? 0) + 1
       await arrived(block.cid, block.data)
-      init.onProgress?.({ blocks, bytes })
+      init.onProgress?.({ blocks, bytes, providers: active.length })
     }
     if (answer.blocks.length === 0) {
       const set = lacks.get(peer) ?? new Set<string>()

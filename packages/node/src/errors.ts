@@ -9,3 +9,8 @@ export class ConfigError extends Error {
 export class DataDirError extends Error {
   override readonly name = 'DataDirError'
 }
+
+/** A data set could not be fetched from the mesh (no block exchange, no provider, out of time, not the expected files). */
+export class DatasetFetchError extends Error {
+  override readonly name = 'DatasetFetchError'
+}

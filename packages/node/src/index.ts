@@ -39,10 +39,11 @@ export type {
   TelemetryView,
   TrafficView,
 } from './views.js'
-export { ConfigError, DataDirError } from './errors.js'
+export { ConfigError, DataDirError, DatasetFetchError } from './errors.js'
 export type { NodeMembership, RevokeResult } from './components/membership.js'
 export { formatPsk, generatePsk } from './psk.js'
 export { describeLocalDatasets, loadLocalDataset } from './local-datasets.js'
+export { fetchFashionMnistFromMesh, MESH_DATASETS, type MeshDatasetName, type MeshDatasetResult, meshDatasetDir } from './mesh-datasets.js'
 export { ComponentRunner, NodeContext, startOrder } from './component.js'
 export type { NodeComponent, NodeComponentFactory, NodeServices } from './component.js'
 export { defaultComponents } from './weft-node.js'

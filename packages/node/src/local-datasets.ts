@@ -1,15 +1,16 @@
 // The node's local data sets: loaded from its config (files, Fashion-MNIST, seeded partitions) and described for its ad.
 import { create } from '@bufbuild/protobuf'
 import { describeScheme, type InMemoryDataset, parsePartitionSpec, specScheme } from '@weft/data'
-import { loadCsv, loadFashionMnist, loadPartition } from '@weft/data/node'
+import { type FashionMnistComponents, loadCsv, loadFashionMnist, loadPartition } from '@weft/data/node'
 import { type DatasetOffer, DatasetOfferSchema } from '@weft/protocol'
 import type { DatasetConfig, NodeConfig } from './config.js'
 
 /**
- * Loads one configured data set (a client's share when `partition` is set).
+ * Loads one configured data set (a client's share when `partition` is set). `fashionMnist` adds sources to
+ * Fashion-MNIST's discovery (the node's mesh folder and its fetch).
  * @throws the loaders' errors (file not found, bad format, checksum mismatch)
  */
-export async function loadLocalDataset(config: DatasetConfig): Promise<InMemoryDataset> {
+export async function loadLocalDataset(config: DatasetConfig, fashionMnist: FashionMnistComponents = {}): Promise<InMemoryDataset> {
   if (config.partition !== undefined) {
     const { scheme, clients, part, seed, alpha, shards, exponent } = config.partition
     return loadPartition({
@@ -23,9 +24,9 @@ export async function loadLocalDataset(config: DatasetConfig): Promise<InMemoryD
       ...(alpha !== undefined ? { alpha } : {}),
       ...(shards !== undefined ? { shards } : {}),
       ...(exponent !== undefined ? { exponent } : {}),
-    })
+    }, fashionMnist)
   }
-  if (config.source === 'fashion-mnist') return loadFashionMnist({ split: config.split })
+  if (config.source === 'fashion-mnist') return loadFashionMnist({ split: config.split }, fashionMnist)
   return (await loadCsv(config.source, { label: config.label as string })).dataset
 }
 

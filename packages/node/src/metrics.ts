@@ -14,6 +14,7 @@ export interface NodeMetrics {
   readonly adsReceived: Counter<'outcome'>
   readonly adsPublished: Counter
   readonly fl: FlMetrics
+  readonly store: StoreMetrics
   readonly badMessages: Counter<'protocol' | 'reason'>
 }
 
@@ -72,6 +73,63 @@ export function createNodeMetrics(): NodeMetrics {
       ...opts,
     }),
     fl: createFlMetrics(registry),
+    store: createStoreMetrics(registry),
+  }
+}
+
+/** What the block store holds, read at each scrape. */
+export interface StoreSnapshot {
+  readonly blocks: number
+  readonly usedBytes: number
+  /** The quota (null: none). */
+  readonly maxBytes: number | null
+  readonly roots: number
+  readonly pinned: number
+}
+
+/** The block store: what it holds (read from it at each scrape), what it served and fetched, bad blocks. */
+export interface StoreMetrics {
+  readonly servedBlocks: Counter
+  readonly servedBytes: Counter
+  readonly fetchedBlocks: Counter
+  readonly fetchedBytes: Counter
+  /** Blocks refused: `peer` (a provider sent a block that does not hash to its CID) or `disk` (a corrupt file). */
+  readonly badBlocks: Counter<'source'>
+  /** Sets where the gauges read the store's state (the store component, at start; undefined at stop). */
+  observe(snapshot: (() => StoreSnapshot) | undefined): void
+}
+
+function createStoreMetrics(registry: Registry): StoreMetrics {
+  const opts = { registers: [registry] }
+  let snapshot: (() => StoreSnapshot) | undefined
+  /** A gauge set from the store's state when scraped (left unset while the store is not running). */
+  const state = (name: string, help: string, value: (s: StoreSnapshot) => number | undefined, labelNames: string[] = []) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      collect() {
+        const s = snapshot?.()
+        const v = s === undefined ? undefined : value(s)
+        if (v !== undefined) this.set(v)
+      },
+      ...opts,
+    })
+  state('weft_store_blocks', 'Blocks in the block store', (s) => s.blocks)
+  state('weft_store_bytes', 'Bytes of blocks in the block store (what the quota counts)', (s) => s.usedBytes)
+  state('weft_store_quota_bytes', 'The block store quota store.maxBytes (unset: no quota)', (s) => s.maxBytes ?? undefined)
+  state('weft_store_quota_used_ratio', 'Bytes stored over the quota (unset: no quota)', (s) => (s.maxBytes === null ? undefined : s.usedBytes / s.maxBytes))
+  state('weft_store_roots', 'Roots in the block store', (s) => s.roots)
+  state('weft_store_pinned_roots', 'Pinned roots in the block store', (s) => s.pinned)
+  return {
+    servedBlocks: new Counter({ name: 'weft_store_served_blocks_total', help: 'Blocks served to peers (store/blocks)', ...opts }),
+    servedBytes: new Counter({ name: 'weft_store_served_bytes_total', help: 'Bytes of blocks served to peers', ...opts }),
+    fetchedBlocks: new Counter({ name: 'weft_store_fetched_blocks_total', help: 'Blocks fetched from peers, verified', ...opts }),
+    fetchedBytes: new Counter({ name: 'weft_store_fetched_bytes_total', help: 'Bytes of blocks fetched from peers, verified', ...opts }),
+    badBlocks: new Counter({ name: 'weft_store_bad_blocks_total', help: 'Blocks refused: sent by a peer and not matching their CID (peer), or a corrupt file dropped (disk)', labelNames: ['source'], ...opts }),
+    observe(next) {
+      snapshot = next
+    },
   }
 }
 

@@ -5,6 +5,7 @@
 import { CAR_CONTENT_TYPE, type CID, InvalidDirectoryError, parseCid } from '@weft/store'
 import type { DiskStore } from '@weft/store/node'
 import type { Context, Hono } from 'hono'
+import type { FetchDagResult } from './block-fetch.js'
 import type { BlockExchange } from './components/block-exchange.js'
 import type { Replication } from './components/replication.js'
 import type { FlService } from './fl/fl-service.js'
@@ -74,6 +75,48 @@ function nameOf(raw: unknown): string | undefined {
 
 const MAX_PROVIDERS = 64
 
+/** The media type of a fetch's progress stream: one JSON object a line. */
+export const NDJSON = 'application/x-ndjson'
+
+/** What a fetch did, as the API shows it. */
+function fetchView(cid: CID, result: FetchDagResult) {
+  const providers = Object.entries(result.providers).map(([peer, blocks]) => ({ peer, blocks }))
+  return { cid: cid.toString(), blocks: result.blocks, bytes: result.bytes, providers, badBlocks: result.badBlocks, dropped: result.dropped }
+}
+
+/**
+ * Runs a fetch and streams its progress as NDJSON: `{"type":"progress","blocks","bytes","providers"}` as blocks arrive,
+ * then one last line: `{"type":"done","ok":true,…}` (the view the JSON answer has), `{"type":"failed","error":
+ * "no-providers",…}` or `{"type":"error","error","message"}` (the store refused: a full quota). Closing the response
+ * aborts the fetch (the blocks fetched stay: a later fetch resumes).
+ */
+function streamFetch(c: Context, x: BlockExchange, cid: CID, from: { providers?: string[] }): Response {
+  const abort = new AbortController()
+  const encoder = new TextEncoder()
+  const body = new ReadableStream<Uint8Array>({
+    start(out) {
+      const line = (value: object): void => {
+        if (!abort.signal.aborted) out.enqueue(encoder.encode(`${JSON.stringify(value)}\n`))
+      }
+      const signal = AbortSignal.any([abort.signal, c.req.raw.signal])
+      void x
+        .fetch(cid, { signal, ...from, onProgress: (p) => line({ type: 'progress', blocks: p.blocks, bytes: p.bytes, providers: p.providers }) })
+        .then((result) => {
+          const view = fetchView(cid, result)
+          line(result.ok ? { type: 'done', ok: true, ...view } : { type: 'failed', error: 'no-providers', message: result.detail, ...view })
+        })
+        .catch((err: unknown) => line({ type: 'error', ...refusal(err), message: (err as Error).message }))
+        .finally(() => {
+          if (!abort.signal.aborted) out.close()
+        })
+    },
+    cancel() {
+      abort.abort(new Error('the client closed the progress stream'))
+    },
+  })
+  return new Response(body, { headers: { 'content-type': NDJSON, 'cache-control': 'no-store' } })
+}
+
 /** Mounts /v1/store on `app`. `store()` absent or undefined: the routes answer 503. */
 export function mountStore(
   app: Hono,
@@ -98,7 +141,10 @@ export function mountStore(
 
   app.get(
     '/v1/store',
-    withStore((c, s) => c.json({ usage: s.usage(), roots: s.roots() })),
+    withStore((c, s) => {
+      const x = exchange()
+      return c.json({ usage: s.usage(), roots: s.roots().map((r) => ({ ...r, announced: x?.announced(parseCid(r.cid)) ?? false })) })
+    }),
   )
   app.post(
     '/v1/store/files',
@@ -206,10 +252,11 @@ export function mountStore(
       if (providers !== undefined && (!Array.isArray(providers) || providers.length > MAX_PROVIDERS || !providers.every((p) => typeof p === 'string' && p.length > 0 && p.length <= 128))) {
         return c.json({ error: 'bad-request', message: `providers must be an array of at most ${MAX_PROVIDERS} peer ids` }, 400)
       }
+      const from = providers === undefined ? {} : { providers: providers as string[] }
+      if ((c.req.header('accept') ?? '').includes(NDJSON)) return streamFetch(c, x, cid, from)
       // Long-running: answers when the DAG is complete here (or no provider is left); a closed request aborts it.
-      const result = await x.fetch(cid, { signal: c.req.raw.signal, ...(providers === undefined ? {} : { providers: providers as string[] }) })
-      const providersUsed = Object.entries(result.providers).map(([peer, blocks]) => ({ peer, blocks }))
-      const view = { cid: cid.toString(), blocks: result.blocks, bytes: result.bytes, providers: providersUsed, badBlocks: result.badBlocks, dropped: result.dropped }
+      const result = await x.fetch(cid, { signal: c.req.raw.signal, ...from })
+      const view = fetchView(cid, result)
       if (!result.ok) return c.json({ error: 'no-providers', message: result.detail, ...view }, 404)
       return c.json({ ok: true, ...view })
     }),
@@ -241,7 +288,23 @@ export function mountStore(
   )
   app.post(
     '/v1/store/:cid/unpin',
-    withStore((c, s) => c.json(s.unpin(cidParam(c)))),
+    withStore(async (c, s) => {
+      // Unpinned means no longer kept, so no longer served: the mesh must not count on it.
+      const cid = cidParam(c)
+      const row = s.unpin(cid)
+      const unannounced = (await exchange()?.unannounce(cid)) ?? false
+      return c.json({ ...row, unannounced })
+    }),
+  )
+  app.post(
+    '/v1/store/:cid/unannounce',
+    withStore(async (c) => {
+      const x = exchange()
+      if (x === undefined) return c.json({ error: 'unavailable', message: 'the block exchange is not running on this node' }, 503)
+      const cid = cidParam(c)
+      if (!(await x.unannounce(cid))) return c.json({ error: 'not-found', message: `${cid} is not announced by this node` }, 404)
+      return c.json({ cid: cid.toString(), announced: false })
+    }),
   )
   app.get(
     '/v1/store/:cid/content',

@@ -1,6 +1,8 @@
-// `weft data …`: data-set utilities: `weft data partition` (per-client label table and skew) and `weft data info`.
+// `weft data …`: data-set utilities: `weft data partition` (per-client label table and skew), `weft data info`, and
+// `weft data publish|get` (data sets by CID on the mesh, data-mesh.ts).
 // Registered here; what they run (data-run.ts, with the data-set packages) loads only when they run.
 import { type Command, InvalidArgumentError, Option } from 'commander'
+import { registerDataMeshCommands } from './data-mesh.js'
 import type { InfoOptions, PartitionOptions } from './data-run.js'
 
 function positiveInt(name: string): (v: string) => number {
@@ -51,7 +53,7 @@ function guarded<T>(cmd: Command, run: (o: T) => Promise<void>): () => Promise<v
   }
 }
 
-/** Registers `weft data partition` and `weft data info`. */
+/** Registers `weft data partition`, `weft data info`, `weft data publish` and `weft data get`. */
 export function registerDataCommands(program: Command): void {
   const data = program.command('data').description('data-set utilities: partitions for federated clients, data-set info')
   const part = sourceOptions(data.command('partition').description('partition a data set among clients and print the per-client label table'))
@@ -67,4 +69,5 @@ export function registerDataCommands(program: Command): void {
     .option('--verify', 'check SHA-256 digests against the canonical files')
     .option('--json', 'print one JSON object on stdout')
   info.action(guarded<InfoOptions>(info, async (o) => (await import('./data-run.js')).runInfo(o)))
+  registerDataMeshCommands(data)
 }

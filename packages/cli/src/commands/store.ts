@@ -1,4 +1,4 @@
-// `weft store …` (put, get, ls, stat, replicate, pin, unpin, gc, export, import: the node's block store through its API) and
+// `weft store …` (put, get, ls, stat, replicate, pin, unpin, unannounce, gc, export, import: the node's block store through its API) and
 // `weft model publish` (a federated job's model into the store). Files travel as byte streams: the CLI reads and
 // writes the user's files, the node only its store.
 import { createReadStream, createWriteStream } from 'node:fs'
@@ -7,7 +7,7 @@ import { basename, join } from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
-import type { ApiClient, StoreReplicationView, StoreRootView, StoreStatView } from '@weft/api-client'
+import type { ApiClient, StoreFetchProgressView, StoreReplicationView, StoreRootView, StoreStatView } from '@weft/api-client'
 import cliProgress from 'cli-progress'
 import { type Command, InvalidArgumentError } from 'commander'
 import { formatBytes, formatTable } from '../format.js'
@@ -53,6 +53,20 @@ function describeReplication(r: StoreReplicationView): string[] {
 function collectLabel(value: string, previous: string[] = []): string[] {
   if (!/^[^=]+=/.test(value)) throw new InvalidArgumentError(`a label must be key=value, got "${value}"`)
   return [...previous, value]
+}
+
+/** A bar for a fetch from the mesh, whose size is not known until it ends: blocks, bytes and providers so far. */
+function fetchBar(cid: string): { onProgress(p: StoreFetchProgressView): void; stop(): void } {
+  if (process.stderr.isTTY !== true) return { onProgress() {}, stop() {} }
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `fetch ${cid.slice(0, 12)}… {blocks} blocks | {done} | {providers} provider(s)`, hideCursor: true, clearOnComplete: true, fps: 5 },
+    cliProgress.Presets.shades_classic,
+  )
+  bar.start(1, 0, { blocks: 0, done: formatBytes(0), providers: 0 })
+  return {
+    onProgress: (p) => bar.update(0, { blocks: p.blocks, done: formatBytes(p.bytes), providers: p.providers }),
+    stop: () => bar.stop(),
+  }
 }
 
 function describeRoot(r: StoreRootView): string {
@@ -151,7 +165,13 @@ export function registerStoreCommands(program: Command): void {
       let fetched: Awaited<ReturnType<ApiClient['storeFetch']>> | undefined
       if (stat === undefined || stat.missing > 0) {
         if (opts.json !== true) process.stderr.write(`${cid} is not complete on this node: fetching it from the mesh…\n`)
-        fetched = await api.storeFetch(cid, opts.provider === undefined ? {} : { providers: opts.provider })
+        // Progress streams from the node as the blocks arrive (a bar on a terminal); --json prints only the end.
+        const bar = opts.json === true ? undefined : fetchBar(cid)
+        try {
+          fetched = await api.storeFetch(cid, { ...(opts.provider === undefined ? {} : { providers: opts.provider }), onProgress: (p) => bar?.onProgress(p) })
+        } finally {
+          bar?.stop()
+        }
         if (opts.json !== true) {
           const from = fetched.providers.map((p) => `${p.peer.slice(-8)} ${p.blocks}`).join(', ')
           process.stderr.write(`fetched ${fetched.blocks} blocks, ${formatBytes(fetched.bytes)} from ${fetched.providers.length} provider(s) (${from})${fetched.badBlocks > 0 ? `; ${fetched.badBlocks} bad block(s), their providers dropped` : ''}\n`)
@@ -213,11 +233,18 @@ export function registerStoreCommands(program: Command): void {
       print(opts.json, r, `pinned ${describeRoot(r)}`)
     })
 
-  addNodeOptions(store.command('unpin <cid>').description('let gc remove a root’s blocks that no pinned root needs'))
+  addNodeOptions(store.command('unpin <cid>').description('let gc remove a root’s blocks that no pinned root needs (and stop serving it to the mesh)'))
     .option('--json', 'print JSON for scripts')
     .action(async (cid: string, opts: ApiOptions & JsonOption) => {
       const r = await apiClientFrom(opts).storeUnpin(cid)
-      print(opts.json, r, `unpinned ${r.cid} (its blocks go at the next weft store gc)`)
+      print(opts.json, r, `unpinned ${r.cid}, no longer announced (its blocks go at the next weft store gc)`)
+    })
+
+  addNodeOptions(store.command('unannounce <cid>').description('stop serving a root to the mesh and providing it in the DHT (it stays in the store)'))
+    .option('--json', 'print JSON for scripts')
+    .action(async (cid: string, opts: ApiOptions & JsonOption) => {
+      const r = await apiClientFrom(opts).storeUnannounce(cid)
+      print(opts.json, r, `${r.cid} is no longer announced (its DHT provider records expire; it stays in the store)`)
     })
 
   addNodeOptions(store.command('gc').description('delete every block no pinned root needs'))

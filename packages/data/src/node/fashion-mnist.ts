@@ -1,6 +1,7 @@
 // Finds, downloads (with SHA-256 checks) and loads Fashion-MNIST from disk. Discovery order: an explicit folder or
 // $WEFT_DATA, the @weft/dataset-fashion-mnist package that `npm install` brings, the user cache, Debian's
-// dataset-fashion-mnist package, then a download; $WEFT_DATA_SEARCH narrows the sources.
+// dataset-fashion-mnist package, the mesh (a node's folder, filled by CID from peers), then a download;
+// $WEFT_DATA_SEARCH narrows the sources.
 import { createHash, randomUUID } from 'node:crypto'
 import { access, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
@@ -59,10 +60,17 @@ export interface FashionMnistComponents {
   readonly files?: FashionMnistFiles
   /** Per-file download timeout in ms. Default 300000. */
   readonly timeoutMs?: number
+  /** The folder the mesh source fills (a node passes `<dataDir>/datasets/fashion-mnist`); absent: no mesh source (not listed). */
+  readonly meshDir?: string
+  /**
+   * Fills `meshDir` from the mesh (fetching `FASHION_MNIST_CID` from peers, files checked) when no earlier source
+   * holds the split. Its error's message is listed as the mesh's problem.
+   */
+  readonly fetchMesh?: (dir: string) => Promise<void>
 }
 
 /** Where a split was found. */
-export type FashionMnistSource = 'dir' | 'env' | 'bundled' | 'cache' | 'system' | 'download'
+export type FashionMnistSource = 'dir' | 'env' | 'bundled' | 'cache' | 'system' | 'mesh' | 'download'
 
 /** Each source in words, for messages: "Fashion-MNIST from <text>". */
 export const FASHION_MNIST_SOURCE_TEXT: Readonly<Record<FashionMnistSource, string>> = Object.freeze({
@@ -71,11 +79,12 @@ export const FASHION_MNIST_SOURCE_TEXT: Readonly<Record<FashionMnistSource, stri
   bundled: 'the @weft/dataset-fashion-mnist package installed with Weft',
   cache: 'the user cache',
   system: "Debian's dataset-fashion-mnist package",
+  mesh: 'the mesh (fetched by CID from peers)',
   download: 'a download into the user cache',
 })
 
 /** The sources `$WEFT_DATA_SEARCH` may name (comma-separated), in the order they are tried. */
-export const FASHION_MNIST_SEARCH: readonly Exclude<FashionMnistSource, 'dir'>[] = Object.freeze(['env', 'bundled', 'cache', 'system', 'download'])
+export const FASHION_MNIST_SEARCH: readonly Exclude<FashionMnistSource, 'dir'>[] = Object.freeze(['env', 'bundled', 'cache', 'system', 'mesh', 'download'])
 
 /** What one source held, or why it did not serve. */
 export interface FashionMnistSearched {
@@ -169,6 +178,8 @@ async function candidates(init: FashionMnistInit, components: FashionMnistCompon
   out.push(allowed.has('cache') ? { source: 'cache', dir: cache } : skipped('cache', cache))
   const system = components.systemDir === undefined ? FASHION_MNIST_SYSTEM_DIR : components.systemDir
   if (system !== null) out.push(allowed.has('system') ? { source: 'system', dir: system } : skipped('system', system))
+  const mesh = components.meshDir
+  if (mesh !== undefined) out.push(allowed.has('mesh') ? { source: 'mesh', dir: mesh } : skipped('mesh', `the mesh (${mesh})`))
   return out
 }
 
@@ -259,22 +270,46 @@ export const FASHION_MNIST_HINTS: readonly string[] = Object.freeze([
   `reinstall Weft's packages (npm install brings ${FASHION_MNIST_PACKAGE}, which ships the files)`,
   'or set WEFT_DATA to a folder holding the four files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)',
   'or install Debian\'s package: apt install dataset-fashion-mnist',
+  'or fetch it from the mesh: `weft data get fashion-mnist` on a node whose peers published it (`weft data publish fashion-mnist`)',
   `or let Weft download it from ${FASHION_MNIST_BASE_URL} (this machine must reach that host, and WEFT_DATA_SEARCH must be unset or name "download")`,
 ])
 
 /**
- * Finds a split (see `locateFashionMnist`) or, when not found and downloading is allowed (`init.download` is not
- * false and `$WEFT_DATA_SEARCH` names `download` or is unset), downloads its two files from `components.baseUrl`
+ * Asks `components.fetchMesh` to fill the mesh folder (when it is given and `$WEFT_DATA_SEARCH` allows `mesh`).
+ * @returns the split's location there, or what to add to the places searched ('' when the mesh was not asked)
+ */
+async function fillFromMesh(init: FashionMnistInit, components: FashionMnistComponents): Promise<FashionMnistLocation | string> {
+  const dir = components.meshDir
+  if (dir === undefined || components.fetchMesh === undefined || !allowedSources(components.env ?? process.env).has('mesh')) return ''
+  try {
+    await components.fetchMesh(dir)
+  } catch (err) {
+    return `fetch from the mesh into ${dir}: ${(err as Error).message}`
+  }
+  const files = (components.files ?? FASHION_MNIST_FILES)[init.split]
+  const images = await findFile(dir, files.images)
+  const labels = await findFile(dir, files.labels)
+  if (images === undefined || labels === undefined) return `fetch from the mesh into ${dir}: the fetched folder lacks the ${init.split} split's files`
+  return { split: init.split, source: 'mesh', dir, images, labels }
+}
+
+/**
+ * Finds a split (see `locateFashionMnist`), else fills the mesh folder from peers (`components.fetchMesh`), else,
+ * when downloading is allowed (`init.download` is not false and `$WEFT_DATA_SEARCH` names `download` or is unset),
+ * downloads its two files from `components.baseUrl`
  * into the cache dir with size and SHA-256 checks.
  * @throws DatasetNotFoundError listing every place looked at (a failed download among them) and what to do;
  *   ChecksumMismatchError for a download whose digest is wrong
  */
 export async function ensureFashionMnist(init: FashionMnistInit, components: FashionMnistComponents = {}): Promise<FashionMnistLocation> {
-  const found = await locateFashionMnist(init, components)
-  if ('dir' in found) return found
+  const located = await locateFashionMnist(init, components)
+  if ('dir' in located) return located
   const what = `Fashion-MNIST (${init.split} split)`
   const base = components.baseUrl ?? FASHION_MNIST_BASE_URL
-  if (init.dir !== undefined) throw new DatasetNotFoundError(what, found.searched)
+  if (init.dir !== undefined) throw new DatasetNotFoundError(what, located.searched)
+  const fromMesh = await fillFromMesh(init, components)
+  if (typeof fromMesh !== 'string') return fromMesh
+  const found = { searched: [...located.searched, ...(fromMesh === '' ? [] : [fromMesh])] }
   if (init.download === false) throw new DatasetNotFoundError(what, [...found.searched, `download from ${base}: turned off`], { hints: FASHION_MNIST_HINTS })
   if (!allowedSources(components.env ?? process.env).has('download')) {
     throw new DatasetNotFoundError(what, [...found.searched, `download from ${base}: skipped by WEFT_DATA_SEARCH`], { hints: FASHION_MNIST_HINTS })
@@ -337,7 +372,8 @@ async function readLabels(loc: FashionMnistLocation, file: DatasetFile, verify: 
 export async function loadFashionMnist(init: FashionMnistInit, components: FashionMnistComponents = {}): Promise<InMemoryDataset> {
   const loc = await ensureFashionMnist(init, components)
   const files = (components.files ?? FASHION_MNIST_FILES)[init.split]
-  const verify = init.verify === true
+  // A mesh copy came from peers: its content is always checked against the canonical digests.
+  const verify = init.verify === true || loc.source === 'mesh'
   const bundled = await bundleOf(loc, components)
   const [imageBytes, labels] = await Promise.all([readChecked(loc.images, files.images, verify, bundled), readLabels(loc, files.labels, verify, bundled)])
   const images = parseIdx(imageBytes, loc.images, { dtype: 'uint8', dims: [null, 28, 28] })
@@ -359,5 +395,5 @@ export async function loadFashionMnist(init: FashionMnistInit, components: Fashi
  */
 export async function loadFashionMnistLabels(init: FashionMnistInit, components: FashionMnistComponents = {}): Promise<Int32Array> {
   const loc = await ensureFashionMnist(init, components)
-  return readLabels(loc, (components.files ?? FASHION_MNIST_FILES)[init.split].labels, init.verify === true, await bundleOf(loc, components))
+  return readLabels(loc, (components.files ?? FASHION_MNIST_FILES)[init.split].labels, init.verify === true || loc.source === 'mesh', await bundleOf(loc, components))
 }

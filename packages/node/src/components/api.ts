@@ -140,6 +140,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         store: () => ctx.find('store'),
         blockExchange: () => ctx.find('blockExchange'),
         replication: () => ctx.find('replication'),
+        datasets: () => ctx.find('datasets'),
       },
       {
         host: config.api.host,

@@ -14,6 +14,12 @@ import type { NodeComponentFactory } from '../component.js'
 export interface BlockExchange {
   /** Serves `root`'s DAG (complete here) to the mesh and provides it in the DHT. @throws BlocksMissingError when incomplete */
   announce(root: CID): Promise<void>
+  /**
+   * Stops serving `root` to the mesh and providing it (its DHT records are no longer refreshed and expire); it stays
+   * in the store as it was (pinned or not). Blocks another announced root reaches are still served.
+   * @returns whether it was announced
+   */
+  unannounce(root: CID): Promise<boolean>
   /** Whether `root` is announced here. */
   announced(root: CID): boolean
   /** Providers of `root`: connected peers that hold it, then the DHT, within `timeoutMs` (default 10 s). */
@@ -99,6 +105,8 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           budget -= data.byteLength
           blocks.push({ cid: s, data })
         }
+        ctx.metrics.store.servedBlocks.inc(blocks.length)
+        ctx.metrics.store.servedBytes.inc(MAX_BLOCKS_RESPONSE_BYTES - budget)
         return { blocks, missing }
       })
       await mesh.rpc.handle(STORE_HAVE, async (req) => {
@@ -110,6 +118,16 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
       const exchange: BlockExchange = {
         badProviders,
         announced: (root) => roots.has(blockKey(root)),
+        async unannounce(root) {
+          if (!roots.delete(blockKey(root))) return false
+          save()
+          // The blocks the other announced roots reach, gathered before the swap so none of theirs goes unserved.
+          const still = new Set<string>()
+          for (const other of roots.values()) for await (const { cid } of dagBlocks(store, other)) still.add(blockKey(cid))
+          served.clear()
+          for (const key of still) served.add(key)
+          return true
+        },
         async announce(root) {
           const key = blockKey(root)
           if (!roots.has(key) && roots.size >= MAX_ANNOUNCED) throw new RangeError(`at most ${MAX_ANNOUNCED} roots may be announced`)
@@ -151,9 +169,11 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         },
         async fetch(root, options = {}) {
           const signal = AbortSignal.any([stopController.signal, ...(options.signal ? [options.signal] : [])])
+          // The DAG's blocks (fetched, or here already) are held from gc until the root is pinned.
+          const held = store.holding()
           const result = await fetchDag(
             {
-              store,
+              store: held,
               request: async (peer, cids, s) => {
                 const r = await mesh.rpc.call(peerIdFromString(peer), STORE_BLOCKS, { cids: [...cids] }, { timeoutMs: 30_000, signal: s })
                 return r
@@ -175,10 +195,20 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
                 }
               },
             },
-          )
-          if (result.ok) {
-            if (config.store.provideFetched) await exchange.announce(root)
-            else await store.pin(root)
+          ).catch((err: unknown) => {
+            held.release()
+            throw err
+          })
+          ctx.metrics.store.fetchedBlocks.inc(result.blocks)
+          ctx.metrics.store.fetchedBytes.inc(result.bytes)
+          ctx.metrics.store.badBlocks.inc({ source: 'peer' }, result.badBlocks)
+          try {
+            if (result.ok) {
+              if (config.store.provideFetched) await exchange.announce(root)
+              else await store.pin(root)
+            }
+          } finally {
+            held.release()
           }
           return result
         },

@@ -76,7 +76,12 @@ export interface DiskStore extends Blockstore {
   refs(cid: CID): number
   /** The blocks of a DAG still needed (see `missingBlocks`). */
   missing(root: CID, limit?: number): Promise<CID[]>
-  /** Deletes every block no pinned root reaches (except those an add in progress wrote), and stray files. */
+  /**
+   * A view of the store whose reads and writes keep every block they touch from gc until `release()`: a fetch in
+   * progress uses it, so neither the blocks it fetched nor those of the DAG already here go before it pins the root.
+   */
+  holding(): Blockstore & { release(): void }
+  /** Deletes every block no pinned root reaches (except those an add or a fetch in progress holds), and stray files. */
   gc(): { removedBlocks: number; freedBytes: number }
   /** @throws StoreFullError when `bytes` more would not fit the quota (to refuse an upload before it starts) */
   checkRoom(bytes: number): void
@@ -299,6 +304,42 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     },
     blockSize: (key) => index.blockSize(key),
     refs: (cid) => index.refs(blockKey(cid)),
+    holding() {
+      const keys = new Set<string>()
+      let released = false
+      const hold = (cid: CID): void => {
+        const key = blockKey(cid)
+        if (released || keys.has(key)) return
+        keys.add(key)
+        active.set(key, (active.get(key) ?? 0) + 1)
+      }
+      return {
+        has: async (cid) => {
+          const here = await blockstore.has(cid)
+          if (here) hold(cid)
+          return here
+        },
+        get: async (cid) => {
+          const bytes = await blockstore.get(cid)
+          if (bytes !== undefined) hold(cid)
+          return bytes
+        },
+        put: async (cid, bytes) => {
+          hold(cid)
+          await putBlock(cid, bytes)
+        },
+        release() {
+          if (released) return
+          released = true
+          for (const key of keys) {
+            const n = (active.get(key) ?? 1) - 1
+            if (n === 0) active.delete(key)
+            else active.set(key, n)
+          }
+          keys.clear()
+        },
+      }
+    },
     missing: (root, limit) => missingBlocks(blockstore, root, limit),
     gc() {
       let removedBlocks = 0

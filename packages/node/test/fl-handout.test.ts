@@ -84,6 +84,9 @@ describe('FL model hand-outs by CID', () => {
       expect(providers.filter((p) => p !== coordinator.peerId).every((p) => clients.some((c) => c.peerId === p))).toBe(true)
     }
     expect(coordinator.fl.handouts(direct.id)).toEqual([])
+    const metrics = await (await fetch(`${coordinator.apiUrl}/metrics`)).text()
+    expect(metrics).toMatch(/weft_fl_handout_blocks_total\{provider="coordinator"\} [1-9]/)
+    expect(metrics).toMatch(/weft_fl_handout_blocks_total\{provider="client"\} [1-9]/)
 
     // Clean-up: the job's models are released everywhere (unserved, unpinned): gc takes them; the job store keeps its own.
     const cids = [...new Set(clients.flatMap((c) => c.logs).filter((l) => l.msg === 'fetched the round model by CID' && l.job === byCid.id).map((l) => l.cid as string))]

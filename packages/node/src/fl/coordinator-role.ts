@@ -108,6 +108,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     for (const [peer, n] of Object.entries(blocks)) providers[peer] = (providers[peer] ?? 0) + n
     records[records.length - 1] = { round, clients: last.clients + 1, providers }
     handouts.set(jobId, records)
+    for (const [peer, n] of Object.entries(blocks)) metrics.fl.handoutBlocks.inc({ provider: peer === mesh.peerId ? 'coordinator' : 'client' }, n)
     const fromPeers = Object.entries(blocks).some(([peer, n]) => peer !== mesh.peerId && n > 0)
     log.info({ job: jobId, round, client, blocks, fromPeers }, 'a client fetched the round model by CID')
   }

@@ -383,6 +383,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     // The coordinator is always asked (last); this node never asks itself.
     const providers = [...new Set([...req.modelProviders, job.coordinator])].filter((p) => p !== mesh.peerId)
     const cid = req.modelCid
+    const t0 = performance.now()
     let pending = fetching.get(cid)
     if (pending === undefined) {
       const signal = AbortSignal.any([job.abort.signal, AbortSignal.timeout(c.handoutTimeoutMs ?? 120_000)])
@@ -403,6 +404,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       log.warn({ job: job.id, round: req.round, cid, reason: got.reason, blocks: got.blocks }, 'could not fetch the round model by CID')
       return { ok: false, reason: got.reason }
     }
+    const fetchMs = performance.now() - t0
     if (got.params !== undefined) remember(hash, got.params)
     if (!job.handouts.includes(cid)) {
       job.handouts.push(cid)
@@ -410,7 +412,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     }
     const others = req.serveTo.filter((p) => p !== mesh.peerId)
     if (others.length > 0) await handout.serve(cid, others).catch((err: Error) => log.warn({ job: job.id, cid, err: err.message }, 'could not serve the round model on'))
-    log.info({ job: job.id, round: req.round, cid, blocks: got.blocks }, 'fetched the round model by CID')
+    const ms = { fetch: Math.round(fetchMs * 10) / 10, total: Math.round((performance.now() - t0) * 10) / 10 }
+    log.info({ job: job.id, round: req.round, cid, blocks: got.blocks, ms }, 'fetched the round model by CID')
     return { ok: true, blocks: got.blocks }
   }
 

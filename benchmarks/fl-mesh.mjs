@@ -6,6 +6,10 @@
 //   node benchmarks/fl-mesh.mjs [--clients 10] [--model mlp|logreg|cnn-lenet] [--hidden 200,200] [--rounds 20] [--epochs 1] [--batch 32] [--lr 0.05]
 //   --dispatch-concurrency N: the coordinator's fl.dispatchConcurrency (default: the node's, 1); --timeline: each round's events.
 //   --compare-secure: then the same job again with secure aggregation (SecAgg+) on the same fabric, side by side.
+//   --handout cid: the same job three times on one fabric: direct sends, then its models handed out by CID (the block
+//     store: each client fetches the round's model from the coordinator and the clients before it), then direct sends
+//     again (the first run also warms every process up; the CID run is compared with both). Use 5 or more rounds: a
+//     client holding a model by its hash fetches nothing, and only its last 4 models are kept.
 import '@weft/mesh/shim'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -30,6 +34,7 @@ const { values: args } = parseArgs({
     'compare-secure': { type: 'boolean', default: false },
     timeline: { type: 'boolean', default: false },
     'dispatch-concurrency': { type: 'string' },
+    handout: { type: 'string', default: 'direct' },
   },
 })
 const N = Number(args.clients)
@@ -108,7 +113,25 @@ try {
     timeouts: { roundSeconds: 3600, waitSeconds: 600 },
     seed: 1,
   }
-  const summaries = [await runJob('plaintext', spec)]
+  if (!['direct', 'cid'].includes(args.handout)) throw new Error(`--handout must be direct or cid, got ${args.handout}`)
+  const summaries = [await runJob(args.handout === 'cid' ? 'direct hand-outs' : 'plaintext', spec)]
+  if (args.handout === 'cid') {
+    const before = await handoutBlocks()
+    summaries.push(await runJob('hand-outs by CID', { ...spec, name: `${spec.name}-cid`, handout: 'cid' }))
+    const after = await handoutBlocks()
+    summaries.push(await runJob('direct again', { ...spec, name: `${spec.name}-direct-2` }))
+    const from = (k) => after[k] - before[k]
+    console.log(`\nmodel blocks fetched by CID: ${from('coordinator')} from the coordinator, ${from('client')} from other clients`)
+    console.log('job                 round s (median)  overhead ms (median)  broadcast s  bytes down/round  accuracy')
+    for (const x of summaries) {
+      console.log(
+        `${x.label.padEnd(19)} ${x.total.toFixed(3).padStart(16)}  ${(x.overhead * 1000).toFixed(1).padStart(20)}  ${x.broadcast.toFixed(3).padStart(11)}  ` +
+          `${(x.bytesDown / 2 ** 20).toFixed(2).padStart(12)} MiB  ${(x.accuracy * 100).toFixed(2)}%`,
+      )
+    }
+    const [first, byCid, again] = summaries
+    console.log(`overhead ratio (CID / direct, same run): ${(byCid.overhead / first.overhead).toFixed(2)} against the first direct run, ${(byCid.overhead / again.overhead).toFixed(2)} against the second`)
+  }
   if (args['compare-secure']) {
     summaries.push(await runJob('secure aggregation', { ...spec, name: `${spec.name}-secure`, privacy: { secureAggregation: { dropoutRate: 0.1, corruptRate: 0.1, clip: 1 } } }))
     console.log('\njob                 round s (median)  aggregation s  training s  bytes up/round  protocol bytes/round  accuracy')
@@ -162,6 +185,9 @@ async function runJob(label, spec) {
   )
   return {
     label,
+    overhead,
+    broadcast: phase('broadcast'),
+    bytesDown: median(steady.map((m) => m.bytesDown)),
     total: phase('total'),
     aggregation: phase('aggregation'),
     training: phase('training'),
@@ -169,6 +195,13 @@ async function runJob(label, spec) {
     protocolBytes: median(steady.map((m) => m.secureAggregation?.protocolBytes ?? 0)),
     accuracy: view.latest.accuracy,
   }
+}
+
+/** The coordinator's count of model blocks clients fetched by CID, by provider (its Prometheus metrics). */
+async function handoutBlocks() {
+  const text = await coordinator.api.metrics()
+  const count = (provider) => Number(text.match(new RegExp(`weft_fl_handout_blocks_total\\{provider="${provider}"\\} (\\d+)`))?.[1] ?? 0)
+  return { coordinator: count('coordinator'), client: count('client') }
 }
 
 /** --timeline: each round's events in ms from its start, to see where a round's time goes. */

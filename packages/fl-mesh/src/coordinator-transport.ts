@@ -1,5 +1,7 @@
 // The coordinator's CoordinatorTransport over the mesh: invitations, model hand-outs that carry their training task,
-// secure-aggregation messages, federated evaluation and release, each a typed RPC or a tensor-set transfer.
+// secure-aggregation messages, federated evaluation and release, each a typed RPC or a tensor-set transfer. A job
+// with `handout: 'cid'` gets its round's model through the block store instead: put once per round, served only to
+// the job's clients, fetched by each client from the coordinator and the clients that fetched it before.
 import { create, toBinary } from '@bufbuild/protobuf'
 import { type CoordinatorTransport, type JobSpec, MODEL_TENSOR, vectorSet } from '@weft/fl'
 import { RpcError } from '@weft/mesh'
@@ -10,6 +12,9 @@ import {
   FL_MODEL,
   FL_SECAGG,
   FL_TRAIN,
+  type HashOptions,
+  MAX_HANDOUT_PEERS,
+  MAX_HANDOUT_PROVIDERS,
   ModelMetaSchema,
   type TrainRequest,
   TrainRequestSchema,
@@ -17,6 +22,7 @@ import {
 } from '@weft/protocol'
 import { decodeSecAggMessage, encodeSecAggMessage } from '@weft/secagg'
 import { type FlEndpoint, fromHex } from './endpoint.js'
+import { handoutBytes, handsOutByCid, type ModelHandout, peersMayServe } from './model-handout.js'
 
 export interface MeshCoordinatorTransportComponents {
   readonly mesh: FlEndpoint
@@ -24,6 +30,12 @@ export interface MeshCoordinatorTransportComponents {
   readonly candidates: (spec: JobSpec) => readonly string[]
   /** The stored spec of a job (to invite a client again that restarted and forgot it). */
   readonly jobSpec: (jobId: string) => JobSpec | undefined
+  /** The node's block store for jobs with `handout: 'cid'` (absent: every job's models are sent directly). */
+  readonly handout?: ModelHandout
+  /** The model's hash (the node passes OpenSSL's sha256; default noble's). */
+  readonly hash?: HashOptions
+  /** A client took its task from a model fetched by CID: the blocks each provider sent it (the client's count). */
+  readonly onHandout?: (jobId: string, round: number, client: string, blocks: Readonly<Record<string, number>>) => void
 }
 
 export interface MeshCoordinatorTransportInit {
@@ -37,12 +49,48 @@ export interface MeshCoordinatorTransportInit {
 
 const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
 
+/** A round's model in the block store: its CID (once put) and the clients that fetched it, in order. */
+interface RoundModel {
+  readonly hash: string
+  readonly cid: Promise<string>
+  readonly fetched: string[]
+}
+
+/** Models of a job kept servable at once (an asynchronous job's queued tasks may still name the one before). */
+const KEPT_MODELS = 2
+
 /** The coordinator's transport over a mesh node. */
 export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, init: MeshCoordinatorTransportInit = {}): CoordinatorTransport {
   const { mesh } = c
   const inviteTimeoutMs = init.inviteTimeoutMs ?? 60_000
   const modelTimeoutMs = init.modelTimeoutMs ?? 120_000
   const evaluateTimeoutMs = init.evaluateTimeoutMs ?? 120_000
+  /** Per job: the clients that accepted its invitation (whom its models are served to), and its models by CID. */
+  const members = new Map<string, Set<string>>()
+  const models = new Map<string, RoundModel[]>()
+
+  const forget = (m: RoundModel): void => {
+    m.cid.then((cid) => c.handout?.release(cid)).catch(() => {})
+  }
+  /** The round's model in the block store, put once (and the oldest kept model released). */
+  const roundModel = (handout: ModelHandout, jobId: string, round: number, hash: string, params: Float32Array): RoundModel => {
+    const kept = models.get(jobId) ?? []
+    const found = kept.find((m) => m.hash === hash)
+    if (found !== undefined) return found
+    const peers = [...(members.get(jobId) ?? [])]
+    const put = (async () => handout.put(handoutBytes(params, hash, c.hash), peers, `fl:${jobId}:${round}`))()
+    put.catch(() => {})
+    const m: RoundModel = { hash, cid: put, fetched: [] }
+    kept.push(m)
+    while (kept.length > KEPT_MODELS) forget(kept.shift() as RoundModel)
+    models.set(jobId, kept)
+    return m
+  }
+  /** A new member of a job is served the models already put. */
+  const serveMembers = (jobId: string): void => {
+    const peers = [...(members.get(jobId) ?? [])]
+    for (const m of models.get(jobId) ?? []) m.cid.then((cid) => c.handout?.serve(cid, peers)).catch(() => {})
+  }
 
   /** Sends a global model; with `task`, the client starts that training task as soon as the model has verified. */
   const sendModel = (peer: string, jobId: string, round: number, hash: string, params: Float32Array, signal: AbortSignal, task?: TrainRequest, onSent?: () => void) => {
@@ -51,11 +99,68 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
     return mesh.tensors.send(peer, FL_MODEL, vectorSet(MODEL_TENSOR, params), options)
   }
 
+  /**
+   * A task whose model the client fetches by CID: from the clients that fetched it this round (most recent first)
+   * and this coordinator. The call returns once the client has fetched and verified the model and taken the task.
+   */
+  const trainByCid = async (
+    handout: ModelHandout,
+    clientId: string,
+    task: Parameters<CoordinatorTransport['train']>[1],
+    request: TrainRequest,
+    spec: JobSpec,
+    reinvite: () => Promise<string | undefined>,
+    signal: AbortSignal,
+    progress: Parameters<CoordinatorTransport['train']>[3],
+  ): ReturnType<CoordinatorTransport['train']> => {
+    // The core hands tasks to members only; one this transport did not invite (a coordinator restarted) joins the set.
+    const set = members.get(task.jobId) ?? new Set<string>()
+    const fresh = !set.has(clientId)
+    members.set(task.jobId, set.add(clientId))
+    const m = roundModel(handout, task.jobId, task.round, task.modelHash, task.params)
+    let cid: string
+    try {
+      cid = await m.cid
+      if (fresh) await handout.serve(cid, [...set])
+    } catch (err) {
+      progress?.modelSent()
+      return { ok: false, reason: `the round's model could not be put in the block store: ${reasonOf(err)}` }
+    }
+    const share = peersMayServe(spec)
+    const peers = share ? m.fetched.filter((p) => p !== clientId).slice(-(MAX_HANDOUT_PROVIDERS - 1)).reverse() : []
+    const serveTo = share ? [...(members.get(task.jobId) ?? [])].filter((p) => p !== clientId).slice(0, MAX_HANDOUT_PEERS) : []
+    const byCid = create(TrainRequestSchema, { ...request, modelCid: cid, modelProviders: [...peers, mesh.peerId], serveTo })
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const r = await mesh.rpc.call(clientId, FL_TRAIN, byCid, { signal, timeoutMs: modelTimeoutMs })
+          if (!r.accepted) return { ok: false, reason: r.reason }
+          const fetched = Object.values(r.modelBlocks).reduce((a, b) => a + b, 0)
+          if (!m.fetched.includes(clientId)) m.fetched.push(clientId)
+          c.onHandout?.(task.jobId, task.round, clientId, r.modelBlocks)
+          return { ok: true, bytesDown: fetched > 0 ? task.params.byteLength : 0 }
+        } catch (err) {
+          if (attempt > 0 || !(err instanceof RpcError) || err.code !== WireErrorCode.NOT_FOUND) return { ok: false, reason: reasonOf(err) }
+          const why = await reinvite()
+          if (why !== undefined) return { ok: false, reason: why }
+        }
+      }
+    } finally {
+      progress?.modelSent()
+    }
+  }
+
   const transport: CoordinatorTransport = {
     candidates: (spec) => c.candidates(spec),
     async invite(clientId, jobId, spec, signal) {
       try {
         const r = await mesh.rpc.call(clientId, FL_INVITE, { jobId, specJson: JSON.stringify(spec) }, { signal, timeoutMs: inviteTimeoutMs })
+        if (r.accepted && handsOutByCid(spec)) {
+          const set = members.get(jobId) ?? new Set<string>()
+          const fresh = !set.has(clientId)
+          members.set(jobId, set.add(clientId))
+          if (fresh) serveMembers(jobId)
+        }
         return r.accepted ? { ok: true, examples: Number(r.examples) } : { ok: false, reason: r.reason }
       } catch (err) {
         return { ok: false, reason: reasonOf(err) }
@@ -79,6 +184,8 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
         dpNoiseStd: task.hints.dp?.noiseStd ?? 0,
         ...(task.hints.secure === undefined ? {} : { secure: task.hints.secure }),
       })
+      const spec = c.jobSpec(task.jobId)
+      if (c.handout !== undefined && handsOutByCid(spec)) return trainByCid(c.handout, clientId, task, request, spec as JobSpec, reinvite, signal, progress)
       // The task rides on the model transfer, so the client starts when the model has arrived. A client that holds
       // the model already declines it, and then takes the task by the "train" call.
       type Delivery = { ok: true; bytes: number; taskTaken: boolean } | { ok: false; reason: string }
@@ -143,6 +250,10 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
       }
     },
     async release(clientId, jobId, reason) {
+      // The job ended: its models leave the block store's served set and its pins (the job store keeps its own copy).
+      for (const m of models.get(jobId) ?? []) forget(m)
+      models.delete(jobId)
+      members.delete(jobId)
       await mesh.rpc.call(clientId, FL_CANCEL, { jobId, reason }, { timeoutMs: 5_000 }).catch(() => {})
     },
   }

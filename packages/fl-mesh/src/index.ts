@@ -7,6 +7,7 @@ export {
   type MeshCoordinatorTransportInit,
   meshCoordinatorTransport,
 } from './coordinator-transport.js'
+export { type HandoutFetch, handoutBytes, handsOutByCid, type ModelHandout, modelOfHandout, peersMayServe } from './model-handout.js'
 export { serveUpdates, type UpdateReceiverComponents, type UpdateReceiverInit, updateHeaderOf } from './update-receiver.js'
 export { type CoordinatorRpcComponents, serveCoordinatorRpc } from './coordinator-rpc.js'
 export {

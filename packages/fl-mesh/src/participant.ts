@@ -1,6 +1,8 @@
 // The client role over the mesh: accepts invitations by the node's policy, takes a round's task when its model
 // arrives (or by `fl/train` when it held the model already), runs it with the one client flow (runClientTask) on its
-// own local data, and sends the update back, retrying while the coordinator is unreachable.
+// own local data, and sends the update back, retrying while the coordinator is unreachable. A job that hands models
+// out by CID names the model's CID in the task instead: the client fetches it through the node's block store from
+// the coordinator and the peers named, verifies its hash, and serves it to the job's other clients for the round.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { InMemoryDataset } from '@weft/data'
 import {
@@ -33,7 +35,10 @@ import {
   FL_TASK_FAILED,
   FL_TRAIN,
   FL_UPDATE,
+  MAX_CID_STRING,
   MAX_FAILURE_REASON,
+  MAX_HANDOUT_PEERS,
+  MAX_HANDOUT_PROVIDERS,
   MAX_SPEC_JSON,
   ModelMetaSchema,
   type TrainRequest,
@@ -43,6 +48,7 @@ import {
 import { featureSize, paramCount, type TrainingPool } from '@weft/runtime'
 import { decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement, type SecAggIdentity } from '@weft/secagg'
 import { type FlEndpoint, type FlLogger, fromHex, silentLogger, toHex } from './endpoint.js'
+import { type HandoutFetch, type ModelHandout, modelOfHandout } from './model-handout.js'
 
 /** Which jobs this node joins and how it sends (the node's `fl` config). */
 export interface ParticipantPolicy {
@@ -92,6 +98,10 @@ export interface ParticipantComponents {
    */
   readonly identity: SecAggIdentity
   readonly logger?: FlLogger
+  /** The node's block store, for jobs that hand models out by CID (absent: such tasks are refused). */
+  readonly handout?: ModelHandout
+  /** Longest a fetch of a model by CID may take (ms). Default 120 000. */
+  readonly handoutTimeoutMs?: number
   /** Called after each local training (seconds, examples). */
   readonly onTrained?: (jobId: string, seconds: number, examples: number) => void
 }
@@ -126,10 +136,16 @@ interface ClientJob {
   readonly pipeline: ClientUpdatePipeline
   readonly tasks: Map<number, Promise<void>>
   readonly abort: AbortController
+  /** Models fetched by CID and served on, oldest first (released when newer rounds' arrive, or the job ends). */
+  readonly handouts: string[]
 }
 
 /** Models kept by hash so a client that already holds the global model skips its download. */
 const MODEL_CACHE = 4
+/** Models fetched by CID that a client keeps serving per job (the current round's and the one before). */
+const KEPT_HANDOUTS = 2
+/** Longest peer id accepted in a hand-out's provider and serve lists. */
+const MAX_PEER_ID = 128
 
 /** The engine a job trains on: the one it requires, else the preferred one. */
 export function engineFor(spec: JobSpec, engines: Pick<ParticipantEngines, 'preferred'>): string {
@@ -340,12 +356,75 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const engine = engineFor(spec, c.engines)
     if (!c.engines.has(engine)) return refuse(`the job needs the ${engine} runtime; this node has ${c.engines.available.join(', ')}`)
     const pipeline = createClientUpdatePipeline(spec)
-    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, engine, pipeline, tasks: new Map(), abort: new AbortController() })
+    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, engine, pipeline, tasks: new Map(), abort: new AbortController(), handouts: [] })
     log.info({ job: req.jobId, coordinator: ctx.peer, examples: dataset.size, engine }, 'joined a federated job')
     return { accepted: true, reason: '', examples: BigInt(dataset.size) }
   })
 
-  await mesh.rpc.handle(FL_TRAIN, (req, ctx) => takeTask(req, ctx.peer))
+  /** Stops serving a job's models fetched by CID and unpins them (gc takes them). */
+  const releaseHandouts = (job: ClientJob, keep = 0): void => {
+    while (job.handouts.length > keep) c.handout?.release(job.handouts.shift() as string)
+  }
+
+  /** Fetches of models by CID in flight, so a repeated task waits for the same one. */
+  const fetching = new Map<string, Promise<HandoutFetch & { params?: Float32Array }>>()
+
+  /** Fetches a task's model by CID, verifies it against the task's hash, and serves it on to the peers named. */
+  const fetchModel = async (job: ClientJob, req: TrainRequest): Promise<{ ok: true; blocks: Readonly<Record<string, number>> } | { ok: false; reason: string }> => {
+    const hash = toHex(req.modelHash)
+    if (models.has(hash)) return { ok: true, blocks: {} }
+    const handout = c.handout
+    if (handout === undefined) return { ok: false, reason: 'this node cannot fetch models by CID (no block store)' }
+    const bad = (what: string) => new RpcError(WireErrorCode.BAD_REQUEST, what)
+    if (req.modelCid.length > MAX_CID_STRING) throw bad(`model CID of ${req.modelCid.length} characters is over ${MAX_CID_STRING}`)
+    if (req.modelProviders.length > MAX_HANDOUT_PROVIDERS) throw bad(`${req.modelProviders.length} providers named; at most ${MAX_HANDOUT_PROVIDERS}`)
+    if (req.serveTo.length > MAX_HANDOUT_PEERS) throw bad(`${req.serveTo.length} peers to serve named; at most ${MAX_HANDOUT_PEERS}`)
+    if ([...req.modelProviders, ...req.serveTo].some((p) => p.length > MAX_PEER_ID)) throw bad(`a peer id over ${MAX_PEER_ID} characters`)
+    // The coordinator is always asked (last); this node never asks itself.
+    const providers = [...new Set([...req.modelProviders, job.coordinator])].filter((p) => p !== mesh.peerId)
+    const cid = req.modelCid
+    const t0 = performance.now()
+    let pending = fetching.get(cid)
+    if (pending === undefined) {
+      const signal = AbortSignal.any([job.abort.signal, AbortSignal.timeout(c.handoutTimeoutMs ?? 120_000)])
+      pending = (async () => {
+        const got = await handout.fetch(cid, providers, { maxBytes: policy.maxModelBytes + 4096, signal })
+        if (!got.ok) return got
+        try {
+          return { ...got, params: modelOfHandout(got.bytes, hash, policy.maxModelBytes) }
+        } catch (err) {
+          handout.release(cid)
+          return { ok: false as const, reason: (err as Error).message, blocks: got.blocks }
+        }
+      })().finally(() => fetching.delete(cid))
+      fetching.set(cid, pending)
+    }
+    const got = await pending.catch((err: Error) => ({ ok: false as const, reason: `fetching model ${cid} failed: ${err.message}`, blocks: {} }))
+    if (!got.ok) {
+      log.warn({ job: job.id, round: req.round, cid, reason: got.reason, blocks: got.blocks }, 'could not fetch the round model by CID')
+      return { ok: false, reason: got.reason }
+    }
+    const fetchMs = performance.now() - t0
+    if (got.params !== undefined) remember(hash, got.params)
+    if (!job.handouts.includes(cid)) {
+      job.handouts.push(cid)
+      releaseHandouts(job, KEPT_HANDOUTS)
+    }
+    const others = req.serveTo.filter((p) => p !== mesh.peerId)
+    if (others.length > 0) await handout.serve(cid, others).catch((err: Error) => log.warn({ job: job.id, cid, err: err.message }, 'could not serve the round model on'))
+    const ms = { fetch: Math.round(fetchMs * 10) / 10, total: Math.round((performance.now() - t0) * 10) / 10 }
+    log.info({ job: job.id, round: req.round, cid, blocks: got.blocks, ms }, 'fetched the round model by CID')
+    return { ok: true, blocks: got.blocks }
+  }
+
+  await mesh.rpc.handle(FL_TRAIN, async (req, ctx) => {
+    if (req.modelCid === '') return takeTask(req, ctx.peer)
+    // Who is calling first: only the job's coordinator makes this node fetch (and then serve) anything.
+    const job = ownJob(req.jobId, ctx.peer)
+    const fetched = await fetchModel(job, req)
+    if (!fetched.ok) return { accepted: false, reason: fetched.reason }
+    return { ...takeTask(req, ctx.peer), modelBlocks: { ...fetched.blocks } }
+  })
 
   // Secure aggregation: the coordinator's key, share and unmasking messages for this node's sessions.
   await mesh.rpc.handle(FL_SECAGG, (req, ctx) => {
@@ -379,6 +458,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const job = jobs.get(req.jobId)
     if (job !== undefined && job.coordinator === ctx.peer) {
       job.abort.abort(new Error(req.reason))
+      releaseHandouts(job)
       jobs.delete(req.jobId)
       secure.forgetJob(req.jobId)
       log.info({ job: req.jobId, reason: req.reason }, 'left a federated job')
@@ -390,7 +470,10 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     jobs: () =>
       [...jobs.values()].map((j) => ({ id: j.id, coordinator: j.coordinator, name: j.spec.name, dataset: j.spec.dataset, activeRounds: [...j.tasks.keys()], secretSampling: j.spec.privacy.dp !== undefined })),
     async stop() {
-      for (const j of jobs.values()) j.abort.abort(new Error('node stopping'))
+      for (const j of jobs.values()) {
+        j.abort.abort(new Error('node stopping'))
+        releaseHandouts(j)
+      }
       await Promise.allSettled([...jobs.values()].flatMap((j) => [...j.tasks.values()]))
       for (const m of [FL_INVITE, FL_TRAIN, FL_EVALUATE, FL_CANCEL, FL_SECAGG]) await mesh.rpc.unhandle(m).catch(() => {})
       await mesh.tensors.unhandle(FL_MODEL).catch(() => {})

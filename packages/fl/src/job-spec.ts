@@ -124,6 +124,12 @@ const jobSpecSchema = z
       .prefault({}),
     /** How clients compress their updates (not with secure aggregation, which quantizes on its own). */
     compression: compressionConfigSchema.prefault({ kind: 'none' }),
+    /**
+     * How each round's model reaches the clients: 'direct' (the coordinator sends it to each) or 'cid' (put in the
+     * coordinator's block store once per round, served only to the job's clients; each client fetches it by CID from
+     * the coordinator and the clients that fetched it before, and serves it on for the rest of the round).
+     */
+    handout: z.enum(['direct', 'cid']).default('direct'),
   })
   .strict()
 

@@ -143,6 +143,7 @@ export interface FlMetrics {
   readonly participants: Gauge
   readonly updates: Counter
   readonly bytes: Counter
+  readonly handoutBlocks: Counter
   readonly trainLoss: Gauge
   readonly evalAccuracy: Gauge
   readonly evalLoss: Gauge
@@ -173,6 +174,12 @@ function createFlMetrics(registry: Registry): FlMetrics {
     participants: new Gauge({ name: 'weft_fl_round_clients', help: 'Clients of the last round by kind (sampled, results, dropped)', labelNames: ['job', 'kind'], ...opts }),
     updates: new Counter({ name: 'weft_fl_updates_total', help: 'Client updates received, by outcome (accepted, refused)', labelNames: ['outcome'], ...opts }),
     bytes: new Counter({ name: 'weft_fl_bytes_total', help: 'Model bytes sent to clients (down) and update bytes received (up)', labelNames: ['direction'], ...opts }),
+    handoutBlocks: new Counter({
+      name: 'weft_fl_handout_blocks_total',
+      help: "Blocks of round models that clients fetched by CID, by provider (this coordinator or another client)",
+      labelNames: ['provider'],
+      ...opts,
+    }),
     trainLoss: new Gauge({ name: 'weft_fl_train_loss', help: "Example-weighted clients' training loss of the last round", labelNames: ['job'], ...opts }),
     evalAccuracy: new Gauge({ name: 'weft_fl_eval_accuracy', help: 'Accuracy of the global model (centralized or federated evaluation)', labelNames: ['job', 'kind'], ...opts }),
     evalLoss: new Gauge({ name: 'weft_fl_eval_loss', help: 'Loss of the global model (centralized or federated evaluation)', labelNames: ['job', 'kind'], ...opts }),

@@ -45,3 +45,8 @@ export const FL_UPDATE = 'fl-update'
 
 /** Largest job spec accepted on the wire (JSON bytes). */
 export const MAX_SPEC_JSON = 64 * 1024
+
+/** Most providers a hand-out by CID names (`TrainRequest.model_providers`). */
+export const MAX_HANDOUT_PROVIDERS = 16
+/** Most peers a client is asked to serve a round's model to (`TrainRequest.serve_to`). */
+export const MAX_HANDOUT_PEERS = 1024

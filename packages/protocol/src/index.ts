@@ -106,6 +106,8 @@ export {
   FL_TRAIN,
   FL_UPDATE,
   MAX_FAILURE_REASON,
+  MAX_HANDOUT_PEERS,
+  MAX_HANDOUT_PROVIDERS,
   MAX_SPEC_JSON,
 } from './fl.js'
 // Mesh membership (weft.mesh.v1): certificates and revocations, re-exported whole as generated.

@@ -1,11 +1,13 @@
 // The block store on the mesh: serves blocks of announced DAGs (`store/blocks`, `store/have`), provides announced
 // roots in the DHT (refreshed), finds providers (connected peers first, then the DHT, bounded in time) and fetches
-// DAGs from several of them at once (block-fetch.ts). Roots never announced (private artifacts) are never served.
+// DAGs from several of them at once (block-fetch.ts). Roots never announced (private artifacts) are never served,
+// except a root served to a named set of peers only (an FL round's model to the job's clients), which is neither
+// provided in the DHT nor answered to anyone else.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_BLOCKS_PER_REQUEST, MAX_BLOCKS_RESPONSE_BYTES, MAX_CID_STRING, STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
-import { blockKey, type CID, dagBlocks, missingBlocks, parseCid } from '@weft/store'
+import { BlocksMissingError, blockKey, type CID, dagBlocks, missingBlocks, parseCid } from '@weft/store'
 import { storeDir } from '@weft/store/node'
 import { type DropReason, type FetchDagResult, type FetchProgress, fetchDag, parseWireCids } from '../block-fetch.js'
 import type { NodeComponentFactory } from '../component.js'
@@ -22,6 +24,14 @@ export interface BlockExchange {
   unannounce(root: CID): Promise<boolean>
   /** Whether `root` is announced here. */
   announced(root: CID): boolean
+  /**
+   * Serves `root`'s DAG (complete here) to `peers` only, until `unserve`: not provided in the DHT, not recorded in
+   * `announced.json`, answered missing to every other peer. A second call replaces the set.
+   * @throws BlocksMissingError when incomplete, RangeError past the bound on such roots
+   */
+  serveTo(root: CID, peers: Iterable<string>): Promise<void>
+  /** Stops serving a root that `serveTo` named (it stays pinned; nothing if it was not served so). */
+  unserve(root: CID): void
   /** Providers of `root`: connected peers that hold it, then the DHT, within `timeoutMs` (default 10 s). */
   findProviders(root: CID, options?: { timeoutMs?: number; exclude?: ReadonlySet<string>; signal?: AbortSignal }): Promise<string[]>
   /**
@@ -30,13 +40,23 @@ export interface BlockExchange {
    */
   fetch(
     root: CID,
-    options?: { providers?: readonly string[]; signal?: AbortSignal; onProgress?: (p: FetchProgress) => void; window?: number; batch?: number },
+    options?: {
+      providers?: readonly string[]
+      signal?: AbortSignal
+      onProgress?: (p: FetchProgress) => void
+      window?: number
+      batch?: number
+      /** Announce the root once fetched (default: `store.provideFetched`); false only pins it (a private artifact). */
+      announce?: boolean
+    },
   ): Promise<FetchDagResult>
   /** Providers dropped by fetches for a bad block, most recent last (bounded). */
   readonly badProviders: readonly { readonly peer: string; readonly root: string; readonly reason: DropReason; readonly detail: string; readonly at: number }[]
 }
 
 const MAX_ANNOUNCED = 100_000
+/** Roots served to named peers at once (a few per FL job coordinated or joined here). */
+const MAX_SERVED_TO = 1000
 const MAX_BAD_RECORDS = 1000
 const HAVE_TIMEOUT_MS = 2000
 
@@ -57,6 +77,14 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
       /** Blocks served: every block of an announced root. */
       const served = new Set<string>()
       const badProviders: BlockExchange['badProviders'][number][] = []
+      /** Roots served to named peers only: who may fetch them, and their blocks. */
+      const servedTo = new Map<string, { peers: ReadonlySet<string>; blocks: ReadonlySet<string> }>()
+      const servesTo = (peer: string, key: string, byRoot: boolean): boolean => {
+        for (const [root, entry] of servedTo) {
+          if (entry.peers.has(peer) && (byRoot ? root === key : entry.blocks.has(key))) return true
+        }
+        return false
+      }
 
       const save = (): void => {
         writeFileSync(`${file}.tmp`, JSON.stringify([...roots.keys()]), { mode: 0o600 })
@@ -87,7 +115,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         }
       }
 
-      await mesh.rpc.handle(STORE_BLOCKS, async (req) => {
+      await mesh.rpc.handle(STORE_BLOCKS, async (req, rpcCtx) => {
         if (req.cids.length > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`at most ${MAX_BLOCKS_PER_REQUEST} CIDs per request, got ${req.cids.length}`)
         const blocks: { cid: string; data: Uint8Array }[] = []
         const missing: string[] = []
@@ -96,7 +124,8 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           const [cid] = s.length <= MAX_CID_STRING ? parseWireCids([s]) : []
           const key = cid === undefined ? undefined : blockKey(cid)
           // A block past the answer's budget is left for a later call before its file is read.
-          const size = key !== undefined && served.has(key) ? store.blockSize(key) : undefined
+          const allowed = key !== undefined && (served.has(key) || servesTo(rpcCtx.peer, key, false))
+          const size = allowed ? store.blockSize(key) : undefined
           const data = cid !== undefined && size !== undefined && size <= budget ? await store.get(cid) : undefined
           if (data === undefined || data.byteLength > budget) {
             missing.push(s.slice(0, MAX_CID_STRING))
@@ -109,10 +138,12 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         ctx.metrics.store.servedBytes.inc(MAX_BLOCKS_RESPONSE_BYTES - budget)
         return { blocks, missing }
       })
-      await mesh.rpc.handle(STORE_HAVE, async (req) => {
+      await mesh.rpc.handle(STORE_HAVE, async (req, rpcCtx) => {
         if (req.root.length > MAX_CID_STRING) return { complete: false }
         const [cid] = parseWireCids([req.root])
-        return { complete: cid !== undefined && roots.has(blockKey(cid)) && (await missingBlocks(store, cid, 1)).length === 0 }
+        const key = cid === undefined ? undefined : blockKey(cid)
+        const allowed = key !== undefined && (roots.has(key) || servesTo(rpcCtx.peer, key, true))
+        return { complete: cid !== undefined && allowed && (await missingBlocks(store, cid, 1)).length === 0 }
       })
 
       const exchange: BlockExchange = {
@@ -127,6 +158,18 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           served.clear()
           for (const key of still) served.add(key)
           return true
+        },
+        async serveTo(root, peers) {
+          const key = blockKey(root)
+          if (!servedTo.has(key) && servedTo.size >= MAX_SERVED_TO) throw new RangeError(`at most ${MAX_SERVED_TO} roots may be served to named peers`)
+          const missing = await missingBlocks(store, root, 1)
+          if (missing.length > 0) throw new BlocksMissingError(root.toString(), missing.map(String))
+          const blocks = new Set<string>()
+          for await (const { cid } of dagBlocks(store, root)) blocks.add(blockKey(cid))
+          servedTo.set(key, { peers: new Set(peers), blocks })
+        },
+        unserve(root) {
+          servedTo.delete(blockKey(root))
         },
         async announce(root) {
           const key = blockKey(root)
@@ -204,7 +247,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           ctx.metrics.store.badBlocks.inc({ source: 'peer' }, result.badBlocks)
           try {
             if (result.ok) {
-              if (config.store.provideFetched) await exchange.announce(root)
+              if (options.announce ?? config.store.provideFetched) await exchange.announce(root)
               else await store.pin(root)
             }
           } finally {

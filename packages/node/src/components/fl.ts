@@ -1,14 +1,24 @@
 // Federated learning's two roles as node components: the coordinator (jobs submitted here) and the client (jobs
-// this node is invited to). Either can run without the other.
-import type { NodeComponentFactory } from '../component.js'
+// this node is invited to). Either can run without the other. With a block store, both hand models out by CID for
+// jobs that ask for it (`handout: 'cid'`).
+import type { ModelHandout } from '@weft/fl-mesh'
+import type { NodeComponentFactory, NodeContext } from '../component.js'
 import { startFlClient } from '../fl/client-role.js'
 import { startFlCoordinator } from '../fl/coordinator-role.js'
+import { blockStoreHandout } from '../fl/model-handout.js'
+
+/** Hand-outs by CID through the node's block store, when it has one (`store.enabled`). */
+const handoutOf = (ctx: NodeContext): { handout?: ModelHandout } => {
+  const store = ctx.find('store')
+  const exchange = ctx.find('blockExchange')
+  return store === undefined || exchange === undefined ? {} : { handout: blockStoreHandout(store, exchange) }
+}
 
 export const flCoordinatorComponent: NodeComponentFactory = (ctx) => {
   let removeActivities: (() => void) | undefined
   return {
     name: 'fl-coordinator',
-    dependsOn: ['state', 'engines', 'mesh', 'membership', 'peers', 'datasets'],
+    dependsOn: ['state', 'engines', 'mesh', 'membership', 'peers', 'datasets', 'block-exchange'],
     async start() {
       const datasets = ctx.get('datasets')
       const role = await startFlCoordinator({
@@ -21,6 +31,7 @@ export const flCoordinatorComponent: NodeComponentFactory = (ctx) => {
         metrics: ctx.metrics,
         logger: ctx.logger,
         loadDataset: (ds) => datasets.load(ds),
+        ...handoutOf(ctx),
       })
       ctx.provide('flCoordinator', role)
       removeActivities = ctx.addActivities(() => role.activities())
@@ -38,7 +49,7 @@ export const flClientComponent: NodeComponentFactory = (ctx) => {
   let removeActivities: (() => void) | undefined
   return {
     name: 'fl-client',
-    dependsOn: ['engines', 'mesh', 'membership', 'datasets'],
+    dependsOn: ['engines', 'mesh', 'membership', 'datasets', 'block-exchange'],
     async start() {
       const datasets = ctx.get('datasets')
       const role = await startFlClient({
@@ -50,6 +61,7 @@ export const flClientComponent: NodeComponentFactory = (ctx) => {
         metrics: ctx.metrics,
         logger: ctx.logger,
         loadDataset: (ds) => datasets.load(ds),
+        ...handoutOf(ctx),
       })
       ctx.provide('flClient', role)
       removeActivities = ctx.addActivities(() => role.activities())

@@ -2,7 +2,7 @@
 // data sets, its engines, OpenSSL's X25519 and its peer-id key (signing its round keys) for secure aggregation, and
 // the client metrics.
 import type { InMemoryDataset } from '@weft/data'
-import { type Participant, startParticipant } from '@weft/fl-mesh'
+import { type ModelHandout, type Participant, startParticipant } from '@weft/fl-mesh'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Authorize } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
@@ -25,6 +25,8 @@ export interface FlClientComponents {
   readonly logger: Logger
   readonly engines: NodeEngines
   readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
+  /** Models fetched by CID through the node's block store (absent without one: such tasks are refused). */
+  readonly handout?: ModelHandout
 }
 
 export interface FlClientRole {
@@ -56,6 +58,7 @@ export async function startFlClient(c: FlClientComponents): Promise<FlClientRole
     },
     keyAgreement: nativeX25519(),
     identity: peerIdSecAggIdentity(c.privateKey),
+    ...(c.handout === undefined ? {} : { handout: c.handout }),
     logger: c.logger.child({ component: 'fl-client' }),
     onTrained: (_job, seconds, examples) => {
       c.metrics.fl.clientTrainSeconds.observe(seconds)

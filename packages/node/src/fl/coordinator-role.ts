@@ -3,7 +3,7 @@
 // Prometheus metrics and a fan-out of each job's typed events.
 import { createHash } from 'node:crypto'
 import { type ClientOffer, type Coordinator, createCoordinator, ineligibility, type JobEvent, type JobStore, parseJobSpec } from '@weft/fl'
-import { engineFor, meshCoordinatorTransport, serveCoordinatorRpc, serveUpdates } from '@weft/fl-mesh'
+import { engineFor, type ModelHandout, meshCoordinatorTransport, serveCoordinatorRpc, serveUpdates } from '@weft/fl-mesh'
 import type { InMemoryDataset } from '@weft/data'
 import { type Authorize, RpcError } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
@@ -36,7 +36,20 @@ export interface FlCoordinatorComponents {
   /** Loads a configured data set (memoized by the node) for centralized evaluation. */
   readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
   readonly engines: NodeEngines
+  /** The node's block store for jobs that hand models out by CID (absent without one: they are sent directly). */
+  readonly handout?: ModelHandout
 }
+
+/** Where one round's models handed out by CID came from: blocks per provider, summed over the round's clients. */
+export interface HandoutRecord {
+  readonly round: number
+  /** Clients that took their task from a model fetched by CID. */
+  readonly clients: number
+  readonly providers: Readonly<Record<string, number>>
+}
+
+/** Rounds of hand-out records kept per job (most recent). */
+const MAX_HANDOUT_RECORDS = 1000
 
 /** Jobs coordinated here (and the jobs this node handed to other coordinators). */
 export interface FlCoordinatorRole {
@@ -52,6 +65,8 @@ export interface FlCoordinatorRole {
   events(id: string, after: number): JobEvent[]
   cancel(id: string): boolean
   exportModel(id: string, round: number | 'last'): { bytes: Uint8Array; round: number } | undefined
+  /** A job's hand-outs by CID, per round: which providers the clients' fetches got the model's blocks from. */
+  handouts(id: string): readonly HandoutRecord[]
   activities(): ActivityView[]
   /** Calls `listener` with each event of the jobs coordinated here as it is recorded; returns the unsubscribe. */
   onJobEvent(listener: (jobId: string, event: JobEvent) => void): () => void
@@ -80,10 +95,30 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
   })
   const listeners = new Set<(jobId: string, event: JobEvent) => void>()
   const jobSpec = (jobId: string) => store.getJob(jobId)?.spec
+  const handouts = new Map<string, HandoutRecord[]>()
+  const recordHandout = (jobId: string, round: number, client: string, blocks: Readonly<Record<string, number>>): void => {
+    const records = handouts.get(jobId) ?? []
+    let last = records.at(-1)
+    if (last === undefined || last.round !== round) {
+      last = { round, clients: 0, providers: {} }
+      records.push(last)
+      if (records.length > MAX_HANDOUT_RECORDS) records.shift()
+    }
+    const providers = { ...last.providers }
+    for (const [peer, n] of Object.entries(blocks)) providers[peer] = (providers[peer] ?? 0) + n
+    records[records.length - 1] = { round, clients: last.clients + 1, providers }
+    handouts.set(jobId, records)
+    for (const [peer, n] of Object.entries(blocks)) metrics.fl.handoutBlocks.inc({ provider: peer === mesh.peerId ? 'coordinator' : 'client' }, n)
+    const fromPeers = Object.entries(blocks).some(([peer, n]) => peer !== mesh.peerId && n > 0)
+    log.info({ job: jobId, round, client, blocks, fromPeers }, 'a client fetched the round model by CID')
+  }
 
   const transport = meshCoordinatorTransport({
     mesh,
     jobSpec,
+    hash: { createSha256: () => createHash('sha256') },
+    onHandout: recordHandout,
+    ...(c.handout === undefined ? {} : { handout: c.handout }),
     // A fresh signed ad is what makes a peer a candidate; connections are dialled on demand.
     candidates: (spec) =>
       peers
@@ -238,6 +273,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     events: (id, after) => store.events(id, after),
     cancel: (id) => coordinator.cancel(id),
     exportModel: (id, round) => exportJobModel(store, id, round),
+    handouts: (id) => handouts.get(id) ?? [],
     activities() {
       const out: ActivityView[] = []
       for (const job of store.listJobs()) {

@@ -25,6 +25,7 @@ export function flService(coordinator: FlCoordinatorRole, client: FlClientRole |
     events: (id, after) => coordinator.events(id, after),
     cancel: (id) => coordinator.cancel(id),
     exportModel: (id, round) => coordinator.exportModel(id, round),
+    handouts: (id) => coordinator.handouts(id),
     clientJobs: () => client?.jobs() ?? [],
     activities: () => [...coordinator.activities(), ...(client?.activities() ?? [])],
     onJobEvent: (listener) => coordinator.onJobEvent(listener),

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/fl/v1/fl.proto.
  */
 export const file_weft_fl_v1_fl: GenFile = /*@__PURE__*/
-  fileDesc("ChN3ZWZ0L2ZsL3YxL2ZsLnByb3RvEgp3ZWZ0LmZsLnYxIjIKDUludml0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXNwZWNfanNvbhgCIAEoCSJECg5JbnZpdGVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSEAoIZXhhbXBsZXMYAyABKAQiuAEKDFRyYWluUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDBIMCgRzZWVkGAQgASgNEhMKC3Byb3hpbWFsX211GAUgASgBEhQKDGRwX2NsaXBfbm9ybRgGIAEoARIUCgxkcF9ub2lzZV9zdGQYByABKAESJgoGc2VjdXJlGAggASgLMhYud2VmdC5mbC52MS5TZWN1cmVUYXNrIj8KClNlY3VyZVRhc2sSDwoHc2Vzc2lvbhgBIAEoDRIOCgZ3ZWlnaHQYAiABKAESEAoIY2xpcF9iaXQYAyABKAgiMAoNU2VjQWdnUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoDCIhCg5TZWNBZ2dSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgMIjEKDVRyYWluUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAgSDgoGcmVhc29uGAIgASgJIkQKD0V2YWx1YXRlUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDCJVChBFdmFsdWF0ZVJlc3BvbnNlEgwKBGxvc3MYASABKAESEAoIYWNjdXJhY3kYAiABKAESEAoIZXhhbXBsZXMYAyABKAQSDwoHc2Vjb25kcxgEIAEoASIvCg1DYW5jZWxSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiEAoOQ2FuY2VsUmVzcG9uc2UiQgoRVGFza0ZhaWxlZFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNEg4KBnJlYXNvbhgDIAEoCSIUChJUYXNrRmFpbGVkUmVzcG9uc2UiIgoNU3VibWl0UmVxdWVzdBIRCglzcGVjX2pzb24YASABKAkiIAoOU3VibWl0UmVzcG9uc2USDgoGam9iX2lkGAEgASgJIiIKEEpvYlN0YXR1c1JlcXVlc3QSDgoGam9iX2lkGAEgASgJIigKEUpvYlN0YXR1c1Jlc3BvbnNlEhMKC3N0YXR1c19qc29uGAEgASgJIlIKCU1vZGVsTWV0YRIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SJgoEdGFzaxgDIAEoCzIYLndlZnQuZmwudjEuVHJhaW5SZXF1ZXN0Iu0BCgpVcGRhdGVNZXRhEg4KBmpvYl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRIRCgliYXNlX2hhc2gYAyABKAwSEAoIZXhhbXBsZXMYBCABKAQSEgoKdHJhaW5fbG9zcxgFIAEoARIWCg50cmFpbl9hY2N1cmFjeRgGIAEoARIVCg10cmFpbl9zZWNvbmRzGAcgASgBEhgKC3dpdGhpbl9jbGlwGAggASgISACIAQESGwoOc2VjdXJlX3Nlc3Npb24YCSABKA1IAYgBAUIOCgxfd2l0aGluX2NsaXBCEQoPX3NlY3VyZV9zZXNzaW9uYgZwcm90bzM");
+  fileDesc("ChN3ZWZ0L2ZsL3YxL2ZsLnByb3RvEgp3ZWZ0LmZsLnYxIjIKDUludml0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXNwZWNfanNvbhgCIAEoCSJECg5JbnZpdGVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSEAoIZXhhbXBsZXMYAyABKAQi9gEKDFRyYWluUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEgoKbW9kZWxfaGFzaBgDIAEoDBIMCgRzZWVkGAQgASgNEhMKC3Byb3hpbWFsX211GAUgASgBEhQKDGRwX2NsaXBfbm9ybRgGIAEoARIUCgxkcF9ub2lzZV9zdGQYByABKAESJgoGc2VjdXJlGAggASgLMhYud2VmdC5mbC52MS5TZWN1cmVUYXNrEhEKCW1vZGVsX2NpZBgJIAEoCRIXCg9tb2RlbF9wcm92aWRlcnMYCiADKAkSEAoIc2VydmVfdG8YCyADKAkiPwoKU2VjdXJlVGFzaxIPCgdzZXNzaW9uGAEgASgNEg4KBndlaWdodBgCIAEoARIQCghjbGlwX2JpdBgDIAEoCCIwCg1TZWNBZ2dSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgMIiEKDlNlY0FnZ1Jlc3BvbnNlEg8KB21lc3NhZ2UYASABKAwipwEKDVRyYWluUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAgSDgoGcmVhc29uGAIgASgJEkAKDG1vZGVsX2Jsb2NrcxgDIAMoCzIqLndlZnQuZmwudjEuVHJhaW5SZXNwb25zZS5Nb2RlbEJsb2Nrc0VudHJ5GjIKEE1vZGVsQmxvY2tzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASJECg9FdmFsdWF0ZVJlcXVlc3QSDgoGam9iX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNEhIKCm1vZGVsX2hhc2gYAyABKAwiVQoQRXZhbHVhdGVSZXNwb25zZRIMCgRsb3NzGAEgASgBEhAKCGFjY3VyYWN5GAIgASgBEhAKCGV4YW1wbGVzGAMgASgEEg8KB3NlY29uZHMYBCABKAEiLwoNQ2FuY2VsUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhAKDkNhbmNlbFJlc3BvbnNlIkIKEVRhc2tGYWlsZWRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRIOCgZyZWFzb24YAyABKAkiFAoSVGFza0ZhaWxlZFJlc3BvbnNlIiIKDVN1Ym1pdFJlcXVlc3QSEQoJc3BlY19qc29uGAEgASgJIiAKDlN1Ym1pdFJlc3BvbnNlEg4KBmpvYl9pZBgBIAEoCSIiChBKb2JTdGF0dXNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIoChFKb2JTdGF0dXNSZXNwb25zZRITCgtzdGF0dXNfanNvbhgBIAEoCSJSCglNb2RlbE1ldGESDgoGam9iX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNEiYKBHRhc2sYAyABKAsyGC53ZWZ0LmZsLnYxLlRyYWluUmVxdWVzdCLtAQoKVXBkYXRlTWV0YRIOCgZqb2JfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEQoJYmFzZV9oYXNoGAMgASgMEhAKCGV4YW1wbGVzGAQgASgEEhIKCnRyYWluX2xvc3MYBSABKAESFgoOdHJhaW5fYWNjdXJhY3kYBiABKAESFQoNdHJhaW5fc2Vjb25kcxgHIAEoARIYCgt3aXRoaW5fY2xpcBgIIAEoCEgAiAEBEhsKDnNlY3VyZV9zZXNzaW9uGAkgASgNSAGIAQFCDgoMX3dpdGhpbl9jbGlwQhEKD19zZWN1cmVfc2Vzc2lvbmIGcHJvdG8z");
 
 /**
  * InviteRequest asks a node to take part in a job as a client.
@@ -132,6 +132,30 @@ export type TrainRequest = Message<"weft.fl.v1.TrainRequest"> & {
    * @generated from field: weft.fl.v1.SecureTask secure = 8;
    */
   secure?: SecureTask | undefined;
+
+  /**
+   * Hand-out by CID (job spec handout "cid"): the model's canonical tensor-set bytes as a UnixFS file in the block
+   * store (a CID string, at most MAX_CID_STRING); empty: the model came, or comes, over "fl-model".
+   *
+   * @generated from field: string model_cid = 9;
+   */
+  modelCid: string;
+
+  /**
+   * Peers that serve model_cid to this client: the coordinator and clients that fetched it this round (at most
+   * MAX_HANDOUT_PROVIDERS).
+   *
+   * @generated from field: repeated string model_providers = 10;
+   */
+  modelProviders: string[];
+
+  /**
+   * The job's other clients, to whom this client serves model_cid for the rest of the round (at most
+   * MAX_HANDOUT_PEERS; empty: it serves nobody).
+   *
+   * @generated from field: repeated string serve_to = 11;
+   */
+  serveTo: string[];
 };
 
 /**
@@ -234,6 +258,13 @@ export type TrainResponse = Message<"weft.fl.v1.TrainResponse"> & {
    * @generated from field: string reason = 2;
    */
   reason: string;
+
+  /**
+   * With a hand-out by CID: the blocks of the model each provider sent (peer id -> blocks), as the client counted them.
+   *
+   * @generated from field: map<string, uint32> model_blocks = 3;
+   */
+  modelBlocks: { [key: string]: number };
 };
 
 /**

@@ -137,6 +137,14 @@ export function mountStore(
         return fail(c, err)
       }
     }
+  const exchangeUnavailable = { error: 'unavailable', message: 'the block exchange is not running on this node' }
+  /** A store route that needs the block exchange too (503 when it is not running). */
+  const withExchange = (handler: (c: Context, x: BlockExchange) => Promise<Response>) =>
+    withStore(async (c) => {
+      const x = exchange()
+      if (x === undefined) return c.json(exchangeUnavailable, 503)
+      return handler(c, x)
+    })
   const cidParam = (c: Context): CID => parseCid(c.req.param('cid') ?? '')
 
   app.get(
@@ -155,7 +163,7 @@ export function mountStore(
       const pin = pinOf(c)
       const announce = c.req.query('announce') === 'true'
       const x = exchange()
-      if (announce && x === undefined) return c.json({ error: 'unavailable', message: 'the block exchange is not running on this node' }, 503)
+      if (announce && x === undefined) return c.json(exchangeUnavailable, 503)
       const root = await s.addFile(bodyChunks(c), { ...(name === undefined ? {} : { name }), ...(pin === undefined ? {} : { pin }) })
       if (announce) await x?.announce(parseCid(root.cid))
       return c.json({ ...root, announced: announce }, 201)
@@ -233,9 +241,7 @@ export function mountStore(
   )
   app.post(
     '/v1/store/:cid/announce',
-    withStore(async (c) => {
-      const x = exchange()
-      if (x === undefined) return c.json({ error: 'unavailable', message: 'the block exchange is not running on this node' }, 503)
+    withExchange(async (c, x) => {
       const cid = cidParam(c)
       await x.announce(cid)
       return c.json({ cid: cid.toString(), announced: true })
@@ -243,9 +249,7 @@ export function mountStore(
   )
   app.post(
     '/v1/store/:cid/fetch',
-    withStore(async (c) => {
-      const x = exchange()
-      if (x === undefined) return c.json({ error: 'unavailable', message: 'the block exchange is not running on this node' }, 503)
+    withExchange(async (c, x) => {
       const cid = cidParam(c)
       const body = (await c.req.json().catch(() => ({}))) as { providers?: unknown }
       const providers = body.providers
@@ -298,9 +302,7 @@ export function mountStore(
   )
   app.post(
     '/v1/store/:cid/unannounce',
-    withStore(async (c) => {
-      const x = exchange()
-      if (x === undefined) return c.json({ error: 'unavailable', message: 'the block exchange is not running on this node' }, 503)
+    withExchange(async (c, x) => {
       const cid = cidParam(c)
       if (!(await x.unannounce(cid))) return c.json({ error: 'not-found', message: `${cid} is not announced by this node` }, 404)
       return c.json({ cid: cid.toString(), announced: false })

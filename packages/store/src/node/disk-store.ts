@@ -102,6 +102,15 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
   let reserved = 0
   /** Blocks written by adds still in progress and blocks being written, with how many hold each: gc leaves them. */
   const active = new Map<string, number>()
+  /** Keeps gc off a block (counted: each hold needs its own release). */
+  const holdKey = (key: string): void => {
+    active.set(key, (active.get(key) ?? 0) + 1)
+  }
+  const releaseKey = (key: string): void => {
+    const n = (active.get(key) ?? 1) - 1
+    if (n === 0) active.delete(key)
+    else active.set(key, n)
+  }
 
   const checkRoom = (bytes: number): void => {
     if (init.maxBytes !== undefined && used + reserved + bytes > init.maxBytes) throw new StoreFullError(init.maxBytes, used + reserved, bytes)
@@ -121,15 +130,13 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     checkRoom(bytes.byteLength)
     reserved += bytes.byteLength
     // Held from gc while its file is written but not yet in the index (gc would sweep it as a stray file).
-    active.set(key, (active.get(key) ?? 0) + 1)
+    holdKey(key)
     try {
       await files.write(key, bytes)
       if (index.addBlock(key, bytes.byteLength, now())) used += bytes.byteLength
     } finally {
       reserved -= bytes.byteLength
-      const n = (active.get(key) ?? 1) - 1
-      if (n === 0) active.delete(key)
-      else active.set(key, n)
+      releaseKey(key)
     }
     return true
   }
@@ -170,7 +177,7 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     const hold = (key: string): void => {
       if (keys.has(key)) return
       keys.add(key)
-      active.set(key, (active.get(key) ?? 0) + 1)
+      holdKey(key)
     }
     const sink: Blockstore = {
       ...blockstore,
@@ -191,11 +198,7 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
       }
       throw err
     } finally {
-      for (const key of keys) {
-        const n = (active.get(key) ?? 1) - 1
-        if (n === 0) active.delete(key)
-        else active.set(key, n)
-      }
+      for (const key of keys) releaseKey(key)
     }
   }
 
@@ -311,7 +314,7 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
         const key = blockKey(cid)
         if (released || keys.has(key)) return
         keys.add(key)
-        active.set(key, (active.get(key) ?? 0) + 1)
+        holdKey(key)
       }
       return {
         has: async (cid) => {
@@ -331,11 +334,7 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
         release() {
           if (released) return
           released = true
-          for (const key of keys) {
-            const n = (active.get(key) ?? 1) - 1
-            if (n === 0) active.delete(key)
-            else active.set(key, n)
-          }
+          for (const key of keys) releaseKey(key)
           keys.clear()
         },
       }

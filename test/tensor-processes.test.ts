@@ -82,5 +82,6 @@ describe('RPC and tensor transfer between two processes', () => {
     const tooBig = [createTensor('big', 'uint8', [129 * 1024 * 1024], new Uint8Array(129 * 1024 * 1024))]
     expect(await node.tensors.send(peer.addr, 'test', tooBig)).toMatchObject({ ok: false, reason: 'declined-too-large' })
     expect(received).toHaveLength(1)
-  })
+    // 100 MB is filled, hashed three times and sent across processes: seconds alone, minutes on a loaded 2-core runner.
+  }, 240_000)
 })

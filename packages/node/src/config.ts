@@ -236,6 +236,11 @@ export const nodeConfigSchema = z
         sendRetries: z.number().int().min(0).default(60),
         /** Coordinator: model transfers to clients at once, longest-training client first; a slot frees when the bytes are sent. */
         dispatchConcurrency: z.number().int().min(1).max(1024).default(1),
+        /**
+         * Coordinator: longest a hand-out holds its slot before the next starts anyway (ms), so a slow client delays no
+         * one. With hand-outs by CID a slot frees when the client has the model, so a later client can fetch from it.
+         */
+        dispatchSlotMs: z.number().int().min(1).max(600_000).default(2_000),
         /** Coordinator: what one remote submitter may have here (jobs through this node's own API have no quota). */
         quota: z
           .object({

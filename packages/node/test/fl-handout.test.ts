@@ -35,7 +35,9 @@ describe('FL model hand-outs by CID', () => {
     const data = mkdtempSync(join(tmpdir(), 'weft-handout-data-'))
     writeSynthCsv(join(data, 'eval.csv'), 200, 99)
     coordinator = await startTestNode({
-      fl: { participate: false } as never,
+      // A hand-out holds its slot until the client has the model (not 2 s), so every later client of a round is named
+      // an earlier one as a provider however slow a loaded machine is.
+      fl: { participate: false, dispatchSlotMs: 60_000 } as never,
       datasets: [{ name: 'synth-eval', source: join(data, 'eval.csv'), label: 'label' } as never],
     })
     const bootstrap = [coordinator.addrs[0] as string]

@@ -4,7 +4,7 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
-import { type KadDHT, kadDHT, passthroughMapper, removePublicAddressesMapper } from '@libp2p/kad-dht'
+import { type KadDHTComponents, kadDHT, passthroughMapper, removePublicAddressesMapper, type SingleKadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { type Ping, ping } from '@libp2p/ping'
@@ -85,7 +85,8 @@ export interface MeshServices extends Record<string, unknown> {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
-  dht: KadDHT
+  /** One DHT (not a LAN/WAN pair): its routing table tells whether a lookup has anyone to ask. */
+  dht: SingleKadDHT
 }
 
 /** A running Weft mesh node. */
@@ -241,12 +242,13 @@ export async function createMeshNode(init: MeshNodeInit, components: MeshNodeCom
         // dozen. Messages stay signed and Weft verifies every payload it accepts.
         ...((init.network ?? 'public') === 'public' ? {} : { scoreParams: { IPColocationFactorWeight: 0 } }),
       }),
+      // kadDHT's factory is typed as the general KadDHT; what it builds is the single DHT, routing table included.
       dht: kadDHT({
         clientMode: init.dht?.clientMode ?? false,
         validators,
         selectors,
         peerInfoMapper: (init.network ?? 'public') === 'public' ? passthroughMapper : removePublicAddressesMapper,
-      }),
+      }) as (components: KadDHTComponents) => SingleKadDHT,
     },
   }
   if (init.psk !== undefined) {

@@ -32,7 +32,10 @@ export interface BlockExchange {
   serveTo(root: CID, peers: Iterable<string>): Promise<void>
   /** Stops serving a root that `serveTo` named (it stays pinned; nothing if it was not served so). */
   unserve(root: CID): void
-  /** Providers of `root`: connected peers that hold it, then the DHT, within `timeoutMs` (default 10 s). */
+  /**
+   * Providers of `root`: connected peers that hold it, then the DHT (unless its routing table is empty), within
+   * `timeoutMs` (default 10 s).
+   */
   findProviders(root: CID, options?: { timeoutMs?: number; exclude?: ReadonlySet<string>; signal?: AbortSignal }): Promise<string[]>
   /**
    * Fetches `root`'s missing blocks from the mesh, pins it and (unless `store.provideFetched` is false) announces it.
@@ -199,6 +202,8 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
             }),
           )
           if (found.size > 0) return [...found]
+          // With no peer in its routing table the DHT has no one to ask: a lookup would only wait out its timeout.
+          if (mesh.libp2p.services.dht.routingTable.size === 0) return []
           try {
             for await (const p of mesh.libp2p.contentRouting.findProviders(root, { signal })) {
               const id = p.id.toString()

@@ -189,7 +189,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
         },
       },
     },
-    { dispatchConcurrency: config.fl.dispatchConcurrency, maxModelBytes: config.fl.maxModelBytes },
+    { dispatchConcurrency: config.fl.dispatchConcurrency, dispatchSlotMs: config.fl.dispatchSlotMs, maxModelBytes: config.fl.maxModelBytes },
   )
 
   const receiver = await serveUpdates(

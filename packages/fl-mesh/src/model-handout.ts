@@ -21,7 +21,8 @@ export interface ModelHandout {
   serve(cid: string, peers: readonly string[]): Promise<void>
   /**
    * Fetches a root from `providers` at once (each block verified against its CID on arrival; a provider sending a bad
-   * one is dropped), pins it without announcing it, and reads its bytes (at most `maxBytes`).
+   * one is dropped), pins it without announcing it, and reads its bytes. A DAG past `maxBytes` (its file size, or the
+   * bytes fetched for it) is refused and the fetch stopped there.
    */
   fetch(cid: string, providers: readonly string[], options: { readonly maxBytes: number; readonly signal: AbortSignal }): Promise<HandoutFetch>
   /** Stops serving a root and unpins it, so the next gc may take its blocks (best effort). */

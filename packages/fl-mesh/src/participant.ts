@@ -140,6 +140,9 @@ interface ClientJob {
   readonly handouts: string[]
 }
 
+/** Room for a hand-out's tensor-set header (name, dtype, shape) past its float32 weights. */
+const HANDOUT_HEADER_BYTES = 4096
+
 /** Models kept by hash so a client that already holds the global model skips its download. */
 const MODEL_CACHE = 4
 /** Models fetched by CID that a client keeps serving per job (the current round's and the one before). */
@@ -388,7 +391,10 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     if (pending === undefined) {
       const signal = AbortSignal.any([job.abort.signal, AbortSignal.timeout(c.handoutTimeoutMs ?? 120_000)])
       pending = (async () => {
-        const got = await handout.fetch(cid, providers, { maxBytes: policy.maxModelBytes + 4096, signal })
+        // The job's model has a known size: a coordinator naming a larger DAG gets the fetch stopped at that bound,
+        // not at the node's store quota.
+        const maxBytes = Math.min(paramCount(job.spec.model) * 4, policy.maxModelBytes) + HANDOUT_HEADER_BYTES
+        const got = await handout.fetch(cid, providers, { maxBytes, signal })
         if (!got.ok) return got
         try {
           return { ...got, params: modelOfHandout(got.bytes, hash, policy.maxModelBytes) }

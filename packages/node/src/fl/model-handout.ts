@@ -74,7 +74,24 @@ export function blockStoreHandout(store: DiskStore, exchange: BlockExchange): Mo
         return { ok: false, reason: `not a CID: ${(err as Error).message}`, blocks: {} }
       }
       const before = (await store.stat(root))?.pinned === true
-      const r = await exchange.fetch(root, { providers, signal: options.signal, announce: false })
+      // A DAG that grows past what the task's model can be stops the fetch there: a hostile coordinator naming a huge
+      // root costs this node at most the bound, not its store quota.
+      const limit = dagBound(options.maxBytes)
+      const tooLarge = new AbortController()
+      let r: Awaited<ReturnType<BlockExchange['fetch']>>
+      try {
+        r = await exchange.fetch(root, {
+          providers,
+          signal: AbortSignal.any([options.signal, tooLarge.signal]),
+          announce: false,
+          onProgress: (p) => {
+            if (p.bytes > limit) tooLarge.abort(new RangeError(`${cid} is over ${limit} bytes; a model hand-out may be at most ${options.maxBytes}`))
+          },
+        })
+      } catch (err) {
+        if (!tooLarge.signal.aborted) throw err
+        return { ok: false, reason: (tooLarge.signal.reason as Error).message, blocks: {} }
+      }
       if (!r.ok) return { ok: false, reason: `no provider could serve ${cid}: ${r.detail}`, blocks: r.providers }
       const h = await hold(root, before)
       try {
@@ -101,6 +118,11 @@ export function blockStoreHandout(store: DiskStore, exchange: BlockExchange): Mo
       // Unpinned meanwhile (a user's `weft store unpin`): nothing left to do.
     }
   }
+}
+
+/** Most bytes a file DAG of `fileBytes` fetches: its leaves plus its intermediate nodes (a link per 1 MiB leaf, generously). */
+function dagBound(fileBytes: number): number {
+  return fileBytes + Math.ceil(fileBytes / 2 ** 20) * 256 + 64 * 1024
 }
 
 /** The CID `bytes` get as a file (hashed, not stored), to tell whether that root was pinned already. */

@@ -138,12 +138,17 @@ describe('weft store', () => {
     const r = await json(node, 'store', 'replicate', cid, '--factor', '2', '--label', 'tier=any', '--label', 'zone=z')
     expect(r).toMatchObject({ root: cid, factor: 2, labels: ['tier=any', 'zone=z'], counted: 0, holders: [node.peerId] })
     const r2 = await json(node, 'store', 'replicate', cid, '--factor', '2')
-    expect(r2).toMatchObject({ counted: 1, lastRepair: { replicated: [], exhausted: true, refused: [{ peer: other.peerId }] } })
-    expect(r2.lastRepair.refused[0].reason).toMatch(/accepts no replicas/)
+    // Its ad says its store takes no replicas: it is not asked (unfit), and the target stays short.
+    expect(r2).toMatchObject({ counted: 1, lastRepair: { replicated: [], exhausted: true, refused: [], unfit: 1 } })
     expect((await weft(node, 'store', 'stat', cid)).stdout).toMatch(/replicas 2: 1 of 2 counted, 1 live holder\(s\) seen/)
     expect((await json(node, 'store', 'stat', cid)).replication).toMatchObject({ factor: 2, holders: [node.peerId] })
     await expect(weft(node, 'store', 'replicate', cid, '--factor', '0')).rejects.toMatchObject({ stderr: expect.stringMatching(/--factor must be an integer from 1 to 16/) })
     await expect(weft(node, 'store', 'replicate', cid, '--factor', '2', '--label', 'nolabel')).rejects.toMatchObject({ stderr: expect.stringMatching(/a label must be key=value/) })
+    // unreplicate ends the target (no other holder to tell); the node's own copy stays pinned.
+    expect((await weft(node, 'store', 'unreplicate', cid)).stdout).toContain(`ended the replication target of ${cid}: 0 holder(s) dropped it too`)
+    expect((await json(node, 'store', 'stat', cid)).replication).toBeUndefined()
+    expect((await json(node, 'store', 'stat', cid)).pinned).toBe(true)
+    expect((await weft(node, 'store', 'unreplicate', cid)).stdout).toContain(`${cid} had no replication target on this node`)
   })
 })
 

@@ -24,6 +24,7 @@ import {
   type StoreStatView,
   type StoreAnnounceView,
   type StoreFetchView,
+  type StoreForgetView,
   type StoreReplicationView,
   type StoreFetchProgressView,
   type StoreUnannounceView,
@@ -37,6 +38,7 @@ import {
   storeImportViewSchema,
   storeListViewSchema,
   storePublishedModelViewSchema,
+  storeForgetViewSchema,
   storeReplicationViewSchema,
   storeRootViewSchema,
   storeStatViewSchema,
@@ -131,6 +133,8 @@ export interface ApiClient {
    * @throws ApiError 400 on a bad target, 409 `incomplete` when the root is not complete on the node
    */
   storeReplicate(cid: string, target: { factor: number; labels?: readonly string[]; distinct?: string }): Promise<StoreReplicationView>
+  /** Ends a root's replication target on the node and on the holders it reaches (DELETE /v1/store/:cid/replicate). */
+  storeForget(cid: string): Promise<StoreForgetView>
   /** A file root's bytes as a stream, with its size. @throws ApiError 409 `incomplete` when blocks are missing */
   storeContent(cid: string): Promise<{ size: number | undefined; body: ReadableStream<Uint8Array> }>
   /** A CAR v1 of a complete DAG, as a stream. */
@@ -154,7 +158,7 @@ function toBase64(bytes: Uint8Array): string {
 const TRANSFER_MS = 3_600_000
 
 interface RequestInit_ {
-  readonly method?: 'GET' | 'POST'
+  readonly method?: 'GET' | 'POST' | 'DELETE'
   readonly body?: unknown
   /** Bytes sent as they are, with this content type (store uploads). */
   readonly bytes?: { readonly body: BodyInit; readonly contentType: string; readonly size?: number }
@@ -294,6 +298,7 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     storeAnnounce: (cid: string) => json(storeAnnounceViewSchema, `/v1/store/${enc(cid)}/announce`, { method: 'POST', body: {}, timeoutMs: 120_000 }),
     storeReplicate: (cid: string, target: { factor: number; labels?: readonly string[]; distinct?: string }) =>
       json(storeReplicationViewSchema, `/v1/store/${enc(cid)}/replicate`, { method: 'POST', body: target, timeoutMs: TRANSFER_MS }),
+    storeForget: (cid: string) => json(storeForgetViewSchema, `/v1/store/${enc(cid)}/replicate`, { method: 'DELETE', timeoutMs: TRANSFER_MS }),
     storeContent: async (cid: string) => {
       const res = await send(`/v1/store/${enc(cid)}/content`, { timeoutMs: TRANSFER_MS })
       const length = res.headers.get('content-length')

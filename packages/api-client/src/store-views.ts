@@ -62,10 +62,24 @@ export const storeReplicationViewSchema = z.object({
       replicated: z.array(z.string()),
       refused: z.array(z.object({ peer: z.string(), reason: z.string() })),
       exhausted: z.boolean(),
+      /** Alive peers not asked: their ads say their store cannot take the root. */
+      unfit: z.number().int().min(0).default(0),
     })
     .nullable(),
+  /** The node holds the root as a replica pulled at a peer's request (dropped again when extra). */
+  requested: z.boolean().default(false),
 })
 export type StoreReplicationView = z.infer<typeof storeReplicationViewSchema>
+
+/** DELETE /v1/store/:cid/replicate: the target ended here and on the holders reached. */
+export const storeForgetViewSchema = z.object({
+  cid: z.string(),
+  /** Whether the node kept a target for the root. */
+  wasKept: z.boolean(),
+  forgotten: z.array(z.string()),
+  refused: z.array(z.object({ peer: z.string(), reason: z.string() })),
+})
+export type StoreForgetView = z.infer<typeof storeForgetViewSchema>
 
 export const storeStatViewSchema = storeRootViewSchema.extend({
   /** Blocks still missing as far as the walk sees (0: complete). */

@@ -290,6 +290,16 @@ export function mountStore(
       }
     }),
   )
+  app.delete(
+    '/v1/store/:cid/replicate',
+    withStore(async (c) => {
+      const r = replication()
+      if (r === undefined) return c.json({ error: 'unavailable', message: 'replication is not running on this node' }, 503)
+      const cid = cidParam(c)
+      // Ends the target here and on the holders the last check saw; this node's own copy stays pinned.
+      return c.json({ cid: cid.toString(), ...(await r.forget(cid)) })
+    }),
+  )
   app.post(
     '/v1/store/:cid/unpin',
     withStore(async (c, s) => {

@@ -135,6 +135,64 @@ describe('replication and repair (issue 16)', () => {
     expect(await holds(back, rootA)).toBe(true)
   }, 60_000)
 
+  it('trims an extra holder when the stopped one is back: a replica pulled on request is dropped, the origin keeps its copy', async () => {
+    // The node that came back holds rootA too (the test before): four copies for a factor of 3, once it is connected.
+    const pinned = async () => (await Promise.all(nodes.map(async (n) => ((await n.store!.stat(rootA))?.pinned === true ? n : undefined)))).filter((n) => n !== undefined)
+    const copies = (await holdersAmong(nodes, rootA)).length
+    expect(copies).toBe(4)
+    for (let i = 0; i < nodes.length; i++) {
+      for (let j = i + 1; j < nodes.length; j++) {
+        if (!nodes[i]!.mesh.libp2p.getPeers().some((p) => p.toString() === nodes[j]!.peerId)) await connect(nodes[i]!, nodes[j]!)
+      }
+    }
+    await until(async () => (await pinned()).length === 3, 20_000, 'an extra replica dropped')
+    const kept = await pinned()
+    const gone = (await holdersAmong(nodes, rootA)).filter((n) => !kept.includes(n))
+    expect(gone).toHaveLength(1)
+    // Only a replica pulled at a peer's request goes: never the origin's own copy; the dropped one is unserved too.
+    expect(gone[0]).not.toBe(nodes[0])
+    expect(gone[0]!.replication!.status(rootA)).toBeUndefined()
+    expect(gone[0]!.blockExchange!.announced(rootA)).toBe(false)
+    expect(kept).toContain(nodes[0])
+    // It settles at three: no holder is dropped below the factor, and the repair does not add one back.
+    await new Promise((r) => setTimeout(r, 4 * REPAIR_MS))
+    expect(await pinned()).toHaveLength(3)
+  }, 60_000)
+
+  it('does not ask a peer whose ad says its store takes no replicas, and forget ends the target on every holder', async () => {
+    const closed = await startTestNode({ labels: { site: 'd' } })
+    try {
+      for (const n of nodes) await connect(closed, n)
+      const origin = nodes[1]!
+      await until(() => origin.peers.get(closed.peerId)?.ad.store?.acceptsReplicas === false, 15_000, 'the closed node’s ad')
+      expect(origin.peers.get(nodes[2]!.peerId)?.ad.store).toMatchObject({ acceptsReplicas: true, quotaBytes: BigInt(nodes[2]!.config.store.maxBytes) })
+      const root = await putFile(origin, 128 * 1024)
+      // Six copies wanted, five nodes take replicas: short, and the closed node was never asked (not among the refused).
+      const status = await origin.replication!.replicate(root, { factor: 6 })
+      expect(status.counted).toBe(5)
+      expect(status.lastRepair).toMatchObject({ exhausted: true, unfit: 1 })
+      expect(status.lastRepair?.refused.map((r) => r.peer)).not.toContain(closed.peerId)
+      expect(await holds(closed, root)).toBe(false)
+
+      // Forget: every holder ends the target; the replicas pulled for it are unpinned and unserved, the origin's copy stays.
+      const api = createApiClient({ url: origin.apiUrl })
+      const forgot = await api.storeForget(root.toString())
+      expect(forgot.wasKept).toBe(true)
+      expect(forgot.forgotten).toHaveLength(4)
+      expect(forgot.refused).toEqual([])
+      for (const n of nodes) {
+        expect(n.replication!.status(root)).toBeUndefined()
+        if (n === origin) continue
+        expect((await n.store!.stat(root))?.pinned).toBe(false)
+        expect(n.blockExchange!.announced(root)).toBe(false)
+      }
+      expect((await origin.store!.stat(root))?.pinned).toBe(true)
+      expect((await api.storeForget(root.toString())).wasKept).toBe(false)
+    } finally {
+      await closed.stop()
+    }
+  }, 60_000)
+
   it('shows the target and the holders seen in stat (HTTP), and takes a target through POST /v1/store/:cid/replicate', async () => {
     const origin = nodes[2]!
     const api = createApiClient({ url: origin.apiUrl })
@@ -243,6 +301,20 @@ describe('the replica policy against a hostile asker (issue 16)', () => {
     expect(Number(answer.bytes)).toBe(size)
     expect(await holds(victim, root)).toBe(true)
     expect(victim.replication!.status(root)).toMatchObject({ factor: 3 })
+  }, 30_000)
+
+  it('attacker: a peer the policy does not allow can neither end a target nor trim a replica', async () => {
+    const root = await putFile(trusted, 64 * 1024)
+    expect((await ask(trusted, victim, root, 64 * 1024 + 1024)).pinned).toBe(true)
+    expect(victim.replication!.status(root)).toMatchObject({ requested: true })
+    for (const extra of [{ factor: 0 }, { factor: 3, trim: true }]) {
+      const err = await refusedWith(attacker.mesh.rpc.call(victim.peerId, STORE_REPLICATE, { root: root.toString(), ...extra }))
+      expect(err.code).toBe(WireErrorCode.UNAUTHORIZED)
+    }
+    // An allowed peer's trim is judged on what the victim sees: it is the only other holder, so it keeps its replica.
+    expect((await trusted.mesh.rpc.call(victim.peerId, STORE_REPLICATE, { root: root.toString(), factor: 2, trim: true })).pinned).toBe(true)
+    expect(victim.replication!.status(root)).toMatchObject({ factor: 3 })
+    expect((await victim.store!.stat(root))?.pinned).toBe(true)
   }, 30_000)
 
   it('refuses malformed targets with BAD_REQUEST', async () => {

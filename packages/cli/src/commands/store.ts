@@ -43,7 +43,7 @@ function describeReplication(r: StoreReplicationView): string[] {
   const lines = [`replicas ${r.factor}${constraints.length === 0 ? '' : ` (${constraints.join(', ')})`}: ${seen}`, ...r.holders.map((h) => `  holder ${h}`)]
   const last = r.lastRepair
   if (last !== null) {
-    lines.push(`  last repair ${new Date(last.at).toISOString()}: ${last.replicated.length} replicated, ${last.refused.length} refused${last.exhausted ? ', short: no eligible candidate left' : ''}`)
+    lines.push(`  last repair ${new Date(last.at).toISOString()}: ${last.replicated.length} replicated, ${last.refused.length} refused${last.unfit > 0 ? `, ${last.unfit} unfit (their stores take no such replica)` : ''}${last.exhausted ? ', short: no eligible candidate left' : ''}`)
     for (const f of last.refused) lines.push(`    refused by ${f.peer}: ${f.reason}`)
   }
   return lines
@@ -223,6 +223,16 @@ export function registerStoreCommands(program: Command): void {
     .action(async (cid: string, opts: ApiOptions & JsonOption & { factor: number; label?: string[]; distinct?: string }) => {
       const r = await apiClientFrom(opts).storeReplicate(cid, { factor: opts.factor, ...(opts.label === undefined ? {} : { labels: opts.label }), ...(opts.distinct === undefined ? {} : { distinct: opts.distinct }) })
       print(opts.json, r, describeReplication(r).join('\n'))
+    })
+
+  addNodeOptions(store.command('unreplicate <cid>').description('end a root’s replication target here and on its holders (replicas pulled for it are unpinned; this node’s copy stays)'))
+    .option('--json', 'print JSON for scripts')
+    .action(async (cid: string, opts: ApiOptions & JsonOption) => {
+      const r = await apiClientFrom(opts).storeForget(cid)
+      const lines = r.wasKept
+        ? [`ended the replication target of ${r.cid}: ${r.forgotten.length} holder(s) dropped it too`, ...r.refused.map((x) => `  ${x.peer}: ${x.reason}`)]
+        : [`${r.cid} had no replication target on this node`]
+      print(opts.json, r, lines.join('\n'))
     })
 
   addNodeOptions(store.command('pin <cid>').description('keep a root and its blocks through gc'))

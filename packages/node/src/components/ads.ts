@@ -3,7 +3,7 @@
 // `node/ad` RPC on each new connection, verified and fed to the peer table.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import { rpcMethod } from '@weft/mesh'
-import { type DatasetOffer, GetAdRequestSchema, type ResourceAd, ResourceAdSchema, type RuntimeOffer, type SignedResourceAd, SignedResourceAdSchema } from '@weft/protocol'
+import { type DatasetOffer, GetAdRequestSchema, type ResourceAd, ResourceAdSchema, type RuntimeOffer, type SignedResourceAd, SignedResourceAdSchema, type StoreOffer, StoreOfferSchema } from '@weft/protocol'
 import type { InMemoryDataset } from '@weft/data'
 import { signAd, type VerifiedAd, verifyAd } from '../ads.js'
 import type { NodeComponentFactory } from '../component.js'
@@ -50,7 +50,7 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
     let release: (() => Promise<void>) | undefined
     return {
       name: 'ads',
-      dependsOn: ['state', 'engines', 'mesh', 'membership', 'peers', 'datasets', 'telemetry'],
+      dependsOn: ['state', 'engines', 'mesh', 'membership', 'peers', 'datasets', 'telemetry', 'store'],
       async start() {
         const { config, logger, metrics, now } = ctx
         const mesh = ctx.get('mesh')
@@ -68,8 +68,22 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
         let stopped = false
         let dhtPut: Promise<void> | undefined
 
+        /** The block store's room and replica policy, so a holder repairing a target asks only nodes that can take it. */
+        const storeOffer = (): StoreOffer | undefined => {
+          const store = ctx.find('store')
+          if (store === undefined) return undefined
+          const { replicas } = config.store
+          return create(StoreOfferSchema, {
+            usedBytes: BigInt(store.usage().usedBytes),
+            quotaBytes: BigInt(config.store.maxBytes),
+            acceptsReplicas: replicas.accept !== 'none',
+            maxReplicaBytes: BigInt(replicas.maxReplicaBytes),
+          })
+        }
+
         const buildAd = (): ResourceAd => {
           const host = readHostResources()
+          const store = storeOffer()
           seq += 1n
           state.setMeta('ad_seq', seq.toString())
           const issued = now()
@@ -90,6 +104,7 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
             neighbors: [...new Set(mesh.connections().map((c) => c.peer))].slice(0, MAX_AD_NEIGHBORS),
             activities: ctx.activities(),
             ...(membership.certificate === undefined ? {} : { certificate: membership.certificate }),
+            ...(store === undefined ? {} : { store }),
           })
         }
 

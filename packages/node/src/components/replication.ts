@@ -1,12 +1,16 @@
 // Replication and repair of pinned roots, on the block exchange and the store only: durable replication targets
 // (`store/replicas.json`), the `store/replicate` RPC by which a holder asks a peer to pull and pin a root (judged by
 // the receiver's closed-by-default policy, `store.replicas`), and the repair loop: every `repairIntervalMs` each
-// holder of a target counts the live holders, and the lowest-id holder asks eligible candidates when short.
+// holder of a target counts the live holders, and the lowest-id holder asks eligible candidates when short (only
+// peers whose ads say their store takes a replica of that size). When a target has more holders than it needs (a
+// holder came back after a repair), the lowest-id holder asks the highest-id extra one to drop its replica (`trim`),
+// which it does only for a replica it pulled at a peer's request; `forget` ends a target here and on the holders it
+// reaches (`store/replicate` with factor 0).
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ROLES, type Role, RpcError } from '@weft/mesh'
-import { MAX_CID_STRING, MAX_REPLICATE_PROVIDERS, STORE_HAVE, STORE_REPLICATE, WireErrorCode } from '@weft/protocol'
+import { MAX_CID_STRING, MAX_REPLICATE_PROVIDERS, STORE_HAVE, STORE_REPLICATE, type StoreOffer, WireErrorCode } from '@weft/protocol'
 import { blockKey, type CID, parseCid } from '@weft/store'
 import { storeDir } from '@weft/store/node'
 import type { NodeComponentFactory } from '../component.js'
@@ -21,6 +25,8 @@ export interface RepairRound {
   readonly refused: readonly { readonly peer: string; readonly reason: string }[]
   /** The factor was still not reached and no eligible candidate was left. */
   readonly exhausted: boolean
+  /** Alive peers not asked because their ads say their store cannot take the root (no replicas, too small, full). */
+  readonly unfit: number
 }
 
 /** A target as this node sees it. */
@@ -33,6 +39,18 @@ export interface ReplicationStatus extends ReplicationTarget {
   readonly checkedAt: number | null
   /** The last round in which this node asked candidates (it does only as the lowest-id holder). */
   readonly lastRepair: RepairRound | null
+  /** This node holds the root as a replica it pulled at a peer's request (it drops it when asked to trim an extra holder). */
+  readonly requested: boolean
+}
+
+/** What `forget` did. */
+export interface ForgetResult {
+  /** Whether this node kept a target for the root. */
+  readonly wasKept: boolean
+  /** Holders that dropped the target too (and their replica, where they held it at a peer's request). */
+  readonly forgotten: readonly string[]
+  /** Holders that refused or could not be reached, with the reason. */
+  readonly refused: readonly { readonly peer: string; readonly reason: string }[]
 }
 
 /** What the rest of the node asks of replication. */
@@ -49,6 +67,11 @@ export interface Replication {
   targets(): ReplicationStatus[]
   /** Checks (and where short, repairs) every target now; the loop does it every `store.replicas.repairIntervalMs`. */
   check(): Promise<void>
+  /**
+   * Ends the target of `root` here and asks the holders the last check saw to end theirs; a holder that pulled the
+   * root at a peer's request also unpins it. This node's own copy stays pinned (unpin it to let gc take it).
+   */
+  forget(root: CID): Promise<ForgetResult>
 }
 
 /** Most targets one node keeps. */
@@ -83,9 +106,27 @@ interface Kept {
   quietUntil: number
   /** Consecutive checks that saw the target short of holders: a holder repairs on the second (a missed `have` is not a loss). */
   shortChecks: number
+  /** Pulled at a peer's request (kept in replicas.json): a replica this node drops when asked to trim. */
+  requested: boolean
+  /** Consecutive checks that saw more holders than the target needs: the repairer trims on the second. */
+  extraChecks: number
   /** The check in progress, joined by any other. */
   checking?: Promise<void> | undefined
 }
+
+const fresh = (target: ReplicationTarget, createdAt: number, requested: boolean): Kept => ({
+  target,
+  createdAt,
+  holders: [],
+  counted: 0,
+  checkedAt: null,
+  lastRepair: null,
+  cooldown: new Map(),
+  quietUntil: 0,
+  shortChecks: 0,
+  requested,
+  extraChecks: 0,
+})
 
 const view = (k: Kept): ReplicationStatus => ({
   ...k.target,
@@ -94,16 +135,17 @@ const view = (k: Kept): ReplicationStatus => ({
   counted: k.counted,
   checkedAt: k.checkedAt,
   lastRepair: k.lastRepair,
+  requested: k.requested,
 })
 
 const fail = (code: WireErrorCode, message: string): RpcError => new RpcError(code, message)
 
 /** Reads `store/replicas.json`; entries that do not parse are skipped. */
-function loadTargets(file: string): { target: ReplicationTarget; createdAt: number }[] {
+function loadTargets(file: string): { target: ReplicationTarget; createdAt: number; requested: boolean }[] {
   if (!existsSync(file)) return []
-  const out: { target: ReplicationTarget; createdAt: number }[] = []
+  const out: { target: ReplicationTarget; createdAt: number; requested: boolean }[] = []
   for (const e of JSON.parse(readFileSync(file, 'utf8')) as unknown[]) {
-    const o = e as { root?: unknown; factor?: unknown; labels?: unknown; distinct?: unknown; createdAt?: unknown }
+    const o = e as { root?: unknown; factor?: unknown; labels?: unknown; distinct?: unknown; createdAt?: unknown; requested?: unknown }
     if (typeof o?.root !== 'string' || typeof o.factor !== 'number' || !Array.isArray(o.labels) || !o.labels.every((l) => typeof l === 'string')) continue
     const distinct = typeof o.distinct === 'string' ? o.distinct : undefined
     const target = { root: o.root, factor: o.factor, labels: o.labels as string[], ...(distinct === undefined ? {} : { distinct }) }
@@ -113,7 +155,7 @@ function loadTargets(file: string): { target: ReplicationTarget; createdAt: numb
     } catch {
       continue
     }
-    out.push({ target, createdAt: typeof o.createdAt === 'number' ? o.createdAt : 0 })
+    out.push({ target, createdAt: typeof o.createdAt === 'number' ? o.createdAt : 0, requested: o.requested === true })
   }
   return out
 }
@@ -142,23 +184,23 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
       const fetching = new Set<string>()
 
       const save = (): void => {
-        const rows = [...kept.values()].map((k) => ({ ...k.target, createdAt: k.createdAt }))
+        const rows = [...kept.values()].map((k) => ({ ...k.target, createdAt: k.createdAt, requested: k.requested }))
         writeFileSync(`${file}.tmp`, JSON.stringify(rows), { mode: 0o600 })
         renameSync(`${file}.tmp`, file)
       }
-      const keep = (target: ReplicationTarget, quietUntil = 0): Kept => {
+      /** Keeps a target; `requested`: the root was pulled here for a peer (a user's own target or copy clears it). */
+      const keep = (target: ReplicationTarget, quietUntil: number, requested: boolean): Kept => {
         const key = blockKey(parseCid(target.root))
         const existing = kept.get(key)
-        const k: Kept = existing ?? { target, createdAt: now(), holders: [], counted: 0, checkedAt: null, lastRepair: null, cooldown: new Map(), quietUntil, shortChecks: 0 }
+        const k: Kept = existing ?? fresh(target, now(), requested)
         k.target = target
+        k.requested &&= requested
         k.quietUntil = Math.max(k.quietUntil, quietUntil)
         kept.set(key, k)
         save()
         return k
       }
-      for (const { target, createdAt } of loadTargets(file)) {
-        kept.set(blockKey(parseCid(target.root)), { target, createdAt, holders: [], counted: 0, checkedAt: null, lastRepair: null, cooldown: new Map(), quietUntil: 0, shortChecks: 0 })
-      }
+      for (const { target, createdAt, requested } of loadTargets(file)) kept.set(blockKey(parseCid(target.root)), fresh(target, createdAt, requested))
 
       /** Why `peer` may not ask this node for a replica, or undefined when it may. */
       const refusal = (peer: string): string | undefined => {
@@ -190,6 +232,8 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         } catch (err) {
           throw fail(WireErrorCode.BAD_REQUEST, `root is not a CID: ${(err as Error).message}`)
         }
+        if (req.trim) return { pinned: await trimReplica(root, call.peer, AbortSignal.any([call.signal, stopController.signal])) }
+        if (req.factor === 0) return { pinned: await dropTarget(root, call.peer) }
         const target: ReplicationTarget = { root: root.toString(), factor: req.factor, labels: req.labels, ...(req.distinct === '' ? {} : { distinct: req.distinct }) }
         const problem = targetProblem(target)
         if (problem !== undefined) throw fail(WireErrorCode.BAD_REQUEST, problem)
@@ -213,7 +257,7 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
           // Held whole but never announced: a private artifact. Naming its CID must not make this node serve it.
           if (!exchange.announced(root)) throw fail(WireErrorCode.CONFLICT, `${root} is held here but not served to the mesh; it is not replicated`)
           await exchange.announce(root)
-          keep(target, now() + QUIET_INTERVALS * policy.repairIntervalMs)
+          keep(target, now() + QUIET_INTERVALS * policy.repairIntervalMs, false)
           return { pinned: true }
         }
         try {
@@ -236,7 +280,7 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
           })
           if (!result.ok) throw fail(WireErrorCode.NOT_FOUND, `no provider gave ${root}: ${result.detail}`)
           await exchange.announce(root)
-          keep(target, now() + QUIET_INTERVALS * policy.repairIntervalMs)
+          keep(target, now() + QUIET_INTERVALS * policy.repairIntervalMs, true)
           log.info({ root: root.toString(), from: call.peer, blocks: result.blocks, bytes: result.bytes }, 'store: pulled and pinned a replica')
           return { pinned: true, blocks: BigInt(result.blocks), bytes: BigInt(result.bytes) }
         } catch (err) {
@@ -281,11 +325,15 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         const dagSize = stat?.dagSize ?? 0
         const t = now()
         for (const [peer, until] of k.cooldown) if (until <= t) k.cooldown.delete(peer)
-        const candidates: LabelledPeer[] = peers
-          .list()
-          .filter((e) => e.status === 'alive' && e.peerId !== self)
+        const alive = peers.list().filter((e) => e.status === 'alive' && e.peerId !== self)
+        // A peer whose ad says its store cannot take the root is not asked (an ad without store facts is).
+        const fits = (s: StoreOffer | undefined): boolean =>
+          s === undefined || (s.acceptsReplicas && BigInt(dagSize) <= s.maxReplicaBytes && (s.quotaBytes === 0n || s.usedBytes + BigInt(dagSize) <= s.quotaBytes))
+        const candidates: LabelledPeer[] = alive
+          .filter((e) => fits(e.ad.store))
           .sort((a, b) => Number(b.connected) - Number(a.connected) || (a.peerId < b.peerId ? -1 : 1))
           .map((e) => ({ peer: e.peerId, labels: e.ad.labels }))
+        const unfit = alive.length - candidates.length
         const replicated: string[] = []
         const refused: { peer: string; reason: string }[] = []
         const asked = new Set(k.cooldown.keys())
@@ -324,9 +372,9 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
           })
           counted = countTowardFactor(k.target, holders)
         }
-        const round = { at: t, replicated, refused, exhausted: counted < k.target.factor }
+        const round = { at: t, replicated, refused, exhausted: counted < k.target.factor, unfit }
         const level = round.exhausted ? 'warn' : 'info'
-        log[level]({ root: root.toString(), factor: k.target.factor, counted, replicated, refused }, round.exhausted ? 'store: a replication target is short of holders and no eligible candidate is left' : 'store: repaired a replication target')
+        log[level]({ root: root.toString(), factor: k.target.factor, counted, replicated, refused, unfit }, round.exhausted ? 'store: a replication target is short of holders and no eligible candidate is left' : 'store: repaired a replication target')
         return round
       }
 
@@ -345,14 +393,79 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         k.holders = holders
         k.counted = countTowardFactor(k.target, labelled)
         k.checkedAt = now()
-        // Only a holder repairs, and only the lowest-id one, so that one asks.
+        // Only a holder repairs or trims, and only the lowest-id one, so that one asks.
         k.shortChecks = k.counted < k.target.factor ? k.shortChecks + 1 : 0
+        k.extraChecks = k.counted > k.target.factor ? k.extraChecks + 1 : 0
+        if (k.extraChecks >= 2 && holders.includes(self) && isRepairer(self, holders) && now() >= k.quietUntil) {
+          await trim(k, root, labelled, signal)
+          return
+        }
         if (!holders.includes(self) || k.counted >= k.target.factor || !isRepairer(self, holders) || now() < k.quietUntil) return
         if (!confirmed && k.shortChecks < 2) return
         k.lastRepair = await repair(k, root, labelled, signal)
         k.holders = labelled.map((h) => h.peer).sort()
         k.counted = countTowardFactor(k.target, labelled)
         if (k.counted >= k.target.factor) k.shortChecks = 0
+      }
+
+      /**
+       * One extra holder drops its replica: the highest-id holders whose loss keeps the target met are asked in turn
+       * until one that pulled it at a peer's request drops it (the others keep their users' copies). One per check,
+       * so two repairers with different views cannot take the target below its factor at once by much.
+       */
+      const trim = async (k: Kept, root: CID, holders: LabelledPeer[], signal: AbortSignal): Promise<void> => {
+        const order = holders.filter((h) => h.peer !== self).sort((a, b) => (a.peer < b.peer ? 1 : -1))
+        for (const h of order) {
+          const rest = holders.filter((x) => x !== h)
+          if (countTowardFactor(k.target, rest) < k.target.factor) continue
+          try {
+            const r = await mesh.rpc.call(
+              peerIdFromString(h.peer),
+              STORE_REPLICATE,
+              { root: root.toString(), factor: k.target.factor, labels: [...k.target.labels], distinct: k.target.distinct ?? '', trim: true },
+              { timeoutMs: HAVE_TIMEOUT_MS * 5, signal },
+            )
+            if (r.pinned) continue
+            k.holders = rest.map((x) => x.peer).sort()
+            k.counted = countTowardFactor(k.target, rest)
+            k.extraChecks = 0
+            log.info({ root: root.toString(), factor: k.target.factor, dropped: h.peer }, 'store: an extra holder dropped its replica')
+            return
+          } catch (err) {
+            log.debug({ root: root.toString(), peer: h.peer, err: (err as Error).message }, 'store: asking an extra holder to drop its replica failed')
+          }
+        }
+      }
+
+      /**
+       * Asked to trim: drops a replica pulled here at a peer's request, once this node has seen for itself that the
+       * target is met without it (a peer's word alone cannot take a mesh's replicas away).
+       * @returns whether the root stays pinned here
+       */
+      const trimReplica = async (root: CID, asker: string, signal: AbortSignal): Promise<boolean> => {
+        const k = kept.get(blockKey(root))
+        if (k === undefined || !k.requested) return (await store.stat(root))?.pinned === true
+        const others = (await liveHolders(root, signal)).filter((p) => p !== self).map((peer) => ({ peer, labels: labelsOf(peer) }))
+        if (countTowardFactor(k.target, others) < k.target.factor) return true
+        return dropTarget(root, asker)
+      }
+
+      /**
+       * Ends the target of `root` here; a replica pulled at a peer's request is unannounced and unpinned too.
+       * @returns whether the root is still pinned here
+       */
+      const dropTarget = async (root: CID, asker: string | undefined): Promise<boolean> => {
+        const key = blockKey(root)
+        const k = kept.get(key)
+        if (k === undefined) return (await store.stat(root))?.pinned === true
+        kept.delete(key)
+        save()
+        if (k.requested) {
+          await exchange.unannounce(root)
+          store.unpin(root)
+        }
+        if (asker !== undefined) log.info({ root: root.toString(), asker, dropped: k.requested }, 'store: a peer ended a replication target')
+        return !k.requested
       }
 
       const checkAll = async (): Promise<void> => {
@@ -380,7 +493,8 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
           if (problem !== undefined) throw new RangeError(problem)
           if (!kept.has(blockKey(root)) && kept.size >= MAX_TARGETS) throw new RangeError(`at most ${MAX_TARGETS} replication targets may be kept`)
           await exchange.announce(root)
-          const k = keep(target)
+          // A user's own target: this node's copy is never dropped as extra.
+          const k = keep(target, 0, false)
           k.quietUntil = 0
           await k.checking
           await checkOne(k, stopController.signal, true)
@@ -392,6 +506,27 @@ export const replicationComponent: NodeComponentFactory = (ctx) => {
         },
         targets: () => [...kept.values()].map(view),
         check,
+        async forget(root) {
+          const k = kept.get(blockKey(root))
+          if (k === undefined) return { wasKept: false, forgotten: [], refused: [] }
+          kept.delete(blockKey(root))
+          save()
+          const holders = k.holders.filter((p) => p !== self)
+          const forgotten: string[] = []
+          const refused: { peer: string; reason: string }[] = []
+          await Promise.all(
+            holders.map(async (peer) => {
+              try {
+                await mesh.rpc.call(peerIdFromString(peer), STORE_REPLICATE, { root: root.toString(), factor: 0 }, { timeoutMs: HAVE_TIMEOUT_MS * 5, signal: stopController.signal })
+                forgotten.push(peer)
+              } catch (err) {
+                refused.push({ peer, reason: (err as Error).message })
+              }
+            }),
+          )
+          log.info({ root: root.toString(), forgotten, refused }, 'store: ended a replication target')
+          return { wasKept: true, forgotten: forgotten.sort(), refused }
+        },
       }
       timer = setInterval(() => void check(), policy.repairIntervalMs)
       timer.unref?.()

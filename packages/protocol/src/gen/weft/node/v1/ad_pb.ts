@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/node/v1/ad.proto.
  */
 export const file_weft_node_v1_ad: GenFile = /*@__PURE__*/
-  fileDesc("ChV3ZWZ0L25vZGUvdjEvYWQucHJvdG8SDHdlZnQubm9kZS52MSJqCgdDcHVJbmZvEg0KBW1vZGVsGAEgASgJEg0KBWNvcmVzGAIgASgNEg0KBWxvYWQxGAMgASgBEg0KBWxvYWQ1GAQgASgBEg4KBmxvYWQxNRgFIAEoARITCgt1dGlsaXphdGlvbhgGIAEoASI1CgpNZW1vcnlJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhIKCmZyZWVfYnl0ZXMYAiABKAQicQoMUnVudGltZU9mZmVyEgwKBG5hbWUYASABKAkSDwoHYmFja2VuZBgCIAEoCRIOCgZkZXZpY2UYAyABKAkSFQoNbWF0bXVsX2dmbG9wcxgEIAEoARIbChNkZXZpY2VfbWVtb3J5X2J5dGVzGAUgASgEIj8KC0FjY2VsZXJhdG9yEgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQieQoMRGF0YXNldE9mZmVyEgwKBG5hbWUYASABKAkSEAoIZXhhbXBsZXMYAiABKAQSFQoNZmVhdHVyZV9zaGFwZRgDIAMoDRITCgtudW1fY2xhc3NlcxgEIAEoDRIOCgZzY2hlbWEYBSABKAkSDQoFYnl0ZXMYBiABKAQipwQKClJlc291cmNlQWQSDwoHcGVlcl9pZBgBIAEoCRILCgNzZXEYAiABKAQSFAoMaXNzdWVkX2F0X21zGAMgASgEEhUKDWV4cGlyZXNfYXRfbXMYBCABKAQSFAoMd2VmdF92ZXJzaW9uGAUgASgJEg0KBWFkZHJzGAYgAygJEiIKA2NwdRgHIAEoCzIVLndlZnQubm9kZS52MS5DcHVJbmZvEigKBm1lbW9yeRgIIAEoCzIYLndlZnQubm9kZS52MS5NZW1vcnlJbmZvEiwKCHJ1bnRpbWVzGAkgAygLMhoud2VmdC5ub2RlLnYxLlJ1bnRpbWVPZmZlchIsCghkYXRhc2V0cxgKIAMoCzIaLndlZnQubm9kZS52MS5EYXRhc2V0T2ZmZXISNAoGbGFiZWxzGAsgAygLMiQud2VmdC5ub2RlLnYxLlJlc291cmNlQWQuTGFiZWxzRW50cnkSLwoMYWNjZWxlcmF0b3JzGAwgAygLMhkud2VmdC5ub2RlLnYxLkFjY2VsZXJhdG9yEhUKDXN0YXJ0ZWRfYXRfbXMYDSABKAQSEQoJbmVpZ2hib3JzGA4gAygJEioKCmFjdGl2aXRpZXMYDyADKAsyFi53ZWZ0Lm5vZGUudjEuQWN0aXZpdHkSEwoLY2VydGlmaWNhdGUYECABKAwaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI4CghBY3Rpdml0eRIMCgRraW5kGAEgASgJEg4KBmpvYl9pZBgCIAEoCRIOCgZkZXRhaWwYAyABKAkiMQoQU2lnbmVkUmVzb3VyY2VBZBIKCgJhZBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiDgoMR2V0QWRSZXF1ZXN0YgZwcm90bzM");
+  fileDesc("ChV3ZWZ0L25vZGUvdjEvYWQucHJvdG8SDHdlZnQubm9kZS52MSJqCgdDcHVJbmZvEg0KBW1vZGVsGAEgASgJEg0KBWNvcmVzGAIgASgNEg0KBWxvYWQxGAMgASgBEg0KBWxvYWQ1GAQgASgBEg4KBmxvYWQxNRgFIAEoARITCgt1dGlsaXphdGlvbhgGIAEoASI1CgpNZW1vcnlJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhIKCmZyZWVfYnl0ZXMYAiABKAQicQoMUnVudGltZU9mZmVyEgwKBG5hbWUYASABKAkSDwoHYmFja2VuZBgCIAEoCRIOCgZkZXZpY2UYAyABKAkSFQoNbWF0bXVsX2dmbG9wcxgEIAEoARIbChNkZXZpY2VfbWVtb3J5X2J5dGVzGAUgASgEIj8KC0FjY2VsZXJhdG9yEgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQieQoMRGF0YXNldE9mZmVyEgwKBG5hbWUYASABKAkSEAoIZXhhbXBsZXMYAiABKAQSFQoNZmVhdHVyZV9zaGFwZRgDIAMoDRITCgtudW1fY2xhc3NlcxgEIAEoDRIOCgZzY2hlbWEYBSABKAkSDQoFYnl0ZXMYBiABKAQi0AQKClJlc291cmNlQWQSDwoHcGVlcl9pZBgBIAEoCRILCgNzZXEYAiABKAQSFAoMaXNzdWVkX2F0X21zGAMgASgEEhUKDWV4cGlyZXNfYXRfbXMYBCABKAQSFAoMd2VmdF92ZXJzaW9uGAUgASgJEg0KBWFkZHJzGAYgAygJEiIKA2NwdRgHIAEoCzIVLndlZnQubm9kZS52MS5DcHVJbmZvEigKBm1lbW9yeRgIIAEoCzIYLndlZnQubm9kZS52MS5NZW1vcnlJbmZvEiwKCHJ1bnRpbWVzGAkgAygLMhoud2VmdC5ub2RlLnYxLlJ1bnRpbWVPZmZlchIsCghkYXRhc2V0cxgKIAMoCzIaLndlZnQubm9kZS52MS5EYXRhc2V0T2ZmZXISNAoGbGFiZWxzGAsgAygLMiQud2VmdC5ub2RlLnYxLlJlc291cmNlQWQuTGFiZWxzRW50cnkSLwoMYWNjZWxlcmF0b3JzGAwgAygLMhkud2VmdC5ub2RlLnYxLkFjY2VsZXJhdG9yEhUKDXN0YXJ0ZWRfYXRfbXMYDSABKAQSEQoJbmVpZ2hib3JzGA4gAygJEioKCmFjdGl2aXRpZXMYDyADKAsyFi53ZWZ0Lm5vZGUudjEuQWN0aXZpdHkSEwoLY2VydGlmaWNhdGUYECABKAwSJwoFc3RvcmUYESABKAsyGC53ZWZ0Lm5vZGUudjEuU3RvcmVPZmZlchotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImoKClN0b3JlT2ZmZXISEgoKdXNlZF9ieXRlcxgBIAEoBBITCgtxdW90YV9ieXRlcxgCIAEoBBIYChBhY2NlcHRzX3JlcGxpY2FzGAMgASgIEhkKEW1heF9yZXBsaWNhX2J5dGVzGAQgASgEIjgKCEFjdGl2aXR5EgwKBGtpbmQYASABKAkSDgoGam9iX2lkGAIgASgJEg4KBmRldGFpbBgDIAEoCSIxChBTaWduZWRSZXNvdXJjZUFkEgoKAmFkGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIOCgxHZXRBZFJlcXVlc3RiBnByb3RvMw");
 
 /**
  * @generated from message weft.node.v1.CpuInfo
@@ -294,6 +294,13 @@ export type ResourceAd = Message<"weft.node.v1.ResourceAd"> & {
    * @generated from field: bytes certificate = 16;
    */
   certificate: Uint8Array;
+
+  /**
+   * What its block store holds and takes (absent when it runs none): repair asks only nodes with room.
+   *
+   * @generated from field: weft.node.v1.StoreOffer store = 17;
+   */
+  store?: StoreOffer | undefined;
 };
 
 /**
@@ -302,6 +309,42 @@ export type ResourceAd = Message<"weft.node.v1.ResourceAd"> & {
  */
 export const ResourceAdSchema: GenMessage<ResourceAd> = /*@__PURE__*/
   messageDesc(file_weft_node_v1_ad, 5);
+
+/**
+ * @generated from message weft.node.v1.StoreOffer
+ */
+export type StoreOffer = Message<"weft.node.v1.StoreOffer"> & {
+  /**
+   * @generated from field: uint64 used_bytes = 1;
+   */
+  usedBytes: bigint;
+
+  /**
+   * The store's quota (0: none).
+   *
+   * @generated from field: uint64 quota_bytes = 2;
+   */
+  quotaBytes: bigint;
+
+  /**
+   * Whether it takes replicas at a peer's request (store.replicas.accept is not none), and up to what size.
+   *
+   * @generated from field: bool accepts_replicas = 3;
+   */
+  acceptsReplicas: boolean;
+
+  /**
+   * @generated from field: uint64 max_replica_bytes = 4;
+   */
+  maxReplicaBytes: bigint;
+};
+
+/**
+ * Describes the message weft.node.v1.StoreOffer.
+ * Use `create(StoreOfferSchema)` to create a new message.
+ */
+export const StoreOfferSchema: GenMessage<StoreOffer> = /*@__PURE__*/
+  messageDesc(file_weft_node_v1_ad, 6);
 
 /**
  * One thing a node is doing, e.g. kind "fl-coordinator" or "fl-client" for job `job_id`.
@@ -332,7 +375,7 @@ export type Activity = Message<"weft.node.v1.Activity"> & {
  * Use `create(ActivitySchema)` to create a new message.
  */
 export const ActivitySchema: GenMessage<Activity> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 6);
+  messageDesc(file_weft_node_v1_ad, 7);
 
 /**
  * `ad` is the encoded ResourceAd; `signature` is Ed25519 by the key of ad.peer_id over
@@ -357,7 +400,7 @@ export type SignedResourceAd = Message<"weft.node.v1.SignedResourceAd"> & {
  * Use `create(SignedResourceAdSchema)` to create a new message.
  */
 export const SignedResourceAdSchema: GenMessage<SignedResourceAd> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 7);
+  messageDesc(file_weft_node_v1_ad, 8);
 
 /**
  * Asks a peer for its current signed ad (RPC `node/ad`, protocol /weft/rpc/node/1.0.0): used on connect, so a new
@@ -373,5 +416,5 @@ export type GetAdRequest = Message<"weft.node.v1.GetAdRequest"> & {
  * Use `create(GetAdRequestSchema)` to create a new message.
  */
 export const GetAdRequestSchema: GenMessage<GetAdRequest> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 8);
+  messageDesc(file_weft_node_v1_ad, 9);
 

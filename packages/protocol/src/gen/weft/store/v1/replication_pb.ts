@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/store/v1/replication.proto.
  */
 export const file_weft_store_v1_replication: GenFile = /*@__PURE__*/
-  fileDesc("Ch93ZWZ0L3N0b3JlL3YxL3JlcGxpY2F0aW9uLnByb3RvEg13ZWZ0LnN0b3JlLnYxIncKEFJlcGxpY2F0ZVJlcXVlc3QSDAoEcm9vdBgBIAEoCRIQCghkYWdfc2l6ZRgCIAEoBBIRCglwcm92aWRlcnMYAyADKAkSDgoGZmFjdG9yGAQgASgNEg4KBmxhYmVscxgFIAMoCRIQCghkaXN0aW5jdBgGIAEoCSJCChFSZXBsaWNhdGVSZXNwb25zZRIOCgZwaW5uZWQYASABKAgSDgoGYmxvY2tzGAIgASgEEg0KBWJ5dGVzGAMgASgEYgZwcm90bzM");
+  fileDesc("Ch93ZWZ0L3N0b3JlL3YxL3JlcGxpY2F0aW9uLnByb3RvEg13ZWZ0LnN0b3JlLnYxIoUBChBSZXBsaWNhdGVSZXF1ZXN0EgwKBHJvb3QYASABKAkSEAoIZGFnX3NpemUYAiABKAQSEQoJcHJvdmlkZXJzGAMgAygJEg4KBmZhY3RvchgEIAEoDRIOCgZsYWJlbHMYBSADKAkSEAoIZGlzdGluY3QYBiABKAkSDAoEdHJpbRgHIAEoCCJCChFSZXBsaWNhdGVSZXNwb25zZRIOCgZwaW5uZWQYASABKAgSDgoGYmxvY2tzGAIgASgEEg0KBWJ5dGVzGAMgASgEYgZwcm90bzM");
 
 /**
  * "Please pull and pin `root` (a DAG of `dag_size` bytes) as a replica."
@@ -65,6 +65,15 @@ export type ReplicateRequest = Message<"weft.store.v1.ReplicateRequest"> & {
    * @generated from field: string distinct = 6;
    */
   distinct: string;
+
+  /**
+   * Factor 0 ends the target on the receiver (and drops its replica if it pulled the root at a peer's request).
+   * With `trim`, a holder that is extra (the target is met without it) drops its replica and target only if it pulled
+   * the root at a peer's request; a copy of its own user's stays, target and all.
+   *
+   * @generated from field: bool trim = 7;
+   */
+  trim: boolean;
 };
 
 /**
@@ -79,7 +88,8 @@ export const ReplicateRequestSchema: GenMessage<ReplicateRequest> = /*@__PURE__*
  */
 export type ReplicateResponse = Message<"weft.store.v1.ReplicateResponse"> & {
   /**
-   * The root is held whole and pinned on the receiver (it was already, or it was just fetched).
+   * The root is held whole and pinned on the receiver (it was already, or it was just fetched; after factor 0 or
+   * `trim`: it kept its copy).
    *
    * @generated from field: bool pinned = 1;
    */

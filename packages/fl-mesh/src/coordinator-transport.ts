@@ -100,6 +100,34 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
   }
 
   /**
+   * The round model in the block store for `clientId`: its CID, the providers to fetch it from (the clients that
+   * fetched it this round, most recent first, then this coordinator) and the job's other clients to serve it on to.
+   */
+  const handoutFor = async (
+    handout: ModelHandout,
+    clientId: string,
+    task: { readonly jobId: string; readonly round: number; readonly modelHash: string; readonly params: Float32Array },
+    spec: JobSpec,
+  ): Promise<{ ok: true; m: RoundModel; cid: string; providers: string[]; serveTo: string[] } | { ok: false; reason: string }> => {
+    // The core hands tasks to members only; one this transport did not invite (a coordinator restarted) joins the set.
+    const set = members.get(task.jobId) ?? new Set<string>()
+    const fresh = !set.has(clientId)
+    members.set(task.jobId, set.add(clientId))
+    const m = roundModel(handout, task.jobId, task.round, task.modelHash, task.params)
+    let cid: string
+    try {
+      cid = await m.cid
+      if (fresh) await handout.serve(cid, [...set])
+    } catch (err) {
+      return { ok: false, reason: `the round's model could not be put in the block store: ${reasonOf(err)}` }
+    }
+    const share = peersMayServe(spec)
+    const peers = share ? m.fetched.filter((p) => p !== clientId).slice(-(MAX_HANDOUT_PROVIDERS - 1)).reverse() : []
+    const serveTo = share ? [...set].filter((p) => p !== clientId).slice(0, MAX_HANDOUT_PEERS) : []
+    return { ok: true, m, cid, providers: [...peers, mesh.peerId], serveTo }
+  }
+
+  /**
    * A task whose model the client fetches by CID: from the clients that fetched it this round (most recent first)
    * and this coordinator. The call returns once the client has fetched and verified the model and taken the task.
    */
@@ -113,23 +141,13 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
     signal: AbortSignal,
     progress: Parameters<CoordinatorTransport['train']>[3],
   ): ReturnType<CoordinatorTransport['train']> => {
-    // The core hands tasks to members only; one this transport did not invite (a coordinator restarted) joins the set.
-    const set = members.get(task.jobId) ?? new Set<string>()
-    const fresh = !set.has(clientId)
-    members.set(task.jobId, set.add(clientId))
-    const m = roundModel(handout, task.jobId, task.round, task.modelHash, task.params)
-    let cid: string
-    try {
-      cid = await m.cid
-      if (fresh) await handout.serve(cid, [...set])
-    } catch (err) {
+    const h = await handoutFor(handout, clientId, task, spec)
+    if (!h.ok) {
       progress?.modelSent()
-      return { ok: false, reason: `the round's model could not be put in the block store: ${reasonOf(err)}` }
+      return h
     }
-    const share = peersMayServe(spec)
-    const peers = share ? m.fetched.filter((p) => p !== clientId).slice(-(MAX_HANDOUT_PROVIDERS - 1)).reverse() : []
-    const serveTo = share ? [...(members.get(task.jobId) ?? [])].filter((p) => p !== clientId).slice(0, MAX_HANDOUT_PEERS) : []
-    const byCid = create(TrainRequestSchema, { ...request, modelCid: cid, modelProviders: [...peers, mesh.peerId], serveTo })
+    const { m } = h
+    const byCid = create(TrainRequestSchema, { ...request, modelCid: h.cid, modelProviders: h.providers, serveTo: h.serveTo })
     try {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -235,6 +253,25 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
       }
     },
     async evaluate(clientId, task, signal) {
+      const spec = c.jobSpec(task.jobId)
+      if (c.handout !== undefined && handsOutByCid(spec)) {
+        // The model by CID too: a client evaluating the model it will train on next fetches it once, from peers as well.
+        const h = await handoutFor(c.handout, clientId, task, spec as JobSpec)
+        if (!h.ok) return h
+        try {
+          const r = await mesh.rpc.call(
+            clientId,
+            FL_EVALUATE,
+            { jobId: task.jobId, round: task.round, modelHash: fromHex(task.modelHash), modelCid: h.cid, modelProviders: h.providers, serveTo: h.serveTo },
+            { signal, timeoutMs: evaluateTimeoutMs + modelTimeoutMs },
+          )
+          if (!h.m.fetched.includes(clientId)) h.m.fetched.push(clientId)
+          if (Object.keys(r.modelBlocks).length > 0) c.onHandout?.(task.jobId, task.round, clientId, r.modelBlocks)
+          return { ok: true, loss: r.loss, accuracy: r.accuracy, examples: Number(r.examples) }
+        } catch (err) {
+          return { ok: false, reason: reasonOf(err) }
+        }
+      }
       const sent = await sendModel(clientId, task.jobId, task.round, task.modelHash, task.params, signal)
       if (!sent.ok && sent.reason !== 'declined-already-have') return { ok: false, reason: `model transfer failed: ${sent.message}` }
       try {

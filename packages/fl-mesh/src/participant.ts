@@ -140,6 +140,9 @@ interface ClientJob {
   readonly handouts: string[]
 }
 
+/** What a task or an evaluation names of a model handed out by CID. */
+type HandoutRequest = Pick<TrainRequest, 'round' | 'modelHash' | 'modelCid' | 'modelProviders' | 'serveTo'>
+
 /** Room for a hand-out's tensor-set header (name, dtype, shape) past its float32 weights. */
 const HANDOUT_HEADER_BYTES = 4096
 
@@ -373,7 +376,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   const fetching = new Map<string, Promise<HandoutFetch & { params?: Float32Array }>>()
 
   /** Fetches a task's model by CID, verifies it against the task's hash, and serves it on to the peers named. */
-  const fetchModel = async (job: ClientJob, req: TrainRequest): Promise<{ ok: true; blocks: Readonly<Record<string, number>> } | { ok: false; reason: string }> => {
+  const fetchModel = async (job: ClientJob, req: HandoutRequest): Promise<{ ok: true; blocks: Readonly<Record<string, number>> } | { ok: false; reason: string }> => {
     const hash = toHex(req.modelHash)
     if (models.has(hash)) return { ok: true, blocks: {} }
     const handout = c.handout
@@ -453,11 +456,18 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   await mesh.rpc.handle(FL_EVALUATE, async (req, ctx) => {
     const job = ownJob(req.jobId, ctx.peer)
     const hash = toHex(req.modelHash)
+    let blocks: Readonly<Record<string, number>> = {}
+    // By CID: fetched (unless held by hash) and verified as a task's model is, then served on to the peers named.
+    if (req.modelCid !== '') {
+      const fetched = await fetchModel(job, req)
+      if (!fetched.ok) throw new RpcError(WireErrorCode.NOT_FOUND, fetched.reason)
+      blocks = fetched.blocks
+    }
     const params = models.get(hash)
     if (params === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `model ${hash.slice(0, 12)} was not received`)
     const t0 = performance.now()
     const e = await c.engines.pool(job.engine).evaluate({ spec: job.spec.model, params, dataset: job.dataset.toShared() })
-    return { loss: e.loss, accuracy: e.accuracy, examples: BigInt(e.examples), seconds: (performance.now() - t0) / 1000 }
+    return { loss: e.loss, accuracy: e.accuracy, examples: BigInt(e.examples), seconds: (performance.now() - t0) / 1000, modelBlocks: { ...blocks } }
   })
 
   await mesh.rpc.handle(FL_CANCEL, (req, ctx) => {

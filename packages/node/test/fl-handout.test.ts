@@ -100,6 +100,26 @@ describe('FL model hand-outs by CID', () => {
     expect(coordinator.fl.exportModel(byCid.id, 'last')?.round).toBe(2)
   }, 200_000)
 
+  it('evaluates federated by CID too: no model goes over fl-model, and the metrics are those of direct sends', async () => {
+    const spec = { ...SPEC, seed: 11, evaluation: { ...SPEC.evaluation, federated: { fraction: 1, min: 2, every: 1 } } }
+    const modelBytesSent = async () => {
+      const text = await (await fetch(`${coordinator.apiUrl}/metrics`)).text()
+      return [...text.matchAll(/weft_tensor_transfer_bytes_total\{[^}]*purpose="fl-model"[^}]*\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0)
+    }
+    const before = await modelBytesSent()
+    const byCid = await run({ ...spec, handout: 'cid' })
+    expect(await modelBytesSent()).toBe(before)
+    // Direct on the same seed: the clients hold these models by hash already, so it moves none either.
+    const direct = await run(spec)
+    // The counter does count direct sends: a model the clients do not hold goes over fl-model.
+    await run({ ...spec, seed: 12, rounds: 1 })
+    expect(await modelBytesSent()).toBeGreaterThan(before)
+    const federated = (v: typeof direct) => v.history.map((h) => h.metrics?.evaluation?.federated)
+    expect(federated(byCid).every((f) => f?.clients === 4)).toBe(true)
+    expect(federated(byCid)).toEqual(federated(direct))
+    expect(byCid.modelHash).toBe(direct.modelHash)
+  }, 200_000)
+
   it('serves a round model only to the job clients: a peer that is not one gets no block', async () => {
     const view = coordinator.fl.submit({ ...SPEC, rounds: 3, handout: 'cid', seed: 8, train: { ...SPEC.train, epochs: 40 } })
     const fetchedLog = () => clients.flatMap((c) => c.logs).find((l) => l.msg === 'fetched the round model by CID' && l.job === view.id)

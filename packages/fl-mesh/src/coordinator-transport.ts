@@ -53,7 +53,12 @@ const reasonOf = (err: unknown): string => (err instanceof Error ? err.message :
 interface RoundModel {
   readonly hash: string
   readonly cid: Promise<string>
+  /** Clients that fetched it (and serve it on), in the order they finished. */
   readonly fetched: string[]
+  /** Fetches by clients in flight, fetches started so far, and hand-outs waiting for room. */
+  inFlight: number
+  started: number
+  readonly waiting: (() => void)[]
 }
 
 /** Models of a job kept servable at once (an asynchronous job's queued tasks may still name the one before). */
@@ -80,7 +85,7 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
     const peers = [...(members.get(jobId) ?? [])]
     const put = (async () => handout.put(handoutBytes(params, hash, c.hash), peers, `fl:${jobId}:${round}`))()
     put.catch(() => {})
-    const m: RoundModel = { hash, cid: put, fetched: [] }
+    const m: RoundModel = { hash, cid: put, fetched: [], inFlight: 0, started: 0, waiting: [] }
     kept.push(m)
     while (kept.length > KEPT_MODELS) forget(kept.shift() as RoundModel)
     models.set(jobId, kept)
@@ -124,7 +129,37 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
     const share = peersMayServe(spec)
     const peers = share ? m.fetched.filter((p) => p !== clientId).slice(-(MAX_HANDOUT_PROVIDERS - 1)).reverse() : []
     const serveTo = share ? [...set].filter((p) => p !== clientId).slice(0, MAX_HANDOUT_PEERS) : []
-    return { ok: true, m, cid, providers: [...peers, mesh.peerId], serveTo }
+    // Fetches that run at once start on different clients: their list turns by one for each (a one-block model is
+    // fetched whole from the first provider that has it); this coordinator stays last, the provider of last resort.
+    const turn = peers.length === 0 ? 0 : m.started++ % peers.length
+    return { ok: true, m, cid, providers: [...peers.slice(turn), ...peers.slice(0, turn), mesh.peerId], serveTo }
+  }
+
+  /**
+   * Waits until `m` has room for one more fetch: as many at once as it has holders (this coordinator and the clients
+   * that fetched it), so each holder serves about one client at a time and the holders double each step: 10 clients
+   * take 4 steps, not 10 one after another.
+   */
+  const fetchSlot = async (m: RoundModel, signal: AbortSignal): Promise<() => void> => {
+    while (m.inFlight >= 1 + m.fetched.length) {
+      signal.throwIfAborted()
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          signal.removeEventListener('abort', wake)
+          resolve()
+        }
+        m.waiting.push(wake)
+        signal.addEventListener('abort', wake, { once: true })
+      })
+    }
+    m.inFlight++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      m.inFlight--
+      for (const wake of m.waiting.splice(0)) wake()
+    }
   }
 
   /**
@@ -141,20 +176,26 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
     signal: AbortSignal,
     progress: Parameters<CoordinatorTransport['train']>[3],
   ): ReturnType<CoordinatorTransport['train']> => {
-    const h = await handoutFor(handout, clientId, task, spec)
-    if (!h.ok) {
-      progress?.modelSent()
-      return h
-    }
-    const { m } = h
-    const byCid = create(TrainRequestSchema, { ...request, modelCid: h.cid, modelProviders: h.providers, serveTo: h.serveTo })
+    // Clients that serve each other pace themselves (fetchSlot), so the core's dispatch slot frees at once; under
+    // differential privacy the coordinator is the only provider and the slot frees when the client has the model.
+    const share = peersMayServe(spec)
+    if (share) progress?.modelSent()
+    let release: (() => void) | undefined
     try {
+      const m0 = roundModel(handout, task.jobId, task.round, task.modelHash, task.params)
+      if (share) release = await fetchSlot(m0, signal)
+      const h = await handoutFor(handout, clientId, task, spec)
+      if (!h.ok) return h
+      const { m } = h
+      const byCid = create(TrainRequestSchema, { ...request, modelCid: h.cid, modelProviders: h.providers, serveTo: h.serveTo })
       for (let attempt = 0; ; attempt++) {
         try {
           const r = await mesh.rpc.call(clientId, FL_TRAIN, byCid, { signal, timeoutMs: modelTimeoutMs })
           if (!r.accepted) return { ok: false, reason: r.reason }
           const fetched = Object.values(r.modelBlocks).reduce((a, b) => a + b, 0)
-          if (!m.fetched.includes(clientId)) m.fetched.push(clientId)
+          // Only a client that fetched the root holds it in its store to serve on (one that had the model by its hash
+          // may not).
+          if (fetched > 0 && !m.fetched.includes(clientId)) m.fetched.push(clientId)
           c.onHandout?.(task.jobId, task.round, clientId, r.modelBlocks)
           return { ok: true, bytesDown: fetched > 0 ? task.params.byteLength : 0 }
         } catch (err) {
@@ -163,7 +204,10 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
           if (why !== undefined) return { ok: false, reason: why }
         }
       }
+    } catch (err) {
+      return { ok: false, reason: reasonOf(err) }
     } finally {
+      release?.()
       progress?.modelSent()
     }
   }
@@ -265,7 +309,7 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
             { jobId: task.jobId, round: task.round, modelHash: fromHex(task.modelHash), modelCid: h.cid, modelProviders: h.providers, serveTo: h.serveTo },
             { signal, timeoutMs: evaluateTimeoutMs + modelTimeoutMs },
           )
-          if (!h.m.fetched.includes(clientId)) h.m.fetched.push(clientId)
+          if (Object.values(r.modelBlocks).some((n) => n > 0) && !h.m.fetched.includes(clientId)) h.m.fetched.push(clientId)
           if (Object.keys(r.modelBlocks).length > 0) c.onHandout?.(task.jobId, task.round, clientId, r.modelBlocks)
           return { ok: true, loss: r.loss, accuracy: r.accuracy, examples: Number(r.examples) }
         } catch (err) {

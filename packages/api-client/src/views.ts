@@ -37,6 +37,11 @@ export const adViewSchema = resourcesViewSchema.extend({
   /** Peers the advertiser holds a live connection to. */
   neighbors: strings,
   activities: z.array(activityViewSchema),
+  /** Its block store: bytes used, the quota (null: none), whether it takes replicas and up to what size (null: runs none). */
+  store: z
+    .object({ usedBytes: z.number(), quotaBytes: z.number().nullable(), acceptsReplicas: z.boolean(), maxReplicaBytes: z.number() })
+    .nullable()
+    .default(null),
 })
 export type AdView = z.infer<typeof adViewSchema>
 

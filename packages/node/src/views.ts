@@ -54,6 +54,15 @@ export function adView(ad: ResourceAd): AdView {
     accelerators: ad.accelerators.map((a) => ({ kind: a.kind, name: a.name, memoryBytes: Number(a.memoryBytes) })),
     neighbors: [...ad.neighbors],
     activities: ad.activities.map((a) => ({ kind: a.kind, jobId: a.jobId, detail: a.detail })),
+    store:
+      ad.store === undefined
+        ? null
+        : {
+            usedBytes: Number(ad.store.usedBytes),
+            quotaBytes: ad.store.quotaBytes === 0n ? null : Number(ad.store.quotaBytes),
+            acceptsReplicas: ad.store.acceptsReplicas,
+            maxReplicaBytes: Number(ad.store.maxReplicaBytes),
+          },
   }
 }
 

@@ -174,6 +174,9 @@ describe('replication and repair (issue 16)', () => {
       expect(status.lastRepair?.refused.map((r) => r.peer)).not.toContain(closed.peerId)
       expect(await holds(closed, root)).toBe(false)
 
+      // The API shows what the ads say (weft peers prints it as STORE USED/QUOTA, +r for replicas taken).
+      const seen = (await createApiClient({ url: origin.apiUrl }).peers()).find((p) => p.peerId === closed.peerId)
+      expect(seen?.ad.store).toMatchObject({ acceptsReplicas: false, quotaBytes: closed.config.store.maxBytes })
       // Forget: every holder ends the target; the replicas pulled for it are unpinned and unserved, the origin's copy stays.
       const api = createApiClient({ url: origin.apiUrl })
       const forgot = await api.storeForget(root.toString())

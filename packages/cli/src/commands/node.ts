@@ -158,6 +158,13 @@ export function formatStatus(view: NodeView): string {
   return lines.join('\n')
 }
 
+/** A peer's block store in a column: used of quota, and `+r` when it takes replicas. */
+function storeText(store: PeerView['ad']['store']): string {
+  if (store === null) return '-'
+  const quota = store.quotaBytes === null ? 'no quota' : formatBytes(store.quotaBytes)
+  return `${formatBytes(store.usedBytes)}/${quota}${store.acceptsReplicas ? ' +r' : ''}`
+}
+
 /** Human-readable `weft peers`. */
 export function formatPeers(peers: readonly PeerView[]): string {
   if (peers.length === 0) return 'no peers known yet'
@@ -170,9 +177,10 @@ export function formatPeers(peers: readonly PeerView[]): string {
     p.ad.cpu.load1.toFixed(2),
     runtimesText(p.ad.runtimes) || '-',
     p.ad.datasets.map((d) => `${d.name}:${d.examples}`).join(',') || '-',
+    storeText(p.ad.store),
     p.ad.version,
   ])
-  const table = formatTable(['PEER', 'STATUS', 'LABELS', 'CORES', 'MEM FREE/TOTAL', 'LOAD', 'RUNTIMES', 'DATASETS', 'VERSION'], rows)
+  const table = formatTable(['PEER', 'STATUS', 'LABELS', 'CORES', 'MEM FREE/TOTAL', 'LOAD', 'RUNTIMES', 'DATASETS', 'STORE USED/QUOTA', 'VERSION'], rows)
   const indirect = peers.some((p) => p.status === 'alive' && !p.connected)
   return indirect ? `${table}\n(alive* = known through gossip or the DHT, not directly connected)` : table
 }

@@ -45,9 +45,11 @@ interface CorruptNode {
   readonly child: ChildProcess
 }
 
-async function startCorruptNode(dataDir: string, bootstrap: string): Promise<CorruptNode> {
+/** Forks the lying peer (registered in `children` at once) and resolves once its node is up. */
+async function startCorruptNode(dataDir: string, bootstrap: string, children: ChildProcess[]): Promise<CorruptNode> {
   mkdirSync(dataDir, { recursive: true })
   const child = fork(CORRUPT_NODE, ['--data-dir', dataDir, '--bootstrap', bootstrap], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+  children.push(child)
   const corrupted: string[] = []
   let stderr = ''
   child.stderr?.on('data', (b: Buffer) => {
@@ -64,9 +66,10 @@ async function startCorruptNode(dataDir: string, bootstrap: string): Promise<Cor
 }
 
 describe('the block store across ten node processes', () => {
-  const root = mkdtempSync(join(tmpdir(), 'weft-store-processes-'))
+  let root: string
   const nodes: LocalNode[] = []
-  let corrupt: CorruptNode | undefined
+  /** Fixture processes (the lying peer), killed in afterAll whatever happened. */
+  const children: ChildProcess[] = []
   /** The spread artifact's root, once the first case put it. */
   let spreadCid: string | undefined
   const weft = (node: LocalNode, ...args: string[]) => run(process.execPath, [BIN, ...args, '--data-dir', node.dataDir], { maxBuffer: 16 * MIB })
@@ -76,6 +79,7 @@ describe('the block store across ten node processes', () => {
   const alive = () => nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null)
 
   beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'weft-store-processes-'))
     const configFor = (i: number): string => {
       const dir = join(root, `n${i}`)
       mkdirSync(dir, { recursive: true })
@@ -87,12 +91,13 @@ describe('the block store across ten node processes', () => {
       const dir = configFor(i)
       return startLocalNode({ startTimeoutMs: 120_000, dataDir: dir, args: [...TIMING, '--config', join(dir, 'weft.json'), ...bootstrap.flatMap((b) => ['--bootstrap', b])] })
     }
-    nodes.push(await start(0, []))
-    const first = nodes[0]?.addrs.find((a) => !a.includes('/ws')) as string
-    nodes.push(await start(1, [first]))
-    const second = nodes[1]?.addrs.find((a) => !a.includes('/ws')) as string
+    // Each node is kept as soon as it is up (by index: n0 is the source, the last one has the small quota), so that
+    // afterAll stops every started one even when another failed to start.
+    const keep = (i: number, bootstrap: string[]) => start(i, bootstrap).then((n) => (nodes[i] = n))
+    const first = (await keep(0, [])).addrs.find((a) => !a.includes('/ws')) as string
+    const second = (await keep(1, [first])).addrs.find((a) => !a.includes('/ws')) as string
     // Two bootstrap peers, so the mesh holds together once the first is killed.
-    nodes.push(...(await Promise.all(Array.from({ length: NODES - 2 }, (_, i) => start(i + 2, [first, second])))))
+    await Promise.all(Array.from({ length: NODES - 2 }, (_, i) => keep(i + 2, [first, second])))
     await waitUntil(
       async () => (await Promise.all(nodes.map(async (n) => (await n.api.peers('alive')).filter((p) => p.connected).length))).every((c) => c >= NODES - 1),
       120_000,
@@ -102,9 +107,9 @@ describe('the block store across ten node processes', () => {
   }, 300_000)
 
   afterAll(async () => {
-    corrupt?.child.kill('SIGKILL')
-    await Promise.all(nodes.map((n) => n.stop(5000)))
-    rmSync(root, { recursive: true, force: true })
+    for (const child of children) child.kill('SIGKILL')
+    await Promise.all(nodes.filter((n) => n !== undefined).map((n) => n.stop(5000)))
+    if (root !== undefined) rmSync(root, { recursive: true, force: true })
   }, 60_000)
 
   it('spreads an artifact to all ten, and every fetch completes when the original holder is SIGKILLed mid-way', async () => {
@@ -152,11 +157,11 @@ describe('the block store across ten node processes', () => {
 
   it('refuses a wrong block from a lying peer, records it, and gets that block from another provider', async () => {
     const [honest, fetcher] = alive() as [LocalNode, LocalNode]
-    corrupt = await startCorruptNode(join(root, 'corrupt'), honest.addrs.find((a) => !a.includes('/ws')) as string)
+    const corrupt = await startCorruptNode(join(root, 'corrupt'), honest.addrs.find((a) => !a.includes('/ws')) as string, children)
     const bytes = randomBytes(8 * MIB)
     const cid = await put(honest, bytes, 'model.bin')
     expect(await put(corrupt, bytes, 'model.bin', false)).toBe(cid)
-    await waitUntil(async () => (await fetcher.api.peers('alive')).some((p) => p.peerId === corrupt?.peerId && p.connected), 60_000, 'the fetcher to see the lying peer')
+    await waitUntil(async () => (await fetcher.api.peers('alive')).some((p) => p.peerId === corrupt.peerId && p.connected), 60_000, 'the fetcher to see the lying peer')
 
     const result = await fetcher.api.storeFetch(cid, { providers: [corrupt.peerId, honest.peerId] })
     expect(corrupt.corrupted.length).toBeGreaterThan(0)
@@ -178,8 +183,7 @@ describe('the block store across ten node processes', () => {
       (e: Error & { stderr: string; code: number }) => e,
     )
     expect(err?.code).toBe(1)
-    expect(err?.stderr).toContain('store.maxBytes')
-    expect(err?.stderr).toContain(String(SMALL_QUOTA))
+    expect(err?.stderr).toContain(`the block store is full: its quota store.maxBytes is ${SMALL_QUOTA} bytes`)
     // The artifact it already held is whole.
     expect(await full.api.storeStat(spreadCid as string)).toMatchObject({ missing: 0 })
   }, 120_000)

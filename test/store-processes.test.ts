@@ -73,9 +73,20 @@ describe('the block store across ten node processes', () => {
   /** The spread artifact's root, once the first case put it. */
   let spreadCid: string | undefined
   const weft = (node: LocalNode, ...args: string[]) => run(process.execPath, [BIN, ...args, '--data-dir', node.dataDir], { maxBuffer: 16 * MIB })
-  /** Puts `bytes` on `node` (announced: served and provided) and returns its root CID. */
-  const put = async (node: LocalNode | CorruptNode, bytes: Uint8Array, name: string, announce = true): Promise<string> =>
-    (await node.api.storeAddFile(bytes, { name, announce, size: bytes.byteLength })).cid
+  /**
+   * Puts `bytes` on `node` (announced: served and provided) and returns its root CID. An upload that meets a
+   * keep-alive socket the node's server has just closed fails with EPIPE (fetch retries no POST); the same bytes
+   * put again give the same root, so it is tried up to three times.
+   */
+  const put = async (node: LocalNode | CorruptNode, bytes: Uint8Array, name: string, announce = true): Promise<string> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await node.api.storeAddFile(bytes, { name, announce, size: bytes.byteLength })).cid
+      } catch (err) {
+        if ((err as Error).name !== 'NodeNotRunningError' || attempt >= 3) throw err
+      }
+    }
+  }
   const alive = () => nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null)
 
   beforeAll(async () => {
@@ -124,15 +135,15 @@ describe('the block store across ten node processes', () => {
     for (const r of first) expect(r).toMatchObject({ ok: true, cid, badBlocks: 0 })
     // Wave two starts; the source is killed at the first block any of it receives.
     let killed: Promise<void> | undefined
-    const incompleteAtKill = new Set<string>()
     const progressOf = new Map<string, number>()
+    let atKill = new Map<string, number>()
     const second = await Promise.all(
       waveTwo.map((n) =>
         n.api.storeFetch(cid, {
           onProgress: (p) => {
             progressOf.set(n.peerId, p.bytes)
             if (killed === undefined && p.bytes > 0) {
-              for (const m of waveTwo) if ((progressOf.get(m.peerId) ?? 0) < SPREAD_BYTES) incompleteAtKill.add(m.peerId)
+              atKill = new Map(progressOf)
               killed = source.kill()
             }
           },
@@ -141,7 +152,9 @@ describe('the block store across ten node processes', () => {
     )
     await killed
     expect(source.process.signalCode).toBe('SIGKILL')
-    expect(incompleteAtKill.size).toBeGreaterThan(0)
+    // The kill fell mid-way: wave two fetched most of its bytes after it.
+    const afterKill = second.reduce((sum, r, i) => sum + r.bytes - (atKill.get(waveTwo[i]?.peerId ?? '') ?? 0), 0)
+    expect(afterKill).toBeGreaterThan(SPREAD_BYTES)
     for (const r of second) {
       expect(r).toMatchObject({ ok: true, cid, badBlocks: 0 })
       // Blocks came from the first wave, not only from the source.

@@ -3,8 +3,9 @@
 // block is refused and the block comes from elsewhere; a full quota fails a fetch with a message naming it; a killed
 // holder's replica is restored. Every node runs `weft node start` (the CLI's entry, as users run it) and is driven
 // through its HTTP API or the `weft` CLI. The issue names a 200 MB artifact; on a 2-core CI machine that would take
-// minutes: ten idle nodes alone keep its two cores busy (load ~10), and one source then serves ~5 MiB/s, so the spread
-// here is 16 MiB (16 raw leaves of 1 MiB; the file runs ~3 min there) and benchmarks/store-spread.mjs does the 200 MB.
+// minutes (ten idle nodes take ~70% of one core, and one source then serves ~5-6 MiB/s), so the spread
+// here is 16 MiB (16 raw leaves of 1 MiB; the file ran 74-104 s there, start-up included) and
+// benchmarks/store-spread.mjs does the 200 MB.
 import { type ChildProcess, execFile, fork } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'

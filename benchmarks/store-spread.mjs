@@ -123,15 +123,7 @@ async function main() {
       500,
     )
     const data = randomBytes(bytes)
-    // An upload (a POST) that meets a keep-alive socket the node's HTTP server has just closed fails with EPIPE and
-    // is not retried by fetch; the same bytes put again give the same root, so it is retried here.
-    let added
-    for (let attempt = 1; added === undefined; attempt++) {
-      added = await source.api.storeAddFile(data, { name: 'artifact.bin', announce: true, size: bytes }).catch((err) => {
-        if (err.name !== 'NodeNotRunningError' || attempt >= 3) throw err
-        return undefined
-      })
-    }
+    const added = await source.api.storeAddFile(data, { name: 'artifact.bin', announce: true, size: bytes })
     const cid = added.cid
     const expected = createHash('sha256').update(data).digest('hex')
     say(`store-spread: ${mb} MiB artifact ${cid}, 1 source + ${fetcherCount} fetcher processes${args['serve-rate'] === undefined ? '' : `, serve rate ${args['serve-rate']} B/s`}`)

@@ -75,19 +75,11 @@ describe('the block store across ten node processes', () => {
   let spreadCid: string | undefined
   const weft = (node: LocalNode, ...args: string[]) => run(process.execPath, [BIN, ...args, '--data-dir', node.dataDir], { maxBuffer: 16 * MIB })
   /**
-   * Puts `bytes` on `node` (announced: served and provided) and returns its root CID. An upload that meets a
-   * keep-alive socket the node's server has just closed fails with EPIPE (fetch retries no POST); the same bytes
-   * put again give the same root, so it is tried up to three times.
+   * Puts `bytes` on `node` (announced: served and provided) and returns its root CID. (An upload that meets a
+   * kept-alive socket the node had just closed is sent again by the API client: content-addressed, it is idempotent.)
    */
-  const put = async (node: LocalNode | CorruptNode, bytes: Uint8Array, name: string, announce = true): Promise<string> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return (await node.api.storeAddFile(bytes, { name, announce, size: bytes.byteLength })).cid
-      } catch (err) {
-        if ((err as Error).name !== 'NodeNotRunningError' || attempt >= 3) throw err
-      }
-    }
-  }
+  const put = async (node: LocalNode | CorruptNode, bytes: Uint8Array, name: string, announce = true): Promise<string> =>
+    (await node.api.storeAddFile(bytes, { name, announce, size: bytes.byteLength })).cid
   const alive = () => nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null)
 
   beforeAll(async () => {

@@ -148,6 +148,15 @@ export interface ApiClient {
   datasetFetch(name: string, options?: { cid?: string }): Promise<DatasetFetchView>
 }
 
+/** Codes of a connection that died under a request (Node's fetch puts them on the error's cause). */
+const CONNECTION_DIED = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE'])
+
+/** Whether a fetch failed because its connection died before an answer (not a refusal, a timeout or an abort). */
+function connectionDied(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause
+  return err instanceof TypeError && typeof cause?.code === 'string' && CONNECTION_DIED.has(cause.code)
+}
+
 function toBase64(bytes: Uint8Array): string {
   let binary = ''
   for (const b of bytes) binary += String.fromCharCode(b)
@@ -163,6 +172,11 @@ interface RequestInit_ {
   /** Bytes sent as they are, with this content type (store uploads). */
   readonly bytes?: { readonly body: BodyInit; readonly contentType: string; readonly size?: number }
   readonly timeoutMs?: number
+  /**
+   * Sending it twice does what sending it once does (a GET, a content-addressed upload): sent again once when the
+   * connection dies before an answer (a kept-alive socket the node had just closed), if its body can be sent again.
+   */
+  readonly idempotent?: boolean
   /** The Accept header (a progress stream). */
   readonly accept?: string
 }
@@ -210,9 +224,8 @@ export function createApiClient(init: ApiClientInit): ApiClient {
       headers['content-type'] = options.bytes.contentType
       if (options.bytes.size !== undefined) headers['x-weft-size'] = String(options.bytes.size)
     }
-    let res: Response
-    try {
-      res = await fetchFn(`${base}${path}`, {
+    const attempt = () =>
+      fetchFn(`${base}${path}`, {
         method,
         headers,
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
@@ -221,6 +234,15 @@ export function createApiClient(init: ApiClientInit): ApiClient {
         ...(init.credentials === undefined ? {} : { credentials: init.credentials }),
         signal: AbortSignal.timeout(options.timeoutMs ?? timeoutMs),
       })
+    const replayable = options.bytes === undefined || !(options.bytes.body instanceof ReadableStream)
+    let res: Response
+    try {
+      try {
+        res = await attempt()
+      } catch (err) {
+        if (!((method === 'GET' || options.idempotent === true) && replayable && connectionDied(err))) throw err
+        res = await attempt()
+      }
     } catch (err) {
       throw new NodeNotRunningError(`cannot reach the node API${base === '' ? '' : ` at ${base}`}: ${(err as Error).message}`, { cause: err })
     }
@@ -274,14 +296,17 @@ export function createApiClient(init: ApiClientInit): ApiClient {
         method: 'POST',
         bytes: { body, contentType: 'application/octet-stream', ...(options.size === undefined ? {} : { size: options.size }) },
         timeoutMs: TRANSFER_MS,
+        // Content-addressed: the same bytes make the same root.
+        idempotent: true,
       }),
     storeAddDirectory: (entries: readonly { name: string; cid: string }[], options: { name?: string; pin?: boolean } = {}) =>
-      json(storeRootViewSchema, '/v1/store/directories', { method: 'POST', body: { entries, ...options }, timeoutMs: 120_000 }),
+      json(storeRootViewSchema, '/v1/store/directories', { method: 'POST', body: { entries, ...options }, timeoutMs: 120_000, idempotent: true }),
     storeImportCar: (body: BodyInit, options: { pin?: boolean; size?: number } = {}) =>
       json(storeImportViewSchema, `/v1/store/car?${storeQuery(options)}`, {
         method: 'POST',
         bytes: { body, contentType: 'application/vnd.ipld.car', ...(options.size === undefined ? {} : { size: options.size }) },
         timeoutMs: TRANSFER_MS,
+        idempotent: true,
       }),
     storePin: (cid: string, name?: string) =>
       json(storeRootViewSchema, `/v1/store/${enc(cid)}/pin`, { method: 'POST', body: name === undefined ? {} : { name }, timeoutMs: 120_000 }),

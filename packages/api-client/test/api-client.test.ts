@@ -1,6 +1,6 @@
 // The control API client against a real node (in this process), and against a server that answers malformed views.
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -58,6 +58,54 @@ describe('api client against a running node', () => {
       rmSync(empty, { recursive: true, force: true })
     }
     await expect(createApiClient({ url: 'http://127.0.0.1:1', timeoutMs: 2000 }).node()).rejects.toMatchObject({ name: 'NodeNotRunningError' })
+  })
+
+  describe('a connection that dies under a request (a kept-alive socket the node had just closed)', () => {
+    // A TCP proxy to the node that, while armed, reads a request's first bytes and then closes the connection unanswered.
+    let proxy: NetServer
+    let url = ''
+    let dropNext = 0
+    beforeAll(async () => {
+      const target = new URL(node.apiUrl)
+      proxy = createNetServer((client) => {
+        if (dropNext > 0) {
+          dropNext--
+          client.once('data', () => client.destroy())
+          return
+        }
+        const upstream = connect(Number(target.port), target.hostname)
+        client.pipe(upstream).pipe(client)
+        client.on('error', () => upstream.destroy())
+        upstream.on('error', () => client.destroy())
+      })
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+      url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+    })
+    afterAll(() => new Promise<void>((resolve) => proxy.close(() => resolve())))
+
+    it('sends a content-addressed upload again and gets its root; a job submission is not sent twice', async () => {
+      const client = createApiClient({ url })
+      const bytes = new Uint8Array(300_000).map((_, i) => (i * 31) % 251)
+      dropNext = 1
+      const root = await client.storeAddFile(bytes, { name: 'retried' })
+      expect(dropNext).toBe(0)
+      expect(root.size).toBe(300_000)
+      expect((await createApiClient({ url: node.apiUrl }).storeStat(root.cid)).missing).toBe(0)
+      // A submission is not idempotent: the dead connection is the caller's to judge, and no job was made.
+      const before = (await client.jobs()).jobs.length
+      dropNext = 1
+      await expect(client.submitJob({ rounds: 1 })).rejects.toMatchObject({ name: 'NodeNotRunningError' })
+      expect((await client.jobs()).jobs.length).toBe(before)
+      // A stream body cannot be sent again.
+      dropNext = 1
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(bytes)
+          c.close()
+        },
+      })
+      await expect(client.storeAddFile(stream, { size: bytes.byteLength })).rejects.toMatchObject({ name: 'NodeNotRunningError' })
+    })
   })
 
   describe('a server that answers malformed views', () => {

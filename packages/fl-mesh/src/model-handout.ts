@@ -23,7 +23,16 @@ export interface ModelHandout {
    * Fetches a root from `providers` at once (each block verified against its CID on arrival; a provider sending a bad
    * one is dropped), pins it without announcing it, and reads its bytes (at most `maxBytes`).
    */
-  fetch(cid: string, providers: readonly string[], options: { readonly maxBytes: number; readonly signal: AbortSignal }): Promise<HandoutFetch>
+  fetch(
+    cid: string,
+    providers: readonly string[],
+    options: {
+      readonly maxBytes: number
+      readonly signal: AbortSignal
+      /** Peers the root will be served to once fetched: its blocks stored so far are served to them while it is fetched. */
+      readonly serveTo?: readonly string[]
+    },
+  ): Promise<HandoutFetch>
   /** Stops serving a root and unpins it, so the next gc may take its blocks (best effort). */
   release(cid: string): void
 }

@@ -388,7 +388,9 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     if (pending === undefined) {
       const signal = AbortSignal.any([job.abort.signal, AbortSignal.timeout(c.handoutTimeoutMs ?? 120_000)])
       pending = (async () => {
-        const got = await handout.fetch(cid, providers, { maxBytes: policy.maxModelBytes + 4096, signal })
+        // The peers this node will serve the model to get its blocks while it is fetched (they may fetch meanwhile).
+        const serveTo = req.serveTo.filter((p) => p !== mesh.peerId)
+        const got = await handout.fetch(cid, providers, { maxBytes: policy.maxModelBytes + 4096, signal, serveTo })
         if (!got.ok) return got
         try {
           return { ...got, params: modelOfHandout(got.bytes, hash, policy.maxModelBytes) }

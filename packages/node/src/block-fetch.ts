@@ -39,6 +39,8 @@ export interface FetchDagInit {
   readonly signal?: AbortSignal
   onProgress?(progress: FetchProgress): void
   onDrop?(peer: string, reason: DropReason, detail: string): void
+  /** A block was verified and durably stored (its put returned): from now on it may be served on. */
+  onStored?(cid: CID): void
 }
 
 export interface FetchProgress {
@@ -186,6 +188,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
         if (!wanted.has(block.cid)) return undefined
         try {
           await store.put(cid, block.data)
+          init.onStored?.(cid)
           return { cid, data: block.data }
         } catch (err) {
           if ((err as Error).name === 'BlockMismatchError' || (err as Error).name === 'BlockTooLargeError') {

@@ -48,6 +48,11 @@ export interface BlockExchange {
       batch?: number
       /** Announce the root once fetched (default: `store.provideFetched`); false only pins it (a private artifact). */
       announce?: boolean
+      /**
+       * Serve the root to these peers only once fetched (as `serveTo`, merged with any set it has), and its blocks
+       * stored so far to them while fetching. Ignored when the root is announced (served to everyone).
+       */
+      serveTo?: readonly string[]
     },
   ): Promise<FetchDagResult>
   /** Providers dropped by fetches for a bad block, most recent last (bounded). */
@@ -85,6 +90,23 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         }
         return false
       }
+      /** Blocks in each announced root's DAG (what `store/have` reports). */
+      const counts = new Map<string, number>()
+      /**
+       * Roots being fetched to be served once complete (announced, or to named peers): the blocks verified and stored
+       * so far, served meanwhile to the same audience. `fetches` counts the fetches of the root in progress here.
+       */
+      const partials = new Map<string, { blocks: Set<string>; to: ReadonlySet<string> | 'all'; fetches: number }>()
+      const partialFor = (peer: string, root: string) => {
+        const entry = partials.get(root)
+        return entry !== undefined && (entry.to === 'all' || entry.to.has(peer)) ? entry : undefined
+      }
+      const servesPartial = (peer: string, key: string): boolean => {
+        for (const entry of partials.values()) {
+          if (entry.blocks.has(key) && (entry.to === 'all' || entry.to.has(peer))) return true
+        }
+        return false
+      }
 
       const save = (): void => {
         writeFileSync(`${file}.tmp`, JSON.stringify([...roots.keys()]), { mode: 0o600 })
@@ -92,7 +114,12 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
       }
       const index = async (root: CID): Promise<boolean> => {
         if ((await missingBlocks(store, root, 1)).length > 0) return false
-        for await (const { cid } of dagBlocks(store, root)) served.add(blockKey(cid))
+        let n = 0
+        for await (const { cid } of dagBlocks(store, root)) {
+          served.add(blockKey(cid))
+          n++
+        }
+        counts.set(blockKey(root), n)
         return true
       }
       const provide = async (root: CID): Promise<void> => {
@@ -124,7 +151,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           const [cid] = s.length <= MAX_CID_STRING ? parseWireCids([s]) : []
           const key = cid === undefined ? undefined : blockKey(cid)
           // A block past the answer's budget is left for a later call before its file is read.
-          const allowed = key !== undefined && (served.has(key) || servesTo(rpcCtx.peer, key, false))
+          const allowed = key !== undefined && (served.has(key) || servesTo(rpcCtx.peer, key, false) || servesPartial(rpcCtx.peer, key))
           const size = allowed ? store.blockSize(key) : undefined
           const data = cid !== undefined && size !== undefined && size <= budget ? await store.get(cid) : undefined
           if (data === undefined || data.byteLength > budget) {
@@ -141,9 +168,13 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
       await mesh.rpc.handle(STORE_HAVE, async (req, rpcCtx) => {
         if (req.root.length > MAX_CID_STRING) return { complete: false }
         const [cid] = parseWireCids([req.root])
-        const key = cid === undefined ? undefined : blockKey(cid)
-        const allowed = key !== undefined && (roots.has(key) || servesTo(rpcCtx.peer, key, true))
-        return { complete: cid !== undefined && allowed && (await missingBlocks(store, cid, 1)).length === 0 }
+        if (cid === undefined) return { complete: false }
+        const key = blockKey(cid)
+        const allowed = roots.has(key) || servesTo(rpcCtx.peer, key, true)
+        if (allowed && (await missingBlocks(store, cid, 1)).length === 0) return { complete: true, blocks: counts.get(key) ?? servedTo.get(key)?.blocks.size ?? 0 }
+        const partial = partialFor(rpcCtx.peer, key)
+        if (partial !== undefined && partial.blocks.size > 0) return { complete: false, partial: true, blocks: partial.blocks.size }
+        return { complete: false }
       })
 
       const exchange: BlockExchange = {
@@ -151,6 +182,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         announced: (root) => roots.has(blockKey(root)),
         async unannounce(root) {
           if (!roots.delete(blockKey(root))) return false
+          counts.delete(blockKey(root))
           save()
           // The blocks the other announced roots reach, gathered before the swap so none of theirs goes unserved.
           const still = new Set<string>()
@@ -212,6 +244,21 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         },
         async fetch(root, options = {}) {
           const signal = AbortSignal.any([stopController.signal, ...(options.signal ? [options.signal] : [])])
+          const key = blockKey(root)
+          const announce = options.announce ?? config.store.provideFetched
+          const serveTo = options.serveTo ?? []
+          // A root that will be served once complete is served block by block while it is fetched, to the same
+          // audience (a private fetch serves nothing); the entry goes when the last fetch of it here ends.
+          const audience = announce ? 'all' : serveTo.length > 0 ? new Set(serveTo) : undefined
+          const partial = audience === undefined ? undefined : (partials.get(key) ?? { blocks: new Set<string>(), to: audience, fetches: 0 })
+          if (partial !== undefined && audience !== undefined) {
+            if (partial.to !== 'all') partial.to = audience === 'all' ? 'all' : new Set([...partial.to, ...audience])
+            partial.fetches++
+            partials.set(key, partial)
+          }
+          const done = (): void => {
+            if (partial !== undefined && --partial.fetches === 0) partials.delete(key)
+          }
           // The DAG's blocks (fetched, or here already) are held from gc until the root is pinned.
           const held = store.holding()
           const result = await fetchDag(
@@ -230,6 +277,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
               ...(options.batch !== undefined ? { batch: options.batch } : {}),
               signal,
               ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+              ...(partial !== undefined ? { onStored: (cid: CID) => partial.blocks.add(blockKey(cid)) } : {}),
               onDrop: (peer, reason, detail) => {
                 log.warn({ peer, root: root.toString(), reason, detail }, 'store: a provider was dropped from a fetch')
                 if (reason === 'bad-block' || reason === 'unrequested-block') {
@@ -240,6 +288,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
             },
           ).catch((err: unknown) => {
             held.release()
+            done()
             throw err
           })
           ctx.metrics.store.fetchedBlocks.inc(result.blocks)
@@ -247,11 +296,15 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           ctx.metrics.store.badBlocks.inc({ source: 'peer' }, result.badBlocks)
           try {
             if (result.ok) {
-              if (options.announce ?? config.store.provideFetched) await exchange.announce(root)
-              else await store.pin(root)
+              if (announce) await exchange.announce(root)
+              else {
+                await store.pin(root)
+                if (serveTo.length > 0) await exchange.serveTo(root, [...(servedTo.get(key)?.peers ?? []), ...serveTo])
+              }
             }
           } finally {
             held.release()
+            done()
           }
           return result
         },

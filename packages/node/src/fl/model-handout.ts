@@ -74,7 +74,7 @@ export function blockStoreHandout(store: DiskStore, exchange: BlockExchange): Mo
         return { ok: false, reason: `not a CID: ${(err as Error).message}`, blocks: {} }
       }
       const before = (await store.stat(root))?.pinned === true
-      const r = await exchange.fetch(root, { providers, signal: options.signal, announce: false })
+      const r = await exchange.fetch(root, { providers, signal: options.signal, announce: false, ...(options.serveTo !== undefined ? { serveTo: options.serveTo } : {}) })
       if (!r.ok) return { ok: false, reason: `no provider could serve ${cid}: ${r.detail}`, blocks: r.providers }
       const h = await hold(root, before)
       try {

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/store/v1/store.proto.
  */
 export const file_weft_store_v1_store: GenFile = /*@__PURE__*/
-  fileDesc("Chl3ZWZ0L3N0b3JlL3YxL3N0b3JlLnByb3RvEg13ZWZ0LnN0b3JlLnYxIh0KDUJsb2Nrc1JlcXVlc3QSDAoEY2lkcxgBIAMoCSIiCgVCbG9jaxILCgNjaWQYASABKAkSDAoEZGF0YRgCIAEoDCJHCg5CbG9ja3NSZXNwb25zZRIkCgZibG9ja3MYASADKAsyFC53ZWZ0LnN0b3JlLnYxLkJsb2NrEg8KB21pc3NpbmcYAiADKAkiGwoLSGF2ZVJlcXVlc3QSDAoEcm9vdBgBIAEoCSIgCgxIYXZlUmVzcG9uc2USEAoIY29tcGxldGUYASABKAhiBnByb3RvMw");
+  fileDesc("Chl3ZWZ0L3N0b3JlL3YxL3N0b3JlLnByb3RvEg13ZWZ0LnN0b3JlLnYxIh0KDUJsb2Nrc1JlcXVlc3QSDAoEY2lkcxgBIAMoCSIiCgVCbG9jaxILCgNjaWQYASABKAkSDAoEZGF0YRgCIAEoDCJHCg5CbG9ja3NSZXNwb25zZRIkCgZibG9ja3MYASADKAsyFC53ZWZ0LnN0b3JlLnYxLkJsb2NrEg8KB21pc3NpbmcYAiADKAkiGwoLSGF2ZVJlcXVlc3QSDAoEcm9vdBgBIAEoCSJBCgxIYXZlUmVzcG9uc2USEAoIY29tcGxldGUYASABKAgSDwoHcGFydGlhbBgCIAEoCBIOCgZibG9ja3MYAyABKA0iOQoJU3RvcmVIaW50EgwKBHJvb3QYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghjb21wbGV0ZRgDIAEoCGIGcHJvdG8z");
 
 /**
  * Blocks wanted, by CID string (at most 64).
@@ -84,7 +84,7 @@ export const BlocksResponseSchema: GenMessage<BlocksResponse> = /*@__PURE__*/
   messageDesc(file_weft_store_v1_store, 2);
 
 /**
- * Does the peer hold the whole DAG of `root`, announced?
+ * Does the peer hold the whole DAG of `root`, announced (or a part of it, while fetching it to announce)?
  *
  * @generated from message weft.store.v1.HaveRequest
  */
@@ -107,9 +107,25 @@ export const HaveRequestSchema: GenMessage<HaveRequest> = /*@__PURE__*/
  */
 export type HaveResponse = Message<"weft.store.v1.HaveResponse"> & {
   /**
+   * The whole DAG is held and served to the caller.
+   *
    * @generated from field: bool complete = 1;
    */
   complete: boolean;
+
+  /**
+   * Part of the DAG is held and served to the caller while the rest is being fetched (a partial holder).
+   *
+   * @generated from field: bool partial = 2;
+   */
+  partial: boolean;
+
+  /**
+   * Blocks of the DAG held and served to the caller (0 when neither complete nor partial).
+   *
+   * @generated from field: uint32 blocks = 3;
+   */
+  blocks: number;
 };
 
 /**
@@ -118,4 +134,38 @@ export type HaveResponse = Message<"weft.store.v1.HaveResponse"> & {
  */
 export const HaveResponseSchema: GenMessage<HaveResponse> = /*@__PURE__*/
   messageDesc(file_weft_store_v1_store, 4);
+
+/**
+ * A gossip hint on topic `weft/store/1`: the publisher (the message's signed author, never named inside) holds `root`
+ * or is fetching it to serve it. A hint is never trusted: a receiver asks the publisher `store/have` before using it.
+ *
+ * @generated from message weft.store.v1.StoreHint
+ */
+export type StoreHint = Message<"weft.store.v1.StoreHint"> & {
+  /**
+   * @generated from field: string root = 1;
+   */
+  root: string;
+
+  /**
+   * The DAG's size in bytes, when known (0: not known).
+   *
+   * @generated from field: uint64 size = 2;
+   */
+  size: bigint;
+
+  /**
+   * Whether the publisher holds the whole DAG (else it is fetching it).
+   *
+   * @generated from field: bool complete = 3;
+   */
+  complete: boolean;
+};
+
+/**
+ * Describes the message weft.store.v1.StoreHint.
+ * Use `create(StoreHintSchema)` to create a new message.
+ */
+export const StoreHintSchema: GenMessage<StoreHint> = /*@__PURE__*/
+  messageDesc(file_weft_store_v1_store, 5);
 

@@ -1,0 +1,144 @@
+// Swarming fetch (issue 16): a node fetching a root it will serve serves the blocks it has stored so far, to the same
+// audience (everyone for an announced root, the named peers for a hand-out, nobody for a private fetch), and stops when
+// the fetch fails; fetchers use such partial holders next to complete ones.
+import { randomBytes } from 'node:crypto'
+import { STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
+import { addFile, type CID, dagBlocks, parseCid } from '@weft/store'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
+
+async function connect(a: TestNode, b: TestNode): Promise<void> {
+  await a.mesh.libp2p.dial(b.mesh.libp2p.getMultiaddrs()[0]!)
+  await until(() => a.mesh.libp2p.getPeers().some((p) => p.toString() === b.peerId), 10_000, 'a connection')
+}
+
+/** A gate that holds requests until opened. */
+function gate(): { wait: () => Promise<void>; open: () => void } {
+  let open: () => void = () => {}
+  const opened = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { wait: () => opened, open }
+}
+
+/**
+ * Makes `node` a provider of its (not announced) `root` that serves `limit` blocks to anyone and then holds every
+ * further request until `held.open()`: a slow origin, so a fetcher stays partial as long as the test needs.
+ */
+async function slowOrigin(node: TestNode, root: CID, limit: number): Promise<{ open: () => void; served: () => number }> {
+  const held = gate()
+  let served = 0
+  await node.mesh.rpc.unhandle(STORE_BLOCKS)
+  await node.mesh.rpc.unhandle(STORE_HAVE)
+  await node.mesh.rpc.handle(STORE_HAVE, (req) => ({ complete: req.root === root.toString() }))
+  await node.mesh.rpc.handle(STORE_BLOCKS, async (req) => {
+    if (served >= limit) await held.wait()
+    const blocks: { cid: string; data: Uint8Array }[] = []
+    const missing: string[] = []
+    for (const s of req.cids) {
+      const data = await node.store!.get(parseCid(s))
+      if (data === undefined) missing.push(s)
+      else {
+        blocks.push({ cid: s, data })
+        served++
+      }
+    }
+    return { blocks, missing }
+  })
+  return { open: held.open, served: () => served }
+}
+
+describe('partial holders (issue 16, swarming)', () => {
+  let a: TestNode
+  let b: TestNode
+  let c: TestNode
+  /** A fresh 6 MiB file on A (7 blocks: six 1 MiB leaves and their parent), pinned, not announced. */
+  const fresh = async (): Promise<{ root: CID; keys: string[] }> => {
+    const root = (await addFile([new Uint8Array(randomBytes(6 * 1024 * 1024 + 777))], a.store!)).cid
+    await a.store!.pin(root)
+    const keys: string[] = []
+    for await (const { cid } of dagBlocks(a.store!, root)) keys.push(cid.toString())
+    return { root, keys }
+  }
+  const have = (from: TestNode, to: TestNode, root: CID) => from.mesh.rpc.call(to.peerId, STORE_HAVE, { root: root.toString() })
+
+  beforeAll(async () => {
+    ;[a, b, c] = await Promise.all([startTestNode(), startTestNode(), startTestNode()])
+    await connect(b, a)
+    await connect(c, a)
+    await connect(c, b)
+  }, 60_000)
+  afterAll(async () => {
+    await Promise.all([a, b, c].map((n) => n?.stop()))
+    removeTestDirs()
+  })
+
+  it('serves the blocks of an announced root it has stored while fetching, tells it is partial, and is complete after', async () => {
+    const { root, keys } = await fresh()
+    const origin = await slowOrigin(a, root, 3)
+    const fetching = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1 })
+    try {
+      await until(async () => (await c.mesh.rpc.call(b.peerId, STORE_HAVE, { root: root.toString() })).blocks >= 3, 20_000, 'B holding 3 blocks')
+      const have = await c.mesh.rpc.call(b.peerId, STORE_HAVE, { root: root.toString() })
+      expect(have).toMatchObject({ complete: false, partial: true, blocks: 3 })
+      const answer = await c.mesh.rpc.call(b.peerId, STORE_BLOCKS, { cids: keys })
+      expect(answer.blocks.length).toBe(3)
+      expect(answer.missing.length).toBe(keys.length - 3)
+      for (const block of answer.blocks) expect(Buffer.from(block.data).equals(Buffer.from((await a.store!.get(parseCid(block.cid)))!))).toBe(true)
+    } finally {
+      origin.open()
+    }
+    expect((await fetching).ok).toBe(true)
+    const after = await c.mesh.rpc.call(b.peerId, STORE_HAVE, { root: root.toString() })
+    expect(after).toMatchObject({ complete: true, partial: false, blocks: keys.length })
+  }, 60_000)
+
+  it('serves nothing of a private fetch (announce false, no peers named)', async () => {
+    const { root, keys } = await fresh()
+    const origin = await slowOrigin(a, root, 3)
+    const fetching = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1, announce: false })
+    try {
+      await until(async () => (await Promise.all(keys.map((k) => b.store!.has(parseCid(k))))).filter(Boolean).length >= 3, 20_000, 'B storing 3 blocks')
+      expect(await have(c, b, root)).toMatchObject({ complete: false, partial: false, blocks: 0 })
+      expect((await c.mesh.rpc.call(b.peerId, STORE_BLOCKS, { cids: keys })).blocks).toEqual([])
+    } finally {
+      origin.open()
+    }
+    expect((await fetching).ok).toBe(true)
+    expect(await have(c, b, root)).toMatchObject({ complete: false, partial: false })
+  }, 60_000)
+
+  it('serves a hand-out fetch (peers named) to the named peers only', async () => {
+    const { root, keys } = await fresh()
+    const origin = await slowOrigin(a, root, 3)
+    const fetching = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1, announce: false, serveTo: [c.peerId] })
+    try {
+      await until(async () => (await have(c, b, root)).blocks >= 3, 20_000, 'B holding 3 blocks')
+      expect((await c.mesh.rpc.call(b.peerId, STORE_BLOCKS, { cids: keys })).blocks.length).toBe(3)
+      expect(await have(a, b, root)).toMatchObject({ partial: false, blocks: 0 })
+      expect((await a.mesh.rpc.call(b.peerId, STORE_BLOCKS, { cids: keys })).blocks).toEqual([])
+    } finally {
+      origin.open()
+    }
+    expect((await fetching).ok).toBe(true)
+    expect(await have(c, b, root)).toMatchObject({ complete: true, blocks: keys.length })
+    expect((await have(a, b, root)).complete).toBe(false)
+    expect(b.blockExchange!.announced(root)).toBe(false)
+  }, 60_000)
+
+  it('stops serving the partial blocks when the fetch is aborted', async () => {
+    const { root, keys } = await fresh()
+    const origin = await slowOrigin(a, root, 3)
+    const abort = new AbortController()
+    const fetching = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1, signal: abort.signal })
+    try {
+      await until(async () => (await have(c, b, root)).blocks >= 3, 20_000, 'B holding 3 blocks')
+      abort.abort(new Error('test abort'))
+      await expect(fetching).rejects.toThrow('test abort')
+      expect(await have(c, b, root)).toMatchObject({ complete: false, partial: false, blocks: 0 })
+      expect((await c.mesh.rpc.call(b.peerId, STORE_BLOCKS, { cids: keys })).blocks).toEqual([])
+    } finally {
+      origin.open()
+    }
+  }, 60_000)
+})

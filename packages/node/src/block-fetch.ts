@@ -1,8 +1,10 @@
 // Swarming fetch of a DAG from several providers: round-robin batches with a window of requests in flight per
 // provider, every block verified by the store's put on arrival, a provider that sends a bad block or fails dropped
-// (and replaced from discovery) without restarting. Blocks are persisted as they arrive, so a fetch started again
-// after an abort or a restart asks only for what is still missing. Knows nothing of libp2p: the caller injects
-// `request` and `discover`.
+// (and replaced from discovery) without restarting. Partial holders (peers fetching the same root, serving what they
+// hold so far) are asked again after a growing 'not-yet' wait instead of dropped, and each fetcher asks for blocks in
+// its own random order, so fetchers running at once get different blocks first and trade them. Blocks are persisted as
+// they arrive, so a fetch started again after an abort or a restart asks only for what is still missing. Knows nothing
+// of libp2p: the caller injects `request` and `discover`.
 import { MAX_BLOCKS_RESPONSE_BYTES } from '@weft/protocol'
 import { type Blockstore, blockKey, type CID, decodeNode, missingBlocks, parseCid } from '@weft/store'
 
@@ -15,18 +17,41 @@ export interface BlocksAnswer {
 /** Why a provider was dropped from a fetch. */
 export type DropReason = 'bad-block' | 'unrequested-block' | 'failed' | 'has-nothing'
 
+/** A provider and whether it holds part of the root only (it is fetching it too); a bare peer id is a complete holder. */
+export interface Holder {
+  readonly peer: string
+  readonly partial: boolean
+}
+
 /** What the fetcher needs. */
 export interface FetchDagComponents {
   readonly store: Blockstore
   /** Asks `peer` for blocks. @throws when the call fails (the provider is dropped as `failed`) */
   request(peer: string, cids: readonly string[], signal: AbortSignal): Promise<BlocksAnswer>
   /** More providers of the root (called at start when none were given, and when every provider was dropped). */
-  discover?(exclude: ReadonlySet<string>, signal: AbortSignal): Promise<readonly string[]>
+  discover?(exclude: ReadonlySet<string>, signal: AbortSignal): Promise<readonly (string | Holder)[]>
+  /** A number in [0, 1) (default Math.random): the order this fetcher asks for blocks in. */
+  random?(): number
 }
 
 /** How a fetch runs. */
 export interface FetchDagInit {
-  readonly providers?: readonly string[]
+  readonly providers?: readonly (string | Holder)[]
+  /**
+   * Empty answers in a row after which a partial holder is dropped (`has-nothing`), default 20. A partial holder is
+   * one discovery said is partial, or one that delivered blocks earlier in this fetch.
+   */
+  readonly notYetTries?: number
+  /** The first wait before a partial holder that had none of the blocks asked is asked again (default 100 ms); it doubles. */
+  readonly notYetMs?: number
+  /** The longest such wait (default 2 s). */
+  readonly notYetMaxMs?: number
+  /**
+   * A block asked of one provider that has not answered for this long (default 2 s) may also be asked of another with
+   * room in its window (a stalled provider does not hold blocks back from the swarm); the copy that arrives second is
+   * ignored. At most two requests for a block are in flight.
+   */
+  readonly stallMs?: number
   /** Requests in flight per provider (default 4). */
   readonly window?: number
   /** Most CIDs per request (default 8). */
@@ -87,8 +112,20 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   const maxStoring = 4 * window * batchBytes
   let storing = 0
   const signal = init.signal ?? new AbortController().signal
-  const active: string[] = [...new Set(init.providers ?? [])]
-  const tried = new Set(active)
+  const random = components.random ?? Math.random
+  const notYetTries = init.notYetTries ?? 20
+  const notYetMs = init.notYetMs ?? 100
+  const notYetMaxMs = init.notYetMaxMs ?? 2000
+  const stallMs = init.stallMs ?? 2000
+  /** Aborted once the DAG is complete: requests still out (copies of stalled ones) are not waited for. */
+  const finished = new AbortController()
+  const requestSignal = AbortSignal.any([signal, finished.signal])
+  const active: string[] = []
+  const tried = new Set<string>()
+  /** Providers known to hold part of the root only. */
+  const partial = new Set<string>()
+  /** Partial holders that had none of the blocks asked: not asked again before `until`. */
+  const notYet = new Map<string, { until: number; delay: number; tries: number }>()
   const inflightPerPeer = new Map<string, number>()
   const dropped: { peer: string; reason: DropReason; detail: string }[] = []
   const from: Record<string, number> = {}
@@ -102,8 +139,13 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   const wanted = new Map<string, CID>()
   /** Expected sizes of wanted blocks, from their parents' links. */
   const expected = new Map<string, number>()
-  const inflight = new Set<string>()
-  for (const cid of await missingBlocks(store, root)) wanted.set(blockKey(cid), cid)
+  /** Blocks asked for: of whom, since when (the first request). */
+  const inflight = new Map<string, { peers: Set<string>; since: number }>()
+  /** Adds blocks to the frontier in a random order: fetchers running at once ask for different blocks first. */
+  const want = (cids: readonly CID[]): void => {
+    for (const cid of shuffle([...cids], random)) wanted.set(blockKey(cid), cid)
+  }
+  want(await missingBlocks(store, root))
 
   const failed: { failure?: { err: unknown } } = {}
   /** Throws the first task failure, if any. */
@@ -124,20 +166,42 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
     wanted.delete(blockKey(cid))
     expected.delete(blockKey(cid))
     const node = decodeNode(cid, data)
+    const next: CID[] = []
     for (const link of node.links) {
       const key = blockKey(link.Hash)
       if (wanted.has(key) || inflight.has(key)) continue
       if (!(await store.has(link.Hash))) {
-        wanted.set(key, link.Hash)
+        next.push(link.Hash)
         if (link.Tsize !== undefined) expected.set(key, link.Tsize)
-      }
-      else for (const m of await missingBlocks(store, link.Hash)) wanted.set(blockKey(m), m)
+      } else next.push(...(await missingBlocks(store, link.Hash)))
     }
+    want(next)
+  }
+
+  const isPartial = (peer: string): boolean => partial.has(peer) || (from[peer] ?? 0) > 0
+  /** A partial holder had none of the blocks asked: wait longer each time before asking it again, up to a bound. */
+  const notYetFor = (peer: string): void => {
+    const entry = notYet.get(peer) ?? { until: 0, delay: 0, tries: 0 }
+    // Answers to requests sent before this wait began count once.
+    if (entry.until > Date.now()) return
+    entry.tries++
+    if (entry.tries > notYetTries) {
+      notYet.delete(peer)
+      drop(peer, 'has-nothing', `a partial holder answered every block asked as missing ${notYetTries} times in a row`)
+      return
+    }
+    entry.delay = entry.delay === 0 ? notYetMs : Math.min(notYetMaxMs, entry.delay * 2)
+    entry.until = Date.now() + entry.delay
+    notYet.set(peer, entry)
   }
 
   const ask = async (peer: string, cids: CID[]): Promise<void> => {
     const keys = cids.map(blockKey)
-    for (const k of keys) inflight.add(k)
+    for (const k of keys) {
+      const entry = inflight.get(k) ?? { peers: new Set<string>(), since: Date.now() }
+      entry.peers.add(peer)
+      inflight.set(k, entry)
+    }
     inflightPerPeer.set(peer, (inflightPerPeer.get(peer) ?? 0) + 1)
     let local: { err: unknown } | undefined
     let answered = false
@@ -149,7 +213,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       wake()
     }
     try {
-      const answer = await components.request(peer, keys, signal)
+      const answer = await components.request(peer, keys, requestSignal)
       let answerBytes = 0
       for (const b of answer.blocks) answerBytes += b.data.byteLength
       storing += answerBytes
@@ -163,9 +227,14 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       }
     } catch (err) {
       if (signal.aborted) throw signal.reason
+      if (finished.signal.aborted) return
       drop(peer, 'failed', (err as Error).message)
     } finally {
-      for (const k of keys) inflight.delete(k)
+      for (const k of keys) {
+        const entry = inflight.get(k)
+        entry?.peers.delete(peer)
+        if (entry?.peers.size === 0) inflight.delete(k)
+      }
       if (local !== undefined) failed.failure ??= local
       freeSlot()
     }
@@ -202,6 +271,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
         }
       }),
     )
+    if (stored.some((block) => block !== undefined)) notYet.delete(peer)
     for (const block of stored) {
       if (block === undefined || !wanted.has(blockKey(block.cid))) continue
       blocks++
@@ -214,20 +284,41 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       const set = lacks.get(peer) ?? new Set<string>()
       for (const k of answer.missing) if (asked.has(k)) set.add(k)
       lacks.set(peer, set)
-      if ([...wanted.keys()].every((k) => set.has(k))) drop(peer, 'has-nothing', 'answered every wanted block as missing')
+      const lacksAll = [...wanted.keys()].every((k) => set.has(k))
+      if (isPartial(peer)) {
+        // Not yet: it may hold these later (it is fetching them). Once it lacked every block, all are asked again.
+        notYetFor(peer)
+        if (lacksAll) lacks.delete(peer)
+      } else if (lacksAll) drop(peer, 'has-nothing', 'answered every wanted block as missing')
     }
   }
 
   /** Adds providers not tried yet; returns how many. */
-  const addProviders = (more: readonly string[]): number => {
+  const addProviders = (more: readonly (string | Holder)[]): number => {
     let n = 0
-    for (const p of more) {
+    for (const h of more) {
+      const p = typeof h === 'string' ? h : h.peer
       if (tried.has(p)) continue
       tried.add(p)
       active.push(p)
+      if (typeof h !== 'string' && h.partial) partial.add(p)
       n++
     }
     return n
+  }
+  addProviders(init.providers ?? [])
+  /** The earliest time a waiting partial holder may be asked again or a block in flight counts as stalled, if any. */
+  const nextWake = (): number | undefined => {
+    let next: number | undefined
+    const at = (t: number): void => {
+      if (next === undefined || t < next) next = t
+    }
+    for (const peer of active) {
+      const until = notYet.get(peer)?.until
+      if (until !== undefined && until > Date.now()) at(until)
+    }
+    if (active.length > 1) for (const entry of inflight.values()) if (entry.peers.size === 1 && entry.since + stallMs > Date.now()) at(entry.since + stallMs)
+    return next
   }
 
   const running = new Set<Promise<void>>()
@@ -241,11 +332,14 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   for (;;) {
     signal.throwIfAborted()
     rethrow()
-    if (wanted.size === 0 && running.size === 0) {
+    if (wanted.size === 0) {
       // The frontier is empty: confirm by walking the DAG (a block dropped as corrupt meanwhile counts again).
       const left = await missingBlocks(store, root)
-      if (left.length === 0) return { ok: true, ...result() }
-      for (const cid of left) wanted.set(blockKey(cid), cid)
+      if (left.length === 0) {
+        finished.abort()
+        return { ok: true, ...result() }
+      }
+      want(left)
     }
     if (active.length === 0 && running.size === 0) {
       addProviders((await components.discover?.(tried, signal)) ?? [])
@@ -254,11 +348,13 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
     // Round-robin: each provider with room in its window gets the next batch of wanted blocks it does not lack, in
     // turns, until every window is full or no wanted block is left to ask for.
     let scheduled = false
+    const now = Date.now()
     for (let progress = true; progress; ) {
       progress = false
       for (let n = 0; n < active.length; n++) {
         const peer = active[(turn + n) % active.length] as string
         if ((inflightPerPeer.get(peer) ?? 0) >= window || storing > maxStoring) continue
+        if ((notYet.get(peer)?.until ?? 0) > now) continue
         const lack = lacks.get(peer)
         const cids: CID[] = []
         let batchSize = 0
@@ -269,6 +365,19 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
           cids.push(cid)
           batchSize += size
           if (cids.length >= batch) break
+        }
+        // Nothing left that nobody was asked for: blocks stalled at one other provider are asked of this one too.
+        if (cids.length === 0) {
+          for (const [k, entry] of inflight) {
+            if (entry.peers.size !== 1 || entry.peers.has(peer) || now - entry.since < stallMs || lack?.has(k)) continue
+            const cid = wanted.get(k)
+            if (cid === undefined) continue
+            const size = expected.get(k) ?? 0
+            if (cids.length > 0 && batchSize + size > batchBytes) break
+            cids.push(cid)
+            batchSize += size
+            if (cids.length >= batch) break
+          }
         }
         if (cids.length === 0) continue
         // A task never rejects: its failure (the abort, a full store, an undecodable DAG) ends the fetch below.
@@ -283,18 +392,63 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       }
       turn++
     }
+    const waitUntil = nextWake()
     if (running.size === 0) {
       if (scheduled) continue
+      // Partial holders asked too early: wait for the first of them (nothing else is in flight).
+      if (waitUntil !== undefined) {
+        await sleep(Math.max(0, waitUntil - Date.now()), signal)
+        continue
+      }
       // Every remaining block is lacked by every provider: ask discovery for others, else give up.
       if (addProviders((await components.discover?.(tried, signal)) ?? []) === 0) return { ok: false, reason: 'no-providers', detail: `no provider has the ${wanted.size} blocks still missing of ${root}`, ...result() }
       continue
     }
-    await Promise.race([...running, woken])
+    // Woken by an answer, a freed window slot, or the first waiting partial holder's turn.
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const turnOfPartial =
+      waitUntil === undefined
+        ? []
+        : [
+            new Promise<void>((resolve) => {
+              timer = setTimeout(resolve, Math.max(0, waitUntil - Date.now()))
+            }),
+          ]
+    await Promise.race([...running, woken, ...turnOfPartial])
+    clearTimeout(timer)
     woken = new Promise<void>((resolve) => {
       wake = resolve
     })
     rethrow()
   }
+}
+
+/** Shuffles `items` in place (Fisher-Yates) and returns them. */
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[items[i], items[j]] = [items[j] as T, items[i] as T]
+  }
+  return items
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason)
+      return
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 /** Parses CID strings from the wire, skipping malformed ones. */

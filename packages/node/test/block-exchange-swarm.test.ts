@@ -141,4 +141,29 @@ describe('partial holders (issue 16, swarming)', () => {
       origin.open()
     }
   }, 60_000)
+
+  it('a third fetcher gets blocks from a partial holder while the origin is stalled, and both complete', async () => {
+    const { root, keys } = await fresh()
+    const origin = await slowOrigin(a, root, 3)
+    const fetchingB = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1 })
+    let fetchingC: ReturnType<NonNullable<TestNode['blockExchange']>['fetch']> | undefined
+    try {
+      await until(async () => (await have(c, b, root)).blocks >= 3, 20_000, 'B holding 3 blocks')
+      const atB = []
+      for (const k of keys) if (await b.store!.has(parseCid(k))) atB.push(k)
+      expect(atB.length).toBe(3)
+      // The origin serves nothing more until C holds every block B had: those can only have come from B, partial.
+      fetchingC = c.blockExchange!.fetch(root, { providers: [b.peerId, a.peerId] })
+      await until(async () => (await Promise.all(atB.map((k) => c.store!.has(parseCid(k))))).every(Boolean), 20_000, 'C holding what B held')
+      expect(await have(c, b, root)).toMatchObject({ complete: false, partial: true })
+    } finally {
+      origin.open()
+    }
+    const [rb, rc] = await Promise.all([fetchingB, fetchingC])
+    expect(rb.ok).toBe(true)
+    expect(rc?.ok).toBe(true)
+    expect(rc?.providers[b.peerId]).toBeGreaterThanOrEqual(3)
+    expect(rc?.dropped.filter((d) => d.peer === b.peerId)).toEqual([])
+    expect((rc?.providers[a.peerId] ?? 0) + (rc?.providers[b.peerId] ?? 0)).toBe(keys.length)
+  }, 60_000)
 })

@@ -3,6 +3,18 @@ import { addFile, type Blockstore, blockKey, createMemoryBlockstore, type DagLay
 import { describe, expect, it } from 'vitest'
 import { type BlocksAnswer, fetchDag } from '../src/block-fetch.js'
 
+/** A seeded generator in [0, 1) (mulberry32): deterministic block orders. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
 const LAYOUT: DagLayout = { chunkSize: 1024, maxChildren: 4, maxDirectoryNodeBytes: 262_144 }
 
 async function source(): Promise<{ store: Blockstore; root: Awaited<ReturnType<typeof addFile>>['cid']; bytes: Uint8Array }> {
@@ -49,20 +61,28 @@ describe('fetchDag', () => {
     const store = createMemoryBlockstore()
     const serve = honest(src.store)
     let discovered = 0
+    const emptyAt: number[] = []
     const result = await fetchDag(
       {
         store,
         // Serves the root only: everything else is answered missing.
-        request: async (_peer, cids) => (cids[0] === blockKey(src.root) ? serve(cids) : { blocks: [], missing: [...cids] }),
+        request: async (_peer, cids) => {
+          if (cids[0] === blockKey(src.root)) return serve(cids)
+          emptyAt.push(performance.now())
+          return { blocks: [], missing: [...cids] }
+        },
         discover: async () => {
           discovered++
           return []
         },
       },
       src.root,
-      { providers: ['partial'] },
+      // It delivered the root, so it counts as a partial holder: asked again (3 times, 5 ms apart) before it is dropped.
+      { providers: ['partial'], notYetTries: 3, notYetMs: 5 },
     )
     expect(result).toMatchObject({ ok: false, reason: 'no-providers', blocks: 1, dropped: [{ peer: 'partial', reason: 'has-nothing' }] })
+    // Asked again after waits of 5 and 10 ms at least (a lower bound only).
+    expect((emptyAt.at(-1) ?? 0) - (emptyAt[0] ?? 0)).toBeGreaterThanOrEqual(14)
     expect(discovered).toBeGreaterThan(0)
     expect(await store.has(src.root)).toBe(true)
   })
@@ -100,6 +120,88 @@ describe('fetchDag', () => {
     expect(result.ok).toBe(true)
     expect(most).toBe(4)
     expect(Math.max(...asked)).toBe(3)
+    expect((await bytesOf(store, src.root)).equals(Buffer.from(src.bytes))).toBe(true)
+  })
+
+  it('asks a partial holder again after a wait instead of dropping it, and gets the blocks it fetched meanwhile', async () => {
+    const src = await source()
+    const store = createMemoryBlockstore()
+    const serve = honest(src.store)
+    let calls = 0
+    const result = await fetchDag(
+      {
+        store,
+        // Holds nothing for its first three calls (it is fetching too), then everything.
+        request: async (_peer, cids) => (++calls <= 3 ? { blocks: [], missing: [...cids] } : serve(cids)),
+      },
+      src.root,
+      { providers: [{ peer: 'p', partial: true }], window: 1, notYetMs: 5 },
+    )
+    expect(result).toMatchObject({ ok: true, dropped: [], providers: { p: store.size } })
+    expect(calls).toBeGreaterThan(3)
+    expect((await bytesOf(store, src.root)).equals(Buffer.from(src.bytes))).toBe(true)
+  })
+
+  it('still drops a complete holder that has none of the blocks (has-nothing) and completes from another', async () => {
+    const src = await source()
+    const store = createMemoryBlockstore()
+    const serve = honest(src.store)
+    const result = await fetchDag(
+      { store, request: async (peer, cids) => (peer === 'empty' ? { blocks: [], missing: [...cids] } : serve(cids)) },
+      src.root,
+      { providers: ['empty', 'up'], window: 1, batch: 64 },
+    )
+    expect(result).toMatchObject({ ok: true, dropped: [{ peer: 'empty', reason: 'has-nothing' }], providers: { up: store.size } })
+  })
+
+  it('asks for blocks in its own random order, so fetchers running at once start on different blocks', async () => {
+    const src = await source()
+    const firstLeaves = async (seed: number): Promise<string[]> => {
+      const serve = honest(src.store)
+      const asked: string[] = []
+      await fetchDag(
+        {
+          store: createMemoryBlockstore(),
+          random: seeded(seed),
+          request: async (_peer, cids) => {
+            asked.push(...cids)
+            return serve(cids)
+          },
+        },
+        src.root,
+        { providers: ['p'], window: 1, batch: 1 },
+      )
+      return asked
+    }
+    const [one, two, again] = [await firstLeaves(1), await firstLeaves(2), await firstLeaves(1)]
+    // Every block asked once in each, in another order for another seed, the same for the same seed.
+    expect(new Set(one).size).toBe(one.length)
+    expect([...one].sort()).toEqual([...two].sort())
+    expect(one).not.toEqual(two)
+    expect(one).toEqual(again)
+  })
+
+  it('asks another provider for blocks stalled at one that does not answer, and ends without waiting for it', async () => {
+    const src = await source()
+    const store = createMemoryBlockstore()
+    const serve = honest(src.store)
+    let stuck = 0
+    const result = await fetchDag(
+      {
+        store,
+        random: seeded(3),
+        // 'stuck' never answers (until the fetch no longer needs it); 'up' serves everything.
+        request: (peer, cids, signal) => {
+          if (peer === 'up') return serve(cids)
+          stuck++
+          return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))
+        },
+      },
+      src.root,
+      { providers: ['up', 'stuck'], window: 1, batch: 4, stallMs: 20 },
+    )
+    expect(stuck).toBeGreaterThan(0)
+    expect(result).toMatchObject({ ok: true, dropped: [], providers: { up: store.size } })
     expect((await bytesOf(store, src.root)).equals(Buffer.from(src.bytes))).toBe(true)
   })
 })

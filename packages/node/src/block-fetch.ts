@@ -23,13 +23,22 @@ export interface Holder {
   readonly partial: boolean
 }
 
+/** Why discovery runs: `inUse` is 0 when the fetch has no provider left (a slow, wide search is worth it then). */
+export interface DiscoverContext {
+  readonly inUse: number
+}
+
 /** What the fetcher needs. */
 export interface FetchDagComponents {
   readonly store: Blockstore
   /** Asks `peer` for blocks. @throws when the call fails (the provider is dropped as `failed`) */
   request(peer: string, cids: readonly string[], signal: AbortSignal): Promise<BlocksAnswer>
-  /** More providers of the root (called at start when none were given, and when every provider was dropped). */
-  discover?(exclude: ReadonlySet<string>, signal: AbortSignal): Promise<readonly (string | Holder)[]>
+  /**
+   * More providers of the root, not among `exclude`: called at start when none were given, when every provider was
+   * dropped, and every `rediscoverMs` while fewer than `maxProviders` are in use (peers that started fetching the root
+   * after this fetch did are picked up so).
+   */
+  discover?(exclude: ReadonlySet<string>, signal: AbortSignal, context: DiscoverContext): Promise<readonly (string | Holder)[]>
   /** A number in [0, 1) (default Math.random): the order this fetcher asks for blocks in. */
   random?(): number
 }
@@ -52,6 +61,10 @@ export interface FetchDagInit {
    * ignored. At most two requests for a block are in flight.
    */
   readonly stallMs?: number
+  /** How often discovery runs again while fewer than `maxProviders` are in use (default 1.5 s; 0: never). */
+  readonly rediscoverMs?: number
+  /** Most providers in use at once (default 16); more found are not used. */
+  readonly maxProviders?: number
   /** Requests in flight per provider (default 4). */
   readonly window?: number
   /** Most CIDs per request (default 8). */
@@ -117,6 +130,8 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   const notYetMs = init.notYetMs ?? 100
   const notYetMaxMs = init.notYetMaxMs ?? 2000
   const stallMs = init.stallMs ?? 2000
+  const rediscoverMs = init.rediscoverMs ?? 1500
+  const maxProviders = init.maxProviders ?? 16
   /** Aborted once the DAG is complete: requests still out (copies of stalled ones) are not waited for. */
   const finished = new AbortController()
   const requestSignal = AbortSignal.any([signal, finished.signal])
@@ -298,7 +313,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
     let n = 0
     for (const h of more) {
       const p = typeof h === 'string' ? h : h.peer
-      if (tried.has(p)) continue
+      if (tried.has(p) || active.length >= maxProviders) continue
       tried.add(p)
       active.push(p)
       if (typeof h !== 'string' && h.partial) partial.add(p)
@@ -329,97 +344,121 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   })
   let turn = 0
   const result = (): Omit<FetchDagResult & { ok: true }, 'ok'> => ({ blocks, bytes, providers: { ...from }, dropped: [...dropped], badBlocks })
-  for (;;) {
-    signal.throwIfAborted()
-    rethrow()
-    if (wanted.size === 0) {
-      // The frontier is empty: confirm by walking the DAG (a block dropped as corrupt meanwhile counts again).
-      const left = await missingBlocks(store, root)
-      if (left.length === 0) {
-        finished.abort()
-        return { ok: true, ...result() }
+  /** Discovery running in the background while the fetch goes on (one at a time), and when it last started. */
+  let rediscovering: Promise<void> | undefined
+  let rediscoveredAt = Date.now()
+  const rediscover = (): void => {
+    if (components.discover === undefined || rediscoverMs <= 0 || rediscovering !== undefined) return
+    if (active.length >= maxProviders || Date.now() - rediscoveredAt < rediscoverMs) return
+    rediscoveredAt = Date.now()
+    rediscovering = components
+      .discover(tried, requestSignal, { inUse: active.length })
+      .then((more) => {
+        if (!finished.signal.aborted && addProviders(more) > 0) wake()
+      })
+      .catch(() => {
+        // Discovery failing leaves the providers in use; it is tried again later.
+      })
+      .finally(() => {
+        rediscovering = undefined
+      })
+  }
+  try {
+    for (;;) {
+      signal.throwIfAborted()
+      rethrow()
+      rediscover()
+      if (wanted.size === 0) {
+        // The frontier is empty: confirm by walking the DAG (a block dropped as corrupt meanwhile counts again).
+        const left = await missingBlocks(store, root)
+        if (left.length === 0) return { ok: true, ...result() }
+        want(left)
       }
-      want(left)
-    }
-    if (active.length === 0 && running.size === 0) {
-      addProviders((await components.discover?.(tried, signal)) ?? [])
-      if (active.length === 0) return { ok: false, reason: 'no-providers', detail: `no provider left for ${root} (${dropped.length} dropped)`, ...result() }
-    }
-    // Round-robin: each provider with room in its window gets the next batch of wanted blocks it does not lack, in
-    // turns, until every window is full or no wanted block is left to ask for.
-    let scheduled = false
-    const now = Date.now()
-    for (let progress = true; progress; ) {
-      progress = false
-      for (let n = 0; n < active.length; n++) {
-        const peer = active[(turn + n) % active.length] as string
-        if ((inflightPerPeer.get(peer) ?? 0) >= window || storing > maxStoring) continue
-        if ((notYet.get(peer)?.until ?? 0) > now) continue
-        const lack = lacks.get(peer)
-        const cids: CID[] = []
-        let batchSize = 0
-        for (const [k, cid] of wanted) {
-          if (inflight.has(k) || lack?.has(k)) continue
-          const size = expected.get(k) ?? 0
-          if (cids.length > 0 && batchSize + size > batchBytes) break
-          cids.push(cid)
-          batchSize += size
-          if (cids.length >= batch) break
-        }
-        // Nothing left that nobody was asked for: blocks stalled at one other provider are asked of this one too.
-        if (cids.length === 0) {
-          for (const [k, entry] of inflight) {
-            if (entry.peers.size !== 1 || entry.peers.has(peer) || now - entry.since < stallMs || lack?.has(k)) continue
-            const cid = wanted.get(k)
-            if (cid === undefined) continue
+      if (active.length === 0 && running.size === 0) {
+        addProviders((await components.discover?.(tried, signal, { inUse: active.length })) ?? [])
+        if (active.length === 0) return { ok: false, reason: 'no-providers', detail: `no provider left for ${root} (${dropped.length} dropped)`, ...result() }
+      }
+      // Round-robin: each provider with room in its window gets the next batch of wanted blocks it does not lack, in
+      // turns, until every window is full or no wanted block is left to ask for.
+      let scheduled = false
+      const now = Date.now()
+      for (let progress = true; progress; ) {
+        progress = false
+        for (let n = 0; n < active.length; n++) {
+          const peer = active[(turn + n) % active.length] as string
+          if ((inflightPerPeer.get(peer) ?? 0) >= window || storing > maxStoring) continue
+          if ((notYet.get(peer)?.until ?? 0) > now) continue
+          const lack = lacks.get(peer)
+          const cids: CID[] = []
+          let batchSize = 0
+          for (const [k, cid] of wanted) {
+            if (inflight.has(k) || lack?.has(k)) continue
             const size = expected.get(k) ?? 0
             if (cids.length > 0 && batchSize + size > batchBytes) break
             cids.push(cid)
             batchSize += size
             if (cids.length >= batch) break
           }
+          // Nothing left that nobody was asked for: blocks stalled at one other provider are asked of this one too.
+          if (cids.length === 0) {
+            for (const [k, entry] of inflight) {
+              if (entry.peers.size !== 1 || entry.peers.has(peer) || now - entry.since < stallMs || lack?.has(k)) continue
+              const cid = wanted.get(k)
+              if (cid === undefined) continue
+              const size = expected.get(k) ?? 0
+              if (cids.length > 0 && batchSize + size > batchBytes) break
+              cids.push(cid)
+              batchSize += size
+              if (cids.length >= batch) break
+            }
+          }
+          if (cids.length === 0) continue
+          // A task never rejects: its failure (the abort, a full store, an undecodable DAG) ends the fetch below.
+          const task: Promise<void> = ask(peer, cids)
+            .catch((err: unknown) => {
+              failed.failure ??= { err }
+            })
+            .finally(() => running.delete(task))
+          running.add(task)
+          scheduled = true
+          progress = true
         }
-        if (cids.length === 0) continue
-        // A task never rejects: its failure (the abort, a full store, an undecodable DAG) ends the fetch below.
-        const task: Promise<void> = ask(peer, cids)
-          .catch((err: unknown) => {
-            failed.failure ??= { err }
-          })
-          .finally(() => running.delete(task))
-        running.add(task)
-        scheduled = true
-        progress = true
+        turn++
       }
-      turn++
-    }
-    const waitUntil = nextWake()
-    if (running.size === 0) {
-      if (scheduled) continue
-      // Partial holders asked too early: wait for the first of them (nothing else is in flight).
-      if (waitUntil !== undefined) {
-        await sleep(Math.max(0, waitUntil - Date.now()), signal)
+      const waitUntil = nextWake()
+      if (running.size === 0) {
+        if (scheduled) continue
+        // Partial holders asked too early: wait for the first of them (nothing else is in flight).
+        if (waitUntil !== undefined) {
+          await sleep(Math.max(0, waitUntil - Date.now()), signal)
+          continue
+        }
+        // Every remaining block is lacked by every provider: ask discovery for others, else give up.
+        if (addProviders((await components.discover?.(tried, signal, { inUse: active.length })) ?? []) === 0) return { ok: false, reason: 'no-providers', detail: `no provider has the ${wanted.size} blocks still missing of ${root}`, ...result() }
         continue
       }
-      // Every remaining block is lacked by every provider: ask discovery for others, else give up.
-      if (addProviders((await components.discover?.(tried, signal)) ?? []) === 0) return { ok: false, reason: 'no-providers', detail: `no provider has the ${wanted.size} blocks still missing of ${root}`, ...result() }
-      continue
+      // Woken by an answer, a freed window slot, or the first waiting partial holder's turn.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const rediscoverAt = components.discover !== undefined && rediscoverMs > 0 && active.length < maxProviders ? rediscoveredAt + rediscoverMs : undefined
+      const wakeAt = waitUntil === undefined ? rediscoverAt : rediscoverAt === undefined ? waitUntil : Math.min(waitUntil, rediscoverAt)
+      const turnOfPartial =
+        wakeAt === undefined
+          ? []
+          : [
+              new Promise<void>((resolve) => {
+                timer = setTimeout(resolve, Math.max(0, wakeAt - Date.now()))
+              }),
+            ]
+      await Promise.race([...running, woken, ...turnOfPartial])
+      clearTimeout(timer)
+      woken = new Promise<void>((resolve) => {
+        wake = resolve
+      })
+      rethrow()
     }
-    // Woken by an answer, a freed window slot, or the first waiting partial holder's turn.
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const turnOfPartial =
-      waitUntil === undefined
-        ? []
-        : [
-            new Promise<void>((resolve) => {
-              timer = setTimeout(resolve, Math.max(0, waitUntil - Date.now()))
-            }),
-          ]
-    await Promise.race([...running, woken, ...turnOfPartial])
-    clearTimeout(timer)
-    woken = new Promise<void>((resolve) => {
-      wake = resolve
-    })
-    rethrow()
+  } finally {
+    // Requests still out and a discovery in the background are not waited for.
+    finished.abort()
   }
 }
 

@@ -22,17 +22,19 @@ function gate(): { wait: () => Promise<void>; open: () => void } {
 }
 
 /**
- * Makes `node` a provider of its (not announced) `root` that serves `limit` blocks to anyone and then holds every
- * further request until `held.open()`: a slow origin, so a fetcher stays partial as long as the test needs.
+ * Makes `node` a provider of its (not announced) `root` that serves `limit` blocks to each peer (or as `limit(peer)`
+ * says) and then holds every further request of that peer until `open()`: a stalled origin, so a fetcher stays partial
+ * as long as the test needs.
  */
-async function slowOrigin(node: TestNode, root: CID, limit: number): Promise<{ open: () => void; served: () => number }> {
+async function slowOrigin(node: TestNode, root: CID, limit: number | ((peer: string) => number)): Promise<{ open: () => void }> {
   const held = gate()
-  let served = 0
+  const served = new Map<string, number>()
+  const limitOf = (peer: string) => (typeof limit === 'number' ? limit : limit(peer))
   await node.mesh.rpc.unhandle(STORE_BLOCKS)
   await node.mesh.rpc.unhandle(STORE_HAVE)
   await node.mesh.rpc.handle(STORE_HAVE, (req) => ({ complete: req.root === root.toString() }))
-  await node.mesh.rpc.handle(STORE_BLOCKS, async (req) => {
-    if (served >= limit) await held.wait()
+  await node.mesh.rpc.handle(STORE_BLOCKS, async (req, ctx) => {
+    if ((served.get(ctx.peer) ?? 0) >= limitOf(ctx.peer)) await held.wait()
     const blocks: { cid: string; data: Uint8Array }[] = []
     const missing: string[] = []
     for (const s of req.cids) {
@@ -40,12 +42,12 @@ async function slowOrigin(node: TestNode, root: CID, limit: number): Promise<{ o
       if (data === undefined) missing.push(s)
       else {
         blocks.push({ cid: s, data })
-        served++
+        served.set(ctx.peer, (served.get(ctx.peer) ?? 0) + 1)
       }
     }
     return { blocks, missing }
   })
-  return { open: held.open, served: () => served }
+  return { open: held.open }
 }
 
 describe('partial holders (issue 16, swarming)', () => {
@@ -144,7 +146,8 @@ describe('partial holders (issue 16, swarming)', () => {
 
   it('a third fetcher gets blocks from a partial holder while the origin is stalled, and both complete', async () => {
     const { root, keys } = await fresh()
-    const origin = await slowOrigin(a, root, 3)
+    // The origin gives B three blocks and C none, then stalls.
+    const origin = await slowOrigin(a, root, (peer) => (peer === b.peerId ? 3 : 0))
     const fetchingB = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1 })
     let fetchingC: ReturnType<NonNullable<TestNode['blockExchange']>['fetch']> | undefined
     try {
@@ -165,5 +168,29 @@ describe('partial holders (issue 16, swarming)', () => {
     expect(rc?.providers[b.peerId]).toBeGreaterThanOrEqual(3)
     expect(rc?.dropped.filter((d) => d.peer === b.peerId)).toEqual([])
     expect((rc?.providers[a.peerId] ?? 0) + (rc?.providers[b.peerId] ?? 0)).toBe(keys.length)
+  }, 60_000)
+
+  it('a fetcher that started first picks up a peer that started on the root after it (rediscovery) and gets blocks from it', async () => {
+    const { root, keys } = await fresh()
+    // The origin gives C the root only and B four blocks, then stalls.
+    const origin = await slowOrigin(a, root, (peer) => (peer === c.peerId ? 1 : 4))
+    let fetchingC: ReturnType<NonNullable<TestNode['blockExchange']>['fetch']> | undefined
+    let fetchingB: ReturnType<NonNullable<TestNode['blockExchange']>['fetch']> | undefined
+    try {
+      // No providers named: C finds A by store/have.
+      fetchingC = c.blockExchange!.fetch(root)
+      await until(() => c.store!.has(root), 20_000, 'C holding the root')
+      fetchingB = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1 })
+      await until(async () => (await have(c, b, root)).blocks >= 4, 20_000, 'B holding 4 blocks')
+      const atB = []
+      for (const k of keys) if (await b.store!.has(parseCid(k))) atB.push(k)
+      await until(async () => (await Promise.all(atB.map((k) => c.store!.has(parseCid(k))))).every(Boolean), 20_000, 'C holding what B held')
+    } finally {
+      origin.open()
+    }
+    const [rc, rb] = await Promise.all([fetchingC, fetchingB])
+    expect(rb?.ok).toBe(true)
+    expect(rc?.ok).toBe(true)
+    expect(rc?.providers[b.peerId]).toBeGreaterThanOrEqual(3)
   }, 60_000)
 })

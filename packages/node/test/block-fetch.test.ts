@@ -204,4 +204,58 @@ describe('fetchDag', () => {
     expect(result).toMatchObject({ ok: true, dropped: [], providers: { up: store.size } })
     expect((await bytesOf(store, src.root)).equals(Buffer.from(src.bytes))).toBe(true)
   })
+
+  it('runs discovery again while it fetches and uses a partial holder that turned up after it started', async () => {
+    const src = await source()
+    const store = createMemoryBlockstore()
+    const serve = honest(src.store)
+    const contexts: number[] = []
+    let late = false
+    const result = await fetchDag(
+      {
+        store,
+        // 'slow' holds everything but answers after 30 ms; 'late' is found by the second discovery, partial.
+        request: async (peer, cids) => {
+          if (peer === 'late') return serve(cids)
+          await new Promise((r) => setTimeout(r, 30))
+          return serve(cids)
+        },
+        discover: async (exclude, _signal, { inUse }) => {
+          contexts.push(inUse)
+          if (contexts.length < 2 || exclude.has('late')) return []
+          late = true
+          return [{ peer: 'late', partial: true }]
+        },
+      },
+      src.root,
+      { providers: ['slow'], window: 1, batch: 1, rediscoverMs: 20 },
+    )
+    expect(late).toBe(true)
+    // Discovery ran with a provider in use (a quick look, not a wide search).
+    expect(contexts.every((n) => n > 0)).toBe(true)
+    expect(result.ok).toBe(true)
+    expect(result.providers.late).toBeGreaterThan(0)
+    expect((result.providers.late ?? 0) + (result.providers.slow ?? 0)).toBe(store.size)
+  })
+
+  it('uses at most maxProviders at once, whatever discovery returns', async () => {
+    const src = await source()
+    const store = createMemoryBlockstore()
+    const serve = honest(src.store)
+    const asked = new Set<string>()
+    const result = await fetchDag(
+      {
+        store,
+        request: async (peer, cids) => {
+          asked.add(peer)
+          return serve(cids)
+        },
+        discover: async () => Array.from({ length: 50 }, (_, i) => `p${i}`),
+      },
+      src.root,
+      { maxProviders: 3, batch: 1 },
+    )
+    expect(result.ok).toBe(true)
+    expect(asked.size).toBe(3)
+  })
 })

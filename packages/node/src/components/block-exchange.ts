@@ -9,7 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_BLOCKS_PER_REQUEST, MAX_BLOCKS_RESPONSE_BYTES, MAX_CID_STRING, STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
 import { BlocksMissingError, blockKey, type CID, dagBlocks, missingBlocks, parseCid } from '@weft/store'
 import { storeDir } from '@weft/store/node'
-import { type DropReason, type FetchDagResult, type FetchProgress, fetchDag, parseWireCids } from '../block-fetch.js'
+import { type DropReason, type FetchDagResult, type FetchProgress, fetchDag, type Holder, parseWireCids } from '../block-fetch.js'
 import type { NodeComponentFactory } from '../component.js'
 
 /** What the rest of the node asks of the block exchange. */
@@ -34,6 +34,12 @@ export interface BlockExchange {
   unserve(root: CID): void
   /** Providers of `root`: connected peers that hold it, then the DHT, within `timeoutMs` (default 10 s). */
   findProviders(root: CID, options?: { timeoutMs?: number; exclude?: ReadonlySet<string>; signal?: AbortSignal }): Promise<string[]>
+  /**
+   * Complete and partial holders of `root`: connected peers (at most 64) asked `store/have`, then, when none of them
+   * is complete, DHT provider records (at most 8), within `timeoutMs` (default 10 s). At most 16 are returned,
+   * complete holders first.
+   */
+  findHolders(root: CID, options?: { timeoutMs?: number; exclude?: ReadonlySet<string>; signal?: AbortSignal; /** Ask the DHT (default true). */ dht?: boolean }): Promise<Holder[]>
   /**
    * Fetches `root`'s missing blocks from the mesh, pins it and (unless `store.provideFetched` is false) announces it.
    * @throws the signal's reason when aborted (blocks already fetched stay: a later fetch resumes)
@@ -64,6 +70,10 @@ const MAX_ANNOUNCED = 100_000
 const MAX_SERVED_TO = 1000
 const MAX_BAD_RECORDS = 1000
 const HAVE_TIMEOUT_MS = 2000
+/** Most peers one search for holders asks `store/have`. */
+const MAX_PROBED = 64
+/** Most holders one search returns (and providers one fetch uses). */
+const MAX_HOLDERS = 16
 
 export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
   let timer: ReturnType<typeof setInterval> | undefined
@@ -213,34 +223,45 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           void provide(root)
         },
         async findProviders(root, options = {}) {
+          return (await exchange.findHolders(root, options)).filter((h) => !h.partial).map((h) => h.peer)
+        },
+        async findHolders(root, options = {}) {
           const exclude = options.exclude ?? new Set<string>()
           const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 10_000), stopController.signal, ...(options.signal ? [options.signal] : [])])
-          const found = new Set<string>()
-          const connected = mesh.libp2p
+          const complete = new Set<string>()
+          const partial = new Set<string>()
+          const candidates = mesh.libp2p
             .getPeers()
             .map((p) => p.toString())
             .filter((p) => !exclude.has(p))
+            .slice(0, MAX_PROBED)
           await Promise.all(
-            connected.map(async (peer) => {
+            candidates.map(async (peer) => {
               try {
                 const r = await mesh.rpc.call(peer, STORE_HAVE, { root: root.toString() }, { timeoutMs: HAVE_TIMEOUT_MS, signal })
-                if (r.complete) found.add(peer)
+                if (r.complete) complete.add(peer)
+                else if (r.partial && r.blocks > 0) partial.add(peer)
               } catch {
-                // Not a provider (or gone).
+                // Not a holder (or gone).
               }
             }),
           )
-          if (found.size > 0) return [...found]
-          try {
-            for await (const p of mesh.libp2p.contentRouting.findProviders(root, { signal })) {
-              const id = p.id.toString()
-              if (id !== mesh.peerId && !exclude.has(id)) found.add(id)
-              if (found.size >= 8) break
+          if (complete.size === 0 && options.dht !== false) {
+            try {
+              let n = 0
+              for await (const p of mesh.libp2p.contentRouting.findProviders(root, { signal })) {
+                const id = p.id.toString()
+                if (id !== mesh.peerId && !exclude.has(id)) {
+                  complete.add(id)
+                  partial.delete(id)
+                }
+                if (++n >= 8 || complete.size >= 8) break
+              }
+            } catch (err) {
+              log.debug({ root: root.toString(), err: (err as Error).message }, 'store: finding providers in the DHT ended')
             }
-          } catch (err) {
-            log.debug({ root: root.toString(), err: (err as Error).message }, 'store: finding providers in the DHT ended')
           }
-          return [...found]
+          return [...[...complete].map((peer) => ({ peer, partial: false })), ...[...partial].map((peer) => ({ peer, partial: true }))].slice(0, MAX_HOLDERS)
         },
         async fetch(root, options = {}) {
           const signal = AbortSignal.any([stopController.signal, ...(options.signal ? [options.signal] : [])])
@@ -268,7 +289,8 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
                 const r = await mesh.rpc.call(peerIdFromString(peer), STORE_BLOCKS, { cids: [...cids] }, { timeoutMs: 30_000, signal: s })
                 return r
               },
-              discover: (exclude, s) => exchange.findProviders(root, { exclude, signal: s }),
+              // With providers in use, a quick look for peers that started on the root since: no DHT walk.
+              discover: (exclude, s, { inUse }) => exchange.findHolders(root, { exclude, signal: s, ...(inUse > 0 ? { dht: false, timeoutMs: HAVE_TIMEOUT_MS } : {}) }),
             },
             root,
             {
@@ -276,6 +298,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
               ...(options.window !== undefined ? { window: options.window } : {}),
               ...(options.batch !== undefined ? { batch: options.batch } : {}),
               signal,
+              maxProviders: MAX_HOLDERS,
               ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
               ...(partial !== undefined ? { onStored: (cid: CID) => partial.blocks.add(blockKey(cid)) } : {}),
               onDrop: (peer, reason, detail) => {

@@ -152,7 +152,7 @@ describe('partial holders (issue 16, swarming)', () => {
     let fetchingC: ReturnType<NonNullable<TestNode['blockExchange']>['fetch']> | undefined
     try {
       await until(async () => (await have(c, b, root)).blocks >= 3, 20_000, 'B holding 3 blocks')
-      const atB = []
+      const atB: string[] = []
       for (const k of keys) if (await b.store!.has(parseCid(k))) atB.push(k)
       expect(atB.length).toBe(3)
       // The origin serves nothing more until C holds every block B had: those can only have come from B, partial.
@@ -182,7 +182,7 @@ describe('partial holders (issue 16, swarming)', () => {
       await until(() => c.store!.has(root), 20_000, 'C holding the root')
       fetchingB = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1 })
       await until(async () => (await have(c, b, root)).blocks >= 4, 20_000, 'B holding 4 blocks')
-      const atB = []
+      const atB: string[] = []
       for (const k of keys) if (await b.store!.has(parseCid(k))) atB.push(k)
       await until(async () => (await Promise.all(atB.map((k) => c.store!.has(parseCid(k))))).every(Boolean), 20_000, 'C holding what B held')
     } finally {

@@ -6,11 +6,21 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { MAX_BLOCKS_PER_REQUEST, MAX_BLOCKS_RESPONSE_BYTES, MAX_CID_STRING, STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
+import {
+  MAX_BLOCKS_PER_REQUEST,
+  MAX_BLOCKS_RESPONSE_BYTES,
+  MAX_CID_STRING,
+  MAX_STORE_HINT_BYTES,
+  STORE_BLOCKS,
+  STORE_HAVE,
+  STORE_HINTS_TOPIC,
+  StoreHintSchema,
+} from '@weft/protocol'
 import { BlocksMissingError, blockKey, type CID, dagBlocks, missingBlocks, parseCid } from '@weft/store'
 import { storeDir } from '@weft/store/node'
 import { type DropReason, type FetchDagResult, type FetchProgress, fetchDag, type Holder, parseWireCids } from '../block-fetch.js'
 import type { NodeComponentFactory } from '../component.js'
+import { createHintBook } from '../store-hints.js'
 
 /** What the rest of the node asks of the block exchange. */
 export interface BlockExchange {
@@ -61,6 +71,10 @@ export interface BlockExchange {
       serveTo?: readonly string[]
     },
   ): Promise<FetchDagResult>
+  /** Peers whose gossip hints (topic `weft/store/1`) say they hold or are fetching `root`, unchecked, most recent first. */
+  hinted(root: CID): string[]
+  /** Roots the gossip hints kept here name (bounded). */
+  readonly hintedRoots: number
   /** Providers dropped by fetches for a bad block, most recent last (bounded). */
   readonly badProviders: readonly { readonly peer: string; readonly root: string; readonly reason: DropReason; readonly detail: string; readonly at: number }[]
 }
@@ -77,6 +91,7 @@ const MAX_HOLDERS = 16
 
 export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
   let timer: ReturnType<typeof setInterval> | undefined
+  let unsubscribe: (() => void) | undefined
   const stopController = new AbortController()
   return {
     name: 'block-exchange',
@@ -116,6 +131,31 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           if (entry.blocks.has(key) && (entry.to === 'all' || entry.to.has(peer))) return true
         }
         return false
+      }
+
+      // Gossip hints: who announced a root or started fetching one to announce. Kept bounded and expiring; a hint only
+      // makes its author a candidate that findHolders asks store/have.
+      const hints = createHintBook({ now: ctx.now })
+      const hintTopic = mesh.pubsub.topic(STORE_HINTS_TOPIC, StoreHintSchema, {
+        maxBytes: MAX_STORE_HINT_BYTES,
+        validate: (hint, from) => {
+          if (from === undefined) return { ok: false, reason: 'a store hint must be signed (its author is the holder)', penalize: true }
+          if (hint.root.length > MAX_CID_STRING || parseWireCids([hint.root]).length === 0) return { ok: false, reason: 'a store hint must name a CID', penalize: true }
+          if (hint.size > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: `a store hint's size must be a safe integer, got ${hint.size}`, penalize: true }
+          return { ok: true }
+        },
+      })
+      const stopHints = hintTopic.subscribe((hint, from) => {
+        if (from === mesh.peerId || from === 'unknown') return
+        const [cid] = parseWireCids([hint.root])
+        if (cid !== undefined) hints.add(blockKey(cid), from)
+      })
+      unsubscribe = stopHints
+      /** Tells the mesh this node holds `root` (complete) or is fetching it to announce it. */
+      const hint = (root: CID, complete: boolean, size = 0): void => {
+        hintTopic.publish({ root: root.toString(), size: BigInt(size), complete }).catch((err: Error) => {
+          log.debug({ root: root.toString(), err: err.message }, 'store: publishing a hint failed (the DHT record still names this node)')
+        })
       }
 
       const save = (): void => {
@@ -189,6 +229,10 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
 
       const exchange: BlockExchange = {
         badProviders,
+        hinted: (root) => hints.peers(blockKey(root)),
+        get hintedRoots() {
+          return hints.roots
+        },
         announced: (root) => roots.has(blockKey(root)),
         async unannounce(root) {
           if (!roots.delete(blockKey(root))) return false
@@ -218,9 +262,11 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           if (!roots.has(key) && roots.size >= MAX_ANNOUNCED) throw new RangeError(`at most ${MAX_ANNOUNCED} roots may be announced`)
           await store.pin(root)
           await index(root)
+          const fresh = !roots.has(key)
           roots.set(key, root)
           save()
           void provide(root)
+          if (fresh) hint(root, true, (await store.stat(root).catch(() => undefined))?.size ?? 0)
         },
         async findProviders(root, options = {}) {
           return (await exchange.findHolders(root, options)).filter((h) => !h.partial).map((h) => h.peer)
@@ -230,10 +276,9 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 10_000), stopController.signal, ...(options.signal ? [options.signal] : [])])
           const complete = new Set<string>()
           const partial = new Set<string>()
-          const candidates = mesh.libp2p
-            .getPeers()
-            .map((p) => p.toString())
-            .filter((p) => !exclude.has(p))
+          // Peers that hinted the root first (the freshest fetchers), then connected peers.
+          const candidates = [...new Set([...hints.peers(blockKey(root)), ...mesh.libp2p.getPeers().map((p) => p.toString())])]
+            .filter((p) => p !== mesh.peerId && !exclude.has(p))
             .slice(0, MAX_PROBED)
           await Promise.all(
             candidates.map(async (peer) => {
@@ -274,7 +319,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           const partial = audience === undefined ? undefined : (partials.get(key) ?? { blocks: new Set<string>(), to: audience, fetches: 0 })
           if (partial !== undefined && audience !== undefined) {
             if (partial.to !== 'all') partial.to = audience === 'all' ? 'all' : new Set([...partial.to, ...audience])
-            partial.fetches++
+            if (partial.fetches++ === 0 && audience === 'all') hint(root, false)
             partials.set(key, partial)
           }
           const done = (): void => {
@@ -341,6 +386,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
     },
     async stop() {
       if (timer !== undefined) clearInterval(timer)
+      unsubscribe?.()
       stopController.abort()
       if (ctx.find('blockExchange') === undefined) return
       ctx.withdraw('blockExchange')

@@ -21,6 +21,7 @@ import { storeDir } from '@weft/store/node'
 import { type DropReason, type FetchDagResult, type FetchProgress, fetchDag, type Holder, parseWireCids } from '../block-fetch.js'
 import type { NodeComponentFactory } from '../component.js'
 import { createHintBook } from '../store-hints.js'
+import { createTokenBucket } from '../token-bucket.js'
 
 /** What the rest of the node asks of the block exchange. */
 export interface BlockExchange {
@@ -192,6 +193,8 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         }
       }
 
+      // store.serveBytesPerSecond: every answer waits for its bytes (bounded), whoever asks.
+      const serveRate = config.store.serveBytesPerSecond > 0 ? createTokenBucket({ ratePerSecond: config.store.serveBytesPerSecond, now: ctx.now }) : undefined
       await mesh.rpc.handle(STORE_BLOCKS, async (req, rpcCtx) => {
         if (req.cids.length > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`at most ${MAX_BLOCKS_PER_REQUEST} CIDs per request, got ${req.cids.length}`)
         const blocks: { cid: string; data: Uint8Array }[] = []
@@ -211,6 +214,8 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           budget -= data.byteLength
           blocks.push({ cid: s, data })
         }
+        const waitMs = serveRate?.take(MAX_BLOCKS_RESPONSE_BYTES - budget) ?? 0
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs))
         ctx.metrics.store.servedBlocks.inc(blocks.length)
         ctx.metrics.store.servedBytes.inc(MAX_BLOCKS_RESPONSE_BYTES - budget)
         return { blocks, missing }

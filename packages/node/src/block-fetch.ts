@@ -210,8 +210,21 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
     notYet.set(peer, entry)
   }
 
+  /** Requests out, each cancelled once every block it asks for arrived from another provider. */
+  const outstanding = new Set<{ readonly keys: readonly string[]; readonly cancel: AbortController }>()
+  const cancelAnswered = (): void => {
+    for (const r of outstanding) {
+      if (r.keys.every((k) => !wanted.has(k))) {
+        outstanding.delete(r)
+        r.cancel.abort(new Error('every block asked arrived from another provider'))
+      }
+    }
+  }
+
   const ask = async (peer: string, cids: CID[]): Promise<void> => {
     const keys = cids.map(blockKey)
+    const request = { keys, cancel: new AbortController() }
+    outstanding.add(request)
     for (const k of keys) {
       const entry = inflight.get(k) ?? { peers: new Set<string>(), since: Date.now() }
       entry.peers.add(peer)
@@ -228,7 +241,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       wake()
     }
     try {
-      const answer = await components.request(peer, keys, requestSignal)
+      const answer = await components.request(peer, keys, AbortSignal.any([requestSignal, request.cancel.signal]))
       let answerBytes = 0
       for (const b of answer.blocks) answerBytes += b.data.byteLength
       storing += answerBytes
@@ -242,9 +255,10 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       }
     } catch (err) {
       if (signal.aborted) throw signal.reason
-      if (finished.signal.aborted) return
+      if (finished.signal.aborted || request.cancel.signal.aborted) return
       drop(peer, 'failed', (err as Error).message)
     } finally {
+      outstanding.delete(request)
       for (const k of keys) {
         const entry = inflight.get(k)
         entry?.peers.delete(peer)
@@ -295,6 +309,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       await arrived(block.cid, block.data)
       init.onProgress?.({ blocks, bytes, providers: active.length })
     }
+    cancelAnswered()
     if (answer.blocks.length === 0) {
       const set = lacks.get(peer) ?? new Set<string>()
       for (const k of answer.missing) if (asked.has(k)) set.add(k)

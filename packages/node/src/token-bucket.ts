@@ -23,6 +23,8 @@ export interface TokenBucket {
    * @throws RangeError when `n` is negative or not finite
    */
   take(n: number): number
+  /** Gives back `n` tokens taken for what was not sent after all (the caller left while it waited). */
+  refund(n: number): void
 }
 
 /** @throws RangeError naming the argument when the rate, burst or wait bound is not a positive finite number */
@@ -42,6 +44,10 @@ export function createTokenBucket(init: TokenBucketInit): TokenBucket {
       at = t
       tokens = Math.max(floor, tokens - n)
       return tokens >= 0 ? 0 : (-tokens / rate) * 1000
+    },
+    refund(n) {
+      if (!Number.isFinite(n) || n < 0) throw new RangeError(`n must be a finite number >= 0, got ${n}`)
+      tokens = Math.min(burst, tokens + n)
     },
   }
 }

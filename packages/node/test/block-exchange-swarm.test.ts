@@ -194,3 +194,38 @@ describe('partial holders (issue 16, swarming)', () => {
     expect(rc?.providers[b.peerId]).toBeGreaterThanOrEqual(3)
   }, 60_000)
 })
+
+describe('a swarm (issue 16): four fetchers of one capped origin trade blocks', () => {
+  const nodes: TestNode[] = []
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop()))
+    removeTestDirs()
+  })
+
+  it('each gets the whole file, and the origin sends fewer blocks than four whole copies', async () => {
+    // The origin serves 4 MiB/s: what it sends four fetchers in turn would take 4 s each; they fetch at once.
+    const origin = await startTestNode({ store: { serveBytesPerSecond: 4 * 1024 * 1024 } as never })
+    nodes.push(origin)
+    const fetchers = await Promise.all([0, 1, 2, 3].map(() => startTestNode()))
+    nodes.push(...fetchers)
+    for (const [i, f] of fetchers.entries()) {
+      await connect(f, origin)
+      for (const other of fetchers.slice(0, i)) await connect(f, other)
+    }
+    const bytes = new Uint8Array(randomBytes(16 * 1024 * 1024 + 99))
+    const root = (await addFile([bytes], origin.store!)).cid
+    await origin.blockExchange!.announce(root)
+    let dag = 0
+    for await (const _ of dagBlocks(origin.store!, root)) dag++
+
+    const results = await Promise.all(fetchers.map((f) => f.blockExchange!.fetch(root)))
+    for (const r of results) expect(r.ok).toBe(true)
+    for (const f of fetchers) expect((await f.store!.stat(root))?.size).toBe(bytes.length)
+    const fromOrigin = results.reduce((sum, r) => sum + (r.providers[origin.peerId] ?? 0), 0)
+    const fromPeers = results.reduce((sum, r) => sum + Object.entries(r.providers).reduce((s, [p, n]) => s + (p === origin.peerId ? 0 : n), 0), 0)
+    expect(fromOrigin + fromPeers).toBe(4 * dag)
+    expect(fromPeers).toBeGreaterThan(0)
+    expect(fromOrigin).toBeLessThan(4 * dag)
+  }, 120_000)
+})
+

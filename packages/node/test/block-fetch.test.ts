@@ -186,6 +186,7 @@ describe('fetchDag', () => {
     const store = createMemoryBlockstore()
     const serve = honest(src.store)
     let stuck = 0
+    const cancelled: string[] = []
     const result = await fetchDag(
       {
         store,
@@ -194,13 +195,24 @@ describe('fetchDag', () => {
         request: (peer, cids, signal) => {
           if (peer === 'up') return serve(cids)
           stuck++
-          return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))
+          return new Promise((_resolve, reject) =>
+            signal.addEventListener(
+              'abort',
+              () => {
+                cancelled.push(String((signal.reason as Error).message))
+                reject(signal.reason)
+              },
+              { once: true },
+            ),
+          )
         },
       },
       src.root,
       { providers: ['up', 'stuck'], window: 1, batch: 4, stallMs: 20 },
     )
     expect(stuck).toBeGreaterThan(0)
+    // A request whose blocks all came from 'up' is cancelled as soon as they did (not only when the fetch ends).
+    expect(cancelled.some((m) => m.includes('arrived from another provider'))).toBe(true)
     expect(result).toMatchObject({ ok: true, dropped: [], providers: { up: store.size } })
     expect((await bytesOf(store, src.root)).equals(Buffer.from(src.bytes))).toBe(true)
   })

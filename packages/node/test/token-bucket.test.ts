@@ -36,6 +36,14 @@ describe('createTokenBucket', () => {
     expect(bucket.take(1)).toBe(2000)
   })
 
+  it('takes back what was refunded (an answer whose caller left)', () => {
+    const bucket = createTokenBucket({ ratePerSecond: 1000, burst: 1000, now: () => 0 })
+    expect(bucket.take(1000)).toBe(0)
+    expect(bucket.take(1000)).toBe(1000)
+    bucket.refund(1000)
+    expect(bucket.take(500)).toBe(500)
+  })
+
   it('refuses bad arguments, naming them', () => {
     expect(() => createTokenBucket({ ratePerSecond: 0 })).toThrow(/ratePerSecond/)
     expect(() => createTokenBucket({ ratePerSecond: 1, maxWaitMs: Number.POSITIVE_INFINITY })).toThrow(/maxWaitMs/)

@@ -215,7 +215,24 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           blocks.push({ cid: s, data })
         }
         const waitMs = serveRate?.take(MAX_BLOCKS_RESPONSE_BYTES - budget) ?? 0
-        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs))
+        if (waitMs > 0) {
+          const sent = await new Promise<boolean>((resolve) => {
+            const onCancel = (): void => {
+              clearTimeout(timer)
+              resolve(false)
+            }
+            const timer = setTimeout(() => {
+              rpcCtx.signal.removeEventListener('abort', onCancel)
+              resolve(true)
+            }, waitMs)
+            rpcCtx.signal.addEventListener('abort', onCancel, { once: true })
+          })
+          // The caller left while this answer waited (its blocks came from another provider): its bytes are not spent.
+          if (!sent) {
+            serveRate?.refund(MAX_BLOCKS_RESPONSE_BYTES - budget)
+            throw rpcCtx.signal.reason
+          }
+        }
         ctx.metrics.store.servedBlocks.inc(blocks.length)
         ctx.metrics.store.servedBytes.inc(MAX_BLOCKS_RESPONSE_BYTES - budget)
         return { blocks, missing }

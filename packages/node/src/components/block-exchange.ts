@@ -217,11 +217,16 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         const waitMs = serveRate?.take(MAX_BLOCKS_RESPONSE_BYTES - budget) ?? 0
         if (waitMs > 0) {
           const sent = await new Promise<boolean>((resolve) => {
+            if (rpcCtx.signal.aborted) {
+              resolve(false)
+              return
+            }
+            let timer: ReturnType<typeof setTimeout> | undefined
             const onCancel = (): void => {
               clearTimeout(timer)
               resolve(false)
             }
-            const timer = setTimeout(() => {
+            timer = setTimeout(() => {
               rpcCtx.signal.removeEventListener('abort', onCancel)
               resolve(true)
             }, waitMs)

@@ -21,6 +21,8 @@ export type DropReason = 'bad-block' | 'unrequested-block' | 'failed' | 'has-not
 export interface Holder {
   readonly peer: string
   readonly partial: boolean
+  /** For a partial holder: block keys it said it holds (undefined: not known, so any block may be asked of it). */
+  readonly held?: readonly string[]
 }
 
 /** Why discovery runs: `inUse` is 0 when the fetch has no provider left (a slow, wide search is worth it then). */
@@ -41,6 +43,11 @@ export interface FetchDagComponents {
   discover?(exclude: ReadonlySet<string>, signal: AbortSignal, context: DiscoverContext): Promise<readonly (string | Holder)[]>
   /** A number in [0, 1) (default Math.random): the order this fetcher asks for blocks in. */
   random?(): number
+  /**
+   * What a partial holder holds now (its `store/have`): asked when it has nothing this fetch wants among what it said
+   * it held, at most every 500 ms per provider. `complete` makes it a complete holder from then on.
+   */
+  holdings?(peer: string, signal: AbortSignal): Promise<{ readonly complete: boolean; readonly held: readonly string[] }>
 }
 
 /** How a fetch runs. */
@@ -139,6 +146,9 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   const tried = new Set<string>()
   /** Providers known to hold part of the root only. */
   const partial = new Set<string>()
+  /** What partial holders said they hold (block keys), when they said it. */
+  const holds = new Map<string, Set<string>>()
+  const holdingsAsked = new Map<string, number>()
   /** Partial holders that had none of the blocks asked: not asked again before `until`. */
   const notYet = new Map<string, { until: number; delay: number; tries: number }>()
   const inflightPerPeer = new Map<string, number>()
@@ -194,6 +204,30 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
   }
 
   const isPartial = (peer: string): boolean => partial.has(peer) || (from[peer] ?? 0) > 0
+  /** Asks a partial holder what it holds now, in the background (at most every 500 ms); wakes the fetch when it answers. */
+  const refreshHoldings = (peer: string): void => {
+    const holdings = components.holdings
+    const last = holdingsAsked.get(peer)
+    if (holdings === undefined || (last !== undefined && (last < 0 || Date.now() - last < 500))) return
+    holdingsAsked.set(peer, -1)
+    holdings(peer, requestSignal)
+      .then((h) => {
+        if (h.complete) {
+          partial.delete(peer)
+          holds.delete(peer)
+          notYet.delete(peer)
+          lacks.delete(peer)
+        } else {
+          holds.set(peer, new Set(h.held))
+          if (h.held.some((k) => wanted.has(k) && !inflight.has(k))) notYet.delete(peer)
+        }
+        wake()
+      })
+      .catch(() => {
+        // Not answered: it is asked again later, and its not-yet waits bound how long it is kept.
+      })
+      .finally(() => holdingsAsked.set(peer, Date.now()))
+  }
   /** A partial holder had none of the blocks asked: wait longer each time before asking it again, up to a bound. */
   const notYetFor = (peer: string): void => {
     const entry = notYet.get(peer) ?? { until: 0, delay: 0, tries: 0 }
@@ -318,6 +352,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       if (isPartial(peer)) {
         // Not yet: it may hold these later (it is fetching them). Once it lacked every block, all are asked again.
         notYetFor(peer)
+        refreshHoldings(peer)
         if (lacksAll) lacks.delete(peer)
       } else if (lacksAll) drop(peer, 'has-nothing', 'answered every wanted block as missing')
     }
@@ -331,7 +366,10 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       if (tried.has(p) || active.length >= maxProviders) continue
       tried.add(p)
       active.push(p)
-      if (typeof h !== 'string' && h.partial) partial.add(p)
+      if (typeof h !== 'string' && h.partial) {
+        partial.add(p)
+        if (h.held !== undefined) holds.set(p, new Set(h.held))
+      }
       n++
     }
     return n
@@ -406,18 +444,43 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
           const lack = lacks.get(peer)
           const cids: CID[] = []
           let batchSize = 0
-          for (const [k, cid] of wanted) {
-            if (inflight.has(k) || lack?.has(k)) continue
+          const take = (k: string, cid: CID): boolean => {
             const size = expected.get(k) ?? 0
-            if (cids.length > 0 && batchSize + size > batchBytes) break
+            if (cids.length > 0 && batchSize + size > batchBytes) return false
             cids.push(cid)
             batchSize += size
-            if (cids.length >= batch) break
+            return cids.length < batch
+          }
+          const held = holds.get(peer)
+          if (held !== undefined) {
+            // A partial holder that said what it holds is asked for that only.
+            for (const k of held) {
+              const cid = wanted.get(k)
+              if (cid === undefined || inflight.has(k) || lack?.has(k)) continue
+              if (!take(k, cid)) break
+            }
+          } else if (!partial.has(peer) && holds.size > 0) {
+            // Rarest first: a complete holder is asked first for blocks no partial holder said it has.
+            const common = new Set<string>()
+            for (const [p, keys] of holds) if (active.includes(p)) for (const k of keys) common.add(k)
+            for (const pass of [false, true]) {
+              let more = true
+              for (const [k, cid] of wanted) {
+                if (inflight.has(k) || lack?.has(k) || common.has(k) !== pass) continue
+                if (!(more = take(k, cid))) break
+              }
+              if (!more) break
+            }
+          } else {
+            for (const [k, cid] of wanted) {
+              if (inflight.has(k) || lack?.has(k)) continue
+              if (!take(k, cid)) break
+            }
           }
           // Nothing left that nobody was asked for: blocks stalled at one other provider are asked of this one too.
           if (cids.length === 0) {
             for (const [k, entry] of inflight) {
-              if (entry.peers.size !== 1 || entry.peers.has(peer) || now - entry.since < stallMs || lack?.has(k)) continue
+              if (entry.peers.size !== 1 || entry.peers.has(peer) || now - entry.since < stallMs || lack?.has(k) || (held !== undefined && !held.has(k))) continue
               const cid = wanted.get(k)
               if (cid === undefined) continue
               const size = expected.get(k) ?? 0
@@ -427,7 +490,14 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
               if (cids.length >= batch) break
             }
           }
-          if (cids.length === 0) continue
+          if (cids.length === 0) {
+            // A partial holder with nothing of use is asked what it holds again, and waits as one that had nothing.
+            if (held !== undefined) {
+              refreshHoldings(peer)
+              notYetFor(peer)
+            }
+            continue
+          }
           // A task never rejects: its failure (the abort, a full store, an undecodable DAG) ends the fetch below.
           const task: Promise<void> = ask(peer, cids)
             .catch((err: unknown) => {

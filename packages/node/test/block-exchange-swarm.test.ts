@@ -86,6 +86,8 @@ describe('partial holders (issue 16, swarming)', () => {
       const answer = await c.mesh.rpc.call(b.peerId, STORE_BLOCKS, { cids: keys })
       expect(answer.blocks.length).toBe(3)
       expect(answer.missing.length).toBe(keys.length - 3)
+      // It lists what it holds, so a fetcher asks it for that.
+      expect(new Set(have.held)).toEqual(new Set(answer.blocks.map((block) => block.cid)))
       for (const block of answer.blocks) expect(Buffer.from(block.data).equals(Buffer.from((await a.store!.get(parseCid(block.cid)))!))).toBe(true)
     } finally {
       origin.open()

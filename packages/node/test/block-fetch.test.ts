@@ -1,5 +1,5 @@
 // The swarming fetcher alone (no libp2p): providers injected as functions over in-memory stores.
-import { addFile, type Blockstore, blockKey, createMemoryBlockstore, type DagLayout, parseCid, readFile } from '@weft/store'
+import { addFile, type Blockstore, blockKey, createMemoryBlockstore, type DagLayout, dagBlocks, parseCid, readFile } from '@weft/store'
 import { describe, expect, it } from 'vitest'
 import { type BlocksAnswer, fetchDag } from '../src/block-fetch.js'
 
@@ -269,5 +269,61 @@ describe('fetchDag', () => {
     )
     expect(result.ok).toBe(true)
     expect(asked.size).toBe(3)
+  })
+
+  it('asks a partial holder only for what it said it holds, and a complete one first for what no partial holder has', async () => {
+    const src = await source()
+    const store = createMemoryBlockstore()
+    const serve = honest(src.store)
+    const all: string[] = []
+    for await (const { cid } of dagBlocks(src.store, src.root)) all.push(blockKey(cid))
+    // The partial holder has every other block below the root.
+    const held = new Set(all.slice(1).filter((_, i) => i % 2 === 0))
+    const asked: Record<string, string[]> = { origin: [], p: [] }
+    const result = await fetchDag(
+      {
+        store,
+        random: seeded(5),
+        request: async (peer, cids) => {
+          asked[peer]?.push(...cids)
+          return peer === 'origin' ? serve(cids) : serve(cids.filter((k) => held.has(k)))
+        },
+      },
+      src.root,
+      { providers: ['origin', { peer: 'p', partial: true, held: [...held] }], window: 1, batch: 2 },
+    )
+    expect(result.ok).toBe(true)
+    expect(result.dropped).toEqual([])
+    expect(asked.p?.length).toBeGreaterThan(0)
+    expect(asked.p?.every((k) => held.has(k))).toBe(true)
+    // Rarest first: the origin's first blocks below the root are ones the partial holder does not have.
+    const originBelowRoot = (asked.origin ?? []).filter((k) => k !== blockKey(src.root))
+    expect(originBelowRoot.length).toBeGreaterThan(0)
+    expect(held.has(originBelowRoot[0] as string)).toBe(false)
+    expect((result.providers.origin ?? 0) + (result.providers.p ?? 0)).toBe(store.size)
+  })
+
+  it('asks a partial holder what it holds again when it has nothing of use, and uses what it got since', async () => {
+    const src = await source()
+    const store = createMemoryBlockstore()
+    const serve = honest(src.store)
+    let holdingsAsked = 0
+    const result = await fetchDag(
+      {
+        store,
+        request: async (_peer, cids) => serve(cids),
+        // At first it says it holds nothing; asked again, it holds everything.
+        holdings: async () => {
+          holdingsAsked++
+          const all: string[] = []
+          for await (const { cid } of dagBlocks(src.store, src.root)) all.push(blockKey(cid))
+          return { complete: false, held: all }
+        },
+      },
+      src.root,
+      { providers: [{ peer: 'p', partial: true, held: [] }], notYetMs: 5 },
+    )
+    expect(holdingsAsked).toBeGreaterThan(0)
+    expect(result).toMatchObject({ ok: true, dropped: [], providers: { p: store.size } })
   })
 })

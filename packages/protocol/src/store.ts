@@ -20,3 +20,5 @@ export const STORE_RPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024 - 1024
 export const STORE_HINTS_TOPIC = topicName('store')
 /** Largest `StoreHint` a node decodes or relays (a CID string, a size and a flag fit in far less). */
 export const MAX_STORE_HINT_BYTES = 256
+/** Most CIDs a partial holder lists in a `store/have` answer (`held`). */
+export const MAX_HAVE_HELD = 1024

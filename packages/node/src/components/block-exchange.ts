@@ -10,6 +10,7 @@ import {
   MAX_BLOCKS_PER_REQUEST,
   MAX_BLOCKS_RESPONSE_BYTES,
   MAX_CID_STRING,
+  MAX_HAVE_HELD,
   MAX_STORE_HINT_BYTES,
   STORE_BLOCKS,
   STORE_HAVE,
@@ -250,7 +251,10 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         const allowed = roots.has(key) || servesTo(rpcCtx.peer, key, true)
         if (allowed && (await missingBlocks(store, cid, 1)).length === 0) return { complete: true, blocks: counts.get(key) ?? servedTo.get(key)?.blocks.size ?? 0 }
         const partial = partialFor(rpcCtx.peer, key)
-        if (partial !== undefined && partial.blocks.size > 0) return { complete: false, partial: true, blocks: partial.blocks.size }
+        if (partial !== undefined && partial.blocks.size > 0) {
+          const held = [...partial.blocks].slice(-MAX_HAVE_HELD).reverse()
+          return { complete: false, partial: true, blocks: partial.blocks.size, held }
+        }
         return { complete: false }
       })
 
@@ -302,7 +306,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           const exclude = options.exclude ?? new Set<string>()
           const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 10_000), stopController.signal, ...(options.signal ? [options.signal] : [])])
           const complete = new Set<string>()
-          const partial = new Set<string>()
+          const partial = new Map<string, string[]>()
           // Peers that hinted the root first (the freshest fetchers), then connected peers.
           const candidates = [...new Set([...hints.peers(blockKey(root)), ...mesh.libp2p.getPeers().map((p) => p.toString())])]
             .filter((p) => p !== mesh.peerId && !exclude.has(p))
@@ -312,7 +316,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
               try {
                 const r = await mesh.rpc.call(peer, STORE_HAVE, { root: root.toString() }, { timeoutMs: HAVE_TIMEOUT_MS, signal })
                 if (r.complete) complete.add(peer)
-                else if (r.partial && r.blocks > 0) partial.add(peer)
+                else if (r.partial && r.blocks > 0) partial.set(peer, r.held.slice(0, MAX_HAVE_HELD).filter((k) => k.length <= MAX_CID_STRING))
               } catch {
                 // Not a holder (or gone).
               }
@@ -333,7 +337,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
               log.debug({ root: root.toString(), err: (err as Error).message }, 'store: finding providers in the DHT ended')
             }
           }
-          return [...[...complete].map((peer) => ({ peer, partial: false })), ...[...partial].map((peer) => ({ peer, partial: true }))].slice(0, MAX_HOLDERS)
+          return [...[...complete].map((peer) => ({ peer, partial: false })), ...[...partial].map(([peer, held]) => ({ peer, partial: true, held }))].slice(0, MAX_HOLDERS)
         },
         async fetch(root, options = {}) {
           const signal = AbortSignal.any([stopController.signal, ...(options.signal ? [options.signal] : [])])
@@ -362,6 +366,10 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
                 return r
               },
               // With providers in use, a quick look for peers that started on the root since: no DHT walk.
+              holdings: async (peer, s) => {
+                const r = await mesh.rpc.call(peer, STORE_HAVE, { root: root.toString() }, { timeoutMs: HAVE_TIMEOUT_MS, signal: s })
+                return { complete: r.complete, held: r.held.slice(0, MAX_HAVE_HELD).filter((k) => k.length <= MAX_CID_STRING) }
+              },
               discover: (exclude, s, { inUse }) => exchange.findHolders(root, { exclude, signal: s, ...(inUse > 0 ? { dht: false, timeoutMs: HAVE_TIMEOUT_MS } : {}) }),
             },
             root,

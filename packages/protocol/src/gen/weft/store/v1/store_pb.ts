@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/store/v1/store.proto.
  */
 export const file_weft_store_v1_store: GenFile = /*@__PURE__*/
-  fileDesc("Chl3ZWZ0L3N0b3JlL3YxL3N0b3JlLnByb3RvEg13ZWZ0LnN0b3JlLnYxIh0KDUJsb2Nrc1JlcXVlc3QSDAoEY2lkcxgBIAMoCSIiCgVCbG9jaxILCgNjaWQYASABKAkSDAoEZGF0YRgCIAEoDCJHCg5CbG9ja3NSZXNwb25zZRIkCgZibG9ja3MYASADKAsyFC53ZWZ0LnN0b3JlLnYxLkJsb2NrEg8KB21pc3NpbmcYAiADKAkiGwoLSGF2ZVJlcXVlc3QSDAoEcm9vdBgBIAEoCSJBCgxIYXZlUmVzcG9uc2USEAoIY29tcGxldGUYASABKAgSDwoHcGFydGlhbBgCIAEoCBIOCgZibG9ja3MYAyABKA0iOQoJU3RvcmVIaW50EgwKBHJvb3QYASABKAkSDAoEc2l6ZRgCIAEoBBIQCghjb21wbGV0ZRgDIAEoCGIGcHJvdG8z");
+  fileDesc("Chl3ZWZ0L3N0b3JlL3YxL3N0b3JlLnByb3RvEg13ZWZ0LnN0b3JlLnYxIh0KDUJsb2Nrc1JlcXVlc3QSDAoEY2lkcxgBIAMoCSIiCgVCbG9jaxILCgNjaWQYASABKAkSDAoEZGF0YRgCIAEoDCJHCg5CbG9ja3NSZXNwb25zZRIkCgZibG9ja3MYASADKAsyFC53ZWZ0LnN0b3JlLnYxLkJsb2NrEg8KB21pc3NpbmcYAiADKAkiGwoLSGF2ZVJlcXVlc3QSDAoEcm9vdBgBIAEoCSJPCgxIYXZlUmVzcG9uc2USEAoIY29tcGxldGUYASABKAgSDwoHcGFydGlhbBgCIAEoCBIOCgZibG9ja3MYAyABKA0SDAoEaGVsZBgEIAMoCSI5CglTdG9yZUhpbnQSDAoEcm9vdBgBIAEoCRIMCgRzaXplGAIgASgEEhAKCGNvbXBsZXRlGAMgASgIYgZwcm90bzM");
 
 /**
  * Blocks wanted, by CID string (at most 64).
@@ -126,6 +126,14 @@ export type HaveResponse = Message<"weft.store.v1.HaveResponse"> & {
    * @generated from field: uint32 blocks = 3;
    */
   blocks: number;
+
+  /**
+   * When partial: CIDs of the DAG's blocks held and served to the caller, the most recently stored first (at most
+   * 1024), so a fetcher asks a partial holder for what it has.
+   *
+   * @generated from field: repeated string held = 4;
+   */
+  held: string[];
 };
 
 /**

@@ -2,7 +2,9 @@
 // roots in the DHT (refreshed), finds providers (connected peers first, then the DHT, bounded in time) and fetches
 // DAGs from several of them at once (block-fetch.ts). Roots never announced (private artifacts) are never served,
 // except a root served to a named set of peers only (an FL round's model to the job's clients), which is neither
-// provided in the DHT nor answered to anyone else.
+// provided in the DHT nor answered to anyone else. A root being fetched to be served is served block by block to the
+// same audience while it is fetched (a partial holder); gossip hints on `weft/store/1` name who holds or fetches a
+// root, and store/blocks may be capped in bytes per second.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'

@@ -467,7 +467,8 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
               let more = true
               for (const [k, cid] of wanted) {
                 if (inflight.has(k) || lack?.has(k) || common.has(k) !== pass) continue
-                if (!(more = take(k, cid))) break
+                more = take(k, cid)
+                if (!more) break
               }
               if (!more) break
             }

@@ -229,11 +229,11 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       .finally(() => holdingsAsked.set(peer, Date.now()))
   }
   /** A partial holder had none of the blocks asked: wait longer each time before asking it again, up to a bound. */
-  const notYetFor = (peer: string): void => {
+  const notYetFor = (peer: string, counts = true): void => {
     const entry = notYet.get(peer) ?? { until: 0, delay: 0, tries: 0 }
     // Answers to requests sent before this wait began count once.
     if (entry.until > Date.now()) return
-    entry.tries++
+    if (counts) entry.tries++
     if (entry.tries > notYetTries) {
       notYet.delete(peer)
       drop(peer, 'has-nothing', `a partial holder answered every block asked as missing ${notYetTries} times in a row`)
@@ -492,10 +492,11 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
             }
           }
           if (cids.length === 0) {
-            // A partial holder with nothing of use is asked what it holds again, and waits as one that had nothing.
+            // A partial holder with nothing of use is asked what it holds again, and waits as one that had nothing
+            // (a wait that counts toward dropping it only while nothing else is in flight: the fetch waits on it).
             if (held !== undefined) {
               refreshHoldings(peer)
-              notYetFor(peer)
+              notYetFor(peer, running.size === 0)
             }
             continue
           }

@@ -286,11 +286,15 @@ describe('fetchDag', () => {
         random: seeded(5),
         request: async (peer, cids) => {
           asked[peer]?.push(...cids)
-          return peer === 'origin' ? serve(cids) : serve(cids.filter((k) => held.has(k)))
+          if (peer === 'p') return serve(cids.filter((k) => held.has(k)))
+          // The origin is the slower one (as a source many fetch from is).
+          await new Promise((r) => setTimeout(r, 5))
+          return serve(cids)
         },
       },
       src.root,
-      { providers: ['origin', { peer: 'p', partial: true, held: [...held] }], window: 1, batch: 2 },
+      // The partial holder has nothing of use until the root's children are known: its waits are kept short.
+      { providers: ['origin', { peer: 'p', partial: true, held: [...held] }], window: 1, batch: 2, notYetMs: 1, notYetMaxMs: 2 },
     )
     expect(result.ok).toBe(true)
     expect(result.dropped).toEqual([])

@@ -88,6 +88,8 @@ describe('partial holders (issue 16, swarming)', () => {
       expect(answer.missing.length).toBe(keys.length - 3)
       // It lists what it holds, so a fetcher asks it for that.
       expect(new Set(have.held)).toEqual(new Set(answer.blocks.map((block) => block.cid)))
+      // It gossiped a hint when it started (the root will be announced), so other nodes know whom to ask.
+      await until(() => c.blockExchange!.hinted(root).includes(b.peerId), 10_000, 'B’s hint to reach C')
       for (const block of answer.blocks) expect(Buffer.from(block.data).equals(Buffer.from((await a.store!.get(parseCid(block.cid)))!))).toBe(true)
     } finally {
       origin.open()

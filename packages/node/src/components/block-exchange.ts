@@ -90,6 +90,8 @@ const MAX_BAD_RECORDS = 1000
 const HAVE_TIMEOUT_MS = 2000
 /** Most peers one search for holders asks `store/have`. */
 const MAX_PROBED = 64
+/** How long a search for holders waits for the other probes once a complete holder answered. */
+const PROBE_GRACE_MS = 250
 /** Most holders one search returns (and providers one fetch uses). */
 const MAX_HOLDERS = 16
 
@@ -313,17 +315,28 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           const candidates = [...new Set([...hints.peers(blockKey(root)), ...mesh.libp2p.getPeers().map((p) => p.toString())])]
             .filter((p) => p !== mesh.peerId && !exclude.has(p))
             .slice(0, MAX_PROBED)
-          await Promise.all(
+          // Once one complete holder answered, the others get a short grace, not the whole probe timeout: a peer that
+          // hinted a root and never answers does not hold the fetch back.
+          let sawComplete: () => void = () => {}
+          const completeSeen = new Promise<void>((resolve) => {
+            sawComplete = resolve
+          })
+          const probes = Promise.all(
             candidates.map(async (peer) => {
               try {
                 const r = await mesh.rpc.call(peer, STORE_HAVE, { root: root.toString() }, { timeoutMs: HAVE_TIMEOUT_MS, signal })
-                if (r.complete) complete.add(peer)
-                else if (r.partial && r.blocks > 0) partial.set(peer, r.held.slice(0, MAX_HAVE_HELD).filter((k) => k.length <= MAX_CID_STRING))
+                if (r.complete) {
+                  complete.add(peer)
+                  sawComplete()
+                } else if (r.partial && r.blocks > 0) partial.set(peer, r.held.slice(0, MAX_HAVE_HELD).filter((k) => k.length <= MAX_CID_STRING))
               } catch {
                 // Not a holder (or gone).
               }
             }),
           )
+          let grace: ReturnType<typeof setTimeout> | undefined
+          await Promise.race([probes, completeSeen.then(() => new Promise<void>((resolve) => (grace = setTimeout(resolve, PROBE_GRACE_MS))))])
+          clearTimeout(grace)
           if (complete.size === 0 && options.dht !== false) {
             try {
               let n = 0

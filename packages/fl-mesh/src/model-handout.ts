@@ -24,7 +24,16 @@ export interface ModelHandout {
    * one is dropped), pins it without announcing it, and reads its bytes. A DAG past `maxBytes` (its file size, or the
    * bytes fetched for it) is refused and the fetch stopped there.
    */
-  fetch(cid: string, providers: readonly string[], options: { readonly maxBytes: number; readonly signal: AbortSignal }): Promise<HandoutFetch>
+  fetch(
+    cid: string,
+    providers: readonly string[],
+    options: {
+      readonly maxBytes: number
+      readonly signal: AbortSignal
+      /** Peers the root will be served to once fetched: its blocks stored so far are served to them while it is fetched. */
+      readonly serveTo?: readonly string[]
+    },
+  ): Promise<HandoutFetch>
   /** Stops serving a root and unpins it, so the next gc may take its blocks (best effort). */
   release(cid: string): void
 }

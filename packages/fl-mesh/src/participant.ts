@@ -397,7 +397,9 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
         // The job's model has a known size: a coordinator naming a larger DAG gets the fetch stopped at that bound,
         // not at the node's store quota.
         const maxBytes = Math.min(paramCount(job.spec.model) * 4, policy.maxModelBytes) + HANDOUT_HEADER_BYTES
-        const got = await handout.fetch(cid, providers, { maxBytes, signal })
+        // The peers this node will serve the model to get its blocks while it is fetched (they may fetch meanwhile).
+        const serveTo = req.serveTo.filter((p) => p !== mesh.peerId)
+        const got = await handout.fetch(cid, providers, { maxBytes, signal, serveTo })
         if (!got.ok) return got
         try {
           return { ...got, params: modelOfHandout(got.bytes, hash, policy.maxModelBytes) }

@@ -114,6 +114,11 @@ export const nodeConfigSchema = z
           .default(10 * 1024 ** 3),
         /** A DAG fetched from the mesh is announced (served and provided) here too: edge caching. */
         provideFetched: z.boolean().default(true),
+        /**
+         * Most bytes of blocks per second served to other nodes (`store/blocks`), all peers together; 0 (default): no
+         * cap. A capped answer waits for its bytes (at most 20 s, under a caller's 30 s timeout).
+         */
+        serveBytesPerSecond: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
         /** How often announced roots are provided again in the DHT (default 12 h). */
         provideIntervalMs: z
           .number()

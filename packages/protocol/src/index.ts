@@ -122,7 +122,17 @@ export {
 } from './membership.js'
 // The block exchange (weft.store.v1).
 export * from './gen/weft/store/v1/store_pb.js'
-export { MAX_BLOCKS_PER_REQUEST, MAX_BLOCKS_RESPONSE_BYTES, MAX_CID_STRING, STORE_BLOCKS, STORE_HAVE, STORE_RPC_MAX_MESSAGE_BYTES } from './store.js'
+export {
+  MAX_BLOCKS_PER_REQUEST,
+  MAX_BLOCKS_RESPONSE_BYTES,
+  MAX_CID_STRING,
+  MAX_HAVE_HELD,
+  MAX_STORE_HINT_BYTES,
+  STORE_BLOCKS,
+  STORE_HAVE,
+  STORE_HINTS_TOPIC,
+  STORE_RPC_MAX_MESSAGE_BYTES,
+} from './store.js'
 // Replication of pinned roots (weft.store.v1, replication.proto).
 export * from './gen/weft/store/v1/replication_pb.js'
 export { MAX_REPLICATE_PROVIDERS, MAX_REPLICATION_FACTOR, MAX_REPLICATION_LABEL_CHARS, MAX_REPLICATION_LABELS, STORE_REPLICATE } from './replication.js'

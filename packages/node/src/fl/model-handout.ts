@@ -84,6 +84,7 @@ export function blockStoreHandout(store: DiskStore, exchange: BlockExchange): Mo
           providers,
           signal: AbortSignal.any([options.signal, tooLarge.signal]),
           announce: false,
+          ...(options.serveTo !== undefined ? { serveTo: options.serveTo } : {}),
           onProgress: (p) => {
             if (p.bytes > limit) tooLarge.abort(new RangeError(`${cid} is over ${limit} bytes; a model hand-out may be at most ${options.maxBytes}`))
           },

@@ -45,6 +45,11 @@ export interface MeshCoordinatorTransportInit {
   readonly modelTimeoutMs?: number
   /** A federated evaluation (ms). Default 120 000. */
   readonly evaluateTimeoutMs?: number
+  /**
+   * Longest a hand-out by CID holds its fetch slot (ms), so a client slow to fetch or to take its task (a loaded
+   * machine, an engine starting) holds no other back past it. Default 2 000 (the coordinator's dispatch slot too).
+   */
+  readonly handoutSlotMs?: number
 }
 
 const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
@@ -70,6 +75,7 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
   const inviteTimeoutMs = init.inviteTimeoutMs ?? 60_000
   const modelTimeoutMs = init.modelTimeoutMs ?? 120_000
   const evaluateTimeoutMs = init.evaluateTimeoutMs ?? 120_000
+  const handoutSlotMs = init.handoutSlotMs ?? 2_000
   /** Per job: the clients that accepted its invitation (whom its models are served to), and its models by CID. */
   const members = new Map<string, Set<string>>()
   const models = new Map<string, RoundModel[]>()
@@ -138,7 +144,7 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
   /**
    * Waits until `m` has room for one more fetch: as many at once as it has holders (this coordinator and the clients
    * that fetched it), so each holder serves about one client at a time and the holders double each step: 10 clients
-   * take 4 steps, not 10 one after another.
+   * take 4 steps, not 10 one after another. A slot frees when its hand-out ends, or after `handoutSlotMs` anyway.
    */
   const fetchSlot = async (m: RoundModel, signal: AbortSignal): Promise<() => void> => {
     while (m.inFlight >= 1 + m.fetched.length) {
@@ -154,12 +160,15 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
     }
     m.inFlight++
     let released = false
-    return () => {
+    const release = (): void => {
       if (released) return
       released = true
+      clearTimeout(timer)
       m.inFlight--
       for (const wake of m.waiting.splice(0)) wake()
     }
+    const timer = setTimeout(release, handoutSlotMs)
+    return release
   }
 
   /**

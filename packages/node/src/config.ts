@@ -243,7 +243,8 @@ export const nodeConfigSchema = z
         dispatchConcurrency: z.number().int().min(1).max(1024).default(1),
         /**
          * Coordinator: longest a hand-out holds its slot before the next starts anyway (ms), so a slow client delays no
-         * one. With hand-outs by CID a slot frees when the client has the model, so a later client can fetch from it.
+         * one. With hand-outs by CID, as many fetches run at once as the round's model has holders, and each frees its
+         * slot when the client has the model (so later clients fetch from it), or after this long anyway.
          */
         dispatchSlotMs: z.number().int().min(1).max(600_000).default(2_000),
         /** Coordinator: what one remote submitter may have here (jobs through this node's own API have no quota). */

@@ -125,7 +125,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
         .list()
         .filter((p) => p.status === 'alive' && authorize(p.peerId, 'client') === undefined && ineligibility(spec, offerOf(p)) === undefined)
         .map((p) => p.peerId),
-  })
+  }, { handoutSlotMs: config.fl.dispatchSlotMs })
 
   const fl = metrics.fl
   const coordinator = createCoordinator(

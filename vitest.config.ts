@@ -27,16 +27,33 @@ function sourceAliases(): { find: RegExp; replacement: string }[] {
   return out
 }
 
+/**
+ * Files that start ten or more node processes each: two of them at once (or one beside a busy file) overload a
+ * 2-core machine until calls time out, so they run one at a time, after the rest.
+ */
+const FLEETS = ['test/store-processes.test.ts', 'test/fl-handout-processes.test.ts']
+
 export default defineConfig({
   resolve: { alias: sourceAliases() },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Two cores on CI machines: multi-process tests spawn their own nodes, so keep file parallelism low.
-    maxWorkers: 2,
     globalSetup: ['./test/global-setup.ts'],
     setupFiles: ['./test/setup.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'weft',
+          include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: ['**/node_modules/**', ...FLEETS],
+          // Two cores on CI machines: multi-process tests spawn their own nodes, so keep file parallelism low.
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      { extends: true, test: { name: 'fleets', include: FLEETS, maxWorkers: 1, sequence: { groupOrder: 1 } } },
+    ],
   },
 })

@@ -12,7 +12,12 @@ import { type Blockstore, blockKey, type CID, decodeNode, missingBlocks, parseCi
 export interface BlocksAnswer {
   readonly blocks: readonly { readonly cid: string; readonly data: Uint8Array }[]
   readonly missing: readonly string[]
+  /** The provider is at its serve rate: nothing was sent; ask it again after this long (not a sign it lacks them). */
+  readonly retryAfterMs?: number
 }
+
+/** Longest a fetch honours a provider's "ask again after" (a busy provider's hint is not trusted past it). */
+const MAX_RETRY_AFTER_MS = 5_000
 
 /** Why a provider was dropped from a fetch. */
 export type DropReason = 'bad-block' | 'unrequested-block' | 'failed' | 'has-nothing'
@@ -344,6 +349,13 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
       init.onProgress?.({ blocks, bytes, providers: active.length })
     }
     cancelAnswered()
+    if (answer.blocks.length === 0 && (answer.retryAfterMs ?? 0) > 0) {
+      // Busy, not lacking: it is not asked again before then (bounded), and this counts toward nothing.
+      const entry = notYet.get(peer) ?? { until: 0, delay: 0, tries: 0 }
+      entry.until = Math.max(entry.until, Date.now() + Math.min(answer.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS))
+      notYet.set(peer, entry)
+      return
+    }
     if (answer.blocks.length === 0) {
       const set = lacks.get(peer) ?? new Set<string>()
       for (const k of answer.missing) if (asked.has(k)) set.add(k)

@@ -91,6 +91,8 @@ export interface StoreSnapshot {
 export interface StoreMetrics {
   readonly servedBlocks: Counter
   readonly servedBytes: Counter
+  /** Block requests answered "ask again later": the node was at store.serveBytesPerSecond. */
+  readonly busyAnswers: Counter
   readonly fetchedBlocks: Counter
   readonly fetchedBytes: Counter
   /** Blocks refused: `peer` (a provider sent a block that does not hash to its CID) or `disk` (a corrupt file). */
@@ -124,6 +126,7 @@ function createStoreMetrics(registry: Registry): StoreMetrics {
   return {
     servedBlocks: new Counter({ name: 'weft_store_served_blocks_total', help: 'Blocks served to peers (store/blocks)', ...opts }),
     servedBytes: new Counter({ name: 'weft_store_served_bytes_total', help: 'Bytes of blocks served to peers', ...opts }),
+    busyAnswers: new Counter({ name: 'weft_store_busy_answers_total', help: 'Block requests answered "ask again later" at store.serveBytesPerSecond', ...opts }),
     fetchedBlocks: new Counter({ name: 'weft_store_fetched_blocks_total', help: 'Blocks fetched from peers, verified', ...opts }),
     fetchedBytes: new Counter({ name: 'weft_store_fetched_bytes_total', help: 'Bytes of blocks fetched from peers, verified', ...opts }),
     badBlocks: new Counter({ name: 'weft_store_bad_blocks_total', help: 'Blocks refused: sent by a peer and not matching their CID (peer), or a corrupt file dropped (disk)', labelNames: ['source'], ...opts }),

@@ -1,5 +1,6 @@
 // A token bucket for serving at a capped rate: a caller takes what it is about to send and is told how long to wait
-// first. Debt is allowed (a large answer waits its share) but bounded, so no caller waits past `maxWaitMs`.
+// first. Debt is allowed (a large answer waits its share) but bounded: a take that would wait past `maxWaitMs` is
+// refused (nothing taken) with the time after which it would not, so the rate holds however many ask at once.
 
 /** How a bucket fills. */
 export interface TokenBucketInit {
@@ -7,10 +8,7 @@ export interface TokenBucketInit {
   readonly ratePerSecond: number
   /** Most tokens saved up while idle (default one second's worth). */
   readonly burst?: number
-  /**
-   * Longest wait a take may be told (default 20 s, under a caller's 30 s timeout): the debt never grows past this much
-   * of the rate, so once more is asked at once than that the rate is exceeded rather than a caller timed out.
-   */
+  /** Longest wait a take may be told (default 20 s, under a caller's 30 s timeout); a longer one is refused. */
   readonly maxWaitMs?: number
   /** The clock in ms (default performance.now). */
   now?(): number
@@ -18,11 +16,12 @@ export interface TokenBucketInit {
 
 export interface TokenBucket {
   /**
-   * Takes `n` tokens.
-   * @returns the milliseconds to wait before sending them (0 when they were there), at most `maxWaitMs`
+   * Takes `n` tokens, unless sending them would wait past `maxWaitMs`.
+   * @returns `waitMs`: how long to wait before sending them (0 when they were there); or `retryAfterMs`: nothing was
+   *   taken, and a take of `n` asked that much later would be let through
    * @throws RangeError when `n` is negative or not finite
    */
-  take(n: number): number
+  take(n: number): { readonly waitMs: number } | { readonly retryAfterMs: number }
   /** Gives back `n` tokens taken for what was not sent after all (the caller left while it waited). */
   refund(n: number): void
 }
@@ -42,8 +41,10 @@ export function createTokenBucket(init: TokenBucketInit): TokenBucket {
       const t = now()
       tokens = Math.min(burst, tokens + ((t - at) / 1000) * rate)
       at = t
-      tokens = Math.max(floor, tokens - n)
-      return tokens >= 0 ? 0 : (-tokens / rate) * 1000
+      const left = tokens - n
+      if (left < floor && n > 0) return { retryAfterMs: ((floor - left) / rate) * 1000 }
+      tokens = left
+      return { waitMs: tokens >= 0 ? 0 : (-tokens / rate) * 1000 }
     },
     refund(n) {
       if (!Number.isFinite(n) || n < 0) throw new RangeError(`n must be a finite number >= 0, got ${n}`)

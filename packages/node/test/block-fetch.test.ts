@@ -42,6 +42,35 @@ async function bytesOf(store: Blockstore, root: Parameters<typeof readFile>[1]):
 }
 
 describe('fetchDag', () => {
+  it('waits as told by a provider at its serve rate (busy, not lacking): not dropped, asked again after the wait', async () => {
+    const src = await source()
+    const store = createMemoryBlockstore()
+    const serve = honest(src.store)
+    const asked: number[] = []
+    let busy = 3
+    const result = await fetchDag(
+      {
+        store,
+        request: async (_peer, cids) => {
+          asked.push(Date.now())
+          if (busy > 0) {
+            busy--
+            return { blocks: [], missing: [...cids], retryAfterMs: 60 }
+          }
+          return serve(cids)
+        },
+      },
+      src.root,
+      { providers: ['capped'], batch: 2, notYetTries: 1 },
+    )
+    // A complete holder answering "all missing" three times would have been dropped at once; busy answers count for nothing.
+    expect(result.ok).toBe(true)
+    expect(result.dropped).toEqual([])
+    expect(result.providers).toEqual({ capped: store.size })
+    for (let i = 1; i <= 3; i++) expect((asked[i] as number) - (asked[i - 1] as number)).toBeGreaterThanOrEqual(55)
+    expect((await bytesOf(store, src.root)).equals(Buffer.from(src.bytes))).toBe(true)
+  })
+
   it('drops a provider whose calls fail and completes from the other, each block fetched once', async () => {
     const src = await source()
     const store = createMemoryBlockstore()

@@ -201,7 +201,8 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         }
       }
 
-      // store.serveBytesPerSecond: every answer waits for its bytes (bounded), whoever asks.
+      // store.serveBytesPerSecond: every answer waits for its bytes, whoever asks; past the longest wait, the caller is
+      // told to come back later (nothing sent), so the rate holds however many ask at once.
       const serveRate = config.store.serveBytesPerSecond > 0 ? createTokenBucket({ ratePerSecond: config.store.serveBytesPerSecond, now: ctx.now }) : undefined
       await mesh.rpc.handle(STORE_BLOCKS, async (req, rpcCtx) => {
         if (req.cids.length > MAX_BLOCKS_PER_REQUEST) throw new RangeError(`at most ${MAX_BLOCKS_PER_REQUEST} CIDs per request, got ${req.cids.length}`)
@@ -222,7 +223,12 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           budget -= data.byteLength
           blocks.push({ cid: s, data })
         }
-        const waitMs = serveRate?.take(MAX_BLOCKS_RESPONSE_BYTES - budget) ?? 0
+        const turn = serveRate?.take(MAX_BLOCKS_RESPONSE_BYTES - budget) ?? { waitMs: 0 }
+        if ('retryAfterMs' in turn) {
+          ctx.metrics.store.busyAnswers.inc()
+          return { blocks: [], missing: req.cids.map((s) => s.slice(0, MAX_CID_STRING)), retryAfterMs: Math.max(1, Math.ceil(turn.retryAfterMs)) }
+        }
+        const { waitMs } = turn
         if (waitMs > 0) {
           const sent = await new Promise<boolean>((resolve) => {
             if (rpcCtx.signal.aborted) {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/store/v1/store.proto.
  */
 export const file_weft_store_v1_store: GenFile = /*@__PURE__*/
-  fileDesc("Chl3ZWZ0L3N0b3JlL3YxL3N0b3JlLnByb3RvEg13ZWZ0LnN0b3JlLnYxIh0KDUJsb2Nrc1JlcXVlc3QSDAoEY2lkcxgBIAMoCSIiCgVCbG9jaxILCgNjaWQYASABKAkSDAoEZGF0YRgCIAEoDCJHCg5CbG9ja3NSZXNwb25zZRIkCgZibG9ja3MYASADKAsyFC53ZWZ0LnN0b3JlLnYxLkJsb2NrEg8KB21pc3NpbmcYAiADKAkiGwoLSGF2ZVJlcXVlc3QSDAoEcm9vdBgBIAEoCSJPCgxIYXZlUmVzcG9uc2USEAoIY29tcGxldGUYASABKAgSDwoHcGFydGlhbBgCIAEoCBIOCgZibG9ja3MYAyABKA0SDAoEaGVsZBgEIAMoCSI5CglTdG9yZUhpbnQSDAoEcm9vdBgBIAEoCRIMCgRzaXplGAIgASgEEhAKCGNvbXBsZXRlGAMgASgIYgZwcm90bzM");
+  fileDesc("Chl3ZWZ0L3N0b3JlL3YxL3N0b3JlLnByb3RvEg13ZWZ0LnN0b3JlLnYxIh0KDUJsb2Nrc1JlcXVlc3QSDAoEY2lkcxgBIAMoCSIiCgVCbG9jaxILCgNjaWQYASABKAkSDAoEZGF0YRgCIAEoDCJfCg5CbG9ja3NSZXNwb25zZRIkCgZibG9ja3MYASADKAsyFC53ZWZ0LnN0b3JlLnYxLkJsb2NrEg8KB21pc3NpbmcYAiADKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0iGwoLSGF2ZVJlcXVlc3QSDAoEcm9vdBgBIAEoCSJPCgxIYXZlUmVzcG9uc2USEAoIY29tcGxldGUYASABKAgSDwoHcGFydGlhbBgCIAEoCBIOCgZibG9ja3MYAyABKA0SDAoEaGVsZBgEIAMoCSI5CglTdG9yZUhpbnQSDAoEcm9vdBgBIAEoCRIMCgRzaXplGAIgASgEEhAKCGNvbXBsZXRlGAMgASgIYgZwcm90bzM");
 
 /**
  * Blocks wanted, by CID string (at most 64).
@@ -75,6 +75,14 @@ export type BlocksResponse = Message<"weft.store.v1.BlocksResponse"> & {
    * @generated from field: repeated string missing = 2;
    */
   missing: string[];
+
+  /**
+   * The provider is at its serve rate (store.serveBytesPerSecond): it sent nothing now and lists every block missing;
+   * ask it again after this long (it still holds them). 0: an ordinary answer.
+   *
+   * @generated from field: uint32 retry_after_ms = 3;
+   */
+  retryAfterMs: number;
 };
 
 /**

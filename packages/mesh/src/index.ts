@@ -47,6 +47,7 @@ export {
   type RpcCallContext,
   type RpcCallOptions,
   type RpcComponents,
+  type RpcHandleOptions,
   type RpcHandler,
   type RpcInit,
   type RpcMethod,

@@ -6,7 +6,8 @@ import type { Stream } from '@libp2p/interface'
 import { type RpcClientFrame, RpcClientFrameSchema, type RpcRequest, type RpcResponse, RpcResponseSchema, WireErrorCode, wireErrorCodeName } from '@weft/protocol'
 import { RpcError } from './errors.js'
 import type { MeshMetrics } from './metrics.js'
-import { closeStream, FrameReader, resetStream, sendFrame } from './stream-io.js'
+import { type Answer, responseSegments } from './rpc-answer.js'
+import { closeStream, FrameReader, resetStream, sendFrame, sendFrameSegments } from './stream-io.js'
 
 /** What one served session needs from the RPC layer. */
 export interface ServeSessionInit {
@@ -21,7 +22,7 @@ export interface ServeSessionInit {
   readonly stop: AbortSignal
   readonly metrics: MeshMetrics
   /** Runs one request; no result: the caller cancelled it, nothing is sent. */
-  invoke(req: RpcRequest, cancelled: AbortSignal): Promise<{ result: RpcResponse['result'] | undefined; outcome: string }>
+  invoke(req: RpcRequest, cancelled: AbortSignal): Promise<{ result: Answer | undefined; outcome: string }>
   /** The caller broke the protocol: the layer records it and resets the stream. */
   violation(reason: string, err?: unknown): void
   describeReadError(err: unknown, what: string): string
@@ -34,10 +35,9 @@ export async function serveSession(s: ServeSessionInit): Promise<void> {
   const inflight = new Map<bigint, AbortController>()
   const ended = new AbortController()
   let drained: (() => void) | undefined
-  const respond = async (id: bigint, result: RpcResponse['result']): Promise<void> => {
-    const payload = toBinary(RpcResponseSchema, create(RpcResponseSchema, { id, result }))
+  const respond = async (id: bigint, result: Answer): Promise<void> => {
     // A reply waits for the stream's buffer to drain at most until the session ends.
-    const n = await sendFrame(stream, payload, s.maxFrameBytes, { signal: ended.signal })
+    const n = await sendFrameSegments(stream, responseSegments(id, result), s.maxFrameBytes, { signal: ended.signal })
     s.metrics.onBytes(protocol, 'out', n, peer)
   }
   const run = (req: RpcRequest): void => {

@@ -1,6 +1,6 @@
 // Frame-level reading and writing on libp2p v3 streams: bounded frames, backpressure both ways, end/reset as values.
 import type { AbortOptions, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
-import { concat, createFrameDecoder, encodeFrame, type FrameDecoder, MalformedFrameError } from '@weft/protocol'
+import { concat, createFrameDecoder, encodeFrame, encodeFramePrefix, type FrameDecoder, MalformedFrameError } from '@weft/protocol'
 
 /** Options for a FrameReader. */
 export interface FrameReaderInit {
@@ -159,6 +159,38 @@ export async function sendFrame(stream: Stream, payload: Uint8Array, maxFrameByt
   await sendAll(stream, [frame], options)
   return frame.byteLength
 }
+
+/**
+ * Send one frame whose payload is the concatenation of `segments`, without joining them: the length prefix and any
+ * run of small segments go out as one buffer, large segments as they are. Like a one-buffer send, the whole frame is
+ * queued at once, then the call waits for the stream to drain.
+ * @returns the frame's length on the wire
+ * @throws FrameTooLargeError when the payload is over `maxFrameBytes`
+ */
+export async function sendFrameSegments(stream: Stream, segments: readonly Uint8Array[], maxFrameBytes: number, options: AbortOptions = {}): Promise<number> {
+  const length = segments.reduce((n, s) => n + s.byteLength, 0)
+  const prefix = encodeFramePrefix(length, maxFrameBytes)
+  const out: Uint8Array[] = []
+  let small: Uint8Array[] = [prefix]
+  for (const s of segments) {
+    if (s.byteLength < SMALL_SEGMENT_BYTES) {
+      small.push(s)
+      continue
+    }
+    if (small.length > 0) out.push(concat(small))
+    out.push(s)
+    small = []
+  }
+  if (small.length > 0) out.push(concat(small))
+  // All of the frame is queued before any wait: a frame sent beside it on the same stream (a session's other
+  // answers) can never land between its segments.
+  for (const buf of out) stream.send(buf)
+  await stream.onDrain(options)
+  return prefix.byteLength + length
+}
+
+/** Segments under this size are joined with their neighbours before sending (one muxer frame, not several). */
+const SMALL_SEGMENT_BYTES = 16 * 1024
 
 /** Abort a stream unless it is already finished. */
 export function resetStream(stream: Stream, err: Error): void {

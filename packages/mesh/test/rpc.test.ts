@@ -1,6 +1,6 @@
 // RPC between two real nodes: calls, typed error codes, timeout, cancellation seen by the server, bad frames reset.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
-import { StringValueSchema } from '@bufbuild/protobuf/wkt'
+import { BytesValueSchema, StringValueSchema } from '@bufbuild/protobuf/wkt'
 import { RpcError, rpcMethod } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
 import { createFrameDecoder, encodeFrame, RpcClientFrameSchema, RpcResponseSchema, rpcProtocolId, WireErrorCode } from '@weft/protocol'
@@ -179,5 +179,54 @@ describe('rpc', () => {
       expect(server.recorder.bad.join('\n')).toContain('request id 1 is already in flight on this session')
       expect((await client.rpc.call(server.peerId, echo, { value: 'after' })).value).toBe('echo:after')
     })
+  })
+})
+
+describe('answers encoded as segments (RpcHandleOptions.encode)', () => {
+  const blob = rpcMethod('test', 'blob', StringValueSchema, BytesValueSchema)
+  /** BytesValue (field 1, bytes) as a head and the value in three segments, none joined. */
+  const encodeBlob = (o: { value?: Uint8Array }): Uint8Array[] => {
+    const v = o.value ?? new Uint8Array(0)
+    const head = [0x0a]
+    for (let n = v.byteLength; ; n = Math.floor(n / 128)) {
+      if (n < 0x80) {
+        head.push(n)
+        break
+      }
+      head.push((n % 128) | 0x80)
+    }
+    const third = Math.floor(v.byteLength / 3)
+    return [Uint8Array.from(head), v.subarray(0, third), v.subarray(third, 2 * third), v.subarray(2 * third)]
+  }
+
+  it('24 answers of 1 MiB at once on one session: each arrives whole and its own, never interleaved with another', async () => {
+    const big = await startNode({ rpc: { maxMessageBytes: 2 * 1024 * 1024 } })
+    const caller = await startNode()
+    try {
+      // Every handler waits until all calls have arrived, then all answer in the same turn: each answer's first
+      // segments fill the stream's window while the others are queued behind it.
+      let arrived = 0
+      let release: () => void = () => {}
+      const all = new Promise<void>((r) => (release = r))
+      await big.rpc.handle(
+        blob,
+        async (req) => {
+          if (++arrived === 24) release()
+          await all
+          return { value: new Uint8Array(1024 * 1024).fill(Number(req.value)) }
+        },
+        { encode: encodeBlob },
+      )
+      await caller.dial(big.addresses()[0] as string)
+      const ids = Array.from({ length: 24 }, (_, i) => i + 1)
+      const answers = await Promise.all(ids.map((i) => caller.rpc.call(big.peerId, blob, { value: String(i) })))
+      for (const [k, a] of answers.entries()) {
+        expect(a.value.byteLength).toBe(1024 * 1024)
+        expect(a.value.every((b) => b === ids[k])).toBe(true)
+      }
+      expect(toBinary(BytesValueSchema, create(BytesValueSchema, { value: new Uint8Array(5).fill(9) }))).toEqual(Uint8Array.from([0x0a, 5, 9, 9, 9, 9, 9]))
+    } finally {
+      await Promise.all([caller.stop(), big.stop()])
+    }
   })
 })

@@ -123,6 +123,8 @@ export {
 // The block exchange (weft.store.v1).
 export * from './gen/weft/store/v1/store_pb.js'
 export {
+  type BlocksAnswerInit,
+  encodeBlocksAnswer,
   MAX_BLOCKS_PER_REQUEST,
   MAX_BLOCKS_RESPONSE_BYTES,
   MAX_CID_STRING,

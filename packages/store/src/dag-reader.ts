@@ -122,11 +122,52 @@ export async function* walkDag(source: BlockSource, root: CID): AsyncGenerator<{
  */
 export async function missingBlocks(source: BlockSource, root: CID, limit = Number.POSITIVE_INFINITY): Promise<CID[]> {
   const out: CID[] = []
-  for await (const { cid, bytes } of walkDag(source, root)) {
-    if (bytes === undefined) out.push(cid)
+  for await (const { cid, held } of walkDagStructure(source, root)) {
+    if (!held) out.push(cid)
     if (out.length >= limit) break
   }
   return out
+}
+
+/**
+ * Walks a DAG's structure depth-first, each block once: whether each is held, reading only the dag-pb nodes (their
+ * links); a raw leaf is only looked up (`has`), never read, so walking a 1 GiB file touches its few KiB of nodes.
+ */
+export async function* walkDagStructure(
+  source: BlockSource,
+  root: CID,
+): AsyncGenerator<{ readonly cid: CID; readonly held: boolean; /** A held dag-pb node's bytes (read to find its links). */ readonly bytes?: Uint8Array }> {
+  const seen = new Set<string>()
+  const stack: CID[] = [root]
+  while (stack.length > 0) {
+    const cid = stack.pop() as CID
+    const key = blockKey(cid)
+    if (seen.has(key)) continue
+    seen.add(key)
+    if (cid.code !== DAG_PB_CODE) {
+      yield { cid, held: await source.has(cid) }
+      continue
+    }
+    const bytes = await source.get(cid)
+    if (bytes === undefined) {
+      yield { cid, held: false }
+      continue
+    }
+    yield { cid, held: true, bytes }
+    const node = decodeNode(cid, bytes)
+    for (let i = node.links.length - 1; i >= 0; i--) stack.push((node.links[i] as dagPb.PBLink).Hash)
+  }
+}
+
+/**
+ * Every block CID of a complete DAG, each once, depth-first, without reading its leaves.
+ * @throws BlocksMissingError at the first missing block
+ */
+export async function* dagCids(source: BlockSource, root: CID): AsyncGenerator<CID> {
+  for await (const { cid, held } of walkDagStructure(source, root)) {
+    if (!held) throw new BlocksMissingError(root.toString(), [cid.toString()])
+    yield cid
+  }
 }
 
 /**

@@ -8,12 +8,14 @@ export {
   type DagNode,
   type DirectoryListing,
   dagBlocks,
+  dagCids,
   decodeNode,
   getNode,
   listDirectory,
   missingBlocks,
   readFile,
   walkDag,
+  walkDagStructure,
 } from './dag-reader.js'
 export { addDirectory, checkEntryName, type DirectoryEntry, MAX_ENTRY_NAME_BYTES } from './directory-builder.js'
 export {

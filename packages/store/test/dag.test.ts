@@ -6,6 +6,7 @@ import {
   type CID,
   createMemoryBlockstore,
   type DagLayout,
+  dagCids,
   fixedSizeChunks,
   InvalidDirectoryError,
   listDirectory,
@@ -165,6 +166,25 @@ describe('reading', () => {
     await partial.put(last, (await full.get(last)) as Uint8Array)
     expect(await missingBlocks(partial, added.cid)).toEqual([])
     expectSameBytes(await concat(readFile(partial, added.cid)), bytes)
+  })
+
+  it('walks a file without reading its leaves: only its nodes are read, leaves are looked up', async () => {
+    const store = createMemoryBlockstore()
+    const added = await addFile([bytesOf(5_000_000, 3)], store)
+    const read: string[] = []
+    const counting = {
+      has: (cid: CID) => store.has(cid),
+      get: async (cid: CID) => {
+        read.push(cid.toString())
+        return store.get(cid)
+      },
+    }
+    expect(await missingBlocks(counting, added.cid)).toEqual([])
+    expect(read).toEqual([added.cid.toString()])
+    const cids = []
+    for await (const cid of dagCids(counting, added.cid)) cids.push(cid.toString())
+    expect(cids).toHaveLength(6) // the root and five 1 MiB leaves
+    expect(read).toEqual([added.cid.toString(), added.cid.toString()])
   })
 })
 

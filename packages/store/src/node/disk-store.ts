@@ -6,7 +6,7 @@ import type { CID } from 'multiformats/cid'
 import type { Blockstore } from '../blockstore.js'
 import { exportCar, importCar } from '../car.js'
 import { verifyBlock } from '../cid.js'
-import { blockKey, type DirectoryListing, decodeNode, listDirectory, missingBlocks, readFile, walkDag } from '../dag-reader.js'
+import { blockKey, type DirectoryListing, decodeNode, listDirectory, missingBlocks, readFile, walkDagStructure } from '../dag-reader.js'
 import { addDirectory } from '../directory-builder.js'
 import { BlocksMissingError, StoreFullError, UnknownRootError } from '../errors.js'
 import { type AddFileOptions, addFile } from '../file-builder.js'
@@ -214,15 +214,19 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     let size = 0
     let rootNode: ReturnType<typeof decodeNode> | undefined
     let rootBytes = 0
-    for await (const { cid, bytes } of walkDag(blockstore, root)) {
-      if (bytes === undefined) throw new BlocksMissingError(root.toString(), [cid.toString()])
-      keys.push(blockKey(cid))
-      const node = decodeNode(cid, bytes)
+    // Leaves are not read: their sizes are in the index (a raw leaf's bytes are all file data).
+    for await (const { cid, held, bytes } of walkDagStructure(blockstore, root)) {
+      if (!held) throw new BlocksMissingError(root.toString(), [cid.toString()])
+      const key = blockKey(cid)
+      keys.push(key)
+      const leafBytes = bytes === undefined ? index.blockSize(key) : undefined
+      const node = bytes !== undefined ? decodeNode(cid, bytes) : undefined
       if (rootNode === undefined) {
-        rootNode = node
-        rootBytes = bytes.byteLength
+        rootNode = node ?? { kind: 'file', cid, fileSize: leafBytes ?? 0, data: undefined, links: [] }
+        rootBytes = bytes?.byteLength ?? leafBytes ?? 0
       }
-      if (node.kind === 'file') size += node.data?.byteLength ?? 0
+      if (node === undefined) size += leafBytes ?? 0
+      else if (node.kind === 'file') size += node.data?.byteLength ?? 0
     }
     const top = rootNode as ReturnType<typeof decodeNode>
     const dagSize = top.links.length === 0 ? rootBytes : rootBytes + top.links.reduce((n, l) => n + (l.Tsize ?? 0), 0)

@@ -119,12 +119,12 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
     clientId: string,
     task: { readonly jobId: string; readonly round: number; readonly modelHash: string; readonly params: Float32Array },
     spec: JobSpec,
+    m: RoundModel = roundModel(handout, task.jobId, task.round, task.modelHash, task.params),
   ): Promise<{ ok: true; m: RoundModel; cid: string; providers: string[]; serveTo: string[] } | { ok: false; reason: string }> => {
     // The core hands tasks to members only; one this transport did not invite (a coordinator restarted) joins the set.
     const set = members.get(task.jobId) ?? new Set<string>()
     const fresh = !set.has(clientId)
     members.set(task.jobId, set.add(clientId))
-    const m = roundModel(handout, task.jobId, task.round, task.modelHash, task.params)
     let cid: string
     try {
       cid = await m.cid
@@ -191,11 +191,10 @@ export function meshCoordinatorTransport(c: MeshCoordinatorTransportComponents, 
     if (share) progress?.modelSent()
     let release: (() => void) | undefined
     try {
-      const m0 = roundModel(handout, task.jobId, task.round, task.modelHash, task.params)
-      if (share) release = await fetchSlot(m0, signal)
-      const h = await handoutFor(handout, clientId, task, spec)
+      const m = roundModel(handout, task.jobId, task.round, task.modelHash, task.params)
+      if (share) release = await fetchSlot(m, signal)
+      const h = await handoutFor(handout, clientId, task, spec, m)
       if (!h.ok) return h
-      const { m } = h
       const byCid = create(TrainRequestSchema, { ...request, modelCid: h.cid, modelProviders: h.providers, serveTo: h.serveTo })
       for (let attempt = 0; ; attempt++) {
         try {

@@ -132,6 +132,28 @@ describe('partial holders (issue 16, swarming)', () => {
     expect(b.blockExchange!.announced(root)).toBe(false)
   }, 60_000)
 
+  it('a fetch started again serves at once the blocks an earlier run of it stored', async () => {
+    const { root, keys } = await fresh()
+    const origin = await slowOrigin(a, root, 3)
+    const abort = new AbortController()
+    const first = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1, signal: abort.signal })
+    try {
+      await until(async () => (await have(c, b, root)).blocks >= 3, 20_000, 'B holding 3 blocks')
+      abort.abort(new Error('test abort'))
+      await expect(first).rejects.toThrow('test abort')
+      expect(await have(c, b, root)).toMatchObject({ partial: false, blocks: 0 })
+      // The origin still holds B back: whatever B serves now, it stored in the first run.
+      const again = b.blockExchange!.fetch(root, { providers: [a.peerId], window: 1, batch: 1 })
+      await until(async () => (await have(c, b, root)).blocks >= 3, 20_000, 'B serving its 3 blocks again')
+      expect(await have(c, b, root)).toMatchObject({ complete: false, partial: true, blocks: 3 })
+      expect((await c.mesh.rpc.call(b.peerId, STORE_BLOCKS, { cids: keys })).blocks.length).toBe(3)
+      origin.open()
+      expect((await again).ok).toBe(true)
+    } finally {
+      origin.open()
+    }
+  }, 60_000)
+
   it('stops serving the partial blocks when the fetch is aborted', async () => {
     const { root, keys } = await fresh()
     const origin = await slowOrigin(a, root, 3)

@@ -20,7 +20,7 @@ import {
   STORE_HINTS_TOPIC,
   StoreHintSchema,
 } from '@weft/protocol'
-import { BlocksMissingError, blockKey, type CID, dagCids, missingBlocks, parseCid } from '@weft/store'
+import { BlocksMissingError, blockKey, type CID, dagCids, missingBlocks, parseCid, walkDagStructure } from '@weft/store'
 import { storeDir } from '@weft/store/node'
 import { type DropReason, type FetchDagResult, type FetchProgress, fetchDag, type Holder, parseWireCids } from '../block-fetch.js'
 import type { NodeComponentFactory } from '../component.js'
@@ -392,6 +392,10 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
           }
           // The DAG's blocks (fetched, or here already) are held from gc until the root is pinned.
           const held = store.holding()
+          // Blocks an earlier run of this fetch stored (aborted, or before a restart) are served from the start.
+          if (partial !== undefined) {
+            for await (const block of walkDagStructure(held, root)) if (block.held) partial.blocks.add(blockKey(block.cid))
+          }
           const result = await fetchDag(
             {
               store: held,

@@ -11,8 +11,8 @@
 //     again (the first run also warms every process up; the CID run is compared with both). Use 5 or more rounds: a
 //     client holding a model by its hash fetches nothing, and only its last 4 models are kept.
 import '@weft/mesh/shim'
+import { sendRawTcp, startRawTcpSink } from './lib/raw-tcp.mjs'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -43,31 +43,15 @@ const hidden = args.hidden === undefined ? {} : { hidden: args.hidden.split(',')
 const model = parseModelSpec({ architecture: args.model, inputShape: [28, 28, 1], numClasses: 10, ...hidden })
 const modelBytes = paramCount(model) * 4
 
-/** Raw TCP loopback throughput (bytes/s): 256 MiB through one socket, the floor a round's bytes are held to. */
+/** Raw TCP loopback throughput (bytes/s): 256 MiB through one socket to another process, the floor a round's bytes are held to. */
 async function rawTcpBytesPerSecond() {
   const total = 256 * 2 ** 20
-  const server = net.createServer((sock) => {
-    let got = 0
-    sock.on('data', (b) => {
-      got += b.length
-      if (got >= total) sock.end('k')
-    })
-  })
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  const chunk = Buffer.alloc(4 * 2 ** 20, 7)
-  const t0 = performance.now()
-  await new Promise((resolve, reject) => {
-    const sock = net.connect(server.address().port, '127.0.0.1', async () => {
-      for (let sent = 0; sent < total; sent += chunk.length) {
-        if (!sock.write(chunk)) await new Promise((r) => sock.once('drain', r))
-      }
-    })
-    sock.on('data', () => resolve(undefined))
-    sock.on('error', reject)
-  })
-  const seconds = (performance.now() - t0) / 1000
-  server.close()
-  return total / seconds
+  const sink = await startRawTcpSink()
+  try {
+    return total / ((await sendRawTcp(sink.port, Buffer.alloc(total, 7), { hash: false })) / 1000)
+  } finally {
+    sink.close()
+  }
 }
 
 const median = (xs) => {

@@ -11,10 +11,9 @@
 //   node benchmarks/store-spread.mjs [--mb 200] [--fetchers 10] [--serve-rate <bytes/s>] [--json] [--keep]
 // --serve-rate sets store.serveBytesPerSecond on every node where the config has it (it is refused otherwise).
 import '@weft/mesh/shim'
-import { fork } from 'node:child_process'
+import { sendRawTcp, startRawTcpSink } from './lib/raw-tcp.mjs'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -26,59 +25,11 @@ const { values: args } = parseArgs({
     'serve-rate': { type: 'string' },
     json: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
-    sink: { type: 'boolean', default: false },
   },
 })
 const MIB = 2 ** 20
 
-if (args.sink) runSink()
-else await main()
-
-/** The forked raw-TCP receiver: each connection sends an 8-byte length, then the bytes; hashed per MiB, acked at the end. */
-function runSink() {
-  const server = net.createServer((sock) => {
-    let total = -1
-    let got = 0
-    let header = Buffer.alloc(0)
-    let pending = Buffer.alloc(0)
-    sock.on('data', (b) => {
-      if (total < 0) {
-        header = Buffer.concat([header, b])
-        if (header.length < 8) return
-        total = Number(header.readBigUInt64BE(0))
-        b = header.subarray(8)
-      }
-      got += b.length
-      pending = Buffer.concat([pending, b])
-      while (pending.length >= MIB || (got >= total && pending.length > 0)) {
-        createHash('sha256').update(pending.subarray(0, MIB)).digest()
-        pending = pending.subarray(Math.min(MIB, pending.length))
-      }
-      if (got >= total) sock.end('k')
-    })
-  })
-  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }))
-  process.on('disconnect', () => process.exit(0))
-}
-
-/** Sends `data` to the sink over one fresh connection; resolves when the sink has hashed all of it. */
-function rawTcp(port, data) {
-  const header = Buffer.alloc(8)
-  header.writeBigUInt64BE(BigInt(data.length), 0)
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1', async () => {
-      sock.write(header)
-      for (let at = 0; at < data.length; at += 4 * MIB) {
-        if (!sock.write(data.subarray(at, at + 4 * MIB))) await new Promise((r) => sock.once('drain', r))
-      }
-    })
-    sock.on('data', () => {
-      sock.destroy()
-      resolve(undefined)
-    })
-    sock.on('error', reject)
-  })
-}
+await main()
 
 async function main() {
   const { startLocalNode, waitUntil } = await import('@weft/cli')
@@ -87,8 +38,8 @@ async function main() {
   if (!(mb > 0) || !Number.isInteger(fetcherCount) || fetcherCount < 1) throw new RangeError('--mb must be > 0 and --fetchers an integer ≥ 1')
   const bytes = Math.round(mb * MIB)
   const root = mkdtempSync(join(tmpdir(), 'weft-store-spread-'))
-  const sink = fork(new URL(import.meta.url).pathname, ['--sink'], { stdio: 'inherit' })
-  const { port } = await new Promise((r) => sink.once('message', r))
+  const sink = await startRawTcpSink()
+  const { port } = sink
   const nodes = []
   const say = (line) => {
     if (!args.json) console.log(line)
@@ -145,7 +96,7 @@ async function main() {
     }
 
     let t0 = performance.now()
-    for (let i = 0; i < fetcherCount; i++) await rawTcp(port, data)
+    for (let i = 0; i < fetcherCount; i++) await sendRawTcp(port, data, { hash: true })
     const raw = performance.now() - t0
     say(`  raw TCP, one sender to ${fetcherCount} in turn: ${(raw / 1000).toFixed(1)} s`)
 
@@ -216,7 +167,7 @@ async function main() {
     }
   } finally {
     for (const n of nodes) await n.stop().catch(() => {})
-    sink.disconnect()
+    sink.close()
     if (!args.keep) rmSync(root, { recursive: true, force: true })
   }
 }

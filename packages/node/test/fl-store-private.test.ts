@@ -1,8 +1,8 @@
 // Issue 16, deliverable 5: the FL store's tensors are held roots of the node's block store, private to the node. A
 // peer that knows a held root's CID (a delta it saw, a model it guessed) gets no block of it; a round model handed out
 // by CID is the FL store's own root, and the hand-out's pin and the FL store's hold never drop each other.
-import { parseJobSpec } from '@weft/fl'
-import { STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
+import { MODEL_TENSOR, parseJobSpec, vectorSet } from '@weft/fl'
+import { encodeTensorSet, STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
 import { CID } from '@weft/store'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { blockStoreHandout } from '../src/fl/model-handout.js'
@@ -51,7 +51,8 @@ describe('the FL store in the node block store: private, and at peace with hand-
     const exchange = coordinator.blockExchange
     if (store === undefined || exchange === undefined) throw new Error('the coordinator runs a block store and its exchange')
     const handout = blockStoreHandout(store, exchange)
-    const bytes = new Uint8Array(Float32Array.from({ length: 1000 }, (_, i) => i / 7).buffer)
+    // A round model as the FL store stores it and a hand-out puts it: its one-tensor set, encoded.
+    const bytes = encodeTensorSet(vectorSet(MODEL_TENSOR, Float32Array.from({ length: 1000 }, (_, i) => i / 7)))
     const root = store.addBytesSync(bytes, { hold: 'fl' })
     const before = store.usage()
 

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type JobRecord, type JobStore, parseJobSpec, type RoundMetrics } from '@weft/fl'
+import { type JobRecord, type JobStore, MODEL_TENSOR, parseJobSpec, type RoundMetrics, vectorSet } from '@weft/fl'
+import { encodeTensorSet } from '@weft/protocol'
 import { type FlStoreInit, openFlStore } from '@weft/node'
 import { addFile, CID, createMemoryBlockstore } from '@weft/store'
 import { type DiskStore, openDiskStore, storeDir } from '@weft/store/node'
@@ -67,8 +68,11 @@ const liveBlocks = (b: DiskStore): number => {
   return b.usage().blocks
 }
 const floatBytes = (values: Float32Array): Uint8Array => new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
-/** The root a tensor gets as a file (what addFile gives its bytes). */
+/** The root a tensor (a delta, a state tensor) gets as a file: what addFile gives its bytes. */
 const rootOf = async (values: Float32Array): Promise<string> => (await addFile([floatBytes(values)], createMemoryBlockstore())).cid.toString()
+/** The root a model gets: what addFile gives its hand-out bytes (the encoded one-tensor set a hand-out puts). */
+const modelRootOf = async (params: Float32Array): Promise<string> =>
+  (await addFile([encodeTensorSet(vectorSet(MODEL_TENSOR, params))], createMemoryBlockstore())).cid.toString()
 
 describe('issue 15, finding 6: blocks are deleted only when nothing references them', () => {
   it('two jobs share an identical update’s root: committing one keeps the other’s, committing both lets gc take it', () => {
@@ -120,15 +124,16 @@ describe('issue 15, finding 6: blocks are deleted only when nothing references t
 })
 
 describe('issue 16, deliverable 5: the FL store keeps its tensors in the node block store', () => {
-  it('stores a model under the root addFile gives its bytes, held by fl, unpinned, and never in fl.db', async () => {
+  it('stores a model under the root addFile gives its hand-out bytes, held by fl, unpinned, and never in fl.db', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'weft-fl-store-'))
     const b = openBlockStore(dir)
     const s = open(dir, { blockStore: b })
     const model = Float32Array.from({ length: 300_000 }, (_, i) => Math.sin(i)) // 1.2 MB: two leaves and a node
     s.createJob(job('a'), model)
-    const root = await rootOf(model)
+    const root = await modelRootOf(model)
     const row = b.roots().find((r) => r.cid === root)
-    expect(row).toMatchObject({ pinned: false, held: ['fl'], size: model.byteLength, blocks: 3 })
+    expect(row).toMatchObject({ pinned: false, held: ['fl'], blocks: 3 })
+    expect(row?.size).toBeGreaterThan(model.byteLength)
     const db = new Database(join(dir, 'fl.db'), { readonly: true })
     expect(db.prepare('SELECT block FROM fl_models WHERE hash = ?').pluck().get('m0-a')).toBe(root)
     db.close()
@@ -148,7 +153,7 @@ describe('issue 16, deliverable 5: the FL store keeps its tensors in the node bl
     const deltaRoot = CID.parse(await rootOf(delta))
     expect(b.roots().find((r) => r.cid === deltaRoot.toString())?.held).toEqual(['fl'])
     s.commitRound('a', 1, Float32Array.from([4, 5, 6]), 'm1', metrics(), { tensors: {}, scalars: {} }, 2)
-    const modelRoot = CID.parse(await rootOf(Float32Array.from([4, 5, 6])))
+    const modelRoot = CID.parse(await modelRootOf(Float32Array.from([4, 5, 6])))
     // A user unpinning the model's root (it was never pinned) or pinning and unpinning it leaves the FL hold.
     await b.pin(modelRoot)
     b.unpin(modelRoot)
@@ -156,7 +161,7 @@ describe('issue 16, deliverable 5: the FL store keeps its tensors in the node bl
     expect(removedBlocks).toBe(1) // the delta
     expect(b.readBytesSync(deltaRoot)).toBeUndefined()
     expect([...(s.getModel('m1') ?? [])]).toEqual([4, 5, 6])
-    expect(b.held('fl').map((h) => h.root).sort()).toEqual([modelRoot.toString(), await rootOf(Float32Array.from([1, 2, 3]))].sort())
+    expect(b.held('fl').map((h) => h.root).sort()).toEqual([modelRoot.toString(), await modelRootOf(Float32Array.from([1, 2, 3]))].sort())
   })
 
   it('reconciles a crash between the block write and the fl.db commit: the hold taken is given back on open', async () => {

@@ -1,6 +1,8 @@
 // The node's durable JobStore: job, round, update and event rows in SQLite (fl.db); models, update deltas and
 // strategy-state tensors as file roots in the node's block store (the DiskStore, CIDv1 UnixFS files), held there by
-// the owner `fl` and never announced. fl.db keeps only rows and root CIDs.
+// the owner `fl` and never announced. fl.db keeps only rows and root CIDs. A model is stored in its hand-out encoding
+// (a one-tensor set, as @weft/fl-mesh's handoutBytes makes it), so a round model handed out by CID is this very
+// root; deltas and strategy state are raw float32 bytes.
 //
 // Crash consistency, across the two databases (fl.db and the block store's index): a tensor's blocks are written and
 // its hold taken before the fl.db transaction that references its root commits; a hold is given back only after the
@@ -10,7 +12,8 @@ import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { EvaluationMetrics, JobEvent, JobEventType, JobRecord, JobSpec, JobStatus, JobStore, RoundMetrics, RoundRecord, StrategyState, UpdateRecord } from '@weft/fl'
-import { checkMaxEvents, parseJobSpec } from '@weft/fl'
+import { checkMaxEvents, MODEL_TENSOR, parseJobSpec, setVector, vectorSet } from '@weft/fl'
+import { decodeTensorSet, encodeTensorSet } from '@weft/protocol'
 import { CID } from '@weft/store'
 import { type DiskStore, openDiskStore, storeDir } from '@weft/store/node'
 import Database from 'better-sqlite3'
@@ -132,6 +135,11 @@ function floatBytes(values: Float32Array): Uint8Array {
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
 }
 
+/** A model's bytes as stored and handed out: the one-tensor set `params`, canonically encoded. */
+function modelBytes(params: Float32Array): Uint8Array {
+  return encodeTensorSet(vectorSet(MODEL_TENSOR, params))
+}
+
 /** A stored root's CID, or `undefined` for a value that is none (a row left naming a lost pre-migration block). */
 function rootCid(value: string): CID | undefined {
   try {
@@ -175,6 +183,13 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
 
   /** Stores a tensor as a file root in the block store and takes one `fl` hold on it (before any row names it). */
   const holdTensor = (values: Float32Array): string => blockStore.addBytesSync(floatBytes(values), { hold: FL_HOLD_OWNER }).toString()
+  /** Stores a model in its hand-out encoding and takes one `fl` hold on its root. */
+  const holdModel = (params: Float32Array): string => blockStore.addBytesSync(modelBytes(params), { hold: FL_HOLD_OWNER }).toString()
+  const getModelParams = (root: string): Float32Array | undefined => {
+    const cid = rootCid(root)
+    const bytes = cid === undefined ? undefined : blockStore.readBytesSync(cid)
+    return bytes === undefined ? undefined : setVector(decodeTensorSet(bytes), MODEL_TENSOR)
+  }
   /** Gives one `fl` hold back (after the transaction that dropped its reference committed, or failed to add it). */
   const release = (root: string): void => {
     const cid = rootCid(root)
@@ -283,7 +298,7 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
   /** Stores a model by hash (once: a model row is never deleted, export reads every round's). */
   const putModel = (hash: string, params: Float32Array): void => {
     if (q.getModel.get(hash) !== undefined) return
-    const root = holdTensor(params)
+    const root = holdModel(params)
     if (!commitHolding([root], () => q.putModel.run(hash, root).changes > 0)) release(root)
   }
 
@@ -295,23 +310,32 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
   const migrateLegacyBlocks = (): void => {
     const legacy = join(dir, 'blocks')
     if (!existsSync(legacy)) return
-    const roots = new Map<string, string>()
-    for (const { name } of q.references.all() as { name: string }[]) {
-      if (!/^[0-9a-f]{64}$/.test(name)) continue
+    /** An old block file's bytes (raw float32), `undefined` when lost or torn before (its rows then read back as no tensor, as they did). */
+    const legacyBytes = (name: string): Uint8Array | undefined => {
       const path = join(legacy, name.slice(0, 2), name)
-      if (!existsSync(path)) continue // lost before: the row reads back as no tensor, as it did
+      if (!/^[0-9a-f]{64}$/.test(name) || !existsSync(path)) return undefined
       const bytes = readFileSync(path)
-      if (createHash('sha256').update(bytes).digest('hex') !== name) continue // torn: as lost
-      roots.set(name, blockStore.addBytesSync(bytes, { hold: FL_HOLD_OWNER }).toString())
+      return createHash('sha256').update(bytes).digest('hex') === name ? bytes : undefined
+    }
+    // Models move in their hand-out encoding; deltas and state tensors as they were (a name may be both).
+    const models = new Map<string, string>()
+    for (const name of db.prepare('SELECT DISTINCT block FROM fl_models').pluck().all() as string[]) {
+      const bytes = legacyBytes(name)
+      if (bytes !== undefined) models.set(name, holdModel(new Float32Array(Uint8Array.from(bytes).buffer)))
+    }
+    const roots = new Map<string, string>()
+    const tensorNames = db.prepare(`SELECT delta_block FROM fl_updates WHERE delta_block IS NOT NULL
+      UNION SELECT t.value FROM fl_jobs, json_each(fl_jobs.strategy_state, '$.tensors') AS t WHERE fl_jobs.strategy_state IS NOT NULL`)
+    for (const name of tensorNames.pluck().all() as string[]) {
+      const bytes = legacyBytes(name)
+      if (bytes !== undefined) roots.set(name, blockStore.addBytesSync(bytes, { hold: FL_HOLD_OWNER }).toString())
     }
     const setModel = db.prepare('UPDATE fl_models SET block = ? WHERE block = ?')
     const setDelta = db.prepare('UPDATE fl_updates SET delta_block = ? WHERE delta_block = ?')
     const setState = db.prepare('UPDATE fl_jobs SET strategy_state = ? WHERE id = ?')
     db.transaction(() => {
-      for (const [name, root] of roots) {
-        setModel.run(root, name)
-        setDelta.run(root, name)
-      }
+      for (const [name, root] of models) setModel.run(root, name)
+      for (const [name, root] of roots) setDelta.run(root, name)
       for (const job of db.prepare('SELECT id, strategy_state FROM fl_jobs WHERE strategy_state IS NOT NULL').all() as { id: string; strategy_state: string }[]) {
         const state = JSON.parse(job.strategy_state) as { tensors: Record<string, string>; scalars: Record<string, number> }
         const tensors = Object.fromEntries(Object.entries(state.tensors).map(([k, name]) => [k, roots.get(name) ?? name]))
@@ -365,7 +389,7 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
     },
     getModel(hash) {
       const r = q.getModel.get(hash) as { block: string } | undefined
-      return r === undefined ? undefined : getFloats(r.block)
+      return r === undefined ? undefined : getModelParams(r.block)
     },
     openRound(jobId, round, participants, inputHash, startedAt, attempt) {
       q.openRound.run(jobId, round, JSON.stringify(participants), inputHash, startedAt, attempt ?? null)

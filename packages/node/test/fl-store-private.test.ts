@@ -1,6 +1,7 @@
 // Issue 16, deliverable 5: the FL store's tensors are held roots of the node's block store, private to the node. A
 // peer that knows a held root's CID (a delta it saw, a model it guessed) gets no block of it; a round model handed out
 // by CID is the FL store's own root, and the hand-out's pin and the FL store's hold never drop each other.
+import { createApiClient } from '@weft/api-client'
 import { MODEL_TENSOR, parseJobSpec, vectorSet } from '@weft/fl'
 import { encodeTensorSet, STORE_BLOCKS, STORE_HAVE } from '@weft/protocol'
 import { CID } from '@weft/store'
@@ -41,6 +42,11 @@ describe('the FL store in the node block store: private, and at peace with hand-
       expect((await rogue.mesh.rpc.call(coordinator.peerId, STORE_HAVE, { root: cid })).complete).toBe(false)
       expect(coordinator.blockExchange?.announced(CID.parse(cid))).toBe(false)
     }
+    // The node's API shows them as held by fl, not pinned.
+    const api = createApiClient({ url: coordinator.apiUrl })
+    const listed = (await api.storeList()).roots.find((r) => r.cid === delta.toString())
+    expect(listed).toMatchObject({ pinned: false, held: ['fl'] })
+    expect((await api.storeStat(model?.root as string)).held).toEqual(['fl'])
     store.release(delta, 'fl')
     coordinator.fl.cancel(view.id)
     await until(() => coordinator.fl.coordinator.isRunning(view.id) === false, 30_000, 'the job to stop')

@@ -1,7 +1,7 @@
 // Holds and the synchronous path of the disk store (what the FL store keeps its tensors through): the same CIDs as
 // addFile, crash-safe blocks, counted holds that gc keeps as pins and that unpin leaves, the quota, torn blocks.
 import { createHash } from 'node:crypto'
-import { mkdtempSync, rmSync, truncateSync } from 'node:fs'
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { addBytesSync, addFile, CID, createMemoryBlockstore, type DagLayout } from '@weft/store'
@@ -134,5 +134,10 @@ describe('DiskStore holds and the synchronous path', () => {
     truncateSync(join(dir, 'blocks', leaf.slice(-3, -1), leaf), 100)
     expect(store.readBytesSync(root)).toBeUndefined()
     expect(bad).toEqual([leaf])
+    // A file of the right size whose bytes are another block's: refused the same way.
+    const other = store.addBytesSync(bytesOf(3000, 8), { hold: 'fl' })
+    writeFileSync(join(dir, 'blocks', other.toString().slice(-3, -1), other.toString()), bytesOf(3000, 9))
+    expect(store.readBytesSync(other)).toBeUndefined()
+    expect(bad).toEqual([leaf, other.toString()])
   })
 })

@@ -270,12 +270,12 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
       dropCorrupt(key, size, 'its file is gone')
       return undefined
     }
-    const problem =
-      bytes.byteLength !== size
-        ? `its file has ${bytes.byteLength} bytes, ${size} were written`
-        : !equalBytes(sha256Sync(bytes), cid.multihash.digest)
-          ? new BlockMismatchError(key, CID.create(cid.version, cid.code, createDigest(sha256.code, sha256Sync(bytes))).toString()).message
-          : undefined
+    let problem: string | undefined
+    if (bytes.byteLength !== size) problem = `its file has ${bytes.byteLength} bytes, ${size} were written`
+    else {
+      const digest = sha256Sync(bytes)
+      if (!equalBytes(digest, cid.multihash.digest)) problem = new BlockMismatchError(key, CID.create(cid.version, cid.code, createDigest(sha256.code, digest)).toString()).message
+    }
     if (problem !== undefined) {
       dropCorrupt(key, size, problem)
       return undefined

@@ -116,12 +116,13 @@ export function openStoreIndex(dir: string): StoreIndex {
     held: db.prepare('SELECT root, count FROM store_holds WHERE owner = ? ORDER BY root'),
   }
   const hold = (root: string, owner: string): number => q.hold.get(root, owner) as number
-  const release = (root: string, owner: string): number => {
+  /** One transaction: a hold's count never reads 0 (a crash between the decrement and the delete would keep its root). */
+  const release = db.transaction((root: string, owner: string): number => {
     const left = q.release.get(root, owner) as number | undefined
     if (left === undefined) return 0
     if (left <= 0) q.dropHold.run(root, owner)
     return Math.max(0, left)
-  }
+  })
 
   return {
     blockSize: (cid: string): number | undefined => q.blockSize.get(cid) as number | undefined,

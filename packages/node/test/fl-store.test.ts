@@ -123,6 +123,36 @@ describe('issue 15, finding 6: blocks are deleted only when nothing references t
   })
 })
 
+/**
+ * Writes a data dir as the code before issue 16's deliverable 5 left it, by hand: fl.db at schema 4 with fl_blocks, and
+ * the tensors as sha256-named files under blocks/ (models m0-a, m1 and one lost; a delta two jobs share; a state tensor).
+ */
+function writeOldLayout(dir: string): void {
+  // The old code's data dir, written by hand: schema 4 with fl_blocks, and the tensors as sha256-named files.
+  open(dir)
+  const [only] = [...stores.entries()].filter(([, v]) => v.dir === dir)
+  only?.[1].close()
+  if (only !== undefined) stores.delete(only[0])
+  rmSync(storeDir(dir), { recursive: true, force: true })
+  const tensors = { model: Float32Array.from([1, 2, 3]), next: Float32Array.from([4, 5, 6]), delta: Float32Array.from([0.5, 0.5, 0.5]), m: Float32Array.from([7, 7, 7]) }
+  const names: Record<string, string> = {}
+  for (const [k, v] of Object.entries(tensors)) {
+    const name = createHash('sha256').update(floatBytes(v)).digest('hex')
+    names[k] = name
+    mkdirSync(join(dir, 'blocks', name.slice(0, 2)), { recursive: true })
+    writeFileSync(join(dir, 'blocks', name.slice(0, 2), name), floatBytes(v))
+  }
+  const db = new Database(join(dir, 'fl.db'))
+  db.exec('CREATE TABLE fl_blocks (name TEXT PRIMARY KEY, refs INTEGER NOT NULL); UPDATE schema_version SET version = 4')
+  db.prepare(`INSERT INTO fl_jobs (id, spec, status, round, model_hash, submitter, created_at, updated_at, strategy_state)
+    VALUES ('a', ?, 'running', 2, 'm1', 'local', 1, 1, ?)`).run(JSON.stringify(spec), JSON.stringify({ tensors: { m: names['m'] }, scalars: { t: 1 } }))
+  db.prepare('INSERT INTO fl_models (hash, block) VALUES (?, ?), (?, ?), (?, ?)').run('m0-a', names['model'], 'm1', names['next'], 'lost', 'f'.repeat(64))
+  db.prepare(`INSERT INTO fl_updates (job_id, client_id, base_round, round, examples, train_loss, train_accuracy, train_seconds, upload_seconds, bytes, delta_block, seq)
+    VALUES ('a', 'c1', 2, 2, 10, 0.5, 0, 1, 0.1, 12, ?, 1), ('b', 'c1', 2, 2, 10, 0.5, 0, 1, 0.1, 12, ?, 1)`).run(names['delta'], names['delta'])
+  for (const [name, refs] of [[names['model'], 1], [names['next'], 1], [names['delta'], 2], [names['m'], 1]] as const) db.prepare('INSERT INTO fl_blocks VALUES (?, ?)').run(name, refs)
+  db.close()
+}
+
 describe('issue 16, deliverable 5: the FL store keeps its tensors in the node block store', () => {
   it('stores a model under the root addFile gives its hand-out bytes, held by fl, unpinned, and never in fl.db', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'weft-fl-store-'))
@@ -210,29 +240,7 @@ describe('issue 16, deliverable 5: the FL store keeps its tensors in the node bl
 
   it('migrates a data dir of the old layout (rows naming blocks/<aa>/<sha256>): tensors move to the block store, the folder goes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'weft-fl-store-'))
-    // The old code's data dir, written by hand: schema 4 with fl_blocks, and the tensors as sha256-named files.
-    open(dir)
-    const [only] = [...stores.entries()].filter(([, v]) => v.dir === dir)
-    only?.[1].close()
-    if (only !== undefined) stores.delete(only[0])
-    rmSync(storeDir(dir), { recursive: true, force: true })
-    const tensors = { model: Float32Array.from([1, 2, 3]), next: Float32Array.from([4, 5, 6]), delta: Float32Array.from([0.5, 0.5, 0.5]), m: Float32Array.from([7, 7, 7]) }
-    const names: Record<string, string> = {}
-    for (const [k, v] of Object.entries(tensors)) {
-      const name = createHash('sha256').update(floatBytes(v)).digest('hex')
-      names[k] = name
-      mkdirSync(join(dir, 'blocks', name.slice(0, 2)), { recursive: true })
-      writeFileSync(join(dir, 'blocks', name.slice(0, 2), name), floatBytes(v))
-    }
-    const db = new Database(join(dir, 'fl.db'))
-    db.exec('CREATE TABLE fl_blocks (name TEXT PRIMARY KEY, refs INTEGER NOT NULL); UPDATE schema_version SET version = 4')
-    db.prepare(`INSERT INTO fl_jobs (id, spec, status, round, model_hash, submitter, created_at, updated_at, strategy_state)
-      VALUES ('a', ?, 'running', 2, 'm1', 'local', 1, 1, ?)`).run(JSON.stringify(spec), JSON.stringify({ tensors: { m: names['m'] }, scalars: { t: 1 } }))
-    db.prepare('INSERT INTO fl_models (hash, block) VALUES (?, ?), (?, ?), (?, ?)').run('m0-a', names['model'], 'm1', names['next'], 'lost', 'f'.repeat(64))
-    db.prepare(`INSERT INTO fl_updates (job_id, client_id, base_round, round, examples, train_loss, train_accuracy, train_seconds, upload_seconds, bytes, delta_block, seq)
-      VALUES ('a', 'c1', 2, 2, 10, 0.5, 0, 1, 0.1, 12, ?, 1), ('b', 'c1', 2, 2, 10, 0.5, 0, 1, 0.1, 12, ?, 1)`).run(names['delta'], names['delta'])
-    for (const [name, refs] of [[names['model'], 1], [names['next'], 1], [names['delta'], 2], [names['m'], 1]] as const) db.prepare('INSERT INTO fl_blocks VALUES (?, ?)').run(name, refs)
-    db.close()
+    writeOldLayout(dir)
 
     const b = openBlockStore(dir)
     const s = open(dir, { blockStore: b })
@@ -251,5 +259,18 @@ describe('issue 16, deliverable 5: the FL store keeps its tensors in the node bl
     expect(s.loadDelta('a', 2, 'c1')).toBeUndefined()
     expect([...(s.loadDelta('b', 2, 'c1') ?? [])]).toEqual([0.5, 0.5, 0.5])
     expect([...(s.getStrategyState('a')?.tensors['m'] ?? [])]).toEqual([7, 7, 7])
+  })
+
+  it('a migration past the block store quota fails with StoreFullError and loses nothing: the old files stay until it fits', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-fl-store-'))
+    writeOldLayout(dir)
+    const full = openDiskStore(storeDir(dir), { maxBytes: 50 })
+    expect(() => openFlStore(dir, { blockStore: full })).toThrow(expect.objectContaining({ name: 'StoreFullError' }))
+    full.close()
+    expect(existsSync(join(dir, 'blocks'))).toBe(true)
+    const s = open(dir, { blockStore: openBlockStore(dir) })
+    expect(existsSync(join(dir, 'blocks'))).toBe(false)
+    expect([...(s.getModel('m1') ?? [])]).toEqual([4, 5, 6])
+    expect([...(s.loadDelta('b', 2, 'c1') ?? [])]).toEqual([0.5, 0.5, 0.5])
   })
 })

@@ -321,7 +321,7 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
     const models = new Map<string, string>()
     for (const name of db.prepare('SELECT DISTINCT block FROM fl_models').pluck().all() as string[]) {
       const bytes = legacyBytes(name)
-      if (bytes !== undefined) models.set(name, holdModel(new Float32Array(Uint8Array.from(bytes).buffer)))
+      if (bytes !== undefined) models.set(name, holdModel(new Float32Array(Uint8Array.from(bytes.subarray(0, bytes.byteLength - (bytes.byteLength % 4))).buffer)))
     }
     const roots = new Map<string, string>()
     const tensorNames = db.prepare(`SELECT delta_block FROM fl_updates WHERE delta_block IS NOT NULL
@@ -367,8 +367,14 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
       for (let n = 0; n < refs; n++) blockStore.hold(cid, FL_HOLD_OWNER)
     }
   }
-  migrateLegacyBlocks()
-  reconcile()
+  try {
+    migrateLegacyBlocks()
+    reconcile()
+  } catch (err) {
+    db.close()
+    if (ownStore) blockStore.close()
+    throw err
+  }
 
   return {
     createJob(job, initialModel) {

@@ -116,7 +116,7 @@ export interface FlStoreInit {
   /** Events kept per job; the oldest are deleted past it. Default 10 000. */
   readonly maxEventsPerJob?: number
   /**
-   * Largest `fl.db` (bytes; blocks are files beside it). Past it writes fail with SQLITE_FULL, as on a full disk:
+   * Largest `fl.db` (bytes; tensors are in the block store, under its own quota). Past it writes fail with SQLITE_FULL, as on a full disk:
    * running jobs pause and the node stays up. Default: no limit but the disk's.
    */
   readonly maxDatabaseBytes?: number

@@ -17,6 +17,8 @@ export const storeRootViewSchema = z.object({
   pinned: z.boolean(),
   pinnedAt: z.number().nullable(),
   addedAt: z.number(),
+  /** Owners inside the node holding the root (the FL store: `fl`); gc keeps it, `unpin` leaves it. Absent: none. */
+  held: z.array(z.string()).optional(),
 })
 export type StoreRootView = z.infer<typeof storeRootViewSchema>
 

@@ -105,7 +105,10 @@ export const nodeConfigSchema = z
       .object({
         /** Run the store (its API routes answer 503 without it). */
         enabled: z.boolean().default(true),
-        /** The quota: bytes of blocks the store may hold; a put past it is refused naming it. Default 10 GiB. */
+        /**
+         * The quota: bytes of blocks the store may hold; a put past it is refused naming it. The FL coordinator's
+         * models, update deltas and strategy state count too (a job pauses when they do not fit). Default 10 GiB.
+         */
         maxBytes: z
           .number()
           .int()
@@ -260,8 +263,9 @@ export const nodeConfigSchema = z
           .strict()
           .prefault({}),
         /**
-         * Coordinator: largest fl.db in bytes (absent: the disk's space). When it or the disk is full, running jobs
-         * pause with the reason and resume by themselves once writes succeed; the node stays up.
+         * Coordinator: largest fl.db in bytes (absent: the disk's space; tensors are in the block store, under
+         * store.maxBytes). When it, the block store or the disk is full, running jobs pause with the reason and resume
+         * by themselves once writes succeed; the node stays up.
          */
         maxDatabaseBytes: z.number().int().min(1024 * 1024).optional(),
         /** Coordinator: events kept per job (the oldest are deleted past it), so a peer cannot fill the disk with them. */

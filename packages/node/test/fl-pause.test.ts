@@ -1,6 +1,7 @@
 // Issue 15, deliverable 8: a coordinator whose SQLite store fills up stays up and pauses the job with the reason,
 // then resumes it by itself once writes succeed again, losing nothing it had acknowledged. The store is the real
-// one; SQLite's max_page_count makes it genuinely full (SQLITE_FULL), as a full disk would.
+// one; SQLite's max_page_count makes it genuinely full (SQLITE_FULL), as a full disk would. Issue 16, deliverable 5:
+// the same when the node's block store (where the tensors are) reaches its quota.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +18,8 @@ import {
   type TrainAssignment,
 } from '@weft/fl'
 import { afterEach, describe, expect, it } from 'vitest'
+import { CID } from '@weft/store'
+import { openDiskStore, storeDir } from '@weft/store/node'
 import { openFlStore } from '../src/fl/fl-store.js'
 
 const clients = ['a', 'b', 'c']
@@ -94,6 +97,40 @@ describe('issue 15, deliverable 8: SQLITE_FULL pauses the job, not the node', ()
     const resumed = events.filter(isJobEvent('job-resumed'))
     expect(resumed.map((e) => e.data)).toEqual([{ round: roundAtPause, pausedFor: paused?.reason }])
     expect(events.filter(isJobEvent('job-failed'))).toEqual([])
+  })
+
+  it("pauses a job whose block store quota is full (StoreFullError), and resumes it once a user's file is unpinned and gc'd", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-fl-quota-'))
+    dirs.push(dir)
+    const blockStore = openDiskStore(storeDir(dir), { maxBytes: 64 * 1024 })
+    const store = openFlStore(dir, { blockStore })
+    const clock = new ManualClock()
+    const c = createCoordinator({ store, transport: transport(clock, () => c), clock }, { pollMs: 50, pauseRetryMs: 10_000 })
+    coordinator = c
+    try {
+      const spec = parseJobSpec({ model: { architecture: 'logreg', inputShape: [100], numClasses: 2 }, dataset: 'd', rounds: 8, clients: { min: 3 }, timeouts: { roundSeconds: 30, waitSeconds: 30 } })
+      const job = c.submit(spec)
+      await waitFor(clock, () => (store.getJob(job.id)?.round ?? 0) >= 2, 'round 2')
+      // A user's file fills the quota: the next tensor the FL store writes does not fit.
+      const used = blockStore.usage().usedBytes
+      const filler = await blockStore.addFile([new Uint8Array(64 * 1024 - used - 100).fill(7)], { name: 'filler' })
+      await waitFor(clock, () => c.live(job.id)?.paused !== undefined, 'the pause')
+      expect(c.live(job.id)?.paused?.reason).toMatch(/^the job's store is full \(the block store is full: its quota store.maxBytes is 65536 bytes/)
+      expect(store.getJob(job.id)?.status).toBe('running')
+      // Space again: the user unpins the file and runs gc; the job resumes and finishes every round.
+      blockStore.unpin(CID.parse(filler.cid))
+      blockStore.gc()
+      await clock.advance(10_000)
+      await waitFor(clock, () => c.live(job.id) === undefined && store.getJob(job.id)?.status !== 'running', 'the end')
+      expect(store.getJob(job.id)?.status).toBe('finished')
+      expect(store.listRounds(job.id).filter((r) => r.status === 'closed')).toHaveLength(8)
+      expect(store.events(job.id, 0, 10_000).filter(isJobEvent('job-failed'))).toEqual([])
+    } finally {
+      await c.stop()
+      coordinator = undefined
+      store.close()
+      blockStore.close()
+    }
   })
 
   it('knows a full store by its code, through causes: SQLITE_FULL, ENOSPC, EDQUOT', () => {

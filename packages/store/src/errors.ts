@@ -84,6 +84,8 @@ export class InvalidCarError extends Error {
 /** The node's store quota (`store.maxBytes`) leaves no room for what is being stored. Nothing already stored is lost. */
 export class StoreFullError extends Error {
   override readonly name = 'StoreFullError'
+  /** The file system's code for a quota exceeded: whoever treats a full disk as a pause (the FL coordinator) does so here. */
+  readonly code = 'EDQUOT'
   constructor(
     readonly maxBytes: number,
     readonly usedBytes: number,

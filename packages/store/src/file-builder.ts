@@ -58,18 +58,10 @@ export async function addFile(source: AsyncIterable<Uint8Array> | Iterable<Uint8
     }
   }
   const reduce = async (children: readonly Child[]): Promise<Child> => {
-    const node = new UnixFS({ type: 'file' })
-    const links: dagPb.PBLink[] = []
-    for (const child of children) {
-      if (child.fileSize === 0) continue // an empty leaf carries nothing (the importer drops it too)
-      node.addBlockSize(BigInt(child.fileSize))
-      links.push({ Name: '', Tsize: child.dagSize, Hash: child.cid })
-    }
-    const block = dagPb.encode(dagPb.prepare({ Data: node.marshal(), Links: links }))
-    const cid = await cidOf(block, DAG_PB_CODE)
-    await put(cid, block)
-    const fileSize = children.reduce((n, c) => n + c.fileSize, 0)
-    return { cid, fileSize, dagSize: block.byteLength + links.reduce((n, l) => n + (l.Tsize ?? 0), 0) }
+    const node = fileNode(children)
+    const cid = await cidOf(node.block, DAG_PB_CODE)
+    await put(cid, node.block)
+    return { cid, fileSize: node.fileSize, dagSize: node.dagSize }
   }
   // One level of the balanced tree at a time: the leaves in groups of maxChildren, then those nodes, until one.
   let level: Child[] = []
@@ -96,6 +88,52 @@ export async function addFile(source: AsyncIterable<Uint8Array> | Iterable<Uint8
   const root = nodes[0]
   if (root === undefined) throw new Error('unreachable: a file has at least one chunk')
   return { ...rootOf(root), blocks }
+}
+
+/**
+ * Adds a file held in memory, synchronously: the same blocks and root as `addFile([bytes])` with the same layout.
+ * @param cidOfSync - the CID of a block under a codec, computed synchronously (a platform's sha2-256)
+ * @param put - writes a block (called leaves first, the root last)
+ */
+export function addBytesSync(bytes: Uint8Array, put: (cid: CID, block: Uint8Array) => void, cidOfSync: (block: Uint8Array, code: number) => CID, layout: DagLayout = UNIXFS_V1_2025): AddedDag {
+  let blocks = 0
+  const leaves: Child[] = []
+  // As fixedSizeChunks: full chunks, then the shorter rest; no bytes at all give one empty chunk.
+  for (let at = 0; at < bytes.byteLength || leaves.length === 0; at += layout.chunkSize) {
+    const chunk = bytes.subarray(at, Math.min(at + layout.chunkSize, bytes.byteLength))
+    const cid = cidOfSync(chunk, RAW_CODE)
+    put(cid, chunk)
+    blocks++
+    leaves.push({ cid, fileSize: chunk.byteLength, dagSize: chunk.byteLength })
+  }
+  if (leaves.length === 1) return { ...rootOf(leaves[0] as Child), blocks }
+  let nodes = leaves
+  while (nodes.length > 1) {
+    const next: Child[] = []
+    for (let i = 0; i < nodes.length; i += layout.maxChildren) {
+      const node = fileNode(nodes.slice(i, i + layout.maxChildren))
+      const cid = cidOfSync(node.block, DAG_PB_CODE)
+      put(cid, node.block)
+      blocks++
+      next.push({ cid, fileSize: node.fileSize, dagSize: node.dagSize })
+    }
+    nodes = next
+  }
+  return { ...rootOf(nodes[0] as Child), blocks }
+}
+
+/** A dag-pb file node over its children, with its content and DAG sizes. */
+function fileNode(children: readonly Child[]): { block: Uint8Array; fileSize: number; dagSize: number } {
+  const node = new UnixFS({ type: 'file' })
+  const links: dagPb.PBLink[] = []
+  for (const child of children) {
+    if (child.fileSize === 0) continue // an empty leaf carries nothing (the importer drops it too)
+    node.addBlockSize(BigInt(child.fileSize))
+    links.push({ Name: '', Tsize: child.dagSize, Hash: child.cid })
+  }
+  const block = dagPb.encode(dagPb.prepare({ Data: node.marshal(), Links: links }))
+  const fileSize = children.reduce((n, c) => n + c.fileSize, 0)
+  return { block, fileSize, dagSize: block.byteLength + links.reduce((n, l) => n + (l.Tsize ?? 0), 0) }
 }
 
 function rootOf(child: Child): Omit<AddedDag, 'blocks'> {

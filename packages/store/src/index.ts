@@ -30,5 +30,5 @@ export {
   UnknownRootError,
   WrongKindError,
 } from './errors.js'
-export { type AddedDag, type AddFileOptions, addFile } from './file-builder.js'
+export { type AddedDag, type AddFileOptions, addBytesSync, addFile } from './file-builder.js'
 export { type DagLayout, MAX_BLOCK_BYTES, UNIXFS_V1_2025 } from './layout.js'

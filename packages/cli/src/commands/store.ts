@@ -190,7 +190,7 @@ export function registerStoreCommands(program: Command): void {
     .action(async (opts: ApiOptions & JsonOption) => {
       const list = await apiClientFrom(opts).storeList()
       const u = list.usage
-      const rows = list.roots.map((r) => [r.cid, r.kind, formatBytes(r.size), r.pinned ? 'yes' : 'no', r.name ?? ''])
+      const rows = list.roots.map((r) => [r.cid, r.kind, formatBytes(r.size), `${r.pinned ? 'yes' : 'no'}${r.held === undefined ? '' : ` (held: ${r.held.join(', ')})`}`, r.name ?? ''])
       const quota = `${formatBytes(u.usedBytes)} used${u.maxBytes === null ? '' : ` of ${formatBytes(u.maxBytes)}`}, ${u.blocks} blocks, ${u.pinned} pinned of ${u.roots} roots`
       print(opts.json, list, `${formatTable(['cid', 'kind', 'size', 'pinned', 'name'], rows)}\n${quota}`)
     })
@@ -204,6 +204,7 @@ export function registerStoreCommands(program: Command): void {
         `kind     ${s.kind}${s.name === null ? '' : ` (${s.name})`}`,
         `size     ${formatBytes(s.size)} (${s.size} bytes), ${s.blocks} blocks, ${s.dagSize} bytes of blocks`,
         `pinned   ${s.pinned ? `yes, since ${new Date(s.pinnedAt ?? 0).toISOString()}` : 'no'}`,
+        ...(s.held === undefined ? [] : [`held     by ${s.held.join(', ')} (kept by gc; unpin leaves it)`]),
         `missing  ${s.missing === 0 ? 'none: complete here' : `${s.missing} blocks`}`,
         ...(s.entries ?? []).map((e) => `  ${e.name}  ${e.cid}`),
         ...(s.replication === undefined ? [] : describeReplication(s.replication)),

@@ -2,6 +2,7 @@
 // this node is invited to). Either can run without the other. With a block store, both hand models out by CID for
 // jobs that ask for it (`handout: 'cid'`).
 import type { ModelHandout } from '@weft/fl-mesh'
+import type { DiskStore } from '@weft/store/node'
 import type { NodeComponentFactory, NodeContext } from '../component.js'
 import { startFlClient } from '../fl/client-role.js'
 import { startFlCoordinator } from '../fl/coordinator-role.js'
@@ -14,11 +15,17 @@ const handoutOf = (ctx: NodeContext): { handout?: ModelHandout } => {
   return store === undefined || exchange === undefined ? {} : { handout: blockStoreHandout(store, exchange) }
 }
 
+/** The node's block store, where the coordinator's FL store keeps its tensors, when it runs. */
+const blockStoreOf = (ctx: NodeContext): { blockStore?: DiskStore } => {
+  const store = ctx.find('store')
+  return store === undefined ? {} : { blockStore: store }
+}
+
 export const flCoordinatorComponent: NodeComponentFactory = (ctx) => {
   let removeActivities: (() => void) | undefined
   return {
     name: 'fl-coordinator',
-    dependsOn: ['state', 'engines', 'mesh', 'membership', 'peers', 'datasets', 'block-exchange'],
+    dependsOn: ['state', 'engines', 'mesh', 'membership', 'peers', 'datasets', 'store', 'block-exchange'],
     async start() {
       const datasets = ctx.get('datasets')
       const role = await startFlCoordinator({
@@ -32,6 +39,7 @@ export const flCoordinatorComponent: NodeComponentFactory = (ctx) => {
         logger: ctx.logger,
         loadDataset: (ds) => datasets.load(ds),
         ...handoutOf(ctx),
+        ...blockStoreOf(ctx),
       })
       ctx.provide('flCoordinator', role)
       removeActivities = ctx.addActivities(() => role.activities())

@@ -1,5 +1,5 @@
 // The FL coordinator role of a node: jobs submitted here run on the FL core's coordinator, over the mesh
-// (@weft/fl-mesh: transport, update receiver, RPC surface), persisted in the node's SQLite + block-file store, with
+// (@weft/fl-mesh: transport, update receiver, RPC surface), persisted in fl.db and the node's block store, with
 // Prometheus metrics and a fan-out of each job's typed events.
 import { createHash } from 'node:crypto'
 import { type ClientOffer, type Coordinator, createCoordinator, ineligibility, type JobEvent, type JobStore, parseJobSpec } from '@weft/fl'
@@ -7,6 +7,7 @@ import { engineFor, type ModelHandout, meshCoordinatorTransport, serveCoordinato
 import type { InMemoryDataset } from '@weft/data'
 import { type Authorize, RpcError } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
+import type { DiskStore } from '@weft/store/node'
 import { FL_STATUS, FL_SUBMIT, WireErrorCode } from '@weft/protocol'
 import { featureSize } from '@weft/runtime'
 import type { Logger } from 'pino'
@@ -38,6 +39,11 @@ export interface FlCoordinatorComponents {
   readonly engines: NodeEngines
   /** The node's block store for jobs that hand models out by CID (absent without one: they are sent directly). */
   readonly handout?: ModelHandout
+  /**
+   * The node's block store, where the FL store keeps its tensors (absent when `store.enabled` is false: the FL store
+   * opens the same folder for itself).
+   */
+  readonly blockStore?: DiskStore
 }
 
 /** Where one round's models handed out by CID came from: blocks per provider, summed over the round's clients. */
@@ -91,6 +97,8 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
   const log = logger.child({ component: 'fl' })
   const store = openFlStore(config.dataDir, {
     maxEventsPerJob: config.fl.maxEventsPerJob,
+    // The node's block store when it runs; else the same folder opened for the FL store alone.
+    ...(c.blockStore === undefined ? { maxStoreBytes: config.store.maxBytes } : { blockStore: c.blockStore }),
     ...(config.fl.maxDatabaseBytes === undefined ? {} : { maxDatabaseBytes: config.fl.maxDatabaseBytes }),
   })
   const listeners = new Set<(jobId: string, event: JobEvent) => void>()

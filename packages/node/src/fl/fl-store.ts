@@ -1,10 +1,21 @@
 // The node's durable JobStore: job, round, update and event rows in SQLite (fl.db); models, update deltas and
-// strategy state as content-addressed block files (blocks/<aa>/<sha256>), written to a temporary name and renamed.
+// strategy-state tensors as file roots in the node's block store (the DiskStore, CIDv1 UnixFS files), held there by
+// the owner `fl` and never announced. fl.db keeps only rows and root CIDs. A model is stored in its hand-out encoding
+// (a one-tensor set, as @weft/fl-mesh's handoutBytes makes it), so a round model handed out by CID is this very
+// root; deltas and strategy state are raw float32 bytes.
+//
+// Crash consistency, across the two databases (fl.db and the block store's index): a tensor's blocks are written and
+// its hold taken before the fl.db transaction that references its root commits; a hold is given back only after the
+// transaction that dropped the reference commits. A crash in between leaves an extra hold, never a row naming blocks
+// that are gone, and `openFlStore` gives extra holds back (reconcile).
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { EvaluationMetrics, JobEvent, JobEventType, JobRecord, JobSpec, JobStatus, JobStore, RoundMetrics, RoundRecord, StrategyState, UpdateRecord } from '@weft/fl'
-import { checkMaxEvents, parseJobSpec } from '@weft/fl'
+import { checkMaxEvents, MODEL_TENSOR, parseJobSpec, setVector, vectorSet } from '@weft/fl'
+import { decodeTensorSet, encodeTensorSet } from '@weft/protocol'
+import { CID } from '@weft/store'
+import { type DiskStore, openDiskStore, storeDir } from '@weft/store/node'
 import Database from 'better-sqlite3'
 import { privateDatabaseFile } from '../data-dir.js'
 
@@ -81,17 +92,41 @@ const MIGRATIONS: readonly string[] = [
      joined_seq INTEGER NOT NULL,
      PRIMARY KEY (job_id, client_id)
    );`,
+  // Tensors moved into the node's block store: the columns that named a block file (block, delta_block, the state's
+  // tensors) name a root CID, and references are counted by the block store's holds (owner `fl`), one hold per row
+  // reference, so fl_blocks goes. The rows still naming old block files are moved on open (migrateLegacyBlocks).
+  `DROP TABLE fl_blocks;`,
 ]
+
+/** The owner of the FL store's holds in the block store. */
+export const FL_HOLD_OWNER = 'fl'
+
+/**
+ * Every reference rows make to a tensor root, counted: the holds `fl` should have. Counting holds per reference (not
+ * once per root) makes them the one reference count: a row added takes one, a row dropped gives one back.
+ */
+const REFERENCES = `SELECT name, COUNT(*) AS refs FROM (
+    SELECT block AS name FROM fl_models
+    UNION ALL SELECT delta_block FROM fl_updates WHERE delta_block IS NOT NULL
+    UNION ALL SELECT t.value FROM fl_jobs, json_each(fl_jobs.strategy_state, '$.tensors') AS t WHERE fl_jobs.strategy_state IS NOT NULL
+  ) GROUP BY name`
 
 /** How the FL store is bounded. */
 export interface FlStoreInit {
   /** Events kept per job; the oldest are deleted past it. Default 10 000. */
   readonly maxEventsPerJob?: number
   /**
-   * Largest `fl.db` (bytes; blocks are files beside it). Past it writes fail with SQLITE_FULL, as on a full disk:
+   * Largest `fl.db` (bytes; tensors are in the block store, under its own quota). Past it writes fail with SQLITE_FULL, as on a full disk:
    * running jobs pause and the node stays up. Default: no limit but the disk's.
    */
   readonly maxDatabaseBytes?: number
+  /**
+   * The node's block store, where tensors go (a full quota fails writes with StoreFullError, code EDQUOT: jobs pause
+   * as on SQLITE_FULL). Absent: the store in `<dir>/store` is opened here (with `maxStoreBytes`) and closed with this.
+   */
+  readonly blockStore?: DiskStore
+  /** The quota of a block store opened here (no `blockStore` given). */
+  readonly maxStoreBytes?: number
 }
 
 type Row = Record<string, unknown>
@@ -100,15 +135,32 @@ function floatBytes(values: Float32Array): Uint8Array {
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
 }
 
+/** A model's bytes as stored and handed out: the one-tensor set `params`, canonically encoded. */
+function modelBytes(params: Float32Array): Uint8Array {
+  return encodeTensorSet(vectorSet(MODEL_TENSOR, params))
+}
+
+/** A stored root's CID, or `undefined` for a value that is none (a row left naming a lost pre-migration block). */
+function rootCid(value: string): CID | undefined {
+  try {
+    return CID.parse(value)
+  } catch {
+    return undefined
+  }
+}
+
 /**
- * Opens (creating and migrating) the FL store under `dir` (`fl.db` and `blocks/`).
+ * Opens (creating and migrating) the FL store: `fl.db` under `dir`, tensors in the block store. On open, rows still
+ * naming block files of the old layout (`blocks/<aa>/<sha256>`) are moved into the block store, and holds no row
+ * references (a crash between a hold and its row's commit) are given back.
  * @param dir - the node's data directory
+ * @throws StoreFullError when moving old block files does not fit the block store's quota (nothing is lost: the old
+ *   files stay until a move succeeds)
  */
 export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { close(): void; setMaxDatabaseBytes(bytes: number | undefined): void } {
   const maxEvents = checkMaxEvents(init.maxEventsPerJob)
-  const blocks = join(dir, 'blocks')
-  // Blocks hold raw client updates and models: private to this node (0700 folders, 0600 files).
-  mkdirSync(blocks, { recursive: true, mode: 0o700 })
+  const ownStore = init.blockStore === undefined
+  const blockStore = init.blockStore ?? openDiskStore(storeDir(dir), init.maxStoreBytes === undefined ? {} : { maxBytes: init.maxStoreBytes })
   privateDatabaseFile(join(dir, 'fl.db'))
   const db = new Database(join(dir, 'fl.db'))
   db.pragma('journal_mode = WAL')
@@ -129,29 +181,35 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
 
   if (init.maxDatabaseBytes !== undefined) setMaxDatabaseBytes(init.maxDatabaseBytes)
 
-  const blockPath = (name: string): string => join(blocks, name.slice(0, 2), name)
-  /** Writes bytes as a content-addressed block; returns its name (sha256 hex). */
-  const putBlock = (bytes: Uint8Array): string => {
-    const name = createHash('sha256').update(bytes).digest('hex')
-    const path = blockPath(name)
-    if (existsSync(path)) return name
-    mkdirSync(join(blocks, name.slice(0, 2)), { recursive: true, mode: 0o700 })
-    const tmp = `${path}.${process.pid}.tmp`
-    writeFileSync(tmp, bytes, { mode: 0o600 })
-    renameSync(tmp, path)
-    return name
+  /** Stores a tensor as a file root in the block store and takes one `fl` hold on it (before any row names it). */
+  const holdTensor = (values: Float32Array): string => blockStore.addBytesSync(floatBytes(values), { hold: FL_HOLD_OWNER }).toString()
+  /** Stores a model in its hand-out encoding and takes one `fl` hold on its root. */
+  const holdModel = (params: Float32Array): string => blockStore.addBytesSync(modelBytes(params), { hold: FL_HOLD_OWNER }).toString()
+  const getModelParams = (root: string): Float32Array | undefined => {
+    const cid = rootCid(root)
+    const bytes = cid === undefined ? undefined : blockStore.readBytesSync(cid)
+    return bytes === undefined ? undefined : setVector(decodeTensorSet(bytes), MODEL_TENSOR)
   }
-  const getFloats = (name: string): Float32Array | undefined => {
-    const path = blockPath(name)
-    if (!existsSync(path)) return undefined
-    const buf = readFileSync(path)
-    const out = new Float32Array(buf.byteLength / 4)
-    floatBytes(out).set(buf)
-    return out
+  /** Gives one `fl` hold back (after the transaction that dropped its reference committed, or failed to add it). */
+  const release = (root: string): void => {
+    const cid = rootCid(root)
+    if (cid !== undefined) blockStore.release(cid, FL_HOLD_OWNER)
   }
-  /** Deletes the files of blocks no row references any more (after the transaction that released them). */
-  const dropUnreferenced = (names: Iterable<string>): void => {
-    for (const name of new Set(names)) if (q.blockRefs.get(name) === undefined) rmSync(blockPath(name), { force: true })
+  const getFloats = (root: string): Float32Array | undefined => {
+    const cid = rootCid(root)
+    const bytes = cid === undefined ? undefined : blockStore.readBytesSync(cid)
+    if (bytes === undefined) return undefined
+    // readBytesSync gives a fresh, aligned buffer: viewed, not copied.
+    return bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.byteLength / 4)) : new Float32Array(bytes.slice().buffer, 0, Math.floor(bytes.byteLength / 4))
+  }
+  /** Runs a transaction that references roots just held; gives those holds back if it fails (nothing then names them). */
+  const commitHolding = <T>(held: readonly string[], run: () => T): T => {
+    try {
+      return db.transaction(run)()
+    } catch (err) {
+      for (const root of held) release(root)
+      throw err
+    }
   }
 
   const q = {
@@ -183,23 +241,11 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
       VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM fl_events WHERE job_id = ?), ?, ?, ?, ?, ?) RETURNING seq`),
     events: db.prepare('SELECT * FROM fl_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
     trimEvents: db.prepare('DELETE FROM fl_events WHERE job_id = ? AND seq <= ?'),
-    ref: db.prepare('INSERT INTO fl_blocks (name, refs) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET refs = refs + 1'),
-    unref: db.prepare('UPDATE fl_blocks SET refs = refs - 1 WHERE name = ?'),
-    dropRef: db.prepare('DELETE FROM fl_blocks WHERE name = ? AND refs <= 0'),
-    blockRefs: db.prepare('SELECT refs FROM fl_blocks WHERE name = ?').pluck(),
+    references: db.prepare(REFERENCES),
     setMember: db.prepare(`INSERT INTO fl_members (job_id, client_id, examples, joined_seq)
       VALUES (?, ?, ?, (SELECT COALESCE(MAX(joined_seq), 0) + 1 FROM fl_members WHERE job_id = ?))
       ON CONFLICT (job_id, client_id) DO UPDATE SET examples = excluded.examples`),
     members: db.prepare('SELECT client_id, examples FROM fl_members WHERE job_id = ? ORDER BY joined_seq'),
-  }
-  /** Takes a reference to a block (inside the transaction that stores the row naming it). */
-  const ref = (name: string): void => {
-    q.ref.run(name)
-  }
-  /** Releases a reference; the caller deletes the files of released blocks with dropUnreferenced once committed. */
-  const unref = (name: string): void => {
-    q.unref.run(name)
-    q.dropRef.run(name)
   }
   const stateBlocks = (text: string | null | undefined): string[] =>
     text === null || text === undefined ? [] : Object.values((JSON.parse(text) as { tensors: Record<string, string> }).tensors)
@@ -252,10 +298,82 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
   /** Stores a model by hash (once: a model row is never deleted, export reads every round's). */
   const putModel = (hash: string, params: Float32Array): void => {
     if (q.getModel.get(hash) !== undefined) return
-    const block = putBlock(floatBytes(params))
+    const root = holdModel(params)
+    if (!commitHolding([root], () => q.putModel.run(hash, root).changes > 0)) release(root)
+  }
+
+  /**
+   * Moves tensors of the old layout (block files named by sha256 in `<dir>/blocks`) into the block store: each file
+   * referenced is added (held), then one transaction rewrites every row naming it to its root; the old folder goes
+   * last. A crash part way leaves the old files and rows as they were (and extra holds, given back by reconcile).
+   */
+  const migrateLegacyBlocks = (): void => {
+    const legacy = join(dir, 'blocks')
+    if (!existsSync(legacy)) return
+    /** An old block file's bytes (raw float32), `undefined` when lost or torn before (its rows then read back as no tensor, as they did). */
+    const legacyBytes = (name: string): Uint8Array | undefined => {
+      const path = join(legacy, name.slice(0, 2), name)
+      if (!/^[0-9a-f]{64}$/.test(name) || !existsSync(path)) return undefined
+      const bytes = readFileSync(path)
+      return createHash('sha256').update(bytes).digest('hex') === name ? bytes : undefined
+    }
+    // Models move in their hand-out encoding; deltas and state tensors as they were (a name may be both).
+    const models = new Map<string, string>()
+    for (const name of db.prepare('SELECT DISTINCT block FROM fl_models').pluck().all() as string[]) {
+      const bytes = legacyBytes(name)
+      if (bytes !== undefined) models.set(name, holdModel(new Float32Array(Uint8Array.from(bytes.subarray(0, bytes.byteLength - (bytes.byteLength % 4))).buffer)))
+    }
+    const roots = new Map<string, string>()
+    const tensorNames = db.prepare(`SELECT delta_block FROM fl_updates WHERE delta_block IS NOT NULL
+      UNION SELECT t.value FROM fl_jobs, json_each(fl_jobs.strategy_state, '$.tensors') AS t WHERE fl_jobs.strategy_state IS NOT NULL`)
+    for (const name of tensorNames.pluck().all() as string[]) {
+      const bytes = legacyBytes(name)
+      if (bytes !== undefined) roots.set(name, blockStore.addBytesSync(bytes, { hold: FL_HOLD_OWNER }).toString())
+    }
+    const setModel = db.prepare('UPDATE fl_models SET block = ? WHERE block = ?')
+    const setDelta = db.prepare('UPDATE fl_updates SET delta_block = ? WHERE delta_block = ?')
+    const setState = db.prepare('UPDATE fl_jobs SET strategy_state = ? WHERE id = ?')
     db.transaction(() => {
-      if (q.putModel.run(hash, block).changes > 0) ref(block)
+      for (const [name, root] of models) setModel.run(root, name)
+      for (const [name, root] of roots) setDelta.run(root, name)
+      for (const job of db.prepare('SELECT id, strategy_state FROM fl_jobs WHERE strategy_state IS NOT NULL').all() as { id: string; strategy_state: string }[]) {
+        const state = JSON.parse(job.strategy_state) as { tensors: Record<string, string>; scalars: Record<string, number> }
+        const tensors = Object.fromEntries(Object.entries(state.tensors).map(([k, name]) => [k, roots.get(name) ?? name]))
+        setState.run(JSON.stringify({ ...state, tensors }), job.id)
+      }
     })()
+    rmSync(legacy, { recursive: true, force: true })
+  }
+
+  /**
+   * Makes the `fl` holds match the references rows make: holds no row references (a crash between a hold and its
+   * row's commit, or between a commit and its release) are given back; a reference short of its hold (after a
+   * migration) takes one, when its root is in the store.
+   */
+  const reconcile = (): void => {
+    const wanted = new Map((q.references.all() as { name: string; refs: number }[]).map((r) => [r.name, r.refs]))
+    for (const { root, count } of blockStore.held(FL_HOLD_OWNER)) {
+      const cid = CID.parse(root)
+      for (let n = count; n > (wanted.get(root) ?? 0); n--) blockStore.release(cid, FL_HOLD_OWNER)
+      const short = (wanted.get(root) ?? 0) - count
+      for (let n = 0; n < short; n++) blockStore.hold(cid, FL_HOLD_OWNER)
+      wanted.delete(root)
+    }
+    if (wanted.size === 0) return
+    const known = new Set(blockStore.roots().map((r) => r.cid))
+    for (const [root, refs] of wanted) {
+      const cid = rootCid(root)
+      if (cid === undefined || !known.has(root)) continue // lost: reads back as no tensor, as before
+      for (let n = 0; n < refs; n++) blockStore.hold(cid, FL_HOLD_OWNER)
+    }
+  }
+  try {
+    migrateLegacyBlocks()
+    reconcile()
+  } catch (err) {
+    db.close()
+    if (ownStore) blockStore.close()
+    throw err
   }
 
   return {
@@ -273,11 +391,11 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
     },
     hasModel(hash) {
       const r = q.getModel.get(hash) as { block: string } | undefined
-      return r !== undefined && existsSync(blockPath(r.block))
+      return r !== undefined && blockStore.blockSize(r.block) !== undefined
     },
     getModel(hash) {
       const r = q.getModel.get(hash) as { block: string } | undefined
-      return r === undefined ? undefined : getFloats(r.block)
+      return r === undefined ? undefined : getModelParams(r.block)
     },
     openRound(jobId, round, participants, inputHash, startedAt, attempt) {
       q.openRound.run(jobId, round, JSON.stringify(participants), inputHash, startedAt, attempt ?? null)
@@ -288,11 +406,8 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
     },
     listRounds: (jobId) => (q.listRounds.all(jobId) as Row[]).map(toRound),
     addUpdate(jobId, update, delta) {
-      const block = putBlock(floatBytes(delta))
-      db.transaction(() => {
-        q.addUpdate.run({ jobId, ...update, block })
-        ref(block)
-      })()
+      const block = holdTensor(delta)
+      commitHolding([block], () => q.addUpdate.run({ jobId, ...update, block }))
     },
     listUpdates: (jobId, round) => (q.listUpdates.all(jobId, round) as Row[]).map(toUpdate),
     contributors: (jobId, round) => q.contributors.all(jobId, round) as string[],
@@ -303,21 +418,31 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
     },
     commitRound(jobId, round, output, outputHash, metrics, state, endedAt) {
       putModel(outputHash, output)
+      // New holds first: a tensor unchanged since the last round is the same root, and must stay held throughout.
       const tensors: Record<string, string> = {}
-      for (const [name, values] of Object.entries(state.tensors)) tensors[name] = putBlock(floatBytes(values))
-      const released: string[] = []
-      db.transaction(() => {
-        // New references first: a tensor unchanged since the last round is the same block, and must stay.
-        for (const name of Object.values(tensors)) ref(name)
+      const taken: string[] = []
+      try {
+        for (const [name, values] of Object.entries(state.tensors)) {
+          tensors[name] = holdTensor(values)
+          taken.push(tensors[name])
+        }
+      } catch (err) {
+        for (const root of taken) release(root)
+        throw err
+      }
+      const released = commitHolding(taken, () => {
         const previous = q.getJob.get(jobId) as Row | undefined
-        released.push(...stateBlocks(previous?.['strategy_state'] as string | null | undefined))
-        released.push(...(q.listUpdates.all(jobId, round) as Row[]).map((r) => r['delta_block'] as string))
+        const dropped = [
+          ...stateBlocks(previous?.['strategy_state'] as string | null | undefined),
+          ...(q.listUpdates.all(jobId, round) as Row[]).map((r) => r['delta_block'] as string),
+        ]
         q.closeRound.run(outputHash, endedAt, JSON.stringify(metrics), jobId, round)
         q.advance.run(round + 1, outputHash, JSON.stringify({ tensors, scalars: state.scalars }), Date.now(), jobId)
         q.clearDeltas.run(jobId, round)
-        for (const name of released) unref(name)
-      })()
-      dropUnreferenced(released)
+        return dropped
+      })
+      // Committed: nothing names the old state or the round's deltas any more (gc takes them once no hold is left).
+      for (const root of released) release(root)
     },
     getStrategyState(jobId) {
       const r = q.getJob.get(jobId) as Row | undefined
@@ -327,7 +452,7 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
       const tensors: Record<string, Float32Array> = {}
       for (const [name, block] of Object.entries(stored.tensors)) {
         const values = getFloats(block)
-        if (values === undefined) throw new Error(`strategy state block ${block} of job ${jobId} is missing`)
+        if (values === undefined) throw new Error(`strategy state tensor ${block} of job ${jobId} is missing from the block store`)
         tensors[name] = values
       }
       return { tensors, scalars: stored.scalars } satisfies StrategyState
@@ -361,6 +486,9 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
     },
     members: (jobId) => (q.members.all(jobId) as Row[]).map((r) => ({ clientId: r['client_id'] as string, examples: r['examples'] as number })),
     setMaxDatabaseBytes,
-    close: () => db.close(),
+    close: () => {
+      db.close()
+      if (ownStore) blockStore.close()
+    },
   }
 }

@@ -2,7 +2,9 @@
 // exchange. A round's model is a pinned root served only to the peers the FL roles name (never announced nor
 // provided in the DHT); releasing it unserves and unpins it, so gc takes it. Roots are counted by holder, so a
 // model two jobs share (same seed, same model) stays until both release it, and a root pinned before (by a user)
-// stays pinned.
+// stays pinned. The coordinator's FL store holds each round model under the same root (a hold, not a pin): a hand-out
+// pins it without writing it again, and its release unpins it and leaves the FL store's hold (nor does the FL store
+// releasing its hold unpin a hand-out).
 import type { HandoutFetch, ModelHandout } from '@weft/fl-mesh'
 import { addFile, type CID, parseCid } from '@weft/store'
 import type { DiskStore } from '@weft/store/node'
@@ -55,10 +57,12 @@ export function blockStoreHandout(store: DiskStore, exchange: BlockExchange): Mo
 
   return {
     async put(bytes, peers, name) {
-      const before = (await store.stat(await rootOf(bytes)))?.pinned === true
-      const row = await store.addFile([bytes], { name, pin: true })
+      const cid = await rootOf(bytes)
+      const stat = await store.stat(cid)
+      // The coordinator's FL store holds every round model already (the same root): pinned, not written again.
+      const row = stat?.kind === 'file' && stat.missing === 0 ? await store.pin(cid, { name }) : await store.addFile([bytes], { name, pin: true })
       const root = parseCid(row.cid)
-      await serve(root, await hold(root, before), peers)
+      await serve(root, await hold(root, stat?.pinned === true), peers)
       return row.cid
     },
     async serve(cid, peers) {

@@ -1,15 +1,20 @@
 // The node's block store: block files on disk under an SQLite index, with roots, pins, reference counts, gc and a
 // byte quota. Every block is verified against its CID when it is written and again each time it is read; a file
 // found torn or corrupt is deleted and reported, and the block then counts as missing (a fetcher can get it again).
+// Besides user pins, owners inside the node hold roots (counted, durable): the FL store keeps its models, update
+// deltas and strategy state here, written and read synchronously, never announced nor provided.
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
+import { create as createDigest } from 'multiformats/hashes/digest'
+import { sha256 } from 'multiformats/hashes/sha2'
 import type { Blockstore } from '../blockstore.js'
 import { exportCar, importCar } from '../car.js'
 import { verifyBlock } from '../cid.js'
 import { blockKey, type DirectoryListing, decodeNode, listDirectory, missingBlocks, readFile, walkDagStructure } from '../dag-reader.js'
 import { addDirectory } from '../directory-builder.js'
-import { BlocksMissingError, StoreFullError, UnknownRootError } from '../errors.js'
-import { type AddFileOptions, addFile } from '../file-builder.js'
+import { BlockMismatchError, BlocksMissingError, InvalidDagError, StoreFullError, UnknownRootError, WrongKindError } from '../errors.js'
+import { type AddFileOptions, addBytesSync, addFile } from '../file-builder.js'
 import { BlockFiles } from './block-files.js'
 import { openStoreIndex, type RootRow } from './store-index.js'
 
@@ -32,6 +37,13 @@ export interface StoreUsage {
   readonly blocks: number
   readonly roots: number
   readonly pinned: number
+}
+
+/** What to record with bytes added synchronously. */
+export interface AddBytesOptions {
+  /** The owner taking one hold on the root (`[a-z0-9-]`, 1 to 32 characters, e.g. `fl`). */
+  readonly hold: string
+  readonly name?: string
 }
 
 /** A root with what the store knows of it now. */
@@ -68,11 +80,30 @@ export interface DiskStore extends Blockstore {
   stat(cid: CID): Promise<RootStat | undefined>
   /** Pins a root (describing it from its blocks if it was not one). @throws BlocksMissingError when incomplete */
   pin(cid: CID, options?: { name?: string }): Promise<RootRow>
-  /** Unpins a root; its blocks go at the next gc unless another pinned root reaches them. @throws UnknownRootError */
+  /** Unpins a root; its blocks go at the next gc unless another kept root reaches them; holds stay. @throws UnknownRootError */
   unpin(cid: CID): RootRow
+  /**
+   * Adds bytes as a file, synchronously, and takes one hold on its root for `options.hold`: the same blocks and
+   * root CID as `addFile([bytes])`. Each new block is written crash-safe (temporary file, fsync, rename, fsync of
+   * its folder) before the blocks, the root and the hold are recorded in one index transaction. Never announced.
+   * @returns the root
+   * @throws StoreFullError when the new blocks do not fit the quota (nothing written), TypeError for a bad owner
+   */
+  addBytesSync(bytes: Uint8Array, options: AddBytesOptions): CID
+  /**
+   * A file root's bytes, read and verified synchronously; `undefined` when a block is missing (or was found corrupt,
+   * then dropped and reported). @throws WrongKindError for a directory, InvalidDagError
+   */
+  readBytesSync(root: CID): Uint8Array | undefined
+  /** Takes one more hold on a root the store knows, for `owner`. @throws UnknownRootError, TypeError for a bad owner */
+  hold(root: CID, owner: string): void
+  /** Gives back one of `owner`'s holds on a root (nothing if it holds none); returns the holds it has left. */
+  release(root: CID, owner: string): number
+  /** The roots `owner` holds, with how many holds each. */
+  held(owner: string): { root: string; count: number }[]
   /** The size of a block held here (by its CID string), `undefined` when it is not held. */
   blockSize(key: string): number | undefined
-  /** Pinned roots whose DAG holds this block. */
+  /** Kept (pinned or held) roots whose DAG holds this block. */
   refs(cid: CID): number
   /** The blocks of a DAG still needed (see `missingBlocks`). */
   missing(root: CID, limit?: number): Promise<CID[]>
@@ -81,7 +112,7 @@ export interface DiskStore extends Blockstore {
    * progress uses it, so neither the blocks it fetched nor those of the DAG already here go before it pins the root.
    */
   holding(): Blockstore & { release(): void }
-  /** Deletes every block no pinned root reaches (except those an add or a fetch in progress holds), and stray files. */
+  /** Deletes every block no pinned or held root reaches (except those an add or a fetch in progress holds), and stray files. */
   gc(): { removedBlocks: number; freedBytes: number }
   /** @throws StoreFullError when `bytes` more would not fit the quota (to refuse an upload before it starts) */
   checkRoom(bytes: number): void
@@ -233,6 +264,29 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     return { row: { cid: blockKey(root), kind: top.kind, size: top.kind === 'file' ? top.fileSize : size, dagSize, blocks: keys.length }, keys }
   }
 
+  /** Reads and verifies one block synchronously; a torn or corrupt file is dropped and reported. */
+  const getBlockSync = (cid: CID): Uint8Array | undefined => {
+    const key = blockKey(cid)
+    const size = index.blockSize(key)
+    if (size === undefined) return undefined
+    const bytes = files.readSync(key)
+    if (bytes === undefined) {
+      dropCorrupt(key, size, 'its file is gone')
+      return undefined
+    }
+    let problem: string | undefined
+    if (bytes.byteLength !== size) problem = `its file has ${bytes.byteLength} bytes, ${size} were written`
+    else {
+      const digest = sha256Sync(bytes)
+      if (!equalBytes(digest, cid.multihash.digest)) problem = new BlockMismatchError(key, CID.create(cid.version, cid.code, createDigest(sha256.code, digest)).toString()).message
+    }
+    if (problem !== undefined) {
+      dropCorrupt(key, size, problem)
+      return undefined
+    }
+    return bytes
+  }
+
   const store: DiskStore = {
     ...blockstore,
     addFile: (source, options = {}) =>
@@ -309,6 +363,58 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
       index.unpin(key)
       return index.root(key) as RootRow
     },
+    addBytesSync(bytes, options) {
+      checkOwner(options.hold)
+      const blocks = new Map<string, Uint8Array>()
+      const added = addBytesSync(bytes, (cid, block) => void blocks.set(blockKey(cid), block), cidOfSync)
+      const fresh = [...blocks].filter(([key]) => index.blockSize(key) === undefined)
+      checkRoom(fresh.reduce((n, [, b]) => n + b.byteLength, 0))
+      files.writeSync(fresh.map(([key, b]) => ({ key, bytes: b })))
+      const key = blockKey(added.cid)
+      const at = now()
+      const existing = index.root(key)
+      const row: RootRow = existing ?? { cid: key, name: options.name ?? null, kind: 'file', size: added.size, dagSize: added.dagSize, blocks: blocks.size, pinned: false, pinnedAt: null, addedAt: at }
+      used += index.putHeldRoot(
+        row,
+        [...blocks].map(([cid, b]) => ({ cid, size: b.byteLength })),
+        options.hold,
+        at,
+      )
+      return added.cid
+    },
+    readBytesSync(root) {
+      const top = getBlockSync(root)
+      if (top === undefined) return undefined
+      const node = decodeNode(root, top)
+      if (node.kind !== 'file') throw new WrongKindError(root.toString(), 'file', node.kind)
+      const out = new Uint8Array(node.fileSize)
+      let at = 0
+      // Depth first, in link order: a file's bytes are its own data then its children's.
+      const walk = (n: ReturnType<typeof decodeNode>): boolean => {
+        if (n.kind !== 'file') throw new InvalidDagError(n.cid.toString(), `a link of file ${root} is a ${n.kind}`)
+        if (n.data !== undefined && n.data.byteLength > 0) {
+          if (at + n.data.byteLength > out.byteLength) throw new InvalidDagError(root.toString(), `holds more than its ${out.byteLength} bytes`)
+          out.set(n.data, at)
+          at += n.data.byteLength
+        }
+        for (const link of n.links) {
+          const bytes = getBlockSync(link.Hash)
+          if (bytes === undefined || !walk(decodeNode(link.Hash, bytes))) return false
+        }
+        return true
+      }
+      if (!walk(node)) return undefined
+      if (at !== out.byteLength) throw new InvalidDagError(root.toString(), `holds ${at} bytes, its root says ${out.byteLength}`)
+      return out
+    },
+    hold(root, owner) {
+      checkOwner(owner)
+      const key = blockKey(root)
+      if (index.root(key) === undefined) throw new UnknownRootError(key)
+      index.hold(key, owner)
+    },
+    release: (root, owner) => index.release(blockKey(root), owner),
+    held: (owner) => index.held(owner),
     blockSize: (key) => index.blockSize(key),
     refs: (cid) => index.refs(blockKey(cid)),
     holding() {
@@ -370,6 +476,26 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     close: () => index.close(),
   }
   return store
+}
+
+/** @throws TypeError unless the owner is 1 to 32 of `[a-z0-9-]` */
+function checkOwner(owner: string): void {
+  if (typeof owner !== 'string' || !/^[a-z0-9-]{1,32}$/.test(owner)) throw new TypeError(`owner must be 1 to 32 characters of [a-z0-9-], got ${JSON.stringify(owner)}`)
+}
+
+function sha256Sync(bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest()
+}
+
+/** A block's CIDv1 under `code`, hashed synchronously. */
+function cidOfSync(block: Uint8Array, code: number): CID {
+  return CID.createV1(code, createDigest(sha256.code, sha256Sync(block)))
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /** The store's folder in a node's data directory. */

@@ -1,5 +1,6 @@
 // Files a node keeps are private (issue 15, "files and crashes"): another user of the machine must not read the
-// identity, the job databases or the raw client updates and models in blocks/.
+// identity, the job databases or the raw client updates and models the FL store keeps in the block store
+// (store/blocks/).
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,7 +20,10 @@ describe('issue 15: a node’s files are private', () => {
       expect(mode(dir)).toBe('700')
       for (const file of ['identity.key', 'node.json', 'node.lock', 'state.db', 'fl.db']) expect([file, mode(join(dir, file))]).toEqual([file, '600'])
       for (const file of readdirSync(dir).filter((f) => f.endsWith('-wal') || f.endsWith('-shm'))) expect([file, mode(join(dir, file))]).toEqual([file, '600'])
-      const blocks = join(dir, 'blocks')
+      // The job's initial model is in the block store (held by the FL store, never announced).
+      expect(mode(join(dir, 'store'))).toBe('700')
+      expect(mode(join(dir, 'store', 'store.db'))).toBe('600')
+      const blocks = join(dir, 'store', 'blocks')
       expect(mode(blocks)).toBe('700')
       const folders = readdirSync(blocks)
       expect(folders.length).toBeGreaterThan(0)

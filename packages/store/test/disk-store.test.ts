@@ -158,6 +158,16 @@ describe('openDiskStore', () => {
     expect(() => store.checkRoom(600_000)).toThrow(/quota store.maxBytes/)
   })
 
+  it('writes and reserves a block once when it is put twice at once (the same block from two providers)', async () => {
+    const store = open(tempDir(), { maxBytes: 1_500_000 })
+    const bytes = bytesOf(1_048_576, 21)
+    const cid = await cidOf(bytes, RAW_CODE)
+    // Two at once would reserve 2 MiB against a 1.5 MB quota if each wrote its own copy.
+    await Promise.all([store.put(cid, bytes), store.put(cid, bytes), store.put(cid, bytes)])
+    expect(store.usage().usedBytes).toBe(1_048_576)
+    expect(Buffer.from((await store.get(cid)) as Uint8Array).equals(Buffer.from(bytes))).toBe(true)
+  })
+
   it('keeps blocks still referenced by a pinned root at gc, and removes the rest once unpinned', async () => {
     const store = open()
     const shared = bytesOf(2_097_152, 11) // two full leaves both files hold

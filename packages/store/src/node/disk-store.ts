@@ -154,22 +154,38 @@ export function openDiskStore(dir: string, init: DiskStoreInit = {}): DiskStore 
     init.onCorruptBlock?.(key, problem)
   }
 
+  /** Blocks being written now: a second put of one (the same block from two providers at once) waits for the first. */
+  const writing = new Map<string, Promise<boolean>>()
   const putBlock = async (cid: CID, bytes: Uint8Array): Promise<boolean> => {
     await verifyBlock(cid, bytes)
     const key = blockKey(cid)
     if (index.blockSize(key) !== undefined) return false
-    checkRoom(bytes.byteLength)
-    reserved += bytes.byteLength
-    // Held from gc while its file is written but not yet in the index (gc would sweep it as a stray file).
-    holdKey(key)
-    try {
-      await files.write(key, bytes)
-      if (index.addBlock(key, bytes.byteLength, now())) used += bytes.byteLength
-    } finally {
-      reserved -= bytes.byteLength
-      releaseKey(key)
+    const pending = writing.get(key)
+    if (pending !== undefined) {
+      // Written and reserved once; if that write failed, this put tries on its own.
+      await pending.catch(() => false)
+      return putBlock(cid, bytes)
     }
-    return true
+    const write = (async () => {
+      checkRoom(bytes.byteLength)
+      reserved += bytes.byteLength
+      // Held from gc while its file is written but not yet in the index (gc would sweep it as a stray file).
+      holdKey(key)
+      try {
+        await files.write(key, bytes)
+        if (index.addBlock(key, bytes.byteLength, now())) used += bytes.byteLength
+      } finally {
+        reserved -= bytes.byteLength
+        releaseKey(key)
+      }
+      return true
+    })()
+    writing.set(key, write)
+    try {
+      return await write
+    } finally {
+      writing.delete(key)
+    }
   }
 
   const getBlock = async (cid: CID): Promise<Uint8Array | undefined> => {

@@ -1,5 +1,5 @@
 // Hugging Face tokenizer.json for byte-level BPE: writing one for a Weft tokenizer, and loading one (checked) back.
-import { type BpeTokenizer, createBpeTokenizer } from './bpe-tokenizer.js'
+import { type BpeTokenizer, createBpeTokenizer, MAX_VOCAB_SIZE } from './bpe-tokenizer.js'
 import { TokenizerJsonError } from './errors.js'
 
 const VOCAB_PLACEHOLDER = '"@@weft-vocab@@"'
@@ -101,7 +101,9 @@ export function fromTokenizerJson(json: string | unknown): BpeTokenizer {
   if (!isObject(rawVocab)) throw new TokenizerJsonError('model.vocab', 'expected an object of token → id')
   const byId: (string | undefined)[] = []
   const setId = (token: string, id: Json | undefined, path: string): void => {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new TokenizerJsonError(path, `id ${JSON.stringify(id)} is not a non-negative integer`)
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id >= MAX_VOCAB_SIZE) {
+      throw new TokenizerJsonError(path, `id ${JSON.stringify(id)} is not an integer from 0 to ${MAX_VOCAB_SIZE - 1}`)
+    }
     const had = byId[id]
     if (had !== undefined && had !== token) throw new TokenizerJsonError(path, `id ${id} is given to both "${had}" and "${token}"`)
     byId[id] = token

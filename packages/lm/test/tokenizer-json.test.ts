@@ -104,6 +104,7 @@ describe('tokenizer.json', () => {
     expect(field(broken((d) => delete d.model.vocab.Ġ))).toBe('model.vocab')
     expect(field(broken((d) => (d.model.vocab.Ġ = 1)))).toBe('model.vocab.Ġ')
     expect(field(broken((d) => (d.model.vocab.x = -1)))).toBe('model.vocab.x')
+    expect(field(broken((d) => (d.model.vocab.x = 1e15)))).toBe('model.vocab.x') // past the largest vocabulary
     expect(field(broken((d) => ((d.added_tokens[0] as { special: boolean }).special = false)))).toBe('added_tokens.0.special')
     expect(field(broken((d) => ((d.added_tokens[0] as { id: number }).id = 5)))).toBe('added_tokens.0.id')
     expect(field(broken((d) => (d.model.vocab['€'] = tok.vocabSize)))).toBe('model.vocab.€')

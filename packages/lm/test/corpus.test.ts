@@ -1,5 +1,8 @@
 // The verse-per-line corpus: parsing, the seeded train/validation split, the bundled King James Bible, and how well
 // a small vocabulary trained on part of it compresses held-out verses.
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { corpusPath, file } from '@weft/corpus-kjv'
 import { CorpusFormatError, parseVerses, splitVerses, trainBpe, type Verse } from '@weft/lm'
 import { readKjvVerses } from '@weft/lm/node'
 import fc from 'fast-check'
@@ -93,6 +96,13 @@ describe('the bundled King James Bible', () => {
   let kjv: Verse[]
   beforeAll(async () => {
     kjv = await readKjvVerses()
+  })
+
+  it('is the .gz file its package records (size and SHA-256)', () => {
+    const gz = readFileSync(corpusPath())
+    expect(gz.length).toBe(file.size)
+    expect(createHash('sha256').update(gz).digest('hex')).toBe(file.sha256)
+    expect(file.verses).toBe(31_102)
   })
 
   it('has its 31,102 verses in 66 books, Genesis 1:1 to Revelation 22:21', () => {

@@ -36,6 +36,40 @@ function referenceEncodeWord(tok: BpeTokenizer, word: string): number[] {
   }
 }
 
+/** Plain BPE training: every step recounts every pair of every word. Returns the merges as token pairs. */
+function referenceTrain(text: string, vocabSize: number, minFrequency: number): string[] {
+  const counts = new Map<string, number>()
+  for (const w of preTokenize(text)) counts.set(w, (counts.get(w) ?? 0) + 1)
+  const vocab = [END_OF_TEXT, ...BYTE_TO_CHAR]
+  const words = [...counts].map(([w, n]) => ({ syms: Array.from(new TextEncoder().encode(w), (b) => b + 1), n }))
+  const merges: string[] = []
+  while (vocab.length < vocabSize) {
+    const pairs = new Map<string, number>()
+    for (const { syms, n } of words) for (let i = 0; i + 1 < syms.length; i++) pairs.set(`${syms[i]},${syms[i + 1]}`, (pairs.get(`${syms[i]},${syms[i + 1]}`) ?? 0) + n)
+    let best: [number, number, number] | undefined
+    for (const [key, n] of pairs) {
+      const [a, b] = key.split(',').map(Number) as [number, number]
+      if (best === undefined || n > best[2] || (n === best[2] && (a < best[0] || (a === best[0] && b < best[1])))) best = [a, b, n]
+    }
+    if (best === undefined || best[2] < minFrequency) break
+    const [a, b] = best
+    const id = vocab.length
+    vocab.push((vocab[a] as string) + (vocab[b] as string))
+    merges.push(`${vocab[a]} ${vocab[b]}`)
+    for (const w of words) {
+      const out: number[] = []
+      for (let i = 0; i < w.syms.length; i++) {
+        if (i + 1 < w.syms.length && w.syms[i] === a && w.syms[i + 1] === b) {
+          out.push(id)
+          i++
+        } else out.push(w.syms[i] as number)
+      }
+      w.syms = out
+    }
+  }
+  return merges
+}
+
 describe('the byte-level alphabet and pre-tokenizer', () => {
   it("is GPT-2's bytes_to_unicode: 256 distinct characters, printable bytes as themselves, space Ġ, newline Ċ", () => {
     expect(new Set(BYTE_TO_CHAR).size).toBe(256)
@@ -65,6 +99,19 @@ describe('trainBpe', () => {
     expect(tok.encode('aaabdaaabac').map((id) => tok.idToToken(id))).toEqual(['aaab', 'd', 'aaab', 'a', 'c'])
     expect(vocab[0]).toBe(END_OF_TEXT)
     expect(vocab[1 + 0x61]).toBe('a')
+  })
+
+  it('learns the same merges, in the same order, as plain training that recounts every pair each step', () => {
+    const texts = fc.array(fc.constantFrom('a', 'b', 'c', 'ab', 'ba', ' ', '  ', 'é', '\n', "'s", '!'), { maxLength: 120 }).map((c) => c.join(''))
+    fc.assert(
+      fc.property(texts, fc.integer({ min: 258, max: 320 }), fc.integer({ min: 1, max: 3 }), (text, vocabSize, minFrequency) => {
+        const { vocab, merges } = trainBpe(text, { vocabSize, minFrequency }).model
+        expect(merges.map(([a, b]) => `${vocab[a]} ${vocab[b]}`)).toEqual(referenceTrain(text, vocabSize, minFrequency))
+      }),
+    )
+    const sample = SAMPLE.repeat(2)
+    const { vocab, merges } = trainBpe(sample, { vocabSize: 400 }).model
+    expect(merges.map(([a, b]) => `${vocab[a]} ${vocab[b]}`)).toEqual(referenceTrain(sample, 400, 2))
   })
 
   it('stops at vocabSize, and merges only pairs seen minFrequency times', () => {
@@ -137,12 +184,20 @@ describe('encode and decode', () => {
     fc.assert(fc.property(fc.array(fc.constantFrom(...SAMPLE.split(/(?=[ ,.])/))).map((w) => w.join('')), (s) => tok.decode(tok.encode(s)) === s))
   })
 
-  it('applies merges in rank order, as the plain reference does', () => {
+  it('applies merges in rank order, leftmost first, as the plain reference does', () => {
     const words = fc.array(fc.constantFrom(...'the earth heaven wat ers ing and, . 日本'.split('')), { maxLength: 40 }).map((c) => c.join(''))
     fc.assert(
       fc.property(words, (s) => {
-        const expected = preTokenize(s).flatMap((w) => referenceEncodeWord(tok, w))
-        expect(tok.encode(s)).toEqual(expected)
+        expect(tok.encode(s)).toEqual(preTokenize(s).flatMap((w) => referenceEncodeWord(tok, w)))
+      }),
+    )
+    // Two letters, so that runs like "aaab" make overlapping candidates for the same merge.
+    const ab = trainBpe('aaab abba aaaa bbba abab baaa aab '.repeat(4), { vocabSize: 290 })
+    expect(ab.vocabSize).toBeGreaterThan(265)
+    const runs = fc.array(fc.constantFrom('a', 'b', ' '), { maxLength: 60 }).map((c) => c.join(''))
+    fc.assert(
+      fc.property(runs, (s) => {
+        expect(ab.encode(s)).toEqual(preTokenize(s).flatMap((w) => referenceEncodeWord(ab, w)))
       }),
     )
   })

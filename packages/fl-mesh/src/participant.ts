@@ -275,7 +275,9 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const job = ownJob(req.jobId, from)
     const hash = toHex(req.modelHash)
     const params = models.get(hash)
-    if (params === undefined) return { accepted: false, reason: `model ${hash.slice(0, 12)} was not received` }
+    // NOT_FOUND, not a refusal: the coordinator then sends the model with the task. A model declined as held can
+    // leave the cache before its "train" call arrives, when other models come in between.
+    if (params === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `model ${hash.slice(0, 12)} was not received`)
     if (!job.tasks.has(req.round)) {
       const hints: ClientTrainHints = {
         proximalMu: req.proximalMu,
@@ -303,16 +305,17 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     },
     onReceive: (received, from) => {
       const hash = toHex(received.contentHash)
-      remember(hash, setVector(received.set, MODEL_TENSOR))
       // A model that carries its training task starts it at once, without waiting for a separate "train" call.
       const meta = fromBinary(ModelMetaSchema, received.metadata)
       const { task } = meta
-      if (task === undefined) return
-      if (task.jobId !== meta.jobId || toHex(task.modelHash) !== hash) {
+      // A refused transfer is not kept: it would push a held model out of the cache.
+      if (task !== undefined && (task.jobId !== meta.jobId || toHex(task.modelHash) !== hash)) {
         const named = `job ${task.jobId}, model ${toHex(task.modelHash).slice(0, 12)}`
         const came = `job ${meta.jobId}, model ${hash.slice(0, 12)}`
         throw new TensorRejectedError(WireErrorCode.BAD_REQUEST, `the task names ${named} but came with ${came}`)
       }
+      remember(hash, setVector(received.set, MODEL_TENSOR))
+      if (task === undefined) return
       let taken: { accepted: boolean; reason: string }
       try {
         taken = takeTask(task, from)

@@ -3,7 +3,8 @@
 import { join } from 'node:path'
 import { create, toBinary } from '@bufbuild/protobuf'
 import { DELTA_TENSOR, isJobEvent, MODEL_TENSOR, vectorSet } from '@weft/fl'
-import { FL_STATUS, ModelMetaSchema, TrainRequestSchema, UpdateMetaSchema } from '@weft/protocol'
+import { FL_STATUS, FL_TRAIN, ModelMetaSchema, TrainRequestSchema, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
+import { RpcError } from '@weft/mesh'
 import { decodeModelArtifact } from '@weft/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeSynthCsv } from './fixtures.js'
@@ -198,6 +199,19 @@ describe('FL service on in-process nodes', () => {
     const metadata = toBinary(ModelMetaSchema, create(ModelMetaSchema, { jobId: view.id, round: 1, task }))
     const sent = await coordinator.mesh.tensors.send(client.peerId, 'fl-model', vectorSet(MODEL_TENSOR, model), { metadata })
     expect(sent).toMatchObject({ ok: false, reason: 'rejected', message: expect.stringMatching(/the task names job .*, model [0-9a-f]{12} but came with job .*, model [0-9a-f]{12}/) })
+    // The refused model is not kept: sent again it is refused again, not declined as held. (Kept, it pushed a model
+    // the client had declined as held out of its cache before the task's "train" call came: the round lost a client.)
+    const again = await coordinator.mesh.tensors.send(client.peerId, 'fl-model', vectorSet(MODEL_TENSOR, model), { metadata })
+    expect(again).toMatchObject({ ok: false, reason: 'rejected' })
+    // A "train" call naming a model the client does not hold is NOT_FOUND, the answer on which a coordinator sends the
+    // model with the task, not a refusal that drops the client from the round.
+    const unheld = create(TrainRequestSchema, { jobId: view.id, round: 99, modelHash: new Uint8Array(32).fill(7), seed: 1 })
+    const called = await coordinator.mesh.rpc.call(client.peerId, FL_TRAIN, unheld, { timeoutMs: 30_000 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    expect(called).toBeInstanceOf(RpcError)
+    expect(called).toMatchObject({ code: WireErrorCode.NOT_FOUND, message: expect.stringMatching(/model 070707070707 was not received/) })
     await until(() => coordinator.fl.coordinator.isRunning(view.id) === false, 300_000, 'the job')
     const done = await coordinator.fl.view(view.id)
     expect(done?.status, done?.error).toBe('finished')

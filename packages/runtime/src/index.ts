@@ -35,13 +35,11 @@ export type { PoolEvaluateTask, PoolTrainOptions, PoolTrainResult, PoolTrainTask
 export { deriveSeed, mulberry32, permutation, type Prng } from './prng.js'
 export { type ArchitectureInfo, modelRegistry, type ParamInfo, paramCount, paramInfo, shapeSize } from './registry.js'
 export type {
-  BlockRangeModel,
   CreateModelOptions,
   EpochEnd,
   EvaluateOptions,
   EvaluateResult,
   GradientsResult,
-  KvSession,
   Model,
   ProximalTerm,
   Runtime,
@@ -67,3 +65,21 @@ export {
   encodeModelArtifact,
   type ModelArtifact,
 } from './artifact.js'
+export {
+  type BlockRangeModel,
+  checkSpan,
+  checkTransformerWeights,
+  headSize,
+  type KvSession,
+  type NamedTensor,
+  type NamedTensors,
+  parseTransformerConfig,
+  type SpanInput,
+  type TransformerConfig,
+  type TransformerRuntime,
+  type TransformerSpan,
+  toHfLlamaConfig,
+  transformerParamCount,
+  transformerTensorNames,
+  transformerTensorShapes,
+} from './transformer.js'

@@ -9,7 +9,7 @@ export interface RuntimeCapabilities {
   /** Architectures this engine can build. */
   readonly architectures: readonly string[]
   readonly training: boolean
-  /** Engine can run a contiguous block range of a transformer with a per-session KV cache (`BlockRangeModel`). */
+  /** Engine can run a contiguous block range of a transformer with a per-session KV cache (`TransformerRuntime`, `BlockRangeModel` in transformer.ts). */
   readonly blockRange: boolean
   /** Engine can load ONNX graphs (`Runtime.loadOnnx`, not yet part of the contract). */
   readonly onnx: boolean
@@ -150,25 +150,4 @@ export interface Runtime {
   createModel(spec: ModelSpec, options?: CreateModelOptions): Promise<Model>
   /** Releases engine resources. */
   dispose(): Promise<void>
-}
-
-/**
- * Reserved for engines that serve a block range of a transformer (pipeline-parallel inference).
- * Not implemented by any engine yet; `RuntimeCapabilities.blockRange` says when one is.
- */
-export interface BlockRangeModel {
-  /** First block (inclusive) and last block (exclusive) this instance runs. */
-  readonly blocks: readonly [number, number]
-  /** Opens a session with its own KV cache. */
-  openSession(sessionId: string, options?: { readonly maxTokens?: number }): KvSession
-}
-
-/** One inference session's KV cache in a `BlockRangeModel`. */
-export interface KvSession {
-  readonly sessionId: string
-  /** Tokens held in the cache. */
-  readonly length: number
-  /** Runs hidden states `[tokens, hidden]` through the block range, appending to the cache. */
-  forward(hidden: Float32Array, tokens: number): Promise<Float32Array>
-  close(): void
 }

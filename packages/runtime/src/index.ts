@@ -83,3 +83,5 @@ export {
   transformerTensorNames,
   transformerTensorShapes,
 } from './transformer.js'
+export { checkSpanInput, initTransformerWeights, referenceTransformer, spanWeights, TRANSFORMER_INIT_STD } from './transformer-reference.js'
+export { decodeSafetensors, encodeSafetensors, SAFETENSORS_MAX_HEADER_BYTES, type Safetensors, SafetensorsError } from './safetensors.js'

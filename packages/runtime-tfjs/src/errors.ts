@@ -20,3 +20,11 @@ export class WorkerTaskError extends Error {
     super(message)
   }
 }
+
+/**
+ * A transformer session was used after `close()` or its model's `dispose()`. A RangeError, as every other input a
+ * session cannot take, so callers that only tell bad calls from engine faults need no new case.
+ */
+export class SessionClosedError extends RangeError {
+  override name = 'SessionClosedError'
+}

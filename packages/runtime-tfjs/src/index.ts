@@ -2,5 +2,6 @@
 export { type BackendName, type BackendStart, startBackend } from './backend.js'
 export { conv2DBackpropFilterWasmConfig } from './kernels/conv2d-backprop-filter.js'
 export { registerWeftWasmKernels } from './kernels/register.js'
+export { SessionClosedError } from './errors.js'
 export { type TfjsRuntime, type TfjsRuntimeComponents, type TfjsRuntimeInit, tfjsRuntime } from './tfjs-runtime.js'
 export { type MatmulProbeInit, type MatmulProbeResult, measureMatmulGflops } from './probe.js'

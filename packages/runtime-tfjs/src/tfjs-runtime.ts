@@ -25,6 +25,11 @@ import {
   type TrainOptions,
   type TrainResult,
   TrainingAbortedError,
+  type BlockRangeModel,
+  type NamedTensors,
+  type TransformerConfig,
+  type TransformerRuntime,
+  type TransformerSpan,
   resolveEvaluateBatchSize,
   resolveTrainOptions,
   shapeSize,
@@ -32,6 +37,7 @@ import {
 import { crossEntropySum, forward } from './architectures.js'
 import { type BackendName, startBackend, useBackend } from './backend.js'
 import { createOptimizer } from './optimizers.js'
+import { loadTfjsTransformer } from './transformer.js'
 
 /** Options of `tfjsRuntime`. */
 export interface TfjsRuntimeInit {
@@ -45,8 +51,8 @@ export interface TfjsRuntimeComponents {
   readonly log?: (message: string) => void
 }
 
-/** The tfjs engine, with what it adds to `Runtime`. */
-export interface TfjsRuntime extends Runtime {
+/** The tfjs engine, with what it adds to `Runtime`: it also runs transformer spans, in the calling thread. */
+export interface TfjsRuntime extends Runtime, TransformerRuntime {
   readonly backend: BackendName
   /** Set when wasm was asked for but cpu is used, with the reason. */
   readonly fallbackReason: string | undefined
@@ -73,6 +79,7 @@ class TfjsRuntimeImpl implements TfjsRuntime {
   readonly name = 'tfjs'
   readonly capabilities: RuntimeCapabilities
   readonly #models = new Set<TfjsModel>()
+  readonly #transformers = new Set<BlockRangeModel>()
 
   constructor(
     readonly backend: BackendName,
@@ -81,7 +88,7 @@ class TfjsRuntimeImpl implements TfjsRuntime {
     this.capabilities = Object.freeze({
       architectures: ARCHITECTURES,
       training: true,
-      blockRange: false,
+      blockRange: true,
       onnx: false,
       native: false,
       deterministic: true,
@@ -97,8 +104,15 @@ class TfjsRuntimeImpl implements TfjsRuntime {
     return model
   }
 
+  async loadTransformer(config: TransformerConfig, span: TransformerSpan, weights: NamedTensors): Promise<BlockRangeModel> {
+    const model = loadTfjsTransformer(config, span, weights, this.backend, (m) => this.#transformers.delete(m))
+    this.#transformers.add(model)
+    return model
+  }
+
   async dispose(): Promise<void> {
     for (const m of [...this.#models]) m.dispose()
+    for (const m of [...this.#transformers]) m.dispose()
   }
 }
 

@@ -138,3 +138,21 @@ export {
 // Replication of pinned roots (weft.store.v1, replication.proto).
 export * from './gen/weft/store/v1/replication_pb.js'
 export { MAX_REPLICATE_PROVIDERS, MAX_REPLICATION_FACTOR, MAX_REPLICATION_LABEL_CHARS, MAX_REPLICATION_LABELS, STORE_REPLICATE } from './replication.js'
+// Decentralized inference (weft.lm.v1): re-exported whole as generated.
+export {
+  type CloseRequest as LmCloseRequest,
+  CloseRequestSchema as LmCloseRequestSchema,
+  type CloseResponse as LmCloseResponse,
+  CloseResponseSchema as LmCloseResponseSchema,
+  type ForwardRequest,
+  ForwardRequestSchema,
+  type ForwardResponse,
+  ForwardResponseSchema,
+  type InfoRequest as LmInfoRequest,
+  InfoRequestSchema as LmInfoRequestSchema,
+  type InfoResponse as LmInfoResponse,
+  InfoResponseSchema as LmInfoResponseSchema,
+  type ServedSpan,
+  ServedSpanSchema,
+} from './gen/weft/lm/v1/lm_pb.js'
+export { LM_CLOSE, LM_FORWARD, LM_INFO, MAX_LM_MODEL_ID, MAX_LM_SESSION_ID, MAX_LM_STEP_BYTES } from './lm.js'

@@ -20,10 +20,15 @@ import sys
 import time
 import traceback
 
+from weft_transformer import MAX_NAME, SpanError, TransformerSpan, parse_config, parse_span
+
 PROTOCOL = 1
 MAX_HEADER = 1 << 20
 MAX_FRAME = (1 << 31) - 1
 DTYPES = {"float32": 4, "int32": 4, "uint8": 1, "float64": 8}
+# Most buffers in one frame, and most dimensions of one buffer.
+MAX_BUFFERS = 4096
+MAX_RANK = 8
 
 
 class WorkerError(Exception):
@@ -57,8 +62,11 @@ class Channel:
         return buf
 
     def read(self):
-        import numpy as np
+        """The next request as (header, arrays), or None at the end of input.
 
+        Raises WorkerError when the length prefix is out of range (the stream is out of step: fatal), and BadRequest
+        when a body of the stated length is malformed (answered with an error; the next frame is read as usual).
+        """
         head = self._read_exact(4)
         if head is None:
             return None
@@ -68,27 +76,7 @@ class Channel:
         body = self._read_exact(length)
         if body is None:
             return None
-        (hlen,) = struct.unpack_from("<I", body, 0)
-        if hlen > MAX_HEADER or 4 + hlen > length:
-            raise WorkerError("FrameError", f"header length {hlen} is out of range")
-        header = json.loads(bytes(body[4 : 4 + hlen]).decode("utf-8"))
-        offset = 4 + hlen
-        offset += _pad8(offset)
-        arrays = []
-        for spec in header.get("buffers", []):
-            dtype = spec["dtype"]
-            if dtype not in DTYPES:
-                raise WorkerError("FrameError", f"unknown dtype {dtype!r}")
-            count = 1
-            for d in spec["shape"]:
-                count *= int(d)
-            nbytes = count * DTYPES[dtype]
-            if offset + nbytes > length:
-                raise WorkerError("FrameError", "buffers run past the end of the frame")
-            arr = np.frombuffer(body, dtype="<" + {"float32": "f4", "int32": "i4", "uint8": "u1", "float64": "f8"}[dtype], count=count, offset=offset)
-            arrays.append(arr.reshape([int(d) for d in spec["shape"]]))
-            offset += nbytes + _pad8(nbytes)
-        return header, arrays
+        return _parse_body(body, length)
 
     def write(self, header, arrays=()):
         import numpy as np
@@ -113,6 +101,53 @@ class Channel:
         while view:
             k = os.write(self.wfd, view)
             view = view[k:]
+
+
+class BadRequest(WorkerError):
+    """A frame body that is malformed; `rid` is its request id when the header could be read."""
+
+    def __init__(self, message, rid=0):
+        super().__init__("FrameError", message)
+        self.rid = rid
+
+
+def _parse_body(body, length):
+    """Header and arrays of one frame body; every size it reads is checked against the bytes received."""
+    import numpy as np
+
+    (hlen,) = struct.unpack_from("<I", body, 0)
+    if hlen > MAX_HEADER or 4 + hlen > length:
+        raise BadRequest(f"header length {hlen} is out of range")
+    try:
+        header = json.loads(bytes(body[4 : 4 + hlen]).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadRequest(f"frame header is not JSON: {e}") from None
+    if not isinstance(header, dict):
+        raise BadRequest("frame header is not an object")
+    rid = header.get("id", 0)
+    specs = header.get("buffers", [])
+    if not isinstance(specs, list) or len(specs) > MAX_BUFFERS:
+        raise BadRequest(f"buffers must be a list of at most {MAX_BUFFERS}", rid)
+    offset = 4 + hlen
+    offset += _pad8(offset)
+    arrays = []
+    for spec in specs:
+        dtype = spec.get("dtype") if isinstance(spec, dict) else None
+        shape = spec.get("shape") if isinstance(spec, dict) else None
+        if dtype not in DTYPES:
+            raise BadRequest(f"unknown dtype {dtype!r}", rid)
+        if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_FRAME for d in shape):
+            raise BadRequest(f"bad buffer shape {str(shape)[:80]}", rid)
+        count = 1
+        for d in shape:
+            count *= d
+        nbytes = count * DTYPES[dtype]
+        if offset + nbytes > length:
+            raise BadRequest("buffers run past the end of the frame", rid)
+        arr = np.frombuffer(body, dtype="<" + {"float32": "f4", "int32": "i4", "uint8": "u1", "float64": "f8"}[dtype], count=count, offset=offset)
+        arrays.append(arr.reshape(shape))
+        offset += nbytes + _pad8(nbytes)
+    return header, arrays
 
 
 def _finite_json(v):
@@ -283,6 +318,7 @@ class Worker:
         self.models = {}
         self.arrays = {}
         self.sessions = {}
+        self.transformers = {}
         self.device = torch.device("cpu")
         self.device_name = "cpu"
         self.device_memory = 0
@@ -530,6 +566,45 @@ class Worker:
         del c
         return {"gflops": 2 * size**3 * iterations / seconds / 1e9, "iterations": iterations, "seconds": seconds}, []
 
+    # -- transformer spans: loaded in pieces (a frame holds at most 2 GiB), then forwarded through KV sessions ------
+
+    def op_transformer_load(self, req, bufs):
+        """Starts a span from its config and span; its tensors follow in `transformer_put` requests."""
+        tid = req.get("transformer")
+        if not isinstance(tid, str) or not 0 < len(tid) <= MAX_NAME or tid in self.transformers:
+            raise WorkerError("Error", "transformer must be a new id")
+        cfg = parse_config(req.get("config"))
+        self.transformers[tid] = TransformerSpan(self.torch, cfg, parse_span(req.get("span"), cfg), self.device)
+        return {}, []
+
+    def op_transformer_put(self, req, bufs):
+        """Pieces of tensors: `pieces` lists {name, offset} of each float32 buffer, in order."""
+        span = self._transformer(req, ready=False)
+        pieces = req.get("pieces")
+        if not isinstance(pieces, list) or len(pieces) != len(bufs):
+            raise WorkerError("InvalidModelSpecError", f"pieces must list one {{name, offset}} per buffer ({len(bufs)})")
+        for piece, values in zip(pieces, bufs):
+            if not isinstance(piece, dict) or values.dtype != self.np.float32:
+                raise WorkerError("InvalidModelSpecError", "each piece is {name, offset} with a float32 buffer")
+            span.put(piece.get("name"), piece.get("offset"), values)
+        return {}, []
+
+    def op_transformer_ready(self, req, bufs):
+        self._transformer(req, ready=False).finish()
+        return {}, []
+
+    def op_transformer_forward(self, req, bufs):
+        span = self._transformer(req, ready=True)
+        return {}, [span.forward(req.get("session"), req.get("start"), req.get("maxTokens"), bufs)]
+
+    def op_transformer_close(self, req, bufs):
+        self._transformer(req, ready=True).close(req.get("session"))
+        return {}, []
+
+    def op_transformer_drop(self, req, bufs):
+        self.transformers.pop(req.get("transformer"), None)
+        return {}, []
+
     def op_exit(self, req, bufs):
         raise SystemExit(0)
 
@@ -538,6 +613,15 @@ class Worker:
     def _sync(self):
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
+
+    def _transformer(self, req, ready):
+        tid = req.get("transformer")
+        span = self.transformers.get(tid) if isinstance(tid, str) else None
+        if span is None:
+            raise WorkerError("Error", f"no transformer {str(tid)[:MAX_NAME]} in this worker")
+        if span.ready != ready:
+            raise WorkerError("Error", f"transformer {tid} is {'still loading' if ready else 'already loaded'}")
+        return span
 
     def _model(self, req):
         m = self.models.get(req["model"])
@@ -549,6 +633,9 @@ class Worker:
         while True:
             try:
                 got = self.channel.read()
+            except BadRequest as e:
+                self.channel.write({"id": e.rid, "ok": False, "error": {"name": e.name, "message": str(e)}})
+                continue
             except WorkerError as e:
                 # A malformed frame leaves the stream out of step: report it and stop.
                 sys.stderr.write(f"weft-torch-worker: {e}\n")
@@ -567,7 +654,7 @@ class Worker:
             except SystemExit:
                 self.channel.write({"id": rid, "ok": True})
                 return 0
-            except WorkerError as e:
+            except (WorkerError, SpanError) as e:
                 self.channel.write({"id": rid, "ok": False, "error": {"name": e.name, "message": str(e)}})
             except Exception as e:  # noqa: BLE001 (any failure of a request is reported, the worker stays up)
                 traceback.print_exc(file=sys.stderr)

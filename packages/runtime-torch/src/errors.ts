@@ -13,7 +13,8 @@ export class TorchUnavailableError extends Error {
 /**
  * The worker process died (crash, killed, out of memory) while this request was running or waiting.
  * The supervisor starts a fresh process for the next request; models are rebuilt there from their last
- * parameters known on the Node side.
+ * parameters known on the Node side. Transformer spans are not (the Node side keeps no copy of their weights):
+ * their requests fail with this error until the span is loaded again.
  */
 export class TorchWorkerCrashedError extends Error {
   override name = 'TorchWorkerCrashedError'
@@ -33,4 +34,9 @@ export class TorchTaskError extends Error {
   ) {
     super(message)
   }
+}
+
+/** A KV session was asked to forward or truncate while one of its forwards was still running. */
+export class KvSessionBusyError extends Error {
+  override name = 'KvSessionBusyError'
 }

@@ -1,5 +1,5 @@
 // Public API of @weft/runtime-torch (Node only; hand-written list of exports).
-export { FrameError, TorchTaskError, TorchUnavailableError, TorchWorkerClosedError, TorchWorkerCrashedError } from './errors.js'
+export { FrameError, KvSessionBusyError, TorchTaskError, TorchUnavailableError, TorchWorkerClosedError, TorchWorkerCrashedError } from './errors.js'
 export { decodeFrameBody, encodeFrame, type Frame, type FrameArray, type FrameDtype, FrameReader, MAX_FRAME_BYTES, MAX_HEADER_BYTES } from './frames.js'
 export {
   defaultPythonCandidates,
@@ -14,3 +14,4 @@ export {
 } from './torch-process.js'
 export { type TorchMatmulProbe, type TorchRuntime, type TorchRuntimeInit, torchRuntime } from './torch-runtime.js'
 export { createTorchPool, type TorchPool, type TorchPoolInit } from './torch-pool.js'
+export { WEIGHT_PIECE_VALUES } from './torch-transformer.js'

@@ -9,6 +9,7 @@
 import { epochOrder, type SharedDatasetDescriptor } from '@weft/data'
 import {
   ARCHITECTURES,
+  type BlockRangeModel,
   type CreateModelOptions,
   checkBatchInput,
   checkDatasetFits,
@@ -22,6 +23,7 @@ import {
   initialFlatParams,
   type Model,
   type ModelSpec,
+  type NamedTensors,
   NonFiniteLossError,
   type ParamInfo,
   paramInfo,
@@ -34,9 +36,13 @@ import {
   type TrainOptions,
   type TrainResult,
   TrainingAbortedError,
+  type TransformerConfig,
+  type TransformerRuntime,
+  type TransformerSpan,
 } from '@weft/runtime'
 import type { OutBuffer } from './frames.js'
 import { TorchProcess, type TorchProcessInit, type TorchWorkerInfo } from './torch-process.js'
+import { loadTorchTransformer } from './torch-transformer.js'
 
 /** Options of `torchRuntime`. */
 export interface TorchRuntimeInit extends TorchProcessInit {
@@ -53,8 +59,8 @@ export interface TorchMatmulProbe {
   readonly seconds: number
 }
 
-/** The PyTorch engine, with what it adds to `Runtime`. */
-export interface TorchRuntime extends Runtime {
+/** The PyTorch engine, with what it adds to `Runtime`, transformer spans included. */
+export interface TorchRuntime extends Runtime, TransformerRuntime {
   readonly name: 'torch'
   /** `cpu` or `cuda`. */
   readonly backend: 'cpu' | 'cuda'
@@ -101,6 +107,7 @@ class TorchRuntimeImpl implements TorchRuntime {
   /** Cached arrays of the current worker, least recently used first. */
   readonly #lru = new Map<string, number>()
   readonly #models = new Set<TorchModel>()
+  readonly #transformers = new Set<BlockRangeModel>()
   #nextId = 1
   #cachedBytes = 0
   /** Generation of the worker the arrays in `#lru` live in. */
@@ -115,7 +122,7 @@ class TorchRuntimeImpl implements TorchRuntime {
     this.capabilities = Object.freeze({
       architectures: ARCHITECTURES,
       training: true,
-      blockRange: false,
+      blockRange: true,
       onnx: false,
       native: true,
       deterministic: firstInfo.device === 'cpu',
@@ -148,6 +155,16 @@ class TorchRuntimeImpl implements TorchRuntime {
     return model
   }
 
+  /**
+   * Loads a transformer span into the worker (weights on its device, KV caches there too).
+   * @throws InvalidModelSpecError for a bad config, span or tensor; TorchWorkerCrashedError when the worker restarts meanwhile
+   */
+  async loadTransformer(config: TransformerConfig, span: TransformerSpan, weights: NamedTensors): Promise<BlockRangeModel> {
+    const model = await loadTorchTransformer(this.proc, this.nextId('t'), config, span, weights, (m) => this.#transformers.delete(m))
+    this.#transformers.add(model)
+    return model
+  }
+
   forget(model: TorchModel): void {
     this.#models.delete(model)
   }
@@ -163,6 +180,7 @@ class TorchRuntimeImpl implements TorchRuntime {
 
   async dispose(): Promise<void> {
     for (const m of [...this.#models]) m.dispose()
+    for (const t of [...this.#transformers]) t.dispose()
     await this.proc.close()
   }
 

@@ -72,6 +72,52 @@ const configs: GradConfig[] = [
     },
   },
   {
+    kernelName: tf.Mean,
+    inputsToSave: ['x'],
+    gradFunc: (dy, [x], attrs) => {
+      const shape = x!.shape.slice()
+      const axes = tf.util.parseAxisParam(attr<number | number[]>(attrs, 'axis'), x!.shape)
+      let n = 1
+      for (const ax of axes) {
+        n *= shape[ax]!
+        shape[ax] = 1
+      }
+      return { x: () => tf.mul(tf.reshape(dy as Tensor, shape), tf.fill(x!.shape, 1 / n, 'float32')) }
+    },
+  },
+  // Transformer training (transformer-train.ts): heads are transposed, attention is a softmax, SwiGLU's gate a
+  // sigmoid, RMSNorm an rsqrt.
+  {
+    kernelName: tf.Transpose,
+    gradFunc: (dy, _saved, attrs) => {
+      const perm = attr<number[]>(attrs, 'perm')
+      const undo = new Array<number>(perm.length)
+      perm.forEach((p, i) => {
+        undo[p] = i
+      })
+      return { x: () => tf.transpose(dy as Tensor, undo) }
+    },
+  },
+  {
+    kernelName: tf.Softmax,
+    outputsToSave: [true],
+    gradFunc: (dy, [y], attrs) => {
+      const dim = attr<number>(attrs, 'dim')
+      const dyTimesY = tf.mul(dy as Tensor, y!)
+      return { logits: () => tf.sub(dyTimesY, tf.mul(tf.sum(dyTimesY, [dim], true), y!)) }
+    },
+  },
+  {
+    kernelName: tf.Sigmoid,
+    outputsToSave: [true],
+    gradFunc: (dy, [y]) => ({ x: () => tf.mul(dy as Tensor, tf.mul(y!, tf.sub(tf.scalar(1), y!))) }),
+  },
+  {
+    kernelName: tf.Rsqrt,
+    inputsToSave: ['x'],
+    gradFunc: (dy, [x]) => ({ x: () => tf.div(dy as Tensor, tf.mul(tf.pow(x!, 1.5), -2)) }),
+  },
+  {
     kernelName: tf.Relu,
     inputsToSave: ['x'],
     gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy as Tensor, tf.cast(tf.step(tf.cast(x!, 'float32')), 'float32')) }),

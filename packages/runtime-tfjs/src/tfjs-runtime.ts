@@ -29,6 +29,9 @@ import {
   type NamedTensors,
   type TransformerConfig,
   type TransformerRuntime,
+  type TransformerTrainer,
+  type TransformerTrainingRuntime,
+  type TransformerTrainOptions,
   type TransformerSpan,
   resolveEvaluateBatchSize,
   resolveTrainOptions,
@@ -37,6 +40,7 @@ import {
 import { crossEntropySum, forward } from './architectures.js'
 import { type BackendName, startBackend, useBackend } from './backend.js'
 import { createOptimizer } from './optimizers.js'
+import { createTfjsTransformerTrainer } from './transformer-train.js'
 import { loadTfjsTransformer } from './transformer.js'
 
 /** Options of `tfjsRuntime`. */
@@ -52,7 +56,7 @@ export interface TfjsRuntimeComponents {
 }
 
 /** The tfjs engine, with what it adds to `Runtime`: it also runs transformer spans, in the calling thread. */
-export interface TfjsRuntime extends Runtime, TransformerRuntime {
+export interface TfjsRuntime extends Runtime, TransformerRuntime, TransformerTrainingRuntime {
   readonly backend: BackendName
   /** Set when wasm was asked for but cpu is used, with the reason. */
   readonly fallbackReason: string | undefined
@@ -102,6 +106,10 @@ class TfjsRuntimeImpl implements TfjsRuntime {
     const model = new TfjsModel(s, this.backend, seed, (m) => this.#models.delete(m))
     this.#models.add(model)
     return model
+  }
+
+  async createTransformerTrainer(config: TransformerConfig, weights: NamedTensors, options: TransformerTrainOptions): Promise<TransformerTrainer> {
+    return createTfjsTransformerTrainer(config, weights, options, this.backend)
   }
 
   async loadTransformer(config: TransformerConfig, span: TransformerSpan, weights: NamedTensors): Promise<BlockRangeModel> {

@@ -68,6 +68,7 @@ export {
 export {
   type BlockRangeModel,
   checkSpan,
+  checkTrainingBatch,
   checkTransformerWeights,
   headSize,
   type KvSession,
@@ -78,6 +79,9 @@ export {
   type TransformerConfig,
   type TransformerRuntime,
   type TransformerSpan,
+  type TransformerTrainer,
+  type TransformerTrainingRuntime,
+  type TransformerTrainOptions,
   toHfLlamaConfig,
   transformerParamCount,
   transformerTensorNames,

@@ -88,6 +88,61 @@ export interface TransformerRuntime {
   loadTransformer(config: TransformerConfig, span: TransformerSpan, weights: NamedTensors): Promise<BlockRangeModel>
 }
 
+/** How a transformer is trained: AdamW (decoupled weight decay, not on norms) with global-norm gradient clipping. */
+export interface TransformerTrainOptions {
+  /** Step size when a step names none (schedules pass theirs to `step`). */
+  readonly learningRate: number
+  /** Decoupled weight decay of matrices (default 0.1; norms are not decayed). */
+  readonly weightDecay?: number
+  /** Adam's moment decays (default 0.9 and 0.95, as GPT-style training uses). */
+  readonly beta1?: number
+  readonly beta2?: number
+  /** Gradients are scaled down to this global L2 norm when above it (default 1; 0 turns clipping off). */
+  readonly clipNorm?: number
+}
+
+/** A whole transformer being trained on next-token prediction. */
+export interface TransformerTrainer {
+  readonly config: TransformerConfig
+  /** Optimizer steps taken. */
+  readonly steps: number
+  /**
+   * One AdamW step on `batch` sequences laid end to end in `tokens` (each `tokens.length / batch` ids): every
+   * position predicts the next id of its sequence. Returns the mean cross-entropy (nats) before the step.
+   * @throws RangeError when `tokens` does not split into `batch` sequences of 2..maxPositions+1 ids in the vocabulary
+   */
+  step(tokens: Int32Array, batch: number, learningRate?: number): Promise<number>
+  /** The mean next-token cross-entropy on sequences laid out as `step` takes them, without training. */
+  evaluate(tokens: Int32Array, batch: number): Promise<number>
+  /** The current weights, Hugging Face names (copies). */
+  weights(): Promise<Map<string, NamedTensor>>
+  /** Frees the weights and the optimizer's state. */
+  dispose(): void
+}
+
+/** An engine that trains whole transformers. */
+export interface TransformerTrainingRuntime {
+  /**
+   * Starts training from whole-model weights (`transformerTensorNames(config)`).
+   * @throws InvalidModelSpecError naming a missing, extra or misshapen tensor
+   */
+  createTransformerTrainer(config: TransformerConfig, weights: NamedTensors, options: TransformerTrainOptions): Promise<TransformerTrainer>
+}
+
+/**
+ * Checks a training batch: `batch` sequences of equal length, 2..maxPositions+1 ids each, every id in the vocabulary.
+ * @returns the length of each sequence
+ * @throws RangeError naming what is wrong
+ */
+export function checkTrainingBatch(c: TransformerConfig, tokens: Int32Array, batch: number): number {
+  if (!Number.isInteger(batch) || batch <= 0) throw new RangeError(`batch must be a positive integer, got ${batch}`)
+  if (tokens.length % batch !== 0) throw new RangeError(`${tokens.length} ids do not split into ${batch} sequences of equal length`)
+  const length = tokens.length / batch
+  if (length < 2 || length > c.maxPositions + 1) throw new RangeError(`sequences of ${length} ids; 2 to ${c.maxPositions + 1} (maxPositions + 1) are trainable`)
+  for (const t of tokens) if (t < 0 || t >= c.vocabSize) throw new RangeError(`token id ${t} is outside the vocabulary of ${c.vocabSize}`)
+  return length
+}
+
 const MAX_DIM = 1 << 20
 
 function positiveInt(v: unknown, what: string): number {

@@ -5,6 +5,7 @@ import { registerDataCommands } from './commands/data.js'
 import { registerDpCommands } from './commands/dp.js'
 import { registerFlCommands } from './commands/fl.js'
 import { registerFlSimulateCommand } from './commands/fl-simulate.js'
+import { registerLmCommands } from './commands/lm.js'
 import { registerMeshCommands } from './commands/mesh.js'
 import { registerNodeCommands } from './commands/node.js'
 import { registerStoreCommands } from './commands/store.js'
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerDpCommands(program)
   registerFlSimulateCommand(registerFlCommands(program))
   registerStoreCommands(program)
+  registerLmCommands(program)
   return program
 }
 

@@ -11,7 +11,8 @@ import { bytesToFloats, floatsToBytes, tokensToBytes } from './wire.js'
 
 /** What an inference client needs from its node. */
 export interface InferenceClientComponents {
-  readonly rpc: Rpc
+  /** The mesh's RPC, or a wrapper that answers calls to this node itself (a peer cannot dial itself). */
+  readonly rpc: Pick<Rpc, 'call'>
   /** The offers of a model's spans now (asked of servers, read from ads); called again on each failure. */
   offers(model: string): Promise<readonly SpanOffer[]>
   /** Round trip to a peer in ms, for routing (default: all equal). */

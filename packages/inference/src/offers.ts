@@ -15,7 +15,7 @@ export interface PeerSpan extends SpanOffer {
  * Asks each peer which spans it serves; peers that do not answer within `timeoutMs` (or serve nothing) are left out.
  * @returns every span of every peer that answered, or only `model`'s when given
  */
-export async function askSpans(rpc: Rpc, peers: readonly string[], options: { readonly model?: string; readonly timeoutMs?: number } = {}): Promise<PeerSpan[]> {
+export async function askSpans(rpc: Pick<Rpc, 'call'>, peers: readonly string[], options: { readonly model?: string; readonly timeoutMs?: number } = {}): Promise<PeerSpan[]> {
   const answers = await Promise.allSettled(peers.map(async (peer) => ({ peer, spans: (await rpc.call(peer, LM_INFO, {}, { timeoutMs: options.timeoutMs ?? 5_000 })).spans })))
   const found: PeerSpan[] = []
   for (const a of answers) {

@@ -60,3 +60,27 @@ export function planRoute(offers: readonly SpanOffer[], from: number, to: number
   }
   return hops
 }
+
+/**
+ * Where a new server of `count` blocks raises the swarm's throughput most: the window whose weakest block has the
+ * least throughput now (a block's throughput: the sum over the offers covering it of positions per second, an
+ * unmeasured offer counting as 1 per second); ties go to the window with the least in all, then the first.
+ * @throws RangeError when `count` is not in [1, numLayers]
+ */
+export function chooseSpan(offers: readonly SpanOffer[], numLayers: number, count: number): [number, number] {
+  if (!Number.isInteger(count) || count < 1 || count > numLayers) throw new RangeError(`count must be an integer in [1, ${numLayers}], got ${count}`)
+  const throughput = new Array<number>(numLayers).fill(0)
+  for (const o of offers) {
+    const perSecond = o.secondsPerToken > 0 ? 1 / o.secondsPerToken : 1
+    for (let b = Math.max(0, o.start); b < Math.min(numLayers, o.end); b++) throughput[b] = (throughput[b] as number) + perSecond
+  }
+  let best: { start: number; weakest: number; total: number } | undefined
+  for (let start = 0; start + count <= numLayers; start++) {
+    const window = throughput.slice(start, start + count)
+    const weakest = Math.min(...window)
+    const total = window.reduce((a, b) => a + b, 0)
+    if (best === undefined || weakest < best.weakest || (weakest === best.weakest && total < best.total)) best = { start, weakest, total }
+  }
+  const start = (best as { start: number }).start
+  return [start, start + count]
+}

@@ -1,13 +1,15 @@
 // The server role of decentralized inference: runs spans of transformers for remote clients, one KV-cache session per
 // (calling peer, session id), with bounds on sessions and cached positions and idle sessions closed.
-import type { MessageInitShape } from '@bufbuild/protobuf'
-import { type Rpc, RpcError } from '@weft/mesh'
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf'
+import { type Rpc, RpcError, type RpcMethod } from '@weft/mesh'
 import {
   type ForwardRequest,
+  ForwardRequestSchema,
   type ForwardResponseSchema,
   LM_CLOSE,
   LM_FORWARD,
   LM_INFO,
+  LmCloseRequestSchema,
   MAX_LM_MODEL_ID,
   MAX_LM_SESSION_ID,
   MAX_LM_STEP_BYTES,
@@ -54,6 +56,11 @@ export interface SpanServer {
   info(): ServedSpan[]
   /** Open sessions over all spans. */
   readonly sessions: number
+  /**
+   * Answers a call this node makes to itself (a peer cannot dial itself), with the checks a remote call gets.
+   * @throws RpcError as a remote call would answer
+   */
+  localCall<I extends DescMessage, O extends DescMessage>(method: RpcMethod<I, O>, request: MessageInitShape<I>, peer: string): Promise<MessageShape<O>>
   /** Registers the "lm" methods. */
   start(): Promise<void>
   /** Unregisters them and closes every session (the spans stay loaded: their owner disposes them). */
@@ -141,15 +148,26 @@ class SpanServerImpl implements SpanServer {
     })
   }
 
+  async localCall<I extends DescMessage, O extends DescMessage>(method: RpcMethod<I, O>, request: MessageInitShape<I>, peer: string): Promise<MessageShape<O>> {
+    const answer = async (): Promise<MessageInitShape<DescMessage>> => {
+      switch (method.method) {
+        case LM_FORWARD.method:
+          return this.#forward(create(ForwardRequestSchema, request as MessageInitShape<typeof ForwardRequestSchema>), peer)
+        case LM_CLOSE.method:
+          return this.#closeCall(create(LmCloseRequestSchema, request as MessageInitShape<typeof LmCloseRequestSchema>).sessionId, peer)
+        case LM_INFO.method:
+          return { spans: this.info() }
+        default:
+          throw new RpcError(WireErrorCode.UNIMPLEMENTED, `lm has no method ${method.method}`)
+      }
+    }
+    return create(method.output, (await answer()) as MessageInitShape<O>)
+  }
+
   async start(): Promise<void> {
     const { rpc } = this.#c
     await rpc.handle(LM_FORWARD, (req, ctx) => this.#forward(req, ctx.peer))
-    await rpc.handle(LM_CLOSE, (req, ctx) => {
-      if (req.sessionId.length > MAX_LM_SESSION_ID) throw new RpcError(WireErrorCode.BAD_REQUEST, `session id over ${MAX_LM_SESSION_ID} characters`)
-      const s = this.#sessions.get(`${ctx.peer}\n${req.sessionId}`)
-      if (s !== undefined) this.#close(s)
-      return { closed: s !== undefined }
-    })
+    await rpc.handle(LM_CLOSE, (req, ctx) => this.#closeCall(req.sessionId, ctx.peer))
     await rpc.handle(LM_INFO, () => ({ spans: this.info() }))
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(this.#idleMs, 60_000))
     // In Node the sweeper does not keep the process alive (a browser's timers have no unref).
@@ -160,6 +178,13 @@ class SpanServerImpl implements SpanServer {
     clearInterval(this.#sweeper)
     for (const m of [LM_FORWARD, LM_CLOSE, LM_INFO]) await this.#c.rpc.unhandle(m).catch(() => {})
     for (const s of [...this.#sessions.values()]) this.#close(s)
+  }
+
+  #closeCall(sessionId: string, peer: string): { closed: boolean } {
+    if (sessionId.length > MAX_LM_SESSION_ID) throw new RpcError(WireErrorCode.BAD_REQUEST, `session id over ${MAX_LM_SESSION_ID} characters`)
+    const s = this.#sessions.get(`${peer}\n${sessionId}`)
+    if (s !== undefined) this.#close(s)
+    return { closed: s !== undefined }
   }
 
   async #forward(req: ForwardRequest, peer: string): Promise<MessageInitShape<typeof ForwardResponseSchema>> {

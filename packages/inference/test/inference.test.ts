@@ -2,7 +2,7 @@
 // generates exactly the tokens one engine does alone; a server killed mid-generation is replaced by replay with the
 // same tokens; a peer cannot reach another's session; bad requests get the reason.
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { askSpans, createSpanServer, generate, InferenceSession, planRoute, type SessionEvent, type SpanServer, sampleToken } from '@weft/inference'
+import { askSpans, chooseSpan, createSpanServer, generate, InferenceSession, planRoute, type SessionEvent, type SpanServer, sampleToken } from '@weft/inference'
 import { generatePsk, RpcError } from '@weft/mesh'
 import { createMeshNode, type MeshNode } from '@weft/mesh/node'
 import { LM_CLOSE, LM_FORWARD, LM_INFO, WireErrorCode } from '@weft/protocol'
@@ -190,6 +190,16 @@ describe('route planning and sampling', () => {
     expect(planRoute(offers, 0, 3, { rttMs: rtt }, { exclude: new Set(['c']) })?.map((h) => h.peer)).toEqual(['a', 'd'])
     expect(planRoute(offers, 0, 3, { rttMs: rtt }, { exclude: new Set(['d']) })).toBeUndefined()
     expect(planRoute([offer('x', 0, 3)], 0, 3, { rttMs: rtt }, { needTokens: 101 })).toBeUndefined()
+  })
+
+  it('takes the span where the swarm is weakest for a new server (--blocks auto)', () => {
+    // Blocks 0-1 have two servers, block 2 one slow one, block 3 none.
+    const offers = [offer('a', 0, 2), offer('b', 0, 2), offer('c', 2, 3, 50)]
+    expect(chooseSpan(offers, 4, 1)).toEqual([3, 4])
+    expect(chooseSpan(offers, 4, 2)).toEqual([2, 4])
+    expect(chooseSpan([...offers, offer('d', 3, 4)], 4, 1)).toEqual([2, 3])
+    expect(chooseSpan([], 4, 4)).toEqual([0, 4])
+    expect(() => chooseSpan(offers, 4, 5)).toThrow(/count must be an integer in \[1, 4\]/)
   })
 
   it('samples greedily at temperature 0, from the nucleus otherwise, the same for the same seed', () => {

@@ -6,3 +6,5 @@ export { type BpeModel, type BpeTokenizer, createBpeTokenizer, END_OF_TEXT, MAX_
 export { type CorpusSplit, parseVerses, type SplitInit, splitVerses, type Verse } from './corpus.js'
 export { CorpusFormatError, TokenizerJsonError, UnknownTokenIdError } from './errors.js'
 export { fromTokenizerJson, toTokenizerJson } from './tokenizer-json.js'
+export { decodeLmCheckpoint, encodeLmCheckpoint, LM_CHECKPOINT_FORMAT, type LmCheckpoint, LmCheckpointError } from './checkpoint.js'
+export { type LmEvaluation, type LmTrainCallbacks, type LmTrainInit, learningRateAt, trainLanguageModel } from './train-loop.js'

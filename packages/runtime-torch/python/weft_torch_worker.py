@@ -21,6 +21,7 @@ import time
 import traceback
 
 from weft_transformer import MAX_NAME, SpanError, TransformerSpan, parse_config, parse_span
+from weft_transformer_train import TransformerTrainer, parse_train_options
 
 PROTOCOL = 1
 MAX_HEADER = 1 << 20
@@ -319,6 +320,7 @@ class Worker:
         self.arrays = {}
         self.sessions = {}
         self.transformers = {}
+        self.trainers = {}
         self.device = torch.device("cpu")
         self.device_name = "cpu"
         self.device_memory = 0
@@ -605,6 +607,50 @@ class Worker:
         self.transformers.pop(req.get("transformer"), None)
         return {}, []
 
+    # -- whole transformers in training: loaded in pieces as spans are, then stepped, evaluated and read back -------
+
+    def op_trainer_load(self, req, bufs):
+        """Starts a trainer from its config and resolved options; its tensors follow in `trainer_put` requests."""
+        tid = req.get("trainer")
+        if not isinstance(tid, str) or not 0 < len(tid) <= MAX_NAME or tid in self.trainers:
+            raise WorkerError("Error", "trainer must be a new id")
+        cfg = parse_config(req.get("config"))
+        self.trainers[tid] = TransformerTrainer(self.torch, cfg, parse_train_options(req.get("options")), self.device)
+        return {}, []
+
+    def op_trainer_put(self, req, bufs):
+        """Pieces of tensors: `pieces` lists {name, offset} of each float32 buffer, in order."""
+        trainer = self._trainer(req, ready=False)
+        pieces = req.get("pieces")
+        if not isinstance(pieces, list) or len(pieces) != len(bufs):
+            raise WorkerError("InvalidModelSpecError", f"pieces must list one {{name, offset}} per buffer ({len(bufs)})")
+        for piece, values in zip(pieces, bufs):
+            if not isinstance(piece, dict) or values.dtype != self.np.float32:
+                raise WorkerError("InvalidModelSpecError", "each piece is {name, offset} with a float32 buffer")
+            trainer.put(piece.get("name"), piece.get("offset"), values)
+        return {}, []
+
+    def op_trainer_ready(self, req, bufs):
+        self._trainer(req, ready=False).finish()
+        return {}, []
+
+    def op_trainer_step(self, req, bufs):
+        """One AdamW step on the int32 ids of the frame's buffer (`batch` sequences); `learningRate` may be absent."""
+        trainer = self._trainer(req, ready=True)
+        loss = trainer.step(req.get("batch"), bufs, req.get("learningRate"))
+        return {"loss": loss, "steps": trainer.steps}, []
+
+    def op_trainer_eval(self, req, bufs):
+        return {"loss": self._trainer(req, ready=True).evaluate(req.get("batch"), bufs)}, []
+
+    def op_trainer_weights(self, req, bufs):
+        """Runs of the current weights: `pieces` lists {name, offset, count}; one float32 buffer each."""
+        return {}, self._trainer(req, ready=True).read(req.get("pieces"))
+
+    def op_trainer_drop(self, req, bufs):
+        self.trainers.pop(req.get("trainer"), None)
+        return {}, []
+
     def op_exit(self, req, bufs):
         raise SystemExit(0)
 
@@ -622,6 +668,15 @@ class Worker:
         if span.ready != ready:
             raise WorkerError("Error", f"transformer {tid} is {'still loading' if ready else 'already loaded'}")
         return span
+
+    def _trainer(self, req, ready):
+        tid = req.get("trainer")
+        trainer = self.trainers.get(tid) if isinstance(tid, str) else None
+        if trainer is None:
+            raise WorkerError("Error", f"no trainer {str(tid)[:MAX_NAME]} in this worker")
+        if trainer.ready != ready:
+            raise WorkerError("Error", f"trainer {tid} is {'still loading' if ready else 'already loaded'}")
+        return trainer
 
     def _model(self, req):
         m = self.models.get(req["model"])

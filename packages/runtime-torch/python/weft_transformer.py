@@ -110,27 +110,25 @@ class KvCache:
         self.values = None
 
 
-class TransformerSpan:
-    """A span's weights on the engine's device, filled piece by piece, then its sessions."""
+class PieceWeights:
+    """Float32 tensors of known names and shapes on a device, filled piece by piece in order, then marked ready."""
 
-    def __init__(self, torch, cfg, span, device):
+    def __init__(self, torch, shapes, device, what):
         self.torch = torch
-        self.cfg = cfg
-        self.span = span
         self.device = device
-        self.shapes = tensor_shapes(cfg, span)
-        self.numel = {n: math.prod(s) for n, s in self.shapes.items()}
+        self.shapes = shapes
+        self.numel = {n: math.prod(s) for n, s in shapes.items()}
+        self.what = what
         # Allocated when its first piece arrives, so memory grows only with the bytes received.
         self.weights = {}
-        self.filled = {n: 0 for n in self.shapes}
+        self.filled = {n: 0 for n in shapes}
         self.ready = False
-        self.sessions = {}
 
     def put(self, name, offset, values):
         """Copies `values` (a flat float32 array) into tensor `name` at element `offset`; pieces come in order."""
         torch = self.torch
         if not isinstance(name, str) or len(name) > MAX_NAME or name not in self.shapes:
-            raise SpanError("InvalidModelSpecError", f"tensor {str(name)[:MAX_NAME]!r} is not part of this span")
+            raise SpanError("InvalidModelSpecError", f"tensor {str(name)[:MAX_NAME]!r} is not part of this {self.what}")
         if offset != self.filled[name]:
             raise SpanError("InvalidModelSpecError", f"piece of {name} at {offset!r}; expected the next at {self.filled[name]}")
         n = values.shape[0] if values.ndim == 1 else -1
@@ -148,6 +146,16 @@ class TransformerSpan:
         if missing:
             raise SpanError("InvalidModelSpecError", f"tensor {missing[0]} holds {self.filled[missing[0]]} of its {self.numel[missing[0]]} values")
         self.ready = True
+
+
+class TransformerSpan(PieceWeights):
+    """A span's weights on the engine's device, filled piece by piece, then its sessions."""
+
+    def __init__(self, torch, cfg, span, device):
+        super().__init__(torch, tensor_shapes(cfg, span), device, "span")
+        self.cfg = cfg
+        self.span = span
+        self.sessions = {}
 
     def forward(self, session_id, start, max_tokens, inputs):
         """Runs `inputs` (int32 ids [count] or float32 hidden [count, hiddenSize]) at positions start, start+1, ...

@@ -39,10 +39,14 @@ import {
   type TransformerConfig,
   type TransformerRuntime,
   type TransformerSpan,
+  type TransformerTrainer,
+  type TransformerTrainingRuntime,
+  type TransformerTrainOptions,
 } from '@weft/runtime'
 import type { OutBuffer } from './frames.js'
 import { TorchProcess, type TorchProcessInit, type TorchWorkerInfo } from './torch-process.js'
 import { loadTorchTransformer } from './torch-transformer.js'
+import { createTorchTransformerTrainer } from './torch-transformer-train.js'
 
 /** Options of `torchRuntime`. */
 export interface TorchRuntimeInit extends TorchProcessInit {
@@ -59,8 +63,8 @@ export interface TorchMatmulProbe {
   readonly seconds: number
 }
 
-/** The PyTorch engine, with what it adds to `Runtime`, transformer spans included. */
-export interface TorchRuntime extends Runtime, TransformerRuntime {
+/** The PyTorch engine, with what it adds to `Runtime`, transformer spans and transformer training included. */
+export interface TorchRuntime extends Runtime, TransformerRuntime, TransformerTrainingRuntime {
   readonly name: 'torch'
   /** `cpu` or `cuda`. */
   readonly backend: 'cpu' | 'cuda'
@@ -108,6 +112,7 @@ class TorchRuntimeImpl implements TorchRuntime {
   readonly #lru = new Map<string, number>()
   readonly #models = new Set<TorchModel>()
   readonly #transformers = new Set<BlockRangeModel>()
+  readonly #trainers = new Set<TransformerTrainer>()
   #nextId = 1
   #cachedBytes = 0
   /** Generation of the worker the arrays in `#lru` live in. */
@@ -165,6 +170,17 @@ class TorchRuntimeImpl implements TorchRuntime {
     return model
   }
 
+  /**
+   * Starts training a whole transformer in the worker (weights and optimizer state on its device).
+   * @throws InvalidModelSpecError for a bad config or tensor; RangeError for bad options; TorchWorkerCrashedError when
+   *   the worker restarts meanwhile
+   */
+  async createTransformerTrainer(config: TransformerConfig, weights: NamedTensors, options: TransformerTrainOptions): Promise<TransformerTrainer> {
+    const trainer = await createTorchTransformerTrainer(this.proc, this.nextId('tt'), config, weights, options, (t) => this.#trainers.delete(t))
+    this.#trainers.add(trainer)
+    return trainer
+  }
+
   forget(model: TorchModel): void {
     this.#models.delete(model)
   }
@@ -181,6 +197,7 @@ class TorchRuntimeImpl implements TorchRuntime {
   async dispose(): Promise<void> {
     for (const m of [...this.#models]) m.dispose()
     for (const t of [...this.#transformers]) t.dispose()
+    for (const t of [...this.#trainers]) t.dispose()
     await this.proc.close()
   }
 

@@ -27,8 +27,15 @@ export const WEIGHT_PIECE_VALUES = 1 << 24
 /** Most tensor pieces in one upload request (the worker accepts at most 4096 buffers per frame). */
 const MAX_PIECES_PER_REQUEST = 1024
 
+/** A run of `count` values of one tensor, starting at element `offset` of it. */
+export interface PieceRange {
+  readonly name: string
+  readonly offset: number
+  readonly count: number
+}
+
 /** A run of values of one tensor, starting at element `offset` of it. */
-interface WeightPiece {
+export interface WeightPiece {
   readonly name: string
   readonly offset: number
   readonly data: Float32Array
@@ -63,7 +70,7 @@ export async function loadTorchTransformer(
     if (generation !== loaded.generation) throw new TorchWorkerCrashedError('the PyTorch worker restarted while the transformer span was loading')
   }
   try {
-    for (const pieces of weightPieces(c, part, weights)) {
+    for (const pieces of weightPieces(transformerTensorNames(c, part), weights)) {
       const r = await proc.request(
         { op: 'transformer_put', transformer: id, pieces: pieces.map((p) => ({ name: p.name, offset: p.offset })) },
         pieces.map((p): OutBuffer => ({ data: p.data })),
@@ -78,17 +85,19 @@ export async function loadTorchTransformer(
   return new TorchTransformer(proc, id, loaded.generation, c, part, onDispose)
 }
 
-/** The tensors of a span cut into requests of at most `WEIGHT_PIECE_VALUES` values (views, not copies). */
-function* weightPieces(c: TransformerConfig, span: TransformerSpan, weights: NamedTensors): Generator<WeightPiece[]> {
-  let request: WeightPiece[] = []
+/**
+ * Tensors of the given lengths (in order) cut into requests of at most `WEIGHT_PIECE_VALUES` values and
+ * `MAX_PIECES_PER_REQUEST` pieces: how weights travel to the worker and back.
+ */
+export function* pieceRanges(lengths: Iterable<readonly [string, number]>): Generator<PieceRange[]> {
+  let request: PieceRange[] = []
   let values = 0
-  for (const name of transformerTensorNames(c, span)) {
-    const data = weights.get(name)!.data
-    for (let offset = 0; offset < data.length; ) {
-      const n = Math.min(data.length - offset, WEIGHT_PIECE_VALUES - values)
-      request.push({ name, offset, data: data.subarray(offset, offset + n) })
-      values += n
-      offset += n
+  for (const [name, length] of lengths) {
+    for (let offset = 0; offset < length; ) {
+      const count = Math.min(length - offset, WEIGHT_PIECE_VALUES - values)
+      request.push({ name, offset, count })
+      values += count
+      offset += count
       if (values === WEIGHT_PIECE_VALUES || request.length === MAX_PIECES_PER_REQUEST) {
         yield request
         request = []
@@ -97,6 +106,14 @@ function* weightPieces(c: TransformerConfig, span: TransformerSpan, weights: Nam
     }
   }
   if (request.length > 0) yield request
+}
+
+/** The named tensors cut into upload requests (views, not copies). */
+export function* weightPieces(names: Iterable<string>, weights: NamedTensors): Generator<WeightPiece[]> {
+  const lengths = [...names].map((name) => [name, weights.get(name)!.data.length] as const)
+  for (const ranges of pieceRanges(lengths)) {
+    yield ranges.map((r) => ({ name: r.name, offset: r.offset, data: weights.get(r.name)!.data.subarray(r.offset, r.offset + r.count) }))
+  }
 }
 
 class TorchTransformer implements BlockRangeModel {

@@ -43,6 +43,7 @@ import {
   storeRootViewSchema,
   storeStatViewSchema,
 } from './store-views.js'
+import { type CompletionChunk, completionChunkSchema, type InferenceView, inferenceViewSchema, type ServedView, servedViewSchema } from './inference-views.js'
 import {
   type MeshView,
   meshViewSchema,
@@ -127,6 +128,18 @@ export interface ApiClient {
   storeUnannounce(cid: string): Promise<StoreUnannounceView>
   /** Serves a complete DAG to the mesh and provides it in the DHT (never call it for private artifacts). */
   storeAnnounce(cid: string): Promise<StoreAnnounceView>
+  /** What this node serves for inference and what the mesh serves. */
+  inference(): Promise<InferenceView>
+  /**
+   * Serves a span of a checkpoint in the node's store (by CID; fetched from the mesh when missing): `blocks` as
+   * [start, end), or 'auto' with `count` blocks. @throws ApiError 400/404 naming what is wrong
+   */
+  serveModel(request: { model: string; blocks?: readonly [number, number] | 'auto'; count?: number; engine?: 'tfjs' | 'torch' }): Promise<ServedView>
+  /**
+   * Streams a completion through the mesh (POST /v1/completions with `stream`), calling `onChunk` with each piece.
+   * @returns the last chunk (finish reason, usage, Weft's route and events)
+   */
+  complete(request: { model: string; prompt: string; max_tokens?: number; temperature?: number; top_p?: number; seed?: number; stop?: string[] }, onChunk: (text: string) => void): Promise<CompletionChunk>
   /**
    * Keeps `factor` copies of a complete root on the mesh (it is announced): the node records the target, asks peers
    * to pull it now and repairs it as holders leave; answers after the first round with the holders seen.
@@ -291,6 +304,40 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     modelUrl: (id: string, round: number | 'last') => `${base}/v1/fl/jobs/${enc(id)}/model?round=${round}`,
     storeList: () => json(storeListViewSchema, '/v1/store'),
     storeStat: (cid: string) => json(storeStatViewSchema, `/v1/store/${enc(cid)}`, { timeoutMs: 120_000 }),
+    inference: () => json(inferenceViewSchema, '/v1/inference', { timeoutMs: 30_000 }),
+    serveModel: (request: { model: string; blocks?: readonly [number, number] | 'auto'; count?: number; engine?: 'tfjs' | 'torch' }) =>
+      json(servedViewSchema, '/v1/inference/serve', { method: 'POST', body: request, timeoutMs: TRANSFER_MS }),
+    complete: async (request: Record<string, unknown>, onChunk: (text: string) => void): Promise<CompletionChunk> => {
+      const res = await send('/v1/completions', { method: 'POST', body: { ...request, stream: true }, accept: 'text/event-stream', timeoutMs: TRANSFER_MS })
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+      const decoder = new TextDecoder()
+      let buffered = ''
+      let last: CompletionChunk | undefined
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) break
+        buffered += decoder.decode(value, { stream: true })
+        let end = buffered.indexOf('\n\n')
+        while (end >= 0) {
+          const event = buffered.slice(0, end)
+          buffered = buffered.slice(end + 2)
+          end = buffered.indexOf('\n\n')
+          const data = event
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trim())
+            .join('\n')
+          if (data === '' || data === '[DONE]') continue
+          const parsed = JSON.parse(data) as { error?: { message: string } }
+          if (parsed.error !== undefined) throw new Error(`the completion failed: ${parsed.error.message}`)
+          last = parseResponse(completionChunkSchema, parsed, 'POST /v1/completions')
+          const text = last.choices[0]?.text ?? ''
+          if (text !== '') onChunk(text)
+        }
+      }
+      if (last === undefined) throw new Error('POST /v1/completions: the stream ended without a chunk')
+      return last
+    },
     storeAddFile: (body: BodyInit, options: { name?: string; pin?: boolean; size?: number; announce?: boolean } = {}) =>
       json(storeRootViewSchema, `/v1/store/files?${storeQuery(options)}`, {
         method: 'POST',

@@ -96,3 +96,15 @@ export {
   revocationViewSchema,
 } from './membership-views.js'
 export { type StreamEvent, type StreamEvents, streamEventSchemas } from './stream-events.js'
+export {
+  type CompletionChunk,
+  completionChunkSchema,
+  type InferenceView,
+  inferenceViewSchema,
+  type MeshSpanView,
+  meshSpanViewSchema,
+  type ServedSpanView,
+  type ServedView,
+  servedSpanViewSchema,
+  servedViewSchema,
+} from './inference-views.js'

@@ -5,6 +5,7 @@ import { registerDataCommands } from './commands/data.js'
 import { registerDpCommands } from './commands/dp.js'
 import { registerFlCommands } from './commands/fl.js'
 import { registerFlSimulateCommand } from './commands/fl-simulate.js'
+import { registerInferenceCommands } from './commands/inference.js'
 import { registerLmCommands } from './commands/lm.js'
 import { registerMeshCommands } from './commands/mesh.js'
 import { registerNodeCommands } from './commands/node.js'
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerFlSimulateCommand(registerFlCommands(program))
   registerStoreCommands(program)
   registerLmCommands(program)
+  registerInferenceCommands(program)
   return program
 }
 

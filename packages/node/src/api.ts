@@ -15,6 +15,8 @@ import type { FlService } from './fl/fl-service.js'
 import type { MembershipView, RevocationView } from '@weft/api-client'
 import { mountStore, STORE_BYTE_ROUTES } from './store-routes.js'
 import { mountDatasets } from './dataset-routes.js'
+import type { NodeInference } from './inference/inference-role.js'
+import { mountInference } from './inference/inference-routes.js'
 import type { DatasetCache } from './components/datasets.js'
 import type { DiskStore } from '@weft/store/node'
 import type { BlockExchange } from './components/block-exchange.js'
@@ -49,6 +51,8 @@ export interface ApiBackend {
   replication?: () => Replication | undefined
   /** The data sets (absent: the /v1/datasets routes answer 503). */
   datasets?: () => DatasetCache | undefined
+  /** Inference (absent: /v1/inference and the OpenAI routes answer 503). */
+  inference?: () => NodeInference | undefined
 }
 
 export interface ApiServerInit {
@@ -229,6 +233,7 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
     () => backend.replication?.(),
   )
   mountDatasets(app, () => backend.datasets?.())
+  mountInference(app, () => backend.inference?.())
   app.get('/metrics', async (c) => {
     const { contentType, body } = await backend.metrics()
     return c.body(body, 200, { 'content-type': contentType })

@@ -15,6 +15,7 @@ import type { NodeConfig } from './config.js'
 import type { NodeEngines } from './engines.js'
 import type { FlClientRole } from './fl/client-role.js'
 import type { FlCoordinatorRole } from './fl/coordinator-role.js'
+import type { NodeInference } from './inference/inference-role.js'
 import type { NodeMetrics } from './metrics.js'
 import type { PeerTable } from './peer-table.js'
 import type { NodeState } from './state.js'
@@ -54,6 +55,7 @@ export interface NodeServices {
   readonly store: DiskStore
   readonly blockExchange: BlockExchange
   readonly replication: Replication
+  readonly inference: NodeInference
 }
 
 /** The node-wide context: configuration, logger, clock, metrics, and the services components provide. */

@@ -15,6 +15,8 @@ import { ADS_DHT_NAMESPACE, dataDirComponent, enginesComponent, meshComponent, s
 import { datasetsComponent } from './components/datasets.js'
 import { eventStreamComponent } from './components/event-stream.js'
 import { flClientComponent, flCoordinatorComponent } from './components/fl.js'
+import { inferenceComponent } from './components/inference.js'
+import type { NodeInference } from './inference/inference-role.js'
 import { membershipComponent } from './components/membership.js'
 import { type Replication, replicationComponent } from './components/replication.js'
 import { peersComponent, redialComponent } from './components/peers.js'
@@ -63,6 +65,8 @@ export interface WeftNode {
   readonly blockExchange: BlockExchange | undefined
   /** Replication targets of pinned roots and their repair; undefined when the store is off. */
   readonly replication: Replication | undefined
+  /** Inference: the spans this node serves and the completions it answers. */
+  readonly inference: NodeInference | undefined
   /** The components in the order they started. */
   readonly components: readonly string[]
   /** The node's view, as `GET /v1/node` serves it. */
@@ -94,6 +98,7 @@ export function defaultComponents(components: Partial<WeftNodeComponents> = {}):
     replicationComponent,
     flCoordinatorComponent,
     flClientComponent,
+    inferenceComponent,
     ...(components.extraComponents ?? []),
     eventStreamComponent,
     apiComponent,
@@ -130,6 +135,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     store: ctx.find('store'),
     blockExchange: ctx.find('blockExchange'),
     replication: ctx.find('replication'),
+    inference: ctx.find('inference'),
     components: runner.order,
     get addrs() {
       return mesh.addresses()

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { sampleToken } from '@weft/inference'
+import { continueText } from '@weft/inference'
 import {
   type BpeTokenizer,
   decodeLmCheckpoint,
@@ -18,7 +18,6 @@ import { readKjvVerses } from '@weft/lm/node'
 import {
   type BlockRangeModel,
   initTransformerWeights,
-  mulberry32,
   type NamedTensors,
   parseTransformerConfig,
   type TransformerConfig,
@@ -102,27 +101,6 @@ async function readLines(files: string[] | undefined): Promise<{ name: string; v
   }
   if (verses.length === 0) throw new Error(`no text in ${files.join(', ')}`)
   return { name: files.map((f) => basename(f)).join(', '), verses, byBook: false }
-}
-
-/** Greedy (temperature 0) or sampled continuation of a prompt, on one engine, no mesh. */
-export async function continueText(model: BlockRangeModel, tokenizer: BpeTokenizer, prompt: string, o: { maxTokens: number; temperature: number; topP: number; seed: number }): Promise<{ text: string; tokens: number[] }> {
-  const session = model.openSession(`local-${o.seed}`)
-  try {
-    const rng = mulberry32(o.seed)
-    const ids = tokenizer.encode(prompt)
-    const room = Math.min(o.maxTokens, model.config.maxPositions - ids.length)
-    if (room <= 0) throw new RangeError(`the prompt is ${ids.length} tokens; the model takes ${model.config.maxPositions}`)
-    const out: number[] = []
-    let logits = await session.forward({ tokens: Int32Array.from(ids) })
-    for (let i = 0; i < room; i++) {
-      const token = sampleToken(logits.subarray(logits.length - model.config.vocabSize), { temperature: o.temperature, topP: o.topP }, rng)
-      out.push(token)
-      if (i + 1 < room) logits = await session.forward({ tokens: Int32Array.of(token) })
-    }
-    return { text: tokenizer.decode(out), tokens: out }
-  } finally {
-    session.close()
-  }
 }
 
 /** Runs `weft lm train`. */

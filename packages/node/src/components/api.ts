@@ -94,7 +94,7 @@ function membershipApi(membership: NodeMembership): NonNullable<ApiBackend['memb
 
 export const apiComponent: NodeComponentFactory = (ctx) => ({
   name: 'api',
-  dependsOn: ['data-dir', 'engines', 'mesh', 'membership', 'peers', 'telemetry', 'ads', 'events', 'store', 'block-exchange', 'replication'],
+  dependsOn: ['data-dir', 'engines', 'mesh', 'membership', 'peers', 'telemetry', 'ads', 'events', 'store', 'block-exchange', 'replication', 'inference'],
   async start() {
     const { config, now } = ctx
     const mesh = ctx.get('mesh')
@@ -141,6 +141,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         blockExchange: () => ctx.find('blockExchange'),
         replication: () => ctx.find('replication'),
         datasets: () => ctx.find('datasets'),
+        inference: () => ctx.find('inference'),
       },
       {
         host: config.api.host,

@@ -1,0 +1,268 @@
+// The node's inference roles: a span server for the checkpoints this node is asked to serve (read from its block
+// store by CID, fetched from the mesh when missing), and completions for callers of its API, routed through the
+// servers of the mesh (this node's own included) with failover by replay.
+import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf'
+import { askSpans, chooseSpan, createSpanServer, generate, InferenceSession, type PeerSpan, type SessionEvent, type SpanServer } from '@weft/inference'
+import { decodeLmCheckpoint, type LmCheckpoint } from '@weft/lm'
+import type { Rpc, RpcMethod } from '@weft/mesh'
+import type { MeshNode } from '@weft/mesh/node'
+import { MAX_LM_MODEL_ID, type ServedSpan } from '@weft/protocol'
+import { type BlockRangeModel, spanWeights, type TransformerRuntime, type TransformerSpan } from '@weft/runtime'
+import { type CID, parseCid } from '@weft/store'
+import type { DiskStore } from '@weft/store/node'
+import type { Logger } from 'pino'
+import type { BlockExchange } from '../components/block-exchange.js'
+import type { PeerTable } from '../peer-table.js'
+
+/** Largest checkpoint this node reads (bytes). */
+export const MAX_CHECKPOINT_BYTES = 2 * 1024 ** 3
+
+/** A request to serve a span of a checkpoint. */
+export interface ServeRequest {
+  /** The checkpoint's CID. */
+  readonly model: string
+  /** Blocks [start, end), or 'auto': `count` blocks where the mesh's servers are weakest (default: every block). */
+  readonly blocks?: readonly [number, number] | 'auto'
+  readonly count?: number
+  readonly engine?: 'tfjs' | 'torch'
+}
+
+/** A completion request, as the OpenAI routes parse it. */
+export interface CompletionRequest {
+  readonly model: string
+  readonly prompt: string
+  readonly maxTokens: number
+  readonly temperature: number
+  readonly topP: number
+  readonly seed: number
+  readonly stop: readonly string[]
+  readonly signal?: AbortSignal
+}
+
+/** What a completion produced. */
+export interface Completion {
+  readonly text: string
+  readonly promptTokens: number
+  readonly completionTokens: number
+  readonly finishReason: 'stop' | 'length'
+  readonly route: readonly { peer: string; start: number; end: number }[]
+  readonly events: readonly SessionEvent[]
+}
+
+/** A caller's request the node refuses: `kind` picks the HTTP status and the OpenAI error type. */
+export class InferenceRequestError extends Error {
+  override readonly name = 'InferenceRequestError'
+  constructor(
+    readonly kind: 'bad-request' | 'not-found' | 'context-length' | 'unavailable',
+    message: string,
+    readonly param?: string,
+  ) {
+    super(message)
+  }
+}
+
+/** The node's inference service. */
+export interface NodeInference {
+  /** Loads and serves a span of a checkpoint. */
+  serve(request: ServeRequest): Promise<{ model: string; start: number; end: number; engine: string }>
+  /** Stops serving a span. @returns false when it was not served */
+  unserve(model: string, start: number, end: number): Promise<boolean>
+  /** Spans this node serves. */
+  local(): ServedSpan[]
+  /** Spans served on the mesh now (this node's and its alive peers'), optionally of one model. */
+  mesh(model?: string): Promise<PeerSpan[]>
+  /** Runs a completion through the mesh; `onText` gets each piece of text as it is decided. */
+  complete(request: CompletionRequest, onText?: (text: string) => void): Promise<Completion>
+  stop(): Promise<void>
+}
+
+/** What the role needs from the node. */
+export interface InferenceRoleComponents {
+  readonly mesh: MeshNode
+  readonly peers: PeerTable
+  readonly logger: Logger
+  readonly store?: DiskStore
+  readonly blockExchange?: BlockExchange
+  /** The engines, started on first use. */
+  readonly engine: (name: 'tfjs' | 'torch') => Promise<TransformerRuntime & { readonly name: string; readonly backend: string }>
+}
+
+interface Loaded {
+  readonly model: string
+  readonly span: BlockRangeModel
+}
+
+export async function startInferenceRole(c: InferenceRoleComponents): Promise<NodeInference> {
+  const server: SpanServer = createSpanServer({ rpc: c.mesh.rpc, logger: c.logger })
+  await server.start()
+  const self = c.mesh.peerId
+  const loaded: Loaded[] = []
+  /** Checkpoints read, by CID (the config and tokenizer a completion needs; the weights a span needs). */
+  const checkpoints = new Map<string, Promise<LmCheckpoint>>()
+
+  /** Calls to this node go to its own server; others over the mesh. */
+  const rpc: Pick<Rpc, 'call'> = {
+    call<I extends DescMessage, O extends DescMessage>(peer: Parameters<Rpc['call']>[0], method: RpcMethod<I, O>, request: MessageInitShape<I>, options?: Parameters<Rpc['call']>[3]): Promise<MessageShape<O>> {
+      return String(peer) === self ? server.localCall(method, request, self) : c.mesh.rpc.call(peer, method, request, options)
+    },
+  }
+
+  const mesh = async (model?: string): Promise<PeerSpan[]> => {
+    const peers = [self, ...c.peers.list().filter((p) => p.status === 'alive' && p.connected).map((p) => p.peerId)]
+    return askSpans(rpc, peers, { timeoutMs: 3_000, ...(model === undefined ? {} : { model }) })
+  }
+
+  /** Reads a checkpoint by CID from the block store, fetching it from the mesh when it is not complete here. */
+  const checkpoint = (model: string): Promise<LmCheckpoint> => {
+    let pending = checkpoints.get(model)
+    if (pending === undefined) {
+      pending = readCheckpoint(model).catch((err: unknown) => {
+        checkpoints.delete(model)
+        throw err
+      })
+      checkpoints.set(model, pending)
+    }
+    return pending
+  }
+  const readCheckpoint = async (model: string): Promise<LmCheckpoint> => {
+    const { store } = c
+    if (store === undefined) throw new InferenceRequestError('unavailable', 'this node has no block store (store.enabled is false): it cannot read checkpoints by CID')
+    let root: CID
+    try {
+      root = parseCid(model)
+    } catch (err) {
+      throw new InferenceRequestError('bad-request', `model must be a checkpoint's CID: ${(err as Error).message}`, 'model')
+    }
+    let stat = await store.stat(root)
+    if (stat === undefined || stat.missing > 0) {
+      if (c.blockExchange === undefined) throw new InferenceRequestError('not-found', `model ${model} is not in this node's store`, 'model')
+      const r = await c.blockExchange.fetch(root, { signal: AbortSignal.timeout(300_000) })
+      if (!r.ok) throw new InferenceRequestError('not-found', `model ${model} could not be fetched from the mesh: ${r.detail}`, 'model')
+      stat = await store.stat(root)
+    }
+    if (stat === undefined || stat.kind !== 'file') throw new InferenceRequestError('bad-request', `model ${model} is not a file`, 'model')
+    if (stat.size > MAX_CHECKPOINT_BYTES) throw new InferenceRequestError('bad-request', `model ${model} is ${stat.size} bytes; this node reads checkpoints up to ${MAX_CHECKPOINT_BYTES}`, 'model')
+    const bytes = new Uint8Array(stat.size)
+    let at = 0
+    for await (const chunk of store.cat(root)) {
+      if (at + chunk.byteLength > bytes.byteLength) throw new Error(`${model} holds more bytes than its ${stat.size}`)
+      bytes.set(chunk, at)
+      at += chunk.byteLength
+    }
+    try {
+      return decodeLmCheckpoint(bytes)
+    } catch (err) {
+      throw new InferenceRequestError('bad-request', `model ${model} is not a Weft language-model checkpoint: ${(err as Error).message}`, 'model')
+    }
+  }
+
+  return {
+    async serve(request) {
+      if (request.model.length > MAX_LM_MODEL_ID) throw new InferenceRequestError('bad-request', `a model id is at most ${MAX_LM_MODEL_ID} characters`, 'model')
+      const ckpt = await checkpoint(request.model)
+      const layers = ckpt.config.numLayers
+      let blocks: readonly [number, number]
+      if (request.blocks === undefined) blocks = [0, layers]
+      else if (request.blocks === 'auto') blocks = chooseSpan(await mesh(request.model), layers, request.count ?? layers)
+      else blocks = request.blocks
+      const [start, end] = blocks
+      if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end <= start || end > layers) {
+        throw new InferenceRequestError('bad-request', `blocks [${start}, ${end}) are not a range within the model's ${layers} blocks`, 'blocks')
+      }
+      const engine = await c.engine(request.engine ?? 'tfjs')
+      const span: TransformerSpan = { embed: start === 0, blocks: [start, end], head: end === layers }
+      const model = await engine.loadTransformer(ckpt.config, span, spanWeights(ckpt.config, span, ckpt.weights))
+      const label = `${engine.name}/${engine.backend}`
+      try {
+        server.serve({ model: request.model, engine: label, span: model })
+      } catch (err) {
+        model.dispose()
+        throw new InferenceRequestError('bad-request', (err as Error).message, 'blocks')
+      }
+      loaded.push({ model: request.model, span: model })
+      c.logger.info({ model: request.model, blocks: [start, end], engine: label }, 'serving a span of a language model')
+      return { model: request.model, start, end, engine: label }
+    },
+    async unserve(model, start, end) {
+      if (!server.unserve(model, start, end)) return false
+      const i = loaded.findIndex((l) => l.model === model && l.span.span.blocks[0] === start && l.span.span.blocks[1] === end)
+      if (i >= 0) (loaded.splice(i, 1)[0] as Loaded).span.dispose()
+      return true
+    },
+    local: () => server.info(),
+    mesh,
+    async complete(request, onText) {
+      const ckpt = await checkpoint(request.model)
+      const { config, tokenizer } = ckpt
+      const prompt = Int32Array.from(tokenizer.encode(request.prompt))
+      if (prompt.length === 0) throw new InferenceRequestError('bad-request', 'the prompt is empty', 'prompt')
+      if (prompt.length + request.maxTokens > config.maxPositions) {
+        throw new InferenceRequestError(
+          'context-length',
+          `this model's context is ${config.maxPositions} tokens; the prompt has ${prompt.length} and max_tokens asks for ${request.maxTokens} more`,
+          'max_tokens',
+        )
+      }
+      const events: SessionEvent[] = []
+      let session: InferenceSession
+      try {
+        session = await InferenceSession.open(
+          { rpc, offers: (model) => mesh(model), rttMs: () => 1 },
+          { model: request.model, config, maxTokens: prompt.length + request.maxTokens, onEvent: (e) => events.push(e) },
+        )
+      } catch (err) {
+        throw new InferenceRequestError('unavailable', (err as Error).message, 'model')
+      }
+      const ids: number[] = []
+      let emitted = 0
+      let finishReason: 'stop' | 'length' = 'length'
+      const holdBack = Math.max(0, ...request.stop.map((s) => s.length - 1))
+      try {
+        for await (const token of generate(session, prompt, {
+          maxNewTokens: request.maxTokens,
+          temperature: request.temperature,
+          topP: request.topP,
+          seed: request.seed,
+          ...(request.signal === undefined ? {} : { signal: request.signal }),
+        })) {
+          ids.push(token)
+          let text = tokenizer.decode(ids)
+          const cut = firstStop(text, request.stop)
+          if (cut !== undefined) {
+            text = text.slice(0, cut)
+            finishReason = 'stop'
+          }
+          // Text not yet sure: a UTF-8 sequence split across tokens, or what may be the start of a stop string.
+          const sure = finishReason === 'stop' ? text.length : text.endsWith('\uFFFD') ? text.length - 1 : text.length - holdBack
+          if (sure > emitted) {
+            onText?.(text.slice(emitted, sure))
+            emitted = sure
+          }
+          if (finishReason === 'stop') break
+        }
+      } finally {
+        await session.close()
+      }
+      let text = tokenizer.decode(ids)
+      const cut = firstStop(text, request.stop)
+      if (cut !== undefined) text = text.slice(0, cut)
+      if (text.length > emitted) onText?.(text.slice(emitted))
+      return { text, promptTokens: prompt.length, completionTokens: ids.length, finishReason, route: session.route, events }
+    },
+    async stop() {
+      await server.stop()
+      for (const l of loaded.splice(0)) l.span.dispose()
+    },
+  }
+}
+
+/** Where the first stop string starts in `text`, if one occurs. */
+function firstStop(text: string, stops: readonly string[]): number | undefined {
+  let first: number | undefined
+  for (const s of stops) {
+    if (s === '') continue
+    const i = text.indexOf(s)
+    if (i >= 0 && (first === undefined || i < first)) first = i
+  }
+  return first
+}

@@ -16,7 +16,6 @@ import {
 } from '@weft/lm'
 import { readKjvVerses } from '@weft/lm/node'
 import {
-  type BlockRangeModel,
   initTransformerWeights,
   type NamedTensors,
   parseTransformerConfig,

@@ -1,7 +1,7 @@
 // `weft demo` (what `npm start` runs): federated learning on a local fabric of node processes on 127.0.0.1:
 // one coordinator and N clients, each client training on its own non-IID share of Fashion-MNIST. The command is
 // registered here; what it runs (demo-run.ts, with the data sets, FL and runtime packages) loads only when it runs.
-import { type Command, InvalidArgumentError, Option } from 'commander'
+import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
 import type { DemoOptions } from './demo-run.js'
 
 function positiveInt(name: string, max: number): (v: string) => number {
@@ -15,7 +15,10 @@ function positiveInt(name: string, max: number): (v: string) => number {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('federated learning on your machine: a coordinator and client node processes on 127.0.0.1 train a Fashion-MNIST classifier')
+    .description(
+      'a local fabric of node processes on 127.0.0.1: `fl` (default) trains a Fashion-MNIST classifier by federated learning; `inference` serves the shipped King James language model in spans and generates through them',
+    )
+    .addArgument(new Argument('[kind]', 'what the fabric does').choices(['fl', 'inference']).default('fl'))
     .option('--nodes <n>', 'number of client nodes (plus one coordinator)', positiveInt('--nodes', 32), 10)
     .option('--rounds <n>', 'federated rounds', positiveInt('--rounds', 1000), 8)
     .addOption(new Option('--model <name>', 'model architecture').choices(['mlp', 'cnn-lenet']).default('mlp'))
@@ -29,7 +32,12 @@ export function registerDemoCommand(program: Command): void {
         .choices(['tfjs', 'torch', 'auto', 'mixed'])
         .default('tfjs'),
     )
-    .action(async (opts: DemoOptions) => {
+    .action(async (kind: 'fl' | 'inference', opts: DemoOptions) => {
+      if (kind === 'inference') {
+        const { runDemoInference } = await import('./demo-inference-run.js')
+        await runDemoInference(opts)
+        return
+      }
       const { runDemo } = await import('./demo-run.js')
       await runDemo(opts)
     })

@@ -101,7 +101,9 @@ def tensor_shapes(cfg, span):
 
 
 class KvCache:
-    """One session: per block the keys and values (after rotary) of positions [0, length), each [length, kvHeads, d]."""
+    """One session: per block the keys and values (after rotary), each [maxTokens, kvHeads, d], allocated at its first
+    forward; positions [0, length) are valid. A step writes its positions in place (no copy of the cache per token);
+    one that fails leaves `length` as it was, so what it wrote past it is never read."""
 
     def __init__(self, max_tokens):
         self.max_tokens = max_tokens
@@ -196,14 +198,14 @@ class TransformerSpan(PieceWeights):
                 x = torch.nn.functional.embedding(ids, self.weights["model.embed_tokens.weight"])
             else:
                 x = torch.from_numpy(a.copy()).to(self.device)
-            x, keys, values = self._blocks(x, session, start)
+            x = self._blocks(x, session, start)
             if self.span["head"]:
                 x = self._rms_norm(x, self.weights["model.norm.weight"])
                 head = self.weights["model.embed_tokens.weight" if cfg["tieEmbeddings"] else "lm_head.weight"]
                 x = torch.nn.functional.linear(x, head)
             out = x.to("cpu").numpy().astype("float32", copy=False)
         # Only a forward that ran to the end changes the cache.
-        session.keys, session.values, session.length = keys, values, start + count
+        session.length = start + count
         self.sessions[session_id] = session
         return out
 
@@ -214,12 +216,16 @@ class TransformerSpan(PieceWeights):
         return x * self.torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.cfg["rmsNormEps"]) * w
 
     def _rotary(self, start, count, d):
-        """cos and sin [count, 1, d] of positions start.. (angles in float64, then float32)."""
-        torch = self.torch
-        inv_freq = self.cfg["ropeTheta"] ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-        angles = torch.outer(torch.arange(start, start + count, dtype=torch.float64), inv_freq)
-        emb = torch.cat((angles, angles), dim=-1)
-        return emb.cos().float().to(self.device)[:, None, :], emb.sin().float().to(self.device)[:, None, :]
+        """cos and sin [count, 1, d] of positions start.. (angles in float64, then float32), from tables of every
+        position built at the first call."""
+        if getattr(self, "_cos", None) is None:
+            torch = self.torch
+            inv_freq = self.cfg["ropeTheta"] ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+            angles = torch.outer(torch.arange(0, self.cfg["maxPositions"], dtype=torch.float64), inv_freq)
+            emb = torch.cat((angles, angles), dim=-1)
+            self._cos = emb.cos().float().to(self.device)[:, None, :]
+            self._sin = emb.sin().float().to(self.device)[:, None, :]
+        return self._cos[start : start + count], self._sin[start : start + count]
 
     def _blocks(self, x, session, start):
         torch = self.torch
@@ -236,10 +242,13 @@ class TransformerSpan(PieceWeights):
             rotated = torch.cat((-t[..., d // 2 :], t[..., : d // 2]), dim=-1)
             return t * cos + rotated * sin
 
-        # Query i (position start + i) sees keys at positions <= start + i.
+        # Query i (position start + i) sees keys at positions <= start + i; a single new position sees them all.
         total = start + count
-        causal_mask = torch.arange(total, device=self.device)[None, :] > torch.arange(start, total, device=self.device)[:, None]
-        keys, values = [], []
+        causal_mask = None if count == 1 else torch.arange(total, device=self.device)[None, :] > torch.arange(start, total, device=self.device)[:, None]
+        if session.keys is None:
+            shape = (session.max_tokens, kv_heads, d)
+            session.keys = [torch.empty(shape, device=self.device) for _ in range(first, end)]
+            session.values = [torch.empty(shape, device=self.device) for _ in range(first, end)]
         for layer in range(first, end):
             prefix = f"model.layers.{layer}."
 
@@ -251,18 +260,18 @@ class TransformerSpan(PieceWeights):
             k = rope(F.linear(h, w("self_attn.k_proj")).view(count, kv_heads, d))
             v = F.linear(h, w("self_attn.v_proj")).view(count, kv_heads, d)
             i = layer - first
-            if start > 0:
-                k = torch.cat((session.keys[i][:start], k))
-                v = torch.cat((session.values[i][:start], v))
-            keys.append(k)
-            values.append(v)
+            session.keys[i][start:total] = k
+            session.values[i][start:total] = v
+            k = session.keys[i][:total]
+            v = session.values[i][:total]
             # Query head j reads KV head j // group.
             kh = k.repeat_interleave(group, dim=1) if group > 1 else k
             vh = v.repeat_interleave(group, dim=1) if group > 1 else v
             scores = torch.einsum("qhd,khd->hqk", q, kh) / math.sqrt(d)
-            scores = scores.masked_fill(causal_mask, float("-inf"))
+            if causal_mask is not None:
+                scores = scores.masked_fill(causal_mask, float("-inf"))
             attn = torch.einsum("hqk,khd->qhd", torch.softmax(scores, dim=-1), vh).reshape(count, heads * d)
             x = x + F.linear(attn, w("self_attn.o_proj"))
             h = self._rms_norm(x, w("post_attention_layernorm"))
             x = x + F.linear(F.silu(F.linear(h, w("mlp.gate_proj"))) * F.linear(h, w("mlp.up_proj")), w("mlp.down_proj"))
-        return x, keys, values
+        return x

@@ -17,7 +17,7 @@ export const servedSpanViewSchema = z.object({
 export type ServedSpanView = z.infer<typeof servedSpanViewSchema>
 
 /** A span served somewhere on the mesh, and by whom. */
-export const meshSpanViewSchema = servedSpanViewSchema.extend({ peer: z.string() })
+export const meshSpanViewSchema = servedSpanViewSchema.extend({ peer: z.string(), rttMs: z.number().nonnegative() })
 export type MeshSpanView = z.infer<typeof meshSpanViewSchema>
 
 /** GET /v1/inference: what this node serves and what the mesh serves (this node included). */

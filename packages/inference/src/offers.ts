@@ -9,6 +9,8 @@ export interface PeerSpan extends SpanOffer {
   readonly configJson: string
   readonly engine: string
   readonly sessions: number
+  /** Round trip of the `lm/info` call that found it (ms): what routing weighs hops by. */
+  readonly rttMs: number
 }
 
 /**
@@ -16,7 +18,13 @@ export interface PeerSpan extends SpanOffer {
  * @returns every span of every peer that answered, or only `model`'s when given
  */
 export async function askSpans(rpc: Pick<Rpc, 'call'>, peers: readonly string[], options: { readonly model?: string; readonly timeoutMs?: number } = {}): Promise<PeerSpan[]> {
-  const answers = await Promise.allSettled(peers.map(async (peer) => ({ peer, spans: (await rpc.call(peer, LM_INFO, {}, { timeoutMs: options.timeoutMs ?? 5_000 })).spans })))
+  const answers = await Promise.allSettled(
+    peers.map(async (peer) => {
+      const t0 = performance.now()
+      const { spans } = await rpc.call(peer, LM_INFO, {}, { timeoutMs: options.timeoutMs ?? 5_000 })
+      return { peer, spans, rttMs: performance.now() - t0 }
+    }),
+  )
   const found: PeerSpan[] = []
   for (const a of answers) {
     if (a.status !== 'fulfilled') continue
@@ -32,6 +40,7 @@ export async function askSpans(rpc: Pick<Rpc, 'call'>, peers: readonly string[],
         sessions: s.sessions,
         freeTokens: s.freeTokens,
         secondsPerToken: s.secondsPerToken,
+        rttMs: a.value.rttMs,
       })
     }
   }

@@ -34,6 +34,8 @@ export interface SpanServerInit {
 /** What a span server needs from its node. */
 export interface SpanServerComponents {
   readonly rpc: Rpc
+  /** Why a peer may not use this server (undefined: it may); every call is checked. Default: every peer may. */
+  readonly authorize?: (peer: string) => string | undefined
   readonly logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
 }
 
@@ -166,9 +168,12 @@ class SpanServerImpl implements SpanServer {
 
   async start(): Promise<void> {
     const { rpc } = this.#c
-    await rpc.handle(LM_FORWARD, (req, ctx) => this.#forward(req, ctx.peer))
-    await rpc.handle(LM_CLOSE, (req, ctx) => this.#closeCall(req.sessionId, ctx.peer))
-    await rpc.handle(LM_INFO, () => ({ spans: this.info() }))
+    await rpc.handle(LM_FORWARD, (req, ctx) => this.#forward(req, this.#admit(ctx.peer)))
+    await rpc.handle(LM_CLOSE, (req, ctx) => this.#closeCall(req.sessionId, this.#admit(ctx.peer)))
+    await rpc.handle(LM_INFO, (_req, ctx) => {
+      this.#admit(ctx.peer)
+      return { spans: this.info() }
+    })
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(this.#idleMs, 60_000))
     // In Node the sweeper does not keep the process alive (a browser's timers have no unref).
     ;(this.#sweeper as { unref?: () => void }).unref?.()
@@ -178,6 +183,13 @@ class SpanServerImpl implements SpanServer {
     clearInterval(this.#sweeper)
     for (const m of [LM_FORWARD, LM_CLOSE, LM_INFO]) await this.#c.rpc.unhandle(m).catch(() => {})
     for (const s of [...this.#sessions.values()]) this.#close(s)
+  }
+
+  /** The caller, when it may use this server. @throws RpcError UNAUTHORIZED with the reason */
+  #admit(peer: string): string {
+    const refusal = this.#c.authorize?.(peer)
+    if (refusal !== undefined) throw new RpcError(WireErrorCode.UNAUTHORIZED, refusal)
+    return peer
   }
 
   #closeCall(sessionId: string, peer: string): { closed: boolean } {

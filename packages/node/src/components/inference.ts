@@ -12,7 +12,7 @@ export const inferenceComponent: NodeComponentFactory = (ctx) => {
   const engines = new Map<string, Promise<Engine>>()
   return {
     name: 'inference',
-    dependsOn: ['mesh', 'peers', 'store', 'block-exchange'],
+    dependsOn: ['mesh', 'membership', 'peers', 'store', 'block-exchange'],
     async start() {
       const engine = (name: 'tfjs' | 'torch'): Promise<Engine> => {
         let e = engines.get(name)
@@ -28,6 +28,7 @@ export const inferenceComponent: NodeComponentFactory = (ctx) => {
       const blockExchange = ctx.find('blockExchange')
       const role = await startInferenceRole({
         mesh: ctx.get('mesh'),
+        member: (peer) => ctx.get('membership').member(peer),
         peers: ctx.get('peers'),
         logger: ctx.logger,
         engine,

@@ -31,6 +31,11 @@ export interface NodeMembership {
   readonly mode: 'authority' | 'allow-lists'
   /** The role check: why `peer` may not act as `role`, or undefined when it may. */
   readonly authorize: Authorize
+  /**
+   * Why `peer` is not a member of this mesh, or undefined when it is: with an authority, a member holds a valid
+   * certificate (any role); without one, every peer the network lets in is.
+   */
+  member(peer: string): string | undefined
   /** The authority's public key as configured (`ed25519:…`), when there is one. */
   readonly authorityKey: string | undefined
   /** This node's certificate (an encoded SignedCertificate), when its mesh has an authority and it holds one. */
@@ -84,6 +89,7 @@ export const membershipComponent: NodeComponentFactory = (ctx) => {
         ctx.provide('membership', {
           mode: 'allow-lists',
           authorize: allowListAuthorize(lists),
+          member: () => undefined,
           authorityKey: undefined,
           certificate: undefined,
           ownCertificate: () => undefined,
@@ -156,6 +162,7 @@ export const membershipComponent: NodeComponentFactory = (ctx) => {
       ctx.provide('membership', {
         mode: 'authority',
         authorize: membershipAuthorize(membership, lists),
+        member: (peer) => (membership.certificateOf(peer) === undefined ? `${peer} has no valid certificate of the mesh's authority` : undefined),
         authorityKey: config.authority.publicKey,
         certificate,
         ownCertificate: () => membership.certificateOf(mesh.peerId),

@@ -79,6 +79,8 @@ export interface NodeInference {
 /** What the role needs from the node. */
 export interface InferenceRoleComponents {
   readonly mesh: MeshNode
+  /** Why a peer may not use this node's spans (not a member of the mesh), or undefined. */
+  readonly member: (peer: string) => string | undefined
   readonly peers: PeerTable
   readonly logger: Logger
   readonly store?: DiskStore
@@ -93,7 +95,7 @@ interface Loaded {
 }
 
 export async function startInferenceRole(c: InferenceRoleComponents): Promise<NodeInference> {
-  const server: SpanServer = createSpanServer({ rpc: c.mesh.rpc, logger: c.logger })
+  const server: SpanServer = createSpanServer({ rpc: c.mesh.rpc, logger: c.logger, authorize: c.member })
   await server.start()
   const self = c.mesh.peerId
   const loaded: Loaded[] = []
@@ -205,9 +207,16 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
       }
       const events: SessionEvent[] = []
       let session: InferenceSession
+      // Hops are weighed by the round trip each server's info call took (this node's own: none).
+      const rtts = new Map<string, number>()
+      const offers = async (model: string) => {
+        const found = await mesh(model)
+        for (const o of found) rtts.set(o.peer, o.peer === self ? 0 : o.rttMs)
+        return found
+      }
       try {
         session = await InferenceSession.open(
-          { rpc, offers: (model) => mesh(model), rttMs: () => 1 },
+          { rpc, offers, rttMs: (peer) => rtts.get(peer) ?? 1 },
           { model: request.model, config, maxTokens: prompt.length + request.maxTokens, onEvent: (e) => events.push(e) },
         )
       } catch (err) {

@@ -147,6 +147,30 @@ describe('inference over the mesh', () => {
     await session.close()
   })
 
+  it('a server of a closed mesh refuses a peer that is not a member, on every call', async () => {
+    const node = await startNode()
+    const span: TransformerSpan = { embed: true, blocks: [0, 1], head: false }
+    const guarded = createSpanServer({ rpc: node.rpc, authorize: (peer) => (peer === client.peerId ? undefined : `${peer} has no valid certificate`) })
+    guarded.serve({ model: MODEL, engine: 'tfjs', span: await engine.loadTransformer(CONFIG, span, spanWeights(CONFIG, span, weights)) })
+    await guarded.start()
+    try {
+      await stranger.dial(node.addresses()[0] as string)
+      await client.dial(node.addresses()[0] as string)
+      const step = { sessionId: 'x', model: MODEL, start: 0, end: 1, position: 0, count: 1, input: { case: 'tokens' as const, value: new Uint8Array(4) } }
+      const unauthorized = { code: WireErrorCode.UNAUTHORIZED, message: expect.stringMatching(/has no valid certificate/) }
+      await expect(stranger.rpc.call(node.peerId, LM_INFO, {})).rejects.toMatchObject(unauthorized)
+      await expect(stranger.rpc.call(node.peerId, LM_FORWARD, step)).rejects.toMatchObject(unauthorized)
+      await expect(stranger.rpc.call(node.peerId, LM_CLOSE, { sessionId: 'x' })).rejects.toMatchObject(unauthorized)
+      expect(guarded.sessions).toBe(0)
+      // A member is served.
+      expect((await client.rpc.call(node.peerId, LM_FORWARD, step)).length).toBe(1)
+      expect(guarded.sessions).toBe(1)
+    } finally {
+      await guarded.stop()
+      await node.stop()
+    }
+  })
+
   it('answers malformed or over-limit requests with the reason', async () => {
     const peer = nodes[0]?.peerId as string
     const base = { sessionId: 'bad', model: MODEL, start: 0, end: 1, position: 0, count: 2 }

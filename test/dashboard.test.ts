@@ -3,10 +3,11 @@
 // chart gains points, without a reload; a bad spec gets its reason and a waiting job is cancelled from the page;
 // a private job shows its privacy budget and secure aggregation; the page logs no errors. Screenshots go to
 // test-results/dashboard/.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
+import { KJV_LM_PATH } from '@weft/model-kjv-lm'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeSyntheticCsv } from './fixtures/synthetic-csv.js'
@@ -106,6 +107,23 @@ describe.skipIf(!browserAvailable.available)(`the web dashboard in a real browse
     expect(await row(shared.cid).textContent()).toMatch(/shared\.bin[\s\S]*file[\s\S]*1\.4\d* MiB[\s\S]*pinned[\s\S]*served/)
     expect(await row(secret.cid).textContent()).toMatch(/secret\.bin[\s\S]*pinned[\s\S]*private/)
     await page.screenshot({ path: join(SHOTS, 'storage.png'), fullPage: true })
+  })
+
+  it('the Inference page shows which servers cover which blocks of a model, and the blocks no server covers', async () => {
+    const bytes = readFileSync(KJV_LM_PATH)
+    const { cid } = await coordinator.api.storeAddFile(new Blob([bytes]), { name: 'kjv-lm.safetensors', announce: true })
+    const [other] = nodes.filter((n) => n !== coordinator) as [LocalNode]
+    await coordinator.api.serveModel({ model: cid, blocks: [0, 2] })
+    await other.api.serveModel({ model: cid, blocks: [2, 3] })
+    await page.goto(`${coordinator.api.url}/#/inference`)
+    const table = page.locator(`[data-model="${cid}"] table`)
+    await table.locator(`tr[data-peer="${other.peerId}"]`).waitFor({ timeout: 20_000 })
+    const covered = async (peer: string) => table.locator(`tr[data-peer="${peer}"] td.cell-on`).count()
+    expect(await covered(coordinator.peerId)).toBe(2)
+    expect(await covered(other.peerId)).toBe(1)
+    // Block 3 has no server: the coverage row says 0 for it.
+    expect((await table.locator('tr.coverage-row').textContent())?.replace(/\s+/g, ' ')).toMatch(/servers per block ?1 ?1 ?1 ?0/)
+    await page.screenshot({ path: join(SHOTS, 'inference.png'), fullPage: true })
   })
 
   it('submits, follows and cancels jobs from the page: the accuracy chart gains points as rounds finish', { timeout: 180_000 }, async () => {

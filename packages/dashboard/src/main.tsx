@@ -3,6 +3,7 @@ import './zod-config'
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { onUnauthorized } from './api'
+import { InferencePage } from './inference'
 import { JobPage } from './job'
 import { JobsPage } from './jobs'
 import { MeshPage } from './mesh'
@@ -24,6 +25,8 @@ function Page({ route }: { route: Route }) {
       return <JobPage key={route.id} id={route.id} />
     case 'storage':
       return <StoragePage />
+    case 'inference':
+      return <InferencePage />
     default: {
       const unknown: never = route
       throw new Error(`unknown route ${JSON.stringify(unknown)}`)

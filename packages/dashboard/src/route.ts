@@ -1,4 +1,4 @@
-// Hash routes: #/mesh (default), #/node, #/jobs, #/jobs/<id>, #/storage.
+// Hash routes: #/mesh (default), #/node, #/jobs, #/jobs/<id>, #/storage, #/inference.
 import { useEffect, useState } from 'preact/hooks'
 
 export type Route =
@@ -7,6 +7,7 @@ export type Route =
   | { readonly page: 'jobs' }
   | { readonly page: 'job'; readonly id: string }
   | { readonly page: 'storage' }
+  | { readonly page: 'inference' }
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/')
@@ -15,6 +16,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'node' }
     case 'storage':
       return { page: 'storage' }
+    case 'inference':
+      return { page: 'inference' }
     case 'jobs':
       return parts[1] ? { page: 'job', id: decodeURIComponent(parts[1]) } : { page: 'jobs' }
     default:

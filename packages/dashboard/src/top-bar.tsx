@@ -9,6 +9,7 @@ const NAV: readonly { readonly href: string; readonly label: string; readonly pa
   { href: '#/node', label: 'Node', pages: ['node'] },
   { href: '#/jobs', label: 'Jobs', pages: ['jobs', 'job'] },
   { href: '#/storage', label: 'Storage', pages: ['storage'] },
+  { href: '#/inference', label: 'Inference', pages: ['inference'] },
 ]
 
 export function TopBar({ route }: { route: Route }) {

@@ -70,6 +70,10 @@ describe('inference through the node API', () => {
     expect(body.usage.completion_tokens).toBe(20)
     expect(body.weft.route.map((h) => h.start)).toEqual([0, 1, 2])
     expect(body.weft.route.every((h) => h.peer !== client.peerId)).toBe(true)
+    // The servers announce their spans in their signed ads (gossip and DHT, valid as long as the ad).
+    const announced = () => client.peers.list().flatMap((p) => p.ad.lmSpans.filter((s) => s.model === model).map((s) => `${s.start}-${s.end}/${s.numLayers}`))
+    await until(() => announced().length === 4, 20_000, 'four spans in the ads')
+    expect(announced().sort()).toEqual(['0-1/3', '1-2/3', '1-2/3', '2-3/3'])
   })
 
   it('streams a chat completion and a completion to the official openai client', async () => {

@@ -105,6 +105,16 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
             activities: ctx.activities(),
             ...(membership.certificate === undefined ? {} : { certificate: membership.certificate }),
             ...(store === undefined ? {} : { store }),
+            lmSpans: (ctx.find('inference')?.local() ?? []).map((span) => ({
+              model: span.model,
+              start: span.start,
+              end: span.end,
+              numLayers: (JSON.parse(span.configJson) as { numLayers: number }).numLayers,
+              engine: span.engine,
+              sessions: span.sessions,
+              freeTokens: span.freeTokens,
+              secondsPerToken: span.secondsPerToken,
+            })),
           })
         }
 

@@ -30,6 +30,7 @@ export const inferenceComponent: NodeComponentFactory = (ctx) => {
         mesh: ctx.get('mesh'),
         member: (peer) => ctx.get('membership').member(peer),
         peers: ctx.get('peers'),
+        announce: async () => ctx.find('ads')?.publish(),
         logger: ctx.logger,
         engine,
         ...(store === undefined ? {} : { store }),

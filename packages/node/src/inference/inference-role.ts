@@ -14,6 +14,9 @@ import type { Logger } from 'pino'
 import type { BlockExchange } from '../components/block-exchange.js'
 import type { PeerTable } from '../peer-table.js'
 
+/** The round trip assumed for a server known only from its ad (no connection to measure it on). */
+const UNMEASURED_RTT_MS = 50
+
 /** Largest checkpoint this node reads (bytes). */
 export const MAX_CHECKPOINT_BYTES = 2 * 1024 ** 3
 
@@ -85,6 +88,8 @@ export interface InferenceRoleComponents {
   readonly logger: Logger
   readonly store?: DiskStore
   readonly blockExchange?: BlockExchange
+  /** Publishes a fresh ad now, so a span served or dropped is announced at once (its ads carry the served spans). */
+  readonly announce?: () => Promise<void>
   /** The engines, started on first use. */
   readonly engine: (name: 'tfjs' | 'torch') => Promise<TransformerRuntime & { readonly name: string; readonly backend: string }>
 }
@@ -109,9 +114,35 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
     },
   }
 
+  /**
+   * The spans served on the mesh: asked (`lm/info`, fresh load and a round trip) of this node and its connected peers;
+   * read from the ads of alive peers it is not connected to (announced with their ads, gossiped and in the DHT).
+   */
   const mesh = async (model?: string): Promise<PeerSpan[]> => {
-    const peers = [self, ...c.peers.list().filter((p) => p.status === 'alive' && p.connected).map((p) => p.peerId)]
-    return askSpans(rpc, peers, { timeoutMs: 3_000, ...(model === undefined ? {} : { model }) })
+    const alive = c.peers.list().filter((p) => p.status === 'alive')
+    const asked = await askSpans(rpc, [self, ...alive.filter((p) => p.connected).map((p) => p.peerId)], { timeoutMs: 3_000, ...(model === undefined ? {} : { model }) })
+    const answered = new Set(asked.map((s) => s.peer))
+    const announced = alive
+      .filter((p) => !p.connected && !answered.has(p.peerId))
+      .flatMap((p) =>
+        p.ad.lmSpans
+          .filter((s) => model === undefined || s.model === model)
+          .map((s) => ({
+            peer: p.peerId,
+            model: s.model,
+            start: s.start,
+            end: s.end,
+            // The ad names the model's block count, not its whole config.
+            configJson: JSON.stringify({ numLayers: s.numLayers }),
+            engine: s.engine,
+            sessions: s.sessions,
+            freeTokens: s.freeTokens,
+            secondsPerToken: s.secondsPerToken,
+            // Not measured: a peer this node has no connection to is taken as far.
+            rttMs: UNMEASURED_RTT_MS,
+          })),
+      )
+    return [...asked, ...announced]
   }
 
   /** Reads a checkpoint by CID from the block store, fetching it from the mesh when it is not complete here. */
@@ -182,6 +213,7 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
         throw new InferenceRequestError('bad-request', (err as Error).message, 'blocks')
       }
       loaded.push({ model: request.model, span: model })
+      void c.announce?.().catch(() => {})
       c.logger.info({ model: request.model, blocks: [start, end], engine: label }, 'serving a span of a language model')
       return { model: request.model, start, end, engine: label }
     },
@@ -189,6 +221,7 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
       if (!server.unserve(model, start, end)) return false
       const i = loaded.findIndex((l) => l.model === model && l.span.span.blocks[0] === start && l.span.span.blocks[1] === end)
       if (i >= 0) (loaded.splice(i, 1)[0] as Loaded).span.dispose()
+      void c.announce?.().catch(() => {})
       return true
     },
     local: () => server.info(),

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/node/v1/ad.proto.
  */
 export const file_weft_node_v1_ad: GenFile = /*@__PURE__*/
-  fileDesc("ChV3ZWZ0L25vZGUvdjEvYWQucHJvdG8SDHdlZnQubm9kZS52MSJqCgdDcHVJbmZvEg0KBW1vZGVsGAEgASgJEg0KBWNvcmVzGAIgASgNEg0KBWxvYWQxGAMgASgBEg0KBWxvYWQ1GAQgASgBEg4KBmxvYWQxNRgFIAEoARITCgt1dGlsaXphdGlvbhgGIAEoASI1CgpNZW1vcnlJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhIKCmZyZWVfYnl0ZXMYAiABKAQicQoMUnVudGltZU9mZmVyEgwKBG5hbWUYASABKAkSDwoHYmFja2VuZBgCIAEoCRIOCgZkZXZpY2UYAyABKAkSFQoNbWF0bXVsX2dmbG9wcxgEIAEoARIbChNkZXZpY2VfbWVtb3J5X2J5dGVzGAUgASgEIj8KC0FjY2VsZXJhdG9yEgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQieQoMRGF0YXNldE9mZmVyEgwKBG5hbWUYASABKAkSEAoIZXhhbXBsZXMYAiABKAQSFQoNZmVhdHVyZV9zaGFwZRgDIAMoDRITCgtudW1fY2xhc3NlcxgEIAEoDRIOCgZzY2hlbWEYBSABKAkSDQoFYnl0ZXMYBiABKAQi0AQKClJlc291cmNlQWQSDwoHcGVlcl9pZBgBIAEoCRILCgNzZXEYAiABKAQSFAoMaXNzdWVkX2F0X21zGAMgASgEEhUKDWV4cGlyZXNfYXRfbXMYBCABKAQSFAoMd2VmdF92ZXJzaW9uGAUgASgJEg0KBWFkZHJzGAYgAygJEiIKA2NwdRgHIAEoCzIVLndlZnQubm9kZS52MS5DcHVJbmZvEigKBm1lbW9yeRgIIAEoCzIYLndlZnQubm9kZS52MS5NZW1vcnlJbmZvEiwKCHJ1bnRpbWVzGAkgAygLMhoud2VmdC5ub2RlLnYxLlJ1bnRpbWVPZmZlchIsCghkYXRhc2V0cxgKIAMoCzIaLndlZnQubm9kZS52MS5EYXRhc2V0T2ZmZXISNAoGbGFiZWxzGAsgAygLMiQud2VmdC5ub2RlLnYxLlJlc291cmNlQWQuTGFiZWxzRW50cnkSLwoMYWNjZWxlcmF0b3JzGAwgAygLMhkud2VmdC5ub2RlLnYxLkFjY2VsZXJhdG9yEhUKDXN0YXJ0ZWRfYXRfbXMYDSABKAQSEQoJbmVpZ2hib3JzGA4gAygJEioKCmFjdGl2aXRpZXMYDyADKAsyFi53ZWZ0Lm5vZGUudjEuQWN0aXZpdHkSEwoLY2VydGlmaWNhdGUYECABKAwSJwoFc3RvcmUYESABKAsyGC53ZWZ0Lm5vZGUudjEuU3RvcmVPZmZlchotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImoKClN0b3JlT2ZmZXISEgoKdXNlZF9ieXRlcxgBIAEoBBITCgtxdW90YV9ieXRlcxgCIAEoBBIYChBhY2NlcHRzX3JlcGxpY2FzGAMgASgIEhkKEW1heF9yZXBsaWNhX2J5dGVzGAQgASgEIjgKCEFjdGl2aXR5EgwKBGtpbmQYASABKAkSDgoGam9iX2lkGAIgASgJEg4KBmRldGFpbBgDIAEoCSIxChBTaWduZWRSZXNvdXJjZUFkEgoKAmFkGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIOCgxHZXRBZFJlcXVlc3RiBnByb3RvMw");
+  fileDesc("ChV3ZWZ0L25vZGUvdjEvYWQucHJvdG8SDHdlZnQubm9kZS52MSJqCgdDcHVJbmZvEg0KBW1vZGVsGAEgASgJEg0KBWNvcmVzGAIgASgNEg0KBWxvYWQxGAMgASgBEg0KBWxvYWQ1GAQgASgBEg4KBmxvYWQxNRgFIAEoARITCgt1dGlsaXphdGlvbhgGIAEoASI1CgpNZW1vcnlJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhIKCmZyZWVfYnl0ZXMYAiABKAQicQoMUnVudGltZU9mZmVyEgwKBG5hbWUYASABKAkSDwoHYmFja2VuZBgCIAEoCRIOCgZkZXZpY2UYAyABKAkSFQoNbWF0bXVsX2dmbG9wcxgEIAEoARIbChNkZXZpY2VfbWVtb3J5X2J5dGVzGAUgASgEIj8KC0FjY2VsZXJhdG9yEgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQieQoMRGF0YXNldE9mZmVyEgwKBG5hbWUYASABKAkSEAoIZXhhbXBsZXMYAiABKAQSFQoNZmVhdHVyZV9zaGFwZRgDIAMoDRITCgtudW1fY2xhc3NlcxgEIAEoDRIOCgZzY2hlbWEYBSABKAkSDQoFYnl0ZXMYBiABKAQi/QQKClJlc291cmNlQWQSDwoHcGVlcl9pZBgBIAEoCRILCgNzZXEYAiABKAQSFAoMaXNzdWVkX2F0X21zGAMgASgEEhUKDWV4cGlyZXNfYXRfbXMYBCABKAQSFAoMd2VmdF92ZXJzaW9uGAUgASgJEg0KBWFkZHJzGAYgAygJEiIKA2NwdRgHIAEoCzIVLndlZnQubm9kZS52MS5DcHVJbmZvEigKBm1lbW9yeRgIIAEoCzIYLndlZnQubm9kZS52MS5NZW1vcnlJbmZvEiwKCHJ1bnRpbWVzGAkgAygLMhoud2VmdC5ub2RlLnYxLlJ1bnRpbWVPZmZlchIsCghkYXRhc2V0cxgKIAMoCzIaLndlZnQubm9kZS52MS5EYXRhc2V0T2ZmZXISNAoGbGFiZWxzGAsgAygLMiQud2VmdC5ub2RlLnYxLlJlc291cmNlQWQuTGFiZWxzRW50cnkSLwoMYWNjZWxlcmF0b3JzGAwgAygLMhkud2VmdC5ub2RlLnYxLkFjY2VsZXJhdG9yEhUKDXN0YXJ0ZWRfYXRfbXMYDSABKAQSEQoJbmVpZ2hib3JzGA4gAygJEioKCmFjdGl2aXRpZXMYDyADKAsyFi53ZWZ0Lm5vZGUudjEuQWN0aXZpdHkSEwoLY2VydGlmaWNhdGUYECABKAwSJwoFc3RvcmUYESABKAsyGC53ZWZ0Lm5vZGUudjEuU3RvcmVPZmZlchIrCghsbV9zcGFucxgSIAMoCzIZLndlZnQubm9kZS52MS5MbVNwYW5PZmZlchotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIp4BCgtMbVNwYW5PZmZlchINCgVtb2RlbBgBIAEoCRINCgVzdGFydBgCIAEoDRILCgNlbmQYAyABKA0SEgoKbnVtX2xheWVycxgEIAEoDRIOCgZlbmdpbmUYBSABKAkSEAoIc2Vzc2lvbnMYBiABKA0SEwoLZnJlZV90b2tlbnMYByABKA0SGQoRc2Vjb25kc19wZXJfdG9rZW4YCCABKAEiagoKU3RvcmVPZmZlchISCgp1c2VkX2J5dGVzGAEgASgEEhMKC3F1b3RhX2J5dGVzGAIgASgEEhgKEGFjY2VwdHNfcmVwbGljYXMYAyABKAgSGQoRbWF4X3JlcGxpY2FfYnl0ZXMYBCABKAQiOAoIQWN0aXZpdHkSDAoEa2luZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDgoGZGV0YWlsGAMgASgJIjEKEFNpZ25lZFJlc291cmNlQWQSCgoCYWQYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIg4KDEdldEFkUmVxdWVzdGIGcHJvdG8z");
 
 /**
  * @generated from message weft.node.v1.CpuInfo
@@ -301,6 +301,14 @@ export type ResourceAd = Message<"weft.node.v1.ResourceAd"> & {
    * @generated from field: weft.node.v1.StoreOffer store = 17;
    */
   store?: StoreOffer | undefined;
+
+  /**
+   * The spans of language models it serves (weft.lm.v1's "lm" service), valid as long as the ad: a node announces
+   * them with every ad, gossiped and in the DHT, and they lapse with the ad when it stops announcing.
+   *
+   * @generated from field: repeated weft.node.v1.LmSpanOffer lm_spans = 18;
+   */
+  lmSpans: LmSpanOffer[];
 };
 
 /**
@@ -309,6 +317,70 @@ export type ResourceAd = Message<"weft.node.v1.ResourceAd"> & {
  */
 export const ResourceAdSchema: GenMessage<ResourceAd> = /*@__PURE__*/
   messageDesc(file_weft_node_v1_ad, 5);
+
+/**
+ * A span of a model's blocks a node serves, and its load when the ad was issued.
+ *
+ * @generated from message weft.node.v1.LmSpanOffer
+ */
+export type LmSpanOffer = Message<"weft.node.v1.LmSpanOffer"> & {
+  /**
+   * The model's id (its checkpoint's CID).
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * @generated from field: uint32 start = 2;
+   */
+  start: number;
+
+  /**
+   * @generated from field: uint32 end = 3;
+   */
+  end: number;
+
+  /**
+   * The model's blocks in all.
+   *
+   * @generated from field: uint32 num_layers = 4;
+   */
+  numLayers: number;
+
+  /**
+   * Engine and backend, e.g. "tfjs/wasm".
+   *
+   * @generated from field: string engine = 5;
+   */
+  engine: string;
+
+  /**
+   * @generated from field: uint32 sessions = 6;
+   */
+  sessions: number;
+
+  /**
+   * Positions more its KV cache takes.
+   *
+   * @generated from field: uint32 free_tokens = 7;
+   */
+  freeTokens: number;
+
+  /**
+   * Measured compute per position through the span (0 before any).
+   *
+   * @generated from field: double seconds_per_token = 8;
+   */
+  secondsPerToken: number;
+};
+
+/**
+ * Describes the message weft.node.v1.LmSpanOffer.
+ * Use `create(LmSpanOfferSchema)` to create a new message.
+ */
+export const LmSpanOfferSchema: GenMessage<LmSpanOffer> = /*@__PURE__*/
+  messageDesc(file_weft_node_v1_ad, 6);
 
 /**
  * @generated from message weft.node.v1.StoreOffer
@@ -344,7 +416,7 @@ export type StoreOffer = Message<"weft.node.v1.StoreOffer"> & {
  * Use `create(StoreOfferSchema)` to create a new message.
  */
 export const StoreOfferSchema: GenMessage<StoreOffer> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 6);
+  messageDesc(file_weft_node_v1_ad, 7);
 
 /**
  * One thing a node is doing, e.g. kind "fl-coordinator" or "fl-client" for job `job_id`.
@@ -375,7 +447,7 @@ export type Activity = Message<"weft.node.v1.Activity"> & {
  * Use `create(ActivitySchema)` to create a new message.
  */
 export const ActivitySchema: GenMessage<Activity> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 7);
+  messageDesc(file_weft_node_v1_ad, 8);
 
 /**
  * `ad` is the encoded ResourceAd; `signature` is Ed25519 by the key of ad.peer_id over
@@ -400,7 +472,7 @@ export type SignedResourceAd = Message<"weft.node.v1.SignedResourceAd"> & {
  * Use `create(SignedResourceAdSchema)` to create a new message.
  */
 export const SignedResourceAdSchema: GenMessage<SignedResourceAd> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 8);
+  messageDesc(file_weft_node_v1_ad, 9);
 
 /**
  * Asks a peer for its current signed ad (RPC `node/ad`, protocol /weft/rpc/node/1.0.0): used on connect, so a new
@@ -416,5 +488,5 @@ export type GetAdRequest = Message<"weft.node.v1.GetAdRequest"> & {
  * Use `create(GetAdRequestSchema)` to create a new message.
  */
 export const GetAdRequestSchema: GenMessage<GetAdRequest> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 9);
+  messageDesc(file_weft_node_v1_ad, 10);
 

@@ -69,11 +69,7 @@ export function planRoute(offers: readonly SpanOffer[], from: number, to: number
  */
 export function chooseSpan(offers: readonly SpanOffer[], numLayers: number, count: number): [number, number] {
   if (!Number.isInteger(count) || count < 1 || count > numLayers) throw new RangeError(`count must be an integer in [1, ${numLayers}], got ${count}`)
-  const throughput = new Array<number>(numLayers).fill(0)
-  for (const o of offers) {
-    const perSecond = o.secondsPerToken > 0 ? 1 / o.secondsPerToken : 1
-    for (let b = Math.max(0, o.start); b < Math.min(numLayers, o.end); b++) throughput[b] = (throughput[b] as number) + perSecond
-  }
+  const throughput = blockThroughput(offers, numLayers)
   let best: { start: number; weakest: number; total: number } | undefined
   for (let start = 0; start + count <= numLayers; start++) {
     const window = throughput.slice(start, start + count)
@@ -83,4 +79,40 @@ export function chooseSpan(offers: readonly SpanOffer[], numLayers: number, coun
   }
   const start = (best as { start: number }).start
   return [start, start + count]
+}
+
+/** Positions per second each block gets from `offers` (an unmeasured offer counts 1). */
+function blockThroughput(offers: readonly SpanOffer[], numLayers: number): number[] {
+  const throughput = new Array<number>(numLayers).fill(0)
+  for (const o of offers) {
+    const perSecond = o.secondsPerToken > 0 ? 1 / o.secondsPerToken : 1
+    for (let b = Math.max(0, o.start); b < Math.min(numLayers, o.end); b++) throughput[b] = (throughput[b] as number) + perSecond
+  }
+  return throughput
+}
+
+/**
+ * Whether a server should move its span: to where the same number of blocks helps the swarm's weakest block most
+ * (the others' offers plus this server's speed there). It moves when that raises the weakest block's throughput by
+ * `margin` (default 1.2x, so servers do not chase each other over noise), or leaves it as it is with fewer blocks
+ * that weak (an uncovered block covered while another stays uncovered).
+ * @param others the offers of every other server
+ * @param mine this server's span and its measured seconds per position
+ * @returns the span to move to, or undefined to stay
+ */
+export function rebalancedSpan(others: readonly SpanOffer[], mine: Pick<SpanOffer, 'start' | 'end' | 'secondsPerToken'>, numLayers: number, margin = 1.2): [number, number] | undefined {
+  const count = mine.end - mine.start
+  const base = blockThroughput(others, numLayers)
+  const own = mine.secondsPerToken > 0 ? 1 / mine.secondsPerToken : 1
+  const swarmWith = (start: number): { weakest: number; atWeakest: number } => {
+    const t = base.map((v, b) => (b >= start && b < start + count ? v + own : v))
+    const weakest = Math.min(...t)
+    return { weakest, atWeakest: t.filter((v) => v === weakest).length }
+  }
+  const stay = swarmWith(mine.start)
+  const [start] = chooseSpan(others, numLayers, count)
+  if (start === mine.start) return undefined
+  const moved = swarmWith(start)
+  const better = moved.weakest > stay.weakest * margin || (moved.weakest >= stay.weakest && moved.atWeakest < stay.atWeakest)
+  return better ? [start, start + count] : undefined
 }

@@ -2,7 +2,7 @@
 // generates exactly the tokens one engine does alone; a server killed mid-generation is replaced by replay with the
 // same tokens; a peer cannot reach another's session; bad requests get the reason.
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { askSpans, chooseSpan, createSpanServer, generate, InferenceSession, planRoute, type SessionEvent, type SpanServer, sampleToken } from '@weft/inference'
+import { askSpans, chooseSpan, createSpanServer, rebalancedSpan, generate, InferenceSession, planRoute, type SessionEvent, type SpanServer, sampleToken } from '@weft/inference'
 import { generatePsk, RpcError } from '@weft/mesh'
 import { createMeshNode, type MeshNode } from '@weft/mesh/node'
 import { LM_CLOSE, LM_FORWARD, LM_INFO, WireErrorCode } from '@weft/protocol'
@@ -224,6 +224,18 @@ describe('route planning and sampling', () => {
     expect(chooseSpan([...offers, offer('d', 3, 4)], 4, 1)).toEqual([2, 3])
     expect(chooseSpan([], 4, 4)).toEqual([0, 4])
     expect(() => chooseSpan(offers, 4, 5)).toThrow(/count must be an integer in \[1, 4\]/)
+  })
+
+  it('moves a server where it raises the swarm’s weakest block, and stays when that gains nothing', () => {
+    const mine = { start: 0, end: 2, secondsPerToken: 0.001 }
+    // Blocks 2-3 have no server while 0-1 have two: move there.
+    expect(rebalancedSpan([offer('a', 0, 2)], mine, 4)).toEqual([2, 4])
+    // Balanced (one server a block): stay.
+    expect(rebalancedSpan([offer('a', 2, 4)], mine, 4)).toBeUndefined()
+    // One block each way uncovered: moving to block 1 leaves one uncovered block instead of two.
+    expect(rebalancedSpan([offer('a', 0, 1)], { start: 0, end: 1, secondsPerToken: 0.001 }, 3)).toEqual([1, 2])
+    // Within the margin: a slightly slower block elsewhere is not worth the move.
+    expect(rebalancedSpan([offer('a', 0, 2, 1), offer('b', 2, 4, 1.1)], { start: 0, end: 2, secondsPerToken: 0.1 }, 4)).toBeUndefined()
   })
 
   it('samples greedily at temperature 0, from the nucleus otherwise, the same for the same seed', () => {

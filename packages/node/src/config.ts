@@ -100,6 +100,8 @@ export const nodeConfigSchema = z
       .default({ intervalMs: 10_000, ttlMs: 30_000 }),
     /** The peer table: at most `max` peers; past it peers gone longest are evicted, and a new one is refused while all are alive. */
     peers: z.object({ max: z.number().int().min(16).default(10_000) }).strict().prefault({}),
+    /** Decentralized inference: how often spans served with `blocks: auto` are reconsidered (0: never). */
+    inference: z.object({ rebalanceMs: z.number().int().min(0).default(60_000) }).strict().prefault({}),
     /** The node's content-addressed block store (`<dataDir>/store`). */
     store: z
       .object({

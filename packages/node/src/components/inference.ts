@@ -31,6 +31,7 @@ export const inferenceComponent: NodeComponentFactory = (ctx) => {
         member: (peer) => ctx.get('membership').member(peer),
         peers: ctx.get('peers'),
         announce: async () => ctx.find('ads')?.publish(),
+        rebalanceMs: ctx.config.inference.rebalanceMs,
         logger: ctx.logger,
         engine,
         ...(store === undefined ? {} : { store }),

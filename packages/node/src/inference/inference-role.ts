@@ -2,7 +2,7 @@
 // store by CID, fetched from the mesh when missing), and completions for callers of its API, routed through the
 // servers of the mesh (this node's own included) with failover by replay.
 import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf'
-import { askSpans, chooseSpan, createSpanServer, generate, InferenceSession, type PeerSpan, type SessionEvent, type SpanServer } from '@weft/inference'
+import { askSpans, chooseSpan, createSpanServer, generate, rebalancedSpan, InferenceSession, type PeerSpan, type SessionEvent, type SpanServer } from '@weft/inference'
 import { decodeLmCheckpoint, type LmCheckpoint } from '@weft/lm'
 import type { Rpc, RpcMethod } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
@@ -90,6 +90,8 @@ export interface InferenceRoleComponents {
   readonly blockExchange?: BlockExchange
   /** Publishes a fresh ad now, so a span served or dropped is announced at once (its ads carry the served spans). */
   readonly announce?: () => Promise<void>
+  /** How often spans served with `blocks: 'auto'` are reconsidered (default 60 s; 0: never). */
+  readonly rebalanceMs?: number
   /** The engines, started on first use. */
   readonly engine: (name: 'tfjs' | 'torch') => Promise<TransformerRuntime & { readonly name: string; readonly backend: string }>
 }
@@ -97,6 +99,9 @@ export interface InferenceRoleComponents {
 interface Loaded {
   readonly model: string
   readonly span: BlockRangeModel
+  /** Served with `blocks: 'auto'`: moved by rebalancing when another place helps the swarm more. */
+  readonly auto: boolean
+  readonly engine: 'tfjs' | 'torch'
 }
 
 export async function startInferenceRole(c: InferenceRoleComponents): Promise<NodeInference> {
@@ -189,6 +194,61 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
     }
   }
 
+  /** Loads a span and serves it. */
+  const load = async (model: string, ckpt: LmCheckpoint, start: number, end: number, engineName: 'tfjs' | 'torch', auto: boolean): Promise<string> => {
+    const layers = ckpt.config.numLayers
+    const engine = await c.engine(engineName)
+    const span: TransformerSpan = { embed: start === 0, blocks: [start, end], head: end === layers }
+    const loadedSpan = await engine.loadTransformer(ckpt.config, span, spanWeights(ckpt.config, span, ckpt.weights))
+    const label = `${engine.name}/${engine.backend}`
+    try {
+      server.serve({ model, engine: label, span: loadedSpan })
+    } catch (err) {
+      loadedSpan.dispose()
+      throw new InferenceRequestError('bad-request', (err as Error).message, 'blocks')
+    }
+    loaded.push({ model, span: loadedSpan, auto, engine: engineName })
+    void c.announce?.().catch(() => {})
+    c.logger.info({ model, blocks: [start, end], engine: label, auto }, 'serving a span of a language model')
+    return label
+  }
+  const drop = (model: string, start: number, end: number): boolean => {
+    if (!server.unserve(model, start, end)) return false
+    const i = loaded.findIndex((l) => l.model === model && l.span.span.blocks[0] === start && l.span.span.blocks[1] === end)
+    if (i >= 0) (loaded.splice(i, 1)[0] as Loaded).span.dispose()
+    void c.announce?.().catch(() => {})
+    return true
+  }
+
+  /** Moves each span served with 'auto' to where it helps the swarm's weakest block more (the new one first). */
+  const rebalance = async (): Promise<void> => {
+    for (const l of loaded.filter((x) => x.auto)) {
+      const [start, end] = l.span.span.blocks
+      const served = server.info().find((s) => s.model === l.model && s.start === start && s.end === end)
+      if (served === undefined) continue
+      const others = (await mesh(l.model)).filter((o) => o.peer !== self)
+      const to = rebalancedSpan(others, { start, end, secondsPerToken: served.secondsPerToken }, l.span.config.numLayers)
+      if (to === undefined) continue
+      c.logger.info({ model: l.model, from: [start, end], to }, 'rebalancing: moving a span where the swarm is weaker')
+      await load(l.model, await checkpoint(l.model), to[0], to[1], l.engine, true)
+      // Sessions on the old span are closed: their clients replay them on another server.
+      drop(l.model, start, end)
+    }
+  }
+  const rebalanceMs = c.rebalanceMs ?? 60_000
+  let rebalancing: Promise<void> | undefined
+  const rebalancer =
+    rebalanceMs > 0
+      ? setInterval(() => {
+          rebalancing ??= rebalance()
+            .catch((err: Error) => c.logger.warn({ err: err.message }, 'rebalancing failed'))
+            .finally(() => {
+              rebalancing = undefined
+            })
+        }, rebalanceMs)
+      : undefined
+  rebalancer?.unref()
+
   return {
     async serve(request) {
       if (request.model.length > MAX_LM_MODEL_ID) throw new InferenceRequestError('bad-request', `a model id is at most ${MAX_LM_MODEL_ID} characters`, 'model')
@@ -202,27 +262,11 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
       if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end <= start || end > layers) {
         throw new InferenceRequestError('bad-request', `blocks [${start}, ${end}) are not a range within the model's ${layers} blocks`, 'blocks')
       }
-      const engine = await c.engine(request.engine ?? 'tfjs')
-      const span: TransformerSpan = { embed: start === 0, blocks: [start, end], head: end === layers }
-      const model = await engine.loadTransformer(ckpt.config, span, spanWeights(ckpt.config, span, ckpt.weights))
-      const label = `${engine.name}/${engine.backend}`
-      try {
-        server.serve({ model: request.model, engine: label, span: model })
-      } catch (err) {
-        model.dispose()
-        throw new InferenceRequestError('bad-request', (err as Error).message, 'blocks')
-      }
-      loaded.push({ model: request.model, span: model })
-      void c.announce?.().catch(() => {})
-      c.logger.info({ model: request.model, blocks: [start, end], engine: label }, 'serving a span of a language model')
+      const label = await load(request.model, ckpt, start, end, request.engine ?? 'tfjs', request.blocks === 'auto')
       return { model: request.model, start, end, engine: label }
     },
     async unserve(model, start, end) {
-      if (!server.unserve(model, start, end)) return false
-      const i = loaded.findIndex((l) => l.model === model && l.span.span.blocks[0] === start && l.span.span.blocks[1] === end)
-      if (i >= 0) (loaded.splice(i, 1)[0] as Loaded).span.dispose()
-      void c.announce?.().catch(() => {})
-      return true
+      return drop(model, start, end)
     },
     local: () => server.info(),
     mesh,
@@ -292,6 +336,8 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
       return { text, promptTokens: prompt.length, completionTokens: ids.length, finishReason, route: session.route, events }
     },
     async stop() {
+      clearInterval(rebalancer)
+      await rebalancing
       await server.stop()
       for (const l of loaded.splice(0)) l.span.dispose()
     },

@@ -58,6 +58,8 @@ export interface SpanServer {
   info(): ServedSpan[]
   /** Open sessions over all spans. */
   readonly sessions: number
+  /** Batches run and the steps they held (engines with `forwardMany`): steps per batch says how much was batched. */
+  readonly batching: { readonly batches: number; readonly steps: number }
   /**
    * Answers a call this node makes to itself (a peer cannot dial itself), with the checks a remote call gets.
    * @throws RpcError as a remote call would answer
@@ -73,6 +75,29 @@ interface Served {
   readonly hosted: HostedSpan
   /** Mean engine seconds per position over recent steps (an exponential average; 0 before any). */
   secondsPerToken: number
+  /** Steps waiting for the next batch (engines with `forwardMany`). */
+  readonly pending: PendingStep[]
+  /** A batch loop is running: steps that arrive meanwhile join the next batch. */
+  batching: boolean
+}
+
+interface PendingStep {
+  readonly session: KvSession
+  readonly input: SpanInput
+  resolve(out: Float32Array): void
+  reject(err: unknown): void
+}
+
+/** Most steps one batch takes. */
+const MAX_BATCH = 32
+
+/**
+ * Lets the event loop read what the network delivered (Node's setImmediate runs right after that; a browser has only
+ * a timer), so steps that arrived meanwhile are pending when the next batch is cut.
+ */
+const yieldToIo = (): Promise<void> => {
+  const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate
+  return new Promise((resolve) => (immediate === undefined ? setTimeout(resolve, 0) : immediate(resolve)))
 }
 
 interface Session {
@@ -115,12 +140,14 @@ class SpanServerImpl implements SpanServer {
     return this.#sessions.size
   }
 
+  readonly batching = { batches: 0, steps: 0 }
+
   serve(hosted: HostedSpan): void {
     const [start, end] = hosted.span.span.blocks
     const key = spanKey(hosted.model, start, end)
     if (this.#spans.has(key)) throw new RangeError(`blocks [${start}, ${end}) of model ${hosted.model} are served already`)
     if (hosted.model.length === 0 || hosted.model.length > MAX_LM_MODEL_ID) throw new RangeError(`a model id must be 1..${MAX_LM_MODEL_ID} characters`)
-    this.#spans.set(key, { hosted, secondsPerToken: 0 })
+    this.#spans.set(key, { hosted, secondsPerToken: 0, pending: [], batching: false })
   }
 
   unserve(model: string, start: number, end: number): boolean {
@@ -230,7 +257,7 @@ class SpanServerImpl implements SpanServer {
       const t0 = performance.now()
       let out: Float32Array
       try {
-        out = await s.kv.forward(input)
+        out = await this.#step(served, s.kv, input)
       } catch (err) {
         if (err instanceof RangeError) throw bad(err.message)
         throw err
@@ -248,6 +275,46 @@ class SpanServerImpl implements SpanServer {
       if (opened && s.kv.length === 0) this.#close(s)
     })
     return step
+  }
+
+  /**
+   * One step of a session. On an engine that batches, steps of different sessions that wait together run as one batch
+   * (the first runs at once; those arriving while a batch computes form the next).
+   */
+  #step(served: Served, session: KvSession, input: SpanInput): Promise<Float32Array> {
+    const span = served.hosted.span
+    if (span.forwardMany === undefined) return session.forward(input)
+    return new Promise((resolve, reject) => {
+      served.pending.push({ session, input, resolve, reject })
+      if (!served.batching) {
+        served.batching = true
+        void this.#batches(served)
+      }
+    })
+  }
+
+  async #batches(served: Served): Promise<void> {
+    const span = served.hosted.span
+    try {
+      // Steps that arrived with this one, or while a batch computed, are read off the network first and join it.
+      await yieldToIo()
+      while (served.pending.length > 0) {
+        const batch = served.pending.splice(0, MAX_BATCH)
+        this.batching.batches++
+        this.batching.steps += batch.length
+        try {
+          const outs = await (span.forwardMany as NonNullable<BlockRangeModel['forwardMany']>)(batch)
+          batch.forEach((b, i) => b.resolve(outs[i] as Float32Array))
+        } catch {
+          // One step that does not fit fails the batch before any session changed: step them one by one, so only
+          // that one fails, with its own reason.
+          for (const b of batch) await b.session.forward(b.input).then(b.resolve, b.reject)
+        }
+        await yieldToIo()
+      }
+    } finally {
+      served.batching = false
+    }
   }
 
   #open(key: string, peer: string, served: Served, req: ForwardRequest): Session {

@@ -99,6 +99,30 @@ describe('inference over the mesh', () => {
     for (const s of servers.values()) expect(s.sessions).toBe(0)
   })
 
+  it('concurrent sessions on the same servers are stepped in batches, each with the tokens it would get alone', async () => {
+    const expected = await alone(10)
+    const before = [...servers.values()].map((s) => ({ ...s.batching }))
+    const run = async () => {
+      const session = await InferenceSession.open(components(), { model: MODEL, config: CONFIG })
+      const tokens: number[] = []
+      try {
+        for await (const t of generate(session, PROMPT, { maxNewTokens: 10 })) tokens.push(t)
+      } finally {
+        await session.close()
+      }
+      return tokens
+    }
+    // Two at once: these servers take two sessions per peer.
+    const results = await Promise.all([run(), run()])
+    for (const r of results) expect(r).toEqual(expected)
+    const after = [...servers.values()].map((s) => s.batching)
+    const batches = after.reduce((n, s, i) => n + s.batches - (before[i]?.batches ?? 0), 0)
+    const steps = after.reduce((n, s, i) => n + s.steps - (before[i]?.steps ?? 0), 0)
+    // 2 sessions × 10 steps × 3 hops = 60 steps: in fewer batches than steps.
+    expect(steps).toBe(60)
+    expect(batches).toBeLessThan(steps)
+  })
+
   it('a server killed mid-generation is replaced by replay: same tokens, no error, the events say so', async () => {
     const expected = await alone(16)
     const events: SessionEvent[] = []

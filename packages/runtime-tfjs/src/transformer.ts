@@ -180,6 +180,103 @@ class TfjsTransformer implements BlockRangeModel {
     return { out: h, cache: next }
   }
 
+  /**
+   * One step of several sessions as one batch: the rows of every session go through each projection and MLP product
+   * together; rotary angles are gathered per row by its position; attention runs per session over its own cache.
+   */
+  async forwardMany(steps: readonly { readonly session: KvSession; readonly input: SpanInput }[]): Promise<Float32Array[]> {
+    if (this.#disposed) throw new Error('the transformer is disposed')
+    const sessions = steps.map((s) => s.session)
+    if (new Set(sessions).size !== sessions.length) throw new RangeError('a session appears twice in one batch')
+    for (const s of sessions) if (!(s instanceof TfjsKvSession) || s.model !== this) throw new RangeError(`session ${JSON.stringify(s.sessionId)} is not one of this span's`)
+    const prepared = steps.map((s) => (s.session as TfjsKvSession).prepare(s.input))
+    if (prepared.length === 0) return []
+    useBackend(this.backend)
+    let ran: { out: tf.Tensor2D; caches: LayerCache[][] } | undefined
+    tf.tidy(() => {
+      ran = this.#runMany(prepared)
+      tf.keep(ran.out)
+      for (const cache of ran.caches) {
+        for (const { k, v } of cache) {
+          tf.keep(k)
+          tf.keep(v)
+        }
+      }
+    })
+    const { out, caches } = ran!
+    const rows = out.dataSync() as Float32Array
+    out.dispose()
+    const width = this.span.head ? this.config.vocabSize : this.config.hiddenSize
+    const results: Float32Array[] = []
+    let at = 0
+    for (const [i, p] of prepared.entries()) {
+      ;(sessions[i] as TfjsKvSession).commit(caches[i] as LayerCache[], p.count)
+      results.push(rows.slice(at * width, (at + p.count) * width))
+      at += p.count
+    }
+    return results
+  }
+
+  #runMany(prepared: readonly { x: Int32Array | Float32Array; count: number; start: number; cache: readonly LayerCache[] }[]): { out: tf.Tensor2D; caches: LayerCache[][] } {
+    const c = this.config
+    const d = headSize(c)
+    const group = c.numHeads / c.numKvHeads
+    const total = prepared.reduce((n, p) => n + p.count, 0)
+    let h: tf.Tensor2D
+    if (this.span.embed) {
+      const ids = new Int32Array(total)
+      let at = 0
+      for (const p of prepared) {
+        ids.set(p.x as Int32Array, at)
+        at += p.count
+      }
+      h = tf.gather(this.#embed!, tf.tensor1d(ids, 'int32'))
+    } else {
+      h = tf.concat(prepared.map((p) => tf.tensor2d(p.x as Float32Array, [p.count, c.hiddenSize])))
+    }
+    const caches: LayerCache[][] = prepared.map(() => [])
+    if (this.#blocks.length > 0) {
+      const positions = new Int32Array(total)
+      let at = 0
+      for (const p of prepared) for (let i = 0; i < p.count; i++) positions[at++] = p.start + i
+      const index = tf.tensor1d(positions, 'int32')
+      // [rows, 1, d]: broadcast over the heads of each row.
+      const cos = tf.expandDims(tf.gather(this.#cos!, index), 1) as tf.Tensor3D
+      const sin = tf.expandDims(tf.gather(this.#sin!, index), 1) as tf.Tensor3D
+      const masks = prepared.map((p) => causalMask(p.start, p.count))
+      for (const [bi, b] of this.#blocks.entries()) {
+        const n = rmsNorm(h, b.inputNorm, c.rmsNormEps)
+        const rows = (t: tf.Tensor2D, heads: number): tf.Tensor3D => tf.reshape(t, [total, heads, d])
+        const q = rotaryRows(rows(tf.matMul(n, b.q), c.numHeads), cos, sin)
+        const k = rotaryRows(rows(tf.matMul(n, b.k), c.numKvHeads), cos, sin)
+        const v = rows(tf.matMul(n, b.v), c.numKvHeads)
+        const outs: tf.Tensor2D[] = []
+        let row = 0
+        for (const [i, p] of prepared.entries()) {
+          // This session's rows, as [heads, count, d].
+          const mine = (t: tf.Tensor3D, heads: number) => tf.transpose(tf.slice(t, [row, 0, 0], [p.count, heads, d]), [1, 0, 2]) as tf.Tensor3D
+          const cached = p.cache[bi]
+          const kAll = cached === undefined ? mine(k, c.numKvHeads) : tf.concat([cached.k, mine(k, c.numKvHeads)], 1)
+          const vAll = cached === undefined ? mine(v, c.numKvHeads) : tf.concat([cached.v, mine(v, c.numKvHeads)], 1)
+          ;(caches[i] as LayerCache[]).push({ k: kAll, v: vAll })
+          const len = kAll.shape[1]
+          const qg = tf.reshape(mine(q, c.numHeads), [c.numKvHeads, group * p.count, d])
+          const scores = tf.reshape(tf.mul(tf.matMul(qg, kAll, false, true), tf.scalar(1 / Math.sqrt(d))), [c.numKvHeads, group, p.count, len])
+          const probs = tf.reshape(tf.softmax(tf.add(scores, masks[i] as tf.Tensor2D)), [c.numKvHeads, group * p.count, len])
+          const o = tf.reshape(tf.matMul(probs, vAll), [c.numHeads, p.count, d])
+          outs.push(tf.reshape(tf.transpose(o, [1, 0, 2]), [p.count, c.hiddenSize]))
+          row += p.count
+        }
+        h = tf.add(h, tf.matMul(outs.length === 1 ? (outs[0] as tf.Tensor2D) : tf.concat(outs), b.o))
+        const m = rmsNorm(h, b.postNorm, c.rmsNormEps)
+        const gate = tf.matMul(m, b.gate)
+        h = tf.add(h, tf.matMul(tf.mul(tf.mul(gate, tf.sigmoid(gate)), tf.matMul(m, b.up)), b.down))
+      }
+    }
+    if (this.#head !== undefined) h = tf.matMul(rmsNorm(h, this.#head.norm, c.rmsNormEps), this.#head.out)
+    return { out: h, caches }
+  }
+
   /** Causal grouped-query attention of `x` [count, hidden] over the cached positions and the new ones. */
   #attention(x: tf.Tensor2D, b: BlockWeights, cos: tf.Tensor2D, sin: tf.Tensor2D, mask: tf.Tensor2D, cached: LayerCache | undefined, next: LayerCache[]): tf.Tensor2D {
     const c = this.config
@@ -255,6 +352,31 @@ class TfjsKvSession implements KvSession {
     return result
   }
 
+  /**
+   * Checks a step's input for a batched step (`forwardMany`) and gives what the model needs; nothing changes yet.
+   * @throws RangeError / SessionClosedError as `forward`
+   */
+  prepare(input: SpanInput): { x: Int32Array | Float32Array; count: number; start: number; cache: readonly LayerCache[] } {
+    this.#checkOpen()
+    const { config, span } = this.#model
+    const count = checkSpanInput(config, span, input)
+    if (this.#length + count > this.#maxTokens) {
+      throw new RangeError(`${count} more positions would pass the session's ${this.#maxTokens} (it holds ${this.#length})`)
+    }
+    return { x: 'tokens' in input ? Int32Array.from(input.tokens) : input.hidden, count, start: this.#length, cache: this.#cache }
+  }
+
+  /** Takes a batched step's new cache (kept tensors) and advances the length. */
+  commit(cache: LayerCache[], count: number): void {
+    this.#replaceCache(cache)
+    this.#length += count
+  }
+
+  /** The model this session belongs to. */
+  get model(): TfjsTransformer {
+    return this.#model
+  }
+
   /** @throws RangeError when `length` is not an integer in [0, this.length]. */
   truncate(length: number): void {
     this.#checkOpen()
@@ -286,6 +408,13 @@ class TfjsKvSession implements KvSession {
   #checkOpen(): void {
     if (this.#closed) throw new SessionClosedError(`session ${JSON.stringify(this.sessionId)} is closed`)
   }
+}
+
+/** Rotary positions on rows [rows, heads, d] with per-row cos and sin [rows, 1, d]. */
+function rotaryRows(x: tf.Tensor3D, cos: tf.Tensor3D, sin: tf.Tensor3D): tf.Tensor3D {
+  const half = x.shape[2] / 2
+  const [lo, hi] = tf.split(x, [half, half], 2)
+  return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(hi!), lo!], 2), sin))
 }
 
 /** RMSNorm as Llama's: x · rsqrt(mean(x²) + eps) · w over the last axis. */

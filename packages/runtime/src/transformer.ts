@@ -74,6 +74,13 @@ export interface BlockRangeModel {
   openSession(sessionId: string, options?: { readonly maxTokens?: number }): KvSession
   /** Sessions open now. */
   readonly sessions: number
+  /**
+   * Runs one step of several sessions of this span as one batch (their positions share each projection and MLP
+   * product; attention stays per session): the same outputs as each session's `forward`, in order. Optional: a server
+   * steps sessions one by one on an engine without it.
+   * @throws RangeError as `forward` does, before any session changes, or when a session is not this span's or repeats
+   */
+  forwardMany?(steps: readonly { readonly session: KvSession; readonly input: SpanInput }[]): Promise<Float32Array[]>
   /** Frees the weights and every session. */
   dispose(): void
 }

@@ -55,6 +55,10 @@ export interface LmTrainOptions {
   seed: number
   json?: true
   progress: boolean
+  publish?: true
+  dataDir?: string
+  api?: string
+  token?: string
 }
 
 /** Parsed `weft lm generate` options. */
@@ -172,6 +176,13 @@ export async function runLmTrain(o: LmTrainOptions): Promise<void> {
   trainer.dispose()
   await engine.dispose()
   const last = evaluations.at(-1)
+  let published: string | undefined
+  if (o.publish === true && written !== undefined) {
+    const { apiClientFrom } = await import('./fl.js')
+    const api = apiClientFrom({ ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }), ...(o.api === undefined ? {} : { api: o.api }), ...(o.token === undefined ? {} : { token: o.token }) })
+    published = (await api.storeAddFile(new Blob([await readFile(written.path)]), { name: basename(written.path), announce: true })).cid
+    say(`published ${written.path} to the node's store: ${published} (serve it: weft serve ${published} --blocks 0-${config.numLayers})`)
+  }
   const summary = {
     corpus: corpus.name,
     trainTokens: train.length,
@@ -188,7 +199,7 @@ export async function runLmTrain(o: LmTrainOptions): Promise<void> {
     tokensPerSecond: last === undefined ? undefined : last.tokens / last.seconds,
     evaluations,
     samples,
-    checkpoint: written,
+    checkpoint: written === undefined ? undefined : { ...written, ...(published === undefined ? {} : { cid: published }) },
     wallSeconds: (performance.now() - wall) / 1000,
   }
   if (o.json === true) {

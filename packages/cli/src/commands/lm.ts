@@ -56,6 +56,10 @@ export function registerLmCommands(program: Command): void {
     .option('--seed <n>', 'seed of initialization, split and window order', positiveInt('--seed'), 1)
     .option('--json', 'print one JSON object with the results on stdout')
     .option('--no-progress', 'no progress bar on stderr')
+    .option('--publish', "add the last checkpoint to a running node's block store, announced (prints its CID for weft serve)")
+    .option('--data-dir <dir>', 'with --publish: data directory of the node (default ~/.weft or $WEFT_HOME)')
+    .option('--api <url>', 'with --publish: the node API URL')
+    .option('--token <token>', 'with --publish: API bearer token')
     .action(async (opts: LmTrainOptions) => {
       const { runLmTrain } = await import('./lm-run.js')
       await runLmTrain(opts)

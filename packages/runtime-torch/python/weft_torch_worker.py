@@ -599,6 +599,12 @@ class Worker:
         span = self._transformer(req, ready=True)
         return {}, [span.forward(req.get("session"), req.get("start"), req.get("maxTokens"), bufs)]
 
+    def op_transformer_forward_many(self, req, bufs):
+        """One batched step of several sessions: `steps` lists {session, start, maxTokens}, one input buffer each;
+        the reply holds one output buffer per step, in order."""
+        span = self._transformer(req, ready=True)
+        return {}, span.forward_many(req.get("steps"), bufs)
+
     def op_transformer_close(self, req, bufs):
         self._transformer(req, ready=True).close(req.get("session"))
         return {}, []

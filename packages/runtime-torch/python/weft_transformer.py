@@ -13,6 +13,8 @@ import math
 
 MAX_DIM = 1 << 20
 MAX_NAME = 256
+# Most sessions one batched step (`forward_many`) runs.
+MAX_STEPS = 256
 INT_FIELDS = ("vocabSize", "hiddenSize", "intermediateSize", "numLayers", "numHeads", "numKvHeads", "maxPositions")
 
 
@@ -165,10 +167,38 @@ class TransformerSpan(PieceWeights):
         The session is created by its first forward (start 0). A start below the cached length drops the positions
         from there on first (the Node side's truncate). Returns float32 hidden states or logits, on the CPU.
         """
-        torch = self.torch
-        cfg = self.cfg
         if not self.ready:
             raise SpanError("Error", "the span's weights are not complete")
+        if len(inputs) != 1:
+            raise SpanError("RangeError", f"expected one input buffer, got {len(inputs)}")
+        return self._run([self._check_step(session_id, start, max_tokens, inputs[0])])[0]
+
+    def forward_many(self, steps, inputs):
+        """One step of several sessions as one batch: `steps` lists {session, start, maxTokens}, one input buffer each,
+        as `forward` takes them. Every step is checked before anything runs (a session may appear once), so a bad
+        step changes no session; then all rows share each projection and MLP product, and each session attends over
+        its own cache. Returns each step's output, in order."""
+        if not self.ready:
+            raise SpanError("Error", "the span's weights are not complete")
+        if not isinstance(steps, list) or not 0 < len(steps) <= MAX_STEPS:
+            raise SpanError("RangeError", f"steps must be a list of 1 to {MAX_STEPS} steps")
+        if len(inputs) != len(steps):
+            raise SpanError("RangeError", f"expected one input buffer per step ({len(steps)}), got {len(inputs)}")
+        checked = []
+        seen = set()
+        for step, a in zip(steps, inputs):
+            if not isinstance(step, dict):
+                raise SpanError("RangeError", "each step must be {session, start, maxTokens}")
+            session_id = step.get("session")
+            if isinstance(session_id, str) and session_id in seen:
+                raise SpanError("RangeError", f"session {session_id[:MAX_NAME]} appears twice in one batch")
+            checked.append(self._check_step(session_id, step.get("start"), step.get("maxTokens"), a))
+            seen.add(session_id)
+        return self._run(checked)
+
+    def _check_step(self, session_id, start, max_tokens, a):
+        """(id, session, start, input) of a checked step; a new session's cache is not registered yet."""
+        cfg = self.cfg
         if not isinstance(session_id, str) or len(session_id) > MAX_NAME:
             raise SpanError("RangeError", "session must be a string")
         if not isinstance(start, int) or isinstance(start, bool) or start < 0:
@@ -180,9 +210,6 @@ class TransformerSpan(PieceWeights):
             session = KvCache(_positive_int(max_tokens, "maxTokens", cfg["maxPositions"]))
         if start > session.length:
             raise SpanError("RangeError", f"start {start} is past the session's {session.length} positions")
-        if len(inputs) != 1:
-            raise SpanError("RangeError", f"expected one input buffer, got {len(inputs)}")
-        a = inputs[0]
         if self.span["embed"] and (a.dtype.name != "int32" or a.ndim != 1):
             raise SpanError("RangeError", "a span with the embedding takes int32 token ids [count]")
         if not self.span["embed"] and (a.dtype.name != "float32" or a.ndim != 2 or a.shape[1] != cfg["hiddenSize"]):
@@ -192,22 +219,35 @@ class TransformerSpan(PieceWeights):
             raise SpanError("RangeError", f"{count} positions from {start} do not fit the session's {session.max_tokens}")
         if self.span["embed"] and (int(a.min()) < 0 or int(a.max()) >= cfg["vocabSize"]):
             raise SpanError("RangeError", f"token ids must be in [0, {cfg['vocabSize']})")
+        return session_id, session, start, a
+
+    def _run(self, steps):
+        """Runs checked steps as one batch; commits each session's new length only once all of them ran."""
+        torch = self.torch
+        cfg = self.cfg
+        counts = [a.shape[0] for _, _, _, a in steps]
         with torch.inference_mode():
             if self.span["embed"]:
-                ids = torch.from_numpy(a.astype("int64")).to(self.device)
+                ids = torch.cat([torch.from_numpy(a.astype("int64")) for _, _, _, a in steps]).to(self.device)
                 x = torch.nn.functional.embedding(ids, self.weights["model.embed_tokens.weight"])
             else:
-                x = torch.from_numpy(a.copy()).to(self.device)
-            x = self._blocks(x, session, start)
+                # A copy: torch must not share a frame's read-only memory.
+                x = torch.cat([torch.from_numpy(a.copy()) for _, _, _, a in steps]).to(self.device)
+            x = self._blocks(x, [(session, start, n) for (_, session, start, _), n in zip(steps, counts)])
             if self.span["head"]:
                 x = self._rms_norm(x, self.weights["model.norm.weight"])
                 head = self.weights["model.embed_tokens.weight" if cfg["tieEmbeddings"] else "lm_head.weight"]
                 x = torch.nn.functional.linear(x, head)
             out = x.to("cpu").numpy().astype("float32", copy=False)
-        # Only a forward that ran to the end changes the cache.
-        session.length = start + count
-        self.sessions[session_id] = session
-        return out
+        # Only a pass that ran to the end changes the caches.
+        outputs = []
+        at = 0
+        for (session_id, session, start, _), n in zip(steps, counts):
+            session.length = start + n
+            self.sessions[session_id] = session
+            outputs.append(out[at : at + n])
+            at += n
+        return outputs
 
     def close(self, session_id):
         self.sessions.pop(session_id, None)
@@ -215,9 +255,9 @@ class TransformerSpan(PieceWeights):
     def _rms_norm(self, x, w):
         return x * self.torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.cfg["rmsNormEps"]) * w
 
-    def _rotary(self, start, count, d):
-        """cos and sin [count, 1, d] of positions start.. (angles in float64, then float32), from tables of every
-        position built at the first call."""
+    def _rotary(self, positions, d):
+        """cos and sin [rows, 1, d] of the given positions (a long tensor; angles in float64, then float32), from
+        tables of every position built at the first call."""
         if getattr(self, "_cos", None) is None:
             torch = self.torch
             inv_freq = self.cfg["ropeTheta"] ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
@@ -225,30 +265,41 @@ class TransformerSpan(PieceWeights):
             emb = torch.cat((angles, angles), dim=-1)
             self._cos = emb.cos().float().to(self.device)[:, None, :]
             self._sin = emb.sin().float().to(self.device)[:, None, :]
-        return self._cos[start : start + count], self._sin[start : start + count]
+        return self._cos[positions], self._sin[positions]
 
-    def _blocks(self, x, session, start):
+    def _blocks(self, x, runs):
+        """The blocks over `x` [rows, hidden]: the rows of each (session, start, count) of `runs`, in order. Norms,
+        projections and the MLP take all rows at once; each session writes its keys and values into its cache and
+        attends over it."""
         torch = self.torch
         F = torch.nn.functional
         cfg = self.cfg
-        count = x.shape[0]
+        rows = x.shape[0]
         heads, kv_heads = cfg["numHeads"], cfg["numKvHeads"]
         d = cfg["hiddenSize"] // heads
         group = heads // kv_heads
         first, end = self.span["blocks"]
-        cos, sin = self._rotary(start, count, d)
+        if first == end:
+            return x
+        positions = torch.cat([torch.arange(start, start + count) for _, start, count in runs]).to(self.device)
+        cos, sin = self._rotary(positions, d)
 
         def rope(t):
             rotated = torch.cat((-t[..., d // 2 :], t[..., : d // 2]), dim=-1)
             return t * cos + rotated * sin
 
-        # Query i (position start + i) sees keys at positions <= start + i; a single new position sees them all.
-        total = start + count
-        causal_mask = None if count == 1 else torch.arange(total, device=self.device)[None, :] > torch.arange(start, total, device=self.device)[:, None]
-        if session.keys is None:
-            shape = (session.max_tokens, kv_heads, d)
-            session.keys = [torch.empty(shape, device=self.device) for _ in range(first, end)]
-            session.values = [torch.empty(shape, device=self.device) for _ in range(first, end)]
+        # Query i of a session (position start + i) sees keys at positions <= start + i; a single new position sees
+        # them all.
+        def causal_mask(start, count):
+            keys = torch.arange(start + count, device=self.device)
+            return None if count == 1 else keys[None, :] > keys[start:, None]
+
+        masks = [causal_mask(start, count) for _, start, count in runs]
+        for session, _, _ in runs:
+            if session.keys is None:
+                shape = (session.max_tokens, kv_heads, d)
+                session.keys = [torch.empty(shape, device=self.device) for _ in range(first, end)]
+                session.values = [torch.empty(shape, device=self.device) for _ in range(first, end)]
         for layer in range(first, end):
             prefix = f"model.layers.{layer}."
 
@@ -256,21 +307,27 @@ class TransformerSpan(PieceWeights):
                 return self.weights[prefix + name + ".weight"]
 
             h = self._rms_norm(x, w("input_layernorm"))
-            q = rope(F.linear(h, w("self_attn.q_proj")).view(count, heads, d))
-            k = rope(F.linear(h, w("self_attn.k_proj")).view(count, kv_heads, d))
-            v = F.linear(h, w("self_attn.v_proj")).view(count, kv_heads, d)
+            q = rope(F.linear(h, w("self_attn.q_proj")).view(rows, heads, d))
+            k = rope(F.linear(h, w("self_attn.k_proj")).view(rows, kv_heads, d))
+            v = F.linear(h, w("self_attn.v_proj")).view(rows, kv_heads, d)
             i = layer - first
-            session.keys[i][start:total] = k
-            session.values[i][start:total] = v
-            k = session.keys[i][:total]
-            v = session.values[i][:total]
-            # Query head j reads KV head j // group.
-            kh = k.repeat_interleave(group, dim=1) if group > 1 else k
-            vh = v.repeat_interleave(group, dim=1) if group > 1 else v
-            scores = torch.einsum("qhd,khd->hqk", q, kh) / math.sqrt(d)
-            if causal_mask is not None:
-                scores = scores.masked_fill(causal_mask, float("-inf"))
-            attn = torch.einsum("hqk,khd->qhd", torch.softmax(scores, dim=-1), vh).reshape(count, heads * d)
+            outs = []
+            row = 0
+            for (session, start, count), mask in zip(runs, masks):
+                total = start + count
+                session.keys[i][start:total] = k[row : row + count]
+                session.values[i][start:total] = v[row : row + count]
+                ks = session.keys[i][:total]
+                vs = session.values[i][:total]
+                # Query head j reads KV head j // group.
+                kh = ks.repeat_interleave(group, dim=1) if group > 1 else ks
+                vh = vs.repeat_interleave(group, dim=1) if group > 1 else vs
+                scores = torch.einsum("qhd,khd->hqk", q[row : row + count], kh) / math.sqrt(d)
+                if mask is not None:
+                    scores = scores.masked_fill(mask, float("-inf"))
+                outs.append(torch.einsum("hqk,khd->qhd", torch.softmax(scores, dim=-1), vh).reshape(count, heads * d))
+                row += count
+            attn = outs[0] if len(outs) == 1 else torch.cat(outs)
             x = x + F.linear(attn, w("self_attn.o_proj"))
             h = self._rms_norm(x, w("post_attention_layernorm"))
             x = x + F.linear(F.silu(F.linear(h, w("mlp.gate_proj"))) * F.linear(h, w("mlp.up_proj")), w("mlp.down_proj"))

@@ -26,6 +26,8 @@ import type { TorchProcess } from './torch-process.js'
 export const WEIGHT_PIECE_VALUES = 1 << 24
 /** Most tensor pieces in one upload request (the worker accepts at most 4096 buffers per frame). */
 const MAX_PIECES_PER_REQUEST = 1024
+/** Most sessions one `forwardMany` runs (the worker's bound). */
+const MAX_BATCH_STEPS = 256
 
 /** A run of `count` values of one tensor, starting at element `offset` of it. */
 export interface PieceRange {
@@ -207,6 +209,42 @@ class TorchTransformer implements BlockRangeModel {
     return r.buffers[0] as Float32Array
   }
 
+  /**
+   * Runs one step of several sessions of this span as one batch in the worker: each session's rows share every
+   * projection and MLP product, and each attends over its own cache. The same outputs as each session's `forward`.
+   * @param steps sessions of this span, each at most once, with their inputs
+   * @returns each step's output (hidden states or logits), in order
+   * @throws RangeError when a session is not this span's, repeats, is closed, or an input does not fit (before any
+   *   session changes); KvSessionBusyError while one of the sessions runs a forward; TorchWorkerCrashedError when
+   *   the worker that held the span is gone
+   */
+  async forwardMany(steps: readonly { readonly session: KvSession; readonly input: SpanInput }[]): Promise<Float32Array[]> {
+    if (this.#disposed) throw new Error('the transformer span is disposed')
+    if (!Array.isArray(steps)) throw new TypeError('steps must be an array')
+    if (steps.length > MAX_BATCH_STEPS) throw new RangeError(`a batch holds at most ${MAX_BATCH_STEPS} steps, got ${steps.length}`)
+    const sessions = steps.map((s) => s.session)
+    for (const s of sessions) {
+      if (!(s instanceof TorchKvSession) || s.model !== this) throw new RangeError(`session ${JSON.stringify(s?.sessionId)} is not one of this span's`)
+    }
+    if (new Set(sessions).size !== sessions.length) throw new RangeError('a session appears twice in one batch')
+    const prepared = steps.map((s) => (s.session as TorchKvSession).prepare(s.input))
+    if (prepared.length === 0) return []
+    if (!this.#inWorker()) throw new TorchWorkerCrashedError('the PyTorch worker that held this transformer span is gone: load the span again')
+    const held = sessions as TorchKvSession[]
+    for (const s of held) s.hold()
+    try {
+      const r = await this.#proc.request(
+        { op: 'transformer_forward_many', transformer: this.#id, steps: prepared.map((p) => ({ session: p.wireId, start: p.start, maxTokens: p.maxTokens })) },
+        prepared.map((p) => p.buffer),
+      )
+      if (r.buffers.length !== prepared.length) throw new Error(`the worker answered ${r.buffers.length} outputs for ${prepared.length} steps`)
+      for (const [i, s] of held.entries()) s.advance(prepared[i]!.count)
+      return r.buffers as Float32Array[]
+    } finally {
+      for (const s of held) s.release()
+    }
+  }
+
   /** Forgets a closed session and frees its cache in the worker. */
   release(session: TorchKvSession, wireId: string): void {
     this.#sessions.delete(session)
@@ -243,6 +281,11 @@ class TorchKvSession implements KvSession {
     return this.#length
   }
 
+  /** The span this session belongs to. */
+  get model(): TorchTransformer {
+    return this.#model
+  }
+
   /**
    * @throws RangeError for input that does not fit the span or the cache, or after `close`;
    *   KvSessionBusyError while another forward of this session runs
@@ -262,6 +305,35 @@ class TorchKvSession implements KvSession {
     } finally {
       this.#busy = false
     }
+  }
+
+  /**
+   * Checks a step's input for a batched step (`forwardMany`); nothing changes yet.
+   * @throws RangeError as `forward`; KvSessionBusyError while a forward of this session runs
+   */
+  prepare(input: SpanInput): { readonly wireId: string; readonly start: number; readonly maxTokens: number; readonly buffer: OutBuffer; readonly count: number } {
+    this.#checkOpen()
+    if (this.#busy) throw new KvSessionBusyError(`session ${this.sessionId} is running a forward; await it first`)
+    const { buffer, count } = this.#model.encodeInput(input)
+    if (this.#length + count > this.#maxTokens) {
+      throw new RangeError(`${count} positions after ${this.#length} pass the session's ${this.#maxTokens} (maxTokens)`)
+    }
+    return { wireId: this.#wireId, start: this.#length, maxTokens: this.#maxTokens, buffer, count }
+  }
+
+  /** Marks the session busy for a batched step. */
+  hold(): void {
+    this.#busy = true
+  }
+
+  /** Ends a batched step's hold. */
+  release(): void {
+    this.#busy = false
+  }
+
+  /** Takes a batched step's `count` new positions. */
+  advance(count: number): void {
+    this.#length += count
   }
 
   /**

@@ -304,7 +304,7 @@ class SpanServerImpl implements SpanServer {
         this.batching.steps += batch.length
         try {
           const outs = await (span.forwardMany as NonNullable<BlockRangeModel['forwardMany']>)(batch)
-          batch.forEach((b, i) => b.resolve(outs[i] as Float32Array))
+          for (const [i, b] of batch.entries()) b.resolve(outs[i] as Float32Array)
         } catch {
           // One step that does not fit fails the batch before any session changed: step them one by one, so only
           // that one fails, with its own reason.

@@ -15,6 +15,7 @@ import {
   transformerTensorShapes,
 } from '@weft/runtime'
 import { type BackendName, useBackend } from './backend.js'
+import { causalMask, rmsNorm, rotaryTables } from './transformer.js'
 
 /**
  * Starts training a transformer from whole-model weights on the active backend.
@@ -157,7 +158,7 @@ class TfjsTransformerTrainer implements TransformerTrainer {
     let x: tf.Tensor2D = tf.matMul(tf.oneHot(tf.tensor1d(inputs, 'int32'), c.vocabSize), embed as tf.Tensor2D)
     const cos = tf.slice(this.#cos, [0, 0], [T, -1])
     const sin = tf.slice(this.#sin, [0, 0], [T, -1])
-    const mask = causalMask(T)
+    const mask = causalMask(0, T)
     for (let i = 0; i < c.numLayers; i++) {
       const w = (n: string) => this.#w(`model.layers.${i}.${n}.weight`) as tf.Tensor
       const attn = attention(c, rmsNorm(x, w('input_layernorm'), c.rmsNormEps), batch, T, w, cos, sin, mask, this.#rot)
@@ -205,11 +206,6 @@ function attention(
   return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [batch * T, c.hiddenSize])
 }
 
-/** RMSNorm as Llama's: x · rsqrt(mean(x²) + eps) · w over the last axis. */
-function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), w)
-}
-
 /** Rotary positions on [..., T, d]: x·cos + rotateHalf(x)·sin, rotateHalf as a product with `rot` (no split/concat). */
 function rotary(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D, rot: tf.Tensor2D): tf.Tensor4D {
   const d = rot.shape[0]
@@ -226,29 +222,4 @@ function rotateHalfMatrix(d: number): tf.Tensor2D {
     r[i * d + i + half] = 1
   }
   return tf.tensor2d(r, [d, d])
-}
-
-/** cos and sin tables [maxPositions, d] of Hugging Face Llama's rotary angles (float32 inverse frequencies). */
-function rotaryTables(c: TransformerConfig): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
-  const d = headSize(c)
-  const half = d / 2
-  const invFreq = Float32Array.from({ length: half }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / d))
-  const cos = new Float32Array(c.maxPositions * d)
-  const sin = new Float32Array(c.maxPositions * d)
-  for (let pos = 0; pos < c.maxPositions; pos++) {
-    for (let i = 0; i < half; i++) {
-      const angle = Math.fround(pos * (invFreq[i] as number))
-      const row = pos * d
-      cos[row + i] = cos[row + i + half] = Math.cos(angle)
-      sin[row + i] = sin[row + i + half] = Math.sin(angle)
-    }
-  }
-  return { cos: tf.tensor2d(cos, [c.maxPositions, d]), sin: tf.tensor2d(sin, [c.maxPositions, d]) }
-}
-
-/** Additive causal mask [T, T]: a large negative number (not -Infinity, whose gradient is NaN) above the diagonal. */
-function causalMask(T: number): tf.Tensor2D {
-  const mask = new Float32Array(T * T)
-  for (let i = 0; i < T; i++) mask.fill(-1e9, i * T + i + 1, (i + 1) * T)
-  return tf.tensor2d(mask, [T, T])
 }

@@ -154,33 +154,6 @@ class TfjsTransformer implements BlockRangeModel {
   }
 
   /**
-   * Runs `count` positions starting at `start` through the span. Call inside `tf.tidy`. Returns the output and each
-   * block's keys and values for all positions, cached and new; the caller decides whether to keep them.
-   */
-  run(x: tf.Tensor2D | Int32Array, start: number, cache: readonly LayerCache[]): { out: tf.Tensor2D; cache: LayerCache[] } {
-    useBackend(this.backend)
-    const c = this.config
-    let h = x instanceof Int32Array ? tf.gather(this.#embed!, tf.tensor1d(x, 'int32')) : x
-    const count = h.shape[0]
-    const next: LayerCache[] = []
-    if (this.#blocks.length > 0) {
-      const cos = tf.slice(this.#cos!, [start, 0], [count, -1])
-      const sin = tf.slice(this.#sin!, [start, 0], [count, -1])
-      const mask = causalMask(start, count)
-      for (const [i, b] of this.#blocks.entries()) {
-        const attn = this.#attention(rmsNorm(h, b.inputNorm, c.rmsNormEps), b, cos, sin, mask, cache[i], next)
-        h = tf.add(h, tf.matMul(attn, b.o))
-        const m = rmsNorm(h, b.postNorm, c.rmsNormEps)
-        const gate = tf.matMul(m, b.gate)
-        // SiLU(g) = g·σ(g), as Hugging Face's `silu`.
-        h = tf.add(h, tf.matMul(tf.mul(tf.mul(gate, tf.sigmoid(gate)), tf.matMul(m, b.up)), b.down))
-      }
-    }
-    if (this.#head !== undefined) h = tf.matMul(rmsNorm(h, this.#head.norm, c.rmsNormEps), this.#head.out)
-    return { out: h, cache: next }
-  }
-
-  /**
    * One step of several sessions as one batch: the rows of every session go through each projection and MLP product
    * together; rotary angles are gathered per row by its position; attention runs per session over its own cache.
    */
@@ -247,8 +220,8 @@ class TfjsTransformer implements BlockRangeModel {
       for (const [bi, b] of this.#blocks.entries()) {
         const n = rmsNorm(h, b.inputNorm, c.rmsNormEps)
         const rows = (t: tf.Tensor2D, heads: number): tf.Tensor3D => tf.reshape(t, [total, heads, d])
-        const q = rotaryRows(rows(tf.matMul(n, b.q), c.numHeads), cos, sin)
-        const k = rotaryRows(rows(tf.matMul(n, b.k), c.numKvHeads), cos, sin)
+        const q = rotary(rows(tf.matMul(n, b.q), c.numHeads), cos, sin)
+        const k = rotary(rows(tf.matMul(n, b.k), c.numKvHeads), cos, sin)
         const v = rows(tf.matMul(n, b.v), c.numKvHeads)
         const outs: tf.Tensor2D[] = []
         let row = 0
@@ -275,29 +248,6 @@ class TfjsTransformer implements BlockRangeModel {
     }
     if (this.#head !== undefined) h = tf.matMul(rmsNorm(h, this.#head.norm, c.rmsNormEps), this.#head.out)
     return { out: h, caches }
-  }
-
-  /** Causal grouped-query attention of `x` [count, hidden] over the cached positions and the new ones. */
-  #attention(x: tf.Tensor2D, b: BlockWeights, cos: tf.Tensor2D, sin: tf.Tensor2D, mask: tf.Tensor2D, cached: LayerCache | undefined, next: LayerCache[]): tf.Tensor2D {
-    const c = this.config
-    const d = headSize(c)
-    const count = x.shape[0]
-    const group = c.numHeads / c.numKvHeads
-    // [count, heads·d] → [heads, count, d]
-    const heads = (t: tf.Tensor2D, n: number): tf.Tensor3D => tf.transpose(tf.reshape(t, [count, n, d]), [1, 0, 2])
-    const q = rotary(heads(tf.matMul(x, b.q), c.numHeads), cos, sin)
-    const kNew = rotary(heads(tf.matMul(x, b.k), c.numKvHeads), cos, sin)
-    const vNew = heads(tf.matMul(x, b.v), c.numKvHeads)
-    const k = cached === undefined ? kNew : tf.concat([cached.k, kNew], 1)
-    const v = cached === undefined ? vNew : tf.concat([cached.v, vNew], 1)
-    next.push({ k, v })
-    const total = k.shape[1]
-    // Query head h reads KV head ⌊h / group⌋: heads h = kv·group + g line up as [kv, g·count] rows against KV head kv.
-    const qg = tf.reshape(q, [c.numKvHeads, group * count, d])
-    const scores = tf.reshape(tf.mul(tf.matMul(qg, k, false, true), tf.scalar(1 / Math.sqrt(d))), [c.numKvHeads, group, count, total])
-    const probs = tf.reshape(tf.softmax(tf.add(scores, mask)), [c.numKvHeads, group * count, total])
-    const out = tf.reshape(tf.matMul(probs, v), [c.numHeads, count, d])
-    return tf.reshape(tf.transpose(out, [1, 0, 2]), [count, c.hiddenSize])
   }
 }
 
@@ -326,30 +276,8 @@ class TfjsKvSession implements KvSession {
    */
   async forward(input: SpanInput): Promise<Float32Array> {
     this.#checkOpen()
-    const { config, span } = this.#model
-    const count = checkSpanInput(config, span, input)
-    if (this.#length + count > this.#maxTokens) {
-      throw new RangeError(`${count} more positions would pass the session's ${this.#maxTokens} (it holds ${this.#length})`)
-    }
-    // A copy into a fresh Int32Array lets `run` tell ids from hidden states by type, whatever array a caller passed.
-    const x = 'tokens' in input ? Int32Array.from(input.tokens) : input.hidden
-    // tidy frees every intermediate; the output and the new cache are kept, and only once the whole span has run.
-    let ran: { out: tf.Tensor2D; cache: LayerCache[] } | undefined
-    tf.tidy(() => {
-      ran = this.#model.run(x instanceof Int32Array ? x : tf.tensor2d(x, [count, config.hiddenSize]), this.#length, this.#cache)
-      tf.keep(ran.out)
-      for (const { k, v } of ran.cache) {
-        tf.keep(k)
-        tf.keep(v)
-      }
-    })
-    const { out, cache } = ran!
-    // The new cache is committed only now, after the whole span ran: a failed forward leaves the session as it was.
-    this.#replaceCache(cache)
-    this.#length += count
-    const result = (out.dataSync() as Float32Array).slice()
-    out.dispose()
-    return result
+    // One session's step is a batch of one: the span's one way through its blocks.
+    return (await this.#model.forwardMany([{ session: this, input }]))[0] as Float32Array
   }
 
   /**
@@ -410,20 +338,17 @@ class TfjsKvSession implements KvSession {
   }
 }
 
-/** Rotary positions on rows [rows, heads, d] with per-row cos and sin [rows, 1, d]. */
-function rotaryRows(x: tf.Tensor3D, cos: tf.Tensor3D, sin: tf.Tensor3D): tf.Tensor3D {
-  const half = x.shape[2] / 2
-  const [lo, hi] = tf.split(x, [half, half], 2)
-  return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(hi!), lo!], 2), sin))
-}
 
-/** RMSNorm as Llama's: x · rsqrt(mean(x²) + eps) · w over the last axis. */
-function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+/** RMSNorm as Llama's: x · rsqrt(mean(x²) + eps) · w over the last axis (the training forward's too). */
+export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), tf.scalar(eps)))), w)
 }
 
-/** Rotary positions on [heads, count, d]: x·cos + rotateHalf(x)·sin, rotateHalf(x) = [-x[d/2:], x[:d/2]]. */
-function rotary(x: tf.Tensor3D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor3D {
+/**
+ * Rotary positions on rows [rows, heads, d] with per-row cos and sin [rows, 1, d]: x·cos + rotateHalf(x)·sin,
+ * rotateHalf(x) = [-x[d/2:], x[:d/2]].
+ */
+function rotary(x: tf.Tensor3D, cos: tf.Tensor3D, sin: tf.Tensor3D): tf.Tensor3D {
   const half = x.shape[2] / 2
   const [lo, hi] = tf.split(x, [half, half], 2)
   return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(hi!), lo!], 2), sin))
@@ -433,7 +358,7 @@ function rotary(x: tf.Tensor3D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor3D
  * cos and sin of the rotary angle pos·θ^(-2i/d) for every position and i < d/2, duplicated over d (Hugging Face
  * Llama's concat(freqs, freqs)); each [maxPositions, d].
  */
-function rotaryTables(c: TransformerConfig): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+export function rotaryTables(c: TransformerConfig): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
   const d = headSize(c)
   const half = d / 2
   // The inverse frequencies are float32, as Hugging Face's, so the angles match theirs.
@@ -451,10 +376,13 @@ function rotaryTables(c: TransformerConfig): { cos: tf.Tensor2D; sin: tf.Tensor2
   return { cos: tf.tensor2d(cos, [c.maxPositions, d]), sin: tf.tensor2d(sin, [c.maxPositions, d]) }
 }
 
-/** Additive mask [count, start + count]: new position i (absolute start + i) sees positions ≤ start + i. */
-function causalMask(start: number, count: number): tf.Tensor2D {
+/**
+ * Additive mask [count, start + count]: new position i (absolute start + i) sees positions ≤ start + i. The hidden ones
+ * get -1e9, not -Infinity: softmax gives them the same 0, and training's gradient through it stays finite.
+ */
+export function causalMask(start: number, count: number): tf.Tensor2D {
   const total = start + count
   const mask = new Float32Array(count * total)
-  for (let i = 0; i < count; i++) mask.fill(Number.NEGATIVE_INFINITY, i * total + start + i + 1, (i + 1) * total)
+  for (let i = 0; i < count; i++) mask.fill(-1e9, i * total + start + i + 1, (i + 1) * total)
   return tf.tensor2d(mask, [count, total])
 }

@@ -579,17 +579,19 @@ class Worker:
         self.transformers[tid] = TransformerSpan(self.torch, cfg, parse_span(req.get("span"), cfg), self.device)
         return {}, []
 
-    def op_transformer_put(self, req, bufs):
-        """Pieces of tensors: `pieces` lists {name, offset} of each float32 buffer, in order."""
-        span = self._transformer(req, ready=False)
+    def _put_pieces(self, target, req, bufs):
+        """Pieces of tensors into a span or trainer: `pieces` lists {name, offset} of each float32 buffer, in order."""
         pieces = req.get("pieces")
         if not isinstance(pieces, list) or len(pieces) != len(bufs):
             raise WorkerError("InvalidModelSpecError", f"pieces must list one {{name, offset}} per buffer ({len(bufs)})")
         for piece, values in zip(pieces, bufs):
             if not isinstance(piece, dict) or values.dtype != self.np.float32:
                 raise WorkerError("InvalidModelSpecError", "each piece is {name, offset} with a float32 buffer")
-            span.put(piece.get("name"), piece.get("offset"), values)
+            target.put(piece.get("name"), piece.get("offset"), values)
         return {}, []
+
+    def op_transformer_put(self, req, bufs):
+        return self._put_pieces(self._transformer(req, ready=False), req, bufs)
 
     def op_transformer_ready(self, req, bufs):
         self._transformer(req, ready=False).finish()
@@ -625,16 +627,7 @@ class Worker:
         return {}, []
 
     def op_trainer_put(self, req, bufs):
-        """Pieces of tensors: `pieces` lists {name, offset} of each float32 buffer, in order."""
-        trainer = self._trainer(req, ready=False)
-        pieces = req.get("pieces")
-        if not isinstance(pieces, list) or len(pieces) != len(bufs):
-            raise WorkerError("InvalidModelSpecError", f"pieces must list one {{name, offset}} per buffer ({len(bufs)})")
-        for piece, values in zip(pieces, bufs):
-            if not isinstance(piece, dict) or values.dtype != self.np.float32:
-                raise WorkerError("InvalidModelSpecError", "each piece is {name, offset} with a float32 buffer")
-            trainer.put(piece.get("name"), piece.get("offset"), values)
-        return {}, []
+        return self._put_pieces(self._trainer(req, ready=False), req, bufs)
 
     def op_trainer_ready(self, req, bufs):
         self._trainer(req, ready=False).finish()

@@ -291,16 +291,11 @@ class TorchKvSession implements KvSession {
    *   KvSessionBusyError while another forward of this session runs
    */
   async forward(input: SpanInput): Promise<Float32Array> {
-    this.#checkOpen()
-    if (this.#busy) throw new KvSessionBusyError(`session ${this.sessionId} is running a forward; await it first`)
-    const { buffer, count } = this.#model.encodeInput(input)
-    if (this.#length + count > this.#maxTokens) {
-      throw new RangeError(`${count} positions after ${this.#length} pass the session's ${this.#maxTokens} (maxTokens)`)
-    }
+    const step = this.prepare(input)
     this.#busy = true
     try {
-      const out = await this.#model.run(this.#wireId, this.#length, this.#maxTokens, buffer)
-      this.#length += count
+      const out = await this.#model.run(step.wireId, step.start, step.maxTokens, step.buffer)
+      this.#length += step.count
       return out
     } finally {
       this.#busy = false

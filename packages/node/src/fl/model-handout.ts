@@ -9,6 +9,7 @@ import type { HandoutFetch, ModelHandout } from '@weft/fl-mesh'
 import { addFile, type CID, parseCid } from '@weft/store'
 import type { DiskStore } from '@weft/store/node'
 import type { BlockExchange } from '../components/block-exchange.js'
+import { readStoredFile } from '../store-read.js'
 
 interface Held {
   holders: number
@@ -45,14 +46,7 @@ export function blockStoreHandout(store: DiskStore, exchange: BlockExchange): Mo
     const stat = await store.stat(root)
     if (stat === undefined || stat.kind !== 'file') throw new Error(`${root} is not a file`)
     if (stat.size > maxBytes) throw new Error(`${root} is ${stat.size} bytes; a model hand-out may be at most ${maxBytes}`)
-    const out = new Uint8Array(stat.size)
-    let at = 0
-    for await (const chunk of store.cat(root)) {
-      if (at + chunk.byteLength > out.byteLength) throw new Error(`${root} holds more bytes than its ${stat.size}`)
-      out.set(chunk, at)
-      at += chunk.byteLength
-    }
-    return out
+    return readStoredFile(store, root, stat.size)
   }
 
   return {

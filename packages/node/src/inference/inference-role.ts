@@ -13,6 +13,7 @@ import type { DiskStore } from '@weft/store/node'
 import type { Logger } from 'pino'
 import type { BlockExchange } from '../components/block-exchange.js'
 import type { PeerTable } from '../peer-table.js'
+import { readStoredFile } from '../store-read.js'
 
 /** The round trip assumed for a server known only from its ad (no connection to measure it on). */
 const UNMEASURED_RTT_MS = 50
@@ -180,13 +181,7 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
     }
     if (stat === undefined || stat.kind !== 'file') throw new InferenceRequestError('bad-request', `model ${model} is not a file`, 'model')
     if (stat.size > MAX_CHECKPOINT_BYTES) throw new InferenceRequestError('bad-request', `model ${model} is ${stat.size} bytes; this node reads checkpoints up to ${MAX_CHECKPOINT_BYTES}`, 'model')
-    const bytes = new Uint8Array(stat.size)
-    let at = 0
-    for await (const chunk of store.cat(root)) {
-      if (at + chunk.byteLength > bytes.byteLength) throw new Error(`${model} holds more bytes than its ${stat.size}`)
-      bytes.set(chunk, at)
-      at += chunk.byteLength
-    }
+    const bytes = await readStoredFile(store, root, stat.size)
     try {
       return decodeLmCheckpoint(bytes)
     } catch (err) {

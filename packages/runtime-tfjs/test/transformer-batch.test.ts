@@ -1,9 +1,10 @@
 // Batched steps (forwardMany): several sessions of one span, at different positions and with different input
 // lengths, stepped as one batch give what each session's own forward gives; a bad batch changes no session.
 import * as tf from '@tensorflow/tfjs-core'
-import { initTransformerWeights, type KvSession, mulberry32, type NamedTensor, parseTransformerConfig, spanWeights, type TransformerSpan } from '@weft/runtime'
+import { initTransformerWeights, type KvSession, type NamedTensor, parseTransformerConfig, spanWeights, type TransformerSpan } from '@weft/runtime'
 import { type TfjsRuntime, tfjsRuntime } from '@weft/runtime-tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomIds, relativeError } from '../../runtime/test/transformer-fixtures.js'
 
 const CONFIG = parseTransformerConfig({ vocabSize: 50, hiddenSize: 32, intermediateSize: 64, numLayers: 3, numHeads: 4, numKvHeads: 2, maxPositions: 64 })
 const weights = initTransformerWeights(CONFIG, 3)
@@ -15,20 +16,7 @@ beforeAll(async () => {
 })
 afterAll(async () => engine?.dispose())
 
-const ids = (n: number, seed: number) => {
-  const rng = mulberry32(seed)
-  return Int32Array.from({ length: n }, () => rng.nextUint32() % CONFIG.vocabSize)
-}
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length)
-  let diff = 0
-  let scale = 1e-6
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)))
-    scale = Math.max(scale, Math.abs(b[i] as number))
-  }
-  return diff / scale
-}
+const ids = (n: number, seed: number): Int32Array => randomIds(n, seed, CONFIG.vocabSize)
 
 describe('tfjs forwardMany', () => {
   for (const span of [
@@ -58,11 +46,11 @@ describe('tfjs forwardMany', () => {
       expect(tf.memory().numTensors - before).toBe(2 * (span.blocks[1] - span.blocks[0]))
       for (const [i, n] of steps.entries()) {
         const expected = await alone[i]?.forward(input(n, 10 + i))
-        expect(maxRelDiff(out?.[i] as Float32Array, expected as Float32Array)).toBeLessThan(1e-5)
+        expect(relativeError(out?.[i] as Float32Array, expected as Float32Array)).toBeLessThan(1e-5)
         expect(batched[i]?.length).toBe((lengths[i] as number) + n)
       }
       // The next step of each, alone, still agrees: the batch left each cache as its own forward would.
-      for (const i of [0, 1, 2]) expect(maxRelDiff(await (batched[i] as KvSession).forward(input(1, 30)), (await alone[i]?.forward(input(1, 30))) as Float32Array)).toBeLessThan(1e-5)
+      for (const i of [0, 1, 2]) expect(relativeError(await (batched[i] as KvSession).forward(input(1, 30)), (await alone[i]?.forward(input(1, 30))) as Float32Array)).toBeLessThan(1e-5)
       model.dispose()
       single.dispose()
     })

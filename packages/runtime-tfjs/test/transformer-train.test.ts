@@ -5,12 +5,10 @@ import {
   mulberry32,
   type NamedTensor,
   parseTransformerConfig,
-  referenceTransformer,
-  spanWeights,
-  type TransformerConfig,
 } from '@weft/runtime'
 import { type TfjsRuntime, tfjsRuntime } from '@weft/runtime-tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { oracleLoss, randomIds, wideWeights } from '../../runtime/test/transformer-fixtures.js'
 
 const CONFIG = parseTransformerConfig({ vocabSize: 40, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, maxPositions: 32, tieEmbeddings: true })
 const WHOLE = { embed: true, blocks: [0, 2] as const, head: true }
@@ -21,44 +19,15 @@ beforeAll(async () => {
 })
 afterAll(async () => engine?.dispose())
 
-/** Weights wider than the init so the loss is far from uniform and a wrong formula shows. */
-function wide(c: TransformerConfig, seed: number): Map<string, NamedTensor> {
-  const w = initTransformerWeights(c, seed)
-  for (const [name, t] of w) if (t.shape.length > 1) w.set(name, { shape: t.shape, data: t.data.map((v) => v * 5) })
-  return w
-}
-
-function sequences(batch: number, length: number, seed: number): Int32Array {
-  const rng = mulberry32(seed)
-  return Int32Array.from({ length: batch * length }, () => rng.nextUint32() % CONFIG.vocabSize)
-}
-
-/** Mean next-token cross-entropy from the oracle's logits, in float64. */
-async function oracleLoss(weights: Map<string, NamedTensor>, tokens: Int32Array, batch: number): Promise<number> {
-  const model = referenceTransformer(CONFIG, WHOLE, spanWeights(CONFIG, WHOLE, weights))
-  const length = tokens.length / batch
-  let sum = 0
-  for (let b = 0; b < batch; b++) {
-    const seq = tokens.subarray(b * length, (b + 1) * length)
-    const logits = await model.openSession(`s${b}`).forward({ tokens: seq.subarray(0, length - 1) })
-    for (let p = 0; p < length - 1; p++) {
-      const row = logits.subarray(p * CONFIG.vocabSize, (p + 1) * CONFIG.vocabSize)
-      const max = Math.max(...row)
-      const lse = max + Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0))
-      sum += lse - (row[seq[p + 1] as number] as number)
-    }
-  }
-  model.dispose()
-  return sum / (batch * (length - 1))
-}
+const sequences = (batch: number, length: number, seed: number): Int32Array => randomIds(batch * length, seed, CONFIG.vocabSize)
 
 describe('tfjs transformer training', () => {
   it('computes the oracle’s loss; at the 0.02 init the loss is about ln(vocab)', async () => {
-    const weights = wide(CONFIG, 1)
+    const weights = wideWeights(CONFIG, 1)
     const tokens = sequences(3, 9, 2)
     const trainer = await engine.createTransformerTrainer(CONFIG, weights, { learningRate: 1e-3 })
     const loss = await trainer.evaluate(tokens, 3)
-    expect(Math.abs(loss - (await oracleLoss(weights, tokens, 3)))).toBeLessThan(1e-4 * Math.max(1, loss))
+    expect(Math.abs(loss - (await oracleLoss(CONFIG, weights, tokens, 3)))).toBeLessThan(1e-4 * Math.max(1, loss))
     trainer.dispose()
     const fresh = await engine.createTransformerTrainer(CONFIG, initTransformerWeights(CONFIG, 1), { learningRate: 1e-3 })
     expect(Math.abs((await fresh.evaluate(tokens, 3)) - Math.log(CONFIG.vocabSize))).toBeLessThan(0.05)
@@ -68,7 +37,7 @@ describe('tfjs transformer training', () => {
   it('steps against the gradient: the first AdamW step moves each weight opposite to the finite-difference slope', async () => {
     // Adam's first step is -lr · g/|g| per weight (no decay, no clipping): its sign is the gradient's, through every
     // kernel on the path (embedding, norms, rotary, attention, SwiGLU, tied head).
-    const weights = wide(CONFIG, 4)
+    const weights = wideWeights(CONFIG, 4)
     const tokens = sequences(2, 7, 5)
     const trainer = await engine.createTransformerTrainer(CONFIG, weights, { learningRate: 1e-3, weightDecay: 0, clipNorm: 0 })
     await trainer.step(tokens, 2)
@@ -81,7 +50,7 @@ describe('tfjs transformer training', () => {
       for (let k = 0; k < 3; k++) {
         const i = rng.nextUint32() % t.data.length
         const nudged = (delta: number) => new Map(weights).set(name, { shape: t.shape, data: t.data.map((v, j) => (j === i ? v + delta : v)) })
-        const slope = ((await oracleLoss(nudged(1e-3), tokens, 2)) - (await oracleLoss(nudged(-1e-3), tokens, 2))) / 2e-3
+        const slope = ((await oracleLoss(CONFIG, nudged(1e-3), tokens, 2)) - (await oracleLoss(CONFIG, nudged(-1e-3), tokens, 2))) / 2e-3
         if (Math.abs(slope) < 1e-3) continue
         const moved = ((after.get(name) as NamedTensor).data[i] as number) - (t.data[i] as number)
         expect(Math.sign(moved), `${name}[${i}]: slope ${slope}, moved ${moved}`).toBe(-Math.sign(slope))

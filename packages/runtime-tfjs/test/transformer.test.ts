@@ -3,8 +3,6 @@
 import * as tf from '@tensorflow/tfjs-core'
 import {
   type BlockRangeModel,
-  initTransformerWeights,
-  mulberry32,
   type NamedTensor,
   parseTransformerConfig,
   referenceTransformer,
@@ -14,6 +12,7 @@ import {
 } from '@weft/runtime'
 import { type TfjsRuntime, tfjsRuntime } from '@weft/runtime-tfjs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { logitsOf, randomIds, relativeError, testWeights } from '../../runtime/test/transformer-fixtures.js'
 
 const small = parseTransformerConfig({
   vocabSize: 50,
@@ -29,47 +28,7 @@ const small = parseTransformerConfig({
 })
 const whole = (c: TransformerConfig): TransformerSpan => ({ embed: true, blocks: [0, c.numLayers], head: true })
 
-/**
- * Seeded weights of a whole model, wider than Hugging Face's initial ones (std 0.08, norms 1 ± 0.2) so attention is
- * far from uniform and the norm weights matter: a wrong rotary or norm then shows in the logits.
- */
-function testWeights(c: TransformerConfig, seed: number): Map<string, NamedTensor> {
-  const rng = mulberry32(seed ^ 0x5eed)
-  const weights = initTransformerWeights(c, seed)
-  for (const [name, t] of weights) {
-    const isNorm = t.shape.length === 1
-    const data = isNorm ? t.data.map(() => 1 + 0.4 * (rng.next() - 0.5)) : t.data.map((v) => v * 4)
-    weights.set(name, { shape: t.shape, data })
-  }
-  return weights
-}
-
-function tokens(n: number, seed: number, vocab = small.vocabSize): Int32Array {
-  const rng = mulberry32(seed)
-  return Int32Array.from({ length: n }, () => rng.nextUint32() % vocab)
-}
-
-/** Largest absolute difference, relative to the largest magnitude of `expected`. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length)
-  let diff = 0
-  let scale = 0
-  for (const [i, e] of expected.entries()) {
-    diff = Math.max(diff, Math.abs(actual[i]! - e))
-    scale = Math.max(scale, Math.abs(e))
-  }
-  return diff / scale
-}
-
-/** Forwards `ids` through a fresh session of `model` and closes it. */
-async function logitsOf(model: BlockRangeModel, ids: Int32Array): Promise<Float32Array> {
-  const s = model.openSession('once')
-  try {
-    return await s.forward({ tokens: ids })
-  } finally {
-    s.close()
-  }
-}
+const tokens = (n: number, seed: number): Int32Array => randomIds(n, seed, small.vocabSize)
 
 describe('tfjs transformer span', () => {
   let rt: TfjsRuntime

@@ -5,7 +5,6 @@ import {
   type BlockRangeModel,
   initTransformerWeights,
   type KvSession,
-  mulberry32,
   type NamedTensor,
   parseTransformerConfig,
   referenceTransformer,
@@ -15,6 +14,7 @@ import {
 } from '@weft/runtime'
 import { type TorchRuntime, TorchProcess, torchRuntime } from '@weft/runtime-torch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomIds, relativeError } from '../../runtime/test/transformer-fixtures.js'
 import { torchAvailable, torchTestDevice } from './available.js'
 
 const CONFIG = parseTransformerConfig({ vocabSize: 50, hiddenSize: 32, intermediateSize: 64, numLayers: 3, numHeads: 4, numKvHeads: 2, maxPositions: 64 })
@@ -23,22 +23,7 @@ const weights = initTransformerWeights(CONFIG, 3)
 for (const [name, t] of weights) if (!name.includes('norm')) weights.set(name, { shape: t.shape, data: t.data.map((v) => v * 5) } as NamedTensor)
 const WHOLE: TransformerSpan = { embed: true, blocks: [0, 3], head: true }
 
-function ids(n: number, seed: number): Int32Array {
-  const rng = mulberry32(seed)
-  return Int32Array.from({ length: n }, () => rng.nextUint32() % CONFIG.vocabSize)
-}
-
-/** Largest absolute difference, relative to the largest magnitude of `expected`. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length)
-  let diff = 0
-  let scale = 1e-6
-  for (const [i, e] of expected.entries()) {
-    diff = Math.max(diff, Math.abs(actual[i]! - e))
-    scale = Math.max(scale, Math.abs(e))
-  }
-  return diff / scale
-}
+const ids = (n: number, seed: number): Int32Array => randomIds(n, seed, CONFIG.vocabSize)
 
 describe.skipIf(!torchAvailable)(`torch forwardMany (${torchTestDevice})`, () => {
   let rt: TorchRuntime

@@ -3,17 +3,14 @@
 // as a span, and bad batches and bad requests refused with the worker still up.
 import {
   initTransformerWeights,
-  mulberry32,
-  type NamedTensor,
   parseTransformerConfig,
-  referenceTransformer,
-  spanWeights,
   type TransformerConfig,
   transformerTensorNames,
 } from '@weft/runtime'
 import { type TfjsRuntime, tfjsRuntime } from '@weft/runtime-tfjs'
 import { type TorchRuntime, TorchProcess, torchRuntime } from '@weft/runtime-torch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { oracleLoss, randomIds, relativeError, wideWeights } from '../../runtime/test/transformer-fixtures.js'
 import { torchAvailable, torchTestDevice } from './available.js'
 
 const CONFIG = parseTransformerConfig({ vocabSize: 40, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, maxPositions: 32, tieEmbeddings: true })
@@ -21,48 +18,7 @@ const CONFIG = parseTransformerConfig({ vocabSize: 40, hiddenSize: 32, intermedi
 const UNTIED = parseTransformerConfig({ ...CONFIG, numKvHeads: 4, tieEmbeddings: false })
 const whole = (c: TransformerConfig) => ({ embed: true, blocks: [0, c.numLayers] as const, head: true })
 
-/** Weights wider than the init so the loss is far from uniform and a wrong formula shows. */
-function wide(c: TransformerConfig, seed: number): Map<string, NamedTensor> {
-  const w = initTransformerWeights(c, seed)
-  for (const [name, t] of w) if (t.shape.length > 1) w.set(name, { shape: t.shape, data: t.data.map((v) => v * 5) })
-  return w
-}
-
-function sequences(batch: number, length: number, seed: number, vocab = CONFIG.vocabSize): Int32Array {
-  const rng = mulberry32(seed)
-  return Int32Array.from({ length: batch * length }, () => rng.nextUint32() % vocab)
-}
-
-/** Mean next-token cross-entropy from the oracle's logits, in float64. */
-async function oracleLoss(c: TransformerConfig, weights: Map<string, NamedTensor>, tokens: Int32Array, batch: number): Promise<number> {
-  const model = referenceTransformer(c, whole(c), spanWeights(c, whole(c), weights))
-  const length = tokens.length / batch
-  let sum = 0
-  for (let b = 0; b < batch; b++) {
-    const seq = tokens.subarray(b * length, (b + 1) * length)
-    const logits = await model.openSession(`s${b}`).forward({ tokens: seq.subarray(0, length - 1) })
-    for (let p = 0; p < length - 1; p++) {
-      const row = logits.subarray(p * c.vocabSize, (p + 1) * c.vocabSize)
-      const max = Math.max(...row)
-      const lse = max + Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0))
-      sum += lse - (row[seq[p + 1] as number] as number)
-    }
-  }
-  model.dispose()
-  return sum / (batch * (length - 1))
-}
-
-/** Largest absolute difference, relative to the largest magnitude of `expected`. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length)
-  let diff = 0
-  let scale = 0
-  for (const [i, e] of expected.entries()) {
-    diff = Math.max(diff, Math.abs(actual[i]! - e))
-    scale = Math.max(scale, Math.abs(e))
-  }
-  return diff / scale
-}
+const sequences = (batch: number, length: number, seed: number, vocab = CONFIG.vocabSize): Int32Array => randomIds(batch * length, seed, vocab)
 
 describe.skipIf(!torchAvailable)(`torch transformer training (${torchTestDevice})`, () => {
   let torch: TorchRuntime
@@ -80,7 +36,7 @@ describe.skipIf(!torchAvailable)(`torch transformer training (${torchTestDevice}
 
   it('evaluates the tfjs trainer’s and the oracle’s loss; hands back its weights unchanged before a step', async () => {
     for (const c of [CONFIG, UNTIED]) {
-      const weights = wide(c, 1)
+      const weights = wideWeights(c, 1)
       const tokens = sequences(3, 9, 2)
       const trainers = [await torch.createTransformerTrainer(c, weights, { learningRate: 1e-3 }), await tfjs.createTransformerTrainer(c, weights, { learningRate: 1e-3 })]
       const [loss, tfjsLoss] = await Promise.all(trainers.map((t) => t.evaluate(tokens, 3)))
@@ -103,7 +59,7 @@ describe.skipIf(!torchAvailable)(`torch transformer training (${torchTestDevice}
     // whatever |g|) amplifies the difference: 3.6e-4 at worst (layer 0's up_proj, tied config). Hence 2e-6 and 1e-3.
     const schedule = [2e-3, 4e-3, 3e-3, 2e-3, 1e-3]
     for (const c of [CONFIG, UNTIED]) {
-      const weights = wide(c, 4)
+      const weights = wideWeights(c, 4)
       const options = { learningRate: 1e-3, weightDecay: 0.1, clipNorm: 1 }
       const trainers = [await torch.createTransformerTrainer(c, weights, options), await tfjs.createTransformerTrainer(c, weights, options)]
       for (const [i, lr] of schedule.entries()) {

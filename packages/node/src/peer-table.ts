@@ -168,10 +168,14 @@ class DefaultPeerTable implements PeerTable {
     else this.#connected.delete(peerId)
     const entry = this.#peers.get(peerId)
     if (entry === undefined) return
-    if (!connected && entry.status === 'alive') {
+    if (!connected) {
+      // Recorded even for a peer already gone by expiry (its ads were late under load): an ad it issued before the
+      // connection dropped, relayed to us afterwards, must not bring a dead peer back.
       this.#disconnectedAt.set(peerId, this.#components.now())
-      this.#markGone({ ...entry, connected: false }, 'disconnected')
-      return
+      if (entry.status === 'alive') {
+        this.#markGone({ ...entry, connected: false }, 'disconnected')
+        return
+      }
     }
     this.#peers.set(peerId, { ...entry, connected })
   }

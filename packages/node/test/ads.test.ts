@@ -110,6 +110,30 @@ describe('the peer table', () => {
     state.close()
   })
 
+  it('does not revive a peer that expired before its connection dropped on an ad it issued before the drop', async () => {
+    let now = NOW
+    const table = createPeerTable('self', { state: openNodeState(':memory:'), now: () => now })
+    const { key, peerId, ad } = await makeAd(1n, { issued: NOW })
+    const adAt = async (seq: bigint, issued: number) => {
+      const next = create(ResourceAdSchema, { ...ad, seq, issuedAtMs: BigInt(issued), expiresAtMs: BigInt(issued + 2_000) })
+      return { ad: next, bytes: await signAd(next, key) }
+    }
+    const first = await adAt(1n, NOW)
+    now = NOW + 10
+    expect(table.accept(first.ad, first.bytes)).toEqual({ accepted: true, isNew: true })
+    table.setConnected(peerId, true)
+    // A busy node sees the ad expire while the connection still stands, then the connection drops (the peer died).
+    now = NOW + 2_100
+    expect(table.sweep().map((e) => e.goneReason)).toEqual(['expired'])
+    now = NOW + 2_200
+    table.setConnected(peerId, false)
+    // An ad the dead peer issued before the drop, still valid, reaches us late through a relay: the peer stays gone.
+    const relayed = await adAt(2n, NOW + 1_500)
+    now = NOW + 2_400
+    expect(table.accept(relayed.ad, relayed.bytes)).toEqual({ accepted: false, reason: 'predates-disconnect' })
+    expect(table.get(peerId)).toMatchObject({ status: 'gone', goneReason: 'expired' })
+  })
+
   it('does not revive a disconnected peer on an ad it issued before it went, but does on a later one', async () => {
     let now = NOW
     const table = createPeerTable('self', { state: openNodeState(':memory:'), now: () => now })

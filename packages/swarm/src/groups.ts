@@ -1,0 +1,89 @@
+// Matchmaking without a matchmaker: every peer computes its averaging group for an outer step from the live member
+// list, and the groups change every step so that they mix the whole swarm in O(log n) steps (Moshpit SGD's grid).
+
+/** A live member as the group computation needs it. */
+export interface GroupMember {
+  readonly peer: string
+  /** Declared bandwidth, bytes per second: a member's shard of the all-reduce is proportional to it. */
+  readonly bandwidth: number
+}
+
+/** A peer's averaging group for one outer step. */
+export interface Group {
+  /** Names the group for this step: the swarm, the step and the grid coordinates its members share. */
+  readonly key: string
+  /** Members in peer-id order, the caller included. */
+  readonly members: readonly GroupMember[]
+}
+
+/** The grid's dimensions for n members in groups of g: ⌈log_g n⌉, at least 1. */
+export function gridDimensions(n: number, groupSize: number): number {
+  let d = 1
+  let cells = groupSize
+  while (cells < n) {
+    cells *= groupSize
+    d++
+  }
+  return d
+}
+
+/**
+ * The group of `self` for outer step `step`. Members are laid out in peer-id order on a grid of d = ⌈log_g n⌉
+ * dimensions with g cells each (member i at the digits of i in base g); at step t a group is the members that share
+ * every coordinate but dimension t mod d. After d steps with every member present each member's value has met every
+ * other's: for n = g^d exact averages within groups give the swarm's mean (the tests check it).
+ * @throws RangeError when `self` is not among the members or the group size is below 2
+ */
+export function groupFor(swarm: string, step: number, self: string, members: readonly GroupMember[], groupSize: number): Group {
+  if (!Number.isInteger(groupSize) || groupSize < 2) throw new RangeError(`groupSize must be an integer ≥ 2, got ${groupSize}`)
+  const sorted = [...members].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
+  const index = sorted.findIndex((m) => m.peer === self)
+  if (index < 0) throw new RangeError(`${self} is not among the ${members.length} members`)
+  const d = gridDimensions(sorted.length, groupSize)
+  const dim = step % d
+  const coords = (i: number): number[] => Array.from({ length: d }, (_, k) => Math.floor(i / groupSize ** k) % groupSize)
+  const mine = coords(index)
+  const shares = (i: number): boolean => coords(i).every((c, k) => k === dim || c === mine[k])
+  const group = sorted.filter((_, i) => shares(i))
+  const fixed = mine.map((c, k) => (k === dim ? '*' : String(c))).join('.')
+  return { key: `${swarm}/${step}/${fixed}`, members: group }
+}
+
+/** One contiguous range of the flat parameter vector, reduced by one member. */
+export interface Part {
+  /** Index of the part in the group's layout. */
+  readonly index: number
+  /** The member that reduces it. */
+  readonly owner: string
+  readonly offset: number
+  readonly length: number
+}
+
+/**
+ * Cuts a vector of `length` values into shards proportional to each member's bandwidth (a butterfly all-reduce: each
+ * member reduces one shard), and each shard into parts of at most `maxPartValues` values, so a message stays far below
+ * the mesh's 4 MiB frame. A member with a shard of 0 values (tiny bandwidth against a short vector) owns no part.
+ * @throws RangeError for no members, a negative length or a bandwidth that is not positive and finite
+ */
+export function partsOf(length: number, members: readonly GroupMember[], maxPartValues: number): Part[] {
+  if (members.length === 0) throw new RangeError('a group has at least one member')
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`)
+  if (!Number.isSafeInteger(maxPartValues) || maxPartValues < 1) throw new RangeError(`maxPartValues must be a positive integer, got ${maxPartValues}`)
+  let total = 0
+  for (const m of members) {
+    if (!Number.isFinite(m.bandwidth) || m.bandwidth <= 0) throw new RangeError(`${m.peer} declares bandwidth ${m.bandwidth}`)
+    total += m.bandwidth
+  }
+  const parts: Part[] = []
+  let cumulative = 0
+  let start = 0
+  for (const [i, m] of members.entries()) {
+    cumulative += m.bandwidth
+    const end = i === members.length - 1 ? length : Math.round((length * cumulative) / total)
+    for (let offset = start; offset < end; offset += maxPartValues) {
+      parts.push({ index: parts.length, owner: m.peer, offset, length: Math.min(maxPartValues, end - offset) })
+    }
+    start = end
+  }
+  return parts
+}

@@ -1,0 +1,33 @@
+// Public API of @weft/swarm (hand-written list of exports): serverless distributed training, browser-safe.
+export {
+  type AllReduceInit,
+  type AllReduceResult,
+  allReduce,
+  type Contribution,
+  layoutFor,
+  MAX_PART_VALUES,
+  type OwnerStep,
+  PartServer,
+  type PartServerInit,
+  type ReductionRule,
+  reduceContributions,
+  rmsDistance,
+} from './allreduce.js'
+export { decodePart, encodePart, maxPartBytes, type PartCompression, PartEncoder } from './codec.js'
+export { type Group, type GroupMember, groupFor, gridDimensions, type Part, partsOf } from './groups.js'
+export { MemoryHub } from './memory-transport.js'
+export { MemberTable, type MemberView } from './members.js'
+export { applyOuterStep, type OuterState } from './outer.js'
+export { type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmPeerInit, type SwarmTrainer, startSwarmPeer } from './peer.js'
+export { runSwarmSimulation, type SwarmSimulationInit, type SwarmSimulationResult } from './simulate.js'
+export { InvalidSwarmSpecError, outerSteps, parseSwarmSpec, type SwarmSpec, type SwarmSpecInput } from './spec.js'
+export { type PoolTrainerInit, poolTrainer } from './trainer.js'
+export {
+  PartRefusedError,
+  type PartRequest,
+  type PartResponse,
+  type ProgressReport,
+  type SwarmState,
+  type SwarmStateStore,
+  type SwarmTransport,
+} from './transport.js'

@@ -1,0 +1,411 @@
+// A swarm peer: trains from its outer parameters on its own data until the swarm together has processed the step's
+// target samples, averages with its group for that step, applies the outer step, and goes on; no peer is special.
+// The simulator and a node run this same code over different transports.
+import { allReduce, layoutFor, type OwnerStep, PartServer, rmsDistance } from './allreduce.js'
+import { PartEncoder } from './codec.js'
+import { groupFor } from './groups.js'
+import { MemberTable } from './members.js'
+import { applyOuterStep, type OuterState } from './outer.js'
+import { outerSteps, type SwarmSpec } from './spec.js'
+import type { ProgressReport, SwarmState, SwarmStateStore, SwarmTransport } from './transport.js'
+
+/** What a peer trains with: an engine behind the runtime contract, and its own data. */
+export interface SwarmTrainer {
+  readonly paramCount: number
+  /** The swarm's seeded initial parameters (every peer computes the same). */
+  initialParams(): Promise<Float32Array>
+  /** Runs `steps` inner steps from `params`; `round` varies the order of the data between calls. */
+  train(params: Float32Array, steps: number, round: number, signal: AbortSignal): Promise<{ params: Float32Array; loss: number }>
+  /** Accuracy of `params` on the peer's test set; absent when it holds none. */
+  evaluate?(params: Float32Array): Promise<{ loss: number; accuracy: number }>
+}
+
+/** One finished outer step, as the peer saw it. */
+export interface StepRecord {
+  readonly step: number
+  /** Members in the peer's group, itself included, and the group's key. */
+  readonly group: string
+  readonly groupSize: number
+  /** Fewest members whose values went into a part of the group's mean. */
+  readonly contributors: number
+  readonly failedParts: number
+  /** Samples this peer processed in the step and the inner steps they took. */
+  readonly samples: number
+  readonly innerSteps: number
+  readonly loss: number
+  readonly accuracy: number
+  /** RMS distance of the peer's parameters from its group's mean before the outer step. */
+  readonly consensusDistance: number
+  /** RMS length of the pseudo-gradient the outer step applied. */
+  readonly pseudoGradient: number
+  readonly bytesSent: number
+  readonly bytesReceived: number
+  /** Seconds training, averaging and in the whole step. */
+  readonly trainSeconds: number
+  readonly averageSeconds: number
+  readonly wallSeconds: number
+}
+
+export type SwarmPeerEvent =
+  | { readonly type: 'joined'; readonly step: number; readonly from: string | undefined }
+  | { readonly type: 'step'; readonly record: StepRecord }
+  | { readonly type: 'caught-up'; readonly step: number; readonly from: string }
+  | { readonly type: 'offence'; readonly peer: string; readonly reason: string }
+  | { readonly type: 'done'; readonly step: number }
+
+export interface SwarmPeerInit {
+  /** The swarm's id (every member uses the same). */
+  readonly swarm: string
+  readonly spec: SwarmSpec
+  readonly transport: SwarmTransport
+  readonly trainer: SwarmTrainer
+  /** Where outer states are kept for joiners; without one this peer neither saves nor fetches state. */
+  readonly states?: SwarmStateStore
+  /** Fetch the swarm's latest state before training (a late joiner); otherwise start from the seeded parameters. */
+  readonly join?: boolean
+  /** Declared bandwidth, bytes per second (default 100 MB/s). */
+  readonly bandwidth?: number
+  readonly onEvent?: (event: SwarmPeerEvent) => void
+  readonly now?: () => number
+  /** How long a joiner waits to hear of a member's state (default: the member expiry). */
+  readonly joinWaitMs?: number
+}
+
+/** A running peer. */
+export interface SwarmPeer {
+  readonly swarm: string
+  readonly spec: SwarmSpec
+  /** The outer step the peer is in. */
+  readonly step: number
+  readonly totalSteps: number
+  readonly members: MemberTable
+  readonly records: readonly StepRecord[]
+  /** The peer's outer parameters (a copy). */
+  params(): Float32Array
+  /** Seconds spent training and since it started. */
+  readonly utilisation: { readonly trainSeconds: number; readonly wallSeconds: number }
+  readonly bytes: { readonly sent: number; readonly received: number }
+  /** Resolves when the swarm is done or the peer left; rejects on a failure. */
+  readonly done: Promise<void>
+  /** Leaves cleanly: tells the members, stops after the current chunk. */
+  leave(): Promise<void>
+}
+
+const DEFAULT_BANDWIDTH = 100e6
+/** A peer that finished its share and waits for the others trains this fraction of a share meanwhile. */
+const EXTRA_FRACTION = 0.1
+
+/** Starts a swarm peer. */
+export function startSwarmPeer(init: SwarmPeerInit): SwarmPeer {
+  return new Peer(init)
+}
+
+class Peer implements SwarmPeer {
+  readonly swarm: string
+  readonly spec: SwarmSpec
+  readonly totalSteps: number
+  readonly members: MemberTable
+  readonly records: StepRecord[] = []
+  readonly done: Promise<void>
+  step = 0
+  readonly #init: SwarmPeerInit
+  readonly #now: () => number
+  readonly #abort = new AbortController()
+  readonly #server: PartServer
+  readonly #views = new Map<number, OwnerStep>()
+  readonly #stepWaiters: (() => void)[] = []
+  readonly #reportWaiters: (() => void)[] = []
+  readonly #unsubscribe: () => void
+  readonly #unserve: () => void
+  readonly #bandwidth: number
+  #outer: OuterState | undefined
+  #stepSamples = 0
+  #totalSamples = 0
+  #loss = Number.NaN
+  #accuracy = Number.NaN
+  #consensus = Number.NaN
+  #stateCid = ''
+  #stateStep = 0
+  #trainSeconds = 0
+  readonly #startedAt: number
+  #sent = 0
+  #received = 0
+  #leaving = false
+
+  constructor(init: SwarmPeerInit) {
+    this.#init = init
+    this.swarm = init.swarm
+    this.spec = init.spec
+    this.totalSteps = outerSteps(init.spec)
+    this.#now = init.now ?? Date.now
+    this.#startedAt = this.#now()
+    this.#bandwidth = init.bandwidth ?? DEFAULT_BANDWIDTH
+    this.members = new MemberTable(init.transport.self, init.spec.memberExpiryMs, this.#now)
+    const { averaging } = init.spec
+    this.#server = new PartServer({
+      self: init.transport.self,
+      reduction: averaging.reduction,
+      trim: averaging.trim,
+      compression: averaging.compression,
+      partTimeoutMs: averaging.partTimeoutMs,
+      maxRmsDistance: averaging.maxRmsDistance,
+      maxWeight: init.spec.targetSamples,
+      stepView: (step) => this.#viewWhenReady(step),
+      onOffence: (peer, reason) => this.#offence(peer, reason),
+    })
+    this.#unsubscribe = init.transport.subscribe((report) => {
+      this.members.add(report)
+      for (const w of this.#reportWaiters.splice(0)) w()
+    })
+    this.#unserve = init.transport.serve((from, request) => this.#server.handle(from, request))
+    this.done = this.#run().finally(() => this.#close())
+  }
+
+  get utilisation() {
+    return { trainSeconds: this.#trainSeconds, wallSeconds: (this.#now() - this.#startedAt) / 1000 }
+  }
+
+  get bytes() {
+    return { sent: this.#sent, received: this.#received }
+  }
+
+  params(): Float32Array {
+    return new Float32Array(this.#outer?.params ?? [])
+  }
+
+  async leave(): Promise<void> {
+    this.#leaving = true
+    this.#abort.abort(new Error('left the swarm'))
+    await this.done.catch(() => undefined)
+  }
+
+  async #run(): Promise<void> {
+    const { spec, trainer } = this.#init
+    const signal = this.#abort.signal
+    let from: string | undefined
+    if (this.#init.join === true) from = await this.#joinState(signal)
+    else await this.#waitForPeers(signal)
+    if (this.#outer === undefined) this.#outer = { params: await trainer.initialParams(), momentum: new Float32Array(trainer.paramCount) }
+    this.#emit({ type: 'joined', step: this.step, from })
+    await this.#saveState()
+    await this.#publish()
+    const batch = spec.inner.batchSize
+    let round = this.#init.transport.self.length
+    try {
+      while (this.step < this.totalSteps && !signal.aborted) {
+        const stepStart = this.#now()
+        const outer = this.#outer
+        const stepAtStart = this.step
+        let params: Float32Array = new Float32Array(outer.params)
+        this.#stepSamples = 0
+        let innerSteps = 0
+        let trainSeconds = 0
+        let lossSum = 0
+        // The inner phase: this peer's share of the target, then small chunks while the others finish theirs.
+        const n = this.members.others().length + 1
+        let chunk = Math.max(1, Math.ceil(spec.targetSamples / (n * batch)))
+        for (;;) {
+          const ahead = this.members.aheadOf(this.step)
+          if (ahead !== undefined && ahead.stateStep > this.step + 1 && this.#init.states !== undefined) {
+            await this.#catchUp(ahead, signal)
+            break
+          }
+          if (this.#stepSamples + this.members.samplesIn(this.step, spec.targetSamples) >= spec.targetSamples) break
+          const t0 = this.#now()
+          const trained = await trainer.train(params, chunk, round++, signal)
+          const seconds = (this.#now() - t0) / 1000
+          trainSeconds += seconds
+          this.#trainSeconds += seconds
+          params = trained.params
+          innerSteps += chunk
+          lossSum += trained.loss * chunk
+          this.#stepSamples += chunk * batch
+          this.#totalSamples += chunk * batch
+          this.#loss = trained.loss
+          await this.#publish()
+          if (this.#stepSamples + this.members.samplesIn(this.step, spec.targetSamples) >= spec.targetSamples) break
+          // Wait a little for the others' reports before training more: about a tenth of what a share took.
+          await this.#waitForReports(Math.max(50, seconds * 1000 * EXTRA_FRACTION), signal)
+          chunk = Math.max(1, Math.ceil(chunk * EXTRA_FRACTION))
+        }
+        if (this.step !== stepAtStart) continue // caught up from a member's state
+        const averageStart = this.#now()
+        const view = this.#viewOf(this.step)
+        const result = await allReduce({
+          self: this.#init.transport.self,
+          view,
+          values: params,
+          weight: this.#stepSamples,
+          transport: this.#init.transport,
+          server: this.#server,
+          encoder: this.#encoder,
+          compression: spec.averaging.compression,
+          exchangeTimeoutMs: spec.averaging.partTimeoutMs * 2 + 10_000,
+          maxRmsDistance: spec.averaging.maxRmsDistance,
+          signal,
+        })
+        this.#sent += result.bytesSent
+        this.#received += result.bytesReceived
+        this.#consensus = rmsDistance(params, result.mean)
+        const pseudoGradient = applyOuterStep(spec.outer, outer, result.mean)
+        this.step++
+        this.#server.advance(this.step)
+        for (const w of this.#stepWaiters.splice(0)) w()
+        for (const old of this.#views.keys()) if (old < this.step - 1) this.#views.delete(old)
+        if (trainer.evaluate !== undefined && spec.evaluation !== undefined && (this.step % spec.evaluation.every === 0 || this.step === this.totalSteps)) {
+          this.#accuracy = (await trainer.evaluate(outer.params)).accuracy
+        }
+        await this.#saveState()
+        await this.#publish()
+        const record: StepRecord = {
+          step: this.step - 1,
+          group: view.group.key,
+          groupSize: view.group.members.length,
+          contributors: result.minContributors,
+          failedParts: result.failedParts,
+          samples: this.#stepSamples,
+          innerSteps,
+          loss: innerSteps > 0 ? lossSum / innerSteps : Number.NaN,
+          accuracy: this.#accuracy,
+          consensusDistance: this.#consensus,
+          pseudoGradient,
+          bytesSent: result.bytesSent,
+          bytesReceived: result.bytesReceived,
+          trainSeconds,
+          averageSeconds: (this.#now() - averageStart) / 1000,
+          wallSeconds: (this.#now() - stepStart) / 1000,
+        }
+        this.records.push(record)
+        this.#emit({ type: 'step', record })
+      }
+      if (!signal.aborted) this.#emit({ type: 'done', step: this.step })
+    } catch (err) {
+      if (!signal.aborted) throw err
+    }
+  }
+
+  #encoderValue: PartEncoder | undefined
+  get #encoder(): PartEncoder {
+    this.#encoderValue ??= new PartEncoder(this.spec.averaging.compression, this.#init.trainer.paramCount)
+    return this.#encoderValue
+  }
+
+  /** The step's group and layout, computed once from the member view when first needed (by this peer or a member). */
+  #viewOf(step: number): OwnerStep {
+    let view = this.#views.get(step)
+    if (view === undefined) {
+      const group = groupFor(this.swarm, step, this.#init.transport.self, this.members.groupMembers(this.#bandwidth), this.spec.averaging.groupSize)
+      view = { step, group, parts: layoutFor(group, this.#init.trainer.paramCount), reference: new Float32Array((this.#outer as OuterState).params) }
+      this.#views.set(step, view)
+    }
+    return view
+  }
+
+  /** A member's part for `step`: the view once this peer is in that step (waiting up to a part timeout for it). */
+  async #viewWhenReady(step: number): Promise<OwnerStep | undefined> {
+    if (step < this.step || this.#outer === undefined) return this.#views.get(step)
+    const deadline = this.#now() + this.spec.averaging.partTimeoutMs
+    while (this.step < step) {
+      if (this.#now() >= deadline || this.#abort.signal.aborted) return undefined
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - this.#now()))
+        this.#stepWaiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+    return this.step === step ? this.#viewOf(step) : this.#views.get(step)
+  }
+
+  #offence(peer: string, reason: string): void {
+    this.members.ban(peer, reason)
+    this.#emit({ type: 'offence', peer, reason })
+  }
+
+  async #waitForReports(ms: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.#reportWaiters.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  async #waitForPeers(signal: AbortSignal): Promise<void> {
+    const deadline = this.#now() + this.spec.memberExpiryMs * 4
+    while (this.members.others().length + 1 < this.spec.minPeers && this.#now() < deadline && !signal.aborted) {
+      await this.#publish()
+      await this.#waitForReports(500, signal)
+    }
+  }
+
+  async #joinState(signal: AbortSignal): Promise<string | undefined> {
+    const deadline = this.#now() + (this.#init.joinWaitMs ?? this.spec.memberExpiryMs)
+    while (this.#now() < deadline && !signal.aborted) {
+      const best = this.members.aheadOf(-1)
+      if (best !== undefined && this.#init.states !== undefined) {
+        await this.#adopt(best, signal)
+        return best.peer
+      }
+      await this.#waitForReports(Math.max(1, deadline - this.#now()), signal)
+    }
+    return undefined
+  }
+
+  async #catchUp(ahead: ProgressReport, signal: AbortSignal): Promise<void> {
+    await this.#adopt(ahead, signal)
+    this.#emit({ type: 'caught-up', step: this.step, from: ahead.peer })
+  }
+
+  async #adopt(holder: ProgressReport, signal: AbortSignal): Promise<void> {
+    const state = await (this.#init.states as SwarmStateStore).get(holder.stateCid, holder.peer, this.#init.trainer.paramCount, signal)
+    this.#outer = { params: new Float32Array(state.params), momentum: new Float32Array(state.momentum) }
+    this.step = state.step
+    this.#server.advance(this.step)
+    for (const w of this.#stepWaiters.splice(0)) w()
+  }
+
+  async #saveState(): Promise<void> {
+    const states = this.#init.states
+    if (states === undefined || this.#outer === undefined) return
+    const state: SwarmState = { step: this.step, swarmSamples: this.step * this.spec.targetSamples, params: this.#outer.params, momentum: this.#outer.momentum }
+    this.#stateCid = await states.put(state)
+    this.#stateStep = this.step
+  }
+
+  async #publish(leaving = false): Promise<void> {
+    const report: ProgressReport = {
+      peer: this.#init.transport.self,
+      step: this.step,
+      stepSamples: this.#stepSamples,
+      totalSamples: this.#totalSamples,
+      loss: this.#loss,
+      accuracy: this.#accuracy,
+      consensusDistance: this.#consensus,
+      bandwidth: this.#bandwidth,
+      stateCid: this.#stateCid,
+      stateStep: this.#stateStep,
+      leaving,
+    }
+    try {
+      await this.#init.transport.publish(report)
+    } catch {
+      // Gossip is best effort: the next report carries the same facts.
+    }
+  }
+
+  #emit(event: SwarmPeerEvent): void {
+    this.#init.onEvent?.(event)
+  }
+
+  async #close(): Promise<void> {
+    this.#unsubscribe()
+    this.#unserve()
+    this.#server.close()
+    await this.#publish(true)
+    void this.#leaving
+  }
+}

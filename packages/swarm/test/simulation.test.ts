@@ -1,0 +1,103 @@
+// The swarm simulator: virtual peers on one tfjs worker pool run the peer code over the in-memory network; they learn,
+// their models meet, and the swarm goes on when a peer dies mid-training and another joins late.
+import { inMemoryDataset } from '@weft/data'
+import { mulberry32, type TrainingPool } from '@weft/runtime'
+import { createWorkerPool } from '@weft/runtime-tfjs/node'
+import { parseSwarmSpec, runSwarmSimulation, type SwarmPeerEvent } from '@weft/swarm'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+/** 8×8 images of 4 classes: class k brightens row band k; pixel noise on top. */
+function bands(name: string, n: number, seed: number, classes?: readonly number[]) {
+  const rng = mulberry32(seed)
+  const data = new Uint8Array(n * 64)
+  const labels = new Int32Array(n)
+  for (let i = 0; i < n; i++) {
+    const k = classes === undefined ? Math.floor(rng.next() * 4) : (classes[Math.floor(rng.next() * classes.length)] as number)
+    labels[i] = k
+    for (let j = 0; j < 64; j++) data[i * 64 + j] = Math.min(255, (Math.floor(j / 16) === k ? 70 : 0) + Math.floor(rng.next() * 160))
+  }
+  return inMemoryDataset({ name, featureShape: [8, 8, 1], numClasses: 4, features: { dtype: 'uint8', data, scale: 1 / 255 }, labels })
+}
+
+// Non-IID shares: each peer sees mostly two of the four classes.
+const shares = [
+  [0, 1],
+  [1, 2],
+  [2, 3],
+  [3, 0],
+  [0, 2],
+].map((classes, i) => bands(`share-${i}`, 400, 10 + i, classes).toShared())
+const test = bands('test', 400, 99).toShared()
+
+const specOf = (extra: Record<string, unknown>) =>
+  parseSwarmSpec({
+    model: { architecture: 'mlp', inputShape: [8, 8, 1], numClasses: 4, hidden: [16] },
+    dataset: 'bands',
+    inner: { batchSize: 16, optimizer: { kind: 'adamw', lr: 0.005 } },
+    targetSamples: 4 * 10 * 16,
+    totalSamples: 4 * 10 * 16 * 20,
+    minPeers: 4,
+    evaluation: { dataset: 'test', every: 4 },
+    seed: 5,
+    ...extra,
+  })
+
+let pool: TrainingPool
+beforeAll(() => {
+  pool = createWorkerPool({ size: 1 })
+})
+afterAll(async () => {
+  await pool.close()
+})
+
+describe('the swarm simulator', () => {
+  it('4 peers with DiLoCo in groups of 2 learn what no share shows alone, and their models meet', async () => {
+    const result = await runSwarmSimulation({ spec: specOf({ averaging: { groupSize: 2 } }), shares: shares.slice(0, 4), test, pool })
+    for (const peer of result.peers) {
+      expect(peer.records).toHaveLength(20)
+      expect(peer.records.every((r) => r.groupSize === 2 && r.failedParts === 0)).toBe(true)
+      // Each peer's share holds two classes; the swarm's model tells all four apart.
+      expect(peer.accuracy).toBeGreaterThan(0.9)
+    }
+    // Groups change each step: every peer averaged with at least two different partners.
+    const keys = new Set(result.peers[0]?.records.map((r) => r.group.split('/').at(-1)))
+    expect(keys.size).toBe(2)
+    // The models meet: the spread between peers is small against the models' own size.
+    const [a, b] = [result.peers[0]?.params as Float32Array, result.peers[3]?.params as Float32Array]
+    let diff = 0
+    let norm = 0
+    for (let i = 0; i < a.length; i++) {
+      diff += ((a[i] as number) - (b[i] as number)) ** 2
+      norm += (a[i] as number) ** 2
+    }
+    expect(Math.sqrt(diff / norm)).toBeLessThan(0.2)
+  })
+
+  it('goes on when a peer dies mid-training, and a late joiner fetches the state and ends with the swarm’s model', async () => {
+    const events: [string, SwarmPeerEvent][] = []
+    const result = await runSwarmSimulation({
+      spec: specOf({ outer: { kind: 'average' }, averaging: { groupSize: 8, partTimeoutMs: 1_000 }, memberExpiryMs: 2_000 }),
+      shares,
+      test,
+      pool,
+      kill: [{ peer: 3, atStep: 2 }],
+      join: [{ peer: 4, atStep: 3 }],
+      onEvent: (peer, event) => events.push([peer, event]),
+    })
+    const [p0, p1, p2, dead, joiner] = result.peers
+    expect(dead?.killed).toBe(true)
+    for (const p of [p0, p1, p2]) expect(p?.records).toHaveLength(20)
+    // The joiner started from a member's saved state, not from scratch.
+    const joined = events.find(([peer, e]) => peer === joiner?.id && e.type === 'joined')?.[1]
+    expect(joined).toMatchObject({ type: 'joined' })
+    expect((joined as { step: number }).step).toBeGreaterThanOrEqual(3)
+    expect((joined as { from?: string }).from).toBeDefined()
+    // One group, plain averaging: after the last step every live peer holds the same model, the joiner's included.
+    for (const p of [p1, p2, joiner]) {
+      const diff = Math.max(...(p?.params ?? []).map((v, i) => Math.abs(v - (p0?.params[i] as number))))
+      expect(diff).toBeLessThan(1e-5)
+    }
+    // It still learned more than any two-class share can teach (at most 50% on the four-class test set).
+    expect(p0?.accuracy).toBeGreaterThan(0.6)
+  })
+})

@@ -155,4 +155,6 @@ export {
   type ServedSpan,
   ServedSpanSchema,
 } from './gen/weft/lm/v1/lm_pb.js'
+export * from './gen/weft/swarm/v1/swarm_pb.js'
+export { MAX_SWARM_GROUP_KEY, MAX_SWARM_ID, MAX_SWARM_PART_BYTES, MAX_SWARM_REPORT_BYTES, SWARM_PART, swarmTopic } from './swarm.js'
 export { LM_CLOSE, LM_FORWARD, LM_INFO, MAX_LM_MODEL_ID, MAX_LM_SESSION_ID, MAX_LM_STEP_BYTES } from './lm.js'

@@ -153,7 +153,8 @@ export function tensorValues<D extends TensorDType>(t: Tensor<D>): TensorValues[
   const size = DTYPE_BYTES[t.dtype]
   let d = t.data
   if (d.byteOffset % size !== 0) {
-    d = d.slice()
+    // A copy (not d.slice(): on a Node Buffer that is a view at the same unaligned offset).
+    d = new Uint8Array(d)
   }
   const n = d.byteLength / size
   switch (t.dtype) {

@@ -102,3 +102,14 @@ describe('float16', () => {
     expect(toFloat16Bits(-0)).toBe(0x8000)
   })
 })
+
+describe('tensorValues on an unaligned Node Buffer', () => {
+  it('copies the data (Buffer#slice would be a view at the same unaligned offset)', () => {
+    const encoded = encodeTensorSet([createTensor('x', 'float32', [3], Float32Array.from([1, 2, 3]))])
+    // A message received from the network: a Buffer view into a larger pool at an odd offset.
+    const pool = Buffer.alloc(encoded.length + 3)
+    pool.set(encoded, 1)
+    const [t] = decodeTensorSet(pool.subarray(1, 1 + encoded.length))
+    expect([...tensorValues(t as Tensor<'float32'>)]).toEqual([1, 2, 3])
+  })
+})

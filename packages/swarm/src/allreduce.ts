@@ -9,8 +9,8 @@ import { decodePart, encodePart, type PartCompression, type PartEncoder } from '
 import { type Group, type Part, partsOf } from './groups.js'
 import { PartRefusedError, type PartRequest, type PartResponse, type SwarmTransport } from './transport.js'
 
-/** Values per part: 1 MiB of float32, far below the mesh's 4 MiB messages. */
-export const MAX_PART_VALUES = 262_144
+/** Values per part: 768 KiB of float32, below a mesh RPC message (1 MiB by default) with room for the header. */
+export const MAX_PART_VALUES = 196_608
 
 /** How an owner reduces the parts it receives. */
 export interface ReductionRule {
@@ -249,6 +249,8 @@ export interface AllReduceInit {
   readonly exchangeTimeoutMs: number
   /** A reduction further than this (rms) from this member's outer parameters is refused (its own values kept). */
   readonly maxRmsDistance: number
+  /** An owner answered a malformed, non-finite or out-of-bounds reduction. */
+  readonly onOffence?: (peer: string, reason: string) => void
   readonly signal?: AbortSignal
 }
 
@@ -275,10 +277,20 @@ export async function allReduce(init: AllReduceInit): Promise<AllReduceResult> {
           response = await init.transport.exchange(part.owner, request, signal)
           bytesReceived += response.values.length
         }
-        const reduced = decodePart(init.compression, response.values, part.length)
+        let reduced: Float32Array
+        try {
+          reduced = decodePart(init.compression, response.values, part.length)
+        } catch (err) {
+          init.onOffence?.(part.owner, `answered a malformed reduction: ${(err as Error).message}`)
+          throw err
+        }
         // An owner's answer is checked like a member's part: finite (decodePart) and near this member's outer state.
         const distance = rmsDistance(reduced, view.reference.subarray(part.offset, part.offset + part.length))
-        if (distance > init.maxRmsDistance) throw new PartRefusedError(`the reduction lies ${distance.toPrecision(3)} rms from this peer's outer parameters`)
+        if (distance > init.maxRmsDistance) {
+          const reason = `answered a reduction ${distance.toPrecision(3)} rms from this peer's outer parameters (bound ${init.maxRmsDistance})`
+          if (part.owner !== self) init.onOffence?.(part.owner, reason)
+          throw new PartRefusedError(reason)
+        }
         mean.set(reduced, part.offset)
         minContributors = Math.min(minContributors, response.contributors)
       } catch (err) {

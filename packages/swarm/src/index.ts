@@ -16,6 +16,7 @@ export {
 export { decodePart, encodePart, maxPartBytes, type PartCompression, PartEncoder } from './codec.js'
 export { type Group, type GroupMember, groupFor, gridDimensions, type Part, partsOf } from './groups.js'
 export { MemoryHub } from './memory-transport.js'
+export { createMeshSwarmTransport, createSwarmRpcHost, type MeshSwarmTransportInit, type SwarmRpcHost } from './mesh-transport.js'
 export { MemberTable, type MemberView } from './members.js'
 export { applyOuterStep, type OuterState } from './outer.js'
 export { type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmPeerInit, type SwarmTrainer, startSwarmPeer } from './peer.js'

@@ -29,6 +29,8 @@ export interface StepRecord {
   /** Fewest members whose values went into a part of the group's mean. */
   readonly contributors: number
   readonly failedParts: number
+  /** Why parts failed: the owner and its refusal or the transport's error. */
+  readonly failures: readonly string[]
   /** Samples this peer processed in the step and the inner steps they took. */
   readonly samples: number
   readonly innerSteps: number
@@ -131,6 +133,7 @@ class Peer implements SwarmPeer {
   #sent = 0
   #received = 0
   #leaving = false
+  readonly #heartbeat: ReturnType<typeof setInterval>
 
   constructor(init: SwarmPeerInit) {
     this.#init = init
@@ -158,6 +161,9 @@ class Peer implements SwarmPeer {
       for (const w of this.#reportWaiters.splice(0)) w()
     })
     this.#unserve = init.transport.serve((from, request) => this.#server.handle(from, request))
+    // A report at least three times per member expiry, also while training or averaging takes long, keeps this
+    // peer in the others' member lists (and so their groups agree with its own).
+    this.#heartbeat = setInterval(() => void this.#publish(), Math.max(100, Math.floor(init.spec.memberExpiryMs / 3)))
     this.done = this.#run().finally(() => this.#close())
   }
 
@@ -242,6 +248,7 @@ class Peer implements SwarmPeer {
           compression: spec.averaging.compression,
           exchangeTimeoutMs: spec.averaging.partTimeoutMs * 2 + 10_000,
           maxRmsDistance: spec.averaging.maxRmsDistance,
+          onOffence: (peer, reason) => this.#offence(peer, reason),
           signal,
         })
         this.#sent += result.bytesSent
@@ -263,6 +270,7 @@ class Peer implements SwarmPeer {
           groupSize: view.group.members.length,
           contributors: result.minContributors,
           failedParts: result.failedParts,
+          failures: result.failures.map((f) => `${f.owner}: ${f.reason}`),
           samples: this.#stepSamples,
           innerSteps,
           loss: innerSteps > 0 ? lossSum / innerSteps : Number.NaN,
@@ -402,6 +410,7 @@ class Peer implements SwarmPeer {
   }
 
   async #close(): Promise<void> {
+    clearInterval(this.#heartbeat)
     this.#unsubscribe()
     this.#unserve()
     this.#server.close()

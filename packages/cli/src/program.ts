@@ -10,6 +10,7 @@ import { registerLmCommands } from './commands/lm.js'
 import { registerMeshCommands } from './commands/mesh.js'
 import { registerNodeCommands } from './commands/node.js'
 import { registerStoreCommands } from './commands/store.js'
+import { registerSwarmCommands } from './commands/swarm.js'
 import { registerTrainCommand } from './commands/train.js'
 
 /** Builds the program; each command group lives in `commands/<group>.ts`. */
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDataCommands(program)
   registerDpCommands(program)
   registerFlSimulateCommand(registerFlCommands(program))
+  registerSwarmCommands(program)
   registerStoreCommands(program)
   registerLmCommands(program)
   registerInferenceCommands(program)

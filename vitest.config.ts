@@ -28,10 +28,11 @@ function sourceAliases(): { find: RegExp; replacement: string }[] {
 }
 
 /**
- * Files that start ten or more node processes each: two of them at once (or one beside a busy file) overload a
- * 2-core machine until calls time out, so they run one at a time, after the rest.
+ * Files that start ten or more node processes each, or several node processes that train at once: two of them at
+ * once (or one beside a busy file) overload a 2-core machine until calls time out, so they run one at a time, after
+ * the rest.
  */
-const FLEETS = ['test/store-processes.test.ts', 'test/fl-handout-processes.test.ts']
+const FLEETS = ['test/store-processes.test.ts', 'test/fl-handout-processes.test.ts', 'test/swarm-processes.test.ts']
 
 export default defineConfig({
   resolve: { alias: sourceAliases() },

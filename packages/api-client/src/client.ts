@@ -43,6 +43,7 @@ import {
   storeRootViewSchema,
   storeStatViewSchema,
 } from './store-views.js'
+import { leftSwarmViewSchema, type SwarmView, swarmListViewSchema, swarmViewSchema } from './swarm-views.js'
 import { type CompletionChunk, completionChunkSchema, type InferenceView, inferenceViewSchema, type ServedView, servedViewSchema } from './inference-views.js'
 import {
   type MeshView,
@@ -130,6 +131,16 @@ export interface ApiClient {
   storeAnnounce(cid: string): Promise<StoreAnnounceView>
   /** What this node serves for inference and what the mesh serves. */
   inference(): Promise<InferenceView>
+  /** Starts (or takes part in) a swarm from a spec; its id is the spec's CID. @throws ApiError 400 naming the bad field */
+  startSwarm(spec: unknown): Promise<SwarmView>
+  /** Joins a running swarm by id (fetches its spec and latest state). */
+  joinSwarm(id: string): Promise<SwarmView>
+  /** The swarms this node trains in. */
+  swarms(): Promise<SwarmView[]>
+  /** One swarm's status as this node sees it. @throws ApiError 404 when this node is not in it */
+  swarm(id: string): Promise<SwarmView>
+  /** Leaves a swarm. */
+  leaveSwarm(id: string): Promise<void>
   /**
    * Serves a span of a checkpoint in the node's store (by CID; fetched from the mesh when missing): `blocks` as
    * [start, end), or 'auto' with `count` blocks. @throws ApiError 400/404 naming what is wrong
@@ -305,6 +316,13 @@ export function createApiClient(init: ApiClientInit): ApiClient {
     storeList: () => json(storeListViewSchema, '/v1/store'),
     storeStat: (cid: string) => json(storeStatViewSchema, `/v1/store/${enc(cid)}`, { timeoutMs: 120_000 }),
     inference: () => json(inferenceViewSchema, '/v1/inference', { timeoutMs: 30_000 }),
+    startSwarm: (spec: unknown) => json(swarmViewSchema, '/v1/swarms', { method: 'POST', body: { spec }, timeoutMs: TRANSFER_MS }),
+    joinSwarm: (id: string) => json(swarmViewSchema, `/v1/swarms/${enc(id)}/join`, { method: 'POST', body: {}, timeoutMs: TRANSFER_MS }),
+    swarms: () => json(swarmListViewSchema, '/v1/swarms'),
+    swarm: (id: string) => json(swarmViewSchema, `/v1/swarms/${enc(id)}`),
+    leaveSwarm: async (id: string) => {
+      await json(leftSwarmViewSchema, `/v1/swarms/${enc(id)}`, { method: 'DELETE', timeoutMs: TRANSFER_MS })
+    },
     serveModel: (request: { model: string; blocks?: readonly [number, number] | 'auto'; count?: number; engine?: 'tfjs' | 'torch' }) =>
       json(servedViewSchema, '/v1/inference/serve', { method: 'POST', body: request, timeoutMs: TRANSFER_MS }),
     complete: async (request: Record<string, unknown>, onChunk: (text: string) => void): Promise<CompletionChunk> => {

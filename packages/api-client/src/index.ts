@@ -108,3 +108,4 @@ export {
   servedSpanViewSchema,
   servedViewSchema,
 } from './inference-views.js'
+export { type SwarmStepView, type SwarmView, swarmStepViewSchema, swarmViewSchema } from './swarm-views.js'

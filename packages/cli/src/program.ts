@@ -11,6 +11,7 @@ import { registerMeshCommands } from './commands/mesh.js'
 import { registerNodeCommands } from './commands/node.js'
 import { registerStoreCommands } from './commands/store.js'
 import { registerSwarmCommands } from './commands/swarm.js'
+import { registerSwarmNodeCommands } from './commands/swarm-node.js'
 import { registerTrainCommand } from './commands/train.js'
 
 /** Builds the program; each command group lives in `commands/<group>.ts`. */
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
   registerDataCommands(program)
   registerDpCommands(program)
   registerFlSimulateCommand(registerFlCommands(program))
-  registerSwarmCommands(program)
+  registerSwarmNodeCommands(registerSwarmCommands(program))
   registerStoreCommands(program)
   registerLmCommands(program)
   registerInferenceCommands(program)

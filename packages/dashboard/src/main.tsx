@@ -10,6 +10,7 @@ import { MeshPage } from './mesh'
 import { NodePage } from './node'
 import { type Route, useRoute } from './route'
 import { StoragePage } from './storage'
+import { SwarmsPage } from './swarms'
 import './styles.css'
 import { TopBar } from './top-bar'
 
@@ -27,6 +28,8 @@ function Page({ route }: { route: Route }) {
       return <StoragePage />
     case 'inference':
       return <InferencePage />
+    case 'swarms':
+      return <SwarmsPage />
     default: {
       const unknown: never = route
       throw new Error(`unknown route ${JSON.stringify(unknown)}`)

@@ -1,4 +1,4 @@
-// Hash routes: #/mesh (default), #/node, #/jobs, #/jobs/<id>, #/storage, #/inference.
+// Hash routes: #/mesh (default), #/node, #/jobs, #/jobs/<id>, #/storage, #/inference, #/swarms.
 import { useEffect, useState } from 'preact/hooks'
 
 export type Route =
@@ -8,6 +8,7 @@ export type Route =
   | { readonly page: 'job'; readonly id: string }
   | { readonly page: 'storage' }
   | { readonly page: 'inference' }
+  | { readonly page: 'swarms' }
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/')
@@ -18,6 +19,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'storage' }
     case 'inference':
       return { page: 'inference' }
+    case 'swarms':
+      return { page: 'swarms' }
     case 'jobs':
       return parts[1] ? { page: 'job', id: decodeURIComponent(parts[1]) } : { page: 'jobs' }
     default:

@@ -10,6 +10,7 @@ const NAV: readonly { readonly href: string; readonly label: string; readonly pa
   { href: '#/jobs', label: 'Jobs', pages: ['jobs', 'job'] },
   { href: '#/storage', label: 'Storage', pages: ['storage'] },
   { href: '#/inference', label: 'Inference', pages: ['inference'] },
+  { href: '#/swarms', label: 'Swarms', pages: ['swarms'] },
 ]
 
 export function TopBar({ route }: { route: Route }) {

@@ -17,6 +17,8 @@ import { mountStore, STORE_BYTE_ROUTES } from './store-routes.js'
 import { mountDatasets } from './dataset-routes.js'
 import type { NodeInference } from './inference/inference-role.js'
 import { mountInference } from './inference/inference-routes.js'
+import type { NodeSwarms } from './swarm/swarm-role.js'
+import { mountSwarms } from './swarm/swarm-routes.js'
 import type { DatasetCache } from './components/datasets.js'
 import type { DiskStore } from '@weft/store/node'
 import type { BlockExchange } from './components/block-exchange.js'
@@ -53,6 +55,8 @@ export interface ApiBackend {
   datasets?: () => DatasetCache | undefined
   /** Inference (absent: /v1/inference and the OpenAI routes answer 503). */
   inference?: () => NodeInference | undefined
+  /** Serverless training (absent: /v1/swarms answers 503). */
+  swarms?: () => NodeSwarms | undefined
 }
 
 export interface ApiServerInit {
@@ -234,6 +238,7 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
   )
   mountDatasets(app, () => backend.datasets?.())
   mountInference(app, () => backend.inference?.())
+  mountSwarms(app, () => backend.swarms?.())
   app.get('/metrics', async (c) => {
     const { contentType, body } = await backend.metrics()
     return c.body(body, 200, { 'content-type': contentType })

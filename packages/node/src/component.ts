@@ -16,6 +16,7 @@ import type { NodeEngines } from './engines.js'
 import type { FlClientRole } from './fl/client-role.js'
 import type { FlCoordinatorRole } from './fl/coordinator-role.js'
 import type { NodeInference } from './inference/inference-role.js'
+import type { NodeSwarms } from './swarm/swarm-role.js'
 import type { NodeMetrics } from './metrics.js'
 import type { PeerTable } from './peer-table.js'
 import type { NodeState } from './state.js'
@@ -56,6 +57,7 @@ export interface NodeServices {
   readonly blockExchange: BlockExchange
   readonly replication: Replication
   readonly inference: NodeInference
+  readonly swarms: NodeSwarms
 }
 
 /** The node-wide context: configuration, logger, clock, metrics, and the services components provide. */

@@ -15,6 +15,7 @@ export interface NodeMetrics {
   readonly adsPublished: Counter
   readonly fl: FlMetrics
   readonly store: StoreMetrics
+  readonly swarm: SwarmMetrics
   readonly badMessages: Counter<'protocol' | 'reason'>
 }
 
@@ -74,6 +75,7 @@ export function createNodeMetrics(): NodeMetrics {
     }),
     fl: createFlMetrics(registry),
     store: createStoreMetrics(registry),
+    swarm: createSwarmMetrics(registry),
   }
 }
 
@@ -188,5 +190,37 @@ function createFlMetrics(registry: Registry): FlMetrics {
     evalLoss: new Gauge({ name: 'weft_fl_eval_loss', help: 'Loss of the global model (centralized or federated evaluation)', labelNames: ['job', 'kind'], ...opts }),
     clientTrainSeconds: new Histogram({ name: 'weft_fl_client_train_seconds', help: 'Local training time of tasks this node ran as a client', buckets: seconds, ...opts }),
     clientExamples: new Counter({ name: 'weft_fl_client_examples_total', help: 'Examples this node trained on as a client', ...opts }),
+  }
+}
+
+/** Serverless training: what this node's swarm peers did, summed over the swarms it is in. */
+export interface SwarmMetrics {
+  readonly outerSteps: Counter
+  readonly samples: Counter
+  readonly bytesSent: Counter
+  readonly bytesReceived: Counter
+  readonly trainSeconds: Counter
+  readonly averageSeconds: Histogram
+  readonly failedParts: Counter
+  readonly offences: Counter
+  readonly consensusDistance: Gauge
+  readonly loss: Gauge
+  readonly accuracy: Gauge
+}
+
+function createSwarmMetrics(registry: Registry): SwarmMetrics {
+  const opts = { registers: [registry] }
+  return {
+    outerSteps: new Counter({ name: 'weft_swarm_outer_steps_total', help: 'Outer steps this node finished in swarms', ...opts }),
+    samples: new Counter({ name: 'weft_swarm_samples_total', help: 'Samples this node trained on in swarms', ...opts }),
+    bytesSent: new Counter({ name: 'weft_swarm_allreduce_sent_bytes_total', help: 'Bytes of parts this node sent in all-reduces', ...opts }),
+    bytesReceived: new Counter({ name: 'weft_swarm_allreduce_received_bytes_total', help: 'Bytes of reductions this node received in all-reduces', ...opts }),
+    trainSeconds: new Counter({ name: 'weft_swarm_train_seconds_total', help: 'Seconds this node spent in inner steps', ...opts }),
+    averageSeconds: new Histogram({ name: 'weft_swarm_average_seconds', help: 'Seconds per group all-reduce', buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60], ...opts }),
+    failedParts: new Counter({ name: 'weft_swarm_failed_parts_total', help: 'All-reduce parts that kept this node\'s own values (owner refused, stalled or lost)', ...opts }),
+    offences: new Counter({ name: 'weft_swarm_offences_total', help: 'Members dropped for malformed, non-finite or out-of-bounds parts', ...opts }),
+    consensusDistance: new Gauge({ name: 'weft_swarm_consensus_distance', help: 'RMS distance of this node\'s parameters from its group mean at its last averaging', ...opts }),
+    loss: new Gauge({ name: 'weft_swarm_loss', help: 'Mean training loss of this node\'s last outer step', ...opts }),
+    accuracy: new Gauge({ name: 'weft_swarm_accuracy', help: 'Test accuracy of this node\'s outer parameters at its last evaluation', ...opts }),
   }
 }

@@ -16,7 +16,9 @@ import { datasetsComponent } from './components/datasets.js'
 import { eventStreamComponent } from './components/event-stream.js'
 import { flClientComponent, flCoordinatorComponent } from './components/fl.js'
 import { inferenceComponent } from './components/inference.js'
+import { swarmComponent } from './components/swarm.js'
 import type { NodeInference } from './inference/inference-role.js'
+import type { NodeSwarms } from './swarm/swarm-role.js'
 import { membershipComponent } from './components/membership.js'
 import { type Replication, replicationComponent } from './components/replication.js'
 import { peersComponent, redialComponent } from './components/peers.js'
@@ -67,6 +69,8 @@ export interface WeftNode {
   readonly replication: Replication | undefined
   /** Inference: the spans this node serves and the completions it answers. */
   readonly inference: NodeInference | undefined
+  /** Serverless training: the swarms this node trains in. */
+  readonly swarms: NodeSwarms | undefined
   /** The components in the order they started. */
   readonly components: readonly string[]
   /** The node's view, as `GET /v1/node` serves it. */
@@ -99,6 +103,7 @@ export function defaultComponents(components: Partial<WeftNodeComponents> = {}):
     flCoordinatorComponent,
     flClientComponent,
     inferenceComponent,
+    swarmComponent,
     ...(components.extraComponents ?? []),
     eventStreamComponent,
     apiComponent,
@@ -136,6 +141,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     blockExchange: ctx.find('blockExchange'),
     replication: ctx.find('replication'),
     inference: ctx.find('inference'),
+    swarms: ctx.find('swarms'),
     components: runner.order,
     get addrs() {
       return mesh.addresses()

@@ -21,6 +21,7 @@ export { MemberTable, type MemberView } from './members.js'
 export { applyOuterStep, type OuterState } from './outer.js'
 export { type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmPeerInit, type SwarmTrainer, startSwarmPeer } from './peer.js'
 export { runSwarmSimulation, type SwarmSimulationInit, type SwarmSimulationResult } from './simulate.js'
+export { decodeSwarmState, encodeSwarmState } from './state-codec.js'
 export { InvalidSwarmSpecError, outerSteps, parseSwarmSpec, type SwarmSpec, type SwarmSpecInput } from './spec.js'
 export { type PoolTrainerInit, poolTrainer } from './trainer.js'
 export {

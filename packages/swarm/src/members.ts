@@ -63,9 +63,13 @@ export class MemberTable {
     return [...this.#members.values()]
   }
 
-  /** Live members as group members, this peer (with its own bandwidth) included. */
-  groupMembers(selfBandwidth: number): GroupMember[] {
-    return [{ peer: this.#self, bandwidth: selfBandwidth }, ...this.others().map((m) => ({ peer: m.report.peer, bandwidth: m.report.bandwidth }))]
+  /**
+   * Live members that average in `step`, as group members, this peer (with its own bandwidth) included. A member more
+   * than one step behind (joining, or catching up from a state) is left out: it would not send its parts for `step`.
+   */
+  groupMembers(step: number, selfBandwidth: number): GroupMember[] {
+    const taking = this.others().filter((m) => m.report.step >= step - 1)
+    return [{ peer: this.#self, bandwidth: selfBandwidth }, ...taking.map((m) => ({ peer: m.report.peer, bandwidth: m.report.bandwidth }))]
   }
 
   /** Samples the other members reported for `step` (members already past it count as having finished it: `target`). */

@@ -133,6 +133,8 @@ class Peer implements SwarmPeer {
   #sent = 0
   #received = 0
   #leaving = false
+  /** A joiner publishes nothing until it holds a state and trains. */
+  #joining = false
   readonly #heartbeat: ReturnType<typeof setInterval>
 
   constructor(init: SwarmPeerInit) {
@@ -302,7 +304,7 @@ class Peer implements SwarmPeer {
   #viewOf(step: number): OwnerStep {
     let view = this.#views.get(step)
     if (view === undefined) {
-      const group = groupFor(this.swarm, step, this.#init.transport.self, this.members.groupMembers(this.#bandwidth), this.spec.averaging.groupSize)
+      const group = groupFor(this.swarm, step, this.#init.transport.self, this.members.groupMembers(step, this.#bandwidth), this.spec.averaging.groupSize)
       view = { step, group, parts: layoutFor(group, this.#init.trainer.paramCount), reference: new Float32Array((this.#outer as OuterState).params) }
       this.#views.set(step, view)
     }
@@ -350,17 +352,36 @@ class Peer implements SwarmPeer {
     }
   }
 
+  /**
+   * A joiner finds a member's saved state, then waits for the next outer-step boundary (a state newer than the first
+   * it saw) and starts from that one: it then holds the outer parameters and momentum every member starts the step
+   * with, and its reports reach the others before they form that step's groups, so it averages in its first step.
+   * It publishes nothing until then: a member that is not training must not be counted into a group.
+   */
   async #joinState(signal: AbortSignal): Promise<string | undefined> {
-    const deadline = this.#now() + (this.#init.joinWaitMs ?? this.spec.memberExpiryMs)
-    while (this.#now() < deadline && !signal.aborted) {
-      const best = this.members.aheadOf(-1)
-      if (best !== undefined && this.#init.states !== undefined) {
-        await this.#adopt(best, signal)
-        return best.peer
-      }
+    if (this.#init.states === undefined) return undefined
+    this.#joining = true
+    try {
+      const wait = this.#init.joinWaitMs ?? this.spec.memberExpiryMs
+      const found = await this.#until(() => this.members.aheadOf(-1), wait, signal)
+      if (found === undefined) return undefined
+      const next = await this.#until(() => this.members.aheadOf(found.stateStep), Math.max(wait, this.spec.memberExpiryMs * 10), signal)
+      const holder = next ?? found
+      await this.#adopt(holder, signal)
+      return holder.peer
+    } finally {
+      this.#joining = false
+    }
+  }
+
+  /** Waits up to `ms` for `find` to give something, re-checking on every report. */
+  async #until<T>(find: () => T | undefined, ms: number, signal: AbortSignal): Promise<T | undefined> {
+    const deadline = this.#now() + ms
+    for (;;) {
+      const found = find()
+      if (found !== undefined || this.#now() >= deadline || signal.aborted) return found
       await this.#waitForReports(Math.max(1, deadline - this.#now()), signal)
     }
-    return undefined
   }
 
   async #catchUp(ahead: ProgressReport, signal: AbortSignal): Promise<void> {
@@ -385,6 +406,7 @@ class Peer implements SwarmPeer {
   }
 
   async #publish(leaving = false): Promise<void> {
+    if (this.#joining && !leaving) return
     const report: ProgressReport = {
       peer: this.#init.transport.self,
       step: this.step,

@@ -76,7 +76,7 @@ describe('the swarm simulator', () => {
   it('goes on when a peer dies mid-training, and a late joiner fetches the state and ends with the swarm’s model', async () => {
     const events: [string, SwarmPeerEvent][] = []
     const result = await runSwarmSimulation({
-      spec: specOf({ outer: { kind: 'average' }, averaging: { groupSize: 8, partTimeoutMs: 1_000 }, memberExpiryMs: 2_000 }),
+      spec: specOf({ averaging: { groupSize: 8, partTimeoutMs: 1_000 }, memberExpiryMs: 2_000 }),
       shares,
       test,
       pool,
@@ -92,7 +92,8 @@ describe('the swarm simulator', () => {
     expect(joined).toMatchObject({ type: 'joined' })
     expect((joined as { step: number }).step).toBeGreaterThanOrEqual(3)
     expect((joined as { from?: string }).from).toBeDefined()
-    // One group, plain averaging: after the last step every live peer holds the same model, the joiner's included.
+    // One group: every live peer starts each step from the same outer parameters and momentum, the joiner included
+    // (it started from a member's state at a step boundary and averaged from its first step on).
     for (const p of [p1, p2, joiner]) {
       const diff = Math.max(...(p?.params ?? []).map((v, i) => Math.abs(v - (p0?.params[i] as number))))
       expect(diff).toBeLessThan(1e-5)

@@ -142,6 +142,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         replication: () => ctx.find('replication'),
         datasets: () => ctx.find('datasets'),
         inference: () => ctx.find('inference'),
+        swarms: () => ctx.find('swarms'),
       },
       {
         host: config.api.host,

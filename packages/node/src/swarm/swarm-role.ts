@@ -122,8 +122,18 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
     }
   }
 
+  /** Swarms being started (their data loading): a second start of one meanwhile is a conflict too. */
+  const starting = new Set<string>()
   const launch = async (id: string, spec: SwarmSpec, join: boolean): Promise<SwarmView> => {
-    if (running.has(id) && running.get(id)?.state === 'training') throw new SwarmRequestError(409, `this node is in swarm ${id} already`)
+    if (starting.has(id) || running.get(id)?.state === 'training') throw new SwarmRequestError(409, `this node is in swarm ${id} already`)
+    starting.add(id)
+    try {
+      return await launchNow(id, spec, join)
+    } finally {
+      starting.delete(id)
+    }
+  }
+  const launchNow = async (id: string, spec: SwarmSpec, join: boolean): Promise<SwarmView> => {
     const config = c.datasets.find((d) => d.name === spec.dataset)
     if (config === undefined) throw new SwarmRequestError(400, `this node holds no data set named ${spec.dataset} (node config datasets[].name)`)
     const train = await c.loadDataset(config)
@@ -206,8 +216,14 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
       const { store, blockExchange } = needStore()
       // The id is the CID of the spec as validated (defaults filled), so equal specs written differently agree.
       const root = store.addBytesSync(new TextEncoder().encode(JSON.stringify(spec)), { hold: 'swarm' })
-      await blockExchange?.announce(root)
-      return launch(root.toString(), spec, false)
+      try {
+        await blockExchange?.announce(root)
+        return await launch(root.toString(), spec, false)
+      } catch (err) {
+        // One hold per swarm this node trains in: a refused start gives its hold back.
+        store.release(root, 'swarm')
+        throw err
+      }
     },
     async join(id) {
       let root: CID
@@ -223,8 +239,14 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
       } catch (err) {
         throw new SwarmRequestError(400, `${id} is not a swarm spec: ${(err as Error).message}`)
       }
-      needStore().store.hold(root, 'swarm')
-      return launch(id, spec, true)
+      const { store } = needStore()
+      store.hold(root, 'swarm')
+      try {
+        return await launch(id, spec, true)
+      } catch (err) {
+        store.release(root, 'swarm')
+        throw err
+      }
     },
     list: () => [...running.values()].map(view),
     get(id) {

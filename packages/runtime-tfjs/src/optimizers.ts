@@ -1,22 +1,27 @@
 // Weft's optimizers over tf.Variables: SGD (momentum, Nesterov, L2), Adam, AdamW (decoupled weight decay).
 import * as tf from '@tensorflow/tfjs-core'
-import type { ResolvedOptimizer } from '@weft/runtime'
+import type { OptimizerState, ResolvedOptimizer } from '@weft/runtime'
 
 /** Applies one update per call; owns its state variables until `dispose`. */
 export interface Optimizer {
   /** Updates `vars` in place from `grads` (same order). Call inside `tf.tidy`. */
   step(vars: readonly tf.Variable[], grads: readonly tf.Tensor[]): void
+  /** The state after the updates made so far (the contract's `OptimizerState` layout). */
+  state(): OptimizerState
   dispose(): void
 }
 
-/** Creates a fresh optimizer (zero state) for `vars`. */
-export function createOptimizer(config: ResolvedOptimizer, vars: readonly tf.Variable[]): Optimizer {
+/**
+ * Creates an optimizer for `vars`, from zero state or from `initial` (checked by `resolveTrainOptions` against the
+ * optimizer and the model's size).
+ */
+export function createOptimizer(config: ResolvedOptimizer, vars: readonly tf.Variable[], initial?: OptimizerState): Optimizer {
   switch (config.kind) {
     case 'sgd':
-      return sgd(config, vars)
+      return sgd(config, vars, initial)
     case 'adam':
     case 'adamw':
-      return adam(config, vars)
+      return adam(config, vars, initial)
     default: {
       const never: never = config
       throw new TypeError(`unhandled optimizer ${JSON.stringify(never)}`)
@@ -24,17 +29,42 @@ export function createOptimizer(config: ResolvedOptimizer, vars: readonly tf.Var
   }
 }
 
-function zerosLike(vars: readonly tf.Variable[]): tf.Variable[] {
-  return vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)))
+/** One state variable per parameter tensor: zero, or read from `buffers` at `offset` (in parameter order). */
+function buffersLike(vars: readonly tf.Variable[], buffers?: Float32Array, offset = 0): tf.Variable[] {
+  let at = offset
+  return vars.map((v) =>
+    tf.tidy(() => {
+      if (buffers === undefined) return tf.variable(tf.zerosLike(v), false)
+      const values = buffers.slice(at, at + v.size)
+      at += v.size
+      return tf.variable(tf.tensor(values, v.shape), false)
+    }),
+  )
 }
 
-function sgd(c: Extract<ResolvedOptimizer, { kind: 'sgd' }>, vars: readonly tf.Variable[]): Optimizer {
-  const velocity = c.momentum > 0 ? zerosLike(vars) : []
+/** The values of state variables, flat in order. */
+function flatten(parts: readonly tf.Variable[][], total: number): Float32Array {
+  const out = new Float32Array(total)
+  let at = 0
+  for (const vs of parts) {
+    for (const v of vs) {
+      const d = v.dataSync() as Float32Array
+      out.set(d, at)
+      at += d.length
+    }
+  }
+  return out
+}
+
+function sgd(c: Extract<ResolvedOptimizer, { kind: 'sgd' }>, vars: readonly tf.Variable[], initial?: OptimizerState): Optimizer {
+  const velocity = c.momentum > 0 ? buffersLike(vars, initial?.buffers) : []
+  let t = initial?.step ?? 0
   const lr = tf.scalar(c.lr)
   const mom = tf.scalar(c.momentum)
   const wd = tf.scalar(c.weightDecay)
   return {
     step(vs, grads) {
+      t++
       vs.forEach((w, i) => {
         let g = grads[i]!
         if (c.weightDecay > 0) g = tf.add(g, tf.mul(wd, w))
@@ -48,15 +78,19 @@ function sgd(c: Extract<ResolvedOptimizer, { kind: 'sgd' }>, vars: readonly tf.V
         w.assign(tf.sub(w, tf.mul(lr, update)))
       })
     },
+    state() {
+      return { kind: 'sgd', step: t, buffers: flatten([velocity], velocity.reduce((n, v) => n + v.size, 0)) }
+    },
     dispose() {
-      for (const t of [...velocity, lr, mom, wd]) t.dispose()
+      for (const x of [...velocity, lr, mom, wd]) x.dispose()
     },
   }
 }
 
-function adam(c: Extract<ResolvedOptimizer, { kind: 'adam' | 'adamw' }>, vars: readonly tf.Variable[]): Optimizer {
-  const m = zerosLike(vars)
-  const v = zerosLike(vars)
+function adam(c: Extract<ResolvedOptimizer, { kind: 'adam' | 'adamw' }>, vars: readonly tf.Variable[], initial?: OptimizerState): Optimizer {
+  const n = vars.reduce((s, x) => s + x.size, 0)
+  const m = buffersLike(vars, initial?.buffers, 0)
+  const v = buffersLike(vars, initial?.buffers, n)
   const b1 = tf.scalar(c.beta1)
   const b2 = tf.scalar(c.beta2)
   const oneMinusB1 = tf.scalar(1 - c.beta1)
@@ -64,7 +98,7 @@ function adam(c: Extract<ResolvedOptimizer, { kind: 'adam' | 'adamw' }>, vars: r
   const eps = tf.scalar(c.eps)
   const wd = tf.scalar(c.weightDecay)
   const decay = tf.scalar(1 - c.lr * c.weightDecay)
-  let t = 0
+  let t = initial?.step ?? 0
   return {
     step(vs, grads) {
       t++
@@ -85,6 +119,9 @@ function adam(c: Extract<ResolvedOptimizer, { kind: 'adam' | 'adamw' }>, vars: r
         const base = c.kind === 'adamw' && c.weightDecay > 0 ? tf.mul(decay, w) : w
         w.assign(tf.sub(base, tf.div(tf.mul(stepSize, nm), tf.add(tf.sqrt(nv), epsHat))))
       })
+    },
+    state() {
+      return { kind: c.kind, step: t, buffers: flatten([m, v], 2 * n) }
     },
     dispose() {
       for (const x of [...m, ...v, b1, b2, oneMinusB1, oneMinusB2, eps, wd, decay]) x.dispose()

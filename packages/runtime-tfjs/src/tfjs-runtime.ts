@@ -36,6 +36,7 @@ import {
   resolveEvaluateBatchSize,
   resolveTrainOptions,
   shapeSize,
+  type OptimizerState,
 } from '@weft/runtime'
 import { crossEntropySum, forward } from './architectures.js'
 import { type BackendName, startBackend, useBackend } from './backend.js'
@@ -211,7 +212,8 @@ class TfjsModel implements Model {
     const o = resolveTrainOptions(options, dataset.size, this.paramCount)
     if (options.signal?.aborted) throw new TrainingAbortedError('training aborted before the first step', { cause: options.signal.reason })
     useBackend(this.backend)
-    const optimizer = createOptimizer(o.optimizer, this.#vars)
+    const optimizer = createOptimizer(o.optimizer, this.#vars, o.optimizerState)
+    let optimizerState: OptimizerState | undefined
     const refs =
       options.proximal !== undefined && o.mu > 0
         ? splitParams(options.proximal.reference, this.#info).map((r, i) => tf.tensor(r.slice(), this.#vars[i]!.shape))
@@ -295,6 +297,7 @@ class TfjsModel implements Model {
           useBackend(this.backend)
         }
       }
+      if (o.exportOptimizerState) optimizerState = optimizer.state()
     } finally {
       optimizer.dispose()
       for (const r of refs) r.dispose()
@@ -307,6 +310,7 @@ class TfjsModel implements Model {
       meanLoss: lossSum / step,
       finalLoss,
       durationMs: performance.now() - start,
+      ...(optimizerState === undefined ? {} : { optimizerState }),
     }
   }
 

@@ -306,6 +306,7 @@ class Session:
         self.mu = mu
         self.reference = reference
         self.order = None
+        self.kind = None
 
 
 class Worker:
@@ -417,8 +418,59 @@ class Worker:
             ref = WeftModel(torch, model.spec, [{"name": n, "shape": list(s)} for n, s in model.info], self.device)
             ref.set_flat(bufs[0])
             reference = [t.detach() for t in ref.params]
-        self.sessions[req["session"]] = Session(model, make_optimizer(torch, model.params, req["optimizer"]), mu, reference)
+        optimizer = make_optimizer(torch, model.params, req["optimizer"])
+        if req.get("stateStep") is not None:
+            # The optimizer's state from an earlier call, in Weft's layout (see OptimizerState): after the proximal
+            # reference when there is one.
+            self._import_optimizer_state(model, optimizer, req["optimizer"], int(req["stateStep"]), bufs[1 if mu > 0 else 0])
+        sess = Session(model, optimizer, mu, reference)
+        sess.kind = req["optimizer"]["kind"]
+        self.sessions[req["session"]] = sess
         return {}, []
+
+    def _optimizer_tensors(self, model, flat, offset):
+        """Per-parameter tensors in PyTorch layout from a Weft-layout flat array, starting at `offset`."""
+        torch = self.torch
+        src = torch.from_numpy(flat.copy())
+        out = []
+        for i, (_, shape) in enumerate(model.info):
+            n = _shape_size(shape)
+            out.append(model._to_torch(i, src[offset : offset + n]).to(model.device))
+            offset += n
+        return out
+
+    def _import_optimizer_state(self, model, optimizer, cfg, step, flat):
+        torch = self.torch
+        if cfg["kind"] == "sgd":
+            if flat.shape[0] == 0:
+                return
+            for p, b in zip(model.params, self._optimizer_tensors(model, flat, 0)):
+                optimizer.state[p]["momentum_buffer"] = b.clone()
+            return
+        m = self._optimizer_tensors(model, flat, 0)
+        v = self._optimizer_tensors(model, flat, model.count)
+        for p, a, b in zip(model.params, m, v):
+            optimizer.state[p]["step"] = torch.tensor(float(step))
+            optimizer.state[p]["exp_avg"] = a.clone()
+            optimizer.state[p]["exp_avg_sq"] = b.clone()
+
+    def op_train_state(self, req, bufs):
+        """The session's optimizer state in Weft's layout: Adam's moments (first, then second), SGD's velocity."""
+        torch = self.torch
+        sess = self.sessions.get(req["session"])
+        if sess is None:
+            raise WorkerError("Error", f"no training session {req['session']}")
+        model = sess.model
+        state = sess.optimizer.state
+
+        def flat_of(key):
+            return model.flat([state[p][key] if key in state[p] else torch.zeros_like(p) for p in model.params])
+
+        if sess.kind == "sgd":
+            if sess.optimizer.param_groups[0]["momentum"] == 0:
+                return {}, [self.np.zeros(0, dtype=self.np.float32)]
+            return {}, [flat_of("momentum_buffer")]
+        return {}, [self.np.concatenate([flat_of("exp_avg"), flat_of("exp_avg_sq")])]
 
     def op_train_end(self, req, bufs):
         self.sessions.pop(req["session"], None)

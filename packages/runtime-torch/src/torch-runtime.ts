@@ -42,6 +42,7 @@ import {
   type TransformerTrainer,
   type TransformerTrainingRuntime,
   type TransformerTrainOptions,
+  type OptimizerState,
 } from '@weft/runtime'
 import type { OutBuffer } from './frames.js'
 import { TorchProcess, type TorchProcessInit, type TorchWorkerInfo } from './torch-process.js'
@@ -342,10 +343,12 @@ class TorchModel implements Model {
     const session = this.#rt.nextId('s')
     const proc = this.#rt.proc
     // `o.mu` is 0 without a proximal term.
+    const state = o.optimizerState
     await proc.request(
-      { op: 'train_begin', model: this.#id, session, optimizer: o.optimizer, mu: o.mu },
-      o.mu > 0 && options.proximal !== undefined ? [{ data: options.proximal.reference }] : [],
+      { op: 'train_begin', model: this.#id, session, optimizer: o.optimizer, mu: o.mu, ...(state === undefined ? {} : { stateStep: state.step }) },
+      [...(o.mu > 0 && options.proximal !== undefined ? [{ data: options.proximal.reference }] : []), ...(state === undefined ? [] : [{ data: state.buffers }])],
     )
+    let optimizerState: OptimizerState | undefined
     const start = performance.now()
     const run = new TrainRun(o, options, start)
     let epoch = o.startEpoch
@@ -371,6 +374,10 @@ class TorchModel implements Model {
           await this.ensure()
         }
       }
+      if (o.exportOptimizerState) {
+        const r = await proc.request({ op: 'train_state', session })
+        optimizerState = { kind: o.optimizer.kind, step: (state?.step ?? 0) + run.step, buffers: r.buffers[0] as Float32Array }
+      }
       finished = true
     } finally {
       // Only in the worker that trained: cleaning up must not start a fresh one after a crash.
@@ -387,6 +394,7 @@ class TorchModel implements Model {
       meanLoss: run.lossSum / run.step,
       finalLoss: run.finalLoss,
       durationMs: performance.now() - start,
+      ...(optimizerState === undefined ? {} : { optimizerState }),
     }
   }
 

@@ -48,6 +48,18 @@ export interface ProximalTerm {
   readonly reference: Float32Array
 }
 
+/**
+ * An optimizer's state between `train` calls, so that several calls train like one (DiLoCo's inner optimizer keeps its
+ * moments across outer steps). `buffers` are flat in `paramInfo()` order: Adam/AdamW the first moments then the second
+ * (2·n values), SGD with momentum the velocity (n), SGD without momentum none. `step` is the number of updates made
+ * (Adam's bias corrections use it). Both engines define the moments as PyTorch does.
+ */
+export interface OptimizerState {
+  readonly kind: 'sgd' | 'adam' | 'adamw'
+  readonly step: number
+  readonly buffers: Float32Array
+}
+
 /** How to train. Give exactly one of `epochs` and `steps`. */
 export interface TrainOptions {
   readonly epochs?: number
@@ -67,9 +79,13 @@ export interface TrainOptions {
   readonly onEpochEnd?: (end: EpochEnd) => void | Promise<void>
   /** Stops training between steps; `train` then rejects with `TrainingAbortedError`. */
   readonly signal?: AbortSignal
+  /** Start the optimizer from this state (from an earlier call's `TrainResult.optimizerState`) instead of zero. */
+  readonly optimizerState?: OptimizerState
+  /** Return the optimizer's state after the last step in `TrainResult.optimizerState`. Default false. */
+  readonly exportOptimizerState?: boolean
 }
 
-/** The outcome of `Model.train`. Optimizer state is fresh for every call. */
+/** The outcome of `Model.train`. Optimizer state is fresh for every call unless `TrainOptions.optimizerState` is given. */
 export interface TrainResult {
   readonly steps: number
   readonly epochs: number
@@ -79,6 +95,8 @@ export interface TrainResult {
   /** Loss of the last batch. */
   readonly finalLoss: number
   readonly durationMs: number
+  /** The optimizer's state after the last step, when `exportOptimizerState` was asked. */
+  readonly optimizerState?: OptimizerState
 }
 
 export interface EvaluateOptions {

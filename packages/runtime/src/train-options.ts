@@ -4,7 +4,7 @@ import { featureSize } from './dataset.js'
 import { DatasetMismatchError, InvalidTrainOptionsError } from './errors.js'
 import type { ModelSpec } from './model-spec.js'
 import { type ResolvedOptimizer, resolveOptimizer } from './optimizer.js'
-import type { EvaluateOptions, TrainOptions } from './runtime.js'
+import type { EvaluateOptions, OptimizerState, TrainOptions } from './runtime.js'
 
 /** Training options with defaults filled in and the step budget computed. */
 export interface ResolvedTrainOptions {
@@ -19,6 +19,30 @@ export interface ResolvedTrainOptions {
   readonly shuffle: boolean
   readonly dropLast: boolean
   readonly mu: number
+  /** The state to start the optimizer from (checked against the optimizer and the model's size). */
+  readonly optimizerState: OptimizerState | undefined
+  readonly exportOptimizerState: boolean
+}
+
+/** Buffers an optimizer's state holds for `paramCount` parameters. */
+export function optimizerStateLength(optimizer: ResolvedOptimizer, paramCount: number): number {
+  if (optimizer.kind === 'sgd') return optimizer.momentum > 0 ? paramCount : 0
+  return 2 * paramCount
+}
+
+function checkOptimizerState(state: unknown, optimizer: ResolvedOptimizer, paramCount: number): OptimizerState {
+  if (typeof state !== 'object' || state === null) throw new InvalidTrainOptionsError('options.optimizerState must be an object')
+  const s = state as Partial<OptimizerState>
+  if (s.kind !== optimizer.kind) throw new InvalidTrainOptionsError(`options.optimizerState is ${String(s.kind)}'s, the optimizer is ${optimizer.kind}`)
+  if (!Number.isSafeInteger(s.step) || (s.step as number) < 0) throw new InvalidTrainOptionsError(`options.optimizerState.step must be a non-negative integer, got ${String(s.step)}`)
+  const want = optimizerStateLength(optimizer, paramCount)
+  if (!(s.buffers instanceof Float32Array) || s.buffers.length !== want) {
+    throw new InvalidTrainOptionsError(`options.optimizerState.buffers must be a Float32Array of ${want} values, got ${s.buffers instanceof Float32Array ? s.buffers.length : typeof s.buffers}`)
+  }
+  for (let i = 0; i < s.buffers.length; i++) {
+    if (!Number.isFinite(s.buffers[i] as number)) throw new InvalidTrainOptionsError(`options.optimizerState.buffers[${i}] is not finite`)
+  }
+  return { kind: s.kind, step: s.step as number, buffers: s.buffers }
 }
 
 /**
@@ -67,16 +91,20 @@ export function resolveTrainOptions(options: TrainOptions, datasetSize: number, 
     }
     mu = m
   }
+  const optimizer = resolveOptimizer(options.optimizer)
+  const optimizerState = options.optimizerState === undefined ? undefined : checkOptimizerState(options.optimizerState, optimizer, paramCount)
   return Object.freeze({
     batchSize,
     steps: steps ?? (epochs as number) * stepsPerEpoch,
     stepsPerEpoch,
-    optimizer: resolveOptimizer(options.optimizer),
+    optimizer,
     seed,
     startEpoch,
     shuffle: options.shuffle ?? true,
     dropLast,
     mu,
+    optimizerState,
+    exportOptimizerState: options.exportOptimizerState === true,
   })
 }
 

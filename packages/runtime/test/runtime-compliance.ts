@@ -242,6 +242,47 @@ export function runtimeCompliance(name: string, init: RuntimeComplianceInit): vo
       }
     })
 
+    it('carries optimizer state between train calls: two calls train like one, and a bad state is refused', async () => {
+      const ds = quadrantImages(8, 8)
+      const spec: ModelSpec = { architecture: 'mlp', inputShape: [8, 8, 1], numClasses: 4, hidden: [16] }
+      for (const optimizer of [
+        { kind: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true },
+        { kind: 'adam', lr: 0.01 },
+        { kind: 'adamw', lr: 0.01, weightDecay: 0.1 },
+      ] as const) {
+        const once = await rt.createModel(spec, { seed: 3 })
+        await once.train(ds, { epochs: 2, batchSize: 8, optimizer, seed: 4 })
+        const twice = await rt.createModel(spec, { seed: 3 })
+        const first = await twice.train(ds, { epochs: 1, batchSize: 8, optimizer, seed: 4, exportOptimizerState: true })
+        const state = first.optimizerState
+        expect(state?.kind).toBe(optimizer.kind)
+        expect(state?.step).toBe(first.steps)
+        expect(state?.buffers.length).toBe((optimizer.kind === 'sgd' ? 1 : 2) * twice.paramCount)
+        expect(state?.buffers.some((v) => v !== 0)).toBe(true)
+        const fresh = await rt.createModel(spec, { seed: 3 })
+        fresh.setParams(twice.getParams())
+        await twice.train(ds, { epochs: 1, batchSize: 8, optimizer, seed: 4, startEpoch: 1, ...(state === undefined ? {} : { optimizerState: state }) })
+        const a = once.getParams()
+        const b = twice.getParams()
+        for (let i = 0; i < a.length; i++) expect(b[i]).toBeCloseTo(a[i] as number, 4)
+        // Without the state the second call starts its moments from zero and ends elsewhere.
+        await fresh.train(ds, { epochs: 1, batchSize: 8, optimizer, seed: 4, startEpoch: 1 })
+        expect(Math.max(...fresh.getParams().map((v, i) => Math.abs(v - (a[i] as number))))).toBeGreaterThan(1e-3)
+        for (const m of [once, twice, fresh]) m.dispose()
+      }
+      const m = await rt.createModel(logreg, { seed: 2 })
+      const bad = [
+        { kind: 'adam' as const, step: 1, buffers: new Float32Array(m.paramCount) },
+        { kind: 'sgd' as const, step: 1, buffers: new Float32Array(2 * m.paramCount) },
+        { kind: 'adam' as const, step: -1, buffers: new Float32Array(2 * m.paramCount) },
+        { kind: 'adam' as const, step: 1, buffers: new Float32Array(2 * m.paramCount).fill(Number.NaN) },
+      ]
+      for (const optimizerState of bad) {
+        await expect(m.train(ds, { epochs: 1, batchSize: 8, optimizer: { kind: 'adam', lr: 0.01 }, optimizerState })).rejects.toThrow(/optimizerState/)
+      }
+      m.dispose()
+    })
+
     it('predicts logits for a batch', async () => {
       const m = await rt.createModel(logreg)
       const out = await m.predict(new Float32Array(3 * 64), 3)

@@ -12,6 +12,9 @@ import { PartRefusedError, type PartRequest, type PartResponse, type SwarmTransp
 /** Values per part: 768 KiB of float32, below a mesh RPC message (1 MiB by default) with room for the header. */
 export const MAX_PART_VALUES = 196_608
 
+/** Parts a member has in flight to their owners at once. */
+const MAX_IN_FLIGHT = 8
+
 /** How an owner reduces the parts it receives. */
 export interface ReductionRule {
   readonly reduction: 'mean' | 'trimmed-mean' | 'median'
@@ -262,43 +265,53 @@ export async function allReduce(init: AllReduceInit): Promise<AllReduceResult> {
   let bytesSent = 0
   let bytesReceived = 0
   let minContributors = Number.POSITIVE_INFINITY
-  await Promise.all(
-    view.parts.map(async (part) => {
-      const mine = values.subarray(part.offset, part.offset + part.length)
-      try {
-        let response: PartResponse
-        if (part.owner === self) {
-          response = await init.server.own(view, part, init.weight, mine)
-        } else {
-          const bytes = init.encoder.encode(part.offset, mine)
-          bytesSent += bytes.length
-          const signal = AbortSignal.any([AbortSignal.timeout(init.exchangeTimeoutMs), ...(init.signal === undefined ? [] : [init.signal])])
-          const request: PartRequest = { group: view.group.key, step: view.step, part: part.index, offset: part.offset, length: part.length, weight: init.weight, values: bytes }
-          response = await init.transport.exchange(part.owner, request, signal)
-          bytesReceived += response.values.length
-        }
-        let reduced: Float32Array
-        try {
-          reduced = decodePart(init.compression, response.values, part.length)
-        } catch (err) {
-          init.onOffence?.(part.owner, `answered a malformed reduction: ${(err as Error).message}`)
-          throw err
-        }
-        // An owner's answer is checked like a member's part: finite (decodePart) and near this member's outer state.
-        const distance = rmsDistance(reduced, view.reference.subarray(part.offset, part.offset + part.length))
-        if (distance > init.maxRmsDistance) {
-          const reason = `answered a reduction ${distance.toPrecision(3)} rms from this peer's outer parameters (bound ${init.maxRmsDistance})`
-          if (part.owner !== self) init.onOffence?.(part.owner, reason)
-          throw new PartRefusedError(reason)
-        }
-        mean.set(reduced, part.offset)
-        minContributors = Math.min(minContributors, response.contributors)
-      } catch (err) {
-        if (init.signal?.aborted === true) throw err
-        failures.push({ owner: part.owner, reason: err instanceof PartRefusedError ? `refused: ${err.message}` : (err as Error).message })
+  // A few parts in flight at a time: dozens of 768 KiB requests at once on one connection would each wait for the
+  // others' bytes, past the server's wait for a request frame.
+  const queue = [...view.parts]
+  const runPart = async (part: Part): Promise<void> => {
+    const mine = values.subarray(part.offset, part.offset + part.length)
+    try {
+      let response: PartResponse
+      if (part.owner === self) {
+        response = await init.server.own(view, part, init.weight, mine)
+      } else {
+        const bytes = init.encoder.encode(part.offset, mine)
+        bytesSent += bytes.length
+        const signal = AbortSignal.any([AbortSignal.timeout(init.exchangeTimeoutMs), ...(init.signal === undefined ? [] : [init.signal])])
+        const request: PartRequest = { group: view.group.key, step: view.step, part: part.index, offset: part.offset, length: part.length, weight: init.weight, values: bytes }
+        response = await init.transport.exchange(part.owner, request, signal)
+        bytesReceived += response.values.length
       }
+      let reduced: Float32Array
+      try {
+        reduced = decodePart(init.compression, response.values, part.length)
+      } catch (err) {
+        init.onOffence?.(part.owner, `answered a malformed reduction: ${(err as Error).message}`)
+        throw err
+      }
+      // An owner's answer is checked like a member's part: finite (decodePart) and near this member's outer state.
+      const distance = rmsDistance(reduced, view.reference.subarray(part.offset, part.offset + part.length))
+      if (distance > init.maxRmsDistance) {
+        const reason = `answered a reduction ${distance.toPrecision(3)} rms from this peer's outer parameters (bound ${init.maxRmsDistance})`
+        if (part.owner !== self) init.onOffence?.(part.owner, reason)
+        throw new PartRefusedError(reason)
+      }
+      mean.set(reduced, part.offset)
+      minContributors = Math.min(minContributors, response.contributors)
+    } catch (err) {
+      if (init.signal?.aborted === true) throw err
+      failures.push({ owner: part.owner, reason: err instanceof PartRefusedError ? `refused: ${err.message}` : (err as Error).message })
+    }
+  }
+  // This member's own parts first (no network: they wait for the others' parts), then the rest, MAX_IN_FLIGHT at once.
+  const own = queue.filter((p) => p.owner === self)
+  const others = queue.filter((p) => p.owner !== self)
+  await Promise.all([
+    ...own.map(runPart),
+    ...Array.from({ length: Math.min(MAX_IN_FLIGHT, others.length) }, async () => {
+      for (let part = others.shift(); part !== undefined; part = others.shift()) await runPart(part)
     }),
-  )
+  ])
   return {
     mean,
     parts: view.parts.length,

@@ -28,25 +28,36 @@ export function gridDimensions(n: number, groupSize: number): number {
 }
 
 /**
- * The group of `self` for outer step `step`. Members are laid out in peer-id order on a grid of d = ⌈log_g n⌉
- * dimensions with g cells each (member i at the digits of i in base g); at step t a group is the members that share
- * every coordinate but dimension t mod d. After d steps with every member present each member's value has met every
+ * The group of `self` for outer step `step`. Members are laid out on a grid of d = ⌈log_g n⌉ dimensions with g cells
+ * each (the i-th member at the digits of i in base g, in an order that changes every d steps); at step t a group is
+ * the members that share every coordinate but dimension t mod d. After d steps with every member present each member's value has met every
  * other's: for n = g^d exact averages within groups give the swarm's mean (the tests check it).
  * @throws RangeError when `self` is not among the members or the group size is below 2
  */
 export function groupFor(swarm: string, step: number, self: string, members: readonly GroupMember[], groupSize: number): Group {
   if (!Number.isInteger(groupSize) || groupSize < 2) throw new RangeError(`groupSize must be an integer ≥ 2, got ${groupSize}`)
-  const sorted = [...members].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
+  if (!members.some((m) => m.peer === self)) throw new RangeError(`${self} is not among the ${members.length} members`)
+  const d = gridDimensions(members.length, groupSize)
+  // Each cycle of d steps lays the members out in a new order (a hash of the peer and the cycle): when n is not a
+  // power of g some cells stay empty, and a fixed layout would leave the same members out of the same groups forever.
+  const cycle = Math.floor(step / d)
+  const rank = (peer: string): number => fnv1a(`${cycle}:${peer}`)
+  const sorted = [...members].sort((a, b) => rank(a.peer) - rank(b.peer) || (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
   const index = sorted.findIndex((m) => m.peer === self)
-  if (index < 0) throw new RangeError(`${self} is not among the ${members.length} members`)
-  const d = gridDimensions(sorted.length, groupSize)
   const dim = step % d
   const coords = (i: number): number[] => Array.from({ length: d }, (_, k) => Math.floor(i / groupSize ** k) % groupSize)
   const mine = coords(index)
   const shares = (i: number): boolean => coords(i).every((c, k) => k === dim || c === mine[k])
-  const group = sorted.filter((_, i) => shares(i))
+  const group = sorted.filter((_, i) => shares(i)).sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
   const fixed = mine.map((c, k) => (k === dim ? '*' : String(c))).join('.')
   return { key: `${swarm}/${step}/${fixed}`, members: group }
+}
+
+/** FNV-1a, 32 bits: the same order of members on every peer. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0
+  return h
 }
 
 /** One contiguous range of the flat parameter vector, reduced by one member. */

@@ -63,6 +63,8 @@ const swarmSpecSchema = z.strictObject({
       /** The local optimizer of the inner steps (DiLoCo: AdamW). */
       optimizer: innerOptimizerSchema,
       batchSize: z.number().int().min(1).max(65_536).default(32),
+      /** Keep the inner optimizer's state (Adam's moments) from one outer step to the next, as DiLoCo does. */
+      keepOptimizerState: z.boolean().default(true),
     })
     .prefault({}),
   outer: outerSchema.prefault({ kind: 'diloco' }),

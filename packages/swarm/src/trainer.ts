@@ -1,6 +1,6 @@
 // A swarm peer's trainer over any engine's TrainingPool (tfjs worker threads, PyTorch processes): the peer hands it
 // flat parameters and a data-set descriptor, never touches an engine.
-import { type DatasetSource, initialFlatParams, paramCount, type TrainingPool } from '@weft/runtime'
+import { type DatasetSource, initialFlatParams, type OptimizerState, paramCount, type TrainingPool } from '@weft/runtime'
 import type { SwarmTrainer } from './peer.js'
 import type { SwarmSpec } from './spec.js'
 
@@ -15,10 +15,16 @@ export interface PoolTrainerInit {
   readonly seed?: number
 }
 
-/** A trainer that runs each chunk of inner steps as one pool task (the inner optimizer's state starts fresh per task). */
+/**
+ * A trainer that runs each chunk of inner steps as one pool task. With `inner.keepOptimizerState` (the default, as
+ * DiLoCo does) the inner optimizer's state (Adam's moments, SGD's velocity) carries from each chunk to the next, across
+ * outer steps too: only the parameters restart from the outer ones.
+ */
 export function poolTrainer(init: PoolTrainerInit): SwarmTrainer {
   const { spec, pool } = init
   const test = init.test
+  const keep = spec.inner.keepOptimizerState
+  let optimizerState: OptimizerState | undefined
   return {
     paramCount: paramCount(spec.model),
     initialParams: async () => initialFlatParams(spec.model, spec.seed),
@@ -29,8 +35,17 @@ export function poolTrainer(init: PoolTrainerInit): SwarmTrainer {
         params,
         copyParams: true,
         dataset: init.train,
-        options: { steps, batchSize: spec.inner.batchSize, optimizer: spec.inner.optimizer, seed: spec.seed + (init.seed ?? 0), startEpoch: round },
+        options: {
+          steps,
+          batchSize: spec.inner.batchSize,
+          optimizer: spec.inner.optimizer,
+          seed: spec.seed + (init.seed ?? 0),
+          startEpoch: round,
+          ...(keep ? { exportOptimizerState: true } : {}),
+          ...(keep && optimizerState !== undefined ? { optimizerState } : {}),
+        },
       })
+      if (keep) optimizerState = out.result.optimizerState
       return { params: out.params, loss: out.result.meanLoss }
     },
     ...(test === undefined

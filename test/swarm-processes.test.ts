@@ -29,6 +29,8 @@ const SPEC = {
   averaging: { groupSize: 4, partTimeoutMs: 10_000 },
   minPeers: PEERS,
   memberExpiryMs: 6_000,
+  // Every 5 outer steps each peer keeps its state at 2 holders of the mesh.
+  checkpoint: { every: 5, replicas: 2 },
   seed: 7,
 }
 
@@ -85,6 +87,10 @@ describe.skipIf(!fashionMnist.available)(`a swarm of node processes${fashionMnis
       expect(v.history.flatMap((r) => r.failures)).toEqual([])
       expect(v.history.every((r) => r.groupSize === PEERS && r.contributors === PEERS)).toBe(true)
     }
+    // Checkpoints at steps 5, 10 and 15, the last kept at 2 holders (this node and one more), the others' targets ended.
+    expect(views[0]?.checkpoints.map((c) => c.step)).toEqual([5, 10, 15])
+    const last = views[0]?.checkpoints.at(-1)?.cid as string
+    await waitUntil(async () => ((await nodes[0]?.api.storeStat(last))?.replication?.holders.length ?? 0) >= 2, 60_000, 'the last checkpoint at 2 holders', 500)
     // One group of all four: every peer ends with the same outer parameters, so the same test accuracy.
     const accuracies = views.map((v) => v.history.at(-1)?.accuracy as number)
     for (const a of accuracies) expect(a).toBeCloseTo(accuracies[0] as number, 6)

@@ -53,6 +53,8 @@ export const swarmViewSchema = z.object({
   banned: z.array(z.object({ peer: z.string(), reason: z.string() })),
   history: z.array(swarmStepViewSchema),
   bytes: z.object({ sent: count, received: count }),
+  /** Checkpoints this peer kept at the spec's replication factor (`checkpoint`), oldest first. */
+  checkpoints: z.array(z.object({ step: count, cid: z.string() })),
   utilisation: z.object({ trainSeconds: z.number().nonnegative(), wallSeconds: z.number().nonnegative(), fraction: z.number().nonnegative() }),
   spec: z.record(z.string(), z.unknown()),
 })

@@ -95,6 +95,11 @@ const swarmSpecSchema = z.strictObject({
       maxRmsDistance: z.number().gt(0).default(1),
     })
     .prefault({}),
+  /**
+   * Every `every` outer steps each peer keeps its outer state as a checkpoint at `replicas` holders of the mesh (the
+   * block store's replication, repaired as holders leave); the previous checkpoint's target ends.
+   */
+  checkpoint: z.strictObject({ every: z.number().int().min(1), replicas: z.number().int().min(1).max(64).default(2) }).optional(),
   /** Peers a starting peer waits to hear of before its first step (a joiner does not wait). */
   minPeers: z.number().int().min(1).max(4096).default(1),
   /** A member not heard from for this long is dropped from the member list. */

@@ -38,6 +38,7 @@ export function formatSwarmStatus(v: SwarmView): string {
       v.members.map((m) => [shortId(m.peer), String(m.step), String(m.stepSamples), String(m.totalSamples), num(m.loss), pct(m.accuracy), num(m.consensusDistance, 3), `${(m.lastSeenMs / 1000).toFixed(1)} s ago`]),
     ),
   ]
+  if (v.checkpoints.length > 0) lines.push('', `checkpoints (kept at ${String((v.spec['checkpoint'] as { replicas?: number } | undefined)?.replicas ?? '?')} holders): ${v.checkpoints.map((c) => `step ${c.step} ${c.cid}`).join(', ')}`)
   if (v.banned.length > 0) lines.push('', 'dropped members:', ...v.banned.map((b) => `  ${shortId(b.peer)}: ${b.reason}`))
   if (v.history.length > 0) {
     lines.push(

@@ -5,7 +5,7 @@ import { startSwarmRole } from '../swarm/swarm-role.js'
 
 export const swarmComponent: NodeComponentFactory = (ctx) => ({
   name: 'swarm',
-  dependsOn: ['engines', 'mesh', 'membership', 'datasets', 'store', 'block-exchange'],
+  dependsOn: ['engines', 'mesh', 'membership', 'datasets', 'store', 'block-exchange', 'replication'],
   async start() {
     const engines = ctx.get('engines')
     const datasets = ctx.get('datasets')
@@ -14,6 +14,7 @@ export const swarmComponent: NodeComponentFactory = (ctx) => ({
       mesh: ctx.get('mesh'),
       store: ctx.find('store'),
       blockExchange: ctx.find('blockExchange'),
+      replication: ctx.find('replication'),
       member: (peer) => ctx.get('membership').member(peer),
       datasets: ctx.config.datasets,
       loadDataset: (ds) => datasets.load(ds),

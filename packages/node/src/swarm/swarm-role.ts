@@ -11,6 +11,7 @@ import { type CID, parseCid } from '@weft/store'
 import type { DiskStore } from '@weft/store/node'
 import type { Logger } from 'pino'
 import type { BlockExchange } from '../components/block-exchange.js'
+import type { Replication } from '../components/replication.js'
 import type { DatasetConfig } from '../config.js'
 import { readStoredFile } from '../store-read.js'
 
@@ -50,6 +51,8 @@ export interface SwarmRoleComponents {
   readonly mesh: MeshNode
   readonly store: DiskStore | undefined
   readonly blockExchange: BlockExchange | undefined
+  /** Replication of pinned roots (the spec's checkpoints); absent without a block store. */
+  readonly replication: Replication | undefined
   /** Why a peer may not take part (not a member of the mesh), or undefined. */
   readonly member: (peer: string) => string | undefined
   readonly datasets: readonly DatasetConfig[]
@@ -65,6 +68,8 @@ interface Running {
   readonly id: string
   readonly peer: SwarmPeer
   readonly engine: string
+  /** Checkpoints this peer kept at the spec's replication factor. */
+  readonly checkpoints: readonly { step: number; cid: string }[]
   state: SwarmView['state']
   error?: string
 }
@@ -97,14 +102,34 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
     return readStoredFile(store, root, stat.size)
   }
 
-  /** A swarm's states in this node's block store, announced so a joiner fetches them from this node. */
-  const stateStore = (paramCount: number): SwarmStateStore => {
+  /**
+   * A swarm's states in this node's block store, announced so a joiner fetches them from this node; with the spec's
+   * `checkpoint`, every `every` steps one is kept at `replicas` holders (the previous checkpoint's target ends).
+   */
+  const stateStore = (id: string, spec: SwarmSpec, paramCount: number, checkpoints: { step: number; cid: string }[]): SwarmStateStore => {
     const kept: CID[] = []
+    let lastCheckpoint: CID | undefined
+    const checkpoint = async (root: CID, step: number): Promise<void> => {
+      const replication = c.replication
+      const target = spec.checkpoint
+      if (replication === undefined || target === undefined || step === 0 || step % target.every !== 0) return
+      const previous = lastCheckpoint
+      lastCheckpoint = root
+      checkpoints.push({ step, cid: root.toString() })
+      // Off the training path: a repair round asks peers and waits for their pulls.
+      void replication
+        .replicate(root, { factor: target.replicas })
+        .then(async () => {
+          if (previous !== undefined) await replication.forget(previous)
+        })
+        .catch((err: unknown) => log.warn({ swarm: id, step, err: (err as Error).message }, 'could not replicate a checkpoint'))
+    }
     return {
       async put(state: SwarmState) {
         const { store, blockExchange } = needStore()
         const root = store.addBytesSync(encodeSwarmState(state), { hold: 'swarm' })
         await blockExchange?.announce(root)
+        await checkpoint(root, state.step)
         kept.push(root)
         while (kept.length > KEPT_STATES) {
           const old = kept.shift() as CID
@@ -140,13 +165,14 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
     const testConfig = spec.evaluation === undefined ? undefined : c.datasets.find((d) => d.name === spec.evaluation?.dataset)
     const test = testConfig === undefined ? undefined : await c.loadDataset(testConfig)
     const { pool, engine } = c.pool()
+    const checkpoints: { step: number; cid: string }[] = []
     const trainer = poolTrainer({ spec, pool, train: train.toShared(), ...(test === undefined ? {} : { test: test.toShared() }), seed: hashSeed(c.mesh.peerId) })
     const peer = startSwarmPeer({
       swarm: id,
       spec,
       transport: createMeshSwarmTransport({ swarm: id, self: c.mesh.peerId, rpc: c.mesh.rpc, pubsub: c.mesh.pubsub, host, authorize: c.member }),
       trainer,
-      states: stateStore(trainer.paramCount),
+      states: stateStore(id, spec, trainer.paramCount, checkpoints),
       join,
       now,
       onEvent: (event) => {
@@ -156,7 +182,7 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
         c.onEvent?.(id, event)
       },
     })
-    const entry: Running = { id, peer, engine, state: 'training' }
+    const entry: Running = { id, peer, engine, state: 'training', checkpoints }
     running.set(id, entry)
     peer.done.then(
       () => {
@@ -200,6 +226,7 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
       banned: [...p.members.banned()].map(([peer, reason]) => ({ peer, reason })),
       history: p.records.slice(-MAX_RECORDS).map(stepView),
       bytes: p.bytes,
+      checkpoints: [...r.checkpoints],
       utilisation: { ...u, fraction: u.wallSeconds > 0 ? u.trainSeconds / u.wallSeconds : 0 },
       spec: p.spec as unknown as Record<string, unknown>,
     }

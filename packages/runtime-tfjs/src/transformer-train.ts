@@ -127,6 +127,19 @@ class TfjsTransformerTrainer implements TransformerTrainer {
     return out
   }
 
+  async setWeights(weights: NamedTensors): Promise<void> {
+    this.#check()
+    checkTransformerWeights(this.config, { embed: true, blocks: [0, this.config.numLayers], head: true }, weights)
+    useBackend(this.#backend)
+    for (const s of this.#slots.values()) {
+      const t = weights.get(s.name) as NamedTensor
+      tf.tidy(() => {
+        const shape = s.variable.shape
+        s.variable.assign(s.transposed ? tf.transpose(tf.tensor2d(t.data, [shape[1] as number, shape[0] as number])) : tf.tensor(t.data.slice(), shape))
+      })
+    }
+  }
+
   dispose(): void {
     if (this.#disposed) return
     this.#disposed = true

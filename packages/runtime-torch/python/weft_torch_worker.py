@@ -681,6 +681,11 @@ class Worker:
     def op_trainer_put(self, req, bufs):
         return self._put_pieces(self._trainer(req, ready=False), req, bufs)
 
+    def op_trainer_reset(self, req, bufs):
+        """New weights for a ready trainer follow in `trainer_put` requests, then `trainer_ready`; the moments stay."""
+        self._trainer(req, ready=True).reset()
+        return {}, []
+
     def op_trainer_ready(self, req, bufs):
         self._trainer(req, ready=False).finish()
         return {}, []

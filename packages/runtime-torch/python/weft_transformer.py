@@ -142,7 +142,8 @@ class PieceWeights:
         if t is None:
             t = torch.empty(self.shapes[name], dtype=torch.float32, device=self.device)
             self.weights[name] = t
-        t.view(-1)[offset : offset + n].copy_(torch.from_numpy(values))
+        with torch.no_grad():  # a trainer's weights are leaves that require grad when replaced
+            t.view(-1)[offset : offset + n].copy_(torch.from_numpy(values))
         self.filled[name] = offset + n
 
     def finish(self):

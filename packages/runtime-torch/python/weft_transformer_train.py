@@ -57,8 +57,16 @@ class TransformerTrainer(PieceWeights):
         super().finish()
         for name, t in self.weights.items():
             t.requires_grad_(True)
-            self.m[name] = self.torch.zeros_like(t)
-            self.v[name] = self.torch.zeros_like(t)
+            # Replaced weights (`reset`) keep the moments they had.
+            if name not in self.m:
+                self.m[name] = self.torch.zeros_like(t)
+                self.v[name] = self.torch.zeros_like(t)
+
+    def reset(self):
+        """Takes new weights in pieces, as at loading, keeping Adam's moments and the step count."""
+        self.ready = False
+        for name in self.filled:
+            self.filled[name] = 0
 
     def batch(self, batch, bufs):
         """Inputs and targets [batch, length - 1] (int64 on the device) of `batch` sequences laid end to end."""

@@ -146,6 +146,22 @@ class TorchTransformerTrainer implements TransformerTrainer {
     return out
   }
 
+  /** @throws InvalidModelSpecError for weights that do not fit; TorchWorkerCrashedError when the worker is gone */
+  async setWeights(weights: NamedTensors): Promise<void> {
+    this.#check()
+    checkTransformerWeights(this.config, { embed: true, blocks: [0, this.config.numLayers], head: true }, weights)
+    this.#checkWorker()
+    await this.#proc.request({ op: 'trainer_reset', trainer: this.#id })
+    for (const pieces of weightPieces(transformerTensorNames(this.config), weights)) {
+      const r = await this.#proc.request(
+        { op: 'trainer_put', trainer: this.#id, pieces: pieces.map((p) => ({ name: p.name, offset: p.offset })) },
+        pieces.map((p) => ({ data: p.data })),
+      )
+      if (r.generation !== this.#generation) throw new TorchWorkerCrashedError('the PyTorch worker restarted while the weights were sent')
+    }
+    await this.#proc.request({ op: 'trainer_ready', trainer: this.#id })
+  }
+
   dispose(): void {
     if (this.#disposed) return
     this.#disposed = true

@@ -123,6 +123,12 @@ export interface TransformerTrainer {
   evaluate(tokens: Int32Array, batch: number): Promise<number>
   /** The current weights, Hugging Face names (copies). */
   weights(): Promise<Map<string, NamedTensor>>
+  /**
+   * Replaces the weights (whole-model, `transformerTensorNames(config)`), keeping the optimizer's moments and step
+   * count: DiLoCo's inner optimizer goes on across outer steps while the weights restart from the outer ones.
+   * @throws InvalidModelSpecError naming a missing, extra or misshapen tensor (the weights are then unchanged)
+   */
+  setWeights(weights: NamedTensors): Promise<void>
   /** Frees the weights and the optimizer's state. */
   dispose(): void
 }

@@ -16,6 +16,7 @@ export const swarmStepViewSchema = z.object({
   innerSteps: count,
   loss: maybe,
   accuracy: maybe,
+  testLoss: maybe,
   consensusDistance: maybe,
   pseudoGradient: maybe,
   bytesSent: count,

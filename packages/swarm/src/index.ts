@@ -22,8 +22,8 @@ export { applyOuterStep, type OuterState } from './outer.js'
 export { type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmPeerInit, type SwarmTrainer, startSwarmPeer } from './peer.js'
 export { runSwarmSimulation, type SwarmSimulationInit, type SwarmSimulationResult } from './simulate.js'
 export { decodeSwarmState, encodeSwarmState } from './state-codec.js'
-export { InvalidSwarmSpecError, outerSteps, parseSwarmSpec, type SwarmSpec, type SwarmSpecInput } from './spec.js'
-export { type PoolTrainerInit, poolTrainer } from './trainer.js'
+export { InvalidSwarmSpecError, isTransformerModel, outerSteps, parseSwarmSpec, type SwarmModelSpec, type SwarmSpec, type SwarmSpecInput, type TransformerModelSpec } from './spec.js'
+export { type PoolTrainerInit, poolTrainer, type TransformerTrainerInit, transformerTrainer } from './trainer.js'
 export {
   PartRefusedError,
   type PartRequest,

@@ -36,6 +36,8 @@ export interface StepRecord {
   readonly innerSteps: number
   readonly loss: number
   readonly accuracy: number
+  /** Test loss of the outer parameters after the step, when the peer evaluated (NaN otherwise). */
+  readonly testLoss: number
   /** RMS distance of the peer's parameters from its group's mean before the outer step. */
   readonly consensusDistance: number
   /** RMS length of the pseudo-gradient the outer step applied. */
@@ -261,8 +263,11 @@ class Peer implements SwarmPeer {
         this.#server.advance(this.step)
         for (const w of this.#stepWaiters.splice(0)) w()
         for (const old of this.#views.keys()) if (old < this.step - 1) this.#views.delete(old)
+        let testLoss = Number.NaN
         if (trainer.evaluate !== undefined && spec.evaluation !== undefined && (this.step % spec.evaluation.every === 0 || this.step === this.totalSteps)) {
-          this.#accuracy = (await trainer.evaluate(outer.params)).accuracy
+          const scored = await trainer.evaluate(outer.params)
+          this.#accuracy = scored.accuracy
+          testLoss = scored.loss
         }
         await this.#saveState()
         await this.#publish()
@@ -277,6 +282,7 @@ class Peer implements SwarmPeer {
           innerSteps,
           loss: innerSteps > 0 ? lossSum / innerSteps : Number.NaN,
           accuracy: this.#accuracy,
+          testLoss,
           consensusDistance: this.#consensus,
           pseudoGradient,
           bytesSent: result.bytesSent,

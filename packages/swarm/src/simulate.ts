@@ -2,8 +2,8 @@
 // code as a node over an in-memory network. What a distributed run gives is checked against it.
 import type { DatasetSource, TrainingPool } from '@weft/runtime'
 import { MemoryHub } from './memory-transport.js'
-import { type StepRecord, type SwarmPeer, type SwarmPeerEvent, startSwarmPeer } from './peer.js'
-import type { SwarmSpec } from './spec.js'
+import { type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmTrainer, startSwarmPeer } from './peer.js'
+import { isTransformerModel, type SwarmSpec } from './spec.js'
 import { poolTrainer } from './trainer.js'
 
 export interface SwarmSimulationInit {
@@ -13,6 +13,11 @@ export interface SwarmSimulationInit {
   /** The test set every peer evaluates on (the spec's `evaluation`), and the final models are scored on. */
   readonly test?: DatasetSource
   readonly pool: TrainingPool
+  /**
+   * The peers' own trainers instead of the pool and shares (one per peer, e.g. `transformerTrainer`s for a language
+   * model); the final models are scored with their `evaluate`.
+   */
+  readonly trainers?: readonly SwarmTrainer[]
   /** Peers (indices into `shares`) killed when the first peer to get there reaches an outer step. */
   readonly kill?: readonly { readonly peer: number; readonly atStep: number }[]
   /** Peers that join late, when the first peer reaches an outer step; they fetch the latest state. */
@@ -26,6 +31,8 @@ export interface SwarmSimulationResult {
     readonly records: readonly StepRecord[]
     /** Test accuracy of its final outer parameters (NaN without a test set). */
     readonly accuracy: number
+    /** Test loss of its final outer parameters (NaN without a test set). */
+    readonly loss: number
     readonly killed: boolean
     readonly params: Float32Array
   }[]
@@ -38,7 +45,7 @@ export interface SwarmSimulationResult {
 export async function runSwarmSimulation(init: SwarmSimulationInit): Promise<SwarmSimulationResult> {
   const start = Date.now()
   const hub = new MemoryHub()
-  const ids = init.shares.map((_, i) => `sim-peer-${String(i).padStart(3, '0')}`)
+  const ids = (init.trainers ?? init.shares).map((_, i) => `sim-peer-${String(i).padStart(3, '0')}`)
   const peers = new Map<number, SwarmPeer>()
   const killed = new Set<number>()
   const late = new Map((init.join ?? []).map((j) => [j.peer, j.atStep]))
@@ -49,7 +56,7 @@ export async function runSwarmSimulation(init: SwarmSimulationInit): Promise<Swa
       swarm: 'simulation',
       spec: init.spec,
       transport: hub.transport(ids[i] as string),
-      trainer: poolTrainer({ spec: init.spec, pool: init.pool, train: init.shares[i] as DatasetSource, ...(init.test === undefined ? {} : { test: init.test }), seed: i }),
+      trainer: init.trainers?.[i] ?? poolTrainer({ spec: init.spec, pool: init.pool, train: init.shares[i] as DatasetSource, ...(init.test === undefined ? {} : { test: init.test }), seed: i }),
       states: hub.states,
       join,
       onEvent: (event) => {
@@ -85,8 +92,14 @@ export async function runSwarmSimulation(init: SwarmSimulationInit): Promise<Swa
   const results = await Promise.all(
     [...peers.entries()].sort(([a], [b]) => a - b).map(async ([i, p]) => {
       const params = p.params()
-      const accuracy = test === undefined || killed.has(i) ? Number.NaN : (await init.pool.evaluate({ spec: init.spec.model, params, dataset: test, batchSize: 1000 })).accuracy
-      return { id: ids[i] as string, records: p.records, accuracy, killed: killed.has(i), params }
+      const model = init.spec.model
+      const own = init.trainers?.[i]
+      let scored = { loss: Number.NaN, accuracy: Number.NaN }
+      if (!killed.has(i)) {
+        if (own?.evaluate !== undefined) scored = await own.evaluate(params)
+        else if (test !== undefined && !isTransformerModel(model)) scored = await init.pool.evaluate({ spec: model, params, dataset: test, batchSize: 1000 })
+      }
+      return { id: ids[i] as string, records: p.records, accuracy: scored.accuracy, loss: scored.loss, killed: killed.has(i), params }
     }),
   )
   return { peers: results, seconds: (Date.now() - start) / 1000, bytes: hub.bytes }

@@ -1,6 +1,6 @@
 // The swarm spec: what every peer of a swarm trains and how, written once in YAML/JSON and validated here with
 // field-naming errors. Every peer of a swarm holds the same spec; its digest is part of the swarm's id.
-import { type ModelSpec, type OptimizerConfig, parseModelSpec, resolveOptimizer } from '@weft/runtime'
+import { type ModelSpec, type OptimizerConfig, parseModelSpec, parseTransformerConfig, resolveOptimizer, type TransformerConfig } from '@weft/runtime'
 import { z } from 'zod'
 
 /** A swarm spec that does not validate; the message names every bad field. */
@@ -8,8 +8,32 @@ export class InvalidSwarmSpecError extends Error {
   override name = 'InvalidSwarmSpecError'
 }
 
-const modelSchema = z.unknown().transform((value, ctx): ModelSpec => {
+/** A Llama-style language model: its config (`TransformerConfig`'s names, or Hugging Face's). */
+export interface TransformerModelSpec {
+  readonly architecture: 'transformer'
+  readonly config: TransformerConfig
+  /** Positions each training window predicts (a window is this + 1 token ids). */
+  readonly context: number
+}
+
+/** What a swarm trains: one of the image models of the registry, or a language model. */
+export type SwarmModelSpec = ModelSpec | TransformerModelSpec
+
+/** Whether a swarm trains a language model. */
+export const isTransformerModel = (m: SwarmModelSpec): m is TransformerModelSpec => m.architecture === 'transformer'
+
+const modelSchema = z.unknown().transform((value, ctx): SwarmModelSpec => {
   try {
+    if (typeof value === 'object' && value !== null && (value as { architecture?: unknown }).architecture === 'transformer') {
+      const { config, context, ...rest } = value as { config?: unknown; context?: unknown }
+      const extra = Object.keys(rest).filter((k) => k !== 'architecture')
+      if (extra.length > 0) throw new Error(`unknown field ${extra[0]} of a transformer model (config, context)`)
+      const c = parseTransformerConfig(config)
+      if (!Number.isInteger(context) || (context as number) < 1 || (context as number) > c.maxPositions) {
+        throw new Error(`context must be an integer in [1, ${c.maxPositions}] (the config's maxPositions), got ${JSON.stringify(context)}`)
+      }
+      return { architecture: 'transformer', config: c, context: context as number }
+    }
     return parseModelSpec(value)
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: (err as Error).message })
@@ -125,6 +149,9 @@ export function parseSwarmSpec(input: unknown): SwarmSpec {
     throw new InvalidSwarmSpecError(`invalid swarm spec: ${r.error.issues.map((i) => `${pathText(i.path)}: ${i.message}`).join('; ')}`)
   }
   const spec = r.data
+  if (isTransformerModel(spec.model) && spec.inner.optimizer.kind !== 'adamw') {
+    throw new InvalidSwarmSpecError(`invalid swarm spec: inner.optimizer: a transformer trains with adamw, got ${spec.inner.optimizer.kind}`)
+  }
   if (spec.totalSamples < spec.targetSamples) {
     throw new InvalidSwarmSpecError(`invalid swarm spec: totalSamples (${spec.totalSamples}) is below targetSamples (${spec.targetSamples})`)
   }

@@ -5,7 +5,7 @@ import { inMemoryDataset } from '@weft/data'
 import { generatePsk } from '@weft/mesh'
 import { createMeshNode, type MeshNode } from '@weft/mesh/node'
 import { createTensor, encodeTensorSet, SWARM_PART } from '@weft/protocol'
-import { mulberry32, type TrainingPool } from '@weft/runtime'
+import { type ModelSpec, mulberry32, type TrainingPool } from '@weft/runtime'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import {
   createMeshSwarmTransport,
@@ -85,7 +85,7 @@ const peerOn = (i: number, swarm: string, spec = specOf(), onEvent?: (e: SwarmPe
   })
 }
 
-const accuracyOf = async (peer: SwarmPeer) => (await pool.evaluate({ spec: peer.spec.model, params: peer.params(), dataset: test, batchSize: 400 })).accuracy
+const accuracyOf = async (peer: SwarmPeer) => (await pool.evaluate({ spec: peer.spec.model as ModelSpec, params: peer.params(), dataset: test, batchSize: 400 })).accuracy
 
 describe('a swarm over mesh nodes', () => {
   it('4 peers with no coordinator train to the simulator’s accuracy within 5 points', async () => {
@@ -122,9 +122,13 @@ describe('a swarm over mesh nodes', () => {
     await victim.stop()
     void peers[3]?.leave()
     await Promise.all(peers.slice(0, 3).map((p) => p.done))
+    // Past the member expiry the dead peer is out of every survivor's member list.
+    await new Promise((resolve) => setTimeout(resolve, 3_500))
     for (const p of peers.slice(0, 3)) {
       expect(p.step).toBe(p.totalSteps)
       expect(p.members.others().map((m) => m.report.peer)).not.toContain(victim.peerId)
+      // Every step after the kill averaged the three survivors only.
+      expect(p.records.slice(3).every((r) => r.contributors <= 3)).toBe(true)
       expect(await accuracyOf(p)).toBeGreaterThan(0.6)
     }
   })

@@ -3,7 +3,7 @@
 // fetches the spec by CID, then the latest outer state by CID from a member, both verified block by block.
 import type { SwarmView } from '@weft/api-client'
 import { parseSwarmSpec, type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmSpec, type SwarmState, type SwarmStateStore } from '@weft/swarm'
-import { createMeshSwarmTransport, createSwarmRpcHost, decodeSwarmState, encodeSwarmState, poolTrainer, startSwarmPeer, type SwarmRpcHost } from '@weft/swarm'
+import { createMeshSwarmTransport, createSwarmRpcHost, isTransformerModel, decodeSwarmState, encodeSwarmState, poolTrainer, startSwarmPeer, type SwarmRpcHost } from '@weft/swarm'
 import type { InMemoryDataset } from '@weft/data'
 import type { MeshNode } from '@weft/mesh/node'
 import type { TrainingPool } from '@weft/runtime'
@@ -159,6 +159,9 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
     }
   }
   const launchNow = async (id: string, spec: SwarmSpec, join: boolean): Promise<SwarmView> => {
+    if (isTransformerModel(spec.model)) {
+      throw new SwarmRequestError(400, 'model: language-model swarms run in the simulator and through @weft/swarm for now; a node holds no token data set to train one on')
+    }
     const config = c.datasets.find((d) => d.name === spec.dataset)
     if (config === undefined) throw new SwarmRequestError(400, `this node holds no data set named ${spec.dataset} (node config datasets[].name)`)
     const train = await c.loadDataset(config)
@@ -297,7 +300,7 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
 
 /** A step record with what JSON cannot carry (NaN) as null. */
 function stepView(r: StepRecord): SwarmView['history'][number] {
-  return { ...r, failures: [...r.failures], loss: orNull(r.loss), accuracy: orNull(r.accuracy), consensusDistance: orNull(r.consensusDistance), pseudoGradient: orNull(r.pseudoGradient) }
+  return { ...r, failures: [...r.failures], loss: orNull(r.loss), accuracy: orNull(r.accuracy), testLoss: orNull(r.testLoss), consensusDistance: orNull(r.consensusDistance), pseudoGradient: orNull(r.pseudoGradient) }
 }
 
 /** A peer's seed for its data order, from its id. */

@@ -15,7 +15,11 @@ const labelKey = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'label keys ar
 export const datasetConfigSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,127}$/i, 'data set names are 1-128 chars of letters, digits, . _ / -'),
-    /** 'fashion-mnist', or the path of a .csv file. */
+    /**
+     * 'fashion-mnist', 'kjv' (the bundled King James Bible as text, for language-model swarms: `train` is the books
+     * a seeded by-book split keeps, `test` the 5% it holds out; a `shards` partition deals the training books to
+     * `clients` in canon order), or the path of a .csv file.
+     */
     source: z.string().min(1),
     split: z.enum(['train', 'test']).default('train'),
     /** CSV only: the label column. */
@@ -36,8 +40,11 @@ export const datasetConfigSchema = z
       .optional(),
   })
   .strict()
-  .refine((d) => d.source === 'fashion-mnist' || d.source.endsWith('.csv'), {
-    message: "source must be 'fashion-mnist' or a path ending in .csv",
+  .refine((d) => d.source === 'fashion-mnist' || d.source === 'kjv' || d.source.endsWith('.csv'), {
+    message: "source must be 'fashion-mnist', 'kjv' or a path ending in .csv",
+  })
+  .refine((d) => d.source !== 'kjv' || d.partition === undefined || d.partition.scheme === 'shards', {
+    message: "a kjv partition deals whole books in canon order: its scheme is 'shards'",
   })
   .refine((d) => !d.source.endsWith('.csv') || d.label !== undefined, { message: 'a CSV source needs label (its label column)' })
 export type DatasetConfig = z.infer<typeof datasetConfigSchema>

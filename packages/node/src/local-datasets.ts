@@ -4,6 +4,7 @@ import { describeScheme, type InMemoryDataset, parsePartitionSpec, specScheme } 
 import { type FashionMnistComponents, loadCsv, loadFashionMnist, loadPartition } from '@weft/data/node'
 import { type DatasetOffer, DatasetOfferSchema } from '@weft/protocol'
 import type { DatasetConfig, NodeConfig } from './config.js'
+import { describeTextDataset, isTextDataset } from './text-datasets.js'
 
 /**
  * Loads one configured data set (a client's share when `partition` is set). `fashionMnist` adds sources to
@@ -11,6 +12,7 @@ import type { DatasetConfig, NodeConfig } from './config.js'
  * @throws the loaders' errors (file not found, bad format, checksum mismatch)
  */
 export async function loadLocalDataset(config: DatasetConfig, fashionMnist: FashionMnistComponents = {}): Promise<InMemoryDataset> {
+  if (isTextDataset(config)) throw new RangeError(`data set ${config.name} is the King James Bible as text: only language-model swarms train on it`)
   if (config.partition !== undefined) {
     const { scheme, clients, part, seed, alpha, shards, exponent } = config.partition
     return loadPartition({
@@ -46,6 +48,10 @@ export async function describeLocalDatasets(
 ): Promise<DatasetOffer[]> {
   const offers: DatasetOffer[] = []
   for (const ds of config.datasets) {
+    if (isTextDataset(ds)) {
+      offers.push(await describeTextDataset(ds))
+      continue
+    }
     const data = await load(ds)
     const featureValues = data.featureShape.reduce((a, b) => a * b, 1)
     offers.push(

@@ -47,7 +47,15 @@ describe('/v1/swarms on a node', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'weft-node-'))
     const csv = join(dataDir, 'synth.csv')
     writeSynthCsv(csv, 200, 3)
-    node = await startTestNode({ dataDir, datasets: [{ name: 'synth', source: csv, label: 'label' } as never] })
+    node = await startTestNode({
+      dataDir,
+      datasets: [
+        { name: 'synth', source: csv, label: 'label' } as never,
+        // A sixteenth of the King James Bible's training books, and its held-out books, as text.
+        { name: 'kjv-part', source: 'kjv', partition: { scheme: 'shards', clients: 16, part: 3 } } as never,
+        { name: 'kjv-test', source: 'kjv', split: 'test' } as never,
+      ],
+    })
   }, 60_000)
   afterAll(async () => {
     await attacker?.stop()
@@ -121,6 +129,44 @@ describe('/v1/swarms on a node', () => {
 
     // Leaving a swarm that is done is not training in it: 404.
     expect((await request('DELETE', `/v1/swarms/${id}`)).status).toBe(404)
+  })
+
+  it('trains a language model on a text data set (the bundled KJV, its shipped tokenizer) and refuses misfits', { timeout: 60_000 }, async () => {
+    const lm = (extra: Record<string, unknown> = {}) => ({
+      name: 'lm-routes-test',
+      model: { architecture: 'transformer', config: { vocabSize: 2048, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, maxPositions: 16 }, context: 8 },
+      dataset: 'kjv-part',
+      evaluation: { dataset: 'kjv-test', every: 1 },
+      inner: { batchSize: 4, optimizer: { kind: 'adamw', lr: 0.01 } },
+      targetSamples: 4 * 5,
+      totalSamples: 4 * 5 * 3,
+      minPeers: 1,
+      memberExpiryMs: 2_000,
+      ...extra,
+    })
+    const wrongVocab = await post('/v1/swarms', { spec: lm({ model: { ...lm().model, config: { ...lm().model.config, vocabSize: 100 } } }) })
+    expect(wrongVocab.status).toBe(400)
+    expect(wrongVocab.body.message).toMatch(/vocabSize.*2048/)
+    const onImages = await post('/v1/swarms', { spec: lm({ dataset: 'synth' }) })
+    expect(onImages.status).toBe(400)
+    expect(onImages.body.message).toMatch(/text/)
+    const imageOnText = await post('/v1/swarms', { spec: spec({ dataset: 'kjv-part' }) })
+    expect(imageOnText.status).toBe(400)
+    const started = await post('/v1/swarms', { spec: lm() })
+    expect(started.status, started.body.message).toBe(201)
+    const api = createApiClient({ apiUrl: node.apiUrl })
+    const id = started.body.id as string
+    await until(async () => (await api.swarm(id)).state !== 'training', 50_000, 'the language-model swarm to finish')
+    const view = await api.swarm(id)
+    expect(view.state, view.error).toBe('done')
+    expect(view.history).toHaveLength(3)
+    // The validation loss of the held-out books, reported each step, falls below chance (ln 2048 ≈ 7.62).
+    const losses = view.history.map((r) => r.testLoss as number)
+    expect(losses.every(Number.isFinite)).toBe(true)
+    expect(losses.at(-1)).toBeLessThan(Math.log(2048))
+    // The ad describes the text data sets by their provenance, verses as examples.
+    const self = await api.node()
+    expect(JSON.stringify(self)).toMatch(/kjv text train, by book, books part 4\/16/)
   })
 
   it('answers NOT_FOUND to a mesh peer asking for a part of a swarm the node is not in', { timeout: 30_000 }, async () => {

@@ -1,9 +1,20 @@
 // Serverless training as a node component: the swarms this node trains in (no coordinator), on its own data sets
 // and its preferred engine, with specs and states in its block store.
+import { readFile } from 'node:fs/promises'
+import { type BpeTokenizer, decodeLmCheckpoint } from '@weft/lm'
+import { KJV_LM_PATH } from '@weft/model-kjv-lm'
+import type { TransformerTrainingRuntime } from '@weft/runtime'
+import { tfjsRuntime } from '@weft/runtime-tfjs'
+import { torchRuntime } from '@weft/runtime-torch'
 import type { NodeComponentFactory } from '../component.js'
 import { startSwarmRole } from '../swarm/swarm-role.js'
 
-export const swarmComponent: NodeComponentFactory = (ctx) => ({
+type Engine = TransformerTrainingRuntime & { readonly name: string; readonly backend: string; dispose(): Promise<void> }
+
+export const swarmComponent: NodeComponentFactory = (ctx) => {
+  let engine: Promise<Engine> | undefined
+  let tokenizer: Promise<BpeTokenizer> | undefined
+  return {
   name: 'swarm',
   dependsOn: ['engines', 'mesh', 'membership', 'datasets', 'store', 'block-exchange', 'replication'],
   async start() {
@@ -19,6 +30,23 @@ export const swarmComponent: NodeComponentFactory = (ctx) => ({
       datasets: ctx.config.datasets,
       loadDataset: (ds) => datasets.load(ds),
       pool: () => ({ pool: engines.pool(), engine: engines.preferred }),
+      transformerRuntime: () => {
+        if (engine === undefined) {
+          const t = ctx.config.runtime.torch
+          engine =
+            engines.preferred === 'torch'
+              ? torchRuntime({ device: t.device, threads: t.threads, ...(t.python === undefined ? {} : { python: t.python }) })
+              : tfjsRuntime({ backend: 'wasm' }, { log: (m) => ctx.logger.warn(m) })
+          engine.catch(() => {
+            engine = undefined
+          })
+        }
+        return engine
+      },
+      tokenizer: () => {
+        tokenizer ??= readFile(KJV_LM_PATH).then((bytes) => decodeLmCheckpoint(new Uint8Array(bytes)).tokenizer)
+        return tokenizer
+      },
       logger: ctx.logger,
       now: ctx.now,
       onEvent: (_swarm, event) => {
@@ -43,5 +71,7 @@ export const swarmComponent: NodeComponentFactory = (ctx) => ({
     const role = ctx.find('swarms')
     ctx.withdraw('swarms')
     await role?.stop()
+    await (await engine?.catch(() => undefined))?.dispose()
   },
-})
+  }
+}

@@ -3,10 +3,11 @@
 // fetches the spec by CID, then the latest outer state by CID from a member, both verified block by block.
 import type { SwarmView } from '@weft/api-client'
 import { parseSwarmSpec, type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmSpec, type SwarmState, type SwarmStateStore } from '@weft/swarm'
-import { createMeshSwarmTransport, createSwarmRpcHost, isTransformerModel, decodeSwarmState, encodeSwarmState, poolTrainer, startSwarmPeer, type SwarmRpcHost } from '@weft/swarm'
+import { createMeshSwarmTransport, createSwarmRpcHost, isTransformerModel, transformerTrainer, type SwarmTrainer, decodeSwarmState, encodeSwarmState, poolTrainer, startSwarmPeer, type SwarmRpcHost } from '@weft/swarm'
 import type { InMemoryDataset } from '@weft/data'
 import type { MeshNode } from '@weft/mesh/node'
-import type { TrainingPool } from '@weft/runtime'
+import type { TrainingPool, TransformerTrainingRuntime } from '@weft/runtime'
+import type { BpeTokenizer } from '@weft/lm'
 import { type CID, parseCid } from '@weft/store'
 import type { DiskStore } from '@weft/store/node'
 import type { Logger } from 'pino'
@@ -14,6 +15,7 @@ import type { BlockExchange } from '../components/block-exchange.js'
 import type { Replication } from '../components/replication.js'
 import type { DatasetConfig } from '../config.js'
 import { readStoredFile } from '../store-read.js'
+import { isTextDataset, textTokens } from '../text-datasets.js'
 
 /** Largest swarm spec read from the store (bytes). */
 const MAX_SPEC_BYTES = 64 * 1024
@@ -59,6 +61,10 @@ export interface SwarmRoleComponents {
   readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
   /** The training pool of an engine (default: the node's preferred one) and its name. */
   readonly pool: () => { readonly pool: TrainingPool; readonly engine: string }
+  /** The engine that trains language models (the node's preferred one), started on first use. */
+  readonly transformerRuntime: () => Promise<TransformerTrainingRuntime & { readonly name: string; readonly backend: string }>
+  /** The tokenizer of text data sets: the shipped KJV model's. */
+  readonly tokenizer: () => Promise<BpeTokenizer>
   readonly logger: Logger
   readonly onEvent?: (swarm: string, event: SwarmPeerEvent) => void
   readonly now?: () => number
@@ -159,17 +165,36 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
     }
   }
   const launchNow = async (id: string, spec: SwarmSpec, join: boolean): Promise<SwarmView> => {
-    if (isTransformerModel(spec.model)) {
-      throw new SwarmRequestError(400, 'model: language-model swarms run in the simulator and through @weft/swarm for now; a node holds no token data set to train one on')
-    }
     const config = c.datasets.find((d) => d.name === spec.dataset)
     if (config === undefined) throw new SwarmRequestError(400, `this node holds no data set named ${spec.dataset} (node config datasets[].name)`)
-    const train = await c.loadDataset(config)
     const testConfig = spec.evaluation === undefined ? undefined : c.datasets.find((d) => d.name === spec.evaluation?.dataset)
-    const test = testConfig === undefined ? undefined : await c.loadDataset(testConfig)
-    const { pool, engine } = c.pool()
     const checkpoints: { step: number; cid: string }[] = []
-    const trainer = poolTrainer({ spec, pool, train: train.toShared(), ...(test === undefined ? {} : { test: test.toShared() }), seed: hashSeed(c.mesh.peerId) })
+    let trainer: SwarmTrainer & { dispose?(): void }
+    let engine: string
+    if (isTransformerModel(spec.model)) {
+      if (!isTextDataset(config)) throw new SwarmRequestError(400, `dataset: a language model trains on a text data set (source kjv); ${spec.dataset} is not one`)
+      if (testConfig !== undefined && !isTextDataset(testConfig)) throw new SwarmRequestError(400, `evaluation.dataset: ${testConfig.name} is not a text data set`)
+      const tokenizer = await c.tokenizer()
+      if (spec.model.config.vocabSize !== tokenizer.vocabSize) {
+        throw new SwarmRequestError(400, `model.config.vocabSize: the node's tokenizer (the shipped KJV model's) has ${tokenizer.vocabSize} ids, the spec ${spec.model.config.vocabSize}`)
+      }
+      const runtime = await c.transformerRuntime()
+      engine = `${runtime.name}/${runtime.backend}`
+      trainer = transformerTrainer({
+        spec,
+        runtime,
+        train: await textTokens(config, tokenizer),
+        ...(testConfig === undefined ? {} : { validation: await textTokens(testConfig, tokenizer) }),
+        seed: hashSeed(c.mesh.peerId),
+      })
+    } else {
+      if (isTextDataset(config)) throw new SwarmRequestError(400, `dataset: ${spec.dataset} is text; an image model trains on images`)
+      const train = await c.loadDataset(config)
+      const test = testConfig === undefined ? undefined : await c.loadDataset(testConfig)
+      const p = c.pool()
+      engine = p.engine
+      trainer = poolTrainer({ spec, pool: p.pool, train: train.toShared(), ...(test === undefined ? {} : { test: test.toShared() }), seed: hashSeed(c.mesh.peerId) })
+    }
     const peer = startSwarmPeer({
       swarm: id,
       spec,
@@ -187,6 +212,7 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
     })
     const entry: Running = { id, peer, engine, state: 'training', checkpoints }
     running.set(id, entry)
+    void peer.done.finally(() => trainer.dispose?.()).catch(() => undefined)
     peer.done.then(
       () => {
         if (entry.state === 'training') entry.state = 'done'

@@ -7,7 +7,7 @@
 //   (e) the bytes a synchronous data-parallel run (one ring/butterfly all-reduce of the float32 model per step among
 //       4 peers) would send, against the bytes the simulator's network measured for (a).
 // Usage: npm run build, then
-//   node benchmarks/swarm-diloco.mjs [--samples 480000] [--h 50] [--workers 2] [--peers 4]
+//   node benchmarks/swarm-diloco.mjs [--samples 480000] [--h 50] [--workers 2] [--peers 4] [--model mlp|cnn-lenet]
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { partition } from '@weft/data'
@@ -23,13 +23,17 @@ const { values: args } = parseArgs({
     peers: { type: 'string', default: '4' },
     workers: { type: 'string', default: String(Math.min(2, availableParallelism())) },
     'eval-every': { type: 'string', default: '25' },
+    model: { type: 'string', default: 'mlp' },
   },
 })
 const total = Number(args.samples)
 const H = Number(args.h)
 const peers = Number(args.peers)
 const BATCH = 32
-const model = { architecture: 'mlp', inputShape: [28, 28, 1], numClasses: 10, hidden: [200, 200] }
+const model =
+  args.model === 'cnn-lenet'
+    ? { architecture: 'cnn-lenet', inputShape: [28, 28, 1], numClasses: 10 }
+    : { architecture: 'mlp', inputShape: [28, 28, 1], numClasses: 10, hidden: [200, 200] }
 const P = paramCount(model)
 
 const [train, test] = await Promise.all([loadFashionMnist({ split: 'train' }), loadFashionMnist({ split: 'test' })])

@@ -126,6 +126,33 @@ describe.skipIf(!browserAvailable.available)(`the web dashboard in a real browse
     await page.screenshot({ path: join(SHOTS, 'inference.png'), fullPage: true })
   })
 
+  it('the Swarms page shows a swarm two clients train: progress, members, the per-step chart', { timeout: 90_000 }, async () => {
+    const [a, b] = nodes.filter((n) => n !== coordinator) as [LocalNode, LocalNode]
+    const spec = {
+      name: 'dashboard-swarm',
+      model: { architecture: 'logreg', inputShape: [4], numClasses: 2 },
+      dataset: 'synth',
+      evaluation: { dataset: 'synth', every: 1 },
+      inner: { batchSize: 8, optimizer: { kind: 'adamw', lr: 0.05 } },
+      targetSamples: 2 * 8 * 4,
+      totalSamples: 2 * 8 * 4 * 6,
+      minPeers: 2,
+    }
+    const [started] = await Promise.all([a.api.startSwarm(spec), b.api.startSwarm(spec)])
+    const id = started.id
+    await waitUntil(async () => (await a.api.swarm(id)).state === 'done', 60_000, 'the swarm to finish', 300)
+    await page.goto(`${a.api.url}/#/swarms`)
+    const card = page.locator(`[data-swarm="${id}"]`)
+    await card.waitFor({ timeout: 15_000 })
+    expect((await card.textContent())?.replace(/\s+/g, ' ')).toMatch(/Swarm samples [\d,]+ of 384/)
+    expect(await page.locator('.card', { has: card }).textContent()).toMatch(/dashboard-swarm · outer step 6\/6[\s\S]*done/)
+    // The other client is in the members table, and the chart has drawn.
+    expect(await card.locator(`[data-testid="swarm-members"] tr`).count()).toBeGreaterThanOrEqual(2)
+    expect(await card.getByTitle(b.peerId).count()).toBe(1)
+    expect(await card.locator('canvas').count()).toBeGreaterThan(0)
+    await page.screenshot({ path: join(SHOTS, 'swarms.png'), fullPage: true })
+  })
+
   it('submits, follows and cancels jobs from the page: the accuracy chart gains points as rounds finish', { timeout: 180_000 }, async () => {
     await page.goto(`${coordinator.api.url}/#/jobs`)
     await page.getByTestId('spec').fill(JOB_YAML)

@@ -442,7 +442,8 @@ class Peer implements SwarmPeer {
     this.#unsubscribe()
     this.#unserve()
     this.#server.close()
-    await this.#publish(true)
-    void this.#leaving
+    // A peer that leaves says so (the others drop it at once); one done with the swarm's last step just stops, and
+    // the others keep it in their lists until it expires.
+    await this.#publish(this.#leaving)
   }
 }

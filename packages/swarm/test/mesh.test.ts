@@ -1,11 +1,10 @@
 // A swarm over real mesh nodes in one process (libp2p on 127.0.0.1: gossipsub reports, RPC parts): it trains like
 // the simulator, finishes when a peer's node dies mid-training, and refuses a hostile member's poisoned parts.
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { inMemoryDataset } from '@weft/data'
 import { generatePsk } from '@weft/mesh'
 import { createMeshNode, type MeshNode } from '@weft/mesh/node'
 import { createTensor, encodeTensorSet, SWARM_PART } from '@weft/protocol'
-import { type ModelSpec, mulberry32, type TrainingPool } from '@weft/runtime'
+import type { ModelSpec, TrainingPool } from '@weft/runtime'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import {
   createMeshSwarmTransport,
@@ -19,25 +18,10 @@ import {
   startSwarmPeer,
 } from '@weft/swarm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SHARES, TEST } from './fixtures.js'
 
-function bands(name: string, n: number, seed: number, classes?: readonly number[]) {
-  const rng = mulberry32(seed)
-  const data = new Uint8Array(n * 64)
-  const labels = new Int32Array(n)
-  for (let i = 0; i < n; i++) {
-    const k = classes === undefined ? Math.floor(rng.next() * 4) : (classes[Math.floor(rng.next() * classes.length)] as number)
-    labels[i] = k
-    for (let j = 0; j < 64; j++) data[i * 64 + j] = Math.min(255, (Math.floor(j / 16) === k ? 70 : 0) + Math.floor(rng.next() * 160))
-  }
-  return inMemoryDataset({ name, featureShape: [8, 8, 1], numClasses: 4, features: { dtype: 'uint8', data, scale: 1 / 255 }, labels })
-}
-const shares = [
-  [0, 1],
-  [1, 2],
-  [2, 3],
-  [3, 0],
-].map((classes, i) => bands(`share-${i}`, 400, 10 + i, classes).toShared())
-const test = bands('test', 400, 99).toShared()
+const shares = SHARES.slice(0, 4)
+const test = TEST
 
 const specOf = (extra: Record<string, unknown> = {}) =>
   parseSwarmSpec({

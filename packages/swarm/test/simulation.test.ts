@@ -1,34 +1,14 @@
-// The swarm simulator: virtual peers on one tfjs worker pool run the peer code over the in-memory network; they learn,
-// their models meet, and the swarm goes on when a peer dies mid-training and another joins late.
-import { inMemoryDataset } from '@weft/data'
-import { mulberry32, type TrainingPool } from '@weft/runtime'
+
+import type { TrainingPool } from '@weft/runtime'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { parseSwarmSpec, runSwarmSimulation, type SwarmPeerEvent, transformerTrainer } from '@weft/swarm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-/** 8×8 images of 4 classes: class k brightens row band k; pixel noise on top. */
-function bands(name: string, n: number, seed: number, classes?: readonly number[]) {
-  const rng = mulberry32(seed)
-  const data = new Uint8Array(n * 64)
-  const labels = new Int32Array(n)
-  for (let i = 0; i < n; i++) {
-    const k = classes === undefined ? Math.floor(rng.next() * 4) : (classes[Math.floor(rng.next() * classes.length)] as number)
-    labels[i] = k
-    for (let j = 0; j < 64; j++) data[i * 64 + j] = Math.min(255, (Math.floor(j / 16) === k ? 70 : 0) + Math.floor(rng.next() * 160))
-  }
-  return inMemoryDataset({ name, featureShape: [8, 8, 1], numClasses: 4, features: { dtype: 'uint8', data, scale: 1 / 255 }, labels })
-}
+import { SHARES, TEST } from './fixtures.js'
 
 // Non-IID shares: each peer sees mostly two of the four classes.
-const shares = [
-  [0, 1],
-  [1, 2],
-  [2, 3],
-  [3, 0],
-  [0, 2],
-].map((classes, i) => bands(`share-${i}`, 400, 10 + i, classes).toShared())
-const test = bands('test', 400, 99).toShared()
+const shares = SHARES
+const test = TEST
 
 const specOf = (extra: Record<string, unknown>) =>
   parseSwarmSpec({

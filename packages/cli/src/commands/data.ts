@@ -2,16 +2,9 @@
 // `weft data publish|get` (data sets by CID on the mesh, data-mesh.ts).
 // Registered here; what they run (data-run.ts, with the data-set packages) loads only when they run.
 import { type Command, InvalidArgumentError, Option } from 'commander'
+import { positiveInt } from './option-parsers.js'
 import { registerDataMeshCommands } from './data-mesh.js'
 import type { InfoOptions, PartitionOptions } from './data-run.js'
-
-function positiveInt(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v)
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`)
-    return n
-  }
-}
 
 function integer(v: string): number {
   const n = Number(v)

@@ -1,23 +1,8 @@
 // `weft fl simulate`: a federated job over virtual clients in one process, through the same coordinator and strategies.
 // Registered here; what it runs (fl-simulate-run.ts, with the data-set, FL and node packages) loads only when it runs.
 import { type Command, InvalidArgumentError, Option } from 'commander'
+import { positive, positiveInt } from './option-parsers.js'
 import type { SimulateOptions } from './fl-simulate-run.js'
-
-function positiveInt(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v)
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`)
-    return n
-  }
-}
-
-function positive(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v)
-    if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0, got "${v}"`)
-    return n
-  }
-}
 
 function fractionOf(name: string): (v: string) => number {
   return (v) => {

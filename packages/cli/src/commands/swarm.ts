@@ -1,24 +1,9 @@
 // `weft swarm simulate`: serverless training (DiLoCo or periodic averaging in small groups) over virtual peers in one
 // process, through the same peer code as a node. Registered here; what it runs (swarm-simulate-run.ts, with the
 // data-set, engine and swarm packages) loads only when it runs.
-import { type Command, InvalidArgumentError, Option } from 'commander'
+import { type Command, Option } from 'commander'
+import { positive, positiveInt } from './option-parsers.js'
 import type { SwarmSimulateOptions } from './swarm-simulate-run.js'
-
-function positiveInt(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v)
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`)
-    return n
-  }
-}
-
-function positive(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v)
-    if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0, got "${v}"`)
-    return n
-  }
-}
 
 /** Registers the `swarm` command group and its `simulate` command. */
 export function registerSwarmCommands(program: Command): Command {

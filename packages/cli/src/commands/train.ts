@@ -1,15 +1,8 @@
 // `weft train`: centralized training of a model on a data set, with live progress (the work is in train-run.ts).
 import { ARCHITECTURES } from '@weft/runtime'
 import { type Command, InvalidArgumentError, Option } from 'commander'
+import { positiveInt } from './option-parsers.js'
 import type { TrainCliOptions } from './train-run.js'
-
-function positiveInt(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v)
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`)
-    return n
-  }
-}
 
 function nonNegative(name: string): (v: string) => number {
   return (v) => {
@@ -24,7 +17,6 @@ function integer(v: string): number {
   if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`--seed must be an integer, got "${v}"`)
   return n
 }
-
 
 /** Registers `weft train`. */
 export function registerTrainCommand(program: Command): void {

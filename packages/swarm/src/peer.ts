@@ -3,7 +3,7 @@
 // The simulator and a node run this same code over different transports.
 import { allReduce, layoutFor, type OwnerStep, PartServer, rmsDistance } from './allreduce.js'
 import { PartEncoder } from './codec.js'
-import { groupFor } from './groups.js'
+import { gridDimensions, groupFor } from './groups.js'
 import { MemberTable } from './members.js'
 import { applyOuterStep, type OuterState } from './outer.js'
 import { outerSteps, type SwarmSpec } from './spec.js'
@@ -55,7 +55,7 @@ export type SwarmPeerEvent =
   | { readonly type: 'step'; readonly record: StepRecord }
   | { readonly type: 'caught-up'; readonly step: number; readonly from: string }
   | { readonly type: 'offence'; readonly peer: string; readonly reason: string }
-  | { readonly type: 'done'; readonly step: number }
+  | { readonly type: 'done'; readonly step: number; readonly consensusRounds: number }
 
 export interface SwarmPeerInit {
   /** The swarm's id (every member uses the same). */
@@ -135,6 +135,8 @@ class Peer implements SwarmPeer {
   #sent = 0
   #received = 0
   #leaving = false
+  /** The final consensus's round, once it runs (-1 before). */
+  #round = -1
   /** A joiner publishes nothing until it holds a state and trains. */
   #joining = false
   readonly #heartbeat: ReturnType<typeof setInterval>
@@ -294,7 +296,9 @@ class Peer implements SwarmPeer {
         this.records.push(record)
         this.#emit({ type: 'step', record })
       }
-      if (!signal.aborted) this.#emit({ type: 'done', step: this.step })
+      let consensusRounds = 0
+      if (!signal.aborted && spec.averaging.finalConsensus && this.step === this.totalSteps) consensusRounds = await this.#finalConsensus(signal)
+      if (!signal.aborted) this.#emit({ type: 'done', step: this.step, consensusRounds })
     } catch (err) {
       if (!signal.aborted) throw err
     }
@@ -306,11 +310,54 @@ class Peer implements SwarmPeer {
     return this.#encoderValue
   }
 
+  /**
+   * The final consensus: d more rounds of plain averaging of the outer parameters, at round numbers of one grid cycle
+   * past every training step (so their groups are one cycle of the grid), weighted equally, no training between.
+   * @returns the rounds taken
+   */
+  async #finalConsensus(signal: AbortSignal): Promise<number> {
+    const outer = this.#outer as OuterState
+    const n = this.members.groupMembers(this.totalSteps, this.#bandwidth).length
+    if (n < 2) return 0
+    const d = gridDimensions(n, this.spec.averaging.groupSize)
+    const base = d * (Math.floor(this.totalSteps / d) + 2)
+    for (let k = 0; k < d && !signal.aborted; k++) {
+      this.#round = base + k
+      for (const w of this.#stepWaiters.splice(0)) w()
+      const result = await allReduce({
+        self: this.#init.transport.self,
+        view: this.#viewOf(this.#round),
+        values: outer.params,
+        weight: 1,
+        transport: this.#init.transport,
+        server: this.#server,
+        encoder: this.#encoder,
+        compression: this.spec.averaging.compression,
+        exchangeTimeoutMs: this.spec.averaging.partTimeoutMs * 2 + 10_000,
+        maxRmsDistance: this.spec.averaging.maxRmsDistance,
+        onOffence: (peer, reason) => this.#offence(peer, reason),
+        signal,
+      })
+      this.#sent += result.bytesSent
+      this.#received += result.bytesReceived
+      outer.params.set(result.mean)
+    }
+    return d
+  }
+
+  /** The round this peer averages in: its outer step, or a round of the final consensus. */
+  get #current(): number {
+    return Math.max(this.step, this.#round)
+  }
+
   /** The step's group and layout, computed once from the member view when first needed (by this peer or a member). */
   #viewOf(step: number): OwnerStep {
     let view = this.#views.get(step)
     if (view === undefined) {
-      const group = groupFor(this.swarm, step, this.#init.transport.self, this.members.groupMembers(step, this.#bandwidth), this.spec.averaging.groupSize)
+      // The final consensus's rounds take the members that finished the last step (and the one before: a member of
+      // another group may still be finishing it).
+      const members = this.members.groupMembers(Math.min(step, this.totalSteps), this.#bandwidth)
+      const group = groupFor(this.swarm, step, this.#init.transport.self, members, this.spec.averaging.groupSize)
       view = { step, group, parts: layoutFor(group, this.#init.trainer.paramCount), reference: new Float32Array((this.#outer as OuterState).params) }
       this.#views.set(step, view)
     }
@@ -319,9 +366,9 @@ class Peer implements SwarmPeer {
 
   /** A member's part for `step`: the view once this peer is in that step (waiting up to a part timeout for it). */
   async #viewWhenReady(step: number): Promise<OwnerStep | undefined> {
-    if (step < this.step || this.#outer === undefined) return this.#views.get(step)
+    if (step < this.#current || this.#outer === undefined) return this.#views.get(step)
     const deadline = this.#now() + this.spec.averaging.partTimeoutMs
-    while (this.step < step) {
+    while (this.#current < step) {
       if (this.#now() >= deadline || this.#abort.signal.aborted) return undefined
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(1, deadline - this.#now()))
@@ -331,7 +378,7 @@ class Peer implements SwarmPeer {
         })
       })
     }
-    return this.step === step ? this.#viewOf(step) : this.#views.get(step)
+    return this.#current === step ? this.#viewOf(step) : this.#views.get(step)
   }
 
   #offence(peer: string, reason: string): void {

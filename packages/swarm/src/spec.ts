@@ -117,6 +117,11 @@ const swarmSpecSchema = z.strictObject({
        * sender recorded (so is one holding NaN or infinity): a sane bound on how far one outer step moves a model.
        */
       maxRmsDistance: z.number().gt(0).default(1),
+      /**
+       * After the last outer step, average the outer parameters ⌈log_g n⌉ more times in groups of one grid cycle (no
+       * training): where n = g^d every peer then holds the swarm's mean model, not its last group's.
+       */
+      finalConsensus: z.boolean().default(true),
     })
     .prefault({}),
   /**

@@ -43,15 +43,10 @@ describe('the swarm simulator', () => {
     // Groups change each step: every peer averaged with at least two different partners.
     const keys = new Set(result.peers[0]?.records.map((r) => r.group.split('/').at(-1)))
     expect(keys.size).toBeGreaterThanOrEqual(2)
-    // The models meet: the spread between peers is small against the models' own size.
-    const [a, b] = [result.peers[0]?.params as Float32Array, result.peers[3]?.params as Float32Array]
-    let diff = 0
-    let norm = 0
-    for (let i = 0; i < a.length; i++) {
-      diff += ((a[i] as number) - (b[i] as number)) ** 2
-      norm += (a[i] as number) ** 2
+    // The final consensus (log2 4 = 2 rounds of averaging without training) leaves every peer with the swarm's mean.
+    for (const peer of result.peers.slice(1)) {
+      expect(Math.max(...peer.params.map((v, i) => Math.abs(v - (result.peers[0]?.params[i] as number))))).toBeLessThan(1e-6)
     }
-    expect(Math.sqrt(diff / norm)).toBeLessThan(0.2)
   })
 
   it('goes on when a peer dies mid-training, and a late joiner fetches the state and ends with the swarm’s model', async () => {

@@ -71,8 +71,8 @@ export interface Part {
 }
 
 /**
- * Cuts a vector of `length` values into shards proportional to each member's bandwidth (a butterfly all-reduce: each
- * member reduces one shard), and each shard into parts of at most `maxPartValues` values, so a message stays far below
+ * Cuts a vector of `length` values into shards proportional to each member's bandwidth, taken within 4x of the
+ * group's median (a butterfly all-reduce: each member reduces one shard), and each shard into parts of at most `maxPartValues` values, so a message stays far below
  * the mesh's 4 MiB frame. A member with a shard of 0 values (tiny bandwidth against a short vector) owns no part.
  * @throws RangeError for no members, a negative length or a bandwidth that is not positive and finite
  */
@@ -80,16 +80,20 @@ export function partsOf(length: number, members: readonly GroupMember[], maxPart
   if (members.length === 0) throw new RangeError('a group has at least one member')
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`)
   if (!Number.isSafeInteger(maxPartValues) || maxPartValues < 1) throw new RangeError(`maxPartValues must be a positive integer, got ${maxPartValues}`)
-  let total = 0
   for (const m of members) {
     if (!Number.isFinite(m.bandwidth) || m.bandwidth <= 0) throw new RangeError(`${m.peer} declares bandwidth ${m.bandwidth}`)
-    total += m.bandwidth
   }
+  // A declared bandwidth counts within 4x of the group's median either way: a member claiming a huge one would
+  // otherwise own most of the vector, and a stalled owner costs its whole shard the average.
+  const sorted = members.map((m) => m.bandwidth).sort((a, b) => a - b)
+  const median = sorted[Math.floor(sorted.length / 2)] as number
+  const weight = (bw: number): number => Math.min(4 * median, Math.max(median / 4, bw))
+  const total = members.reduce((sum, m) => sum + weight(m.bandwidth), 0)
   const parts: Part[] = []
   let cumulative = 0
   let start = 0
   for (const [i, m] of members.entries()) {
-    cumulative += m.bandwidth
+    cumulative += weight(m.bandwidth)
     const end = i === members.length - 1 ? length : Math.round((length * cumulative) / total)
     for (let offset = start; offset < end; offset += maxPartValues) {
       parts.push({ index: parts.length, owner: m.peer, offset, length: Math.min(maxPartValues, end - offset) })

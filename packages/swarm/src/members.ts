@@ -72,12 +72,18 @@ export class MemberTable {
     return [{ peer: this.#self, bandwidth: selfBandwidth }, ...taking.map((m) => ({ peer: m.report.peer, bandwidth: m.report.bandwidth }))]
   }
 
-  /** Samples the other members reported for `step` (members already past it count as having finished it: `target`). */
+  /**
+   * Samples the other members reported for `step`. A member already past it counts as having done its share, and no
+   * member counts for more than twice an equal share (2 · target / members): one that claims to have processed the
+   * whole target cannot end everyone's inner phase by itself.
+   */
   samplesIn(step: number, target: number): number {
+    const others = this.others()
+    const cap = (2 * target) / (others.length + 1)
     let s = 0
-    for (const m of this.others()) {
-      if (m.report.step === step) s += m.report.stepSamples
-      else if (m.report.step > step) s += target
+    for (const m of others) {
+      if (m.report.step === step) s += Math.min(cap, m.report.stepSamples)
+      else if (m.report.step > step) s += Math.min(cap, target / (others.length + 1))
     }
     return s
   }

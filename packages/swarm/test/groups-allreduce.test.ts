@@ -9,6 +9,7 @@ import {
   groupFor,
   gridDimensions,
   layoutFor,
+  MemberTable,
   MemoryHub,
   type OwnerStep,
   PartEncoder,
@@ -73,6 +74,37 @@ describe('matchmaking', () => {
     const owned = (peer: string) => parts.filter((p) => p.owner === peer).reduce((s, p) => s + p.length, 0)
     expect([owned('peer-00'), owned('peer-01'), owned('peer-02')]).toEqual([100, 200, 700])
     expect(Math.max(...parts.map((p) => p.length))).toBeLessThanOrEqual(300)
+  })
+})
+
+describe('what a lying member can claim', () => {
+  it('a huge declared bandwidth counts at most 4x the median: the liar cannot own most of the vector', () => {
+    const parts = partsOf(600, members(3, (i) => [1, 1, 1e9][i] as number), 1000)
+    const owned = (peer: string) => parts.filter((p) => p.owner === peer).reduce((s, p) => s + p.length, 0)
+    expect([owned('peer-00'), owned('peer-01'), owned('peer-02')]).toEqual([100, 100, 400])
+  })
+
+  it('a member claiming the whole target counts for at most twice an equal share', () => {
+    let now = 0
+    const table = new MemberTable('me', 10_000, () => now)
+    const report = (peer: string, stepSamples: number) => ({
+      peer,
+      step: 3,
+      stepSamples,
+      totalSamples: stepSamples,
+      loss: 0,
+      accuracy: 0,
+      consensusDistance: 0,
+      bandwidth: 1,
+      stateCid: '',
+      stateStep: 0,
+      leaving: false,
+    })
+    table.add(report('liar', 1_000_000))
+    table.add(report('honest', 100))
+    now = 1
+    // Three members, target 900: an equal share is 300; the liar counts for 600 at most, the honest one for its 100.
+    expect(table.samplesIn(3, 900)).toBe(700)
   })
 })
 

@@ -43,7 +43,7 @@ const testShared = test.toShared()
 const pool = await createWorkerPool({ size: Number(args.workers) })
 
 console.log(
-  `Fashion-MNIST, Dirichlet(0.5) over ${peers} peers (shares ${parts.map((p) => p.length).join(', ')}), MLP [200, 200] (${P.toLocaleString('en')} parameters), ` +
+  `Fashion-MNIST, Dirichlet(0.5) over ${peers} peers (shares ${parts.map((p) => p.length).join(", ")}), ${model.architecture} (${P.toLocaleString('en')} parameters), ` +
     `${total.toLocaleString('en')} samples, inner AdamW lr 0.001 B=${BATCH}, H=${H}, ${args.workers} tfjs workers`,
 )
 

@@ -75,7 +75,7 @@ export class MemberTable {
   /**
    * Samples the other members reported for `step`. A member already past it counts as having done its share, and no
    * member counts for more than twice an equal share (2 · target / members): one that claims to have processed the
-   * whole target cannot end everyone's inner phase by itself.
+   * whole target cannot end everyone's inner phase by itself. A whole number (shares are rounded down).
    */
   samplesIn(step: number, target: number): number {
     const others = this.others()
@@ -85,7 +85,7 @@ export class MemberTable {
       if (m.report.step === step) s += Math.min(cap, m.report.stepSamples)
       else if (m.report.step > step) s += Math.min(cap, target / (others.length + 1))
     }
-    return s
+    return Math.floor(s)
   }
 
   /** The member whose saved state is furthest along (ties: the most samples), when one is past `step`. */

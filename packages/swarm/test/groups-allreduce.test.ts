@@ -105,6 +105,8 @@ describe('what a lying member can claim', () => {
     now = 1
     // Three members, target 900: an equal share is 300; the liar counts for 600 at most, the honest one for its 100.
     expect(table.samplesIn(3, 900)).toBe(700)
+    // Shares that do not divide evenly still give a whole number of samples (the status view carries it as one).
+    expect(table.samplesIn(3, 1000)).toBe(766)
   })
 })
 

@@ -202,7 +202,8 @@ class Peer implements SwarmPeer {
     await this.#saveState()
     await this.#publish()
     const batch = spec.inner.batchSize
-    let round = this.#init.transport.self.length
+    // Numbers the pool tasks: each one shuffles the peer's data anew (the trainer seeds the order per peer).
+    let round = 0
     try {
       while (this.step < this.totalSteps && !signal.aborted) {
         const stepStart = this.#now()

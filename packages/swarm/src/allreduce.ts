@@ -103,6 +103,7 @@ export interface PartServerInit extends ReductionRule {
 }
 
 interface Pending {
+  readonly step: number
   readonly part: Part
   readonly expected: ReadonlySet<string>
   readonly received: Map<string, Contribution>
@@ -148,8 +149,7 @@ export class PartServer {
   advance(step: number): void {
     this.#latestStep = Math.max(this.#latestStep, step)
     for (const [key, p] of this.#pending) {
-      const keyStep = Number(key.split('#')[0])
-      if (keyStep < step) {
+      if (p.step < step) {
         if (p.result === undefined && p.received.size > 0) this.#finish(p)
         if (p.timer !== undefined) clearTimeout(p.timer)
         this.#pending.delete(key)
@@ -192,7 +192,7 @@ export class PartServer {
     const key = `${view.step}#${view.group.key}#${part.index}`
     let p = this.#pending.get(key)
     if (p === undefined) {
-      p = { part, expected: new Set(view.group.members.map((m) => m.peer)), received: new Map(), waiters: [] }
+      p = { step: view.step, part, expected: new Set(view.group.members.map((m) => m.peer)), received: new Map(), waiters: [] }
       this.#pending.set(key, p)
     }
     const pending = p

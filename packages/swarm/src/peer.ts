@@ -116,6 +116,8 @@ class Peer implements SwarmPeer {
   readonly #now: () => number
   readonly #abort = new AbortController()
   readonly #server: PartServer
+  /** Encodes the parts this peer sends (int8's error feedback lives here, across steps). */
+  readonly #encoder: PartEncoder
   readonly #views = new Map<number, OwnerStep>()
   readonly #stepWaiters: (() => void)[] = []
   readonly #reportWaiters: (() => void)[] = []
@@ -151,6 +153,7 @@ class Peer implements SwarmPeer {
     this.#bandwidth = init.bandwidth ?? DEFAULT_BANDWIDTH
     this.members = new MemberTable(init.transport.self, init.spec.memberExpiryMs, this.#now)
     const { averaging } = init.spec
+    this.#encoder = new PartEncoder(averaging.compression, init.trainer.paramCount)
     this.#server = new PartServer({
       self: init.transport.self,
       reduction: averaging.reduction,
@@ -305,11 +308,6 @@ class Peer implements SwarmPeer {
     }
   }
 
-  #encoderValue: PartEncoder | undefined
-  get #encoder(): PartEncoder {
-    this.#encoderValue ??= new PartEncoder(this.spec.averaging.compression, this.#init.trainer.paramCount)
-    return this.#encoderValue
-  }
 
   /**
    * The final consensus: d more rounds of plain averaging of the outer parameters, at round numbers of one grid cycle

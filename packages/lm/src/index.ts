@@ -7,4 +7,4 @@ export { type CorpusSplit, parseVerses, type SplitInit, splitVerses, type Verse 
 export { CorpusFormatError, TokenizerJsonError, UnknownTokenIdError } from './errors.js'
 export { fromTokenizerJson, toTokenizerJson } from './tokenizer-json.js'
 export { decodeLmCheckpoint, encodeLmCheckpoint, LM_CHECKPOINT_FORMAT, type LmCheckpoint, LmCheckpointError } from './checkpoint.js'
-export { type LmEvaluation, type LmTrainCallbacks, type LmTrainInit, learningRateAt, trainLanguageModel } from './train-loop.js'
+export { evenWindows, type LmEvaluation, type LmTrainCallbacks, type LmTrainInit, learningRateAt, meanWindowLoss, randomWindows, trainLanguageModel } from './train-loop.js'

@@ -53,6 +53,36 @@ export function learningRateAt(step: number, init: Pick<LmTrainInit, 'steps' | '
 }
 
 /**
+ * At most `maxCount` windows of `window` ids spread evenly over `stream`, laid end to end: fixed, so every evaluation
+ * measures the same text.
+ */
+export function evenWindows(stream: Int32Array, window: number, maxCount: number): { readonly tokens: Int32Array; readonly count: number } {
+  const count = Math.max(1, Math.min(maxCount, Math.floor(stream.length / window)))
+  const stride = Math.floor((stream.length - window) / Math.max(1, count - 1))
+  const tokens = new Int32Array(count * window)
+  for (let w = 0; w < count; w++) tokens.set(stream.subarray(w * stride, w * stride + window), w * window)
+  return { tokens, count }
+}
+
+/** Fills `out` with `out.length / window` windows of `window` ids from random places of `stream`. */
+export function randomWindows(rng: { nextUint32(): number }, stream: Int32Array, window: number, out: Int32Array): void {
+  for (let at = 0; at < out.length; at += window) {
+    const from = rng.nextUint32() % (stream.length - window + 1)
+    out.set(stream.subarray(from, from + window), at)
+  }
+}
+
+/** The mean loss of `windows` (as `evenWindows` lays them out), evaluated `batch` windows at a time. */
+export async function meanWindowLoss(trainer: TransformerTrainer, windows: { readonly tokens: Int32Array; readonly count: number }, window: number, batch: number): Promise<number> {
+  let sum = 0
+  for (let at = 0; at < windows.count; at += batch) {
+    const n = Math.min(batch, windows.count - at)
+    sum += n * (await trainer.evaluate(windows.tokens.subarray(at * window, (at + n) * window), n))
+  }
+  return sum / windows.count
+}
+
+/**
  * Trains on `train` and evaluates on `validation` (token streams).
  * @returns every evaluation
  * @throws RangeError when a stream is shorter than one window
@@ -62,29 +92,15 @@ export async function trainLanguageModel(trainer: TransformerTrainer, train: Int
   if (train.length < window) throw new RangeError(`the training stream has ${train.length} tokens; one window is ${window}`)
   if (validation.length < window) throw new RangeError(`the validation stream has ${validation.length} tokens; one window is ${window}`)
   const rng = mulberry32(init.seed ?? 0)
-  // Fixed, evenly spread validation windows: every evaluation measures the same text.
-  const count = Math.max(1, Math.min(init.evalWindows ?? 64, Math.floor(validation.length / window)))
-  const stride = Math.floor((validation.length - window) / Math.max(1, count - 1))
-  const evalTokens = new Int32Array(count * window)
-  for (let w = 0; w < count; w++) evalTokens.set(validation.subarray(w * stride, w * stride + window), w * window)
-  const evaluate = async (): Promise<number> => {
-    let sum = 0
-    for (let at = 0; at < count; at += init.batch) {
-      const n = Math.min(init.batch, count - at)
-      sum += n * (await trainer.evaluate(evalTokens.subarray(at * window, (at + n) * window), n))
-    }
-    return sum / count
-  }
+  const windows = evenWindows(validation, window, init.evalWindows ?? 64)
+  const evaluate = (): Promise<number> => meanWindowLoss(trainer, windows, window, init.batch)
   const evaluations: LmEvaluation[] = []
   const t0 = performance.now()
   const batch = new Int32Array(init.batch * window)
   let lossSum = 0
   let lossCount = 0
   for (let step = 1; step <= init.steps; step++) {
-    for (let b = 0; b < init.batch; b++) {
-      const at = rng.nextUint32() % (train.length - window + 1)
-      batch.set(train.subarray(at, at + window), b * window)
-    }
+    randomWindows(rng, train, window, batch)
     const lr = learningRateAt(step, init)
     const loss = await trainer.step(batch, init.batch, lr)
     lossSum += loss

@@ -16,6 +16,7 @@ import {
   transformerTensorShapes,
 } from '@weft/runtime'
 import type { SwarmTrainer } from './peer.js'
+import { evenWindows, meanWindowLoss, randomWindows } from '@weft/lm'
 import { isTransformerModel, type SwarmSpec } from './spec.js'
 
 export interface PoolTrainerInit {
@@ -135,14 +136,7 @@ export function transformerTrainer(init: TransformerTrainerInit): SwarmTrainer &
   const batch = spec.inner.batchSize
   const tokens = new Int32Array(batch * window)
   const validation = init.validation
-  let evalTokens: Int32Array | undefined
-  let evalCount = 0
-  if (validation !== undefined && validation.length >= window) {
-    evalCount = Math.max(1, Math.min(init.evalWindows ?? 64, Math.floor(validation.length / window)))
-    const stride = Math.floor((validation.length - window) / Math.max(1, evalCount - 1))
-    evalTokens = new Int32Array(evalCount * window)
-    for (let w = 0; w < evalCount; w++) evalTokens.set(validation.subarray(w * stride, w * stride + window), w * window)
-  }
+  const windows = validation !== undefined && validation.length >= window ? evenWindows(validation, window, init.evalWindows ?? 64) : undefined
   let disposed = false
   return {
     paramCount: count,
@@ -153,10 +147,7 @@ export function transformerTrainer(init: TransformerTrainerInit): SwarmTrainer &
       let loss = 0
       for (let step = 0; step < steps; step++) {
         signal.throwIfAborted()
-        for (let b = 0; b < batch; b++) {
-          const at = rng.nextUint32() % (init.train.length - window + 1)
-          tokens.set(init.train.subarray(at, at + window), b * window)
-        }
+        randomWindows(rng, init.train, window, tokens)
         loss += await t.step(tokens, batch)
         // An engine that computes in this thread (tfjs) resolves each step at once; let timers and the network run
         // between steps, or the members' reports wait for the whole chunk.
@@ -164,19 +155,13 @@ export function transformerTrainer(init: TransformerTrainerInit): SwarmTrainer &
       }
       return { params: flatten(await t.weights()), loss: loss / steps }
     },
-    ...(evalTokens === undefined
+    ...(windows === undefined
       ? {}
       : {
           async evaluate(params: Float32Array) {
             const t = await trainerFor(params)
             await t.setWeights(unflatten(params))
-            const all = evalTokens as Int32Array
-            let sum = 0
-            for (let at = 0; at < evalCount; at += batch) {
-              const n = Math.min(batch, evalCount - at)
-              sum += n * (await t.evaluate(all.subarray(at * window, (at + n) * window), n))
-            }
-            return { loss: sum / evalCount, accuracy: Number.NaN }
+            return { loss: await meanWindowLoss(t, windows, window, batch), accuracy: Number.NaN }
           },
         }),
     dispose() {

@@ -2,6 +2,7 @@
 // non-IID shares where each peer sees two of the four classes.
 import { inMemoryDataset, type SharedDatasetDescriptor } from '@weft/data'
 import { mulberry32 } from '@weft/runtime'
+import { parseSwarmSpec, type SwarmSpec } from '@weft/swarm'
 
 /** `n` images; with `classes`, only those classes. */
 export function bands(name: string, n: number, seed: number, classes?: readonly number[]) {
@@ -27,3 +28,20 @@ export const SHARES: readonly SharedDatasetDescriptor[] = [
 
 /** 400 images of all four classes. */
 export const TEST = bands('test', 400, 99).toShared()
+
+/**
+ * A swarm spec for the bands task: a small MLP, 4 peers, 10 inner steps of 16 each per peer and outer step, 20 outer
+ * steps; `extra` adds or replaces fields.
+ */
+export function bandsSpec(extra: Record<string, unknown> = {}): SwarmSpec {
+  return parseSwarmSpec({
+    model: { architecture: 'mlp', inputShape: [8, 8, 1], numClasses: 4, hidden: [16] },
+    dataset: 'bands',
+    inner: { batchSize: 16, optimizer: { kind: 'adamw', lr: 0.005 } },
+    targetSamples: 4 * 10 * 16,
+    totalSamples: 4 * 10 * 16 * 20,
+    minPeers: 4,
+    seed: 5,
+    ...extra,
+  })
+}

@@ -9,7 +9,6 @@ import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import {
   createMeshSwarmTransport,
   createSwarmRpcHost,
-  parseSwarmSpec,
   poolTrainer,
   runSwarmSimulation,
   type SwarmPeer,
@@ -18,23 +17,16 @@ import {
   startSwarmPeer,
 } from '@weft/swarm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SHARES, TEST } from './fixtures.js'
+import { bandsSpec, SHARES, TEST } from './fixtures.js'
 
 const shares = SHARES.slice(0, 4)
 const test = TEST
 
 const specOf = (extra: Record<string, unknown> = {}) =>
-  parseSwarmSpec({
-    model: { architecture: 'mlp', inputShape: [8, 8, 1], numClasses: 4, hidden: [16] },
-    dataset: 'bands',
-    inner: { batchSize: 16, optimizer: { kind: 'adamw', lr: 0.005 } },
-    targetSamples: 4 * 10 * 16,
-    totalSamples: 4 * 10 * 16 * 20,
-    minPeers: 4,
+  bandsSpec({
     evaluation: { dataset: 'test', every: 5 },
     averaging: { groupSize: 2, partTimeoutMs: 1_500 },
     memberExpiryMs: 3_000,
-    seed: 5,
     ...extra,
   })
 

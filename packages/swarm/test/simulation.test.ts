@@ -4,24 +4,14 @@ import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { parseSwarmSpec, runSwarmSimulation, type SwarmPeerEvent, transformerTrainer } from '@weft/swarm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SHARES, TEST } from './fixtures.js'
+import { bandsSpec, SHARES, TEST } from './fixtures.js'
 
 // Non-IID shares: each peer sees mostly two of the four classes.
 const shares = SHARES
 const test = TEST
 
 const specOf = (extra: Record<string, unknown>) =>
-  parseSwarmSpec({
-    model: { architecture: 'mlp', inputShape: [8, 8, 1], numClasses: 4, hidden: [16] },
-    dataset: 'bands',
-    inner: { batchSize: 16, optimizer: { kind: 'adamw', lr: 0.005 } },
-    targetSamples: 4 * 10 * 16,
-    totalSamples: 4 * 10 * 16 * 20,
-    minPeers: 4,
-    evaluation: { dataset: 'test', every: 4 },
-    seed: 5,
-    ...extra,
-  })
+  bandsSpec({ evaluation: { dataset: 'test', every: 4 }, ...extra })
 
 let pool: TrainingPool
 beforeAll(() => {

@@ -12,10 +12,10 @@ import {
   spanWeights,
   type TransformerSpan,
 } from '@weft/runtime'
-import { type TorchRuntime, TorchProcess, torchRuntime } from '@weft/runtime-torch'
+import { type TorchRuntime, torchRuntime } from '@weft/runtime-torch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomIds, relativeError } from '../../runtime/test/transformer-fixtures.js'
-import { torchAvailable, torchTestDevice } from './available.js'
+import { testWorker, torchAvailable, torchTestDevice } from './available.js'
 
 const CONFIG = parseTransformerConfig({ vocabSize: 50, hiddenSize: 32, intermediateSize: 64, numLayers: 3, numHeads: 4, numKvHeads: 2, maxPositions: 64 })
 const weights = initTransformerWeights(CONFIG, 3)
@@ -129,18 +129,10 @@ describe.skipIf(!torchAvailable)(`torch forwardMany (${torchTestDevice})`, () =>
 })
 
 describe.skipIf(!torchAvailable)('torch forwardMany under hostile requests', () => {
-  let proc: TorchProcess
-
-  beforeAll(async () => {
-    proc = new TorchProcess({ device: torchTestDevice, threads: 1 })
-    await proc.start()
-  })
-
-  afterAll(async () => {
-    await proc?.close()
-  })
+  const worker = testWorker()
 
   it('the worker checks every step before it runs any, and keeps serving', async () => {
+    const { proc } = worker
     const span: TransformerSpan = { embed: true, blocks: [0, 1], head: false }
     await proc.request({ op: 'transformer_load', transformer: 't', config: CONFIG, span })
     for (const [name, t] of spanWeights(CONFIG, span, weights)) {

@@ -8,10 +8,10 @@ import {
   transformerTensorNames,
 } from '@weft/runtime'
 import { type TfjsRuntime, tfjsRuntime } from '@weft/runtime-tfjs'
-import { type TorchRuntime, TorchProcess, torchRuntime } from '@weft/runtime-torch'
+import { type TorchRuntime, torchRuntime } from '@weft/runtime-torch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { oracleLoss, randomIds, relativeError, wideWeights } from '../../runtime/test/transformer-fixtures.js'
-import { torchAvailable, torchTestDevice } from './available.js'
+import { testWorker, torchAvailable, torchTestDevice } from './available.js'
 
 const CONFIG = parseTransformerConfig({ vocabSize: 40, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, maxPositions: 32, tieEmbeddings: true })
 /** Untied head, one KV head per query head. */
@@ -169,18 +169,10 @@ describe.skipIf(!torchAvailable)('torch transformer trainer life cycle', () => {
 })
 
 describe.skipIf(!torchAvailable)('torch transformer trainer under hostile requests', () => {
-  let proc: TorchProcess
-
-  beforeAll(async () => {
-    proc = new TorchProcess({ device: torchTestDevice, threads: 1 })
-    await proc.start()
-  })
-
-  afterAll(async () => {
-    await proc?.close()
-  })
+  const worker = testWorker()
 
   it('answers each bad request with an error and stays up', async () => {
+    const { proc } = worker
     const options = { learningRate: 1e-3, weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clipNorm: 1 }
     const load = (trainer: string, config: unknown, o: unknown = options) => proc.request({ op: 'trainer_load', trainer, config, options: o })
     await expect(load('c1', { ...CONFIG, vocabSize: 2 ** 40 })).rejects.toThrow(/vocabSize must be a positive integer/)

@@ -8,10 +8,10 @@ import {
   type TransformerSpan,
 } from '@weft/runtime'
 import { type TfjsRuntime, tfjsRuntime } from '@weft/runtime-tfjs'
-import { type TorchRuntime, TorchProcess, torchRuntime, WEIGHT_PIECE_VALUES } from '@weft/runtime-torch'
+import { type TorchRuntime, torchRuntime, WEIGHT_PIECE_VALUES } from '@weft/runtime-torch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { logitsOf, randomIds, relativeError, testWeights } from '../../runtime/test/transformer-fixtures.js'
-import { torchAvailable, torchTestDevice } from './available.js'
+import { testWorker, torchAvailable, torchTestDevice } from './available.js'
 
 const small = parseTransformerConfig({
   vocabSize: 50,
@@ -228,20 +228,12 @@ describe.skipIf(!torchAvailable)('torch transformer span life cycle', () => {
 })
 
 describe.skipIf(!torchAvailable)('torch transformer worker under hostile requests', () => {
-  let proc: TorchProcess
-
-  beforeAll(async () => {
-    proc = new TorchProcess({ device: torchTestDevice, threads: 1 })
-    await proc.start()
-  })
-
-  afterAll(async () => {
-    await proc?.close()
-  })
+  const worker = testWorker()
 
   const span: TransformerSpan = { embed: true, blocks: [0, 1], head: false }
 
   it('answers each bad request with an error and stays up', async () => {
+    const { proc } = worker
     const load = (transformer: string, config: unknown, s: unknown = span) => proc.request({ op: 'transformer_load', transformer, config, span: s })
     await expect(load('c1', { ...small, hiddenSize: 2 ** 40 })).rejects.toThrow(/hiddenSize must be a positive integer/)
     await expect(load('c2', { ...small, numHeads: true })).rejects.toThrow(/numHeads/)

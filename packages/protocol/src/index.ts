@@ -156,5 +156,23 @@ export {
   ServedSpanSchema,
 } from './gen/weft/lm/v1/lm_pb.js'
 export * from './gen/weft/swarm/v1/swarm_pb.js'
+// Orchestration and the contribution ledger (weft.jobs.v1): re-exported whole as generated.
+export * from './gen/weft/jobs/v1/jobs_pb.js'
+export {
+  JOBS_RELEASE,
+  JOBS_RESERVE,
+  JOBS_TASK,
+  JOBS_TOPIC,
+  LEDGER_GET,
+  LEDGER_TOPIC,
+  MAX_JOB_ANNOUNCEMENT_BYTES,
+  MAX_JOB_ID,
+  MAX_JOB_SPEC_BYTES,
+  MAX_LEDGER_ENTRIES_PER_CALL,
+  MAX_LEDGER_HEAD_BYTES,
+  MAX_RECEIPT_BYTES,
+  MAX_RESERVATION_LEASE_MS,
+  MAX_TASK_RESULT_BYTES,
+} from './jobs.js'
 export { MAX_SWARM_GROUP_KEY, MAX_SWARM_ID, MAX_SWARM_PART_BYTES, MAX_SWARM_REPORT_BYTES, SWARM_PART, swarmTopic } from './swarm.js'
 export { LM_CLOSE, LM_FORWARD, LM_INFO, MAX_LM_MODEL_ID, MAX_LM_SESSION_ID, MAX_LM_STEP_BYTES } from './lm.js'

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/node/v1/ad.proto.
  */
 export const file_weft_node_v1_ad: GenFile = /*@__PURE__*/
-  fileDesc("ChV3ZWZ0L25vZGUvdjEvYWQucHJvdG8SDHdlZnQubm9kZS52MSJqCgdDcHVJbmZvEg0KBW1vZGVsGAEgASgJEg0KBWNvcmVzGAIgASgNEg0KBWxvYWQxGAMgASgBEg0KBWxvYWQ1GAQgASgBEg4KBmxvYWQxNRgFIAEoARITCgt1dGlsaXphdGlvbhgGIAEoASI1CgpNZW1vcnlJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhIKCmZyZWVfYnl0ZXMYAiABKAQicQoMUnVudGltZU9mZmVyEgwKBG5hbWUYASABKAkSDwoHYmFja2VuZBgCIAEoCRIOCgZkZXZpY2UYAyABKAkSFQoNbWF0bXVsX2dmbG9wcxgEIAEoARIbChNkZXZpY2VfbWVtb3J5X2J5dGVzGAUgASgEIj8KC0FjY2VsZXJhdG9yEgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQieQoMRGF0YXNldE9mZmVyEgwKBG5hbWUYASABKAkSEAoIZXhhbXBsZXMYAiABKAQSFQoNZmVhdHVyZV9zaGFwZRgDIAMoDRITCgtudW1fY2xhc3NlcxgEIAEoDRIOCgZzY2hlbWEYBSABKAkSDQoFYnl0ZXMYBiABKAQi/QQKClJlc291cmNlQWQSDwoHcGVlcl9pZBgBIAEoCRILCgNzZXEYAiABKAQSFAoMaXNzdWVkX2F0X21zGAMgASgEEhUKDWV4cGlyZXNfYXRfbXMYBCABKAQSFAoMd2VmdF92ZXJzaW9uGAUgASgJEg0KBWFkZHJzGAYgAygJEiIKA2NwdRgHIAEoCzIVLndlZnQubm9kZS52MS5DcHVJbmZvEigKBm1lbW9yeRgIIAEoCzIYLndlZnQubm9kZS52MS5NZW1vcnlJbmZvEiwKCHJ1bnRpbWVzGAkgAygLMhoud2VmdC5ub2RlLnYxLlJ1bnRpbWVPZmZlchIsCghkYXRhc2V0cxgKIAMoCzIaLndlZnQubm9kZS52MS5EYXRhc2V0T2ZmZXISNAoGbGFiZWxzGAsgAygLMiQud2VmdC5ub2RlLnYxLlJlc291cmNlQWQuTGFiZWxzRW50cnkSLwoMYWNjZWxlcmF0b3JzGAwgAygLMhkud2VmdC5ub2RlLnYxLkFjY2VsZXJhdG9yEhUKDXN0YXJ0ZWRfYXRfbXMYDSABKAQSEQoJbmVpZ2hib3JzGA4gAygJEioKCmFjdGl2aXRpZXMYDyADKAsyFi53ZWZ0Lm5vZGUudjEuQWN0aXZpdHkSEwoLY2VydGlmaWNhdGUYECABKAwSJwoFc3RvcmUYESABKAsyGC53ZWZ0Lm5vZGUudjEuU3RvcmVPZmZlchIrCghsbV9zcGFucxgSIAMoCzIZLndlZnQubm9kZS52MS5MbVNwYW5PZmZlchotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIp4BCgtMbVNwYW5PZmZlchINCgVtb2RlbBgBIAEoCRINCgVzdGFydBgCIAEoDRILCgNlbmQYAyABKA0SEgoKbnVtX2xheWVycxgEIAEoDRIOCgZlbmdpbmUYBSABKAkSEAoIc2Vzc2lvbnMYBiABKA0SEwoLZnJlZV90b2tlbnMYByABKA0SGQoRc2Vjb25kc19wZXJfdG9rZW4YCCABKAEiagoKU3RvcmVPZmZlchISCgp1c2VkX2J5dGVzGAEgASgEEhMKC3F1b3RhX2J5dGVzGAIgASgEEhgKEGFjY2VwdHNfcmVwbGljYXMYAyABKAgSGQoRbWF4X3JlcGxpY2FfYnl0ZXMYBCABKAQiOAoIQWN0aXZpdHkSDAoEa2luZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDgoGZGV0YWlsGAMgASgJIjEKEFNpZ25lZFJlc291cmNlQWQSCgoCYWQYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIg4KDEdldEFkUmVxdWVzdGIGcHJvdG8z");
+  fileDesc("ChV3ZWZ0L25vZGUvdjEvYWQucHJvdG8SDHdlZnQubm9kZS52MSJqCgdDcHVJbmZvEg0KBW1vZGVsGAEgASgJEg0KBWNvcmVzGAIgASgNEg0KBWxvYWQxGAMgASgBEg0KBWxvYWQ1GAQgASgBEg4KBmxvYWQxNRgFIAEoARITCgt1dGlsaXphdGlvbhgGIAEoASI1CgpNZW1vcnlJbmZvEhMKC3RvdGFsX2J5dGVzGAEgASgEEhIKCmZyZWVfYnl0ZXMYAiABKAQicQoMUnVudGltZU9mZmVyEgwKBG5hbWUYASABKAkSDwoHYmFja2VuZBgCIAEoCRIOCgZkZXZpY2UYAyABKAkSFQoNbWF0bXVsX2dmbG9wcxgEIAEoARIbChNkZXZpY2VfbWVtb3J5X2J5dGVzGAUgASgEIj8KC0FjY2VsZXJhdG9yEgwKBGtpbmQYASABKAkSDAoEbmFtZRgCIAEoCRIUCgxtZW1vcnlfYnl0ZXMYAyABKAQieQoMRGF0YXNldE9mZmVyEgwKBG5hbWUYASABKAkSEAoIZXhhbXBsZXMYAiABKAQSFQoNZmVhdHVyZV9zaGFwZRgDIAMoDRITCgtudW1fY2xhc3NlcxgEIAEoDRIOCgZzY2hlbWEYBSABKAkSDQoFYnl0ZXMYBiABKAQipAUKClJlc291cmNlQWQSDwoHcGVlcl9pZBgBIAEoCRILCgNzZXEYAiABKAQSFAoMaXNzdWVkX2F0X21zGAMgASgEEhUKDWV4cGlyZXNfYXRfbXMYBCABKAQSFAoMd2VmdF92ZXJzaW9uGAUgASgJEg0KBWFkZHJzGAYgAygJEiIKA2NwdRgHIAEoCzIVLndlZnQubm9kZS52MS5DcHVJbmZvEigKBm1lbW9yeRgIIAEoCzIYLndlZnQubm9kZS52MS5NZW1vcnlJbmZvEiwKCHJ1bnRpbWVzGAkgAygLMhoud2VmdC5ub2RlLnYxLlJ1bnRpbWVPZmZlchIsCghkYXRhc2V0cxgKIAMoCzIaLndlZnQubm9kZS52MS5EYXRhc2V0T2ZmZXISNAoGbGFiZWxzGAsgAygLMiQud2VmdC5ub2RlLnYxLlJlc291cmNlQWQuTGFiZWxzRW50cnkSLwoMYWNjZWxlcmF0b3JzGAwgAygLMhkud2VmdC5ub2RlLnYxLkFjY2VsZXJhdG9yEhUKDXN0YXJ0ZWRfYXRfbXMYDSABKAQSEQoJbmVpZ2hib3JzGA4gAygJEioKCmFjdGl2aXRpZXMYDyADKAsyFi53ZWZ0Lm5vZGUudjEuQWN0aXZpdHkSEwoLY2VydGlmaWNhdGUYECABKAwSJwoFc3RvcmUYESABKAsyGC53ZWZ0Lm5vZGUudjEuU3RvcmVPZmZlchIrCghsbV9zcGFucxgSIAMoCzIZLndlZnQubm9kZS52MS5MbVNwYW5PZmZlchIlCgR3b3JrGBMgASgLMhcud2VmdC5ub2RlLnYxLldvcmtPZmZlchotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItgBCglXb3JrT2ZmZXISDQoFY29yZXMYASABKAESFAoMbWVtb3J5X2J5dGVzGAIgASgEEhQKDGFjY2VsZXJhdG9ycxgDIAEoDRIWCg5yZXNlcnZlZF9jb3JlcxgEIAEoARIdChVyZXNlcnZlZF9tZW1vcnlfYnl0ZXMYBSABKAQSHQoVcmVzZXJ2ZWRfYWNjZWxlcmF0b3JzGAYgASgNEiYKB3ByaWNpbmcYByABKAsyFS53ZWZ0Lm5vZGUudjEuUHJpY2luZxISCgpwbGFjZW1lbnRzGAggASgNIkgKB1ByaWNpbmcSEQoJY29yZV9ob3VyGAEgASgBEhAKCGdpYl9ob3VyGAIgASgBEhgKEGFjY2VsZXJhdG9yX2hvdXIYAyABKAEingEKC0xtU3Bhbk9mZmVyEg0KBW1vZGVsGAEgASgJEg0KBXN0YXJ0GAIgASgNEgsKA2VuZBgDIAEoDRISCgpudW1fbGF5ZXJzGAQgASgNEg4KBmVuZ2luZRgFIAEoCRIQCghzZXNzaW9ucxgGIAEoDRITCgtmcmVlX3Rva2VucxgHIAEoDRIZChFzZWNvbmRzX3Blcl90b2tlbhgIIAEoASJqCgpTdG9yZU9mZmVyEhIKCnVzZWRfYnl0ZXMYASABKAQSEwoLcXVvdGFfYnl0ZXMYAiABKAQSGAoQYWNjZXB0c19yZXBsaWNhcxgDIAEoCBIZChFtYXhfcmVwbGljYV9ieXRlcxgEIAEoBCI4CghBY3Rpdml0eRIMCgRraW5kGAEgASgJEg4KBmpvYl9pZBgCIAEoCRIOCgZkZXRhaWwYAyABKAkiMQoQU2lnbmVkUmVzb3VyY2VBZBIKCgJhZBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwiDgoMR2V0QWRSZXF1ZXN0YgZwcm90bzM");
 
 /**
  * @generated from message weft.node.v1.CpuInfo
@@ -309,6 +309,14 @@ export type ResourceAd = Message<"weft.node.v1.ResourceAd"> & {
    * @generated from field: repeated weft.node.v1.LmSpanOffer lm_spans = 18;
    */
   lmSpans: LmSpanOffer[];
+
+  /**
+   * What it offers to scheduled work (weft.jobs.v1), what of that is reserved as it issues the ad, and its prices
+   * (absent when it takes no scheduled work).
+   *
+   * @generated from field: weft.node.v1.WorkOffer work = 19;
+   */
+  work?: WorkOffer | undefined;
 };
 
 /**
@@ -317,6 +325,91 @@ export type ResourceAd = Message<"weft.node.v1.ResourceAd"> & {
  */
 export const ResourceAdSchema: GenMessage<ResourceAd> = /*@__PURE__*/
   messageDesc(file_weft_node_v1_ad, 5);
+
+/**
+ * The capacity a node gives to jobs placed on it (at most what it has), and what of it is held by reservations.
+ *
+ * @generated from message weft.node.v1.WorkOffer
+ */
+export type WorkOffer = Message<"weft.node.v1.WorkOffer"> & {
+  /**
+   * @generated from field: double cores = 1;
+   */
+  cores: number;
+
+  /**
+   * @generated from field: uint64 memory_bytes = 2;
+   */
+  memoryBytes: bigint;
+
+  /**
+   * @generated from field: uint32 accelerators = 3;
+   */
+  accelerators: number;
+
+  /**
+   * @generated from field: double reserved_cores = 4;
+   */
+  reservedCores: number;
+
+  /**
+   * @generated from field: uint64 reserved_memory_bytes = 5;
+   */
+  reservedMemoryBytes: bigint;
+
+  /**
+   * @generated from field: uint32 reserved_accelerators = 6;
+   */
+  reservedAccelerators: number;
+
+  /**
+   * @generated from field: weft.node.v1.Pricing pricing = 7;
+   */
+  pricing?: Pricing | undefined;
+
+  /**
+   * Placements it holds (reservations granted and not released or lapsed).
+   *
+   * @generated from field: uint32 placements = 8;
+   */
+  placements: number;
+};
+
+/**
+ * Describes the message weft.node.v1.WorkOffer.
+ * Use `create(WorkOfferSchema)` to create a new message.
+ */
+export const WorkOfferSchema: GenMessage<WorkOffer> = /*@__PURE__*/
+  messageDesc(file_weft_node_v1_ad, 6);
+
+/**
+ * A node's prices for its units, in credits (the owner of a job pays them; `weft job cost` adds them up).
+ *
+ * @generated from message weft.node.v1.Pricing
+ */
+export type Pricing = Message<"weft.node.v1.Pricing"> & {
+  /**
+   * @generated from field: double core_hour = 1;
+   */
+  coreHour: number;
+
+  /**
+   * @generated from field: double gib_hour = 2;
+   */
+  gibHour: number;
+
+  /**
+   * @generated from field: double accelerator_hour = 3;
+   */
+  acceleratorHour: number;
+};
+
+/**
+ * Describes the message weft.node.v1.Pricing.
+ * Use `create(PricingSchema)` to create a new message.
+ */
+export const PricingSchema: GenMessage<Pricing> = /*@__PURE__*/
+  messageDesc(file_weft_node_v1_ad, 7);
 
 /**
  * A span of a model's blocks a node serves, and its load when the ad was issued.
@@ -380,7 +473,7 @@ export type LmSpanOffer = Message<"weft.node.v1.LmSpanOffer"> & {
  * Use `create(LmSpanOfferSchema)` to create a new message.
  */
 export const LmSpanOfferSchema: GenMessage<LmSpanOffer> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 6);
+  messageDesc(file_weft_node_v1_ad, 8);
 
 /**
  * @generated from message weft.node.v1.StoreOffer
@@ -416,7 +509,7 @@ export type StoreOffer = Message<"weft.node.v1.StoreOffer"> & {
  * Use `create(StoreOfferSchema)` to create a new message.
  */
 export const StoreOfferSchema: GenMessage<StoreOffer> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 7);
+  messageDesc(file_weft_node_v1_ad, 9);
 
 /**
  * One thing a node is doing, e.g. kind "fl-coordinator" or "fl-client" for job `job_id`.
@@ -447,7 +540,7 @@ export type Activity = Message<"weft.node.v1.Activity"> & {
  * Use `create(ActivitySchema)` to create a new message.
  */
 export const ActivitySchema: GenMessage<Activity> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 8);
+  messageDesc(file_weft_node_v1_ad, 10);
 
 /**
  * `ad` is the encoded ResourceAd; `signature` is Ed25519 by the key of ad.peer_id over
@@ -472,7 +565,7 @@ export type SignedResourceAd = Message<"weft.node.v1.SignedResourceAd"> & {
  * Use `create(SignedResourceAdSchema)` to create a new message.
  */
 export const SignedResourceAdSchema: GenMessage<SignedResourceAd> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 9);
+  messageDesc(file_weft_node_v1_ad, 11);
 
 /**
  * Asks a peer for its current signed ad (RPC `node/ad`, protocol /weft/rpc/node/1.0.0): used on connect, so a new
@@ -488,5 +581,5 @@ export type GetAdRequest = Message<"weft.node.v1.GetAdRequest"> & {
  * Use `create(GetAdRequestSchema)` to create a new message.
  */
 export const GetAdRequestSchema: GenMessage<GetAdRequest> = /*@__PURE__*/
-  messageDesc(file_weft_node_v1_ad, 10);
+  messageDesc(file_weft_node_v1_ad, 12);
 

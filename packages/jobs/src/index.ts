@@ -1,0 +1,1 @@
+// @weft/jobs: the job model, placement, verification of batch results and the contribution ledger.

@@ -161,6 +161,8 @@ export * from './gen/weft/jobs/v1/jobs_pb.js'
 export {
   JOBS_RELEASE,
   JOBS_RESERVE,
+  JOBS_START,
+  JOBS_STATUS,
   JOBS_TASK,
   JOBS_TOPIC,
   LEDGER_GET,

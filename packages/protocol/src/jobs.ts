@@ -2,10 +2,14 @@
 import {
   GetLedgerRequestSchema,
   GetLedgerResponseSchema,
+  PlacementStatusRequestSchema,
+  PlacementStatusResponseSchema,
   ReleaseRequestSchema,
   ReleaseResponseSchema,
   ReserveRequestSchema,
   ReserveResponseSchema,
+  StartRequestSchema,
+  StartResponseSchema,
   TaskRequestSchema,
   TaskResponseSchema,
 } from './gen/weft/jobs/v1/jobs_pb.js'
@@ -20,6 +24,10 @@ export const LEDGER_TOPIC = 'weft/ledger/1'
 export const JOBS_RESERVE = rpcMethod('jobs', 'reserve', ReserveRequestSchema, ReserveResponseSchema)
 /** Owner → node: let a reservation go. */
 export const JOBS_RELEASE = rpcMethod('jobs', 'release', ReleaseRequestSchema, ReleaseResponseSchema)
+/** Owner → node: start an FL coordinator, swarm peer or served model on a reserved placement. */
+export const JOBS_START = rpcMethod('jobs', 'start', StartRequestSchema, StartResponseSchema)
+/** Owner → node: its placements' states and usage (the heartbeat; renews their reservations). */
+export const JOBS_STATUS = rpcMethod('jobs', 'status', PlacementStatusRequestSchema, PlacementStatusResponseSchema)
 /** Owner → node: run one batch task on a reserved placement; answered with its result and the worker's signature. */
 export const JOBS_TASK = rpcMethod('jobs', 'task', TaskRequestSchema, TaskResponseSchema)
 /** Anyone → node: entries of its ledger and its signed head. */

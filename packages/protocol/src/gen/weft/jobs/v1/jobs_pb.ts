@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/jobs/v1/jobs.proto.
  */
 export const file_weft_jobs_v1_jobs: GenFile = /*@__PURE__*/
-  fileDesc("Chd3ZWZ0L2pvYnMvdjEvam9icy5wcm90bxIMd2VmdC5qb2JzLnYxIqEBCg9Kb2JBbm5vdW5jZW1lbnQSDgoGam9iX2lkGAEgASgJEg0KBW93bmVyGAIgASgJEg0KBWVwb2NoGAMgASgEEhAKCHNwZWNfY2lkGAQgASgJEg0KBXN0YXRlGAUgASgJEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYBiABKAQSFAoMaXNzdWVkX2F0X21zGAcgASgEEgwKBHNwZWMYCCABKAwiQAoVU2lnbmVkSm9iQW5ub3VuY2VtZW50EhQKDGFubm91bmNlbWVudBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwijwEKDlJlc2VydmVSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIRCglwbGFjZW1lbnQYAiABKAkSDQoFY29yZXMYAyABKAESFAoMbWVtb3J5X2J5dGVzGAQgASgEEhQKDGFjY2VsZXJhdG9ycxgFIAEoDRIQCghsZWFzZV9tcxgGIAEoDRINCgVlcG9jaBgHIAEoBCJJCg9SZXNlcnZlUmVzcG9uc2USDwoHZ3JhbnRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSFQoNZXhwaXJlc19hdF9tcxgDIAEoBCIzCg5SZWxlYXNlUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGxhY2VtZW50GAIgASgJIhEKD1JlbGVhc2VSZXNwb25zZSJdCgtUYXNrUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIRCglwbGFjZW1lbnQYAyABKAkSDAoEc3BlYxgEIAEoDBIMCgRzZWVkGAUgASgEIsEBCgxUYXNrUmVzcG9uc2USDgoGcmVzdWx0GAEgASgMEhIKCnJlc3VsdF9jaWQYAiABKAkSFAoMY29yZV9zZWNvbmRzGAMgASgBEhsKE21lbW9yeV9ieXRlX3NlY29uZHMYBCABKAESGwoTYWNjZWxlcmF0b3Jfc2Vjb25kcxgFIAEoARINCgVieXRlcxgGIAEoBBIYChB3b3JrZXJfc2lnbmF0dXJlGAcgASgMEhQKDGlzc3VlZF9hdF9tcxgIIAEoBCLwAQoHUmVjZWlwdBIOCgZqb2JfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIMCgRraW5kGAMgASgJEg4KBndvcmtlchgEIAEoCRINCgVvd25lchgFIAEoCRISCgpyZXN1bHRfY2lkGAYgASgJEhQKDGNvcmVfc2Vjb25kcxgHIAEoARIbChNtZW1vcnlfYnl0ZV9zZWNvbmRzGAggASgBEhsKE2FjY2VsZXJhdG9yX3NlY29uZHMYCSABKAESDQoFYnl0ZXMYCiABKAQSFAoMaXNzdWVkX2F0X21zGAsgASgEEg4KBmNyZWRpdBgMIAEoASJTCg1TaWduZWRSZWNlaXB0Eg8KB3JlY2VpcHQYASABKAwSGAoQd29ya2VyX3NpZ25hdHVyZRgCIAEoDBIXCg9vd25lcl9zaWduYXR1cmUYAyABKAwiRwoLTGVkZ2VyRW50cnkSCwoDc2VxGAEgASgEEgwKBHByZXYYAiABKAwSDwoHcmVjZWlwdBgDIAEoDBIMCgRoYXNoGAQgASgMIk0KCkxlZGdlckhlYWQSDgoGaG9sZGVyGAEgASgJEgsKA3NlcRgCIAEoBBIMCgRoZWFkGAMgASgMEhQKDGlzc3VlZF9hdF9tcxgEIAEoBCIzChBTaWduZWRMZWRnZXJIZWFkEgwKBGhlYWQYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIjMKEEdldExlZGdlclJlcXVlc3QSEAoIZnJvbV9zZXEYASABKAQSDQoFbGltaXQYAiABKA0ibQoRR2V0TGVkZ2VyUmVzcG9uc2USKgoHZW50cmllcxgBIAMoCzIZLndlZnQuam9icy52MS5MZWRnZXJFbnRyeRIsCgRoZWFkGAIgASgLMh4ud2VmdC5qb2JzLnYxLlNpZ25lZExlZGdlckhlYWRiBnByb3RvMw");
+  fileDesc("Chd3ZWZ0L2pvYnMvdjEvam9icy5wcm90bxIMd2VmdC5qb2JzLnYxIqEBCg9Kb2JBbm5vdW5jZW1lbnQSDgoGam9iX2lkGAEgASgJEg0KBW93bmVyGAIgASgJEg0KBWVwb2NoGAMgASgEEhAKCHNwZWNfY2lkGAQgASgJEg0KBXN0YXRlGAUgASgJEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYBiABKAQSFAoMaXNzdWVkX2F0X21zGAcgASgEEgwKBHNwZWMYCCABKAwiQAoVU2lnbmVkSm9iQW5ub3VuY2VtZW50EhQKDGFubm91bmNlbWVudBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwijwEKDlJlc2VydmVSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIRCglwbGFjZW1lbnQYAiABKAkSDQoFY29yZXMYAyABKAESFAoMbWVtb3J5X2J5dGVzGAQgASgEEhQKDGFjY2VsZXJhdG9ycxgFIAEoDRIQCghsZWFzZV9tcxgGIAEoDRINCgVlcG9jaBgHIAEoBCJJCg9SZXNlcnZlUmVzcG9uc2USDwoHZ3JhbnRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSFQoNZXhwaXJlc19hdF9tcxgDIAEoBCIzCg5SZWxlYXNlUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGxhY2VtZW50GAIgASgJIhEKD1JlbGVhc2VSZXNwb25zZSJcCgxTdGFydFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXBsYWNlbWVudBgCIAEoCRIMCgRraW5kGAMgASgJEgwKBHNwZWMYBCABKAwSDQoFZXBvY2gYBSABKAQiMAoNU3RhcnRSZXNwb25zZRIPCgdzdGFydGVkGAEgASgIEg4KBnJlYXNvbhgCIAEoCSJJChZQbGFjZW1lbnRTdGF0dXNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVlcG9jaBgCIAEoBBIQCghsZWFzZV9tcxgDIAEoDSKiAQoPUGxhY2VtZW50U3RhdHVzEhEKCXBsYWNlbWVudBgBIAEoCRINCgVzdGF0ZRgCIAEoCRIOCgZkZXRhaWwYAyABKAkSFAoMY29yZV9zZWNvbmRzGAQgASgBEhsKE21lbW9yeV9ieXRlX3NlY29uZHMYBSABKAESGwoTYWNjZWxlcmF0b3Jfc2Vjb25kcxgGIAEoARINCgVieXRlcxgHIAEoBCJMChdQbGFjZW1lbnRTdGF0dXNSZXNwb25zZRIxCgpwbGFjZW1lbnRzGAEgAygLMh0ud2VmdC5qb2JzLnYxLlBsYWNlbWVudFN0YXR1cyJdCgtUYXNrUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIRCglwbGFjZW1lbnQYAyABKAkSDAoEc3BlYxgEIAEoDBIMCgRzZWVkGAUgASgEIsEBCgxUYXNrUmVzcG9uc2USDgoGcmVzdWx0GAEgASgMEhIKCnJlc3VsdF9jaWQYAiABKAkSFAoMY29yZV9zZWNvbmRzGAMgASgBEhsKE21lbW9yeV9ieXRlX3NlY29uZHMYBCABKAESGwoTYWNjZWxlcmF0b3Jfc2Vjb25kcxgFIAEoARINCgVieXRlcxgGIAEoBBIYChB3b3JrZXJfc2lnbmF0dXJlGAcgASgMEhQKDGlzc3VlZF9hdF9tcxgIIAEoBCLwAQoHUmVjZWlwdBIOCgZqb2JfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIMCgRraW5kGAMgASgJEg4KBndvcmtlchgEIAEoCRINCgVvd25lchgFIAEoCRISCgpyZXN1bHRfY2lkGAYgASgJEhQKDGNvcmVfc2Vjb25kcxgHIAEoARIbChNtZW1vcnlfYnl0ZV9zZWNvbmRzGAggASgBEhsKE2FjY2VsZXJhdG9yX3NlY29uZHMYCSABKAESDQoFYnl0ZXMYCiABKAQSFAoMaXNzdWVkX2F0X21zGAsgASgEEg4KBmNyZWRpdBgMIAEoASJTCg1TaWduZWRSZWNlaXB0Eg8KB3JlY2VpcHQYASABKAwSGAoQd29ya2VyX3NpZ25hdHVyZRgCIAEoDBIXCg9vd25lcl9zaWduYXR1cmUYAyABKAwiRwoLTGVkZ2VyRW50cnkSCwoDc2VxGAEgASgEEgwKBHByZXYYAiABKAwSDwoHcmVjZWlwdBgDIAEoDBIMCgRoYXNoGAQgASgMIk0KCkxlZGdlckhlYWQSDgoGaG9sZGVyGAEgASgJEgsKA3NlcRgCIAEoBBIMCgRoZWFkGAMgASgMEhQKDGlzc3VlZF9hdF9tcxgEIAEoBCIzChBTaWduZWRMZWRnZXJIZWFkEgwKBGhlYWQYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIjMKEEdldExlZGdlclJlcXVlc3QSEAoIZnJvbV9zZXEYASABKAQSDQoFbGltaXQYAiABKA0ibQoRR2V0TGVkZ2VyUmVzcG9uc2USKgoHZW50cmllcxgBIAMoCzIZLndlZnQuam9icy52MS5MZWRnZXJFbnRyeRIsCgRoZWFkGAIgASgLMh4ud2VmdC5qb2JzLnYxLlNpZ25lZExlZGdlckhlYWRiBnByb3RvMw");
 
 /**
  * What a job's owner says of it, gossiped while it owns the job: other nodes keep it, so one of them can take the job
@@ -225,6 +225,167 @@ export const ReleaseResponseSchema: GenMessage<ReleaseResponse> = /*@__PURE__*/
   messageDesc(file_weft_jobs_v1_jobs, 5);
 
 /**
+ * Owner → node: start the job's work on a reserved placement: an FL coordinator, a swarm peer or a served model, from
+ * the kind's own spec (JSON, the same as `weft fl` / `weft swarm` / `weft serve` take).
+ *
+ * @generated from message weft.jobs.v1.StartRequest
+ */
+export type StartRequest = Message<"weft.jobs.v1.StartRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: string placement = 2;
+   */
+  placement: string;
+
+  /**
+   * "fl", "swarm", "serve".
+   *
+   * @generated from field: string kind = 3;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: bytes spec = 4;
+   */
+  spec: Uint8Array;
+
+  /**
+   * @generated from field: uint64 epoch = 5;
+   */
+  epoch: bigint;
+};
+
+/**
+ * Describes the message weft.jobs.v1.StartRequest.
+ * Use `create(StartRequestSchema)` to create a new message.
+ */
+export const StartRequestSchema: GenMessage<StartRequest> = /*@__PURE__*/
+  messageDesc(file_weft_jobs_v1_jobs, 6);
+
+/**
+ * @generated from message weft.jobs.v1.StartResponse
+ */
+export type StartResponse = Message<"weft.jobs.v1.StartResponse"> & {
+  /**
+   * @generated from field: bool started = 1;
+   */
+  started: boolean;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message weft.jobs.v1.StartResponse.
+ * Use `create(StartResponseSchema)` to create a new message.
+ */
+export const StartResponseSchema: GenMessage<StartResponse> = /*@__PURE__*/
+  messageDesc(file_weft_jobs_v1_jobs, 7);
+
+/**
+ * Owner → node: how its placements of a job are doing (the owner's heartbeat; it also renews their reservations).
+ *
+ * @generated from message weft.jobs.v1.PlacementStatusRequest
+ */
+export type PlacementStatusRequest = Message<"weft.jobs.v1.PlacementStatusRequest"> & {
+  /**
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * @generated from field: uint64 epoch = 2;
+   */
+  epoch: bigint;
+
+  /**
+   * @generated from field: uint32 lease_ms = 3;
+   */
+  leaseMs: number;
+};
+
+/**
+ * Describes the message weft.jobs.v1.PlacementStatusRequest.
+ * Use `create(PlacementStatusRequestSchema)` to create a new message.
+ */
+export const PlacementStatusRequestSchema: GenMessage<PlacementStatusRequest> = /*@__PURE__*/
+  messageDesc(file_weft_jobs_v1_jobs, 8);
+
+/**
+ * @generated from message weft.jobs.v1.PlacementStatus
+ */
+export type PlacementStatus = Message<"weft.jobs.v1.PlacementStatus"> & {
+  /**
+   * @generated from field: string placement = 1;
+   */
+  placement: string;
+
+  /**
+   * "reserved", "running", "done", "failed".
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+
+  /**
+   * What it used so far.
+   *
+   * @generated from field: double core_seconds = 4;
+   */
+  coreSeconds: number;
+
+  /**
+   * @generated from field: double memory_byte_seconds = 5;
+   */
+  memoryByteSeconds: number;
+
+  /**
+   * @generated from field: double accelerator_seconds = 6;
+   */
+  acceleratorSeconds: number;
+
+  /**
+   * @generated from field: uint64 bytes = 7;
+   */
+  bytes: bigint;
+};
+
+/**
+ * Describes the message weft.jobs.v1.PlacementStatus.
+ * Use `create(PlacementStatusSchema)` to create a new message.
+ */
+export const PlacementStatusSchema: GenMessage<PlacementStatus> = /*@__PURE__*/
+  messageDesc(file_weft_jobs_v1_jobs, 9);
+
+/**
+ * @generated from message weft.jobs.v1.PlacementStatusResponse
+ */
+export type PlacementStatusResponse = Message<"weft.jobs.v1.PlacementStatusResponse"> & {
+  /**
+   * @generated from field: repeated weft.jobs.v1.PlacementStatus placements = 1;
+   */
+  placements: PlacementStatus[];
+};
+
+/**
+ * Describes the message weft.jobs.v1.PlacementStatusResponse.
+ * Use `create(PlacementStatusResponseSchema)` to create a new message.
+ */
+export const PlacementStatusResponseSchema: GenMessage<PlacementStatusResponse> = /*@__PURE__*/
+  messageDesc(file_weft_jobs_v1_jobs, 10);
+
+/**
  * One batch task, run on a reserved placement: the job's task spec (JSON) and its deterministic seed.
  *
  * @generated from message weft.jobs.v1.TaskRequest
@@ -263,7 +424,7 @@ export type TaskRequest = Message<"weft.jobs.v1.TaskRequest"> & {
  * Use `create(TaskRequestSchema)` to create a new message.
  */
 export const TaskRequestSchema: GenMessage<TaskRequest> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 6);
+  messageDesc(file_weft_jobs_v1_jobs, 11);
 
 /**
  * @generated from message weft.jobs.v1.TaskResponse
@@ -322,7 +483,7 @@ export type TaskResponse = Message<"weft.jobs.v1.TaskResponse"> & {
  * Use `create(TaskResponseSchema)` to create a new message.
  */
 export const TaskResponseSchema: GenMessage<TaskResponse> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 7);
+  messageDesc(file_weft_jobs_v1_jobs, 12);
 
 /**
  * A contribution: what a worker did for a job's owner, measured.
@@ -402,7 +563,7 @@ export type Receipt = Message<"weft.jobs.v1.Receipt"> & {
  * Use `create(ReceiptSchema)` to create a new message.
  */
 export const ReceiptSchema: GenMessage<Receipt> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 8);
+  messageDesc(file_weft_jobs_v1_jobs, 13);
 
 /**
  * `receipt` is the encoded Receipt; `worker_signature` by the worker's key over "weft-receipt/v1" || receipt, and
@@ -432,7 +593,7 @@ export type SignedReceipt = Message<"weft.jobs.v1.SignedReceipt"> & {
  * Use `create(SignedReceiptSchema)` to create a new message.
  */
 export const SignedReceiptSchema: GenMessage<SignedReceipt> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 9);
+  messageDesc(file_weft_jobs_v1_jobs, 14);
 
 /**
  * One link of a node's ledger: hash = sha-256("weft-ledger/v1" || seq (8 bytes, big-endian) || prev || receipt).
@@ -470,7 +631,7 @@ export type LedgerEntry = Message<"weft.jobs.v1.LedgerEntry"> & {
  * Use `create(LedgerEntrySchema)` to create a new message.
  */
 export const LedgerEntrySchema: GenMessage<LedgerEntry> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 10);
+  messageDesc(file_weft_jobs_v1_jobs, 15);
 
 /**
  * A node's ledger head, gossiped on "weft/ledger/1": `head` is the hash of entry `seq` (32 zero bytes and seq 0 when
@@ -505,7 +666,7 @@ export type LedgerHead = Message<"weft.jobs.v1.LedgerHead"> & {
  * Use `create(LedgerHeadSchema)` to create a new message.
  */
 export const LedgerHeadSchema: GenMessage<LedgerHead> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 11);
+  messageDesc(file_weft_jobs_v1_jobs, 16);
 
 /**
  * `head` is the encoded LedgerHead; `signature` by the holder's key over "weft-ledger-head/v1" || head.
@@ -529,7 +690,7 @@ export type SignedLedgerHead = Message<"weft.jobs.v1.SignedLedgerHead"> & {
  * Use `create(SignedLedgerHeadSchema)` to create a new message.
  */
 export const SignedLedgerHeadSchema: GenMessage<SignedLedgerHead> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 12);
+  messageDesc(file_weft_jobs_v1_jobs, 17);
 
 /**
  * Asks a node for entries of its ledger, from `from_seq` (1 is the first), at most `limit` (≤ 256).
@@ -553,7 +714,7 @@ export type GetLedgerRequest = Message<"weft.jobs.v1.GetLedgerRequest"> & {
  * Use `create(GetLedgerRequestSchema)` to create a new message.
  */
 export const GetLedgerRequestSchema: GenMessage<GetLedgerRequest> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 13);
+  messageDesc(file_weft_jobs_v1_jobs, 18);
 
 /**
  * @generated from message weft.jobs.v1.GetLedgerResponse
@@ -575,5 +736,5 @@ export type GetLedgerResponse = Message<"weft.jobs.v1.GetLedgerResponse"> & {
  * Use `create(GetLedgerResponseSchema)` to create a new message.
  */
 export const GetLedgerResponseSchema: GenMessage<GetLedgerResponse> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 14);
+  messageDesc(file_weft_jobs_v1_jobs, 19);
 

@@ -19,6 +19,8 @@ import type { NodeInference } from './inference/inference-role.js'
 import { mountInference } from './inference/inference-routes.js'
 import type { NodeSwarms } from './swarm/swarm-role.js'
 import { mountSwarms } from './swarm/swarm-routes.js'
+import { mountJobs } from './jobs/job-routes.js'
+import type { NodeJobs } from './components/jobs.js'
 import type { DatasetCache } from './components/datasets.js'
 import type { DiskStore } from '@weft/store/node'
 import type { BlockExchange } from './components/block-exchange.js'
@@ -57,6 +59,8 @@ export interface ApiBackend {
   inference?: () => NodeInference | undefined
   /** Serverless training (absent: /v1/swarms answers 503). */
   swarms?: () => NodeSwarms | undefined
+  /** Orchestration (absent: /v1/jobs answers 503). */
+  jobs?: () => NodeJobs | undefined
 }
 
 export interface ApiServerInit {
@@ -239,6 +243,7 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
   mountDatasets(app, () => backend.datasets?.())
   mountInference(app, () => backend.inference?.())
   mountSwarms(app, () => backend.swarms?.())
+  mountJobs(app, () => backend.jobs?.())
   app.get('/metrics', async (c) => {
     const { contentType, body } = await backend.metrics()
     return c.body(body, 200, { 'content-type': contentType })

@@ -17,6 +17,7 @@ import type { FlClientRole } from './fl/client-role.js'
 import type { FlCoordinatorRole } from './fl/coordinator-role.js'
 import type { NodeInference } from './inference/inference-role.js'
 import type { NodeSwarms } from './swarm/swarm-role.js'
+import type { NodeJobs } from './components/jobs.js'
 import type { NodeMetrics } from './metrics.js'
 import type { PeerTable } from './peer-table.js'
 import type { NodeState } from './state.js'
@@ -58,6 +59,7 @@ export interface NodeServices {
   readonly replication: Replication
   readonly inference: NodeInference
   readonly swarms: NodeSwarms
+  readonly jobs: NodeJobs
 }
 
 /** The node-wide context: configuration, logger, clock, metrics, and the services components provide. */

@@ -287,6 +287,45 @@ export const nodeConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Orchestration: what this node gives to jobs placed on it by the mesh's schedulers (it refuses reservations past
+     * it), its prices, and how it schedules the jobs submitted through it.
+     */
+    jobs: z
+      .object({
+        /** Take placements (batch tasks, FL coordinators, swarm peers, served models) from other nodes' jobs. */
+        accept: z.boolean().default(true),
+        /** Cores offered (absent: every core of the host). */
+        cores: z.number().positive().max(1024).optional(),
+        /** Memory offered, bytes (absent: 80% of the host's). */
+        memoryBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+        /** Accelerators offered (absent: those the engines found). */
+        accelerators: z.number().int().min(0).max(64).optional(),
+        /** Prices in credits, paid by a job's owner for what its placements here reserve. */
+        pricing: z
+          .object({
+            coreHour: z.number().min(0).default(1),
+            gibHour: z.number().min(0).default(0.1),
+            acceleratorHour: z.number().min(0).default(10),
+          })
+          .strict()
+          .prefault({}),
+        /** Peers whose jobs may reserve capacity here ('*': any member of the mesh). */
+        from: z.array(z.string().min(1)).default(['*']),
+        /** An owner's lease on a job it schedules, renewed by its announcements; another node takes the job over after it. */
+        leaseMs: z.number().int().min(1_000).max(600_000).default(15_000),
+        /** How often an owner checks its placements (the heartbeat); a reservation lapses after 3 missed ones. */
+        heartbeatMs: z.number().int().min(200).max(60_000).default(2_000),
+        /** Placement attempts of one replica before the job fails as unschedulable (backoff doubles from 1 s, up to 30 s). */
+        maxAttempts: z.number().int().min(1).max(100).default(6),
+        /**
+         * FOR VERIFICATION TESTS ONLY: this node returns wrong batch results (each number shifted by 1) — a cheating
+         * worker that the quorum must catch. It logs a warning at start.
+         */
+        cheat: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .default({ level: 'info' }),

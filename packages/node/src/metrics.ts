@@ -16,6 +16,7 @@ export interface NodeMetrics {
   readonly fl: FlMetrics
   readonly store: StoreMetrics
   readonly swarm: SwarmMetrics
+  readonly jobs: JobMetrics
   readonly badMessages: Counter<'protocol' | 'reason'>
 }
 
@@ -76,6 +77,7 @@ export function createNodeMetrics(): NodeMetrics {
     fl: createFlMetrics(registry),
     store: createStoreMetrics(registry),
     swarm: createSwarmMetrics(registry),
+    jobs: createJobMetrics(registry),
   }
 }
 
@@ -222,5 +224,42 @@ function createSwarmMetrics(registry: Registry): SwarmMetrics {
     consensusDistance: new Gauge({ name: 'weft_swarm_consensus_distance', help: 'RMS distance of this node\'s parameters from its group mean at its last averaging', ...opts }),
     loss: new Gauge({ name: 'weft_swarm_loss', help: 'Mean training loss of this node\'s last outer step', ...opts }),
     accuracy: new Gauge({ name: 'weft_swarm_accuracy', help: 'Test accuracy of this node\'s outer parameters at its last evaluation', ...opts }),
+  }
+}
+
+/** Orchestration: this node's jobs as owner, its placements as worker, what they used, and its ledger. */
+export interface JobMetrics {
+  readonly jobsEnded: Counter<'state'>
+  readonly placements: Counter<'outcome'>
+  readonly tasksVerified: Counter<'outcome'>
+  readonly tasksRun: Counter<'outcome'>
+  readonly taskSeconds: Histogram
+  /** Units held by placements on this node, by job (allocated, as Slurm accounts them). */
+  readonly coreSeconds: Counter<'job'>
+  readonly memoryByteSeconds: Counter<'job'>
+  readonly acceleratorSeconds: Counter<'job'>
+  readonly reservedCores: Gauge
+  readonly reservedMemoryBytes: Gauge
+  readonly offeredCores: Gauge
+  readonly ledgerEntries: Gauge
+  readonly receipts: Counter<'outcome'>
+}
+
+function createJobMetrics(registry: Registry): JobMetrics {
+  const opts = { registers: [registry] }
+  return {
+    jobsEnded: new Counter({ name: 'weft_jobs_ended_total', help: 'Jobs this node owned that ended, by final state', labelNames: ['state'], ...opts }),
+    placements: new Counter({ name: 'weft_job_placements_total', help: 'Placement decisions of jobs this node owns (placed, refused, lost, rescheduled)', labelNames: ['outcome'], ...opts }),
+    tasksVerified: new Counter({ name: 'weft_batch_tasks_verified_total', help: 'Batch tasks this node verified as owner (accepted, failed), and results the quorum refused (invalid-result)', labelNames: ['outcome'], ...opts }),
+    tasksRun: new Counter({ name: 'weft_batch_tasks_run_total', help: 'Batch tasks this node ran as worker', labelNames: ['outcome'], ...opts }),
+    taskSeconds: new Histogram({ name: 'weft_batch_task_seconds', help: 'Seconds per batch task run here', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300], ...opts }),
+    coreSeconds: new Counter({ name: 'weft_job_core_seconds_total', help: 'Core-seconds held by placements on this node', labelNames: ['job'], ...opts }),
+    memoryByteSeconds: new Counter({ name: 'weft_job_memory_byte_seconds_total', help: 'Memory byte-seconds held by placements on this node', labelNames: ['job'], ...opts }),
+    acceleratorSeconds: new Counter({ name: 'weft_job_accelerator_seconds_total', help: 'Accelerator-seconds held by placements on this node', labelNames: ['job'], ...opts }),
+    reservedCores: new Gauge({ name: 'weft_work_reserved_cores', help: 'Cores of this node held by reservations', ...opts }),
+    reservedMemoryBytes: new Gauge({ name: 'weft_work_reserved_memory_bytes', help: 'Memory of this node held by reservations', ...opts }),
+    offeredCores: new Gauge({ name: 'weft_work_offered_cores', help: 'Cores this node offers to placed work', ...opts }),
+    ledgerEntries: new Gauge({ name: 'weft_ledger_entries', help: 'Receipts in this node\'s ledger', ...opts }),
+    receipts: new Counter({ name: 'weft_ledger_receipts_total', help: 'Receipts delivered to this node (kept, refused)', labelNames: ['outcome'], ...opts }),
   }
 }

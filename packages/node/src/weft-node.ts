@@ -17,6 +17,7 @@ import { eventStreamComponent } from './components/event-stream.js'
 import { flClientComponent, flCoordinatorComponent } from './components/fl.js'
 import { inferenceComponent } from './components/inference.js'
 import { swarmComponent } from './components/swarm.js'
+import { jobsComponent, type NodeJobs } from './components/jobs.js'
 import type { NodeInference } from './inference/inference-role.js'
 import type { NodeSwarms } from './swarm/swarm-role.js'
 import { membershipComponent } from './components/membership.js'
@@ -71,6 +72,8 @@ export interface WeftNode {
   readonly inference: NodeInference | undefined
   /** Serverless training: the swarms this node trains in. */
   readonly swarms: NodeSwarms | undefined
+  /** Orchestration: the jobs this node schedules, its placements, its ledger. */
+  readonly jobs: NodeJobs | undefined
   /** The components in the order they started. */
   readonly components: readonly string[]
   /** The node's view, as `GET /v1/node` serves it. */
@@ -104,6 +107,7 @@ export function defaultComponents(components: Partial<WeftNodeComponents> = {}):
     flClientComponent,
     inferenceComponent,
     swarmComponent,
+    jobsComponent,
     ...(components.extraComponents ?? []),
     eventStreamComponent,
     apiComponent,
@@ -142,6 +146,7 @@ export async function startWeftNode(config: NodeConfig, components: Partial<Weft
     replication: ctx.find('replication'),
     inference: ctx.find('inference'),
     swarms: ctx.find('swarms'),
+    jobs: ctx.find('jobs'),
     components: runner.order,
     get addrs() {
       return mesh.addresses()

@@ -159,6 +159,7 @@ export * from './gen/weft/swarm/v1/swarm_pb.js'
 // Orchestration and the contribution ledger (weft.jobs.v1): re-exported whole as generated.
 export * from './gen/weft/jobs/v1/jobs_pb.js'
 export {
+  JOBS_RECEIPT,
   JOBS_RELEASE,
   JOBS_RESERVE,
   JOBS_START,

@@ -1,5 +1,7 @@
 // The wire surface of orchestration and the contribution ledger: gossip topics, RPC methods and their limits.
 import {
+  DeliverReceiptRequestSchema,
+  DeliverReceiptResponseSchema,
   GetLedgerRequestSchema,
   GetLedgerResponseSchema,
   PlacementStatusRequestSchema,
@@ -30,6 +32,8 @@ export const JOBS_START = rpcMethod('jobs', 'start', StartRequestSchema, StartRe
 export const JOBS_STATUS = rpcMethod('jobs', 'status', PlacementStatusRequestSchema, PlacementStatusResponseSchema)
 /** Owner → node: run one batch task on a reserved placement; answered with its result and the worker's signature. */
 export const JOBS_TASK = rpcMethod('jobs', 'task', TaskRequestSchema, TaskResponseSchema)
+/** Owner → worker: a countersigned receipt for the worker's ledger. */
+export const JOBS_RECEIPT = rpcMethod('jobs', 'receipt', DeliverReceiptRequestSchema, DeliverReceiptResponseSchema)
 /** Anyone → node: entries of its ledger and its signed head. */
 export const LEDGER_GET = rpcMethod('ledger', 'get', GetLedgerRequestSchema, GetLedgerResponseSchema)
 

@@ -84,6 +84,8 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
         const buildAd = (): ResourceAd => {
           const host = readHostResources()
           const store = storeOffer()
+          const jobs = ctx.find('jobs')
+          const work = jobs !== undefined && config.jobs.accept ? jobs.capacity.workOffer() : undefined
           seq += 1n
           state.setMeta('ad_seq', seq.toString())
           const issued = now()
@@ -105,6 +107,7 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
             activities: ctx.activities(),
             ...(membership.certificate === undefined ? {} : { certificate: membership.certificate }),
             ...(store === undefined ? {} : { store }),
+            ...(work === undefined ? {} : { work }),
             lmSpans: (ctx.find('inference')?.local() ?? []).map((span) => ({
               model: span.model,
               start: span.start,

@@ -143,6 +143,7 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         datasets: () => ctx.find('datasets'),
         inference: () => ctx.find('inference'),
         swarms: () => ctx.find('swarms'),
+        jobs: () => ctx.find('jobs'),
       },
       {
         host: config.api.host,

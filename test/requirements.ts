@@ -1,12 +1,14 @@
-// What tests need from outside the repository (Fashion-MNIST, Debian's chromium, Python with torch), checked up front.
+// What tests need from outside the repository (Fashion-MNIST, Debian's chromium, Python with torch, a Slurm cluster),
+// checked up front.
 // Outside CI a test group whose requirement is missing is skipped, with the reason and how to enable it recorded for
 // the closing summary of `npm test` (scripts/run-tests.mjs); under CI (CI=true) a missing requirement fails the run.
+import { execFile } from 'node:child_process'
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The external things a test group may need. */
-export type RequirementName = 'fashion-mnist' | 'chromium' | 'torch'
+export type RequirementName = 'fashion-mnist' | 'chromium' | 'torch' | 'slurm'
 
 /** Whether a requirement is met, and the text a skipped group carries. */
 export interface RequirementCheck {
@@ -25,6 +27,11 @@ export const ENABLE: Readonly<Record<RequirementName, { readonly what: string; r
     what: 'Python with torch and numpy',
     how: 'apt install python3-torch python3-numpy libopenblas0-openmp (or set WEFT_TORCH_PYTHON)',
     apt: ['python3-torch', 'python3-numpy', 'libopenblas0-openmp'],
+  },
+  slurm: {
+    what: 'a Slurm cluster that answers (sinfo) with an idle node',
+    how: 'apt install slurm-wlm munge, then (as root) scripts/slurm-cluster.sh start',
+    apt: ['slurm-wlm', 'munge'],
   },
 })
 
@@ -64,6 +71,14 @@ async function run(name: RequirementName): Promise<string> {
       const r = await probeTorch({ device })
       return r.ok ? '' : r.reason
     }
+    case 'slurm':
+      return new Promise((resolve) => {
+        execFile('sinfo', ['-h', '-o', '%T'], { timeout: 10_000 }, (err, stdout, stderr) => {
+          if (err !== null) resolve(`sinfo failed: ${(stderr.trim() || err.message).split('\n')[0]}`)
+          else if (!/^(idle|mixed)/m.test(stdout)) resolve(`no idle Slurm node (sinfo: ${stdout.trim().replaceAll('\n', ', ') || 'nothing'})`)
+          else resolve('')
+        })
+      })
     default: {
       const never: never = name
       throw new Error(`unknown requirement ${String(never)}`)

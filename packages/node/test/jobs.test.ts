@@ -128,4 +128,59 @@ describe('orchestration on in-process nodes', () => {
     // The lease lapses and the core is free again.
     await until(async () => (b.jobs?.capacity.reserved().cores ?? 1) === 0, 10_000, 'the attacker\'s lease to lapse')
   }, 60_000)
+
+  it('moves a placement whose node dies, and another node takes over a job whose owner dies', async () => {
+    // An FL coordinator placement (the FL job waits for clients that never come, so it stays running), owned by c,
+    // preferring the edge node b and avoiding site b.
+    const submitted = c.jobs?.scheduler.submit({
+      kind: 'fl',
+      name: 'moving',
+      resources: { cores: 0.25, memory: '64MiB' },
+      constraints: { affinity: ['tier=edge'], antiAffinity: ['site=b'] },
+      fl: {
+        model: { architecture: 'logreg', inputShape: [4], numClasses: 2 },
+        dataset: 'synth',
+        rounds: 2,
+        clients: { min: 2 },
+        train: { epochs: 1, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.01 } },
+        timeouts: { roundSeconds: 600, waitSeconds: 600 },
+      },
+    }) as JobRecord
+    const id = submitted.id
+    const placement = () => job(c, id).placements[0]
+    await until(() => placement()?.state === 'running', 30_000, 'the coordinator to run on b')
+    expect(placement()?.peerId).toBe(b.peerId)
+    // Kill b: the placement is lost and runs again elsewhere (a: the next in preference), within a bound.
+    const killedAt = Date.now()
+    await b.stop()
+    await until(() => placement()?.state === 'running' && placement()?.peerId === a.peerId, 30_000, 'the placement to move to a')
+    const moved = Date.now() - killedAt
+    expect(moved).toBeLessThan(20_000)
+    expect(job(c, id).reschedules).toBeGreaterThanOrEqual(1)
+    expect(a.jobs?.capacity.get(id, 'coordinator')?.state).toBe('running')
+
+    // Kill the owner: after its lease lapses, the live node that ranks first takes the job over at epoch 2 and adopts
+    // the running placement on a instead of placing it again.
+    await c.stop()
+    let owner: TestNode | undefined
+    await until(
+      () => {
+        owner = [a, d].find((n) => n.jobs?.scheduler.get(id)?.epoch === 2)
+        return owner !== undefined
+      },
+      30_000,
+      'a takeover',
+    )
+    const taken = job(owner as TestNode, id)
+    expect(taken.owner).toBe(owner?.peerId)
+    expect(taken.events.some((e) => e.message.includes(`took the job over from ${c.peerId}`))).toBe(true)
+    await until(() => job(owner as TestNode, id).placements[0]?.peerId === a.peerId, 10_000, 'the placement to be adopted')
+    expect(job(owner as TestNode, id).placements[0]?.state).toBe('running')
+    expect(a.jobs?.capacity.get(id, 'coordinator')?.owner).toBe(owner?.peerId)
+    // The other live node knows who owns it now.
+    const other = owner === a ? d : a
+    await until(() => other.jobs?.scheduler.known().find((k) => k.id === id)?.epoch === 2, 10_000, 'the new owner announced')
+    await owner?.jobs?.scheduler.cancel(id)
+    await until(() => a.jobs?.capacity.get(id, 'coordinator') === undefined, 10_000, 'the placement released')
+  }, 120_000)
 })

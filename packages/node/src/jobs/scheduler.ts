@@ -98,6 +98,8 @@ export interface JobEvent {
 /** Everything the owner knows of a job; serialised to jobs.db as JSON. */
 export interface JobRecord {
   readonly id: string
+  /** The spec as its submitter wrote it (what announcements carry, parsed again by a node taking it over). */
+  readonly input: unknown
   readonly spec: JobSpec
   owner: string
   epoch: number
@@ -246,7 +248,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
 
   async function announce(job: JobRecord): Promise<void> {
     if (job.owner !== self) return
-    const spec = new TextEncoder().encode(JSON.stringify(job.spec))
+    const spec = new TextEncoder().encode(JSON.stringify(job.input))
     const announcement = create(JobAnnouncementSchema, {
       jobId: job.id,
       owner: self,
@@ -254,7 +256,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       state: job.state,
       leaseExpiresAtMs: BigInt(c.now() + c.leaseMs),
       issuedAtMs: BigInt(c.now()),
-      spec: spec.length <= MAX_JOB_SPEC_BYTES ? spec : new Uint8Array(0),
+      spec,
     })
     const bytes = toBinary(JobAnnouncementSchema, announcement)
     const signature = await c.privateKeySign(concat(ANNOUNCE_DOMAIN, bytes))
@@ -303,13 +305,16 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       if (!ranksFirst(k.id)) continue
       const verdict = await verifyAnnouncement(k.announcement)
       if (!verdict.ok || verdict.announcement.spec.length === 0) continue
+      let input: unknown
       let spec: JobSpec
       try {
-        spec = parseJobSpec(JSON.parse(new TextDecoder().decode(verdict.announcement.spec)))
-      } catch {
+        input = JSON.parse(new TextDecoder().decode(verdict.announcement.spec))
+        spec = parseJobSpec(input)
+      } catch (err) {
+        c.logger.warn({ job: k.id, err: (err as Error).message }, 'a job whose owner is gone cannot be taken over: its announced spec is refused')
         continue
       }
-      const job = newRecord(k.id, spec, k.epoch + 1)
+      const job = newRecord(k.id, input, spec, k.epoch + 1)
       event(job, `took the job over from ${k.owner}, whose lease lapsed ${now - k.leaseExpiresAt} ms ago while it was gone (epoch ${job.epoch})`)
       jobs.set(job.id, job)
       c.db.deleteKnown(job.id)
@@ -369,7 +374,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
 
   // -- submission -----------------------------------------------------------------------------------------------
 
-  function newRecord(id: string, spec: JobSpec, epoch: number): JobRecord {
+  function newRecord(id: string, input: unknown, spec: JobSpec, epoch: number): JobRecord {
     const names = spec.kind === 'fl' ? ['coordinator'] : Array.from({ length: spec.replicas }, (_, i) => `${spec.kind === 'batch' ? 'slot' : 'replica'}-${i}`)
     const tasks: TaskRecord[] =
       spec.kind === 'batch' && spec.batch !== undefined
@@ -377,6 +382,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
         : []
     return {
       id,
+      input,
       spec,
       owner: self,
       epoch,
@@ -728,9 +734,9 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       } catch (err) {
         throw new JobRequestError(400, (err as Error).message)
       }
-      if (new TextEncoder().encode(JSON.stringify(spec)).length > MAX_JOB_SPEC_BYTES) throw new JobRequestError(400, `a job spec is at most ${MAX_JOB_SPEC_BYTES} bytes`)
+      if (new TextEncoder().encode(JSON.stringify(input)).length > MAX_JOB_SPEC_BYTES) throw new JobRequestError(400, `a job spec is at most ${MAX_JOB_SPEC_BYTES} bytes`)
       const id = `job-${c.now().toString(36)}-${hex(crypto.getRandomValues(new Uint8Array(4)))}`
-      const job = newRecord(id, spec, 1)
+      const job = newRecord(id, input, spec, 1)
       event(job, `submitted: ${spec.kind} "${spec.name}", ${job.placements.length} placement(s)${job.tasks.length > 0 ? `, ${job.tasks.length} tasks` : ''}`)
       jobs.set(id, job)
       c.db.saveOwned(id, JSON.stringify(job), c.now())

@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     receipts: { type: 'string', default: '10000' },
     seed: { type: 'string', default: '1' },
     collude: { type: 'boolean', default: false },
+    'fixed-spot-check': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 })
@@ -48,7 +49,7 @@ const WORKERS = Number(args.workers)
 const BAD = Math.round(Number(args['bad-share']) * WORKERS)
 const ERROR_RATE = Number(args['error-rate'])
 const RECEIPTS = Number(args.receipts)
-const policy = { quorum: 2, trustAfter: Number(args['trust-after']), spotCheck: Number(args['spot-check']) }
+const policy = { quorum: 2, trustAfter: Number(args['trust-after']), spotCheck: Number(args['spot-check']), decay: !args['fixed-spot-check'] }
 const log = args.json ? (...xs) => console.error(...xs) : (...xs) => console.log(...xs)
 const utf8 = new TextEncoder()
 
@@ -147,7 +148,7 @@ function simulate(name, replicasFor, record) {
 
 log(
   `jobs-verify ${new Date().toISOString()}: ${TASKS} tasks, ${WORKERS} workers (${BAD} unreliable, wrong ${ERROR_RATE * 100}% of the time${args.collude ? ', colluding' : ''}), ` +
-    `trustAfter ${policy.trustAfter}, spotCheck ${policy.spotCheck}, seed ${args.seed}`,
+    `trustAfter ${policy.trustAfter}, spotCheck ${policy.spotCheck} (${policy.decay ? 'falling with the streak, floor 0.02' : 'fixed'}), seed ${args.seed}`,
 )
 const rep = new Reputation(policy)
 const adaptive = simulate(

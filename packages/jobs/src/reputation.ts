@@ -8,9 +8,11 @@
 // probability `spotCheck`, when it is replicated to `quorum` results anyway.
 //
 // Where it differs:
-// - The spot-check probability is a fixed `spotCheck` (0.1); BOINC replicates a trusted host's job with probability
-//   1/CV, falling the longer the streak. A fixed rate keeps catching a worker that turns bad after a long clean run (a
-//   cheater building reputation first) at a known rate, and makes the overhead predictable.
+// - The spot-check probability falls with the streak as in BOINC (which replicates a trusted host's job with
+//   probability 1/CV): spotCheck · trustAfter / consecutiveValid, so spotCheck (0.1) when the worker is first trusted,
+//   half that at twice the streak. Unlike BOINC it never falls below `spotCheckFloor` (0.02): a worker that turns bad
+//   after a long clean run (a cheater building reputation first) is still caught at a known rate. `decay: false`
+//   keeps the rate fixed at spotCheck (predictable overhead, faster catching).
 // - A worker whose last invalid result lies within its last `trustAfter` results needs quorum + 1 results, not quorum:
 //   with its result likely wrong, one more result keeps the task from failing for want of agreement. BOINC has no
 //   such tier (it only stops trusting the host).
@@ -27,8 +29,12 @@ export interface ReputationPolicy {
   readonly quorum: number
   /** Consecutive valid results before a worker is trusted (default 10). */
   readonly trustAfter: number
-  /** Probability that a trusted worker's task is replicated anyway (default 0.1). */
+  /** Probability that a trusted worker's task is replicated anyway when it is first trusted (default 0.1). */
   readonly spotCheck: number
+  /** Whether the spot-check probability falls as the streak grows (BOINC's 1/CV, default true). */
+  readonly decay: boolean
+  /** The lowest spot-check probability a falling one reaches (default 0.02; at most spotCheck). */
+  readonly spotCheckFloor: number
 }
 
 /** What is known of one worker. */
@@ -41,7 +47,7 @@ export interface ReputationRecord {
   readonly lastInvalidAt: number | null
 }
 
-const DEFAULT_POLICY: ReputationPolicy = Object.freeze({ quorum: 2, trustAfter: 10, spotCheck: 0.1 })
+const DEFAULT_POLICY: ReputationPolicy = Object.freeze({ quorum: 2, trustAfter: 10, spotCheck: 0.1, decay: true, spotCheckFloor: 0.02 })
 
 const nonNegativeCount = (x: number): boolean => Number.isSafeInteger(x) && x >= 0
 
@@ -51,7 +57,7 @@ export class Reputation {
   readonly #records = new Map<string, ReputationRecord>()
 
   /**
-   * @param policy - overrides of the defaults (quorum 2, trustAfter 10, spotCheck 0.1)
+   * @param policy - overrides of the defaults (quorum 2, trustAfter 10, spotCheck 0.1, decay, spotCheckFloor 0.02)
    * @param records - records kept from before (e.g. loaded from a store); a later record of the same worker wins
    * @throws RangeError on a quorum that is not an integer ≥ 1, a trustAfter that is not an integer ≥ 1, a spotCheck
    *   outside [0, 1], or a record with negative or fractional counts
@@ -63,6 +69,7 @@ export class Reputation {
       throw new RangeError(`Reputation: policy.trustAfter must be an integer ≥ 1, got ${p.trustAfter}`)
     }
     if (!(p.spotCheck >= 0 && p.spotCheck <= 1)) throw new RangeError(`Reputation: policy.spotCheck must be in [0, 1], got ${p.spotCheck}`)
+    if (!(p.spotCheckFloor >= 0 && p.spotCheckFloor <= 1)) throw new RangeError(`Reputation: policy.spotCheckFloor must be in [0, 1], got ${p.spotCheckFloor}`)
     this.#policy = Object.freeze(p)
     for (const r of records) {
       if (!nonNegativeCount(r.valid) || !nonNegativeCount(r.invalid) || !nonNegativeCount(r.consecutiveValid) || r.consecutiveValid > r.valid) {
@@ -96,14 +103,17 @@ export class Reputation {
 
   /**
    * How many agreeing results a task first sent to `worker` needs (decideQuorum's quorum): 1 for a trusted worker
-   * (quorum with probability spotCheck), quorum for one not yet trusted, quorum + 1 for one whose last invalid result
+   * (quorum with the spot-check probability), quorum for one not yet trusted, quorum + 1 for one whose last invalid result
    * lies within its last trustAfter results.
    * @param random - uniform in [0, 1) (injected, so that tests and simulations are deterministic); called once, and
    *   only for a trusted worker
    */
   replicasFor(worker: string, random: () => number): number {
-    const { quorum, spotCheck } = this.#policy
-    if (this.trusted(worker)) return random() < spotCheck ? quorum : 1
+    const { quorum, spotCheck, decay, spotCheckFloor, trustAfter } = this.#policy
+    if (this.trusted(worker)) {
+      const p = decay ? Math.max(Math.min(spotCheckFloor, spotCheck), (spotCheck * trustAfter) / this.get(worker).consecutiveValid) : spotCheck
+      return random() < p ? quorum : 1
+    }
     return this.get(worker).invalid > 0 ? quorum + 1 : quorum
   }
 

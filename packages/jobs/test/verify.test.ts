@@ -280,6 +280,26 @@ describe('Reputation', () => {
     expect(draws).toBe(0)
   })
 
+  it('spot-checks less the longer the streak (BOINC), never below the floor; a fixed rate when decay is off', () => {
+    const rate = (rep: Reputation, n = 20_000): number => {
+      const random = seeded(11)
+      let replicated = 0
+      for (let i = 0; i < n; i++) if (rep.replicasFor('w', random) === 2) replicated++
+      return replicated / n
+    }
+    const rep = new Reputation({ trustAfter: 10, spotCheck: 0.1 })
+    for (let i = 0; i < 40; i++) rep.record('w', true, i)
+    // 0.1 · 10 / 40 = 0.025
+    expect(rate(rep)).toBeGreaterThan(0.02)
+    expect(rate(rep)).toBeLessThan(0.03)
+    for (let i = 0; i < 960; i++) rep.record('w', true, 40 + i)
+    // 0.1 · 10 / 1000 = 0.001, held at the floor 0.02
+    expect(rate(rep)).toBeGreaterThan(0.016)
+    expect(rate(rep)).toBeLessThan(0.024)
+    const fixed = new Reputation({ trustAfter: 10, spotCheck: 0.1, decay: false }, rep.records())
+    expect(rate(fixed)).toBeGreaterThan(0.09)
+  })
+
   it('keeps records across instances and refuses corrupt ones', () => {
     const a = new Reputation({ trustAfter: 2 })
     a.record('w', true, 1)
@@ -291,7 +311,8 @@ describe('Reputation', () => {
   })
 
   it('refuses a bad policy and fills defaults', () => {
-    expect(new Reputation().policy).toEqual({ quorum: 2, trustAfter: 10, spotCheck: 0.1 })
+    expect(new Reputation().policy).toEqual({ quorum: 2, trustAfter: 10, spotCheck: 0.1, decay: true, spotCheckFloor: 0.02 })
+    expect(() => new Reputation({ spotCheckFloor: -0.1 })).toThrow(RangeError)
     expect(() => new Reputation({ quorum: 0 })).toThrow(RangeError)
     expect(() => new Reputation({ trustAfter: 0 })).toThrow(RangeError)
     expect(() => new Reputation({ spotCheck: 1.5 })).toThrow(RangeError)

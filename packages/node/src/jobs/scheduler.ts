@@ -659,13 +659,16 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
     task.result = decision.result
     task.resultCid = decision.resultCid
     c.onTaskVerified?.('accepted')
-    for (const w of decision.valid) reputation.record(w, true, c.now())
-    for (const w of decision.invalid) {
-      reputation.record(w, false, c.now())
-      c.onTaskVerified?.('invalid-result')
-      event(job, `task ${task.id}: ${w} returned a result the quorum refused; its reputation falls`)
+    // Only results checked against others say anything of their workers: a trusted worker's lone result does not.
+    if (task.results.length >= 2) {
+      for (const w of decision.valid) reputation.record(w, true, c.now())
+      for (const w of decision.invalid) {
+        reputation.record(w, false, c.now())
+        c.onTaskVerified?.('invalid-result')
+        event(job, `task ${task.id}: ${w} returned a result the quorum refused; its reputation falls`)
+      }
+      for (const w of new Set([...decision.valid, ...decision.invalid])) c.db.saveReputation(reputation.get(w))
     }
-    for (const w of new Set([...decision.valid, ...decision.invalid])) c.db.saveReputation(reputation.get(w))
     // Receipts: countersigned for the workers whose results were accepted, kept here and delivered to them.
     for (const result of task.results.filter((r) => decision.valid.includes(r.worker))) {
       try {
@@ -703,7 +706,9 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       const now = c.now()
       const beat = now - lastBeat >= c.heartbeatMs
       if (beat) lastBeat = now
-      for (const job of jobs.values()) {
+      // Higher priority first: its placements take the free capacity before a lower one's next attempt.
+      const active = [...jobs.values()].filter((j) => j.state === 'pending' || j.state === 'running').sort((x, y) => y.spec.priority - x.spec.priority || x.submittedAt - y.submittedAt)
+      for (const job of active) {
         if (job.state !== 'pending' && job.state !== 'running') continue
         await placePending(job)
         if (beat) await heartbeat(job)

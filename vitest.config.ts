@@ -32,7 +32,7 @@ function sourceAliases(): { find: RegExp; replacement: string }[] {
  * once (or one beside a busy file) overload a 2-core machine until calls time out, so they run one at a time, after
  * the rest.
  */
-const FLEETS = ['test/store-processes.test.ts', 'test/fl-handout-processes.test.ts', 'test/swarm-processes.test.ts']
+const FLEETS = ['test/store-processes.test.ts', 'test/fl-handout-processes.test.ts', 'test/swarm-processes.test.ts', 'test/jobs-processes.test.ts']
 
 export default defineConfig({
   resolve: { alias: sourceAliases() },

@@ -1,7 +1,8 @@
 // The web dashboard end to end in a real browser: three node processes on 127.0.0.1, Debian's chromium driven by
 // playwright-core. The mesh view shows the three nodes; a job submitted from the page learns while its accuracy
 // chart gains points, without a reload; a bad spec gets its reason and a waiting job is cancelled from the page;
-// a private job shows its privacy budget and secure aggregation; the page logs no errors. Screenshots go to
+// a private job shows its privacy budget and secure aggregation; the Compute page shows an orchestrated batch job
+// (placements, tasks, log) and verifies the node's ledger; the page logs no errors. Screenshots go to
 // test-results/dashboard/.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -223,6 +224,67 @@ describe.skipIf(!browserAvailable.available)(`the web dashboard in a real browse
     await expect.poll(async () => page.getByTestId('privacy').textContent(), { timeout: 10_000 }).toContain(`ε = ${epsilon?.toFixed(3)}`)
     await expect.poll(async () => page.getByText('Secure aggregation').count(), { timeout: 10_000 }).toBeGreaterThan(0)
     await page.screenshot({ path: join(SHOTS, 'job-private.png'), fullPage: true })
+    expect(consoleErrors).toEqual([])
+  })
+
+  it('the Compute page lists an orchestrated batch job with its placements, tasks and log, and this node\'s ledger head', { timeout: 120_000 }, async () => {
+    const url = coordinator.api.url
+    const submitted = await fetch(`${url}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-weft-request': '1' },
+      body: JSON.stringify({
+        spec: {
+          kind: 'batch',
+          name: 'dash',
+          resources: { cores: 0.5, memory: '64MiB' },
+          // One task on a fiftieth of the test set (a grid of one point: `items` would add params.item, which stats refuses).
+          batch: { task: 'stats', params: { source: 'fashion-mnist', split: 'test' }, grid: { shard: [{ index: 0, count: 50 }] }, quorum: 1 },
+        },
+      }),
+    })
+    expect(submitted.status).toBe(201)
+    const { id } = (await submitted.json()) as { id: string }
+    type Placement = { name: string; peerId: string | null }
+    const job = async () => (await (await fetch(`${url}/v1/jobs/${encodeURIComponent(id)}`)).json()) as { state: string; placements: Placement[] }
+    await waitUntil(async () => (await job()).state === 'done', 90_000, 'the batch job to be done', 300)
+    const [placement] = (await job()).placements as [Placement]
+    expect(placement.peerId).not.toBeNull()
+
+    await page.goto(`${url}/#/compute`)
+    const row = page.locator(`tr[data-compute-job="${id}"]`)
+    await row.waitFor({ timeout: 15_000 })
+    expect(await row.locator('th').textContent()).toMatch(/^dash/)
+    // Kind, state, placements placed/total, tasks accepted/total, replication, cost, reschedules, submitted.
+    expect((await row.locator('td').allTextContents()).slice(0, 5)).toEqual(['batch', 'done', '1/1', '1/1', '×1.00'])
+    // Selecting is a link: the keyboard reaches it and Enter opens the job.
+    await row.getByRole('link', { name: 'dash' }).focus()
+    await page.keyboard.press('Enter')
+    await page.waitForURL(/#\/compute\/[^/]+$/, { timeout: 10_000 })
+    const placements = page.getByTestId('job-placements')
+    await placements.waitFor({ timeout: 10_000 })
+    const placementRow = placements.locator(`tr[data-placement="${placement.name}"]`)
+    expect(await placementRow.getByTitle(placement.peerId!).count()).toBe(1)
+    expect(await placementRow.textContent()).toMatch(/done/)
+    expect(await page.getByTestId('job-tasks').locator('tr[data-task]').textContent()).toMatch(/accepted/)
+    await expect.poll(async () => page.getByTestId('job-log').locator('li').count(), { timeout: 10_000 }).toBeGreaterThan(0)
+
+    // The ledger head shown is the node's, and the verify button checks the chain.
+    const ledger = (await (await fetch(`${url}/v1/ledger`)).json()) as { head: { seq: number; hash: string } }
+    const head = page.getByTestId('ledger-head')
+    await expect.poll(async () => Number(await head.getAttribute('data-seq')), { timeout: 10_000 }).toBe(ledger.head.seq)
+    expect(await head.textContent()).toContain(ledger.head.hash)
+    await page.getByTestId('verify-ledger').click()
+    await expect.poll(async () => page.getByTestId('ledger-verdict').textContent(), { timeout: 15_000 }).toMatch(/verified \d+ entries/)
+    expect(await page.getByTestId('work-offer').textContent()).toMatch(/Cores.*reserved/)
+    await page.evaluate('window.scrollTo(0, 0)')
+    await page.screenshot({ path: join(SHOTS, 'compute.png'), fullPage: true })
+
+    // Another node lists the job among those of other owners, from the owner's announcements.
+    const [other] = nodes.filter((n) => n !== coordinator) as [LocalNode]
+    await page.goto(`${other.api.url}/#/compute`)
+    const heard = page.locator(`tr[data-known-job="${id}"]`)
+    await heard.waitFor({ timeout: 20_000 })
+    expect(await heard.getByTitle(coordinator.peerId).count()).toBe(1)
     expect(consoleErrors).toEqual([])
   })
 })

@@ -14,6 +14,24 @@ import {
   submittedJobSchema,
 } from './job-views.js'
 import { type MembershipView, membershipViewSchema, type PostedRevocation, postedRevocationSchema } from './membership-views.js'
+import {
+  type FabricJobCost,
+  type FabricJobList,
+  type FabricJobLogs,
+  type FabricJobView,
+  fabricJobCostSchema,
+  fabricJobListSchema,
+  fabricJobLogsSchema,
+  fabricJobViewSchema,
+  type LedgerCheck,
+  type LedgerPage,
+  ledgerCheckSchema,
+  ledgerPageSchema,
+  type ReputationView,
+  reputationViewSchema,
+  type WorkView,
+  workViewSchema,
+} from './orchestration-views.js'
 import { parseResponse } from './parse-response.js'
 import {
   type StoreGcView,
@@ -170,6 +188,29 @@ export interface ApiClient {
    * @throws ApiError 502 `fetch-failed` (no provider, out of time) or `bad-content` (not the data set's files)
    */
   datasetFetch(name: string, options?: { cid?: string }): Promise<DatasetFetchView>
+  /** The jobs this node owns on the mesh (placed by its scheduler) and those it heard of (GET /v1/jobs). */
+  fabricJobs(): Promise<FabricJobList>
+  /** One job this node owns. @throws ApiError 404 naming the owner when another node owns it */
+  fabricJob(id: string): Promise<FabricJobView>
+  /**
+   * Submits a job of kind fl, swarm, serve or batch (the spec as written) to this node, which owns its scheduling.
+   * @throws ApiError 400 naming every bad field
+   */
+  submitFabricJob(spec: unknown): Promise<FabricJobView>
+  /** The job's events from index `after` (0: all kept), the index to ask from next, and its state. */
+  fabricJobLogs(id: string, after?: number): Promise<FabricJobLogs>
+  /** Usage and credits per placement, the total and the receipts' credit. */
+  fabricJobCost(id: string): Promise<FabricJobCost>
+  /** Cancels a job this node owns (its placements are released); answers the job as it ended. */
+  cancelFabricJob(id: string): Promise<FabricJobView>
+  /** This node's work offer, what is reserved, and the placements it holds. */
+  work(): Promise<WorkView>
+  /** A page of this node's ledger from entry `from` (1 is the first; default 1), at most `limit` (default 100, ≤ 256). */
+  ledger(from?: number, limit?: number): Promise<LedgerPage>
+  /** Fetches a node's whole ledger (default this node's) and verifies it; the credits when whole. */
+  verifyLedger(node?: string): Promise<LedgerCheck>
+  /** Workers' valid and invalid results as this node recorded them. */
+  reputation(): Promise<ReputationView>
 }
 
 /** Codes of a connection that died under a request (Node's fetch puts them on the error's cause). */
@@ -399,6 +440,16 @@ export function createApiClient(init: ApiClientInit): ApiClient {
       json(storePublishedModelViewSchema, '/v1/store/models', { method: 'POST', body: { job, round }, timeoutMs: 120_000 }),
     datasetFetch: (name: string, options: { cid?: string } = {}) =>
       json(datasetFetchViewSchema, `/v1/datasets/${enc(name)}/fetch`, { method: 'POST', body: options.cid === undefined ? {} : { cid: options.cid }, timeoutMs: TRANSFER_MS }),
+    fabricJobs: () => json(fabricJobListSchema, '/v1/jobs'),
+    fabricJob: (id: string) => json(fabricJobViewSchema, `/v1/jobs/${enc(id)}`),
+    submitFabricJob: (spec: unknown) => json(fabricJobViewSchema, '/v1/jobs', { method: 'POST', body: { spec }, timeoutMs: 60_000 }),
+    fabricJobLogs: (id: string, after = 0) => json(fabricJobLogsSchema, `/v1/jobs/${enc(id)}/logs?after=${after}`),
+    fabricJobCost: (id: string) => json(fabricJobCostSchema, `/v1/jobs/${enc(id)}/cost`),
+    cancelFabricJob: (id: string) => json(fabricJobViewSchema, `/v1/jobs/${enc(id)}`, { method: 'DELETE', timeoutMs: 60_000 }),
+    work: () => json(workViewSchema, '/v1/work'),
+    ledger: (from = 1, limit = 100) => json(ledgerPageSchema, `/v1/ledger?from=${from}&limit=${limit}`),
+    verifyLedger: (node?: string) => json(ledgerCheckSchema, `/v1/ledger/verify${node === undefined ? '' : `?node=${enc(node)}`}`, { timeoutMs: 120_000 }),
+    reputation: () => json(reputationViewSchema, '/v1/reputation'),
     storeExportCar: async (cid: string) => {
       const res = await send(`/v1/store/${enc(cid)}/car`, { timeoutMs: TRANSFER_MS })
       if (res.body === null) throw new MalformedResponseError(`GET /v1/store/${cid}/car: the node answered no body`, 'car', '')

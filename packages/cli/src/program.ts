@@ -6,9 +6,12 @@ import { registerDpCommands } from './commands/dp.js'
 import { registerFlCommands } from './commands/fl.js'
 import { registerFlSimulateCommand } from './commands/fl-simulate.js'
 import { registerInferenceCommands } from './commands/inference.js'
+import { registerJobCommands } from './commands/job.js'
+import { registerK8sCommands } from './commands/k8s.js'
 import { registerLmCommands } from './commands/lm.js'
 import { registerMeshCommands } from './commands/mesh.js'
 import { registerNodeCommands } from './commands/node.js'
+import { registerSlurmCommands } from './commands/slurm.js'
 import { registerStoreCommands } from './commands/store.js'
 import { registerSwarmCommands } from './commands/swarm.js'
 import { registerSwarmNodeCommands } from './commands/swarm-node.js'
@@ -29,6 +32,9 @@ export function buildProgram(): Command {
   registerStoreCommands(program)
   registerLmCommands(program)
   registerInferenceCommands(program)
+  registerJobCommands(program)
+  registerK8sCommands(program)
+  registerSlurmCommands(program)
   return program
 }
 

@@ -1,6 +1,7 @@
 // The node's control API (/v1) through @weft/api-client (each answer checked against its view schema), and the one
 // shared server-sent-events stream.
-import { createApiClient, parseResponse, streamEventSchemas } from '@weft/api-client'
+import { ApiError, createApiClient, parseResponse, streamEventSchemas } from '@weft/api-client'
+import type { z } from 'zod'
 import type { StreamEvents } from './types'
 
 export { ApiError, type ApiIssue as SpecIssue } from '@weft/api-client'
@@ -23,6 +24,30 @@ export const api = createApiClient({
     for (const listener of unauthorizedListeners) listener()
   },
 })
+
+/** What a route answered to a request of this page's, checked against `schema` (for routes the client has no method for). */
+export async function fetchJson<S extends z.ZodType>(schema: S, path: string, method: 'GET' | 'POST' = 'GET'): Promise<z.output<S>> {
+  const request = `${method} ${path}`
+  const res = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: method === 'GET' ? {} : { 'x-weft-request': '1' },
+    signal: AbortSignal.timeout(15_000),
+  })
+  if (res.status === 401) for (const listener of unauthorizedListeners) listener()
+  let body: unknown
+  try {
+    body = await res.json()
+  } catch {
+    body = undefined
+  }
+  if (!res.ok) {
+    const message = (body as { message?: unknown } | undefined)?.message
+    const detail = typeof message === 'string' ? message : `${res.status} ${res.statusText}`
+    throw new ApiError(`${request}: ${detail}`, res.status, { detail })
+  }
+  return parseResponse(schema, body, request)
+}
 
 /** Where the model after `round` of a job downloads from. */
 export function modelUrl(jobId: string, round: number | 'last'): string {

@@ -3,6 +3,7 @@ import './zod-config'
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { onUnauthorized } from './api'
+import { ComputePage } from './compute'
 import { InferencePage } from './inference'
 import { JobPage } from './job'
 import { JobsPage } from './jobs'
@@ -30,6 +31,8 @@ function Page({ route }: { route: Route }) {
       return <InferencePage />
     case 'swarms':
       return <SwarmsPage />
+    case 'compute':
+      return <ComputePage selected={route.id} />
     default: {
       const unknown: never = route
       throw new Error(`unknown route ${JSON.stringify(unknown)}`)

@@ -1,4 +1,5 @@
-// Hash routes: #/mesh (default), #/node, #/jobs, #/jobs/<id>, #/storage, #/inference, #/swarms.
+// Hash routes: #/mesh (default), #/node, #/jobs, #/jobs/<id>, #/compute, #/compute/<job id>, #/storage, #/inference,
+// #/swarms.
 import { useEffect, useState } from 'preact/hooks'
 
 export type Route =
@@ -9,6 +10,8 @@ export type Route =
   | { readonly page: 'storage' }
   | { readonly page: 'inference' }
   | { readonly page: 'swarms' }
+  /** Orchestrated jobs and this node's work and ledger; `id` is the job selected. */
+  | { readonly page: 'compute'; readonly id: string | undefined }
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/')
@@ -21,6 +24,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'inference' }
     case 'swarms':
       return { page: 'swarms' }
+    case 'compute':
+      return { page: 'compute', id: parts[1] ? decodeURIComponent(parts[1]) : undefined }
     case 'jobs':
       return parts[1] ? { page: 'job', id: decodeURIComponent(parts[1]) } : { page: 'jobs' }
     default:
@@ -30,6 +35,10 @@ export function parseRoute(hash: string): Route {
 
 export function jobHref(id: string): string {
   return `#/jobs/${encodeURIComponent(id)}`
+}
+
+export function computeJobHref(id: string): string {
+  return `#/compute/${encodeURIComponent(id)}`
 }
 
 export function useRoute(): Route {

@@ -8,6 +8,7 @@ const NAV: readonly { readonly href: string; readonly label: string; readonly pa
   { href: '#/mesh', label: 'Mesh', pages: ['mesh'] },
   { href: '#/node', label: 'Node', pages: ['node'] },
   { href: '#/jobs', label: 'Jobs', pages: ['jobs', 'job'] },
+  { href: '#/compute', label: 'Compute', pages: ['compute'] },
   { href: '#/storage', label: 'Storage', pages: ['storage'] },
   { href: '#/inference', label: 'Inference', pages: ['inference'] },
   { href: '#/swarms', label: 'Swarms', pages: ['swarms'] },

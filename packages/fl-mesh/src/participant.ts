@@ -123,6 +123,11 @@ export interface ParticipantJob {
 
 export interface Participant {
   jobs(): ParticipantJob[]
+  /**
+   * The coordinator this node sent its update for a job's round to, or undefined when it sent none (what a receipt
+   * for that update is checked against; the most recent MAX_SENT_UPDATES are remembered, after the job ends too).
+   */
+  sentUpdate(jobId: string, round: number): string | undefined
   stop(): Promise<void>
 }
 
@@ -150,6 +155,8 @@ const HANDOUT_HEADER_BYTES = 4096
 const MODEL_CACHE = 4
 /** Models fetched by CID that a client keeps serving per job (the current round's and the one before). */
 const KEPT_HANDOUTS = 2
+/** Updates sent (job, round) remembered for receipts. */
+const MAX_SENT_UPDATES = 4096
 /** Longest peer id accepted in a hand-out's provider and serve lists. */
 const MAX_PEER_ID = 128
 
@@ -171,6 +178,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   const log = c.logger ?? silentLogger
   const jobs = new Map<string, ClientJob>()
   const models = new Map<string, Float32Array>()
+  /** "job\nround" → the coordinator an update was sent to, oldest first. */
+  const sent = new Map<string, string>()
   const secure = new SecureClientSessions(mesh.peerId, {
     identity: c.identity,
     minClients: (jobId) => {
@@ -208,6 +217,8 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   /** Sends an update; the coordinator may be restarting, so unreachable sends are retried with backoff. */
   const send = async (job: ClientJob, update: PreparedClientUpdate): Promise<ClientSendOutcome> => {
     const h = update.header
+    sent.set(`${h.jobId}\n${h.round}`, job.coordinator)
+    if (sent.size > MAX_SENT_UPDATES) sent.delete(sent.keys().next().value as string)
     const metadata = toBinary(
       UpdateMetaSchema,
       create(UpdateMetaSchema, {
@@ -490,6 +501,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   return {
     jobs: () =>
       [...jobs.values()].map((j) => ({ id: j.id, coordinator: j.coordinator, name: j.spec.name, dataset: j.spec.dataset, activeRounds: [...j.tasks.keys()], secretSampling: j.spec.privacy.dp !== undefined })),
+    sentUpdate: (jobId, round) => sent.get(`${jobId}\n${round}`),
     async stop() {
       for (const j of jobs.values()) {
         j.abort.abort(new Error('node stopping'))

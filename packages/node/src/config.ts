@@ -310,8 +310,12 @@ export const nodeConfigSchema = z
           })
           .strict()
           .prefault({}),
-        /** Peers whose jobs may reserve capacity here ('*': any member of the mesh). */
-        from: z.array(z.string().min(1)).default(['*']),
+        /**
+         * Who may place work here: peer ids, '*' (any member of the mesh) or roles a peer must hold (`submitter`,
+         * `coordinator`, `admin`, `client`: from the mesh authority's certificates or the allow-lists). Default none:
+         * only this node's own jobs use its capacity until its operator names others (`--jobs-from`).
+         */
+        from: z.array(z.string().min(1).max(128)).max(1000).default([]),
         /** An owner's lease on a job it schedules, renewed by its announcements; another node takes the job over after it. */
         leaseMs: z.number().int().min(1_000).max(600_000).default(15_000),
         /** How often an owner checks its placements (the heartbeat); a reservation lapses after 3 missed ones. */

@@ -26,6 +26,7 @@ export async function startTestNode(overrides: Partial<NodeConfigInput> = {}, co
     ...overrides,
     // In-process test meshes are open unless a test closes them: any peer may invite and submit.
     fl: { coordinators: ['*'], submitters: ['*'], ...(overrides.fl as object | undefined) },
+    jobs: { from: ['*'], ...(overrides.jobs as object | undefined) },
     dataDir,
   })
   const node = await startWeftNode(config, { logger, ...components })

@@ -97,10 +97,11 @@ describe('orchestration on in-process nodes', () => {
       replicas: 2,
       resources: { cores: 0.5, memory: '64MiB' },
       constraints: { tier: 'dc', spread: { key: 'site', max: 1 } },
-      batch: { task: 'stats', params: { source: 'fashion-mnist', split: 'test', shard: { index: 0, count: 50 } }, items: [1], quorum: 1 },
+      batch: { task: 'stats', params: { source: 'fashion-mnist', split: 'test' }, grid: { shard: [{ index: 0, count: 50 }] }, quorum: 1 },
     }) as JobRecord
-    await until(() => job(a, submitted.id).placements.every((p) => p.peerId !== null) || job(a, submitted.id).state === 'done', 30_000, 'both replicas placed')
-    const placed = job(a, submitted.id).placements.map((p) => p.peerId ?? job(a, submitted.id).events.find((e) => e.message.includes(`${p.name} placed on`))?.message.split(' ')[3] ?? null)
+    await until(() => job(a, submitted.id).state === 'done', 30_000, 'the job to run its task')
+    expect(job(a, submitted.id).tasks[0]?.state).toBe('accepted')
+    const placed = job(a, submitted.id).placements.map((p) => p.peerId)
     expect(placed.every((p) => labelsOf(p).tier === 'dc')).toBe(true)
     expect(new Set(placed.map((p) => labelsOf(p).site)).size).toBe(2)
     // A constraint no node meets is refused with the reason, after bounded retries.
@@ -114,8 +115,9 @@ describe('orchestration on in-process nodes', () => {
     attacker = await createMeshNode({ privateKey: await generateKeyPair('Ed25519'), network: 'loopback' })
     await attacker.dial(b.addrs[0] as string)
     await attacker.dial(c.addrs[0] as string)
+    const mesh = attacker
     const ask = (cores: number, placement: string) =>
-      attacker?.rpc.call(b.peerId, JOBS_RESERVE, create(ReserveRequestSchema, { jobId: 'greedy', placement, cores, memoryBytes: 1024n, leaseMs: 2_000, epoch: 1n }), { timeoutMs: 5_000 })
+      mesh.rpc.call(b.peerId, JOBS_RESERVE, create(ReserveRequestSchema, { jobId: 'greedy', placement, cores, memoryBytes: 1024n, leaseMs: 2_000, epoch: 1n }), { timeoutMs: 5_000 })
     await until(async () => (await ask(64, 'p0').catch(() => undefined)) !== undefined, 10_000, 'the attacker to reach b')
     const big = await ask(64, 'p0')
     expect(big?.granted).toBe(false)
@@ -127,6 +129,39 @@ describe('orchestration on in-process nodes', () => {
     expect((stolen as RpcError).code).toBe(WireErrorCode.NOT_FOUND)
     // The lease lapses and the core is free again.
     await until(async () => (b.jobs?.capacity.reserved().cores ?? 1) === 0, 10_000, 'the attacker\'s lease to lapse')
+  }, 60_000)
+
+  it('refuses placements from peers its operator did not name, and FL coordinators for non-submitters', async () => {
+    // A node whose capacity is its own (jobs.from: none), and one that takes any member's work but coordinates FL
+    // jobs only for the submitters it names (none).
+    const closed = await startTestNode({ bootstrap: [a.addrs[0] as string], labels: { name: 'closed' }, jobs: { ...JOBS, from: [] } })
+    const noFl = await startTestNode({ bootstrap: [a.addrs[0] as string], labels: { name: 'no-fl' }, jobs: JOBS, fl: { submitters: [] } })
+    try {
+      const mesh = attacker as MeshNode
+      await mesh.dial(closed.addrs[0] as string)
+      const refused = await mesh.rpc
+        .call(closed.peerId, JOBS_RESERVE, create(ReserveRequestSchema, { jobId: 'x', placement: 'p', cores: 0.1, memoryBytes: 1n, leaseMs: 1_000, epoch: 1n }), { timeoutMs: 5_000 })
+        .catch((e: unknown) => e)
+      expect(refused).toBeInstanceOf(RpcError)
+      expect((refused as RpcError).code).toBe(WireErrorCode.UNAUTHORIZED)
+      expect((refused as RpcError).message).toMatch(/jobs\.from/)
+
+      await until(() => a.peers.get(noFl.peerId)?.ad.work !== undefined, 20_000, 'the no-fl node\'s offer')
+      const fl = a.jobs?.scheduler.submit({
+        kind: 'fl',
+        name: 'not-a-submitter',
+        resources: { cores: 0.25, memory: '64MiB' },
+        constraints: { labels: { name: 'no-fl' } },
+        fl: { model: { architecture: 'logreg', inputShape: [4], numClasses: 2 }, dataset: 'synth', rounds: 1, clients: { min: 2 }, train: { epochs: 1, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.01 } } },
+      }) as JobRecord
+      await until(() => job(a, fl.id).events.some((e) => e.message.includes('could not start it')), 20_000, 'the start to be refused')
+      expect(job(a, fl.id).events.find((e) => e.message.includes('could not start it'))?.message).toMatch(/submitter/)
+      expect(noFl.fl.list()).toHaveLength(0)
+      await a.jobs?.scheduler.cancel(fl.id)
+    } finally {
+      await closed.stop()
+      await noFl.stop()
+    }
   }, 60_000)
 
   it('moves a placement whose node dies, and another node takes over a job whose owner dies', async () => {

@@ -10,6 +10,8 @@ import {
   ReleaseResponseSchema,
   ReserveRequestSchema,
   ReserveResponseSchema,
+  SignReceiptRequestSchema,
+  SignReceiptResponseSchema,
   StartRequestSchema,
   StartResponseSchema,
   TaskRequestSchema,
@@ -34,6 +36,8 @@ export const JOBS_STATUS = rpcMethod('jobs', 'status', PlacementStatusRequestSch
 export const JOBS_TASK = rpcMethod('jobs', 'task', TaskRequestSchema, TaskResponseSchema)
 /** Owner → worker: a countersigned receipt for the worker's ledger. */
 export const JOBS_RECEIPT = rpcMethod('jobs', 'receipt', DeliverReceiptRequestSchema, DeliverReceiptResponseSchema)
+/** Owner → worker: sign a receipt the owner built for the worker's FL update or served session (refused with a reason). */
+export const JOBS_SIGN = rpcMethod('jobs', 'sign', SignReceiptRequestSchema, SignReceiptResponseSchema)
 /** Anyone → node: entries of its ledger and its signed head. */
 export const LEDGER_GET = rpcMethod('ledger', 'get', GetLedgerRequestSchema, GetLedgerResponseSchema)
 

@@ -24,6 +24,7 @@ interface StartOptions {
   allow: string[]
   coordinator: string[]
   submitter: string[]
+  jobsFrom: string[]
   authority?: string
   certificate?: string
   adInterval?: string
@@ -96,6 +97,11 @@ async function buildConfig(opts: StartOptions): Promise<NodeConfig> {
   if (opts.coordinator.length > 0) fl['coordinators'] = [...((fl['coordinators'] as string[]) ?? []), ...opts.coordinator]
   if (opts.submitter.length > 0) fl['submitters'] = [...((fl['submitters'] as string[]) ?? []), ...opts.submitter]
   if (Object.keys(fl).length > 0) merged['fl'] = fl
+  if (opts.jobsFrom.length > 0) {
+    const jobs = { ...((file['jobs'] as object) ?? {}) } as Record<string, unknown>
+    jobs['from'] = [...((jobs['from'] as string[]) ?? []), ...opts.jobsFrom]
+    merged['jobs'] = jobs
+  }
   if (opts.authority !== undefined || opts.certificate !== undefined) {
     const authority = { ...((file['authority'] as object) ?? {}) } as Record<string, unknown>
     if (opts.authority !== undefined) authority['publicKey'] = opts.authority
@@ -231,6 +237,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--allow <peer-id>', 'private mesh: admit only these peers, repeatable', collect, [])
     .option('--coordinator <peer-id>', "train for this coordinator's jobs when it invites ('*': any peer), repeatable; default none", collect, [])
     .option('--submitter <peer-id>', "let this peer submit jobs here over the mesh ('*': any peer), repeatable; default none", collect, [])
+    .option('--jobs-from <peer-id|*|role>', "let this peer's jobs (or any member's: '*', or holders of a role) place work on this node, repeatable; default none", collect, [])
     .option('--authority <key>', 'the mesh authority\'s public key (ed25519:…, from `weft mesh init`): peers need its certificates')
     .option('--certificate <file>', "this node's certificate (`weft mesh admit`; default <data-dir>/member.cert)")
     .option('--ad-interval <ms>', 'resource ad period')

@@ -4,11 +4,14 @@ import { totalmem } from 'node:os'
 import { create } from '@bufbuild/protobuf'
 import { capacityFromAd, Ledger, type NodeCapacity, signerFromKey } from '@weft/jobs'
 import { ResourceAdSchema } from '@weft/protocol'
+import { ROLES as MESH_ROLES, type Role } from '@weft/mesh'
 import type { NodeComponentFactory } from '../component.js'
 import { Capacity, type Offer } from '../jobs/capacity.js'
+import { startFlReceipts, vouchFlUpdate } from '../jobs/fl-receipts.js'
 import { openJobDb } from '../jobs/job-db.js'
 import { type LedgerService, startLedgerService } from '../jobs/ledger-service.js'
 import { type Scheduler, startScheduler } from '../jobs/scheduler.js'
+import { startServeReceipts, vouchServeSession } from '../jobs/serve-receipts.js'
 import { startWorker, type WorkStarter } from '../jobs/worker.js'
 import { readHostResources } from '../resources.js'
 
@@ -18,6 +21,9 @@ export interface NodeJobs {
   readonly ledger: LedgerService
   readonly capacity: Capacity
 }
+
+/** Roles a `jobs.from` entry may name. */
+const ROLES: ReadonlySet<string> = new Set(MESH_ROLES)
 
 export const jobsComponent: NodeComponentFactory = (ctx) => {
   let stopAll: (() => Promise<void>) | undefined
@@ -55,7 +61,9 @@ export const jobsComponent: NodeComponentFactory = (ctx) => {
       const start: WorkStarter = async (kind, spec, owner) => {
         if (kind === 'fl') {
           const fl = ctx.get('flCoordinator')
-          const job = fl.submit(spec, owner)
+          // An FL job from another node is a remote submission: the coordinator's own rules (fl.coordinate, the
+          // submitter role, the submitter's quota) apply, whatever placed it here.
+          const job = owner === mesh.peerId ? fl.submit(spec) : fl.submitRemote(spec, owner)
           // The view is read asynchronously; status() answers the last one read.
           let last = { status: 'running', round: 0 }
           return {
@@ -111,9 +119,12 @@ export const jobsComponent: NodeComponentFactory = (ctx) => {
             logger,
             now,
             refuse: (peer) => {
+              if (peer === mesh.peerId) return undefined
               const notMember = membership.member(peer)
               if (notMember !== undefined) return notMember
-              return allowAll || jc.from.includes(peer) ? undefined : `${peer} may not place work here (jobs.from)`
+              if (allowAll || jc.from.includes(peer)) return undefined
+              if (jc.from.some((entry) => ROLES.has(entry) && membership.authorize(peer, entry as Role) === undefined)) return undefined
+              return `${peer} may not place work here (jobs.from)`
             },
             ownerAlive: (peer) => peer === mesh.peerId || peers.get(peer)?.status === 'alive',
             executor: () => ({ loadDataset: (ds) => datasets.load(ds), pool: () => engines.pool() }),
@@ -123,6 +134,12 @@ export const jobsComponent: NodeComponentFactory = (ctx) => {
               metrics.tasksRun.inc({ outcome })
               metrics.taskSeconds.observe(seconds)
             },
+            vouch: (receipt) =>
+              receipt.kind === 'fl-update'
+                ? vouchFlUpdate(ctx.find('flClient'), receipt)
+                : receipt.kind === 'serve-session'
+                  ? vouchServeSession(ctx.find('inference'), receipt)
+                  : `this node signs ${receipt.kind.slice(0, 40)} receipts only when it answers the work`,
             onReceipt: (kept) => {
               metrics.receipts.inc({ outcome: kept ? 'kept' : 'refused' })
               if (kept) {
@@ -173,6 +190,23 @@ export const jobsComponent: NodeComponentFactory = (ctx) => {
         onJobEnd: (state) => metrics.jobsEnded.inc({ state }),
       })
 
+      // Receipts this node owns for FL updates to the jobs it coordinates and for the sessions of its completions.
+      const issuer = {
+        mesh,
+        peers,
+        signer,
+        ledger,
+        logger,
+        now,
+        onAppended: () => {
+          metrics.ledgerEntries.set(ledgerService.head().seq)
+          void ledgerService.announce()
+        },
+      }
+      const flReceipts = startFlReceipts({ ...issuer, coordinator: ctx.get('flCoordinator') })
+      const inference = ctx.find('inference')
+      const serveReceipts = inference === undefined ? undefined : startServeReceipts({ ...issuer, inference })
+
       // Usage metering: the units each placement here holds, exported per job; a changed reservation is advertised.
       let advertised = ''
       const meter = setInterval(() => {
@@ -212,6 +246,8 @@ export const jobsComponent: NodeComponentFactory = (ctx) => {
         clearInterval(meter)
         removeActivities()
         await scheduler.stop()
+        await serveReceipts?.stop()
+        await flReceipts.stop()
         await worker?.stop()
         await ledgerService.stop()
         db.close()

@@ -31,6 +31,8 @@ export interface FlClientComponents {
 
 export interface FlClientRole {
   jobs: Participant['jobs']
+  /** The coordinator this node sent its update for a job's round to, or undefined (see Participant.sentUpdate). */
+  sentUpdate: Participant['sentUpdate']
   activities(): ActivityView[]
   stop(): Promise<void>
 }
@@ -67,6 +69,7 @@ export async function startFlClient(c: FlClientComponents): Promise<FlClientRole
   })
   return {
     jobs: () => participant.jobs(),
+    sentUpdate: (jobId, round) => participant.sentUpdate(jobId, round),
     // What the node's ad says it is doing. A differentially private job's client says only that it is a member,
     // always: an ad that showed when it trains would tell every peer which rounds sampled it (issue 15, finding 8).
     activities: () =>

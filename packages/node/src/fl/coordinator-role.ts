@@ -63,6 +63,12 @@ export interface FlCoordinatorRole {
   readonly store: JobStore
   /** Validates and starts a job here. @throws InvalidJobSpecError, Error */
   submit(spec: unknown, submitter?: string): JobView
+  /**
+   * Starts a job that `peer` submits from elsewhere (over `fl/submit`, or placed here by its orchestration owner),
+   * under the rules of remote submission: fl.coordinate, the submitter role and the submitter's quota.
+   * @throws InvalidJobSpecError, RpcError (UNAUTHORIZED, RESOURCE_EXHAUSTED)
+   */
+  submitRemote(spec: unknown, peer: string): JobView
   /** Hands a job to another node, which coordinates it. */
   submitTo(peer: string, spec: unknown): Promise<{ id: string; coordinator: string }>
   list(): JobView[]
@@ -213,6 +219,18 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     const job = coordinator.submit(parseJobSpec(input), { submitter })
     return jobView(job, store, coordinator, mesh.peerId)
   }
+  /** A remote submission; `check` also applies the submit refusal (the RPC layer applied it already when false). */
+  const submitRemote = (input: unknown, peer: string, check = true): JobView => {
+    if (check) {
+      const refusal = !config.fl.coordinate ? 'this node does not coordinate jobs (fl.coordinate is false)' : authorize(peer, 'submitter')
+      if (refusal !== undefined) throw new RpcError(WireErrorCode.UNAUTHORIZED, refusal)
+    }
+    const spec = parseJobSpec(input)
+    // A remote submitter gets its share of this coordinator, no more (issue 15, deliverable 3).
+    const overQuota = quotaRefusal(store.listJobs(), peer, spec, config.fl.quota, Date.now())
+    if (overQuota !== undefined) throw new RpcError(WireErrorCode.RESOURCE_EXHAUSTED, overQuota)
+    return submit(spec, peer)
+  }
   const rpc = await serveCoordinatorRpc({
     mesh,
     coordinator,
@@ -228,13 +246,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
       const refusal = authorize(peer, 'submitter')
       return refusal === undefined ? undefined : `job ${jobId}'s status is for submitters: ${refusal}`
     },
-    submit(input, peer) {
-      const spec = parseJobSpec(input)
-      // A remote submitter gets its share of this coordinator, no more (issue 15, deliverable 3).
-      const overQuota = quotaRefusal(store.listJobs(), peer, spec, config.fl.quota, Date.now())
-      if (overQuota !== undefined) throw new RpcError(WireErrorCode.RESOURCE_EXHAUSTED, overQuota)
-      return submit(spec, peer).id
-    },
+    submit: (input, peer) => submitRemote(input, peer, false).id,
     statusJson: (id) => {
       const view = viewOf(id)
       return view === undefined ? undefined : JSON.stringify(remoteJobView(view))
@@ -263,6 +275,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     coordinator,
     store,
     submit,
+    submitRemote: (input, peer) => submitRemote(input, peer),
     async submitTo(peer, input) {
       const spec = parseJobSpec(input)
       const r = await mesh.rpc.call(peer, FL_SUBMIT, { specJson: JSON.stringify(spec) }, { timeoutMs: 30_000 })

@@ -19,6 +19,7 @@ export function flService(coordinator: FlCoordinatorRole, client: FlClientRole |
   return {
     coordinator: coordinator.coordinator,
     submit: (spec, submitter) => coordinator.submit(spec, submitter),
+    submitRemote: (spec, peer) => coordinator.submitRemote(spec, peer),
     submitTo: (peer, spec) => coordinator.submitTo(peer, spec),
     list: () => coordinator.list(),
     view: (id) => coordinator.view(id),

@@ -4,9 +4,9 @@
 import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf'
 import { askSpans, chooseSpan, createSpanServer, generate, rebalancedSpan, InferenceSession, type PeerSpan, type SessionEvent, type SpanServer } from '@weft/inference'
 import { decodeLmCheckpoint, type LmCheckpoint } from '@weft/lm'
-import type { Rpc, RpcMethod } from '@weft/mesh'
+import type { Rpc, RpcHandler, RpcMethod } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
-import { MAX_LM_MODEL_ID, type ServedSpan } from '@weft/protocol'
+import { LM_FORWARD, MAX_LM_MODEL_ID, type ServedSpan } from '@weft/protocol'
 import { type BlockRangeModel, spanWeights, type TransformerRuntime, type TransformerSpan } from '@weft/runtime'
 import { type CID, parseCid } from '@weft/store'
 import type { DiskStore } from '@weft/store/node'
@@ -20,6 +20,26 @@ const UNMEASURED_RTT_MS = 50
 
 /** Largest checkpoint this node reads (bytes). */
 export const MAX_CHECKPOINT_BYTES = 2 * 1024 ** 3
+
+/** Sessions of remote callers this node's span server remembers having served (for their receipts). */
+const MAX_SERVED_SESSIONS = 4096
+
+/** A completion's session as it ended: the servers of its route, what each was sent and did (for their receipts). */
+export interface EndedSession {
+  readonly model: string
+  readonly sessionId: string
+  /** Positions each hop of the final route holds. */
+  readonly positions: number
+  readonly hops: readonly {
+    readonly peer: string
+    readonly start: number
+    readonly end: number
+    /** Input bytes sent to it: token ids to the first hop, hidden states to the others. */
+    readonly bytes: number
+    /** Its measured compute per position, as offered (0 when unknown). */
+    readonly secondsPerToken: number
+  }[]
+}
 
 /** A request to serve a span of a checkpoint. */
 export interface ServeRequest {
@@ -77,6 +97,10 @@ export interface NodeInference {
   mesh(model?: string): Promise<PeerSpan[]>
   /** Runs a completion through the mesh; `onText` gets each piece of text as it is decided. */
   complete(request: CompletionRequest, onText?: (text: string) => void): Promise<Completion>
+  /** Calls `listener` with each completion's session when it ends; returns the unsubscribe. */
+  onSessionEnd(listener: (session: EndedSession) => void): () => void
+  /** The model and positions of a session this node's span server ran for `caller` (recent ones), or undefined. */
+  servedSession(caller: string, sessionId: string): { readonly model: string; readonly positions: number } | undefined
   stop(): Promise<void>
 }
 
@@ -106,7 +130,30 @@ interface Loaded {
 }
 
 export async function startInferenceRole(c: InferenceRoleComponents): Promise<NodeInference> {
-  const server: SpanServer = createSpanServer({ rpc: c.mesh.rpc, logger: c.logger, authorize: c.member })
+  /** "caller\nsession" → what this node's span server ran for remote callers, oldest first. */
+  const served = new Map<string, { model: string; positions: number }>()
+  const meshRpc = c.mesh.rpc
+  // The span server's rpc, its forward steps recorded as they succeed.
+  const serverRpc: Rpc = {
+    handle: (method, handler, options) => {
+      if (method !== (LM_FORWARD as RpcMethod)) return meshRpc.handle(method, handler, options)
+      const forward = handler as unknown as RpcHandler<typeof LM_FORWARD.input, typeof LM_FORWARD.output>
+      const recorded: RpcHandler<typeof LM_FORWARD.input, typeof LM_FORWARD.output> = async (req, ctx) => {
+        const out = await forward(req, ctx)
+        const key = `${ctx.peer}\n${req.sessionId}`
+        served.delete(key)
+        served.set(key, { model: req.model, positions: req.position + req.count })
+        if (served.size > MAX_SERVED_SESSIONS) served.delete(served.keys().next().value as string)
+        return out
+      }
+      return meshRpc.handle(LM_FORWARD, recorded, options as never)
+    },
+    unhandle: (method) => meshRpc.unhandle(method),
+    call: (peer, method, request, options) => meshRpc.call(peer, method, request, options),
+    stop: () => meshRpc.stop(),
+  }
+  const ended = new Set<(session: EndedSession) => void>()
+  const server: SpanServer = createSpanServer({ rpc: serverRpc, logger: c.logger, authorize: c.member })
   await server.start()
   const self = c.mesh.peerId
   const loaded: Loaded[] = []
@@ -281,9 +328,11 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
       let session: InferenceSession
       // Hops are weighed by the round trip each server's info call took (this node's own: none).
       const rtts = new Map<string, number>()
+      const speeds = new Map<string, number>()
       const offers = async (model: string) => {
         const found = await mesh(model)
         for (const o of found) rtts.set(o.peer, o.peer === self ? 0 : o.rttMs)
+        for (const o of found) speeds.set(`${o.peer}\n${o.start}\n${o.end}`, o.secondsPerToken)
         return found
       }
       try {
@@ -323,6 +372,14 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
         }
       } finally {
         await session.close()
+        const positions = session.length
+        const report: EndedSession = {
+          model: request.model,
+          sessionId: session.sessionId,
+          positions,
+          hops: session.route.map((h) => ({ ...h, bytes: positions * (h.start === 0 ? 4 : 4 * config.hiddenSize), secondsPerToken: speeds.get(`${h.peer}\n${h.start}\n${h.end}`) ?? 0 })),
+        }
+        for (const listener of ended) listener(report)
       }
       let text = tokenizer.decode(ids)
       const cut = firstStop(text, request.stop)
@@ -330,6 +387,11 @@ export async function startInferenceRole(c: InferenceRoleComponents): Promise<No
       if (text.length > emitted) onText?.(text.slice(emitted))
       return { text, promptTokens: prompt.length, completionTokens: ids.length, finishReason, route: session.route, events }
     },
+    onSessionEnd(listener) {
+      ended.add(listener)
+      return () => void ended.delete(listener)
+    },
+    servedSession: (caller, sessionId) => served.get(`${caller}\n${sessionId}`),
     async stop() {
       clearInterval(rebalancer)
       await rebalancing

@@ -98,6 +98,13 @@ export const BATCH_TASKS = Object.keys(EXECUTORS)
 export async function runBatchTask(task: string, params: Record<string, unknown>, seed: number, ctx: ExecutorContext): Promise<unknown> {
   const executor = EXECUTORS[task]
   if (executor === undefined) throw new TaskSpecError(`unknown batch task "${task}" (this node runs ${BATCH_TASKS.join(', ')})`)
+  // A map over `items` hands each task its item as params.item: an object item is a set of params (it overrides the
+  // job's own), so `items: [{shard: …}, {lr: …}]` reads as it is written.
+  const { item, ...rest } = params
+  if (item !== undefined) {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new TaskSpecError(`params.item: task "${task}" takes items that are objects of params`)
+    return executor({ ...rest, ...(item as Record<string, unknown>) }, seed, ctx)
+  }
   return executor(params, seed, ctx)
 }
 

@@ -31,6 +31,7 @@ import {
   JOBS_RECEIPT,
   JOBS_RELEASE,
   JOBS_RESERVE,
+  JOBS_SIGN,
   JOBS_START,
   JOBS_STATUS,
   JOBS_TASK,
@@ -209,7 +210,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
   // -- calls to workers: over RPC, or in-process for this node itself --------------------------------------------
 
   async function call<K extends keyof WorkerApi>(peer: string, method: K, request: Record<string, unknown>, timeoutMs = CALL_TIMEOUT_MS): Promise<Awaited<ReturnType<WorkerApi[K]>>> {
-    const m = { reserve: JOBS_RESERVE, release: JOBS_RELEASE, start: JOBS_START, status: JOBS_STATUS, task: JOBS_TASK, receipt: JOBS_RECEIPT }[method]
+    const m = { reserve: JOBS_RESERVE, release: JOBS_RELEASE, start: JOBS_START, status: JOBS_STATUS, task: JOBS_TASK, receipt: JOBS_RECEIPT, sign: JOBS_SIGN }[method]
     if (peer === self) {
       const worker = c.worker()
       if (worker === undefined) throw new RpcError(WireErrorCode.UNAVAILABLE, 'this node takes no placements')

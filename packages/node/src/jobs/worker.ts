@@ -1,7 +1,8 @@
 // The worker side of orchestration: the `jobs` RPC service through which owners reserve this node's capacity, start
 // work on it, check on it (the heartbeat that renews reservations) and run batch tasks, and through which a task's
-// countersigned receipt comes back for this node's ledger.
-import { create, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf'
+// countersigned receipt comes back for this node's ledger; and through which an owner asks it to sign a receipt the
+// owner built for work it confirms (an FL update, a served session).
+import { create, fromBinary, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf'
 import { canonicalJson, encodeReceipt, type Ledger, resultCid, type Signer, verifyReceipt, workerSign } from '@weft/jobs'
 import { RpcError } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
@@ -9,6 +10,7 @@ import {
   JOBS_RECEIPT,
   JOBS_RELEASE,
   JOBS_RESERVE,
+  JOBS_SIGN,
   JOBS_START,
   JOBS_STATUS,
   JOBS_TASK,
@@ -17,6 +19,7 @@ import {
   MAX_RECEIPT_BYTES,
   MAX_RESERVATION_LEASE_MS,
   MAX_TASK_RESULT_BYTES,
+  type Receipt,
   ReceiptSchema,
   WireErrorCode,
 } from '@weft/protocol'
@@ -44,6 +47,13 @@ export interface WorkerComponents {
   readonly cheat: boolean
   readonly onTask?: (outcome: 'ok' | 'failed', seconds: number) => void
   readonly onReceipt?: (kept: boolean) => void
+  /**
+   * Confirms from this node's own records that it did the work an owner's receipt names (its kind's voucher: the FL
+   * client for an 'fl-update', the span server for a 'serve-session'). Undefined: confirmed; else why not. Absent:
+   * this node signs no receipt an owner built.
+   */
+  readonly vouch?: (receipt: Receipt) => string | undefined
+  readonly onSign?: (signed: boolean) => void
 }
 
 /** The service's methods, callable in-process by this node's own scheduler (a node cannot dial itself) and over RPC. */
@@ -54,12 +64,18 @@ export interface WorkerApi {
   status(request: MessageShape<typeof JOBS_STATUS.input>, caller: string): MessageInitShape<typeof JOBS_STATUS.output>
   task(request: MessageShape<typeof JOBS_TASK.input>, caller: string, signal: AbortSignal): Promise<MessageInitShape<typeof JOBS_TASK.output>>
   receipt(request: MessageShape<typeof JOBS_RECEIPT.input>, caller: string): Promise<MessageInitShape<typeof JOBS_RECEIPT.output>>
+  sign(request: MessageShape<typeof JOBS_SIGN.input>, caller: string): Promise<MessageInitShape<typeof JOBS_SIGN.output>>
 }
 
 export interface Worker {
   readonly api: WorkerApi
   stop(): Promise<void>
 }
+
+/** Receipts an owner asked this node to sign that it remembers having signed, (job, task, kind) each. */
+const MAX_SIGNED_RECEIPTS = 16_384
+/** Slack on the worker's own pricing of a receipt's units (an owner's rounding). */
+const CREDIT_SLACK = 1.0001
 
 const checkId = (what: string, id: string): void => {
   if (id.length === 0 || id.length > MAX_JOB_ID) throw new RpcError(WireErrorCode.BAD_REQUEST, `${what} must be 1..${MAX_JOB_ID} characters`)
@@ -263,18 +279,62 @@ export async function startWorker(c: WorkerComponents): Promise<Worker> {
     return { kept: true }
   }
 
-  const api: WorkerApi = { reserve, release, start, status, task, receipt }
+  /** "job\ntask\nkind" of the receipts signed on request, oldest first. */
+  const signed = new Set<string>()
+  const sign: WorkerApi['sign'] = async (request, caller) => {
+    const context = { peer: caller }
+    if (request.receipt.length > MAX_RECEIPT_BYTES) throw new RpcError(WireErrorCode.TOO_LARGE, `a receipt is at most ${MAX_RECEIPT_BYTES} bytes`)
+    let claim: Receipt
+    try {
+      claim = fromBinary(ReceiptSchema, request.receipt, { readUnknownFields: false })
+    } catch (err) {
+      throw new RpcError(WireErrorCode.BAD_REQUEST, `the receipt must be an encoded Receipt: ${(err as Error).message}`)
+    }
+    const refusal = checkClaim(claim, context.peer)
+    if (refusal !== undefined) {
+      c.onSign?.(false)
+      c.logger.info({ job: claim.jobId.slice(0, MAX_JOB_ID), task: claim.taskId.slice(0, MAX_JOB_ID), kind: claim.kind.slice(0, 40), owner: context.peer, reason: refusal }, 'refused to sign a receipt')
+      return { workerSignature: new Uint8Array(0), reason: refusal }
+    }
+    const key = `${claim.jobId}\n${claim.taskId}\n${claim.kind}`
+    signed.add(key)
+    if (signed.size > MAX_SIGNED_RECEIPTS) signed.delete(signed.values().next().value as string)
+    c.onSign?.(true)
+    return { workerSignature: await workerSign(claim, c.signer) }
+  }
+  /** Why this node does not sign an owner's receipt, or undefined. */
+  const checkClaim = (claim: Receipt, caller: string): string | undefined => {
+    if (claim.worker !== c.signer.peerId) return `the receipt names worker ${claim.worker.slice(0, MAX_JOB_ID)}; this node is ${c.signer.peerId}`
+    if (claim.owner !== caller) return `the receipt names owner ${claim.owner.slice(0, MAX_JOB_ID)}; a receipt is signed only for its owner, and the caller is ${caller}`
+    if (claim.jobId.length === 0 || claim.jobId.length > MAX_JOB_ID) return `job id of ${claim.jobId.length} characters; 1 to ${MAX_JOB_ID} expected`
+    if (claim.taskId.length === 0 || claim.taskId.length > MAX_JOB_ID) return `task id of ${claim.taskId.length} characters; 1 to ${MAX_JOB_ID} expected`
+    if (claim.kind.length > 40) return `kind of ${claim.kind.length} characters`
+    const units = { coreSeconds: claim.coreSeconds, memoryByteSeconds: claim.memoryByteSeconds, acceleratorSeconds: claim.acceleratorSeconds, credit: claim.credit }
+    for (const [name, value] of Object.entries(units)) {
+      if (!Number.isFinite(value) || value < 0) return `${name} is ${value}; a finite number ≥ 0 expected`
+    }
+    const priced = priceOf({ ...emptyUsage(), coreSeconds: claim.coreSeconds, memoryByteSeconds: claim.memoryByteSeconds, acceleratorSeconds: claim.acceleratorSeconds }, capacity.offer.pricing)
+    if (claim.credit > priced * CREDIT_SLACK) return `credit ${claim.credit} is more than this node's prices give for the receipt's units (${priced})`
+    if (c.vouch === undefined) return 'this node signs no receipts an owner built'
+    const unconfirmed = c.vouch(claim)
+    if (unconfirmed !== undefined) return unconfirmed
+    if (signed.has(`${claim.jobId}\n${claim.taskId}\n${claim.kind}`)) return `already signed a ${claim.kind} receipt for ${claim.jobId}/${claim.taskId}`
+    return undefined
+  }
+
+  const api: WorkerApi = { reserve, release, start, status, task, receipt, sign }
   await mesh.rpc.handle(JOBS_RESERVE, (request, context) => reserve(request, context.peer))
   await mesh.rpc.handle(JOBS_RELEASE, (request, context) => release(request, context.peer))
   await mesh.rpc.handle(JOBS_START, (request, context) => start(request, context.peer))
   await mesh.rpc.handle(JOBS_STATUS, (request, context) => status(request, context.peer))
   await mesh.rpc.handle(JOBS_TASK, (request, context) => task(request, context.peer, context.signal))
   await mesh.rpc.handle(JOBS_RECEIPT, (request, context) => receipt(request, context.peer))
+  await mesh.rpc.handle(JOBS_SIGN, (request, context) => sign(request, context.peer))
 
   return {
     api,
     async stop() {
-      for (const m of [JOBS_RESERVE, JOBS_RELEASE, JOBS_START, JOBS_STATUS, JOBS_TASK, JOBS_RECEIPT]) await mesh.rpc.unhandle(m).catch(() => undefined)
+      for (const m of [JOBS_RESERVE, JOBS_RELEASE, JOBS_START, JOBS_STATUS, JOBS_TASK, JOBS_RECEIPT, JOBS_SIGN]) await mesh.rpc.unhandle(m).catch(() => undefined)
       for (const r of capacity.list()) {
         capacity.release(r.jobId, r.placement)
         await r.stop?.().catch(() => undefined)

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/jobs/v1/jobs.proto.
  */
 export const file_weft_jobs_v1_jobs: GenFile = /*@__PURE__*/
-  fileDesc("Chd3ZWZ0L2pvYnMvdjEvam9icy5wcm90bxIMd2VmdC5qb2JzLnYxIqEBCg9Kb2JBbm5vdW5jZW1lbnQSDgoGam9iX2lkGAEgASgJEg0KBW93bmVyGAIgASgJEg0KBWVwb2NoGAMgASgEEhAKCHNwZWNfY2lkGAQgASgJEg0KBXN0YXRlGAUgASgJEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYBiABKAQSFAoMaXNzdWVkX2F0X21zGAcgASgEEgwKBHNwZWMYCCABKAwiQAoVU2lnbmVkSm9iQW5ub3VuY2VtZW50EhQKDGFubm91bmNlbWVudBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwijwEKDlJlc2VydmVSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIRCglwbGFjZW1lbnQYAiABKAkSDQoFY29yZXMYAyABKAESFAoMbWVtb3J5X2J5dGVzGAQgASgEEhQKDGFjY2VsZXJhdG9ycxgFIAEoDRIQCghsZWFzZV9tcxgGIAEoDRINCgVlcG9jaBgHIAEoBCJJCg9SZXNlcnZlUmVzcG9uc2USDwoHZ3JhbnRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSFQoNZXhwaXJlc19hdF9tcxgDIAEoBCIzCg5SZWxlYXNlUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGxhY2VtZW50GAIgASgJIhEKD1JlbGVhc2VSZXNwb25zZSJcCgxTdGFydFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXBsYWNlbWVudBgCIAEoCRIMCgRraW5kGAMgASgJEgwKBHNwZWMYBCABKAwSDQoFZXBvY2gYBSABKAQiMAoNU3RhcnRSZXNwb25zZRIPCgdzdGFydGVkGAEgASgIEg4KBnJlYXNvbhgCIAEoCSJJChZQbGFjZW1lbnRTdGF0dXNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVlcG9jaBgCIAEoBBIQCghsZWFzZV9tcxgDIAEoDSKiAQoPUGxhY2VtZW50U3RhdHVzEhEKCXBsYWNlbWVudBgBIAEoCRINCgVzdGF0ZRgCIAEoCRIOCgZkZXRhaWwYAyABKAkSFAoMY29yZV9zZWNvbmRzGAQgASgBEhsKE21lbW9yeV9ieXRlX3NlY29uZHMYBSABKAESGwoTYWNjZWxlcmF0b3Jfc2Vjb25kcxgGIAEoARINCgVieXRlcxgHIAEoBCJMChdQbGFjZW1lbnRTdGF0dXNSZXNwb25zZRIxCgpwbGFjZW1lbnRzGAEgAygLMh0ud2VmdC5qb2JzLnYxLlBsYWNlbWVudFN0YXR1cyJdCgtUYXNrUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIRCglwbGFjZW1lbnQYAyABKAkSDAoEc3BlYxgEIAEoDBIMCgRzZWVkGAUgASgEIrwBCgxUYXNrUmVzcG9uc2USDgoGcmVzdWx0GAEgASgMEhIKCnJlc3VsdF9jaWQYAiABKAkSFAoMY29yZV9zZWNvbmRzGAMgASgBEhsKE21lbW9yeV9ieXRlX3NlY29uZHMYBCABKAESGwoTYWNjZWxlcmF0b3Jfc2Vjb25kcxgFIAEoARINCgVieXRlcxgGIAEoBBIPCgdyZWNlaXB0GAcgASgMEhgKEHdvcmtlcl9zaWduYXR1cmUYCCABKAwiLwoVRGVsaXZlclJlY2VpcHRSZXF1ZXN0EhYKDnNpZ25lZF9yZWNlaXB0GAEgASgMIjYKFkRlbGl2ZXJSZWNlaXB0UmVzcG9uc2USDAoEa2VwdBgBIAEoCBIOCgZyZWFzb24YAiABKAki8AEKB1JlY2VpcHQSDgoGam9iX2lkGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIOCgZ3b3JrZXIYBCABKAkSDQoFb3duZXIYBSABKAkSEgoKcmVzdWx0X2NpZBgGIAEoCRIUCgxjb3JlX3NlY29uZHMYByABKAESGwoTbWVtb3J5X2J5dGVfc2Vjb25kcxgIIAEoARIbChNhY2NlbGVyYXRvcl9zZWNvbmRzGAkgASgBEg0KBWJ5dGVzGAogASgEEhQKDGlzc3VlZF9hdF9tcxgLIAEoBBIOCgZjcmVkaXQYDCABKAEiUwoNU2lnbmVkUmVjZWlwdBIPCgdyZWNlaXB0GAEgASgMEhgKEHdvcmtlcl9zaWduYXR1cmUYAiABKAwSFwoPb3duZXJfc2lnbmF0dXJlGAMgASgMIkcKC0xlZGdlckVudHJ5EgsKA3NlcRgBIAEoBBIMCgRwcmV2GAIgASgMEg8KB3JlY2VpcHQYAyABKAwSDAoEaGFzaBgEIAEoDCJNCgpMZWRnZXJIZWFkEg4KBmhvbGRlchgBIAEoCRILCgNzZXEYAiABKAQSDAoEaGVhZBgDIAEoDBIUCgxpc3N1ZWRfYXRfbXMYBCABKAQiMwoQU2lnbmVkTGVkZ2VySGVhZBIMCgRoZWFkGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIzChBHZXRMZWRnZXJSZXF1ZXN0EhAKCGZyb21fc2VxGAEgASgEEg0KBWxpbWl0GAIgASgNIm0KEUdldExlZGdlclJlc3BvbnNlEioKB2VudHJpZXMYASADKAsyGS53ZWZ0LmpvYnMudjEuTGVkZ2VyRW50cnkSLAoEaGVhZBgCIAEoCzIeLndlZnQuam9icy52MS5TaWduZWRMZWRnZXJIZWFkYgZwcm90bzM");
+  fileDesc("Chd3ZWZ0L2pvYnMvdjEvam9icy5wcm90bxIMd2VmdC5qb2JzLnYxIqEBCg9Kb2JBbm5vdW5jZW1lbnQSDgoGam9iX2lkGAEgASgJEg0KBW93bmVyGAIgASgJEg0KBWVwb2NoGAMgASgEEhAKCHNwZWNfY2lkGAQgASgJEg0KBXN0YXRlGAUgASgJEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYBiABKAQSFAoMaXNzdWVkX2F0X21zGAcgASgEEgwKBHNwZWMYCCABKAwiQAoVU2lnbmVkSm9iQW5ub3VuY2VtZW50EhQKDGFubm91bmNlbWVudBgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwijwEKDlJlc2VydmVSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIRCglwbGFjZW1lbnQYAiABKAkSDQoFY29yZXMYAyABKAESFAoMbWVtb3J5X2J5dGVzGAQgASgEEhQKDGFjY2VsZXJhdG9ycxgFIAEoDRIQCghsZWFzZV9tcxgGIAEoDRINCgVlcG9jaBgHIAEoBCJJCg9SZXNlcnZlUmVzcG9uc2USDwoHZ3JhbnRlZBgBIAEoCBIOCgZyZWFzb24YAiABKAkSFQoNZXhwaXJlc19hdF9tcxgDIAEoBCIzCg5SZWxlYXNlUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEQoJcGxhY2VtZW50GAIgASgJIhEKD1JlbGVhc2VSZXNwb25zZSJcCgxTdGFydFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhEKCXBsYWNlbWVudBgCIAEoCRIMCgRraW5kGAMgASgJEgwKBHNwZWMYBCABKAwSDQoFZXBvY2gYBSABKAQiMAoNU3RhcnRSZXNwb25zZRIPCgdzdGFydGVkGAEgASgIEg4KBnJlYXNvbhgCIAEoCSJJChZQbGFjZW1lbnRTdGF0dXNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRINCgVlcG9jaBgCIAEoBBIQCghsZWFzZV9tcxgDIAEoDSKiAQoPUGxhY2VtZW50U3RhdHVzEhEKCXBsYWNlbWVudBgBIAEoCRINCgVzdGF0ZRgCIAEoCRIOCgZkZXRhaWwYAyABKAkSFAoMY29yZV9zZWNvbmRzGAQgASgBEhsKE21lbW9yeV9ieXRlX3NlY29uZHMYBSABKAESGwoTYWNjZWxlcmF0b3Jfc2Vjb25kcxgGIAEoARINCgVieXRlcxgHIAEoBCJMChdQbGFjZW1lbnRTdGF0dXNSZXNwb25zZRIxCgpwbGFjZW1lbnRzGAEgAygLMh0ud2VmdC5qb2JzLnYxLlBsYWNlbWVudFN0YXR1cyJdCgtUYXNrUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIRCglwbGFjZW1lbnQYAyABKAkSDAoEc3BlYxgEIAEoDBIMCgRzZWVkGAUgASgEIrwBCgxUYXNrUmVzcG9uc2USDgoGcmVzdWx0GAEgASgMEhIKCnJlc3VsdF9jaWQYAiABKAkSFAoMY29yZV9zZWNvbmRzGAMgASgBEhsKE21lbW9yeV9ieXRlX3NlY29uZHMYBCABKAESGwoTYWNjZWxlcmF0b3Jfc2Vjb25kcxgFIAEoARINCgVieXRlcxgGIAEoBBIPCgdyZWNlaXB0GAcgASgMEhgKEHdvcmtlcl9zaWduYXR1cmUYCCABKAwiLwoVRGVsaXZlclJlY2VpcHRSZXF1ZXN0EhYKDnNpZ25lZF9yZWNlaXB0GAEgASgMIjYKFkRlbGl2ZXJSZWNlaXB0UmVzcG9uc2USDAoEa2VwdBgBIAEoCBIOCgZyZWFzb24YAiABKAkiJQoSU2lnblJlY2VpcHRSZXF1ZXN0Eg8KB3JlY2VpcHQYASABKAwiPwoTU2lnblJlY2VpcHRSZXNwb25zZRIYChB3b3JrZXJfc2lnbmF0dXJlGAEgASgMEg4KBnJlYXNvbhgCIAEoCSLwAQoHUmVjZWlwdBIOCgZqb2JfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIMCgRraW5kGAMgASgJEg4KBndvcmtlchgEIAEoCRINCgVvd25lchgFIAEoCRISCgpyZXN1bHRfY2lkGAYgASgJEhQKDGNvcmVfc2Vjb25kcxgHIAEoARIbChNtZW1vcnlfYnl0ZV9zZWNvbmRzGAggASgBEhsKE2FjY2VsZXJhdG9yX3NlY29uZHMYCSABKAESDQoFYnl0ZXMYCiABKAQSFAoMaXNzdWVkX2F0X21zGAsgASgEEg4KBmNyZWRpdBgMIAEoASJTCg1TaWduZWRSZWNlaXB0Eg8KB3JlY2VpcHQYASABKAwSGAoQd29ya2VyX3NpZ25hdHVyZRgCIAEoDBIXCg9vd25lcl9zaWduYXR1cmUYAyABKAwiRwoLTGVkZ2VyRW50cnkSCwoDc2VxGAEgASgEEgwKBHByZXYYAiABKAwSDwoHcmVjZWlwdBgDIAEoDBIMCgRoYXNoGAQgASgMIk0KCkxlZGdlckhlYWQSDgoGaG9sZGVyGAEgASgJEgsKA3NlcRgCIAEoBBIMCgRoZWFkGAMgASgMEhQKDGlzc3VlZF9hdF9tcxgEIAEoBCIzChBTaWduZWRMZWRnZXJIZWFkEgwKBGhlYWQYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIjMKEEdldExlZGdlclJlcXVlc3QSEAoIZnJvbV9zZXEYASABKAQSDQoFbGltaXQYAiABKA0ibQoRR2V0TGVkZ2VyUmVzcG9uc2USKgoHZW50cmllcxgBIAMoCzIZLndlZnQuam9icy52MS5MZWRnZXJFbnRyeRIsCgRoZWFkGAIgASgLMh4ud2VmdC5qb2JzLnYxLlNpZ25lZExlZGdlckhlYWRiBnByb3RvMw");
 
 /**
  * What a job's owner says of it, gossiped while it owns the job: other nodes keep it, so one of them can take the job
@@ -531,6 +531,53 @@ export const DeliverReceiptResponseSchema: GenMessage<DeliverReceiptResponse> = 
   messageDesc(file_weft_jobs_v1_jobs, 14);
 
 /**
+ * Owner → worker: sign a receipt the owner built for work the worker did for it (an FL update, a served session), which
+ * the owner then countersigns. The worker signs only its own receipts, asked by their owner, for work it confirms
+ * from its own records, with units its own prices account for; and each (job, task, kind) once.
+ *
+ * @generated from message weft.jobs.v1.SignReceiptRequest
+ */
+export type SignReceiptRequest = Message<"weft.jobs.v1.SignReceiptRequest"> & {
+  /**
+   * An encoded Receipt.
+   *
+   * @generated from field: bytes receipt = 1;
+   */
+  receipt: Uint8Array;
+};
+
+/**
+ * Describes the message weft.jobs.v1.SignReceiptRequest.
+ * Use `create(SignReceiptRequestSchema)` to create a new message.
+ */
+export const SignReceiptRequestSchema: GenMessage<SignReceiptRequest> = /*@__PURE__*/
+  messageDesc(file_weft_jobs_v1_jobs, 15);
+
+/**
+ * @generated from message weft.jobs.v1.SignReceiptResponse
+ */
+export type SignReceiptResponse = Message<"weft.jobs.v1.SignReceiptResponse"> & {
+  /**
+   * The worker's signature over "weft-receipt/v1" || receipt; empty when it refuses, and `reason` says why.
+   *
+   * @generated from field: bytes worker_signature = 1;
+   */
+  workerSignature: Uint8Array;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message weft.jobs.v1.SignReceiptResponse.
+ * Use `create(SignReceiptResponseSchema)` to create a new message.
+ */
+export const SignReceiptResponseSchema: GenMessage<SignReceiptResponse> = /*@__PURE__*/
+  messageDesc(file_weft_jobs_v1_jobs, 16);
+
+/**
  * A contribution: what a worker did for a job's owner, measured.
  *
  * @generated from message weft.jobs.v1.Receipt
@@ -608,7 +655,7 @@ export type Receipt = Message<"weft.jobs.v1.Receipt"> & {
  * Use `create(ReceiptSchema)` to create a new message.
  */
 export const ReceiptSchema: GenMessage<Receipt> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 15);
+  messageDesc(file_weft_jobs_v1_jobs, 17);
 
 /**
  * `receipt` is the encoded Receipt; `worker_signature` by the worker's key over "weft-receipt/v1" || receipt, and
@@ -638,7 +685,7 @@ export type SignedReceipt = Message<"weft.jobs.v1.SignedReceipt"> & {
  * Use `create(SignedReceiptSchema)` to create a new message.
  */
 export const SignedReceiptSchema: GenMessage<SignedReceipt> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 16);
+  messageDesc(file_weft_jobs_v1_jobs, 18);
 
 /**
  * One link of a node's ledger: hash = sha-256("weft-ledger/v1" || seq (8 bytes, big-endian) || prev || receipt).
@@ -676,7 +723,7 @@ export type LedgerEntry = Message<"weft.jobs.v1.LedgerEntry"> & {
  * Use `create(LedgerEntrySchema)` to create a new message.
  */
 export const LedgerEntrySchema: GenMessage<LedgerEntry> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 17);
+  messageDesc(file_weft_jobs_v1_jobs, 19);
 
 /**
  * A node's ledger head, gossiped on "weft/ledger/1": `head` is the hash of entry `seq` (32 zero bytes and seq 0 when
@@ -711,7 +758,7 @@ export type LedgerHead = Message<"weft.jobs.v1.LedgerHead"> & {
  * Use `create(LedgerHeadSchema)` to create a new message.
  */
 export const LedgerHeadSchema: GenMessage<LedgerHead> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 18);
+  messageDesc(file_weft_jobs_v1_jobs, 20);
 
 /**
  * `head` is the encoded LedgerHead; `signature` by the holder's key over "weft-ledger-head/v1" || head.
@@ -735,7 +782,7 @@ export type SignedLedgerHead = Message<"weft.jobs.v1.SignedLedgerHead"> & {
  * Use `create(SignedLedgerHeadSchema)` to create a new message.
  */
 export const SignedLedgerHeadSchema: GenMessage<SignedLedgerHead> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 19);
+  messageDesc(file_weft_jobs_v1_jobs, 21);
 
 /**
  * Asks a node for entries of its ledger, from `from_seq` (1 is the first), at most `limit` (≤ 256).
@@ -759,7 +806,7 @@ export type GetLedgerRequest = Message<"weft.jobs.v1.GetLedgerRequest"> & {
  * Use `create(GetLedgerRequestSchema)` to create a new message.
  */
 export const GetLedgerRequestSchema: GenMessage<GetLedgerRequest> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 20);
+  messageDesc(file_weft_jobs_v1_jobs, 22);
 
 /**
  * @generated from message weft.jobs.v1.GetLedgerResponse
@@ -781,5 +828,5 @@ export type GetLedgerResponse = Message<"weft.jobs.v1.GetLedgerResponse"> & {
  * Use `create(GetLedgerResponseSchema)` to create a new message.
  */
 export const GetLedgerResponseSchema: GenMessage<GetLedgerResponse> = /*@__PURE__*/
-  messageDesc(file_weft_jobs_v1_jobs, 21);
+  messageDesc(file_weft_jobs_v1_jobs, 23);
 

@@ -1,5 +1,6 @@
 // Builds the `weft` commander program from one module per command group.
 import { Command } from 'commander'
+import { registerBatchSlurmCommands } from './commands/batch-slurm.js'
 import { registerDemoCommand } from './commands/demo.js'
 import { registerDataCommands } from './commands/data.js'
 import { registerDpCommands } from './commands/dp.js'
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerLmCommands(program)
   registerInferenceCommands(program)
   registerJobCommands(program)
+  registerBatchSlurmCommands(program)
   registerK8sCommands(program)
   registerSlurmCommands(program)
   return program

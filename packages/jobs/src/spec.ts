@@ -59,6 +59,8 @@ export interface BatchSpec {
   readonly seed: number
   /** Results asked for per task before it fails (default quorum + 2). */
   readonly maxAttempts: number
+  /** Replicate less for workers with a long valid record (BOINC's adaptive replication; default true); false: every task gets `quorum` results. */
+  readonly adaptive: boolean
 }
 
 /** A validated job with every default filled in. */
@@ -246,6 +248,7 @@ const batchSchema = z
       .max(2 ** 31 - 1)
       .default(0),
     maxAttempts: z.number().int().min(1).max(50).optional(),
+    adaptive: z.boolean().default(true),
   })
   .superRefine((b, ctx) => {
     const given = (['items', 'shards', 'grid'] as const).filter((k) => b[k] !== undefined)
@@ -352,7 +355,7 @@ export function parseJobSpec(input: unknown): JobSpec {
     const b = s.batch
     const map: BatchSpec['map'] =
       b.items !== undefined ? { kind: 'items', items: b.items } : b.shards !== undefined ? { kind: 'shards', count: b.shards } : { kind: 'grid', grid: b.grid ?? {} }
-    batch = { task: b.task, params: b.params, map, tolerance: b.tolerance, quorum: b.quorum, seed: b.seed, maxAttempts: b.maxAttempts ?? Math.min(50, b.quorum + 2) }
+    batch = { task: b.task, params: b.params, map, tolerance: b.tolerance, quorum: b.quorum, seed: b.seed, maxAttempts: b.maxAttempts ?? Math.min(50, b.quorum + 2), adaptive: b.adaptive }
   }
   return {
     name: s.name ?? s.kind,

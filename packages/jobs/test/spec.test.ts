@@ -140,7 +140,7 @@ describe('parseJobSpec', () => {
 
   it('parses a batch body with its defaults', () => {
     const spec = parseJobSpec({ kind: 'batch', batch: { task: 'evaluate', params: { model: 'm' }, shards: 4 } })
-    expect(spec.batch).toEqual({ task: 'evaluate', params: { model: 'm' }, map: { kind: 'shards', count: 4 }, tolerance: 0, quorum: 2, seed: 0, maxAttempts: 4 })
+    expect(spec.batch).toEqual({ task: 'evaluate', params: { model: 'm' }, map: { kind: 'shards', count: 4 }, tolerance: 0, quorum: 2, seed: 0, maxAttempts: 4, adaptive: true })
     const grid = parseJobSpec({ kind: 'batch', batch: { task: 'sweep', grid: { lr: [0.1, 0.01], bs: [32] }, tolerance: 0.01, quorum: 3, seed: 7, maxAttempts: 3 } })
     expect(grid.batch).toMatchObject({ map: { kind: 'grid', grid: { lr: [0.1, 0.01], bs: [32] } }, tolerance: 0.01, quorum: 3, seed: 7, maxAttempts: 3 })
     expect(parseJobSpec({ kind: 'batch', batch: batchBody }).batch?.map).toEqual({ kind: 'items', items: [1, 2, 3] })

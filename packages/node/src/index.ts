@@ -49,3 +49,4 @@ export type { NodeComponent, NodeComponentFactory, NodeServices } from './compon
 export { defaultComponents } from './weft-node.js'
 export { lockDataDir } from './data-dir.js'
 export type { DataDirLock } from './data-dir.js'
+export { type CanonicalResult, type ReplicaOutcome, type ReplicaRun, type ReplicaRunner, type ReplicatedBatch, type ReplicatedTask, runCanonicalTask, runReplicatedBatch, type StandaloneExecutor, standaloneExecutor, type StandaloneExecutorInit } from './jobs/standalone.js'

@@ -3,7 +3,9 @@
 // hash-chained ledgers and verified across the mesh), placement obeys constraints and spread, nodes refuse
 // reservations past what they advertised (an attacker asks), a lost placement moves, and when the owner of a job dies
 // another node takes the job over and adopts its placement.
+import { join } from 'node:path'
 import { create } from '@bufbuild/protobuf'
+import Database from 'better-sqlite3'
 import { RpcError } from '@weft/mesh'
 import { createMeshNode, type MeshNode } from '@weft/mesh/node'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -89,6 +91,41 @@ describe('orchestration on in-process nodes', () => {
     expect(own?.verdict.ok).toBe(true)
     expect(own?.credit.some((x) => x.peerId === d.peerId)).toBe(false)
   }, 150_000)
+
+  it('detects a node that serves a tampered or reordered ledger', async () => {
+    // The owner's ledger holds a receipt per accepted result (at least 8). Play a node that rewrites its own history:
+    // edit its database behind its back, then let another node fetch and verify the chain.
+    const db = new Database(join(a.config.dataDir, 'jobs.db'))
+    const rows = db.prepare('SELECT seq, receipt FROM ledger ORDER BY seq').all() as Array<{ seq: number; receipt: Buffer }>
+    expect(rows.length).toBeGreaterThanOrEqual(3)
+    const [r1, r2, r3] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0]]
+    const set = db.prepare('UPDATE ledger SET receipt = ? WHERE seq = ?')
+    const verdict = async () => (await b.jobs?.ledger.verify(a.peerId))?.verdict
+    try {
+      // One byte of one receipt (its credit, say) changed.
+      const edited = Buffer.from(r2.receipt)
+      edited[edited.length - 1] = (edited[edited.length - 1] ?? 0) ^ 1
+      set.run(edited, r2.seq)
+      expect(await verdict()).toMatchObject({ ok: false, seq: r2.seq })
+      set.run(r2.receipt, r2.seq)
+      expect((await verdict())?.ok).toBe(true)
+      // Two receipts swapped (the chain reordered).
+      db.transaction(() => {
+        set.run(Buffer.from([0]), r1.seq)
+        set.run(r1.receipt, r3.seq)
+        set.run(r3.receipt, r1.seq)
+      })()
+      expect(await verdict()).toMatchObject({ ok: false, seq: r1.seq })
+    } finally {
+      db.transaction(() => {
+        set.run(Buffer.from([0]), r1.seq)
+        set.run(r3.receipt, r3.seq)
+        set.run(r1.receipt, r1.seq)
+      })()
+      db.close()
+    }
+    expect((await verdict())?.ok).toBe(true)
+  }, 60_000)
 
   it('places by labels and spreads across sites', async () => {
     const submitted = a.jobs?.scheduler.submit({

@@ -7,6 +7,7 @@ import { createNodeApiClient, defaultDataDir } from '@weft/api-client/node'
 import cliProgress from 'cli-progress'
 import { type Command, InvalidArgumentError } from 'commander'
 import { formatBytes, formatDuration, formatTable, shortId } from '../format.js'
+import { addPlacementOptions, type PlacementOptions, submitPlaced, wantsPlacement } from './placement-options.js'
 
 /** How a command finds the node it talks to. */
 export interface ApiOptions {
@@ -34,7 +35,7 @@ export function addNodeOptions(cmd: Command): Command {
 }
 
 /** The `--data-dir`/`--api` part of a command line that reaches the same node again. */
-function nodeArgs(opts: ApiOptions): string {
+export function nodeArgs(opts: ApiOptions): string {
   if (opts.api !== undefined) return ` --api ${opts.api}`
   return opts.dataDir === undefined ? '' : ` --data-dir ${opts.dataDir}`
 }
@@ -270,7 +271,7 @@ function parseRound(v: string): number | 'last' {
   return n
 }
 
-interface SubmitOptions extends ApiOptions {
+interface SubmitOptions extends ApiOptions, PlacementOptions {
   to?: string
   follow?: boolean
   json?: boolean
@@ -278,6 +279,12 @@ interface SubmitOptions extends ApiOptions {
 
 async function runSubmit(file: string, opts: SubmitOptions): Promise<void> {
   const spec = await readJobSpecFile(file)
+  if (wantsPlacement(opts)) {
+    if (opts.to !== undefined) throw new Error('--to and --place do not go together: with --place the scheduler chooses the coordinator (constrain it with --label or --site)')
+    if (opts.follow === true) throw new Error('--follow does not apply with --place: follow the job with weft job status <id> (or weft job logs <id> --follow)')
+    await submitPlaced(apiClientFrom(opts), 'fl', spec, opts, nodeArgs(opts))
+    return
+  }
   const api = apiClientFrom(opts)
   const { id, coordinator } = await api.submitJob(spec, opts.to)
   if (opts.json === true && opts.follow !== true) {
@@ -327,10 +334,13 @@ async function runExport(id: string, opts: ApiOptions & { round: number | 'last'
 export function registerFlCommands(program: Command): Command {
   const fl = program.command('fl').description('federated learning: submit jobs to a coordinator node and follow them')
 
-  addNodeOptions(fl.command('submit <job>').description('validate a job spec (YAML or JSON file) and submit it to the node'))
-    .option('--to <peer-id>', 'have this peer coordinate the job (default: the node itself)')
-    .option('--follow', 'then print its events and a progress bar until it ends')
-    .option('--json', 'print JSON for scripts')
+  addPlacementOptions(
+    addNodeOptions(fl.command('submit <job>').description('validate a job spec (YAML or JSON file) and submit it to the node, or with --place as a job the mesh places'))
+      .option('--to <peer-id>', 'have this peer coordinate the job (default: the node itself)')
+      .option('--follow', 'then print its events and a progress bar until it ends')
+      .option('--json', 'print JSON for scripts (with --place: the job view)'),
+    { place: true },
+  )
     .action((file: string, opts: SubmitOptions) => runSubmit(file, opts))
 
   addNodeOptions(fl.command('status <job>').description('a job: status, progress, clients, latest accuracy, and one row per round'))

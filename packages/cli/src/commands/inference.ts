@@ -6,9 +6,10 @@ import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import type { ApiClient } from '@weft/api-client'
 import { type Command, InvalidArgumentError, Option } from 'commander'
-import { type ApiOptions, addNodeOptions, apiClientFrom } from './fl.js'
+import { type ApiOptions, addNodeOptions, apiClientFrom, nodeArgs } from './fl.js'
+import { addPlacementOptions, type PlacementOptions, submitPlaced, wantsPlacement } from './placement-options.js'
 
-interface ServeOptions extends ApiOptions {
+interface ServeOptions extends ApiOptions, PlacementOptions {
   blocks: readonly [number, number] | 'auto' | undefined
   count?: number
   runtime: 'tfjs' | 'torch'
@@ -54,24 +55,33 @@ async function modelCid(api: ApiClient, model: string): Promise<string> {
 
 /** Registers `weft serve` and `weft generate`. */
 export function registerInferenceCommands(program: Command): void {
-  addNodeOptions(
-    program
-      .command('serve')
-      .description("serve a span of a language model's blocks to the mesh from this node (a checkpoint file, or its CID)")
-      .argument('<model>', 'a checkpoint file written by `weft lm train`, or its CID in the store')
-      .option('--blocks <range>', 'blocks START-END (END exclusive), or auto: where the mesh has least throughput (default: every block)', blocksOption)
-      .option('--count <n>', 'with --blocks auto: how many blocks', number('--count', 1))
-      .addOption(new Option('--runtime <engine>', 'engine').choices(['tfjs', 'torch']).default('tfjs'))
-      .option('--json', 'print the served span as JSON'),
+  addPlacementOptions(
+    addNodeOptions(
+      program
+        .command('serve')
+        .description("serve a span of a language model's blocks to the mesh from this node (a checkpoint file, or its CID); with --place, a job places its servers on the mesh")
+        .argument('<model>', 'a checkpoint file written by `weft lm train`, or its CID in the store')
+        .option('--blocks <range>', 'blocks START-END (END exclusive), or auto: where the mesh has least throughput (default: every block)', blocksOption)
+        .option('--count <n>', 'with --blocks auto: how many blocks', number('--count', 1))
+        .addOption(new Option('--runtime <engine>', 'engine').choices(['tfjs', 'torch']).default('tfjs'))
+        .option('--json', 'print the served span as JSON (with --place: the job view)'),
+    ),
+    { place: true, replicas: true },
   ).action(async (model: string, opts: ServeOptions) => {
+    const place = wantsPlacement(opts)
     const api = apiClientFrom(opts)
     const cid = await modelCid(api, model)
-    const served = await api.serveModel({
+    const request = {
       model: cid,
       ...(opts.blocks === undefined ? {} : { blocks: opts.blocks }),
       ...(opts.count === undefined ? {} : { count: opts.count }),
       engine: opts.runtime,
-    })
+    }
+    if (place) {
+      await submitPlaced(api, 'serve', request, opts, nodeArgs(opts))
+      return
+    }
+    const served = await api.serveModel(request)
     if (opts.json === true) process.stdout.write(`${JSON.stringify(served)}\n`)
     else process.stdout.write(`serving blocks ${served.start}-${served.end} of ${served.model} on ${served.engine}\n`)
   })

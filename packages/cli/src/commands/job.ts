@@ -5,6 +5,7 @@ import type { ApiClient, FabricJobCost, FabricJobView, LedgerCheck, LedgerPage, 
 import { type Command, InvalidArgumentError } from 'commander'
 import { formatBytes, formatDuration, formatTable, shortId } from '../format.js'
 import { type ApiOptions, addNodeOptions, apiClientFrom } from './fl.js'
+import { addPlacementOptions, type PlacementOptions, placedJob, withPlacement } from './placement-options.js'
 
 type JsonOption = { json?: boolean }
 type FollowOption = { follow?: boolean }
@@ -41,24 +42,6 @@ function positiveInt(name: string): (v: string) => number {
     if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number ≥ 1, got ${v}`)
     return n
   }
-}
-
-function collectLabel(v: string, prev: Record<string, string>): Record<string, string> {
-  const eq = v.indexOf('=')
-  if (eq <= 0) throw new InvalidArgumentError(`--label expects key=value, got '${v}'`)
-  return { ...prev, [v.slice(0, eq)]: v.slice(eq + 1) }
-}
-
-/** `--replicas` and `--label` applied to a spec (labels merged into constraints.labels). */
-function withOverrides(spec: Record<string, unknown>, opts: { replicas?: number; label?: Record<string, string> }): Record<string, unknown> {
-  const out = { ...spec }
-  if (opts.replicas !== undefined) out['replicas'] = opts.replicas
-  if (opts.label !== undefined && Object.keys(opts.label).length > 0) {
-    const constraints = isRecord(out['constraints']) ? out['constraints'] : {}
-    const labels = isRecord(constraints['labels']) ? constraints['labels'] : {}
-    out['constraints'] = { ...constraints, labels: { ...labels, ...opts.label } }
-  }
-  return out
 }
 
 const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`
@@ -231,28 +214,34 @@ function exitUnlessDone(v: FabricJobView): void {
   process.exitCode = 1
 }
 
-type SubmitOptions = ApiOptions & JsonOption & FollowOption & { kind?: (typeof KINDS)[number]; replicas?: number; label?: Record<string, string> }
+type SubmitOptions = ApiOptions & JsonOption & FollowOption & PlacementOptions & { kind?: (typeof KINDS)[number] }
 type BatchOptions = ApiOptions & JsonOption & FollowOption & { replicas?: number; quorum?: number }
 
 /** Registers `weft job`, `weft batch`, `weft ledger` and `weft work`. */
 export function registerJobCommands(program: Command): void {
   const job = program.command('job').description('jobs placed on the mesh (fl, swarm, serve, batch): submit, status, logs, cost, cancel')
 
-  addNodeOptions(job.command('submit <spec>').description('submit a job spec (YAML or JSON); with --kind, the file is the body of an fl/swarm/serve/batch job'))
-    .option('--kind <kind>', `wrap the file as the body of a job of this kind (${KINDS.join(', ')})`, (v: string) => {
-      if (!(KINDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--kind must be one of ${KINDS.join(', ')}, got ${v}`)
-      return v
-    })
-    .option('--replicas <n>', 'replicas of the job', positiveInt('--replicas'))
-    .option('--label <key=value>', 'a node label every replica needs, repeatable', collectLabel, {})
+  addPlacementOptions(
+    addNodeOptions(job.command('submit <spec>').description('submit a job spec (YAML or JSON); with --kind, the file is the body of an fl/swarm/serve/batch job')).option(
+      '--kind <kind>',
+      `wrap the file as the body of a job of this kind (${KINDS.join(', ')})`,
+      (v: string) => {
+        if (!(KINDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--kind must be one of ${KINDS.join(', ')}, got ${v}`)
+        return v
+      },
+    ),
+    { replicas: true },
+  )
     .option('--follow', "then print the job's events until it ends (exit code 1 unless it ends done)")
     .option('--json', 'print the job view as JSON')
     .action(async (file: string, opts: SubmitOptions) => {
       const content = await readSpecFile(file, 'job spec')
-      const spec = opts.kind === undefined ? content : { kind: opts.kind, [opts.kind]: content }
-      if (!isRecord(spec)) throw new Error(`job spec ${file} must be a mapping of fields (kind, resources, …), got ${Array.isArray(spec) ? 'a list' : typeof spec}`)
+      let spec: Record<string, unknown>
+      if (opts.kind !== undefined) spec = placedJob(opts.kind, content, opts)
+      else if (isRecord(content)) spec = withPlacement(content, opts)
+      else throw new Error(`job spec ${file} must be a mapping of fields (kind, resources, …), got ${Array.isArray(content) ? 'a list' : typeof content}`)
       const api = apiClientFrom(opts)
-      let view = await api.submitFabricJob(withOverrides(spec, opts))
+      let view = await api.submitFabricJob(spec)
       if (opts.follow === true) {
         await followLogs(api, view.id, (line) => process.stderr.write(`${line}\n`))
         view = await api.fabricJob(view.id)
@@ -336,7 +325,7 @@ export function registerJobCommands(program: Command): void {
       if (opts.quorum !== undefined) body['quorum'] = opts.quorum
       spec['batch'] = body
       const api = apiClientFrom(opts)
-      let view = await api.submitFabricJob(withOverrides(spec, opts))
+      let view = await api.submitFabricJob(withPlacement(spec, opts))
       if (opts.follow !== true) {
         process.stdout.write(opts.json === true ? json(view) : `job ${view.id}: ${view.state}, ${view.tasks.total} tasks\n`)
         return

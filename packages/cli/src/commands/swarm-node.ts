@@ -4,7 +4,8 @@ import type { SwarmView } from '@weft/api-client'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { formatBytes, formatTable, shortId } from '../format.js'
-import { type ApiOptions, addNodeOptions, apiClientFrom } from './fl.js'
+import { type ApiOptions, addNodeOptions, apiClientFrom, nodeArgs } from './fl.js'
+import { addPlacementOptions, type PlacementOptions, submitPlaced, wantsPlacement } from './placement-options.js'
 
 /** A swarm spec file (YAML or JSON) as data; the node validates it and names what is wrong. */
 async function readSpecFile(path: string): Promise<unknown> {
@@ -75,10 +76,18 @@ export function registerSwarmNodeCommands(swarm: Command): void {
     if (opts.follow === true) view = await follow(opts, view.id, opts.json === true)
     process.stdout.write(opts.json === true ? `${JSON.stringify(view, null, 2)}\n` : `${opts.follow === true ? formatSwarmStatus(view) : `swarm ${view.id}: ${view.state} (outer step ${view.step}/${view.totalSteps})`}\n`)
   }
-  addNodeOptions(swarm.command('start <spec>').description('train in the swarm of this spec (YAML or JSON): any node may start it, the same spec is the same swarm'))
-    .option('--follow', 'then show progress until the swarm ends on this node')
-    .option('--json', 'print JSON for scripts')
-    .action(async (file: string, opts: Opts) => done(opts, await apiClientFrom(opts).startSwarm(await readSpecFile(file))))
+  addPlacementOptions(
+    addNodeOptions(swarm.command('start <spec>').description('train in the swarm of this spec (YAML or JSON): any node may start it, the same spec is the same swarm; with --place, a job places its peers on the mesh'))
+      .option('--follow', 'then show progress until the swarm ends on this node')
+      .option('--json', 'print JSON for scripts (with --place: the job view)'),
+    { place: true, replicas: true },
+  ).action(async (file: string, opts: Opts & PlacementOptions) => {
+    const spec = await readSpecFile(file)
+    if (!wantsPlacement(opts)) return done(opts, await apiClientFrom(opts).startSwarm(spec))
+    if (opts.follow === true) throw new Error('--follow does not apply with --place: follow the job with weft job status <id>, and the swarm with weft swarm status on a node that holds a peer')
+    await submitPlaced(apiClientFrom(opts), 'swarm', spec, opts, nodeArgs(opts))
+    return undefined
+  })
   addNodeOptions(swarm.command('join <id>').description('join a running swarm by id: fetch its spec and latest state from its members, then train'))
     .option('--follow', 'then show progress until the swarm ends on this node')
     .option('--json', 'print JSON for scripts')

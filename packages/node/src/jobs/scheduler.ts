@@ -62,8 +62,9 @@ export interface PlacementRecord {
   attempts: number
   nextAttemptAt: number
   detail: string
-  /** Heartbeats in a row its node did not answer. */
+  /** Heartbeats in a row its node did not answer, and when it last answered (ms). */
   missed: number
+  answeredAt: number
   /** Units held so far (from the node's heartbeat answers), and its prices when placed. */
   usage: Usage
   pricing: { coreHour: number; gibHour: number; acceleratorHour: number }
@@ -176,6 +177,11 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
   const jobs = new Map<string, JobRecord>()
   const reputation = new Reputation({}, c.db.listReputation())
   const dirty = new Set<string>()
+  /**
+   * How long a reservation outlives the owner's last heartbeat: three heartbeats, and no less than the owner's own
+   * lease, so a worker busy for seconds (loading a model on a loaded machine) does not drop work its owner still wants.
+   */
+  const placementLease = Math.max(c.heartbeatMs * 3, c.leaseMs)
   let stopped = false
   let lastAnnounce = 0
 
@@ -359,6 +365,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
             if (p === undefined || p.peerId !== null) continue
             if (held.state !== 'reserved' && held.state !== 'running') continue
             p.peerId = peer
+            p.answeredAt = c.now()
             p.state = held.state as PlacementRecordState
             p.detail = held.detail ?? ''
             const ad = peer === self ? c.self() : capacityOf(peer)
@@ -391,7 +398,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       reason: '',
       submittedAt: c.now(),
       finishedAt: null,
-      placements: names.map((name) => ({ name, peerId: null, state: 'pending', attempts: 0, nextAttemptAt: 0, detail: '', missed: 0, usage: emptyUsage(), pricing: { coreHour: 0, gibHour: 0, acceleratorHour: 0 }, excluded: [] })),
+      placements: names.map((name) => ({ name, peerId: null, state: 'pending', attempts: 0, nextAttemptAt: 0, detail: '', missed: 0, answeredAt: 0, usage: emptyUsage(), pricing: { coreHour: 0, gibHour: 0, acceleratorHour: 0 }, excluded: [] })),
       tasks,
       events: [],
       reschedules: 0,
@@ -470,7 +477,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
         cores: r.cores,
         memoryBytes: BigInt(r.memoryBytes),
         accelerators: r.accelerators,
-        leaseMs: c.heartbeatMs * 3,
+        leaseMs: placementLease,
         epoch: BigInt(job.epoch),
       })
       if (granted.granted !== true) {
@@ -486,6 +493,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
     p.peerId = a.peerId
     p.state = 'reserved'
     p.missed = 0
+    p.answeredAt = c.now()
     const cap = a.peerId === self ? c.self() : capacityOf(a.peerId)
     if (cap !== undefined) p.pricing = { ...cap.pricing }
     c.onPlacement?.('placed')
@@ -540,11 +548,14 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
         }
         let answer: Awaited<ReturnType<WorkerApi['status']>>
         try {
-          answer = await call(peer, 'status', { jobId: job.id, epoch: BigInt(job.epoch), leaseMs: c.heartbeatMs * 3 }, Math.max(1_000, c.heartbeatMs * 2))
+          answer = await call(peer, 'status', { jobId: job.id, epoch: BigInt(job.epoch), leaseMs: placementLease }, Math.max(1_000, c.heartbeatMs * 2))
         } catch (err) {
+          // A node that stops answering loses its placements once it missed three heartbeats and its lease ran out:
+          // a busy node (loading a model) answers late but keeps its work.
+          const now = c.now()
           for (const p of placements) {
             p.missed++
-            if (p.missed >= 3) lose(job, p, `node ${peer} missed 3 heartbeats (${(err as Error).message})`)
+            if (p.missed >= 3 && now - p.answeredAt > placementLease) lose(job, p, `node ${peer} missed ${p.missed} heartbeats (${(err as Error).message})`)
           }
           return
         }
@@ -555,6 +566,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
             continue
           }
           p.missed = 0
+          p.answeredAt = c.now()
           p.detail = held.detail ?? ''
           p.usage = { coreSeconds: held.coreSeconds ?? 0, memoryByteSeconds: held.memoryByteSeconds ?? 0, acceleratorSeconds: held.acceleratorSeconds ?? 0, bytes: Number(held.bytes ?? 0n) }
           if (held.state === 'failed') lose(job, p, `it failed on ${peer}: ${p.detail}`, true)
@@ -582,7 +594,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       const task = job.tasks.find((t) => t.state === 'pending' && t.results.length + t.inflight.length < Math.max(1, t.needed) && !t.asked.includes(worker))
       if (task === undefined) continue
       if (task.quorum === 0) {
-        const first = firstReplicas(worker, batch.quorum)
+        const first = batch.adaptive ? firstReplicas(worker, batch.quorum) : { quorum: batch.quorum, results: batch.quorum }
         task.quorum = first.quorum
         task.needed = first.results
       }

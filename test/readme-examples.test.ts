@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseJobSpec } from '@weft/fl'
+import { parseJobSpec as parseFabricJobSpec } from '@weft/jobs'
 import { parseNodeConfig } from '@weft/node'
 import { describe, expect, it } from 'vitest'
 import { parse as parseYaml } from 'yaml'
@@ -47,5 +48,12 @@ describe('README examples', () => {
     expect(job.privacy.secureAggregation).toMatchObject({ dropoutRate: 0.2, corruptRate: 0.1, clip: 1 })
     expect(job.privacy.dp).toMatchObject({ mode: 'client', targetEpsilon: 3, delta: 1e-5 })
     expect(() => parseJobSpec({ ...(block('private-job.yaml') as object), privacy: { ...job.privacy, dp: { ...job.privacy.dp, mode: 'central' } } })).toThrow(/central DP/)
+  })
+
+  it('the batch job is valid: 10 shards verified by a quorum of 2 on 3 slots spread over sites', () => {
+    const job = parseFabricJobSpec(block('batch-job.yaml'))
+    expect(job).toMatchObject({ kind: 'batch', replicas: 3, strategy: 'spread', resources: { cores: 0.5, memoryBytes: 256 * 2 ** 20 } })
+    expect(job.constraints).toMatchObject({ tier: 'dc', spread: { key: 'site', maxPerValue: 1 } })
+    expect(job.batch).toMatchObject({ task: 'stats', map: { kind: 'shards', count: 10 }, quorum: 2, adaptive: true })
   })
 })

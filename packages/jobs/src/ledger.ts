@@ -1,7 +1,8 @@
 // The contribution ledger: receipts signed by the worker and countersigned by the job's owner, kept in an append-only
 // hash chain whose head its holder signs; verification of receipts, chains and heads; credit per worker.
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf'
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { sha256 } from '@noble/hashes/sha2.js'

@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Launched, LaunchError, type Launcher, type LaunchRequest, type LaunchStatus } from './launcher.js'
+import { LaunchError, type Launched, type Launcher, type LaunchRequest, type LaunchStatus } from './launcher.js'
 
 /** Options of {@link processLauncher}. */
 export interface ProcessLauncherInit {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { type Launched, LaunchError, type Launcher, type LaunchRequest, type LaunchState, type LaunchStatus } from './launcher.js'
+import { LaunchError, type Launched, type Launcher, type LaunchRequest, type LaunchState, type LaunchStatus } from './launcher.js'
 
 // How the launcher runs Slurm's commands: an injectable runner, by default a child process with a timeout, so that
 // tests can replay a recorded contract and nothing hangs on a dead controller.

@@ -1,7 +1,6 @@
 // The node's SQLite state: node metadata, the peer table and the mesh authority's revocations, so a restarted node
 // remembers the mesh.
-import Database from 'better-sqlite3'
-import { privateDatabaseFile } from './data-dir.js'
+import { openMigratedDatabase } from './sqlite.js'
 
 /** A peer as stored: the last verified signed ad and what this node observed. */
 export interface StoredPeer {
@@ -60,18 +59,7 @@ const PEER_FLUSH_MS = 250
 const PEER_FLUSH_OPS = 1_000
 
 export function openNodeState(path: string): NodeState {
-  if (path !== ':memory:') privateDatabaseFile(path)
-  const db = new Database(path)
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)')
-  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined
-  const current = row?.version ?? 0
-  db.transaction(() => {
-    for (let v = current; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!)
-    if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length)
-    else db.prepare('UPDATE schema_version SET version = ?').run(MIGRATIONS.length)
-  })()
+  const db = openMigratedDatabase(path, MIGRATIONS)
 
   const getMeta = db.prepare('SELECT value FROM meta WHERE key = ?')
   const setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')

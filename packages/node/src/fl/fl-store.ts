@@ -16,8 +16,7 @@ import { checkMaxEvents, MODEL_TENSOR, parseJobSpec, setVector, vectorSet } from
 import { decodeTensorSet, encodeTensorSet } from '@weft/protocol'
 import { CID } from '@weft/store'
 import { type DiskStore, openDiskStore, storeDir } from '@weft/store/node'
-import Database from 'better-sqlite3'
-import { privateDatabaseFile } from '../data-dir.js'
+import { openMigratedDatabase } from '../sqlite.js'
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE fl_jobs (
@@ -161,23 +160,13 @@ export function openFlStore(dir: string, init: FlStoreInit = {}): JobStore & { c
   const maxEvents = checkMaxEvents(init.maxEventsPerJob)
   const ownStore = init.blockStore === undefined
   const blockStore = init.blockStore ?? openDiskStore(storeDir(dir), init.maxStoreBytes === undefined ? {} : { maxBytes: init.maxStoreBytes })
-  privateDatabaseFile(join(dir, 'fl.db'))
-  const db = new Database(join(dir, 'fl.db'))
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
+  const db = openMigratedDatabase(join(dir, 'fl.db'), MIGRATIONS)
   /** Caps the database file: SQLite refuses to grow it past this many pages (SQLITE_FULL). */
   const setMaxDatabaseBytes = (bytes: number | undefined): void => {
     if (bytes !== undefined && (!Number.isSafeInteger(bytes) || bytes < 1)) throw new RangeError(`maxDatabaseBytes must be a positive integer, got ${bytes}`)
     const pageSize = db.pragma('page_size', { simple: true }) as number
     db.pragma(`max_page_count = ${bytes === undefined ? 4294967294 : Math.max(1, Math.floor(bytes / pageSize))}`)
   }
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)')
-  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined
-  db.transaction(() => {
-    for (let v = row?.version ?? 0; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] as string)
-    if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length)
-    else db.prepare('UPDATE schema_version SET version = ?').run(MIGRATIONS.length)
-  })()
 
   if (init.maxDatabaseBytes !== undefined) setMaxDatabaseBytes(init.maxDatabaseBytes)
 

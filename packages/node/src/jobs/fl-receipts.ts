@@ -93,6 +93,38 @@ interface AcceptedUpdate {
   readonly masked: boolean
 }
 
+/** Receipts issued in the background, tracked so that `settled` and `stop` can wait for them. */
+export class ReceiptRuns implements FlReceipts {
+  readonly #pending = new Set<Promise<void>>()
+  readonly #off: () => void
+  #stopped = false
+
+  /** @param off - removes the listener that starts the runs */
+  constructor(off: () => void) {
+    this.#off = off
+  }
+
+  get stopped(): boolean {
+    return this.#stopped
+  }
+
+  /** Tracks one run; its failure is logged by `onError`, never thrown. */
+  track(run: Promise<void>, onError: (err: Error) => void): void {
+    const tracked: Promise<void> = run.catch(onError).finally(() => this.#pending.delete(tracked))
+    this.#pending.add(tracked)
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#pending])
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    this.#off()
+    await this.settled()
+  }
+}
+
 /** Rounds whose accepted updates are remembered until they commit (older ones are dropped). */
 const MAX_OPEN_ROUNDS = 256
 /** Accepted updates remembered per round. */
@@ -103,8 +135,8 @@ export function startFlReceipts(c: FlReceiptsComponents): FlReceipts {
   const self = c.mesh.peerId
   /** "job\nround" → client → what its accepted update reported. */
   const accepted = new Map<string, Map<string, AcceptedUpdate>>()
-  const pending = new Set<Promise<void>>()
-  let stopped = false
+  // Set once the listener is on (it only starts runs after this function returns).
+  let runs: ReceiptRuns | undefined
 
   const remember = (jobId: string, round: number, client: string, trainSeconds: number, masked: boolean): void => {
     const key = `${jobId}\n${round}`
@@ -130,7 +162,7 @@ export function startFlReceipts(c: FlReceiptsComponents): FlReceipts {
     if (jobId.length > MAX_JOB_ID) return
     const counted = new Set(c.coordinator.store.contributors(jobId, round))
     for (const [client, update] of updates) {
-      if (stopped) return
+      if (runs?.stopped !== false) return
       if (client === self || !(update.masked || counted.has(client))) continue
       const usage = { ...emptyUsage(), coreSeconds: Math.max(0, update.trainSeconds) }
       const receipt = create(ReceiptSchema, {
@@ -151,7 +183,7 @@ export function startFlReceipts(c: FlReceiptsComponents): FlReceipts {
   }
 
   const off = c.coordinator.onJobEvent((jobId, event) => {
-    if (stopped || event.round === undefined) return
+    if (runs?.stopped !== false || event.round === undefined) return
     const round = event.round
     switch (event.type) {
       case 'update-accepted':
@@ -161,28 +193,16 @@ export function startFlReceipts(c: FlReceiptsComponents): FlReceipts {
         // Its masked inputs are thrown away; the next attempt's count.
         accepted.delete(`${jobId}\n${round}`)
         return
-      case 'round-closed': {
-        const run = roundClosed(jobId, round)
-          .catch((err: unknown) => c.logger.warn({ job: jobId, round, err: (err as Error).message }, 'issuing FL receipts failed'))
-          .finally(() => pending.delete(run))
-        pending.add(run)
+      case 'round-closed':
+        runs.track(roundClosed(jobId, round), (err) => c.logger.warn({ job: jobId, round, err: err.message }, 'issuing FL receipts failed'))
         return
-      }
       default:
         return
     }
   })
 
-  return {
-    async settled() {
-      await Promise.allSettled([...pending])
-    },
-    async stop() {
-      stopped = true
-      off()
-      await Promise.allSettled([...pending])
-    },
-  }
+  runs = new ReceiptRuns(off)
+  return runs
 }
 
 /**

@@ -2,13 +2,12 @@
 // announcements of others' jobs it heard (so it can take one over), the reputation of the workers it verified, and
 // its ledger of countersigned receipts (append-only, hash-chained).
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
-import type { LedgerEntry } from '@weft/protocol'
 import { create } from '@bufbuild/protobuf'
-import { LedgerEntrySchema } from '@weft/protocol'
 import type { LedgerStore, ReputationRecord } from '@weft/jobs'
 import { GENESIS } from '@weft/jobs'
-import { privateDatabaseFile } from '../data-dir.js'
+import type { LedgerEntry } from '@weft/protocol'
+import { LedgerEntrySchema } from '@weft/protocol'
+import { openMigratedDatabase } from '../sqlite.js'
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE owned_jobs (id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL);
@@ -47,18 +46,7 @@ export interface JobDb {
 }
 
 export function openJobDb(dir: string): JobDb {
-  const path = join(dir, 'jobs.db')
-  privateDatabaseFile(path)
-  const db = new Database(path)
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)')
-  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined
-  db.transaction(() => {
-    for (let v = row?.version ?? 0; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] as string)
-    if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length)
-    else db.prepare('UPDATE schema_version SET version = ?').run(MIGRATIONS.length)
-  })()
+  const db = openMigratedDatabase(join(dir, 'jobs.db'), MIGRATIONS)
 
   const saveOwned = db.prepare('INSERT INTO owned_jobs (id, record, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at')
   const deleteOwned = db.prepare('DELETE FROM owned_jobs WHERE id = ?')

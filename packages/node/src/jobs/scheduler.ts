@@ -5,7 +5,10 @@
 // excluded, whatever is lost. It announces the job, signed, on `weft/jobs/1` with its lease; every node keeps what it
 // hears, and when an owner's lease lapses while the owner is gone, the live node that ranks first for the job
 // (rendezvous hashing over the nodes that take work) takes it over at the next epoch and adopts its placements.
+
+import { createHash } from 'node:crypto'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
+import { peerIdFromString } from '@libp2p/peer-id'
 import {
   type Assignment,
   type BatchTask,
@@ -24,9 +27,8 @@ import {
   type TaskResult,
   verifyReceipt,
 } from '@weft/jobs'
-import type { MeshNode } from '@weft/mesh/node'
 import { RpcError } from '@weft/mesh'
-import { peerIdFromString } from '@libp2p/peer-id'
+import type { MeshNode } from '@weft/mesh/node'
 import {
   JOBS_RECEIPT,
   JOBS_RELEASE,
@@ -44,7 +46,6 @@ import {
   SignedJobAnnouncementSchema,
   WireErrorCode,
 } from '@weft/protocol'
-import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { PeerTable } from '../peer-table.js'
 import { addUsage, emptyUsage, priceOf, type Usage } from './capacity.js'

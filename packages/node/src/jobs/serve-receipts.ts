@@ -6,7 +6,7 @@ import { create } from '@bufbuild/protobuf'
 import { MAX_JOB_ID, type Receipt, ReceiptSchema } from '@weft/protocol'
 import type { EndedSession } from '../inference/inference-role.js'
 import { emptyUsage } from './capacity.js'
-import { type IssueOutcome, issueReceipt, priceAtAd, type ReceiptIssuerComponents } from './fl-receipts.js'
+import { type FlReceipts, type IssueOutcome, issueReceipt, priceAtAd, type ReceiptIssuerComponents, ReceiptRuns } from './fl-receipts.js'
 
 export interface ServeReceiptsComponents extends ReceiptIssuerComponents {
   readonly inference: { onSessionEnd(listener: (session: EndedSession) => void): () => void }
@@ -14,11 +14,8 @@ export interface ServeReceiptsComponents extends ReceiptIssuerComponents {
   readonly onIssued?: (receipt: Receipt, outcome: IssueOutcome) => void
 }
 
-export interface ServeReceipts {
-  /** Resolves when the receipts being issued now are settled. */
-  settled(): Promise<void>
-  stop(): Promise<void>
-}
+/** Resolves `settled` when the receipts being issued now are settled. */
+export type ServeReceipts = FlReceipts
 
 /** The receipts of one ended session, one per server of its route other than this node. */
 export function sessionReceipts(session: EndedSession, owner: string, price: (peer: string, coreSeconds: number) => number, now: number): Receipt[] {
@@ -50,13 +47,12 @@ export function sessionReceipts(session: EndedSession, owner: string, price: (pe
 /** Issues receipts for the sessions of the completions this node runs. */
 export function startServeReceipts(c: ServeReceiptsComponents): ServeReceipts {
   const self = c.mesh.peerId
-  const pending = new Set<Promise<void>>()
-  let stopped = false
+  let runs: ReceiptRuns | undefined
   const price = (peer: string, coreSeconds: number): number => priceAtAd(c.peers, peer, { ...emptyUsage(), coreSeconds })
 
   const issue = async (session: EndedSession): Promise<void> => {
     for (const receipt of sessionReceipts(session, self, price, c.now())) {
-      if (stopped) return
+      if (runs?.stopped !== false) return
       const outcome = await issueReceipt(c, receipt)
       if (!outcome.ok) c.logger.warn({ model: session.model, session: session.sessionId, server: receipt.worker, reason: outcome.reason }, 'no receipt for a served session')
       c.onIssued?.(receipt, outcome)
@@ -64,23 +60,12 @@ export function startServeReceipts(c: ServeReceiptsComponents): ServeReceipts {
   }
 
   const off = c.inference.onSessionEnd((session) => {
-    if (stopped || session.positions === 0) return
-    const run = issue(session)
-      .catch((err: unknown) => c.logger.warn({ session: session.sessionId, err: (err as Error).message }, 'issuing session receipts failed'))
-      .finally(() => pending.delete(run))
-    pending.add(run)
+    if (runs?.stopped !== false || session.positions === 0) return
+    runs.track(issue(session), (err) => c.logger.warn({ session: session.sessionId, err: err.message }, 'issuing session receipts failed'))
   })
 
-  return {
-    async settled() {
-      await Promise.allSettled([...pending])
-    },
-    async stop() {
-      stopped = true
-      off()
-      await Promise.allSettled([...pending])
-    },
-  }
+  runs = new ReceiptRuns(off)
+  return runs
 }
 
 /**

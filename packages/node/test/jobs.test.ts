@@ -11,6 +11,7 @@ import { createMeshNode, type MeshNode } from '@weft/mesh/node'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { JOBS_RESERVE, JOBS_TASK, ReserveRequestSchema, WireErrorCode } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { verifyAnnouncement } from '../src/jobs/announcement.js'
 import type { JobRecord } from '../src/jobs/scheduler.js'
 import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
 
@@ -249,9 +250,18 @@ describe('orchestration on in-process nodes', () => {
     await until(() => job(owner as TestNode, id).placements[0]?.peerId === a.peerId, 10_000, 'the placement to be adopted')
     expect(job(owner as TestNode, id).placements[0]?.state).toBe('running')
     expect(a.jobs?.capacity.get(id, 'coordinator')?.owner).toBe(owner?.peerId)
-    // The other live node knows who owns it now.
+    // The other live node knows who owns it now, and the lease in the DHT says so too.
     const other = owner === a ? d : a
     await until(() => other.jobs?.scheduler.known().find((k) => k.id === id)?.epoch === 2, 10_000, 'the new owner announced')
+    await until(
+      async () => {
+        const bytes = await other.mesh.dht.get('weft-job', id).catch(() => undefined)
+        const v = bytes === undefined ? undefined : await verifyAnnouncement(bytes)
+        return v?.ok === true && v.announcement.epoch === 2n && v.announcement.owner === owner?.peerId
+      },
+      20_000,
+      'the new lease in the DHT',
+    )
     await owner?.jobs?.scheduler.cancel(id)
     await until(() => a.jobs?.capacity.get(id, 'coordinator') === undefined, 10_000, 'the placement released')
   }, 120_000)

@@ -7,19 +7,22 @@ import { fromBinary } from '@bufbuild/protobuf'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type MeshMetrics, parsePsk } from '@weft/mesh'
 import { createMeshNode } from '@weft/mesh/node'
-import { ResourceAdSchema, SignedResourceAdSchema, STORE_RPC_MAX_MESSAGE_BYTES } from '@weft/protocol'
+import { JobAnnouncementSchema, ResourceAdSchema, SignedJobAnnouncementSchema, SignedResourceAdSchema, STORE_RPC_MAX_MESSAGE_BYTES } from '@weft/protocol'
 import { verifyAd } from '../ads.js'
 import type { NodeComponentFactory, NodeContext } from '../component.js'
 import type { NodeConfig } from '../config.js'
 import { DATA_DIR_FILES, type DataDirLock, ensureDataDir, loadOrCreateIdentity, lockDataDir } from '../data-dir.js'
 import { type EnginesComponents, type NodeEngines, startEngines } from '../engines.js'
 import { ConfigError } from '../errors.js'
+import { verifyAnnouncement } from '../jobs/announcement.js'
 import type { NodeMetrics } from '../metrics.js'
 import { openNodeState } from '../state.js'
 import type { TrafficMeter } from '../telemetry.js'
 
 /** DHT namespace of resource ads: `/weft-ad/<peer id>`. */
 export const ADS_DHT_NAMESPACE = 'weft-ad'
+/** DHT namespace of job leases (owners' signed announcements): `/weft-job/<job id>`. */
+export const JOBS_DHT_NAMESPACE = 'weft-job'
 
 function readPsk(config: NodeConfig): Uint8Array | undefined {
   const pn = config.privateNetwork
@@ -142,6 +145,30 @@ function adsNamespace(now: () => number) {
   }
 }
 
+/** Job leases: an owner's signed announcement under its job id; the latest epoch wins, then the latest lease. */
+const jobsNamespace = {
+  validate: async (key: Uint8Array, value: Uint8Array) => {
+    const result = await verifyAnnouncement(value)
+    if (!result.ok) throw new Error(`job announcement rejected: ${result.reason}`)
+    const id = new TextDecoder().decode(key).split('/')[2]
+    if (id !== result.announcement.jobId) throw new Error(`announcement of ${result.announcement.jobId} stored under ${id}`)
+  },
+  select: (_key: Uint8Array, records: Uint8Array[]) => {
+    let best = 0
+    let bestRank: [bigint, bigint] = [-1n, -1n]
+    records.forEach((r, i) => {
+      try {
+        const a = fromBinary(JobAnnouncementSchema, fromBinary(SignedJobAnnouncementSchema, r).announcement)
+        if (a.epoch > bestRank[0] || (a.epoch === bestRank[0] && a.leaseExpiresAtMs > bestRank[1])) {
+          bestRank = [a.epoch, a.leaseExpiresAtMs]
+          best = i
+        }
+      } catch {}
+    })
+    return best
+  },
+}
+
 /** The js-libp2p mesh node: listeners, bootstrap, DHT (with the ads namespace), gossipsub, RPC, tensor transfer. */
 export const meshComponent: NodeComponentFactory = (ctx: NodeContext) => ({
   name: 'mesh',
@@ -160,7 +187,7 @@ export const meshComponent: NodeComponentFactory = (ctx: NodeContext) => ({
         network: config.lan ? 'lan' : 'public',
         ...(psk !== undefined ? { psk } : {}),
         ...(allow.length > 0 ? { allowList: validPeerIds(allow) } : {}),
-        dht: { namespaces: { [ADS_DHT_NAMESPACE]: adsNamespace(ctx.now) } },
+        dht: { namespaces: { [ADS_DHT_NAMESPACE]: adsNamespace(ctx.now), [JOBS_DHT_NAMESPACE]: jobsNamespace } },
         // Block exchange answers carry up to 3.5 MiB of blocks; handlers bound their own fields.
         rpc: { maxMessageBytes: STORE_RPC_MAX_MESSAGE_BYTES },
       },

@@ -106,7 +106,14 @@ export function mountJobs(app: Hono, jobs: () => NodeJobs | undefined): void {
   )
   app.get(
     '/v1/jobs/:id',
-    withJobs((c, j) => c.json(jobView(owned(j, c.req.param('id') ?? '')))),
+    withJobs(async (c, j) => {
+      const id = c.req.param('id') ?? ''
+      const job = j.scheduler.get(id)
+      if (job !== undefined) return c.json(jobView(job))
+      // Not owned here: who owns it, from the announcements heard or the lease in the DHT.
+      const found = await j.scheduler.lookup(id)
+      throw new JobRequestError(404, found === undefined ? `no job ${id} is known here or in the DHT` : `job ${id} is owned by ${found.owner} (epoch ${found.epoch}, ${found.state}); ask that node`)
+    }),
   )
   app.get(
     '/v1/jobs/:id/logs',

@@ -8,7 +8,6 @@
 
 import { createHash } from 'node:crypto'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
-import { peerIdFromString } from '@libp2p/peer-id'
 import {
   type Assignment,
   type BatchTask,
@@ -38,16 +37,16 @@ import {
   JOBS_STATUS,
   JOBS_TASK,
   JOBS_TOPIC,
-  type JobAnnouncement,
-  JobAnnouncementSchema,
-  MAX_JOB_ANNOUNCEMENT_BYTES,
+  MAX_JOB_ID,
   MAX_JOB_SPEC_BYTES,
   ReceiptSchema,
   SignedJobAnnouncementSchema,
   WireErrorCode,
 } from '@weft/protocol'
 import type { Logger } from 'pino'
+import { JOBS_DHT_NAMESPACE } from '../components/core.js'
 import type { PeerTable } from '../peer-table.js'
+import { signAnnouncement, verifyAnnouncement } from './announcement.js'
 import { addUsage, emptyUsage, priceOf, type Usage } from './capacity.js'
 import type { JobDb } from './job-db.js'
 import type { WorkerApi } from './worker.js'
@@ -127,7 +126,6 @@ const CALL_TIMEOUT_MS = 10_000
 const TASK_TIMEOUT_MS = 5 * 60_000
 /** The quorum the reputation's policy counts in (a job's own quorum may differ: see firstReplicas). */
 const POLICY_QUORUM = 2
-const ANNOUNCE_DOMAIN = new TextEncoder().encode('weft-job-announcement/v1')
 
 /** A refused request to the scheduler: `status` is the HTTP status the API answers. */
 export class JobRequestError extends Error {
@@ -168,6 +166,8 @@ export interface Scheduler {
   cancel(id: string): Promise<JobRecord>
   /** Jobs this node heard of but does not own (their owners' announcements). */
   known(): Array<{ id: string; owner: string; epoch: number; state: string; leaseExpiresAt: number }>
+  /** Who owns a job this node does not: from the announcements heard, else from the lease in the DHT. */
+  lookup(id: string): Promise<{ id: string; owner: string; epoch: number; state: string; leaseExpiresAt: number } | undefined>
   reputation(): Reputation
   stop(): Promise<void>
 }
@@ -183,6 +183,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
    * lease, so a worker busy for seconds (loading a model on a loaded machine) does not drop work its owner still wants.
    */
   const placementLease = Math.max(c.heartbeatMs * 3, c.leaseMs)
+  const dhtPuts = new Map<string, Promise<void>>()
   let stopped = false
   let lastAnnounce = 0
 
@@ -256,22 +257,30 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
 
   async function announce(job: JobRecord): Promise<void> {
     if (job.owner !== self) return
-    const spec = new TextEncoder().encode(JSON.stringify(job.input))
-    const announcement = create(JobAnnouncementSchema, {
-      jobId: job.id,
-      owner: self,
-      epoch: BigInt(job.epoch),
-      state: job.state,
-      leaseExpiresAtMs: BigInt(c.now() + c.leaseMs),
-      issuedAtMs: BigInt(c.now()),
-      spec,
-    })
-    const bytes = toBinary(JobAnnouncementSchema, announcement)
-    const signature = await c.privateKeySign(concat(ANNOUNCE_DOMAIN, bytes))
+    const signed = await signAnnouncement(
+      {
+        jobId: job.id,
+        owner: self,
+        epoch: BigInt(job.epoch),
+        state: job.state,
+        leaseExpiresAtMs: BigInt(c.now() + c.leaseMs),
+        issuedAtMs: BigInt(c.now()),
+        spec: new TextEncoder().encode(JSON.stringify(job.input)),
+      },
+      c.privateKeySign,
+    )
     try {
-      await topic.publish(create(SignedJobAnnouncementSchema, { announcement: bytes, signature }))
+      await topic.publish(fromBinary(SignedJobAnnouncementSchema, signed))
     } catch (err) {
       c.logger.debug({ job: job.id, err: (err as Error).message }, 'announcing the job failed')
+    }
+    // The lease in the DHT too, so a node that missed the gossip finds the job's owner (one put per job at a time).
+    if (!dhtPuts.has(job.id)) {
+      const put = c.mesh.dht
+        .put(JOBS_DHT_NAMESPACE, job.id, signed, { signal: AbortSignal.timeout(Math.max(c.leaseMs, 10_000)) })
+        .catch((err: unknown) => c.logger.debug({ job: job.id, err: (err as Error).message }, 'storing the job lease in the DHT failed'))
+        .finally(() => dhtPuts.delete(job.id))
+      dhtPuts.set(job.id, put)
     }
   }
 
@@ -773,6 +782,17 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       return job
     },
     known: () => c.db.listKnown().map((k) => ({ id: k.id, owner: k.owner, epoch: k.epoch, state: k.state, leaseExpiresAt: k.leaseExpiresAt })),
+    async lookup(id) {
+      const k = c.db.getKnown(id)
+      if (k !== undefined) return { id, owner: k.owner, epoch: k.epoch, state: k.state, leaseExpiresAt: k.leaseExpiresAt }
+      if (id.length === 0 || id.length > MAX_JOB_ID) return undefined
+      const bytes = await c.mesh.dht.get(JOBS_DHT_NAMESPACE, id, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined)
+      if (bytes === undefined) return undefined
+      const verdict = await verifyAnnouncement(bytes)
+      if (!verdict.ok || verdict.announcement.jobId !== id) return undefined
+      const a = verdict.announcement
+      return { id, owner: a.owner, epoch: Number(a.epoch), state: a.state, leaseExpiresAt: Number(a.leaseExpiresAtMs) }
+    },
     reputation: () => reputation,
     async stop() {
       stopped = true
@@ -780,21 +800,6 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       unsubscribe()
       for (const job of jobs.values()) c.db.saveOwned(job.id, JSON.stringify(job), c.now())
     },
-  }
-}
-
-/** Checks an announcement's size, encoding and owner signature. */
-export async function verifyAnnouncement(bytes: Uint8Array): Promise<{ ok: true; announcement: JobAnnouncement } | { ok: false; reason: string }> {
-  if (bytes.length > MAX_JOB_ANNOUNCEMENT_BYTES) return { ok: false, reason: 'announcement too large' }
-  try {
-    const signed = fromBinary(SignedJobAnnouncementSchema, bytes)
-    const announcement = fromBinary(JobAnnouncementSchema, signed.announcement)
-    const key = peerIdFromString(announcement.owner).publicKey
-    if (key === undefined) return { ok: false, reason: 'owner id embeds no key' }
-    if (!(await key.verify(concat(ANNOUNCE_DOMAIN, signed.announcement), signed.signature))) return { ok: false, reason: 'bad owner signature' }
-    return { ok: true, announcement }
-  } catch (err) {
-    return { ok: false, reason: `malformed announcement: ${(err as Error).message}` }
   }
 }
 
@@ -806,13 +811,6 @@ export function jobCost(job: JobRecord): { total: number; placements: Array<{ na
     return { name: p.name, peerId: p.peerId, usage: p.usage, cost: priceOf(p.usage, p.pricing) }
   })
   return { total: placements.reduce((s, p) => s + p.cost, 0), placements, usage, receiptCredit: job.receiptCredit }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length)
-  out.set(a)
-  out.set(b, a.length)
-  return out
 }
 
 function hex(bytes: Uint8Array): string {

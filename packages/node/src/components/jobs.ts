@@ -110,6 +110,15 @@ export const jobsComponent: NodeComponentFactory = (ctx) => {
       }
 
       const allowAll = jc.from.includes('*')
+      /** Why `peer` may not place work here (or own a job this node takes over), or undefined. */
+      const refuse = (peer: string): string | undefined => {
+        if (peer === mesh.peerId) return undefined
+        const notMember = membership.member(peer)
+        if (notMember !== undefined) return notMember
+        if (allowAll || jc.from.includes(peer)) return undefined
+        if (jc.from.some((entry) => ROLES.has(entry) && membership.authorize(peer, entry as Role) === undefined)) return undefined
+        return `${peer} may not place work here (jobs.from)`
+      }
       const worker = jc.accept
         ? await startWorker({
             mesh,
@@ -118,14 +127,7 @@ export const jobsComponent: NodeComponentFactory = (ctx) => {
             ledger,
             logger,
             now,
-            refuse: (peer) => {
-              if (peer === mesh.peerId) return undefined
-              const notMember = membership.member(peer)
-              if (notMember !== undefined) return notMember
-              if (allowAll || jc.from.includes(peer)) return undefined
-              if (jc.from.some((entry) => ROLES.has(entry) && membership.authorize(peer, entry as Role) === undefined)) return undefined
-              return `${peer} may not place work here (jobs.from)`
-            },
+            refuse,
             ownerAlive: (peer) => peer === mesh.peerId || peers.get(peer)?.status === 'alive',
             executor: () => ({ loadDataset: (ds) => datasets.load(ds), pool: () => engines.pool() }),
             start,
@@ -176,6 +178,7 @@ export const jobsComponent: NodeComponentFactory = (ctx) => {
         now,
         self,
         worker: () => worker?.api,
+        refuseOwner: refuse,
         leaseMs: jc.leaseMs,
         heartbeatMs: jc.heartbeatMs,
         maxAttempts: jc.maxAttempts,

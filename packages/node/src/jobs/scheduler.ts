@@ -151,6 +151,8 @@ export interface SchedulerComponents {
   readonly self: () => NodeCapacity | undefined
   /** This node's worker service, called in-process for placements on itself. */
   readonly worker: () => WorkerApi | undefined
+  /** Why this node would not take work from `peer` (its jobs.from), or undefined: it takes over only such owners' jobs. */
+  readonly refuseOwner: (peer: string) => string | undefined
   readonly leaseMs: number
   readonly heartbeatMs: number
   readonly maxAttempts: number
@@ -319,6 +321,9 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       if (k.leaseExpiresAt > now) continue
       const owner = c.peers.get(k.owner)
       if (owner !== undefined && owner.status === 'alive') continue
+      // Only the work of an owner this node would take work from: a stranger cannot announce a job, leave, and have
+      // a trusted node run it under the trusted node's name.
+      if (c.refuseOwner(k.owner) !== undefined) continue
       if (!ranksFirst(k.id)) continue
       const verdict = await verifyAnnouncement(k.announcement)
       if (!verdict.ok || verdict.announcement.spec.length === 0) continue

@@ -32,7 +32,15 @@ function sourceAliases(): { find: RegExp; replacement: string }[] {
  * once (or one beside a busy file) overload a 2-core machine until calls time out, so they run one at a time, after
  * the rest.
  */
-const FLEETS = ['test/store-processes.test.ts', 'test/fl-handout-processes.test.ts', 'test/swarm-processes.test.ts', 'test/jobs-processes.test.ts']
+const FLEETS = [
+  'test/store-processes.test.ts',
+  'test/fl-handout-processes.test.ts',
+  'test/swarm-processes.test.ts',
+  'test/jobs-processes.test.ts',
+  // The one-node Slurm cluster has 2 CPUs: its two test files, one after the other, each with the CPUs to itself.
+  'test/slurm-processes.test.ts',
+  'test/slurm-batch.test.ts',
+]
 
 export default defineConfig({
   resolve: { alias: sourceAliases() },

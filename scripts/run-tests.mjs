@@ -68,6 +68,7 @@ const HOW = {
   'fashion-mnist': { what: 'Fashion-MNIST', how: 'npm install (brings @weft/dataset-fashion-mnist) or WEFT_DATA' },
   chromium: { what: "Debian's chromium", apt: ['chromium'] },
   torch: { what: 'Python with torch', apt: ['python3-torch', 'python3-numpy', 'libopenblas0-openmp'] },
+  slurm: { what: 'a Slurm cluster', how: 'sudo apt install slurm-wlm munge, then (as root) scripts/slurm-cluster.sh start' },
 }
 
 let tail = ''

@@ -29,7 +29,7 @@ export const ENABLE: Readonly<Record<RequirementName, { readonly what: string; r
     apt: ['python3-torch', 'python3-numpy', 'libopenblas0-openmp'],
   },
   slurm: {
-    what: 'a Slurm cluster that answers (sinfo) with an idle node',
+    what: 'a Slurm cluster that answers (sinfo) with a node up',
     how: 'apt install slurm-wlm munge, then (as root) scripts/slurm-cluster.sh start',
     apt: ['slurm-wlm', 'munge'],
   },
@@ -75,7 +75,8 @@ async function run(name: RequirementName): Promise<string> {
       return new Promise((resolve) => {
         execFile('sinfo', ['-h', '-o', '%T'], { timeout: 10_000 }, (err, stdout, stderr) => {
           if (err !== null) resolve(`sinfo failed: ${(stderr.trim() || err.message).split('\n')[0]}`)
-          else if (!/^(idle|mixed)/m.test(stdout)) resolve(`no idle Slurm node (sinfo: ${stdout.trim().replaceAll('\n', ', ') || 'nothing'})`)
+          // A node running jobs (allocated, mixed, completing) is up: a job queues behind them and runs when they end.
+          else if (!/^(idle|mixed|allocated|completing)/m.test(stdout)) resolve(`no Slurm node up (sinfo: ${stdout.trim().replaceAll('\n', ', ') || 'nothing'})`)
           else resolve('')
         })
       })

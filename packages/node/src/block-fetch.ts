@@ -387,17 +387,22 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
     return n
   }
   addProviders(init.providers ?? [])
-  /** The earliest time a waiting partial holder may be asked again or a block in flight counts as stalled, if any. */
-  const nextWake = (): number | undefined => {
+  /**
+   * The earliest time a waiting provider may be asked again or a block in flight counts as stalled, if any, as of
+   * `now`: the time the scheduling round that skipped them looked. (Judged against a later clock, a wait that ended
+   * between that round and this call would be missed, and a fetch whose only provider was waiting would end as if it
+   * had none: a busy machine made that happen.)
+   */
+  const nextWake = (now: number): number | undefined => {
     let next: number | undefined
     const at = (t: number): void => {
       if (next === undefined || t < next) next = t
     }
     for (const peer of active) {
       const until = notYet.get(peer)?.until
-      if (until !== undefined && until > Date.now()) at(until)
+      if (until !== undefined && until > now) at(until)
     }
-    if (active.length > 1) for (const entry of inflight.values()) if (entry.peers.size === 1 && entry.since + stallMs > Date.now()) at(entry.since + stallMs)
+    if (active.length > 1) for (const entry of inflight.values()) if (entry.peers.size === 1 && entry.since + stallMs > now) at(entry.since + stallMs)
     return next
   }
 
@@ -524,7 +529,7 @@ export async function fetchDag(components: FetchDagComponents, root: CID, init: 
         }
         turn++
       }
-      const waitUntil = nextWake()
+      const waitUntil = nextWake(now)
       if (running.size === 0) {
         if (scheduled) continue
         // Partial holders asked too early: wait for the first of them (nothing else is in flight).

@@ -64,7 +64,7 @@ describe('fetchDag', () => {
       { providers: ['capped'], batch: 2, notYetTries: 1 },
     )
     // A complete holder answering "all missing" three times would have been dropped at once; busy answers count for nothing.
-    expect(result.ok).toBe(true)
+    expect(result.ok, JSON.stringify({ ...result, providers: result.providers })).toBe(true)
     expect(result.dropped).toEqual([])
     expect(result.providers).toEqual({ capped: store.size })
     for (let i = 1; i <= 3; i++) expect((asked[i] as number) - (asked[i - 1] as number)).toBeGreaterThanOrEqual(55)

@@ -85,6 +85,20 @@ export const nodeConfigSchema = z
     announce: z.array(z.string().startsWith('/')).default([]),
     bootstrap: z.array(z.string().includes('/p2p/', { message: 'bootstrap addresses must end in /p2p/<peer id>' })).default([]),
     mdns: z.boolean().default(false),
+    /**
+     * A node behind NAT (edge box, laptop): it is reached through a relay it reserves a slot on (circuit relay v2,
+     * listening on `/p2p-circuit`), checks its reachability (AutoNAT), upgrades relayed connections to direct ones where
+     * hole punching works (DCUtR; public addresses only), and only queries the DHT.
+     */
+    edge: z.boolean().default(false),
+    /** Relay other peers' connections (nodes with a public address): slots for nodes behind NAT, with no data limit. */
+    relay: z
+      .object({
+        serve: z.boolean().default(false),
+        maxReservations: z.number().int().min(1).max(10_000).default(128),
+      })
+      .strict()
+      .prefault({}),
     /** Treat loopback and private addresses as routable in the DHT (local fabrics, tests). */
     lan: z.boolean().default(true),
     labels: z.record(labelKey, z.string().max(256)).default({}),

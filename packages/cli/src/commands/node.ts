@@ -25,6 +25,8 @@ interface StartOptions {
   coordinator: string[]
   submitter: string[]
   jobsFrom: string[]
+  edge?: boolean
+  relay?: boolean
   authority?: string
   certificate?: string
   adInterval?: string
@@ -97,6 +99,8 @@ async function buildConfig(opts: StartOptions): Promise<NodeConfig> {
   if (opts.coordinator.length > 0) fl['coordinators'] = [...((fl['coordinators'] as string[]) ?? []), ...opts.coordinator]
   if (opts.submitter.length > 0) fl['submitters'] = [...((fl['submitters'] as string[]) ?? []), ...opts.submitter]
   if (Object.keys(fl).length > 0) merged['fl'] = fl
+  if (opts.edge === true) merged['edge'] = true
+  if (opts.relay === true) merged['relay'] = { ...((file['relay'] as object) ?? {}), serve: true }
   if (opts.jobsFrom.length > 0) {
     const jobs = { ...((file['jobs'] as object) ?? {}) } as Record<string, unknown>
     jobs['from'] = [...((jobs['from'] as string[]) ?? []), ...opts.jobsFrom]
@@ -230,6 +234,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--bootstrap <multiaddr>', 'bootstrap peer /…/p2p/<id>, repeatable', collect, [])
     .option('--label <key=value>', 'label to advertise (site=…, tier=dc|edge), repeatable', collect, [])
     .option('--mdns', 'discover peers on the local network with mDNS')
+    .option('--edge', 'a node behind NAT: reachable through a relay it reserves a slot on (circuit relay v2), with hole punching (DCUtR) where it works')
+    .option('--relay', 'relay connections for nodes behind NAT (a node with a public address)')
     .option('--api-host <host>', 'control API host (default 127.0.0.1; other hosts require the bearer token)')
     .option('--api-port <port>', 'control API port (default: any free port, recorded in <data-dir>/node.json)')
     .option('--no-dashboard', 'do not serve the web dashboard at the API address')

@@ -1,6 +1,9 @@
 // createMeshNode: a js-libp2p 3 node configured for Weft (private network, allow-list, RPC, tensors, typed pubsub, DHT).
 import { createHash } from 'node:crypto'
+import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -57,6 +60,17 @@ export interface MeshNodeInit {
   tensors?: TensorsInit
   /** Most simultaneous connections (default 300). */
   maxConnections?: number
+  /**
+   * Relay other peers' connections (circuit relay v2): a node with a public address lets nodes behind NAT reserve a
+   * slot and be reached through it. Relayed connections carry Weft's traffic, so they get no data or time limit.
+   */
+  relay?: { readonly serve: boolean; readonly maxReservations?: number }
+  /**
+   * A node behind NAT: it reserves a slot on the relays it connects to (listening on `/p2p-circuit`), asks peers
+   * whether it is reachable (AutoNAT), and upgrades relayed connections to direct ones where hole punching works
+   * (DCUtR). Its DHT only queries.
+   */
+  edge?: boolean
 }
 
 /** Injected dependencies. */
@@ -206,11 +220,12 @@ export async function createMeshNode(init: MeshNodeInit, components: MeshNodeCom
     validators[ns] = rules.validate
     selectors[ns] = rules.select
   }
-  const listen = init.listen ?? ['/ip4/127.0.0.1/tcp/0']
+  const listen = [...(init.listen ?? ['/ip4/127.0.0.1/tcp/0']), ...(init.edge === true ? ['/p2p-circuit'] : [])]
   const options: Libp2pOptions<MeshServices> = {
     privateKey: init.privateKey,
     addresses: { listen, ...(init.announce !== undefined ? { announce: init.announce } : {}) },
-    transports: [tcp(), webSockets()],
+    // Every node can dial a relayed address (a peer behind NAT) and take part in hole punching.
+    transports: [tcp(), webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: {
@@ -243,8 +258,13 @@ export async function createMeshNode(init: MeshNodeInit, components: MeshNodeCom
         ...((init.network ?? 'public') === 'public' ? {} : { scoreParams: { IPColocationFactorWeight: 0 } }),
       }),
       // kadDHT's factory is typed as the general KadDHT; what it builds is the single DHT, routing table included.
+      dcutr: dcutr(),
+      ...(init.relay?.serve === true
+        ? { relay: circuitRelayServer({ reservations: { maxReservations: init.relay.maxReservations ?? 128, applyDefaultLimit: false } }) }
+        : {}),
+      ...(init.edge === true || init.relay?.serve === true ? { autonat: autoNAT() } : {}),
       dht: kadDHT({
-        clientMode: init.dht?.clientMode ?? false,
+        clientMode: init.dht?.clientMode ?? init.edge === true,
         validators,
         selectors,
         peerInfoMapper: (init.network ?? 'public') === 'public' ? passthroughMapper : removePublicAddressesMapper,

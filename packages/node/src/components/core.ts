@@ -185,6 +185,8 @@ export const meshComponent: NodeComponentFactory = (ctx: NodeContext) => ({
         bootstrap: config.bootstrap,
         mdns: config.mdns,
         network: config.lan ? 'lan' : 'public',
+        edge: config.edge,
+        relay: { serve: config.relay.serve, maxReservations: config.relay.maxReservations },
         ...(psk !== undefined ? { psk } : {}),
         ...(allow.length > 0 ? { allowList: validPeerIds(allow) } : {}),
         dht: { namespaces: { [ADS_DHT_NAMESPACE]: adsNamespace(ctx.now), [JOBS_DHT_NAMESPACE]: jobsNamespace } },

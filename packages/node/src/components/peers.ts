@@ -1,7 +1,12 @@
 // The peer table as a component: fed by verified ads (the ads component), told of connections, swept for expired
 // ads every second, and mirrored in the peer gauges.
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { NodeComponentFactory } from '../component.js'
 import { createPeerTable, type PeerEntry } from '../peer-table.js'
+
+/** Addresses of one peer's ad taken into the peer store. */
+const MAX_LEARNED_ADDRS = 16
 
 export const peersComponent: NodeComponentFactory = (ctx) => {
   let release: (() => void) | undefined
@@ -21,6 +26,17 @@ export const peersComponent: NodeComponentFactory = (ctx) => {
         metrics.connections.set(mesh.connections().length)
       }
       const onGone = (entry: PeerEntry) => logger.info({ peer: entry.peerId, reason: entry.goneReason }, 'peer gone')
+      // A peer known by its ad is dialable by its id: its addresses (relayed ones, for a node behind NAT that this node
+      // never met) go into libp2p's peer store, where a call to the peer looks them up.
+      const learnAddresses = (entry: PeerEntry) => {
+        if (entry.connected) return
+        try {
+          const addrs = entry.ad.addrs.slice(0, MAX_LEARNED_ADDRS).map((a) => multiaddr(a))
+          void mesh.libp2p.peerStore.merge(peerIdFromString(entry.peerId), { multiaddrs: addrs }).catch(() => undefined)
+        } catch {
+          // An address that does not parse: the peer stays reachable only as it was.
+        }
+      }
       const updateGauge = () => {
         const { alive, gone } = peers.counts()
         metrics.peers.set({ status: 'alive' }, alive)
@@ -30,6 +46,7 @@ export const peersComponent: NodeComponentFactory = (ctx) => {
       mesh.addEventListener('peer:disconnect', onDisconnect)
       peers.on('peer:gone', onGone)
       peers.on('peer:update', updateGauge)
+      peers.on('peer:update', learnAddresses)
       peers.on('peer:gone', updateGauge)
       updateGauge()
       const sweep = setInterval(() => peers.sweep(), Math.min(1_000, ctx.config.ads.intervalMs))
@@ -41,6 +58,7 @@ export const peersComponent: NodeComponentFactory = (ctx) => {
         mesh.removeEventListener('peer:disconnect', onDisconnect)
         peers.off('peer:gone', onGone)
         peers.off('peer:update', updateGauge)
+        peers.off('peer:update', learnAddresses)
         peers.off('peer:gone', updateGauge)
       }
     },

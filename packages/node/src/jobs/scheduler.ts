@@ -87,6 +87,8 @@ export interface TaskRecord {
   /** Workers asked so far (each once) and those still computing. */
   asked: string[]
   inflight: string[]
+  /** The last failures of workers asked (at most 8). */
+  errors: string[]
   resultCid?: string
   result?: unknown
   reason?: string
@@ -192,6 +194,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
   for (const row of c.db.listOwned()) {
     try {
       const record = JSON.parse(row.record) as JobRecord
+      for (const t of record.tasks) t.errors ??= []
       jobs.set(record.id, record)
       if (record.state === 'pending' || record.state === 'running') event(record, `owner restarted; resuming at epoch ${record.epoch}`)
     } catch (err) {
@@ -401,7 +404,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
     const names = spec.kind === 'fl' ? ['coordinator'] : Array.from({ length: spec.replicas }, (_, i) => `${spec.kind === 'batch' ? 'slot' : 'replica'}-${i}`)
     const tasks: TaskRecord[] =
       spec.kind === 'batch' && spec.batch !== undefined
-        ? expandBatch(spec.batch).map((t) => ({ id: t.id, index: t.index, spec: t.spec, seed: t.seed, state: 'pending', quorum: 0, needed: 0, results: [], asked: [], inflight: [] }))
+        ? expandBatch(spec.batch).map((t) => ({ id: t.id, index: t.index, spec: t.spec, seed: t.seed, state: 'pending', quorum: 0, needed: 0, results: [], asked: [], inflight: [], errors: [] }))
         : []
     return {
       id,
@@ -445,27 +448,50 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
     const now = c.now()
     const due = job.placements.filter((p) => p.state === 'pending' && p.nextAttemptAt <= now)
     if (due.length === 0) return
-    const excluded = [...new Set(due.flatMap((p) => p.excluded))]
     const existing = job.placements.filter((p) => p.peerId !== null && (p.state === 'reserved' || p.state === 'running')).map((p) => ({ placement: p.name, peerId: p.peerId as string }))
-    const result = place(
-      {
-        jobId: job.id,
-        resources: job.spec.resources,
-        constraints: { ...job.spec.constraints, exclude: [...(job.spec.constraints.exclude ?? []), ...excluded] },
-        strategy: job.spec.strategy,
-        placements: due.map((p) => p.name),
-        existing,
-        ...(job.spec.deadlineSeconds === undefined ? {} : { deadlineSeconds: job.spec.deadlineSeconds }),
-        ...(job.spec.estimatedCoreSeconds === undefined ? {} : { estimatedCoreSeconds: job.spec.estimatedCoreSeconds }),
-        ...(job.spec.budget === undefined ? {} : { budget: job.spec.budget }),
-      },
-      candidates(),
-    )
-    if (!result.ok) {
-      for (const p of due) backoff(job, p, `unschedulable: ${result.reason}`)
+    const request = (names: readonly string[], exclude: readonly string[]) =>
+      place(
+        {
+          jobId: job.id,
+          resources: job.spec.resources,
+          constraints: { ...job.spec.constraints, exclude: [...(job.spec.constraints.exclude ?? []), ...exclude] },
+          strategy: job.spec.strategy,
+          placements: names,
+          existing,
+          ...(job.spec.deadlineSeconds === undefined ? {} : { deadlineSeconds: job.spec.deadlineSeconds }),
+          ...(job.spec.estimatedCoreSeconds === undefined ? {} : { estimatedCoreSeconds: job.spec.estimatedCoreSeconds }),
+          ...(job.spec.budget === undefined ? {} : { budget: job.spec.budget }),
+        },
+        candidates(),
+      )
+    if (job.spec.kind !== 'batch') {
+      const result = request(
+        due.map((p) => p.name),
+        [...new Set(due.flatMap((p) => p.excluded))],
+      )
+      if (!result.ok) {
+        for (const p of due) backoff(job, p, `unschedulable: ${result.reason}`)
+        return
+      }
+      await Promise.all(result.assignments.map((a) => reserveAndStart(job, a)))
       return
     }
-    await Promise.all(result.assignments.map((a) => reserveAndStart(job, a)))
+    // A batch job's slots are its quorum's workers: two on one node would be one worker, so each slot goes to a node
+    // that holds none of the job's other slots.
+    const taken = new Set(existing.map((e) => e.peerId))
+    const assignments: Assignment[] = []
+    for (const p of due) {
+      const result = request([p.name], [...p.excluded, ...taken])
+      if (!result.ok) {
+        backoff(job, p, `unschedulable: ${result.reason}`)
+        continue
+      }
+      for (const a of result.assignments) {
+        taken.add(a.peerId)
+        assignments.push(a)
+      }
+    }
+    await Promise.all(assignments.map((a) => reserveAndStart(job, a)))
   }
 
   function backoff(job: JobRecord, p: PlacementRecord, why: string): void {
@@ -624,7 +650,10 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       if (t.state !== 'pending' || t.inflight.length > 0 || t.results.length === 0 || t.results.length >= t.needed || placing) continue
       if (slots.every((s) => t.asked.includes(s.peerId as string))) {
         t.state = 'failed'
-        t.reason = `results disagree and no other worker is left to break the tie (${t.results.length} results from ${slots.length} slots)`
+        const agree = new Set(t.results.map((r) => r.resultCid)).size === 1
+        t.reason = agree
+          ? `${t.results.length} result(s) of the ${t.needed} needed: every other worker asked failed it (${t.errors.at(-1) ?? 'no answer'})`
+          : `results disagree and no other worker is left to break the tie (${t.results.length} results from ${slots.length} slots)`
         c.onTaskVerified?.('failed')
       }
     }
@@ -657,6 +686,8 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
         c.onTaskVerified?.('failed')
       } else {
         event(job, `task ${task.id} on ${worker} failed: ${(err as Error).message}`)
+        task.errors.push(`${worker}: ${(err as Error).message}`.slice(0, 300))
+        if (task.errors.length > 8) task.errors.shift()
         if (task.asked.length >= batch.maxAttempts) {
           task.state = 'failed'
           task.reason = `no quorum within ${batch.maxAttempts} attempts`

@@ -69,6 +69,7 @@ const HOW = {
   chromium: { what: "Debian's chromium", apt: ['chromium'] },
   torch: { what: 'Python with torch', apt: ['python3-torch', 'python3-numpy', 'libopenblas0-openmp'] },
   slurm: { what: 'a Slurm cluster', how: 'sudo apt install slurm-wlm munge, then (as root) scripts/slurm-cluster.sh start' },
+  netns: { what: 'network namespaces (root)', how: 'run as root with nftables and iproute2 installed' },
 }
 
 let tail = ''

@@ -1,5 +1,5 @@
-// What tests need from outside the repository (Fashion-MNIST, Debian's chromium, Python with torch, a Slurm cluster),
-// checked up front.
+// What tests need from outside the repository (Fashion-MNIST, Debian's chromium, Python with torch, a Slurm cluster,
+// root with network namespaces), checked up front.
 // Outside CI a test group whose requirement is missing is skipped, with the reason and how to enable it recorded for
 // the closing summary of `npm test` (scripts/run-tests.mjs); under CI (CI=true) a missing requirement fails the run.
 import { execFile } from 'node:child_process'
@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The external things a test group may need. */
-export type RequirementName = 'fashion-mnist' | 'chromium' | 'torch' | 'slurm'
+export type RequirementName = 'fashion-mnist' | 'chromium' | 'torch' | 'slurm' | 'netns'
 
 /** Whether a requirement is met, and the text a skipped group carries. */
 export interface RequirementCheck {
@@ -32,6 +32,11 @@ export const ENABLE: Readonly<Record<RequirementName, { readonly what: string; r
     what: 'a Slurm cluster that answers (sinfo) with a node up',
     how: 'apt install slurm-wlm munge, then (as root) scripts/slurm-cluster.sh start',
     apt: ['slurm-wlm', 'munge'],
+  },
+  netns: {
+    what: 'root with network namespaces and nftables (a NAT made on this machine)',
+    how: 'run as root with apt install nftables iproute2',
+    apt: ['nftables', 'iproute2'],
   },
 })
 
@@ -80,6 +85,21 @@ async function run(name: RequirementName): Promise<string> {
           else resolve('')
         })
       })
+    case 'netns': {
+      if (process.getuid?.() !== 0) return 'not root: making network namespaces needs root'
+      if (!existsSync('/usr/sbin/nft')) return 'no /usr/sbin/nft (nftables)'
+      if (!['/usr/sbin/ip', '/usr/bin/ip', '/sbin/ip', '/bin/ip'].some((p) => existsSync(p))) return 'no ip (iproute2)'
+      return new Promise((resolve) => {
+        const probe = `weftprobe${process.pid}`
+        execFile('ip', ['netns', 'add', probe], { timeout: 10_000 }, (err, _out, stderr) => {
+          if (err !== null) {
+            resolve(`ip netns add failed: ${(stderr.trim() || err.message).split('\n')[0]}`)
+            return
+          }
+          execFile('ip', ['netns', 'del', probe], { timeout: 10_000 }, () => resolve(''))
+        })
+      })
+    }
     default: {
       const never: never = name
       throw new Error(`unknown requirement ${String(never)}`)

@@ -158,7 +158,7 @@ describe.skipIf(!netns.available)('an edge node behind NAT', () => {
       () => {
         const list = JSON.parse(weft(coordinator, 'peers', '--json')) as Array<{ peerId: string; status: string; ad: { addrs: string[] } }>
         const e = list.find((p) => p.peerId === edge.peerId && p.status === 'alive')
-        return e !== undefined && e.ad.addrs.some((a) => a.includes(`/p2p/${relay.peerId}/p2p-circuit`)) ? e : undefined
+        return e?.ad.addrs.some((a) => a.includes(`/p2p/${relay.peerId}/p2p-circuit`)) ? e : undefined
       },
       60_000,
     )

@@ -6,6 +6,8 @@ import {
   attackerIds,
   type Coordinator,
   createCoordinator,
+  HierarchyUnsupportedError,
+  hierarchyProblem,
   type JobEvent,
   type JobRecord,
   type JobSpec,
@@ -15,7 +17,7 @@ import {
 } from '@weft/fl'
 import type { TrainingPool } from '@weft/runtime'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
-import { createSimulationTransport, type VirtualClient } from './simulation-transport.js'
+import { createSimulationTransport, type SimulationSite, type SiteRoundReport, type VirtualClient } from './simulation-transport.js'
 
 export interface SimulationInit {
   readonly spec: JobSpec
@@ -51,6 +53,26 @@ export interface SimulationInit {
    * neighbours' (see `SimulationTransportInit.unsignedKeysUnsafe`). Default false.
    */
   readonly unsignedSecAggKeysUnsafe?: boolean
+  /**
+   * Hierarchical rounds: the virtual clients are dealt to this many sites in order (site k holds a contiguous run
+   * of clients, sizes differing by at most one), and the coordinator sees one aggregator client per site, weighing
+   * its members' examples. Its `clients.fraction`/`min`/`max` then count sites (and `clients.maxExamples` caps a
+   * site's weight). The sites' members train with the seeds they would get in a flat job. Refused with differential privacy
+   * and secure aggregation (`HierarchyUnsupportedError`). Absent: a flat job.
+   */
+  readonly sites?: number
+  /** With `sites`: share of a site's members that train each round, in (0, 1] (seeded per round). Default 1. */
+  readonly siteFraction?: number
+}
+
+/** Bytes of the updates of a run: what reached the coordinator and what moved inside the sites. */
+export interface SimulationUpdateBytes {
+  /** Update bytes the coordinator received (every round's `bytesUp`): one update per site per round with sites. */
+  readonly toCoordinator: number
+  /** Update bytes the members sent their site aggregators (0 without sites). */
+  readonly withinSites: number
+  /** Model bytes the site aggregators handed their members (0 without sites). */
+  readonly modelWithinSites: number
 }
 
 export interface SimulationResult {
@@ -63,15 +85,21 @@ export interface SimulationResult {
   readonly shares: readonly number[]
   /** The virtual clients that attacked (empty without an attack). */
   readonly attackers: readonly string[]
+  readonly updateBytes: SimulationUpdateBytes
+  /** With `sites`: each site's aggregator id and members. */
+  readonly sites?: readonly SimulationSite[]
 }
 
 /**
  * Runs one federated job over virtual clients and resolves when it ends.
- * @throws RangeError for fewer than one client or a share left empty by the partition
+ * @throws RangeError for fewer than one client, a share left empty by the partition, or sites that are not a
+ *   positive integer up to the clients, or fewer than the spec's `clients.min`
+ * @throws HierarchyUnsupportedError for sites with differential privacy or secure aggregation (the message says why)
  */
 export async function runSimulation(init: SimulationInit): Promise<SimulationResult> {
   const { spec, train } = init
   if (!Number.isInteger(init.clients) || init.clients < 1) throw new RangeError(`clients must be a positive integer, got ${init.clients}`)
+  if (init.sites !== undefined) checkSites(init.sites, init.clients, spec)
   const parts = partition(train.labels(), init.partition, { clients: init.clients, seed: init.partitionSeed ?? 1 })
   const ids = parts.map((_, i) => `sim-${String(i).padStart(4, '0')}`)
   const shares: SharedDatasetDescriptor[] = parts.map((p, i) => {
@@ -89,11 +117,23 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
     examples: parts[i]?.length ?? 0,
     pool: clientPools[i % clientPools.length] as TrainingPool,
   }))
+  const sites = init.sites === undefined ? undefined : dealSites(ids, init.sites)
+  let withinSites = 0
+  let modelWithinSites = 0
+  const onSiteRound = (report: SiteRoundReport): void => {
+    withinSites += report.aggregate?.bytesUp ?? 0
+    modelWithinSites += report.aggregate?.bytesDown ?? 0
+  }
   const started = performance.now()
   const store = memoryJobStore({ keepDeltas: false, keepModels: false })
   let coordinator: Coordinator | undefined
   const transport = createSimulationTransport(
-    { clients, ...(attack === undefined ? {} : { attack: { config: attack, attackers } }), unsignedKeysUnsafe: init.unsignedSecAggKeysUnsafe === true },
+    {
+      clients,
+      ...(attack === undefined ? {} : { attack: { config: attack, attackers } }),
+      unsignedKeysUnsafe: init.unsignedSecAggKeysUnsafe === true,
+      ...(sites === undefined ? {} : { sites, onSiteRound, ...(init.siteFraction === undefined ? {} : { siteFraction: init.siteFraction }) }),
+    },
     { coordinator: () => coordinator },
   )
   coordinator = createCoordinator(
@@ -115,16 +155,42 @@ export async function runSimulation(init: SimulationInit): Promise<SimulationRes
     onAbort = () => coordinator?.cancel(job.id, 'simulation aborted')
     init.signal?.addEventListener('abort', onAbort, { once: true })
     const end = await coordinator.done(job.id)
+    const rounds = store.listRounds(job.id)
     return {
       job: end,
-      rounds: store.listRounds(job.id),
+      rounds,
       seconds: (performance.now() - started) / 1000,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       shares: parts.map((p) => p.length),
       attackers: [...attackers].sort(),
+      updateBytes: { toCoordinator: rounds.reduce((sum, r) => sum + (r.metrics?.bytesUp ?? 0), 0), withinSites, modelWithinSites },
+      ...(sites === undefined ? {} : { sites }),
     }
   } finally {
     if (onAbort !== undefined) init.signal?.removeEventListener('abort', onAbort)
     if (init.pool === undefined) await pool.close()
   }
+}
+
+function checkSites(sites: number, clients: number, spec: JobSpec): void {
+  if (!Number.isInteger(sites) || sites < 1 || sites > clients) throw new RangeError(`sites must be an integer from 1 to the ${clients} clients, got ${sites}`)
+  if (spec.clients.min > sites) {
+    throw new RangeError(`the job's clients.min is ${spec.clients.min}, but with sites the coordinator's clients are the ${sites} site aggregators`)
+  }
+  const problem = hierarchyProblem(spec)
+  if (problem !== undefined) throw new HierarchyUnsupportedError(problem)
+}
+
+/** Deals the clients to `n` sites in order: site k holds a contiguous run, sizes differing by at most one. */
+function dealSites(ids: readonly string[], n: number): SimulationSite[] {
+  const base = Math.floor(ids.length / n)
+  const extra = ids.length % n
+  const sites: SimulationSite[] = []
+  let next = 0
+  for (let k = 0; k < n; k++) {
+    const size = base + (k < extra ? 1 : 0)
+    sites.push({ id: `site-${String(k).padStart(3, '0')}`, members: ids.slice(next, next + size) })
+    next += size
+  }
+  return sites
 }

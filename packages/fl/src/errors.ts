@@ -42,3 +42,8 @@ export function isStorageFull(err: unknown): boolean {
   }
   return false
 }
+
+/** A job asks for something site aggregators cannot give it (differential privacy, secure aggregation); the message says why. */
+export class HierarchyUnsupportedError extends TypeError {
+  override name = 'HierarchyUnsupportedError'
+}

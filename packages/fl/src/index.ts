@@ -1,5 +1,5 @@
 // Public API of @weft/fl (hand-written list of exports).
-export { InvalidJobSpecError, InvalidStrategyConfigError, isStorageFull, NotEnoughUpdatesError } from './errors.js'
+export { HierarchyUnsupportedError, InvalidJobSpecError, InvalidStrategyConfigError, isStorageFull, NotEnoughUpdatesError } from './errors.js'
 export type {
   AggregateResult,
   ClientTrainHints,
@@ -147,4 +147,16 @@ export {
   secureSessionId,
   type SecureSumResult,
 } from './secure-aggregation.js'
+export {
+  hierarchyProblem,
+  runSiteTask,
+  type SiteAggregate,
+  type SiteAggregateInit,
+  type SiteAggregateOutcome,
+  siteAggregate,
+  type SiteMember,
+  type SiteMemberDrop,
+  type SiteTaskComponents,
+  type SiteTaskOutcome,
+} from './hierarchy.js'
 export { type ClientPrivacyPolicy, examplesPerUpdate, policyRefusesJob, policyRefusesTask } from './client/privacy-policy.js'

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import type { PartitionScheme } from '@weft/data'
 import { loadFashionMnist } from '@weft/data/node'
-import { type AttackConfig, attackConfigSchema, parseJobSpec, type RoundMetrics } from '@weft/fl'
+import { type AttackConfig, attackConfigSchema, HierarchyUnsupportedError, hierarchyProblem, parseJobSpec, type RoundMetrics } from '@weft/fl'
 import { parse as parseYaml } from 'yaml'
 
 export interface SimulateOptions {
@@ -22,6 +22,8 @@ export interface SimulateOptions {
   attackFraction: number
   runtime: 'tfjs' | 'torch' | 'mixed'
   torchThreads: number
+  sites?: number
+  siteFraction?: number
 }
 
 /** Reads a job spec file (YAML or JSON) without validating it. */
@@ -69,6 +71,9 @@ export async function runFlSimulate(file: string, opts: SimulateOptions): Promis
     // The spec's data set names the virtual clients' shares; a centralized evaluation uses the test split.
     ...(raw !== null && typeof raw === 'object' && raw['dataset'] === undefined ? { dataset: 'fashion-mnist' } : {}),
   })
+  // Refused before the data set loads: what sites cannot do for this job (runSimulation checks it again).
+  const hierarchy = opts.sites === undefined ? undefined : hierarchyProblem(spec)
+  if (hierarchy !== undefined) throw new HierarchyUnsupportedError(hierarchy)
   const dataDir = opts.dataDir === undefined ? {} : { dir: opts.dataDir }
   const [train, test] = await Promise.all([
     loadFashionMnist({ split: 'train', ...dataDir }),
@@ -78,7 +83,8 @@ export async function runFlSimulate(file: string, opts: SimulateOptions): Promis
     if (opts.quiet !== true) process.stderr.write(`${line}\n`)
   }
   log(
-    `simulating ${opts.clients} clients (${opts.partition} split) × ${spec.rounds} rounds of ${spec.strategy.name}, C=${spec.clients.fraction}, E=${spec.train.epochs}, B=${spec.train.batchSize}`,
+    `simulating ${opts.clients} clients (${opts.partition} split) × ${spec.rounds} rounds of ${spec.strategy.name}, C=${spec.clients.fraction}, E=${spec.train.epochs}, B=${spec.train.batchSize}` +
+      (opts.sites === undefined ? '' : `, in ${opts.sites} sites (C counts sites)`),
   )
   const abort = new AbortController()
   const onSigint = (): void => abort.abort()
@@ -97,6 +103,8 @@ export async function runFlSimulate(file: string, opts: SimulateOptions): Promis
     ...(attack === undefined ? {} : { attack }),
     spec,
     clients: opts.clients,
+    ...(opts.sites === undefined ? {} : { sites: opts.sites }),
+    ...(opts.siteFraction === undefined ? {} : { siteFraction: opts.siteFraction }),
     partition: schemeOf(opts),
     partitionSeed: opts.partitionSeed,
     train,
@@ -146,6 +154,8 @@ export async function runFlSimulate(file: string, opts: SimulateOptions): Promis
     shareSizes: { min: Math.min(...result.shares), max: Math.max(...result.shares) },
     compression: spec.compression,
     bytesUpPerRound: rounds.reduce((sum, r) => sum + (r.bytesUp ?? 0), 0) / Math.max(1, rounds.length),
+    updateBytes: result.updateBytes,
+    ...(result.sites === undefined ? {} : { sites: result.sites.length, siteFraction: opts.siteFraction ?? 1 }),
     ...(attack === undefined ? {} : { attack, attackers: result.attackers.length }),
     ...(last?.epsilon === undefined && rounds.at(-1)?.epsilon === undefined ? {} : { epsilon: rounds.at(-1)?.epsilon, delta: spec.privacy.dp?.delta }),
     history: rounds,
@@ -158,6 +168,13 @@ export async function runFlSimulate(file: string, opts: SimulateOptions): Promis
         `final accuracy ${last?.accuracy === undefined ? 'n/a' : `${(last.accuracy * 100).toFixed(2)}%`}, ` +
         `85% reached at round ${reached ?? 'never'}, peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB\n`,
     )
+    if (result.sites !== undefined) {
+      const mib = (b: number) => (b / 2 ** 20).toFixed(2)
+      process.stdout.write(
+        `${result.sites.length} sites: ${mib(result.updateBytes.toCoordinator)} MiB of updates reached the coordinator, ` +
+          `${mib(result.updateBytes.withinSites)} MiB moved inside the sites\n`,
+      )
+    }
   }
   if (result.job.status !== 'finished') {
     if (result.job.error !== undefined) process.stderr.write(`weft: ${result.job.error}\n`)

@@ -12,6 +12,12 @@ function fractionOf(name: string): (v: string) => number {
   }
 }
 
+function siteFraction(v: string): number {
+  const n = Number(v)
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError(`--site-fraction must be a number in (0, 1], got "${v}"`)
+  return n
+}
+
 /** Registers `simulate` under the `fl` command group. */
 export function registerFlSimulateCommand(fl: Command): void {
   fl.command('simulate')
@@ -36,6 +42,8 @@ export function registerFlSimulateCommand(fl: Command): void {
       new Option('--attack <kind>', 'for robustness evaluation: a seeded fraction of the clients attack').choices(['label-flip', 'sign-flip', 'gaussian', 'alie', 'ipm']),
     )
     .option('--attack-fraction <f>', 'share of the clients that attack (with --attack)', fractionOf('--attack-fraction'), 0.1)
+    .option('--sites <n>', 'hierarchical rounds: deal the clients to n sites in order, each one aggregator client to the coordinator', positiveInt('--sites'))
+    .option('--site-fraction <f>', 'with --sites: share of a site’s clients that train each round, in (0, 1]', siteFraction)
     .option('--json', 'print one JSON object with every round on stdout')
     .option('--quiet', 'no per-round lines on stderr')
     .action(async (file: string, opts: SimulateOptions) => {

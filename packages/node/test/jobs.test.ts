@@ -249,6 +249,8 @@ describe('orchestration on in-process nodes', () => {
     expect(taken.events.some((e) => e.message.includes(`took the job over from ${c.peerId}`))).toBe(true)
     await until(() => job(owner as TestNode, id).placements[0]?.peerId === a.peerId, 10_000, 'the placement to be adopted')
     expect(job(owner as TestNode, id).placements[0]?.state).toBe('running')
+    // Adopted where it ran, not placed again.
+    expect(job(owner as TestNode, id).events.some((e) => e.message.startsWith(`adopted coordinator on ${a.peerId}`))).toBe(true)
     expect(a.jobs?.capacity.get(id, 'coordinator')?.owner).toBe(owner?.peerId)
     // The other live node knows who owns it now, and the lease in the DHT says so too.
     const other = owner === a ? d : a

@@ -183,10 +183,12 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
   const reputation = new Reputation({}, c.db.listReputation())
   const dirty = new Set<string>()
   /**
-   * How long a reservation outlives the owner's last heartbeat: three heartbeats, and no less than the owner's own
-   * lease, so a worker busy for seconds (loading a model on a loaded machine) does not drop work its owner still wants.
+   * How long a reservation outlives the owner's last heartbeat: three heartbeats, and no less than twice the owner's
+   * own lease. A worker busy for seconds (loading a model on a loaded machine) does not drop work its owner still
+   * wants, and when the owner dies its placements are still held when another node takes the job over (after the
+   * owner's lease and a takeover round) and adopts them.
    */
-  const placementLease = Math.max(c.heartbeatMs * 3, c.leaseMs)
+  const placementLease = Math.max(c.heartbeatMs * 3, c.leaseMs * 2)
   const dhtPuts = new Map<string, Promise<void>>()
   let stopped = false
   let lastAnnounce = 0

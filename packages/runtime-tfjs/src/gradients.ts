@@ -12,6 +12,9 @@ function unbroadcast(dy: Tensor, shape: number[]): Tensor {
   return tf.reshape(axes.length > 0 ? tf.sum(dy, axes) : dy, shape)
 }
 
+/** `t` as float32: itself when it already is (a Cast kernel would copy it). */
+const asFloat = (t: Tensor): Tensor => (t.dtype === 'float32' ? t : tf.cast(t, 'float32'))
+
 const attr = <T>(attrs: NamedAttrMap, key: string): T => attrs[key] as unknown as T
 
 const configs: GradConfig[] = [
@@ -29,8 +32,8 @@ const configs: GradConfig[] = [
     kernelName: tf.Multiply,
     inputsToSave: ['a', 'b'],
     gradFunc: (dy, [a, b]) => ({
-      a: () => unbroadcast(tf.mul(dy as Tensor, tf.cast(b!, 'float32')), a!.shape),
-      b: () => unbroadcast(tf.mul(dy as Tensor, tf.cast(a!, 'float32')), b!.shape),
+      a: () => unbroadcast(tf.mul(dy as Tensor, asFloat(b!)), a!.shape),
+      b: () => unbroadcast(tf.mul(dy as Tensor, asFloat(a!)), b!.shape),
     }),
   },
   {
@@ -47,7 +50,7 @@ const configs: GradConfig[] = [
   {
     kernelName: tf.Square,
     inputsToSave: ['x'],
-    gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy as Tensor, tf.mul(tf.cast(x!, 'float32'), 2)) }),
+    gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy as Tensor, tf.mul(asFloat(x!), 2)) }),
   },
   { kernelName: tf.Neg, gradFunc: (dy) => ({ x: () => tf.neg(dy as Tensor) }) },
   { kernelName: tf.Cast, gradFunc: (dy) => ({ x: () => (dy as Tensor).clone() }) },
@@ -120,7 +123,7 @@ const configs: GradConfig[] = [
   {
     kernelName: tf.Relu,
     inputsToSave: ['x'],
-    gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy as Tensor, tf.cast(tf.step(tf.cast(x!, 'float32')), 'float32')) }),
+    gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy as Tensor, asFloat(tf.step(asFloat(x!)))) }),
   },
   {
     kernelName: tf.BatchMatMul,

@@ -40,6 +40,7 @@ import {
 } from '@weft/runtime'
 import { crossEntropySum, forward } from './architectures.js'
 import { type BackendName, startBackend, useBackend } from './backend.js'
+import { explicitStep } from './explicit-step.js'
 import { createOptimizer } from './optimizers.js'
 import { createTfjsTransformerTrainer } from './transformer-train.js'
 import { loadTfjsTransformer } from './transformer.js'
@@ -48,7 +49,16 @@ import { loadTfjsTransformer } from './transformer.js'
 export interface TfjsRuntimeInit {
   /** 'wasm' (default: WebAssembly, SIMD, single thread) or 'cpu' (plain JS). */
   readonly backend?: BackendName
+  /**
+   * How training steps compute gradients. 'explicit' (default): a hand-written backward pass per architecture
+   * (explicit-step.ts); 'tape': tf.variableGrads' gradient tape (the engine before issue 20, kept for comparison
+   * and as the reference in tests).
+   */
+  readonly trainingStep?: TrainingStep
 }
+
+/** See `TfjsRuntimeInit.trainingStep`. */
+export type TrainingStep = 'explicit' | 'tape'
 
 /** Injected dependencies of `tfjsRuntime`. */
 export interface TfjsRuntimeComponents {
@@ -75,9 +85,13 @@ export async function tfjsRuntime(init: TfjsRuntimeInit = {}, components: TfjsRu
   if (preferred !== 'wasm' && preferred !== 'cpu') {
     throw new TypeError(`init.backend must be 'wasm' or 'cpu', got ${JSON.stringify(preferred)}`)
   }
+  const trainingStep = init.trainingStep ?? 'explicit'
+  if (trainingStep !== 'explicit' && trainingStep !== 'tape') {
+    throw new TypeError(`init.trainingStep must be 'explicit' or 'tape', got ${JSON.stringify(trainingStep)}`)
+  }
   const started = await startBackend(preferred)
   if (started.fallbackReason !== undefined) (components.log ?? console.warn)(`weft/runtime-tfjs: ${started.fallbackReason}; using cpu`)
-  return new TfjsRuntimeImpl(started.backend, started.fallbackReason)
+  return new TfjsRuntimeImpl(started.backend, started.fallbackReason, trainingStep)
 }
 
 class TfjsRuntimeImpl implements TfjsRuntime {
@@ -89,6 +103,7 @@ class TfjsRuntimeImpl implements TfjsRuntime {
   constructor(
     readonly backend: BackendName,
     readonly fallbackReason: string | undefined,
+    readonly trainingStep: TrainingStep,
   ) {
     this.capabilities = Object.freeze({
       architectures: ARCHITECTURES,
@@ -104,7 +119,7 @@ class TfjsRuntimeImpl implements TfjsRuntime {
     const s = parseModelSpec(spec)
     const seed = options.seed ?? 0
     if (!Number.isInteger(seed)) throw new TypeError(`options.seed must be an integer, got ${seed}`)
-    const model = new TfjsModel(s, this.backend, seed, (m) => this.#models.delete(m))
+    const model = new TfjsModel(s, this.backend, this.trainingStep === 'explicit', seed, (m) => this.#models.delete(m))
     this.#models.add(model)
     return model
   }
@@ -131,14 +146,18 @@ class TfjsModel implements Model {
   readonly #vars: tf.Variable[]
   readonly #inSize: number
   readonly #onDispose: (m: TfjsModel) => void
+  /** Train with `explicitStep` instead of the gradient tape. */
+  readonly #explicitStep: boolean
   #disposed = false
 
   constructor(
     readonly spec: ModelSpec,
     readonly backend: BackendName,
+    explicitStep: boolean,
     seed: number,
     onDispose: (m: TfjsModel) => void,
   ) {
+    this.#explicitStep = explicitStep
     this.#onDispose = onDispose
     this.#info = paramInfo(spec)
     this.paramCount = this.#info.reduce((n, p) => n + shapeSize(p.shape), 0)
@@ -219,6 +238,7 @@ class TfjsModel implements Model {
         ? splitParams(options.proximal.reference, this.#info).map((r, i) => tf.tensor(r.slice(), this.#vars[i]!.shape))
         : []
     const halfMu = tf.scalar(o.mu / 2)
+    const mu = tf.scalar(o.mu)
     const start = performance.now()
     let lastYield = start
     let step = 0
@@ -243,6 +263,19 @@ class TfjsModel implements Model {
           // The update is applied only when the loss is finite, so a diverging step leaves the weights as they were.
           const loss = tf.tidy(() => {
             const x = tf.tensor2d(batch.x, [n, this.#inSize])
+            if (this.#explicitStep) {
+              const step = explicitStep(this.spec, this.#vars, x, batch.y)
+              let l = step.loss
+              let grads = step.grads
+              if (refs.length > 0) {
+                // FedProx: + μ/2·‖w − w_ref‖², whose gradient is μ·(w − w_ref).
+                const diffs = this.#vars.map((w, i) => tf.sub(w, refs[i]!))
+                l += (o.mu / 2) * tf.addN(diffs.map((d) => tf.sum(tf.square(d)))).dataSync()[0]!
+                grads = grads.map((g, i) => tf.add(g, tf.mul(mu, diffs[i]!)))
+              }
+              if (Number.isFinite(l)) optimizer.step(this.#vars, grads)
+              return l
+            }
             const y = tf.tensor1d(batch.y, 'int32')
             const invN = tf.scalar(1 / n)
             const { value, grads } = tf.variableGrads(() => {
@@ -302,6 +335,7 @@ class TfjsModel implements Model {
       optimizer.dispose()
       for (const r of refs) r.dispose()
       halfMu.dispose()
+      mu.dispose()
     }
     return {
       steps: step,

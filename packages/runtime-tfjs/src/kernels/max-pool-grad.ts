@@ -40,6 +40,7 @@ const maxPoolGradWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const g = b.typedArrayFromHeap(dy)
   const dx = b.typedArrayFromHeap(out)
   dx.fill(0)
+  const pairs = filterHeight === 2 && filterWidth === 2
   const maxVal = new Float32Array(c)
   const maxPos = new Int32Array(c)
   for (let n = 0; n < batchSize; n++) {
@@ -47,6 +48,30 @@ const maxPoolGradWasm: KernelFunc = ({ inputs, backend, attrs }) => {
       const h0 = oh * strideHeight - top
       for (let ow = 0; ow < outWidth; ow++) {
         const w0 = ow * strideWidth - left
+        const gBase = ((n * outHeight + oh) * outWidth + ow) * c
+        if (pairs && h0 >= 0 && h0 + 1 < inHeight && w0 >= 0 && w0 + 1 < inWidth) {
+          // A 2×2 window inside the image (LeNet's and the McMahan CNN's pools): four reads per channel, no
+          // scratch arrays; ~2× faster than the general scan below.
+          const p00 = ((n * inHeight + h0) * inWidth + w0) * c
+          const p10 = p00 + inWidth * c
+          for (let k = 0; k < c; k++) {
+            let pos = p00 + k
+            let best = x[pos]!
+            let v = x[p00 + c + k]!
+            if (v > best) {
+              best = v
+              pos = p00 + c + k
+            }
+            v = x[p10 + k]!
+            if (v > best) {
+              best = v
+              pos = p10 + k
+            }
+            if (x[p10 + c + k]! > best) pos = p10 + c + k
+            dx[pos] = dx[pos]! + g[gBase + k]!
+          }
+          continue
+        }
         maxVal.fill(Number.NEGATIVE_INFINITY)
         maxPos.fill(-1)
         for (let kh = 0; kh < filterHeight; kh++) {
@@ -65,7 +90,6 @@ const maxPoolGradWasm: KernelFunc = ({ inputs, backend, attrs }) => {
             }
           }
         }
-        const gBase = ((n * outHeight + oh) * outWidth + ow) * c
         for (let k = 0; k < c; k++) {
           const p = maxPos[k]!
           if (p >= 0) dx[p] = dx[p]! + g[gBase + k]!

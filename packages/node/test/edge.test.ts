@@ -2,7 +2,7 @@
 // part in the fabric through it. Another node learns of it from its ad (whose addresses are relayed ones) and places a
 // batch task on it, verified by quorum with a node of its own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { JobRecord } from '../src/jobs/scheduler.js'
+import type { JobRecord } from '../src/jobs/job-record.js'
 import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
 
 describe('an edge node behind a relay', () => {

@@ -12,7 +12,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { JOBS_RESERVE, JOBS_TASK, ReserveRequestSchema, WireErrorCode } from '@weft/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifyAnnouncement } from '../src/jobs/announcement.js'
-import type { JobRecord } from '../src/jobs/scheduler.js'
+import type { JobRecord } from '../src/jobs/job-record.js'
 import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
 
 const JOBS = { leaseMs: 3_000, heartbeatMs: 300, maxAttempts: 20 }

@@ -2,11 +2,11 @@
 // and the placements it holds), /v1/ledger (its receipts, credits, heads heard, verification of any node's chain) and
 // /v1/reputation. Errors are { error, message } like the other Weft routes.
 import { fromBinary } from '@bufbuild/protobuf'
-import { ReceiptSchema, SignedReceiptSchema } from '@weft/protocol'
+import { ReceiptSchema, SignedReceiptSchema, toHex } from '@weft/protocol'
 import type { Context, Hono } from 'hono'
 import { z } from 'zod'
 import type { NodeJobs } from '../components/jobs.js'
-import { type JobRecord, JobRequestError, jobCost } from './scheduler.js'
+import { type JobRecord, JobRequestError, jobCost } from './job-record.js'
 
 const ERRORS = { 400: 'bad-request', 404: 'not-found', 409: 'conflict', 503: 'unavailable' } as const
 const StartBody = z.object({ spec: z.unknown() })
@@ -168,8 +168,8 @@ export function mountJobs(app: Hono, jobs: () => NodeJobs | undefined): void {
         const r = fromBinary(ReceiptSchema, signed.receipt)
         return {
           seq: Number(e.seq),
-          hash: hex(e.hash),
-          prev: hex(e.prev),
+          hash: toHex(e.hash),
+          prev: toHex(e.prev),
           receipt: { jobId: r.jobId, taskId: r.taskId, kind: r.kind, worker: r.worker, owner: r.owner, resultCid: r.resultCid, coreSeconds: r.coreSeconds, bytes: Number(r.bytes), credit: r.credit, issuedAt: Number(r.issuedAtMs) },
         }
       })
@@ -181,7 +181,7 @@ export function mountJobs(app: Hono, jobs: () => NodeJobs | undefined): void {
     withJobs(async (c, j) => {
       const node = c.req.query('node')
       const check = await j.ledger.verify(node === undefined || node === '' ? j.ledger.self : node)
-      return c.json({ ...check, verdict: check.verdict.ok ? { ok: true, length: check.verdict.length, head: hex(check.verdict.head) } : check.verdict })
+      return c.json({ ...check, verdict: check.verdict.ok ? { ok: true, length: check.verdict.length, head: toHex(check.verdict.head) } : check.verdict })
     }),
   )
   app.get(
@@ -190,6 +190,3 @@ export function mountJobs(app: Hono, jobs: () => NodeJobs | undefined): void {
   )
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
-}

@@ -14,6 +14,7 @@ import {
   ReceiptSchema,
   SignedLedgerHeadSchema,
   SignedReceiptSchema,
+  toHex,
 } from '@weft/protocol'
 import type { Logger } from 'pino'
 
@@ -72,7 +73,7 @@ export async function startLedgerService(c: { mesh: MeshNode; ledger: Ledger; si
       const previous = heard.get(h.holder)
       if (previous !== undefined && previous.seq > Number(h.seq)) return
       if (previous === undefined && heard.size >= MAX_HEARD) return
-      heard.set(h.holder, { holder: h.holder, seq: Number(h.seq), head: hex(h.head), issuedAt: Number(h.issuedAtMs) })
+      heard.set(h.holder, { holder: h.holder, seq: Number(h.seq), head: toHex(h.head), issuedAt: Number(h.issuedAtMs) })
     })()
   })
 
@@ -102,7 +103,7 @@ export async function startLedgerService(c: { mesh: MeshNode; ledger: Ledger; si
     entries,
     head: () => {
       const h = c.ledger.head()
-      return { seq: Number(h.seq), hash: hex(h.hash) }
+      return { seq: Number(h.seq), hash: toHex(h.hash) }
     },
     heads: () => [...heard.values()],
     async verify(holder, maxEntries = 100_000) {
@@ -144,7 +145,7 @@ export async function startLedgerService(c: { mesh: MeshNode; ledger: Ledger; si
         entries: chain.length,
         gossipedHead: gossiped,
         matchesGossipedHead:
-          gossiped === undefined ? undefined : chain.some((e) => Number(e.seq) === gossiped.seq && hex(e.hash) === gossiped.head) || (gossiped.seq === 0 && last === undefined),
+          gossiped === undefined ? undefined : chain.some((e) => Number(e.seq) === gossiped.seq && toHex(e.hash) === gossiped.head) || (gossiped.seq === 0 && last === undefined),
         credit: creditByWorker(receipts),
       }
     },
@@ -176,6 +177,3 @@ function decodeReceipt(signedReceipt: Uint8Array): Receipt {
   return fromBinary(ReceiptSchema, fromBinary(SignedReceiptSchema, signedReceipt).receipt)
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
-}

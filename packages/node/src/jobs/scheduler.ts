@@ -10,7 +10,6 @@ import { createHash } from 'node:crypto'
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import {
   type Assignment,
-  type BatchTask,
   capacityFromAd,
   countersign,
   decideQuorum,
@@ -23,7 +22,6 @@ import {
   Reputation,
   resultCid,
   type Signer,
-  type TaskResult,
   verifyReceipt,
 } from '@weft/jobs'
 import { RpcError } from '@weft/mesh'
@@ -41,85 +39,17 @@ import {
   MAX_JOB_SPEC_BYTES,
   ReceiptSchema,
   SignedJobAnnouncementSchema,
+  toHex,
   WireErrorCode,
 } from '@weft/protocol'
 import type { Logger } from 'pino'
 import { JOBS_DHT_NAMESPACE } from '../components/core.js'
 import type { PeerTable } from '../peer-table.js'
 import { signAnnouncement, verifyAnnouncement } from './announcement.js'
-import { addUsage, emptyUsage, priceOf, type Usage } from './capacity.js'
+import { emptyUsage } from './capacity.js'
 import type { JobDb } from './job-db.js'
+import { type JobRecord, JobRequestError, type JobState, type PlacementRecord, type PlacementRecordState, type TaskRecord } from './job-record.js'
 import type { WorkerApi } from './worker.js'
-
-export type JobState = 'pending' | 'running' | 'done' | 'failed' | 'cancelled'
-export type PlacementRecordState = 'pending' | 'reserved' | 'running' | 'done' | 'failed'
-
-/** One replica of a job, as its owner tracks it. */
-export interface PlacementRecord {
-  readonly name: string
-  peerId: string | null
-  state: PlacementRecordState
-  attempts: number
-  nextAttemptAt: number
-  detail: string
-  /** Heartbeats in a row its node did not answer, and when it last answered (ms). */
-  missed: number
-  answeredAt: number
-  /** Units held so far (from the node's heartbeat answers), and its prices when placed. */
-  usage: Usage
-  pricing: { coreHour: number; gibHour: number; acceleratorHour: number }
-  /** Nodes it failed on: never placed there again. */
-  excluded: string[]
-}
-
-/** One batch task, as its owner verifies it. */
-export interface TaskRecord {
-  readonly id: string
-  readonly index: number
-  readonly spec: BatchTask['spec']
-  readonly seed: number
-  state: 'pending' | 'accepted' | 'failed'
-  /** Agreeing results that accept it: 1 for a trusted first worker, the job's quorum otherwise (0: not yet sent). */
-  quorum: number
-  /** Results wanted before the next decision: the quorum, one more for a worker with a recent bad result, more after disagreement. */
-  needed: number
-  results: Array<TaskResult & { receipt: string; signature: string }>
-  /** Workers asked so far (each once) and those still computing. */
-  asked: string[]
-  inflight: string[]
-  /** The last failures of workers asked (at most 8). */
-  errors: string[]
-  resultCid?: string
-  result?: unknown
-  reason?: string
-}
-
-export interface JobEvent {
-  readonly at: number
-  readonly message: string
-}
-
-/** Everything the owner knows of a job; serialised to jobs.db as JSON. */
-export interface JobRecord {
-  readonly id: string
-  /** The spec as its submitter wrote it (what announcements carry, parsed again by a node taking it over). */
-  readonly input: unknown
-  readonly spec: JobSpec
-  owner: string
-  epoch: number
-  state: JobState
-  reason: string
-  readonly submittedAt: number
-  finishedAt: number | null
-  placements: PlacementRecord[]
-  tasks: TaskRecord[]
-  events: JobEvent[]
-  /** Placements moved after a loss or failure. */
-  reschedules: number
-  /** Credits of the countersigned receipts of this job. */
-  receiptCredit: number
-  receipts: number
-}
 
 const MAX_EVENTS = 500
 const BACKOFF_MS = 1_000
@@ -128,17 +58,6 @@ const CALL_TIMEOUT_MS = 10_000
 const TASK_TIMEOUT_MS = 5 * 60_000
 /** The quorum the reputation's policy counts in (a job's own quorum may differ: see firstReplicas). */
 const POLICY_QUORUM = 2
-
-/** A refused request to the scheduler: `status` is the HTTP status the API answers. */
-export class JobRequestError extends Error {
-  override readonly name = 'JobRequestError'
-  constructor(
-    readonly status: 400 | 404 | 409 | 503,
-    message: string,
-  ) {
-    super(message)
-  }
-}
 
 export interface SchedulerComponents {
   readonly mesh: MeshNode
@@ -491,6 +410,8 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       for (const a of result.assignments) {
         taken.add(a.peerId)
         assignments.push(a)
+        // The next slot's placement counts this one (spread across sites).
+        existing.push({ placement: a.placement, peerId: a.peerId })
       }
     }
     await Promise.all(assignments.map((a) => reserveAndStart(job, a)))
@@ -801,7 +722,7 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
         throw new JobRequestError(400, (err as Error).message)
       }
       if (new TextEncoder().encode(JSON.stringify(input)).length > MAX_JOB_SPEC_BYTES) throw new JobRequestError(400, `a job spec is at most ${MAX_JOB_SPEC_BYTES} bytes`)
-      const id = `job-${c.now().toString(36)}-${hex(crypto.getRandomValues(new Uint8Array(4)))}`
+      const id = `job-${c.now().toString(36)}-${toHex(crypto.getRandomValues(new Uint8Array(4)))}`
       const job = newRecord(id, input, spec, 1)
       event(job, `submitted: ${spec.kind} "${spec.name}", ${job.placements.length} placement(s)${job.tasks.length > 0 ? `, ${job.tasks.length} tasks` : ''}`)
       jobs.set(id, job)
@@ -839,20 +760,6 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
       for (const job of jobs.values()) c.db.saveOwned(job.id, JSON.stringify(job), c.now())
     },
   }
-}
-
-/** What the job has cost so far: each placement's units at its node's prices, and the receipts' credits. */
-export function jobCost(job: JobRecord): { total: number; placements: Array<{ name: string; peerId: string | null; usage: Usage; cost: number }>; usage: Usage; receiptCredit: number } {
-  const usage = emptyUsage()
-  const placements = job.placements.map((p) => {
-    addUsage(usage, p.usage)
-    return { name: p.name, peerId: p.peerId, usage: p.usage, cost: priceOf(p.usage, p.pricing) }
-  })
-  return { total: placements.reduce((s, p) => s + p.cost, 0), placements, usage, receiptCredit: job.receiptCredit }
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
 function b64(bytes: Uint8Array): string {

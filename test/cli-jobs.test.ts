@@ -2,20 +2,15 @@
 // shards of Fashion-MNIST's test split, replicated and verified by a quorum of two, followed to the end; its status,
 // cost and the owner's ledger agree; a worker's ledger verifies across the mesh; an impossible constraint is refused
 // with its reason and the job cancelled; a bad spec file is refused naming the field.
-import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import type { FabricJobCost, FabricJobView, LedgerCheck, LedgerPage, WorkView } from '@weft/api-client'
-import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
+import { type LocalNode, waitUntil } from '@weft/cli'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { weftJson as json, startOpenFleet, weft } from './fixtures/job-fleet.js'
 import { requirement } from './requirements.js'
 
-const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
-const run = promisify(execFile)
-const TIMING = ['--ad-interval', '500', '--ad-ttl', '5000', '--no-probe', '--no-dashboard', '--log-level', 'warn']
 /** Fast heartbeats and leases, and enough placement attempts that the impossible job is still refusing when cancelled. */
 const JOBS = { cores: 1, heartbeatMs: 300, leaseMs: 3_000, maxAttempts: 20 }
 
@@ -29,25 +24,14 @@ describe.skipIf(!fashionMnist.available)(`weft batch, job, ledger and work on th
     writeFileSync(path, text)
     return path
   }
-  const weft = (node: LocalNode, ...args: string[]) => run(process.execPath, [BIN, ...args, '--data-dir', node.dataDir], { maxBuffer: 16 * 1024 * 1024 })
-  const json = async <T>(node: LocalNode, ...args: string[]): Promise<T> => JSON.parse((await weft(node, ...args, '--json')).stdout) as T
   let owner: LocalNode
   let batch: FabricJobView
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'weft-cli-jobs-'))
-    const start = (i: number, bootstrap: string[]) => {
-      const dir = join(root, `n${i}`)
-      mkdirSync(dir, { recursive: true })
-      writeFileSync(join(dir, 'weft.json'), JSON.stringify({ dataDir: dir, jobs: JOBS }))
-      return startLocalNode({ startTimeoutMs: 60_000, dataDir: dir, args: [...TIMING, '--label', `site=s${i}`, '--jobs-from', '*', '--submitter', '*', '--config', join(dir, 'weft.json'), ...bootstrap.flatMap((b) => ['--bootstrap', b])] })
-    }
-    nodes[0] = await start(0, [])
-    const first = nodes[0].addrs.find((a) => !a.includes('/ws')) as string
-    await Promise.all([1, 2].map(async (i) => (nodes[i] = await start(i, [first]))))
-    owner = nodes[0]
-    // Each node has the others' ads (and with them their work offers).
-    await waitUntil(async () => (await Promise.all(nodes.map(async (n) => (await n.api.peers('alive')).length))).every((c) => c === 2), 30_000, 'every node to hear the two others', 200)
+    // Each node has the others' ads (and with them their work offers) once the fleet is up.
+    nodes.push(...(await startOpenFleet(root, 3, () => ({ jobs: JOBS }))))
+    owner = nodes[0] as LocalNode
   }, 90_000)
 
   afterAll(async () => {

@@ -2,21 +2,16 @@
 // on 127.0.0.1 labelled site=s0 and site=s1: each submits its spec, as it reads it today, as a job the owner's scheduler
 // places (the FL coordinator on the labelled node, one swarm peer and one model server per site), the work runs where
 // it was placed, and cancelling the jobs releases every placement; a placement option without --place is refused.
-import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import type { FabricJobView, WorkView } from '@weft/api-client'
-import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
+import { type LocalNode, waitUntil } from '@weft/cli'
 import { KJV_LM_PATH } from '@weft/model-kjv-lm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { weftJson as json, startOpenFleet, weft } from './fixtures/job-fleet.js'
 import { writeSyntheticCsv } from './fixtures/synthetic-csv.js'
 
-const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
-const run = promisify(execFile)
-const TIMING = ['--ad-interval', '500', '--ad-ttl', '5000', '--no-probe', '--no-dashboard', '--log-level', 'warn']
 /**
  * Fast heartbeats, and four cores each so one node can hold an FL coordinator, a swarm peer and a server at once. The
  * lease stays at its default: two processes loading a model on two cores can miss a few fast heartbeats.
@@ -31,8 +26,6 @@ describe('fl submit, swarm start and serve with --place on two node processes', 
     writeFileSync(path, text)
     return path
   }
-  const weft = (node: LocalNode, ...args: string[]) => run(process.execPath, [BIN, ...args, '--data-dir', node.dataDir], { maxBuffer: 16 * 1024 * 1024 })
-  const json = async <T>(node: LocalNode, ...args: string[]): Promise<T> => JSON.parse((await weft(node, ...args, '--json')).stdout) as T
   const status = (id: string) => json<FabricJobView>(nodes[0] as LocalNode, 'job', 'status', id)
   /** Waits until every placement of the job runs, and answers the job. */
   const running = async (id: string, what: string): Promise<FabricJobView> => {
@@ -61,17 +54,12 @@ describe('fl submit, swarm start and serve with --place on two node processes', 
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'weft-cli-place-'))
-    const start = (i: number, bootstrap: string[]) => {
-      const dir = join(root, `n${i}`)
-      mkdirSync(dir, { recursive: true })
-      writeSyntheticCsv(join(dir, 'train.csv'), 200, i + 1)
-      const datasets = [{ name: 'synth', source: join(dir, 'train.csv'), label: 'label' }]
-      writeFileSync(join(dir, 'weft.json'), JSON.stringify({ dataDir: dir, jobs: JOBS, datasets }))
-      return startLocalNode({ startTimeoutMs: 60_000, dataDir: dir, args: [...TIMING, '--label', `site=s${i}`, '--jobs-from', '*', '--submitter', '*', '--config', join(dir, 'weft.json'), ...bootstrap] })
-    }
-    nodes[0] = await start(0, [])
-    nodes[1] = await start(1, ['--bootstrap', nodes[0].addrs.find((a) => !a.includes('/ws')) as string])
-    await waitUntil(async () => (await Promise.all(nodes.map(async (n) => (await n.api.peers('alive')).length))).every((c) => c === 1), 30_000, 'each node to hear the other', 200)
+    nodes.push(
+      ...(await startOpenFleet(root, 2, (i, dir) => {
+        writeSyntheticCsv(join(dir, 'train.csv'), 200, i + 1)
+        return { jobs: JOBS, datasets: [{ name: 'synth', source: join(dir, 'train.csv'), label: 'label' }] }
+      })),
+    )
   }, 90_000)
 
   afterAll(async () => {

@@ -1,26 +1,10 @@
 // The simulator with the job options that change what clients send: compression shrinks the bytes without
 // stopping learning, and a seeded fraction of attacking clients hurts FedAvg while the median holds.
-import { inMemoryDataset } from '@weft/data'
 import { attackConfigSchema, type JobSpec, parseJobSpec } from '@weft/fl'
 import { runSimulation, type SimulationResult } from '@weft/fl-sim'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { afterAll, describe, expect, it } from 'vitest'
-
-/** A separable two-class task: label = [x0 + x1 − x2 > 0]. */
-function synthetic(name: string, n: number, seed: number) {
-  let s = seed * 2654435761
-  const rand = () => {
-    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0
-    return s / 2 ** 32
-  }
-  const features = new Float32Array(n * 4)
-  const labels = new Int32Array(n)
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < 4; j++) features[i * 4 + j] = rand() * 2 - 1
-    labels[i] = (features[i * 4] as number) + (features[i * 4 + 1] as number) - (features[i * 4 + 2] as number) > 0 ? 1 : 0
-  }
-  return inMemoryDataset({ name, featureShape: [4], numClasses: 2, features: { dtype: 'float32', data: features }, labels })
-}
+import { synthetic } from './fixtures.js'
 
 const train = synthetic('train', 2000, 1)
 const test = synthetic('test', 500, 2)

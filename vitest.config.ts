@@ -37,6 +37,10 @@ const FLEETS = [
   'test/fl-handout-processes.test.ts',
   'test/swarm-processes.test.ts',
   'test/jobs-processes.test.ts',
+  // Eleven in-process nodes, eight of them training at once (two sites with their aggregators, and the flat job).
+  'packages/node/test/fl-sites.test.ts',
+  // Five node processes and two browser tabs training at once.
+  'test/browser-peer.test.ts',
   // The one-node Slurm cluster has 2 CPUs: its two test files, one after the other, each with the CPUs to itself.
   'test/slurm-processes.test.ts',
   'test/slurm-batch.test.ts',

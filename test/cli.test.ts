@@ -93,6 +93,22 @@ describe('weft with bad input', () => {
     })
   })
 
+  it('weft node start --aggregator needs the site it aggregates', async () => {
+    await expect(weft('node', 'start', '--aggregator', '--data-dir', join(dir, 'aggregator'))).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--aggregator needs --site <name>'),
+    })
+  })
+
+  it('weft node start --aggregator --site tucson advertises its site and that it aggregates it', async () => {
+    const node = await startLocalNode({ dataDir: join(dir, 'aggregator-tucson'), args: ['--aggregator', '--site', 'tucson', '--no-probe'] })
+    try {
+      expect((await node.api.node()).labels).toEqual({ site: 'tucson', 'fl-aggregator': 'tucson' })
+    } finally {
+      await node.stop()
+    }
+  }, 60_000)
+
   it('weft demo stops before any process starts when it cannot run, with one message that says what to do', async () => {
     const demo = (env: Record<string, string>, ...args: string[]) =>
       run(process.execPath, [BIN, 'demo', '--exit', ...args], { env: { ...process.env, ...env }, maxBuffer: 1024 * 1024 })

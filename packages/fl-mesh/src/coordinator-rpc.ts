@@ -3,6 +3,7 @@ import type { Coordinator } from '@weft/fl'
 import { type Authorize, RpcError } from '@weft/mesh'
 import { FL_STATUS, FL_SUBMIT, FL_TASK_FAILED, MAX_FAILURE_REASON, MAX_SPEC_JSON, WireErrorCode } from '@weft/protocol'
 import { type FlEndpoint, type FlLogger, silentLogger } from './endpoint.js'
+import type { SiteUpdateSink } from './site-aggregator.js'
 
 export interface CoordinatorRpcComponents {
   readonly mesh: FlEndpoint
@@ -22,6 +23,8 @@ export interface CoordinatorRpcComponents {
   readonly authorize?: Authorize
   /** Whether a job is coordinated here. */
   readonly hasJob: (jobId: string) => boolean
+  /** The site this node aggregates, when it does: its members report their failed tasks to it. */
+  readonly site?: Pick<SiteUpdateSink, 'taskFailed'>
   readonly logger?: FlLogger
 }
 
@@ -53,9 +56,11 @@ export async function serveCoordinatorRpc(c: CoordinatorRpcComponents): Promise<
   await mesh.rpc.handle(FL_TASK_FAILED, (req, ctx) => {
     const unauthorized = c.authorize?.(ctx.peer, 'client')
     if (unauthorized !== undefined) throw new RpcError(WireErrorCode.UNAUTHORIZED, unauthorized)
+    const reason = req.reason.slice(0, MAX_FAILURE_REASON)
+    // A site member's task (the site checks that `ctx.peer` holds an open task of that round).
+    if (c.site?.taskFailed(req.jobId, ctx.peer, req.round, reason) === true) return {}
     if (!c.hasJob(req.jobId)) throw new RpcError(WireErrorCode.NOT_FOUND, `no job ${req.jobId} here`)
     // Only the client's own task: the coordinator checks that `ctx.peer` holds a task of that round.
-    const reason = req.reason.slice(0, MAX_FAILURE_REASON)
     log.warn({ job: req.jobId, round: req.round, client: ctx.peer, reason }, 'a client reported its task failed')
     c.coordinator.taskFailed(req.jobId, ctx.peer, req.round, reason)
     return {}

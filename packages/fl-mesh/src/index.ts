@@ -8,6 +8,7 @@ export {
   meshCoordinatorTransport,
 } from './coordinator-transport.js'
 export { type HandoutFetch, handoutBytes, handsOutByCid, type ModelHandout, modelOfHandout, peersMayServe } from './model-handout.js'
+export { peerIdSecAggIdentity } from './secagg-identity.js'
 export { serveUpdates, type UpdateReceiverComponents, type UpdateReceiverInit, updateHeaderOf } from './update-receiver.js'
 export { type CoordinatorRpcComponents, serveCoordinatorRpc } from './coordinator-rpc.js'
 export {
@@ -15,7 +16,16 @@ export {
   type Participant,
   type ParticipantComponents,
   type ParticipantEngines,
+  type ParticipantEvent,
   type ParticipantJob,
   type ParticipantPolicy,
   startParticipant,
 } from './participant.js'
+export {
+  createSiteAggregator,
+  type ParticipantSite,
+  type SiteAggregator,
+  type SiteAggregatorComponents,
+  type SiteAggregatorInit,
+  type SiteUpdateSink,
+} from './site-aggregator.js'

@@ -3,12 +3,15 @@
 // own local data, and sends the update back, retrying while the coordinator is unreachable. A job that hands models
 // out by CID names the model's CID in the task instead: the client fetches it through the node's block store from
 // the coordinator and the peers named, verifies its hash, and serves it to the job's other clients for the round.
+// A node that aggregates a site (`site`) takes the same invitations, models and tasks, but runs each task on its site's
+// members (the site aggregator) instead of on local data, and answers with the site's examples.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { InMemoryDataset } from '@weft/data'
 import {
   type AttackConfig,
   type ClientPrivacyPolicy,
   type ClientSendOutcome,
+  type ClientTaskOutcome,
   type ClientTrainHints,
   type ClientUpdatePipeline,
   craftLocalMaliciousUpdate,
@@ -23,6 +26,7 @@ import {
   SecureClientSessions,
   secureCohortMinimum,
   setVector,
+  type TrainAssignment,
   trainingData,
 } from '@weft/fl'
 import { allowListAuthorize, type Authorize, RpcError, TensorRejectedError } from '@weft/mesh'
@@ -43,12 +47,14 @@ import {
   ModelMetaSchema,
   type TrainRequest,
   UpdateMetaSchema,
+  tensorSetByteLength,
   WireErrorCode,
 } from '@weft/protocol'
 import { featureSize, paramCount, type TrainingPool } from '@weft/runtime'
 import { decodeSecAggMessage, encodeSecAggMessage, type KeyAgreement, type SecAggIdentity } from '@weft/secagg'
 import { type FlEndpoint, type FlLogger, fromHex, silentLogger, toHex } from './endpoint.js'
 import { type HandoutFetch, type ModelHandout, modelOfHandout } from './model-handout.js'
+import type { ParticipantSite } from './site-aggregator.js'
 
 /** Which jobs this node joins and how it sends (the node's `fl` config). */
 export interface ParticipantPolicy {
@@ -104,7 +110,53 @@ export interface ParticipantComponents {
   readonly handoutTimeoutMs?: number
   /** Called after each local training (seconds, examples). */
   readonly onTrained?: (jobId: string, seconds: number, examples: number) => void
+  /** What happens to this client, as it happens (a browser tab shows it; a node may log it). */
+  readonly onEvent?: (event: ParticipantEvent) => void
+  /**
+   * This node aggregates a site (hierarchical FL): a job's tasks run on the site's members, not on local data, and
+   * the node joins a job with the site's examples. DP and secure-aggregation jobs are refused (the site says why).
+   */
+  readonly site?: ParticipantSite
 }
+
+/**
+ * What a participant tells its user: a job joined or refused, a round's training started, an update left the
+ * device (its size, and whether it was masked or noised), a job left.
+ */
+export type ParticipantEvent =
+  | {
+      readonly type: 'joined'
+      readonly jobId: string
+      readonly name: string
+      readonly dataset: string
+      readonly coordinator: string
+      readonly examples: number
+      readonly rounds: number
+      readonly secureAggregation: boolean
+      /** The job's (ε, δ) target under differential privacy; absent without DP. */
+      readonly dp?: { readonly mode: string; readonly targetEpsilon?: number; readonly delta: number }
+    }
+  | { readonly type: 'refused'; readonly jobId: string; readonly coordinator: string; readonly reason: string }
+  | { readonly type: 'training'; readonly jobId: string; readonly round: number }
+  | {
+      readonly type: 'update'
+      readonly jobId: string
+      readonly round: number
+      readonly ok: boolean
+      /** Why it was not delivered (ok false). */
+      readonly reason?: string
+      readonly trainLoss: number
+      readonly trainSeconds: number
+      readonly examples: number
+      /** Bytes of tensor data that left the device (the update as encoded on the wire). */
+      readonly bytes: number
+      /** Masked for secure aggregation: the coordinator sees only the sum. */
+      readonly masked: boolean
+      /** Clipped and noised on the device (local or distributed DP). */
+      readonly noised: boolean
+    }
+  | { readonly type: 'failed'; readonly jobId: string; readonly round: number; readonly reason: string }
+  | { readonly type: 'left'; readonly jobId: string; readonly reason: string }
 
 /** A job this node is a client of. */
 export interface ParticipantJob {
@@ -135,7 +187,10 @@ interface ClientJob {
   readonly id: string
   readonly coordinator: string
   readonly spec: JobSpec
-  readonly dataset: InMemoryDataset
+  /** The local data set (undefined when the node aggregates a site: its members hold the data). */
+  readonly dataset: InMemoryDataset | undefined
+  /** Examples this client declared when it joined (the site's total for a site aggregator). */
+  readonly examples: number
   readonly engine: string
   /** Clipping, noise and compression of this job's updates (keeps compression's error feedback). */
   readonly pipeline: ClientUpdatePipeline
@@ -233,9 +288,27 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
         ...(h.secureSession === undefined ? {} : { secureSession: h.secureSession }),
       }),
     )
+    const outcome = await deliver(job, update.set, metadata)
+    c.onEvent?.({
+      type: 'update',
+      jobId: h.jobId,
+      round: h.round,
+      ok: outcome.ok,
+      ...(outcome.ok ? {} : { reason: outcome.reason }),
+      trainLoss: h.trainLoss,
+      trainSeconds: h.trainSeconds,
+      examples: h.examples,
+      bytes: tensorSetByteLength(update.set),
+      masked: update.masked !== undefined,
+      noised: h.withinClip !== undefined,
+    })
+    return outcome
+  }
+
+  const deliver = async (job: ClientJob, set: PreparedClientUpdate['set'], metadata: Uint8Array): Promise<ClientSendOutcome> => {
     for (let attempt = 0, wait = 250; ; attempt++, wait = Math.min(wait * 2, 5_000)) {
       if (job.abort.signal.aborted) return { ok: false, reason: 'left the job' }
-      const r = await mesh.tensors.send(job.coordinator, FL_UPDATE, update.set, { metadata, timeoutMs: 120_000, signal: job.abort.signal })
+      const r = await mesh.tensors.send(job.coordinator, FL_UPDATE, set, { metadata, timeoutMs: 120_000, signal: job.abort.signal })
       if (r.ok) return { ok: true }
       // A refusal is final; an unreachable coordinator is tried again.
       if (r.reason.startsWith('declined') || r.reason === 'rejected') return { ok: false, reason: `refused by the coordinator: ${r.message}` }
@@ -244,32 +317,43 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     }
   }
 
-  const runTask = async (job: ClientJob, round: number, baseHash: string, global: Float32Array, seed: number, hints: ClientTrainHints): Promise<void> => {
+  /** One round's task on this node's own data: the one client flow. */
+  const localTask = (
+    job: ClientJob,
+    dataset: InMemoryDataset,
+    t: { round: number; baseHash: string; global: Float32Array; seed: number; hints: ClientTrainHints },
+    toCoordinator: (update: PreparedClientUpdate) => Promise<ClientSendOutcome>,
+  ): Promise<ClientTaskOutcome> => {
     const adversary = policy.adversary
-    const outcome = await runClientTask(
-      {
-        jobId: job.id,
-        round,
-        spec: job.spec,
-        baseHash,
-        global,
-        seed,
-        hints,
-        dataset: trainingData(job.dataset.toShared(), adversary),
-        examples: job.dataset.size,
-      },
+    return runClientTask(
+      { jobId: job.id, ...t, spec: job.spec, dataset: trainingData(dataset.toShared(), adversary), examples: dataset.size },
       {
         pool: c.engines.pool(job.engine),
         pipeline: job.pipeline,
         secure,
         ...(adversary === undefined ? {} : { transformDelta: (honest: Float32Array) => craftLocalMaliciousUpdate(adversary, honest) }),
-        send: (update) => send(job, update),
+        send: toCoordinator,
         signal: job.abort.signal,
       },
     )
-    if (outcome.ok || outcome.trainSeconds !== undefined) c.onTrained?.(job.id, outcome.ok ? outcome.trainSeconds : (outcome.trainSeconds as number), job.dataset.size)
+  }
+
+  /** One round's task on the site's members (this node aggregates a site): one update for the site. */
+  const siteTask = async (job: ClientJob, task: TrainAssignment, toCoordinator: (update: PreparedClientUpdate) => Promise<ClientSendOutcome>): Promise<ClientTaskOutcome> => {
+    if (c.site === undefined) return { ok: false, stage: 'train', reason: 'this node has no local data for the job' }
+    return c.site.train(job.id, task, { pipeline: job.pipeline, send: toCoordinator, signal: job.abort.signal })
+  }
+
+  /** The task on this node's data, or on its site's members when it aggregates a site. */
+  const runTask = async (job: ClientJob, round: number, baseHash: string, global: Float32Array, seed: number, hints: ClientTrainHints): Promise<void> => {
+    const toCoordinator = (update: PreparedClientUpdate) => send(job, update)
+    const outcome =
+      job.dataset === undefined
+        ? await siteTask(job, { jobId: job.id, round, modelHash: baseHash, params: global, seed, hints }, toCoordinator)
+        : await localTask(job, job.dataset, { round, baseHash, global, seed, hints }, toCoordinator)
+    if (outcome.ok || outcome.trainSeconds !== undefined) c.onTrained?.(job.id, outcome.ok ? outcome.trainSeconds : (outcome.trainSeconds as number), job.examples)
     if (outcome.ok) {
-      log.info({ job: job.id, round, seconds: outcome.trainSeconds.toFixed(2), examples: job.dataset.size }, 'update accepted')
+      log.info({ job: job.id, round, seconds: outcome.trainSeconds.toFixed(2), examples: job.examples }, 'update accepted')
       return
     }
     if (outcome.stage === 'send') {
@@ -278,6 +362,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     }
     const what = outcome.stage === 'train' ? 'local training failed; no update sent' : 'could not prepare the update; none sent'
     log.error({ job: job.id, round, engine: job.engine, err: outcome.reason }, what)
+    c.onEvent?.({ type: 'failed', jobId: job.id, round, reason: `${what}: ${outcome.reason}` })
     reportFailure(job, round, outcome.reason)
   }
 
@@ -299,6 +384,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       if (refusal !== undefined) return { accepted: false, reason: refusal }
       const task = runTask(job, req.round, hash, params, req.seed, hints).finally(() => job.tasks.delete(req.round))
       job.tasks.set(req.round, task)
+      c.onEvent?.({ type: 'training', jobId: job.id, round: req.round })
     }
     return { accepted: true, reason: '' }
   }
@@ -337,8 +423,44 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     },
   })
 
+  /** What a job trains on here: the local data set it names (checked against the model and the privacy policy). */
+  type Joined = { dataset: InMemoryDataset | undefined; examples: number; engine: string }
+  const joinLocal = async (spec: JobSpec): Promise<Joined | string> => {
+    const loading = c.loadDataset(spec.dataset)
+    if (loading === undefined) return `no local data set named "${spec.dataset}"`
+    let dataset: InMemoryDataset
+    try {
+      dataset = await loading
+    } catch (err) {
+      return `cannot load local data set "${spec.dataset}": ${(err as Error).message}`
+    }
+    const want = featureSize(spec.model.inputShape)
+    if (featureSize(dataset.featureShape) !== want || dataset.numClasses !== spec.model.numClasses) {
+      return `local data set "${spec.dataset}" has ${featureSize(dataset.featureShape)} features and ${dataset.numClasses} classes; the model needs ${want} and ${spec.model.numClasses}`
+    }
+    if (jobs.size >= policy.maxJobs) return `already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`
+    const refusal = policyRefusesJob(policy.privacy, spec, dataset.size)
+    if (refusal !== undefined) return refusal
+    const engine = engineFor(spec, c.engines)
+    if (!c.engines.has(engine)) return `the job needs the ${engine} runtime; this node has ${c.engines.available.join(', ')}`
+    return { dataset, examples: dataset.size, engine }
+  }
+  /** A site aggregator joins with its site: the members it invited (each by its own policy) and their examples. */
+  const joinSite = async (site: ParticipantSite, jobId: string, spec: JobSpec, coordinator: string): Promise<Joined | string> => {
+    const joined = await site.join(jobId, spec, coordinator)
+    if (!joined.ok) return joined.reason
+    if (jobs.size >= policy.maxJobs) {
+      await site.leave(jobId, `the site aggregator is already in ${jobs.size} jobs`)
+      return `already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`
+    }
+    return { dataset: undefined, examples: joined.examples, engine: engineFor(spec, c.engines) }
+  }
+
   await mesh.rpc.handle(FL_INVITE, async (req, ctx) => {
-    const refuse = (reason: string) => ({ accepted: false, reason })
+    const refuse = (reason: string) => {
+      c.onEvent?.({ type: 'refused', jobId: req.jobId, coordinator: ctx.peer, reason })
+      return { accepted: false, reason }
+    }
     if (!policy.participate) return refuse('this node does not take part in federated jobs')
     const unauthorized = authorize(ctx.peer, 'coordinator')
     if (unauthorized !== undefined) return refuse(unauthorized)
@@ -346,7 +468,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const existing = jobs.get(req.jobId)
     // Only the job's own coordinator may invite again (one that restarted): another peer cannot take a job over.
     if (existing !== undefined && existing.coordinator !== ctx.peer) return refuse(`job ${req.jobId} is coordinated by ${existing.coordinator}`)
-    if (existing !== undefined) return { accepted: true, reason: '', examples: BigInt(existing.dataset.size) }
+    if (existing !== undefined) return { accepted: true, reason: '', examples: BigInt(existing.examples) }
     if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
     let spec: JobSpec
     try {
@@ -356,29 +478,25 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     }
     const modelBytes = paramCount(spec.model) * 4
     if (modelBytes > policy.maxModelBytes) return refuse(`the model is ${modelBytes} bytes; this node takes models up to ${policy.maxModelBytes} (fl.maxModelBytes)`)
-    const loading = c.loadDataset(spec.dataset)
-    if (loading === undefined) return refuse(`no local data set named "${spec.dataset}"`)
-    let dataset: InMemoryDataset
-    try {
-      dataset = await loading
-    } catch (err) {
-      return refuse(`cannot load local data set "${spec.dataset}": ${(err as Error).message}`)
-    }
-    const want = featureSize(spec.model.inputShape)
-    if (featureSize(dataset.featureShape) !== want || dataset.numClasses !== spec.model.numClasses) {
-      return refuse(
-        `local data set "${spec.dataset}" has ${featureSize(dataset.featureShape)} features and ${dataset.numClasses} classes; the model needs ${want} and ${spec.model.numClasses}`,
-      )
-    }
-    if (jobs.size >= policy.maxJobs) return refuse(`already in ${jobs.size} jobs (fl.maxJobs ${policy.maxJobs})`)
-    const refusal = policyRefusesJob(policy.privacy, spec, dataset.size)
-    if (refusal !== undefined) return refuse(refusal)
-    const engine = engineFor(spec, c.engines)
-    if (!c.engines.has(engine)) return refuse(`the job needs the ${engine} runtime; this node has ${c.engines.available.join(', ')}`)
+    const joined = c.site === undefined ? await joinLocal(spec) : await joinSite(c.site, req.jobId, spec, ctx.peer)
+    if (typeof joined === 'string') return refuse(joined)
+    const { dataset, examples, engine } = joined
     const pipeline = createClientUpdatePipeline(spec)
-    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, engine, pipeline, tasks: new Map(), abort: new AbortController(), handouts: [] })
-    log.info({ job: req.jobId, coordinator: ctx.peer, examples: dataset.size, engine }, 'joined a federated job')
-    return { accepted: true, reason: '', examples: BigInt(dataset.size) }
+    jobs.set(req.jobId, { id: req.jobId, coordinator: ctx.peer, spec, dataset, examples, engine, pipeline, tasks: new Map(), abort: new AbortController(), handouts: [] })
+    log.info({ job: req.jobId, coordinator: ctx.peer, examples, engine, site: dataset === undefined }, 'joined a federated job')
+    const dp = spec.privacy.dp
+    c.onEvent?.({
+      type: 'joined',
+      jobId: req.jobId,
+      name: spec.name,
+      dataset: spec.dataset,
+      coordinator: ctx.peer,
+      examples,
+      rounds: spec.rounds,
+      secureAggregation: spec.privacy.secureAggregation !== undefined,
+      ...(dp === undefined ? {} : { dp: { mode: dp.mode, delta: dp.delta, ...(dp.targetEpsilon === undefined ? {} : { targetEpsilon: dp.targetEpsilon }) } }),
+    })
+    return { accepted: true, reason: '', examples: BigInt(examples) }
   })
 
   /** Stops serving a job's models fetched by CID and unpins them (gc takes them). */
@@ -482,7 +600,12 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const params = models.get(hash)
     if (params === undefined) throw new RpcError(WireErrorCode.NOT_FOUND, `model ${hash.slice(0, 12)} was not received`)
     const t0 = performance.now()
-    const e = await c.engines.pool(job.engine).evaluate({ spec: job.spec.model, params, dataset: job.dataset.toShared() })
+    const e =
+      job.dataset === undefined
+        ? await (c.site as ParticipantSite).evaluate(job.id, { jobId: job.id, round: req.round, modelHash: hash, params }, job.abort.signal).catch((err: Error) => {
+            throw new RpcError(WireErrorCode.NOT_FOUND, err.message)
+          })
+        : await c.engines.pool(job.engine).evaluate({ spec: job.spec.model, params, dataset: job.dataset.toShared() })
     return { loss: e.loss, accuracy: e.accuracy, examples: BigInt(e.examples), seconds: (performance.now() - t0) / 1000, modelBlocks: { ...blocks } }
   })
 
@@ -493,7 +616,10 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
       releaseHandouts(job)
       jobs.delete(req.jobId)
       secure.forgetJob(req.jobId)
+      // A site aggregator releases its members too (it does not hold the coordinator's answer for it).
+      if (job.dataset === undefined) void c.site?.leave(req.jobId, req.reason).catch(() => {})
       log.info({ job: req.jobId, reason: req.reason }, 'left a federated job')
+      c.onEvent?.({ type: 'left', jobId: req.jobId, reason: req.reason })
     }
     return {}
   })

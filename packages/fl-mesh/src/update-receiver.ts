@@ -1,10 +1,12 @@
 // The coordinator's receiving end of `fl-update`: every update is judged on its header before any data moves (the
-// coordinator's admission), then decoded, judged again (the round may have moved on) and stored on arrival.
+// coordinator's admission), then decoded, judged again (the round may have moved on) and stored on arrival. Updates
+// of a job this node aggregates for its site (a member's, whose coordinator this node is for that job) go to the site.
 import { fromBinary } from '@bufbuild/protobuf'
 import { announcedUpdateLength, type Coordinator, decodeClientUpdate, type JobSpec, MASKED_TENSOR, type UpdateHeader, updateShapeProblem } from '@weft/fl'
 import { type Authorize, type IncomingTensorSet, TensorRejectedError } from '@weft/mesh'
 import { FL_UPDATE, type Tensor, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { type FlEndpoint, toHex } from './endpoint.js'
+import type { SiteUpdateSink } from './site-aggregator.js'
 
 export interface UpdateReceiverComponents {
   readonly mesh: FlEndpoint
@@ -15,6 +17,8 @@ export interface UpdateReceiverComponents {
   readonly authorize?: Authorize
   /** Counts an update refused before it reached the coordinator (malformed, misshapen). */
   readonly onRefused?: () => void
+  /** The site this node aggregates, when it does: its members' updates (for the jobs it aggregates) go to it. */
+  readonly site?: SiteUpdateSink
 }
 
 export interface UpdateReceiverInit {
@@ -26,6 +30,8 @@ export interface UpdateReceiverInit {
 interface Judged {
   readonly header: UpdateHeader
   readonly spec: JobSpec
+  /** A site member's update, for the site aggregator. */
+  readonly site: boolean
 }
 
 /** Decodes an update's metadata into a header (its `length` is filled in once the tensors are known). */
@@ -64,18 +70,21 @@ export async function serveUpdates(c: UpdateReceiverComponents, init: UpdateRece
     } catch (err) {
       return `malformed update metadata: ${(err as Error).message}`
     }
-    const spec = c.jobSpec(header.jobId)
+    const siteSpec = c.site?.jobSpec(header.jobId)
+    const site = siteSpec !== undefined
+    const spec = siteSpec ?? c.jobSpec(header.jobId)
     if (spec === undefined) return `no job ${header.jobId} here`
     if (header.secureSession !== undefined) {
+      if (site) return 'a site aggregator takes updates in the clear, not masked inputs'
       const t = incoming.tensors[0]
       if (incoming.tensors.length !== 1 || t?.name !== MASKED_TENSOR || t.dtype !== 'uint32' || t.shape.length !== 1) {
         return `a masked input is one uint32 vector named "${MASKED_TENSOR}"`
       }
-      return { header: { ...header, length: t.shape[0] as number }, spec }
+      return { header: { ...header, length: t.shape[0] as number }, spec, site }
     }
     const wrongShape = updateShapeProblem(spec, incoming.tensors)
     if (wrongShape !== undefined) return wrongShape
-    return { header: { ...header, length: announcedUpdateLength(spec, incoming.tensors) }, spec }
+    return { header: { ...header, length: announcedUpdateLength(spec, incoming.tensors) }, spec, site }
   }
 
   await mesh.tensors.handle(FL_UPDATE, {
@@ -85,17 +94,23 @@ export async function serveUpdates(c: UpdateReceiverComponents, init: UpdateRece
       if (unauthorized !== undefined) return refuse(unauthorized)
       const j = judge(incoming)
       if (typeof j === 'string') return refuse(j)
-      const verdict = coordinator.admit(from, j.header)
+      const verdict = j.site ? (c.site as SiteUpdateSink).admit(from, j.header) : coordinator.admit(from, j.header)
       if (!verdict.ok) return { decline: 'not-wanted', message: verdict.reason }
       judged.set(incoming.metadata, j)
       return true
     },
-    onReceive(received, from) {
+    async onReceive(received, from) {
       let j = judged.get(received.metadata)
       if (j === undefined) {
         const again = judge(received)
         if (typeof again === 'string') throw new TensorRejectedError(WireErrorCode.NOT_FOUND, again)
         j = again
+      }
+      if (j.site) {
+        // The site's round decodes, checks and folds it (siteAggregate's admission is the coordinator's own).
+        const verdict = await (c.site as SiteUpdateSink).deliver(from, j.header, received.set)
+        if (!verdict.ok) throw new TensorRejectedError(WireErrorCode.CONFLICT, verdict.reason)
+        return
       }
       const transfer = { bytes: received.totalBytes, seconds: received.seconds }
       if (j.header.secureSession !== undefined) {

@@ -40,6 +40,17 @@ export { libp2pMeshLogger, type MeshLogger } from './logger.js'
 export { type MeshMetrics, noopMetrics, type RpcOutcome } from './metrics.js'
 export type { PeerTarget } from './peer.js'
 export { generatePsk, parsePsk } from './psk.js'
+export {
+  ADS_TOPIC,
+  type AdRejection,
+  GET_AD,
+  MAX_AD_LIFETIME_MS,
+  MAX_CLOCK_SKEW_MS,
+  MAX_SIGNED_AD_BYTES,
+  signAd,
+  type VerifiedAd,
+  verifyAd,
+} from './resource-ads.js'
 export { createPubSub, type PubSub, type PubSubComponents, type Topic, type TopicHandler, type TopicInit, type TopicVerdict } from './pubsub.js'
 export {
   createRpc,

@@ -11,6 +11,7 @@ import { RpcError } from '@weft/mesh'
 import { WireErrorCode } from '@weft/protocol'
 import { parse as parseYaml } from 'yaml'
 import { mountDashboard } from './dashboard.js'
+import { type JoinInfo, mountJoin } from './join.js'
 import type { FlService } from './fl/fl-service.js'
 import type { MembershipView, RevocationView } from '@weft/api-client'
 import { mountStore, STORE_BYTE_ROUTES } from './store-routes.js'
@@ -70,11 +71,14 @@ export interface ApiServerInit {
   readonly token?: string
   /** Serves the built dashboard from this directory at / (absent: no dashboard). */
   readonly dashboardDir?: string
+  /** Serves the /join page (public) from this directory, with what it connects to (absent: no /join). */
+  readonly join?: { readonly dir: string; readonly info: () => JoinInfo }
 }
 
 export interface ApiAppOptions {
   readonly token?: string
   readonly dashboardDir?: string
+  readonly join?: ApiServerInit['join']
   /** Whether the server listens on loopback only: then requests must name a loopback host (no DNS rebinding). */
   readonly loopback?: boolean
 }
@@ -182,7 +186,7 @@ function writeRefusal(c: Context, host: string | undefined): { status: 403 | 415
  * change something are refused when a browser says they come from another origin (cross-site request forgery).
  */
 export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): Hono {
-  const { token, dashboardDir, loopback = false } = options
+  const { token, dashboardDir, join, loopback = false } = options
   const app = new Hono()
   app.use('*', async (c, next) => {
     const host = c.req.header('host')
@@ -200,6 +204,8 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
   })
   // Store uploads are bytes bounded by the store's quota, not by the JSON limit.
   app.use('/v1/*', (c, next) => (STORE_BYTE_ROUTES.has(c.req.path) ? next() : jsonBodyLimit(c, next)))
+  // Before the login check: the join page is public.
+  if (join !== undefined) mountJoin(app, join.dir, join.info)
   if (token !== undefined) mountLogin(app, token)
   if (dashboardDir !== undefined) mountDashboard(app, dashboardDir)
   app.get('/v1/node', (c) => c.json(backend.node()))
@@ -446,6 +452,7 @@ export async function startApiServer(backend: ApiBackend, init: ApiServerInit): 
   const app = createApiApp(backend, {
     ...(init.token === undefined ? {} : { token: init.token }),
     ...(init.dashboardDir === undefined ? {} : { dashboardDir: init.dashboardDir }),
+    ...(init.join === undefined ? {} : { join: init.join }),
     loopback: isLoopbackHost(init.host),
   })
   const { promise, resolve, reject } = Promise.withResolvers<ServerType>()

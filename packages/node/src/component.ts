@@ -13,6 +13,7 @@ import type { NodeMembership } from './components/membership.js'
 import type { Replication } from './components/replication.js'
 import type { NodeConfig } from './config.js'
 import type { NodeEngines } from './engines.js'
+import type { SiteAggregator } from '@weft/fl-mesh'
 import type { FlClientRole } from './fl/client-role.js'
 import type { FlCoordinatorRole } from './fl/coordinator-role.js'
 import type { NodeInference } from './inference/inference-role.js'
@@ -52,6 +53,8 @@ export interface NodeServices {
   readonly ads: AdsService
   readonly flCoordinator: FlCoordinatorRole
   readonly flClient: FlClientRole
+  /** The site aggregator (hierarchical FL), when `fl.aggregator` is set. */
+  readonly flAggregator: SiteAggregator
   readonly events: { subscribe(listener: (event: StreamEvent) => void): () => void }
   readonly api: ApiServer
   readonly store: DiskStore

@@ -9,6 +9,11 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
 
+/** The label naming a node's site (hierarchical FL: a site aggregator drives the peers of its site). */
+export const SITE_LABEL = 'site'
+/** The label a site aggregator advertises, valued with its site's name. */
+export const AGGREGATOR_LABEL = 'fl-aggregator'
+
 const labelKey = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'label keys are 1-63 chars of letters, digits, . _ -')
 
 /** A local data set the node registers under `name`; its examples never leave the node. */
@@ -91,6 +96,11 @@ export const nodeConfigSchema = z
      * hole punching works (DCUtR; public addresses only), and only queries the DHT.
      */
     edge: z.boolean().default(false),
+    /**
+     * Serve the /join page: a browser tab that opens it joins this fabric as an FL client. Public (no API token);
+     * the node listens on WebSockets for it (a /ws listen address is added when none is configured).
+     */
+    join: z.object({ enabled: z.boolean().default(false) }).strict().prefault({}),
     /** Relay other peers' connections (nodes with a public address): slots for nodes behind NAT, with no data limit. */
     relay: z
       .object({
@@ -298,6 +308,21 @@ export const nodeConfigSchema = z
          * alie, ipm; `fraction` is ignored: this node is an attacker). It logs a warning at start.
          */
         adversary: attackConfigSchema.optional(),
+        /**
+         * Hierarchical FL: this node aggregates its site (`--aggregator --site <name>`). To a coordinator it is one
+         * client whose examples are its site's; it runs each task on the site's members (peers whose ads carry
+         * `site=<name>`), folds their updates and forwards one. It sets the labels `site` and `fl-aggregator`.
+         */
+        aggregator: z
+          .object({
+            site: z.string().min(1).max(256),
+            /** Most members one job drives. */
+            maxMembers: z.number().int().min(1).max(10_000).default(1024),
+            /** Longest a member's task may take, hand-out to update (ms; absent: the job's round deadline). */
+            memberTimeoutMs: z.number().int().min(1_000).max(86_400_000).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),
@@ -374,6 +399,15 @@ export function parseNodeConfig(input: unknown): NodeConfig {
     throw new ConfigError(`invalid node configuration:\n${problems}`)
   }
   const config = result.data
+  const aggregator = config.fl.aggregator
+  if (aggregator !== undefined) {
+    const site = config.labels[SITE_LABEL]
+    if (site !== undefined && site !== aggregator.site) {
+      throw new ConfigError(`invalid node configuration:\n  fl.aggregator.site: "${aggregator.site}" differs from labels.site "${site}"`)
+    }
+    // The labels say which site this node is in and that it aggregates it (coordinators and members read them).
+    config.labels = { ...config.labels, [SITE_LABEL]: aggregator.site, [AGGREGATOR_LABEL]: aggregator.site }
+  }
   return { ...config, dataDir: expandPath(config.dataDir) }
 }
 

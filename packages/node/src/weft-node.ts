@@ -8,13 +8,14 @@ import type { DatasetOffer, RuntimeOffer } from '@weft/protocol'
 import type { DiskStore } from '@weft/store/node'
 import { type Logger, pino } from 'pino'
 import { ComponentRunner, type NodeComponentFactory, NodeContext } from './component.js'
-import { ADS_TOPIC, adsComponent, GET_AD, type NodeOffers } from './components/ads.js'
+import { ADS_TOPIC, GET_AD } from '@weft/mesh'
+import { adsComponent, type NodeOffers } from './components/ads.js'
 import { apiComponent, nodeView } from './components/api.js'
 import { type BlockExchange, blockExchangeComponent } from './components/block-exchange.js'
 import { ADS_DHT_NAMESPACE, dataDirComponent, enginesComponent, meshComponent, stateComponent } from './components/core.js'
 import { datasetsComponent } from './components/datasets.js'
 import { eventStreamComponent } from './components/event-stream.js'
-import { flClientComponent, flCoordinatorComponent } from './components/fl.js'
+import { flAggregatorComponent, flClientComponent, flCoordinatorComponent } from './components/fl.js'
 import { inferenceComponent } from './components/inference.js'
 import { swarmComponent } from './components/swarm.js'
 import { jobsComponent, type NodeJobs } from './components/jobs.js'
@@ -103,6 +104,7 @@ export function defaultComponents(components: Partial<WeftNodeComponents> = {}):
     storeComponent,
     blockExchangeComponent,
     replicationComponent,
+    flAggregatorComponent,
     flCoordinatorComponent,
     flClientComponent,
     inferenceComponent,

@@ -29,6 +29,17 @@ describe('node configuration', () => {
     )
   })
 
+  it('fl.aggregator labels the node with its site and as its aggregator, and refuses another site label', () => {
+    const config = parseNodeConfig({ dataDir: '/tmp/weft-x', labels: { tier: 'edge' }, fl: { aggregator: { site: 'tucson' } } })
+    expect(config.labels).toEqual({ tier: 'edge', site: 'tucson', 'fl-aggregator': 'tucson' })
+    expect(config.fl.aggregator).toEqual({ site: 'tucson', maxMembers: 1024 })
+    expect(parseNodeConfig({ dataDir: '/tmp/weft-x' }).fl.aggregator).toBeUndefined()
+    expect(() => parseNodeConfig({ dataDir: '/tmp/weft-x', labels: { site: 'phoenix' }, fl: { aggregator: { site: 'tucson' } } })).toThrow(
+      /fl\.aggregator\.site: "tucson" differs from labels\.site "phoenix"/,
+    )
+    expect(() => parseNodeConfig({ dataDir: '/tmp/weft-x', fl: { aggregator: { site: '' } } })).toThrow(/fl\.aggregator\.site/)
+  })
+
   it('accepts a partitioned Fashion-MNIST data set and rejects a part outside the partition', () => {
     const ok = parseNodeConfig({
       dataDir: '/tmp/x',

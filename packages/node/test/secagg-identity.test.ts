@@ -4,7 +4,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { advertisedKeysMessage } from '@weft/secagg'
 import { describe, expect, it } from 'vitest'
-import { peerIdSecAggIdentity } from '../src/fl/secagg-identity.js'
+import { peerIdSecAggIdentity } from '@weft/fl-mesh'
 
 describe('peerIdSecAggIdentity', () => {
   it('issue 15, finding 5: a signature verifies against the signer’s peer id only, and a secp256k1 node key is refused', async () => {

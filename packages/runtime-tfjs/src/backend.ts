@@ -1,7 +1,8 @@
-// Starts a tfjs backend once per thread: wasm (SIMD on, threads off) with Weft's kernels, or cpu as fallback.
+// Starts a tfjs backend once per thread: wasm (SIMD on; threads only where asked for and the page is cross-origin
+// isolated) with Weft's kernels, or cpu as fallback.
 import '@tensorflow/tfjs-backend-cpu'
 import * as tf from '@tensorflow/tfjs-core'
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
 import { registerWeftGradients } from './gradients.js'
 import { registerWeftWasmKernels } from './kernels/register.js'
 
@@ -16,16 +17,41 @@ export interface BackendStart {
   readonly backend: BackendName
   /** Why wasm was not used when it was asked for. */
   readonly fallbackReason?: string
+  /** Threads of the wasm kernels (absent: 1). */
+  readonly threads?: number
+}
+
+/** Where the wasm backend finds its binaries, and whether it may use threads. */
+export interface WasmOptions {
+  /**
+   * URLs of the three binaries by file name (`tfjs-backend-wasm.wasm`, `tfjs-backend-wasm-simd.wasm`,
+   * `tfjs-backend-wasm-threaded-simd.wasm`), or one URL prefix. Required in a browser (nothing is fetched from a
+   * CDN); in Node the installed package's files are used.
+   */
+  readonly wasmPaths?: string | Readonly<Record<string, string>>
+  /**
+   * Threads for the wasm kernels (a browser page that is cross-origin isolated only; Node's tfjs 4.22 cannot start
+   * its blob: workers). 1 or absent: one thread.
+   */
+  readonly threads?: number
 }
 
 let wasmStart: Promise<string | undefined> | undefined
 
-/** Points the wasm backend at its .wasm files: in Node, the installed package's dist directory. */
-async function configureWasmPaths(): Promise<void> {
+// A specifier in a variable: bundlers leave the import alone, and only Node ever runs it.
+const NODE_MODULE = 'node:module'
+const NODE_PATH = 'node:path'
+
+/** Points the wasm backend at its .wasm files: the URLs given, or in Node the installed package's dist directory. */
+async function configureWasmPaths(options: WasmOptions): Promise<void> {
+  if (options.wasmPaths !== undefined) {
+    setWasmPaths(options.wasmPaths as string | { [file: string]: string })
+    return
+  }
   const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string'
   if (!isNode) return
-  const { createRequire } = await import('node:module')
-  const { dirname } = await import('node:path')
+  const { createRequire } = (await import(/* @vite-ignore */ NODE_MODULE)) as typeof import('node:module')
+  const { dirname } = (await import(/* @vite-ignore */ NODE_PATH)) as typeof import('node:path')
   const require = createRequire(import.meta.url)
   const dir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'))
   // File paths, not URLs: without platform fetch the emscripten loader reads them with fs in Node.
@@ -33,12 +59,15 @@ async function configureWasmPaths(): Promise<void> {
 }
 
 /** Starts wasm; resolves to undefined on success, or the reason it failed. */
-function startWasm(): Promise<string | undefined> {
+function startWasm(options: WasmOptions): Promise<string | undefined> {
   wasmStart ??= (async () => {
     try {
       registerWeftWasmKernels()
-      await configureWasmPaths()
-      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false)
+      await configureWasmPaths(options)
+      const threads = options.threads ?? 1
+      const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true
+      if (threads > 1 && isolated) setThreadsCount(threads)
+      else tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false)
       const ok = await tf.setBackend('wasm')
       return ok ? undefined : 'tf.setBackend("wasm") returned false'
     } catch (err) {
@@ -51,11 +80,15 @@ function startWasm(): Promise<string | undefined> {
 /**
  * Makes `preferred` the active tfjs backend, falling back to cpu (and saying why) when wasm cannot start.
  * @param preferred 'wasm' (default) or 'cpu'.
+ * @param options where the wasm binaries are and the threads wanted (the first start in a thread decides)
  */
-export async function startBackend(preferred: BackendName = 'wasm'): Promise<BackendStart> {
+export async function startBackend(preferred: BackendName = 'wasm', options: WasmOptions = {}): Promise<BackendStart> {
   if (preferred === 'wasm') {
-    const reason = await startWasm()
-    if (reason === undefined) return { backend: 'wasm' }
+    const reason = await startWasm(options)
+    if (reason === undefined) {
+      const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? getThreadsCount() : 1
+      return threads > 1 ? { backend: 'wasm', threads } : { backend: 'wasm' }
+    }
     await tf.setBackend('cpu')
     return { backend: 'cpu', fallbackReason: `wasm backend unavailable: ${reason}` }
   }

@@ -1,5 +1,5 @@
 // Public API of @weft/runtime-tfjs (hand-written list of exports).
-export { type BackendName, type BackendStart, startBackend } from './backend.js'
+export { type BackendName, type BackendStart, startBackend, type WasmOptions } from './backend.js'
 export { conv2DBackpropFilterWasmConfig } from './kernels/conv2d-backprop-filter.js'
 export { registerWeftWasmKernels } from './kernels/register.js'
 export { SessionClosedError } from './errors.js'

@@ -39,14 +39,14 @@ import {
   type OptimizerState,
 } from '@weft/runtime'
 import { crossEntropySum, forward } from './architectures.js'
-import { type BackendName, startBackend, useBackend } from './backend.js'
+import { type BackendName, startBackend, useBackend, type WasmOptions } from './backend.js'
 import { explicitStep } from './explicit-step.js'
 import { createOptimizer } from './optimizers.js'
 import { createTfjsTransformerTrainer } from './transformer-train.js'
 import { loadTfjsTransformer } from './transformer.js'
 
-/** Options of `tfjsRuntime`. */
-export interface TfjsRuntimeInit {
+/** Options of `tfjsRuntime`. `wasmPaths` and `threads`: see WasmOptions (a browser must give wasmPaths). */
+export interface TfjsRuntimeInit extends WasmOptions {
   /** 'wasm' (default: WebAssembly, SIMD, single thread) or 'cpu' (plain JS). */
   readonly backend?: BackendName
   /**
@@ -69,6 +69,8 @@ export interface TfjsRuntimeComponents {
 /** The tfjs engine, with what it adds to `Runtime`: it also runs transformer spans, in the calling thread. */
 export interface TfjsRuntime extends Runtime, TransformerRuntime, TransformerTrainingRuntime {
   readonly backend: BackendName
+  /** Threads the wasm kernels use (1 unless threads were asked for in a cross-origin isolated page). */
+  readonly threads: number
   /** Set when wasm was asked for but cpu is used, with the reason. */
   readonly fallbackReason: string | undefined
 }
@@ -89,9 +91,12 @@ export async function tfjsRuntime(init: TfjsRuntimeInit = {}, components: TfjsRu
   if (trainingStep !== 'explicit' && trainingStep !== 'tape') {
     throw new TypeError(`init.trainingStep must be 'explicit' or 'tape', got ${JSON.stringify(trainingStep)}`)
   }
-  const started = await startBackend(preferred)
+  const started = await startBackend(preferred, {
+    ...(init.wasmPaths === undefined ? {} : { wasmPaths: init.wasmPaths }),
+    ...(init.threads === undefined ? {} : { threads: init.threads }),
+  })
   if (started.fallbackReason !== undefined) (components.log ?? console.warn)(`weft/runtime-tfjs: ${started.fallbackReason}; using cpu`)
-  return new TfjsRuntimeImpl(started.backend, started.fallbackReason, trainingStep)
+  return new TfjsRuntimeImpl(started.backend, started.fallbackReason, trainingStep, started.threads ?? 1)
 }
 
 class TfjsRuntimeImpl implements TfjsRuntime {
@@ -104,6 +109,7 @@ class TfjsRuntimeImpl implements TfjsRuntime {
     readonly backend: BackendName,
     readonly fallbackReason: string | undefined,
     readonly trainingStep: TrainingStep,
+    readonly threads: number,
   ) {
     this.capabilities = Object.freeze({
       architectures: ARCHITECTURES,

@@ -27,6 +27,7 @@ interface StartOptions {
   jobsFrom: string[]
   edge?: boolean
   relay?: boolean
+  join?: boolean
   authority?: string
   certificate?: string
   adInterval?: string
@@ -37,6 +38,8 @@ interface StartOptions {
   torchThreads?: string
   torchPython?: string
   workers?: string
+  site?: string
+  aggregator?: boolean
   logLevel?: string
 }
 
@@ -70,6 +73,7 @@ async function buildConfig(opts: StartOptions): Promise<NodeConfig> {
   if (opts.announce.length > 0) merged['announce'] = opts.announce
   if (opts.bootstrap.length > 0) merged['bootstrap'] = [...((file['bootstrap'] as string[]) ?? []), ...opts.bootstrap]
   if (opts.label.length > 0) merged['labels'] = { ...((file['labels'] as object) ?? {}), ...parseLabels(opts.label) }
+  if (opts.site !== undefined) merged['labels'] = { ...((merged['labels'] as object) ?? {}), site: opts.site }
   if (opts.mdns !== undefined) merged['mdns'] = opts.mdns
   const api = { ...((file['api'] as object) ?? {}) } as Record<string, unknown>
   if (opts.apiHost !== undefined) api['host'] = opts.apiHost
@@ -98,9 +102,18 @@ async function buildConfig(opts: StartOptions): Promise<NodeConfig> {
   if (opts.workers !== undefined) fl['workers'] = toInt('--workers', opts.workers)
   if (opts.coordinator.length > 0) fl['coordinators'] = [...((fl['coordinators'] as string[]) ?? []), ...opts.coordinator]
   if (opts.submitter.length > 0) fl['submitters'] = [...((fl['submitters'] as string[]) ?? []), ...opts.submitter]
+  if (opts.aggregator === true) {
+    // The site it aggregates: --site, else the file's fl.aggregator.site or labels.site.
+    const fileSite = (fl['aggregator'] as { site?: string } | undefined)?.site ?? (merged['labels'] as Record<string, string> | undefined)?.['site']
+    const site = opts.site ?? fileSite
+    if (site === undefined) throw new Error('--aggregator needs --site <name>: the site whose clients it aggregates')
+    fl['aggregator'] = { ...((fl['aggregator'] as object) ?? {}), site }
+  }
   if (Object.keys(fl).length > 0) merged['fl'] = fl
   if (opts.edge === true) merged['edge'] = true
-  if (opts.relay === true) merged['relay'] = { ...((file['relay'] as object) ?? {}), serve: true }
+  // A node serving /join also relays: a tab reserves a slot on it, so peers other than this node can reach the tab.
+  if (opts.relay === true || opts.join === true) merged['relay'] = { ...((file['relay'] as object) ?? {}), serve: true }
+  if (opts.join === true) merged['join'] = { ...((file['join'] as object) ?? {}), enabled: true }
   if (opts.jobsFrom.length > 0) {
     const jobs = { ...((file['jobs'] as object) ?? {}) } as Record<string, unknown>
     jobs['from'] = [...((jobs['from'] as string[]) ?? []), ...opts.jobsFrom]
@@ -233,9 +246,15 @@ export function registerNodeCommands(program: Command): void {
     .option('--announce <multiaddr>', 'address to announce, repeatable', collect, [])
     .option('--bootstrap <multiaddr>', 'bootstrap peer /…/p2p/<id>, repeatable', collect, [])
     .option('--label <key=value>', 'label to advertise (site=…, tier=dc|edge), repeatable', collect, [])
+    .option('--site <name>', 'the site this node is in (sets the label site=<name>)')
+    .option(
+      '--aggregator',
+      "aggregate the site's clients for federated jobs (needs --site): to a coordinator this node is one client weighing its site's examples; it trains each task on the site's nodes and forwards one update",
+    )
     .option('--mdns', 'discover peers on the local network with mDNS')
     .option('--edge', 'a node behind NAT: reachable through a relay it reserves a slot on (circuit relay v2), with hole punching (DCUtR) where it works')
     .option('--relay', 'relay connections for nodes behind NAT (a node with a public address)')
+    .option('--join', 'serve the /join page at the API address: a browser tab that opens it trains in this fabric (implies --relay)')
     .option('--api-host <host>', 'control API host (default 127.0.0.1; other hosts require the bearer token)')
     .option('--api-port <port>', 'control API port (default: any free port, recorded in <data-dir>/node.json)')
     .option('--no-dashboard', 'do not serve the web dashboard at the API address')

@@ -2,10 +2,9 @@
 // activities) gossiped every ads.intervalMs and stored in the DHT; ads of others received from gossip, the
 // `node/ad` RPC on each new connection, verified and fed to the peer table.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
-import { rpcMethod } from '@weft/mesh'
-import { type DatasetOffer, GetAdRequestSchema, type ResourceAd, ResourceAdSchema, type RuntimeOffer, type SignedResourceAd, SignedResourceAdSchema, type StoreOffer, StoreOfferSchema } from '@weft/protocol'
+import { ADS_TOPIC, GET_AD, signAd, type VerifiedAd, verifyAd } from '@weft/mesh'
+import { type DatasetOffer, type ResourceAd, ResourceAdSchema, type RuntimeOffer, type SignedResourceAd, SignedResourceAdSchema, type StoreOffer, StoreOfferSchema } from '@weft/protocol'
 import type { InMemoryDataset } from '@weft/data'
-import { signAd, type VerifiedAd, verifyAd } from '../ads.js'
 import type { NodeComponentFactory } from '../component.js'
 import type { DatasetConfig, NodeConfig } from '../config.js'
 import { describeLocalDatasets } from '../local-datasets.js'
@@ -14,10 +13,6 @@ import { probeRuntimes } from '../runtime-probe.js'
 import { WEFT_VERSION } from '../version.js'
 import { ADS_DHT_NAMESPACE } from './core.js'
 
-/** Gossipsub topic of resource ads. */
-export const ADS_TOPIC = 'weft/ads/1'
-/** RPC `node/ad`: fetch a peer's current signed ad directly. */
-export const GET_AD = rpcMethod('node', 'ad', GetAdRequestSchema, SignedResourceAdSchema)
 
 /** Most neighbours an ad lists (about 53 bytes each; ads stay far below their 64 KiB limit). */
 const MAX_AD_NEIGHBORS = 128

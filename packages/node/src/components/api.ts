@@ -16,10 +16,13 @@ import { readHostResources } from '../resources.js'
 import { WEFT_VERSION } from '../version.js'
 import { adView, type NodeView, type PeerView, peerView } from '../views.js'
 import { ADS_DHT_NAMESPACE } from './core.js'
-import { verifyAd } from '../ads.js'
+import { verifyAd } from '@weft/mesh'
+import { webSocketAddrs } from '../join.js'
 
 /** The built dashboard (packages/node/dashboard, beside dist/). */
 const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url))
+/** The built /join page (packages/node/join, beside dist/; made by @weft/browser's Vite build). */
+const JOIN_DIR = fileURLToPath(new URL('../../join/', import.meta.url))
 
 /** The node's view, as `GET /v1/node` serves it. */
 export function nodeView(ctx: NodeContext, apiUrl: string): NodeView {
@@ -150,6 +153,9 @@ export const apiComponent: NodeComponentFactory = (ctx) => ({
         port: config.api.port,
         ...(token !== undefined ? { token } : {}),
         ...(config.api.dashboard ? { dashboardDir: DASHBOARD_DIR } : {}),
+        ...(config.join.enabled
+          ? { join: { dir: JOIN_DIR, info: () => ({ peerId: mesh.peerId, bootstrap: webSocketAddrs(mesh.addresses(), mesh.peerId) }) } }
+          : {}),
       },
     )
     url = api.url

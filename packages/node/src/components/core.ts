@@ -8,7 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type MeshMetrics, parsePsk } from '@weft/mesh'
 import { createMeshNode } from '@weft/mesh/node'
 import { JobAnnouncementSchema, ResourceAdSchema, SignedJobAnnouncementSchema, SignedResourceAdSchema, STORE_RPC_MAX_MESSAGE_BYTES } from '@weft/protocol'
-import { verifyAd } from '../ads.js'
+import { verifyAd } from '@weft/mesh'
 import type { NodeComponentFactory, NodeContext } from '../component.js'
 import type { NodeConfig } from '../config.js'
 import { DATA_DIR_FILES, type DataDirLock, ensureDataDir, loadOrCreateIdentity, lockDataDir } from '../data-dir.js'
@@ -180,7 +180,8 @@ export const meshComponent: NodeComponentFactory = (ctx: NodeContext) => ({
     const mesh = await createMeshNode(
       {
         privateKey: ctx.get('privateKey'),
-        listen: config.listen,
+        // Browser tabs reach the node over WebSockets only.
+        listen: config.join.enabled && !config.listen.some((a) => a.endsWith('/ws')) ? [...config.listen, '/ip4/0.0.0.0/tcp/0/ws'] : config.listen,
         announce: config.announce,
         bootstrap: config.bootstrap,
         mdns: config.mdns,

@@ -2,7 +2,7 @@
 // data sets, its engines, OpenSSL's X25519 and its peer-id key (signing its round keys) for secure aggregation, and
 // the client metrics.
 import type { InMemoryDataset } from '@weft/data'
-import { type ModelHandout, type Participant, startParticipant } from '@weft/fl-mesh'
+import { type ModelHandout, type Participant, type ParticipantSite, peerIdSecAggIdentity, startParticipant } from '@weft/fl-mesh'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Authorize } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
@@ -12,7 +12,6 @@ import type { DatasetConfig, NodeConfig } from '../config.js'
 import type { NodeEngines } from '../engines.js'
 import type { NodeMetrics } from '../metrics.js'
 import type { ActivityView } from '../views.js'
-import { peerIdSecAggIdentity } from './secagg-identity.js'
 
 export interface FlClientComponents {
   readonly mesh: MeshNode
@@ -27,6 +26,8 @@ export interface FlClientComponents {
   readonly loadDataset: (config: DatasetConfig) => Promise<InMemoryDataset>
   /** Models fetched by CID through the node's block store (absent without one: such tasks are refused). */
   readonly handout?: ModelHandout
+  /** The site this node aggregates (`fl.aggregator`): its tasks run on the site's members, not on local data. */
+  readonly site?: ParticipantSite
 }
 
 export interface FlClientRole {
@@ -61,6 +62,7 @@ export async function startFlClient(c: FlClientComponents): Promise<FlClientRole
     keyAgreement: nativeX25519(),
     identity: peerIdSecAggIdentity(c.privateKey),
     ...(c.handout === undefined ? {} : { handout: c.handout }),
+    ...(c.site === undefined ? {} : { site: c.site }),
     logger: c.logger.child({ component: 'fl-client' }),
     onTrained: (_job, seconds, examples) => {
       c.metrics.fl.clientTrainSeconds.observe(seconds)

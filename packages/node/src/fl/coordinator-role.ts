@@ -2,8 +2,8 @@
 // (@weft/fl-mesh: transport, update receiver, RPC surface), persisted in fl.db and the node's block store, with
 // Prometheus metrics and a fan-out of each job's typed events.
 import { createHash } from 'node:crypto'
-import { type ClientOffer, type Coordinator, createCoordinator, ineligibility, type JobEvent, type JobStore, parseJobSpec } from '@weft/fl'
-import { engineFor, type ModelHandout, meshCoordinatorTransport, serveCoordinatorRpc, serveUpdates } from '@weft/fl-mesh'
+import { type Coordinator, createCoordinator, type JobEvent, type JobStore, parseJobSpec } from '@weft/fl'
+import { engineFor, type ModelHandout, meshCoordinatorTransport, type SiteUpdateSink, serveCoordinatorRpc, serveUpdates } from '@weft/fl-mesh'
 import type { InMemoryDataset } from '@weft/data'
 import { type Authorize, RpcError } from '@weft/mesh'
 import type { MeshNode } from '@weft/mesh/node'
@@ -17,6 +17,7 @@ import type { NodeMetrics } from '../metrics.js'
 import type { PeerEntry, PeerTable } from '../peer-table.js'
 import type { NodeState } from '../state.js'
 import type { ActivityView } from '../views.js'
+import { coordinatorCandidates } from './candidates.js'
 import { openFlStore } from './fl-store.js'
 import type { JobView } from '@weft/api-client'
 import { exportJobModel, jobView, remoteJobView } from './job-views.js'
@@ -44,6 +45,11 @@ export interface FlCoordinatorComponents {
    * opens the same folder for itself).
    */
   readonly blockStore?: DiskStore
+  /**
+   * The site this node aggregates, when it does (`fl.aggregator`): its members' updates and failure reports arrive on
+   * the coordinator's protocols and go to it.
+   */
+  readonly site?: SiteUpdateSink
 }
 
 /** Where one round's models handed out by CID came from: blocks per provider, summed over the round's clients. */
@@ -85,18 +91,6 @@ export interface FlCoordinatorRole {
   stop(): Promise<void>
 }
 
-function offerOf(entry: PeerEntry): ClientOffer {
-  const ad = entry.ad
-  return {
-    id: entry.peerId,
-    labels: ad.labels,
-    runtimes: ad.runtimes.map((r) => r.name),
-    memoryMb: Number(ad.memory?.totalBytes ?? 0n) / 2 ** 20,
-    cores: ad.cpu?.cores ?? 0,
-    datasets: ad.datasets.map((d) => ({ name: d.name, examples: Number(d.examples) })),
-  }
-}
-
 /** Starts the coordinator role: opens the store, serves the protocol, resumes jobs left running. */
 export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<FlCoordinatorRole> {
   const { mesh, peers, config, metrics, logger, engines, authorize } = c
@@ -133,12 +127,9 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     hash: { createSha256: () => createHash('sha256') },
     onHandout: recordHandout,
     ...(c.handout === undefined ? {} : { handout: c.handout }),
-    // A fresh signed ad is what makes a peer a candidate; connections are dialled on demand.
-    candidates: (spec) =>
-      peers
-        .list()
-        .filter((p) => p.status === 'alive' && authorize(p.peerId, 'client') === undefined && ineligibility(spec, offerOf(p)) === undefined)
-        .map((p) => p.peerId),
+    // A fresh signed ad is what makes a peer a candidate; connections are dialled on demand. A site with an aggregator
+    // is one candidate, its aggregator.
+    candidates: (spec) => coordinatorCandidates(spec, peers.list(), authorize, mesh.peerId),
   }, { handoutSlotMs: config.fl.dispatchSlotMs })
 
   const fl = metrics.fl
@@ -207,7 +198,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
   )
 
   const receiver = await serveUpdates(
-    { mesh, coordinator, jobSpec, authorize, onRefused: () => fl.updates.inc({ outcome: 'refused' }) },
+    { mesh, coordinator, jobSpec, authorize, onRefused: () => fl.updates.inc({ outcome: 'refused' }), ...(c.site === undefined ? {} : { site: c.site }) },
     { maxBytes: config.fl.maxModelBytes },
   )
 
@@ -252,6 +243,7 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
       return view === undefined ? undefined : JSON.stringify(remoteJobView(view))
     },
     hasJob: (id) => store.getJob(id) !== undefined,
+    ...(c.site === undefined ? {} : { site: c.site }),
   })
 
   // A client is dropped from its round when its last connection closes. An expired ad alone (a busy or slow

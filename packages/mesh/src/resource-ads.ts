@@ -1,13 +1,21 @@
-// Signed resource ads: built from what the node measured, signed by its key, verified on receipt.
+// Signed resource ads: built by each peer (a node from what it measured, a browser tab from what it offers), signed by
+// its key, verified on receipt. Browser-safe.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
+  GetAdRequestSchema,
   type ResourceAd,
   ResourceAdSchema,
   type SignedResourceAd,
   SignedResourceAdSchema,
 } from '@weft/protocol'
+import { rpcMethod } from './rpc.js'
+
+/** Gossipsub topic of resource ads. */
+export const ADS_TOPIC = 'weft/ads/1'
+/** RPC `node/ad`: fetch a peer's current signed ad directly. */
+export const GET_AD = rpcMethod('node', 'ad', GetAdRequestSchema, SignedResourceAdSchema)
 
 /** Domain separation: a signature over an ad can never be replayed as a signature over anything else. */
 const AD_SIGNING_PREFIX = new TextEncoder().encode('weft-resource-ad/v1')

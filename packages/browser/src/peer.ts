@@ -1,0 +1,62 @@
+// The browser's libp2p node: WebSockets to Weft nodes (and relayed connections through them), noise, yamux,
+// identify, ping and gossipsub; Weft's RPC, tensor transfer and pub/sub over it. A tab cannot listen on a socket:
+// other peers reach it over the connection it opened, or through a relay slot it reserves on a node (`/p2p-circuit`).
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
+import { createPubSub, createRpc, createTensors, type MeshLogger, type PubSub, type Rpc, type Tensors, noopMetrics } from '@weft/mesh'
+import { createLibp2p, type Libp2p } from 'libp2p'
+
+/** The browser peer's mesh endpoint: what FL and the ads need. */
+export interface BrowserMesh {
+  readonly libp2p: Libp2p
+  readonly peerId: string
+  readonly rpc: Rpc
+  readonly tensors: Tensors
+  readonly pubsub: PubSub
+  stop(): Promise<void>
+}
+
+const quiet: MeshLogger = { debug() {}, info() {}, warn() {}, error() {} }
+
+/** Starts the browser's libp2p node (it dials nothing yet). */
+export async function createBrowserMesh(privateKey: PrivateKey, logger: MeshLogger = quiet): Promise<BrowserMesh> {
+  const libp2p = await createLibp2p({
+    privateKey,
+    // A relay slot on each node that offers one, so peers that did not open the connection can still reach the tab.
+    addresses: { listen: ['/p2p-circuit'] },
+    transports: [webSockets(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // libp2p's browser default refuses private and loopback addresses: a fabric on a LAN or on this machine is both.
+    connectionGater: { denyDialMultiaddr: () => false },
+    // As on nodes: a peer busy training is not a dead one.
+    connectionMonitor: { pingTimeout: { minTimeout: 30_000, maxTimeout: 120_000 } },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false }),
+    },
+  })
+  const metrics = noopMetrics
+  const rpc = createRpc({ libp2p, metrics, logger })
+  const tensors = createTensors({ libp2p, metrics, logger })
+  const pubsub = createPubSub({ gossipsub: libp2p.services.pubsub, metrics, logger })
+  return {
+    libp2p,
+    peerId: libp2p.peerId.toString(),
+    rpc,
+    tensors,
+    pubsub,
+    async stop() {
+      rpc.stop()
+      tensors.stop()
+      await libp2p.stop()
+    },
+  }
+}

@@ -1,0 +1,115 @@
+// Hierarchical FL on in-process nodes (issue 20, deliverable 4): two sites of four clients, each with a site
+// aggregator (`fl.aggregator`), reach the accuracy of the flat job on the same data and seed; the coordinator sees two
+// clients per round weighing their sites' examples, and receives about a site's size fewer update bytes. A job that
+// cannot run through sites (differential privacy) runs flat: the aggregators are not invited, their members are.
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeSynthCsv } from './fixtures.js'
+import { removeTestDirs, startTestNode, type TestNode, until } from './helpers.js'
+
+const SPEC = {
+  model: { architecture: 'logreg', inputShape: [4], numClasses: 2 },
+  dataset: 'synth',
+  rounds: 2,
+  clients: { fraction: 1, min: 2 },
+  train: { epochs: 2, batchSize: 8, optimizer: { kind: 'sgd', lr: 0.5 } },
+  evaluation: { centralized: { dataset: 'synth-eval' } },
+  timeouts: { roundSeconds: 60, waitSeconds: 30 },
+  seed: 11,
+}
+const SITES = ['tucson', 'phoenix'] as const
+const EXAMPLES = 120
+
+describe('site aggregators (hierarchical FL on nodes)', () => {
+  let coordinator: TestNode
+  const clients: TestNode[] = []
+  const aggregators: TestNode[] = []
+
+  beforeAll(async () => {
+    const data = mkdtempSync(join(tmpdir(), 'weft-sites-data-'))
+    writeSynthCsv(join(data, 'eval.csv'), 400, 99)
+    coordinator = await startTestNode({
+      // Model transfers four at a time keep the flat job's rounds short on a loaded machine.
+      fl: { participate: false, dispatchConcurrency: 4 } as never,
+      datasets: [{ name: 'synth-eval', source: join(data, 'eval.csv'), label: 'label' } as never],
+    })
+    const bootstrap = [coordinator.addrs[0] as string]
+    const started = Array.from({ length: 8 }, (_, i) => {
+      const path = join(data, `client-${i}.csv`)
+      writeSynthCsv(path, EXAMPLES, i + 1)
+      const site = SITES[i < 4 ? 0 : 1]
+      return startTestNode({ bootstrap, labels: { site }, datasets: [{ name: 'synth', source: path, label: 'label' } as never] })
+    })
+    clients.push(...(await Promise.all(started)))
+    await until(() => coordinator.peers.list().filter((p) => p.status === 'alive' && p.ad.datasets.length > 0).length === 8, 30_000, 'eight clients')
+  }, 60_000)
+
+  afterAll(async () => {
+    await Promise.all([coordinator, ...clients, ...aggregators].map((n) => n?.stop()))
+    removeTestDirs()
+  })
+
+  const run = async (spec: object) => {
+    const t0 = Date.now()
+    const view = coordinator.fl.submit(spec)
+    // A loaded machine (another fleet beside this one) makes each of a site's two hops slow: wait generously, and say
+    // where the job stood when it did not finish.
+    await until(() => coordinator.fl.coordinator.isRunning(view.id) === false, 150_000, 'the job to finish').catch((err: Error) => {
+      const events = coordinator.fl.events(view.id, 0).map((e) => `${e.at - t0} ms ${e.message}`)
+      throw new Error(`${err.message}; its events:\n${events.join('\n')}`)
+    })
+    const done = await coordinator.fl.view(view.id)
+    expect(done?.status, done?.error).toBe('finished')
+    console.info(`job ${done?.id} took ${Date.now() - t0} ms`)
+    return done as NonNullable<typeof done>
+  }
+  const accuracy = (v: Awaited<ReturnType<typeof run>>) => v.history.at(-1)?.metrics?.evaluation?.centralized?.accuracy as number
+  const bytesUp = (v: Awaited<ReturnType<typeof run>>) => v.history.reduce((a, h) => a + (h.metrics?.bytesUp ?? 0), 0)
+  const accepted = (id: string) => coordinator.fl.events(id, 0).flatMap((e) => (e.type === 'update-accepted' ? [{ round: e.round, ...e.data }] : []))
+
+  it('two sites with an aggregator each reach the flat accuracy with a site size fewer update bytes at the coordinator', async () => {
+    const flat = await run(SPEC)
+    expect(flat.history.map((h) => h.metrics?.results)).toEqual([8, 8])
+
+    const bootstrap = [coordinator.addrs[0] as string]
+    aggregators.push(...(await Promise.all(SITES.map((site) => startTestNode({ bootstrap, fl: { aggregator: { site } } as never })))))
+    // Each aggregator sees its four members, and the coordinator sees both aggregators.
+    for (const [i, a] of aggregators.entries()) {
+      expect(a.config.labels).toMatchObject({ site: SITES[i], 'fl-aggregator': SITES[i] })
+      await until(() => a.peers.list().filter((p) => p.status === 'alive' && p.ad.labels['site'] === SITES[i]).length === 4, 30_000, 'the site members')
+    }
+    await until(() => coordinator.peers.list().filter((p) => p.status === 'alive' && p.ad.labels['fl-aggregator'] !== undefined).length === 2, 30_000, 'two aggregators')
+
+    const sites = await run(SPEC)
+    // The coordinator's rounds saw two clients, the aggregators, each weighing its site's examples.
+    expect(sites.history.map((h) => [h.metrics?.sampled, h.metrics?.results])).toEqual([
+      [2, 2],
+      [2, 2],
+    ])
+    const updates = accepted(sites.id)
+    expect(updates).toHaveLength(4)
+    expect(new Set(updates.map((u) => u.client))).toEqual(new Set(aggregators.map((a) => a.peerId)))
+    expect(updates.every((u) => u.examples === 4 * EXAMPLES)).toBe(true)
+    expect(sites.history.every((h) => h.metrics?.examples === 8 * EXAMPLES)).toBe(true)
+
+    // FedAvg of the sites' FedAvg is FedAvg of every client: the same accuracy within a point.
+    const [a, b] = [accuracy(flat), accuracy(sites)]
+    console.info(`flat accuracy ${a.toFixed(4)}, sites ${b.toFixed(4)}; update bytes at the coordinator: flat ${bytesUp(flat)}, sites ${bytesUp(sites)}`)
+    expect(a).toBeGreaterThan(0.8)
+    expect(Math.abs(a - b)).toBeLessThanOrEqual(0.01)
+    // Four clients a site: about four times fewer update bytes reach the coordinator.
+    expect(bytesUp(flat) / bytesUp(sites)).toBeGreaterThanOrEqual(3)
+  }, 400_000)
+
+  it('runs a job that cannot go through sites (differential privacy) flat: members are invited, aggregators are not', async () => {
+    const dp = await run({
+      ...SPEC,
+      rounds: 1,
+      privacy: { dp: { mode: 'client', clipNorm: 5, noiseMultiplier: 0.1, delta: 1e-5 } },
+    })
+    const clientsOfRound = new Set(accepted(dp.id).map((u) => u.client))
+    expect(clientsOfRound).toEqual(new Set(clients.map((c) => c.peerId)))
+  }, 200_000)
+})

@@ -1,8 +1,8 @@
 // An edge node behind a real NAT, made on this machine with network namespaces: a "public" namespace (203.0.113.0/24,
 // a documentation range) holds a relay node and a coordinator; a "router" namespace masquerades a "lan" namespace
 // (192.168.77.0/24) behind its public address, and drops what comes in uninvited. The edge node in the lan reserves a
-// slot on the relay, the coordinator knows it by its relayed address, and the edge trains in a federated job over a
-// connection it opened itself through the NAT. (DCUtR, which every node runs, tries public addresses only, and every
+// slot on the relay, the coordinator knows it by its relayed address, and the edge (in low-memory mode) trains in a
+// federated job over a connection it opened itself through the NAT. (DCUtR, which every node runs, tries public addresses only, and every
 // address a test may use counts as private to it: hole punching between two NATs is not tested here.)
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -137,7 +137,8 @@ describe.skipIf(!netns.available)('an edge node behind NAT', () => {
     mkdirSync(dir, { recursive: true })
     writeSyntheticCsv(join(dir, 'train.csv'), 240, 7)
     writeFileSync(join(dir, 'weft.json'), JSON.stringify({ dataDir: dir, datasets: [{ name: 'synth', source: join(dir, 'train.csv'), label: 'label' }] }))
-    edge = await startIn(NS.lan, dir, ['--config', join(dir, 'weft.json'), '--listen', '/ip4/192.168.77.2/tcp/4103', '--edge', '--bootstrap', bootstrap, '--coordinator', coordinator.peerId, '--label', 'tier=edge'])
+    // An edge box with little memory: it trains in its own thread (--low-memory).
+    edge = await startIn(NS.lan, dir, ['--config', join(dir, 'weft.json'), '--listen', '/ip4/192.168.77.2/tcp/4103', '--edge', '--low-memory', '--bootstrap', bootstrap, '--coordinator', coordinator.peerId, '--label', 'tier=edge'])
     nodes.push(edge)
   }, 120_000)
 

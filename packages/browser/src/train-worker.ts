@@ -42,6 +42,7 @@ async function handle(msg: ToWorker): Promise<void> {
         type: 'ready',
         backend: runtime.backend,
         threads: runtime.threads,
+        isolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
         ...(runtime.fallbackReason === undefined ? {} : { fallbackReason: runtime.fallbackReason }),
       })
       return

@@ -28,7 +28,7 @@ export type ToWorker =
   | { readonly type: 'evaluate'; readonly id: number; readonly spec: ModelSpec; readonly params: Float32Array; readonly dataset: WorkerDatasetSource; readonly batchSize?: number }
 
 export type FromWorker =
-  | { readonly type: 'ready'; readonly backend: string; readonly threads: number; readonly fallbackReason?: string }
+  | { readonly type: 'ready'; readonly backend: string; readonly threads: number; readonly isolated: boolean; readonly fallbackReason?: string }
   | { readonly type: 'progress'; readonly id: number; readonly progress: TrainProgress }
   | { readonly type: 'trained'; readonly id: number; readonly params: Float32Array; readonly result: TrainResult; readonly evaluation?: EvaluateResult }
   | { readonly type: 'evaluated'; readonly id: number; readonly evaluation: EvaluateResult }

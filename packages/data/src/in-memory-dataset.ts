@@ -64,6 +64,11 @@ export interface InMemoryDataset extends Dataset {
   readonly dtype: 'uint8' | 'float32'
   readonly classNames: readonly string[] | undefined
   subset(indices: ArrayLike<number>, name?: string): InMemoryDataset
+  /**
+   * This data set in storage of its own, holding only its examples: a view (a client's share) otherwise keeps the
+   * whole underlying data set in memory, and `toShared()` copies all of it. The data set itself when it is no view.
+   */
+  compact(name?: string): InMemoryDataset
   /** The features of one example as float32 (a fresh array). @throws RangeError if `index` is out of range. */
   example(index: number): Float32Array
   /**
@@ -278,6 +283,23 @@ class MemoryDataset implements InMemoryDataset {
       out[i] = this.#base(v)
     }
     return new MemoryDataset(name ?? `${this.name}[${out.length}]`, this.#meta, this.#storage, out)
+  }
+
+  compact(name?: string): InMemoryDataset {
+    if (this.#indices === null && name === undefined) return this
+    const fs = this.#featureSize
+    const f = this.#storage.features
+    const n = this.size
+    const take = <T extends Uint8Array | Float32Array>(from: T, into: T): T => {
+      for (let i = 0; i < n; i++) {
+        const base = this.#base(i) * fs
+        into.set(from.subarray(base, base + fs), i * fs)
+      }
+      return into
+    }
+    const features: FeatureStorage =
+      f.dtype === 'uint8' ? { dtype: 'uint8', data: take(f.data, new Uint8Array(n * fs)), scale: f.scale } : { dtype: 'float32', data: take(f.data, new Float32Array(n * fs)) }
+    return new MemoryDataset(name ?? this.name, this.#meta, { features, labels: this.labels() }, null)
   }
 
   /** A view over base indices that are already checked; keeps a shared index buffer shared. */

@@ -112,6 +112,42 @@ describe('inMemoryDataset', () => {
   })
 })
 
+describe('compact', () => {
+  it('holds only the view\'s examples, in the same order, in storage of its own (uint8 and float32)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.boolean(), fc.array(fc.nat(), { minLength: 1, maxLength: 30 }), (n, bytes, picks) => {
+        const fs = 3
+        const base = inMemoryDataset({
+          name: 'base',
+          featureShape: [fs],
+          numClasses: 4,
+          features: bytes
+            ? { dtype: 'uint8', data: Uint8Array.from({ length: n * fs }, (_, i) => (i * 37) % 256), scale: 1 / 255 }
+            : { dtype: 'float32', data: Float32Array.from({ length: n * fs }, (_, i) => i / 7) },
+          labels: Int32Array.from({ length: n }, (_, i) => i % 4),
+        })
+        const view = base.subset(picks.map((p) => p % n))
+        const own = view.compact()
+        expect(own.size).toBe(view.size)
+        expect(own.dtype).toBe(base.dtype)
+        expect(Array.from(own.labels())).toEqual(Array.from(view.labels()))
+        for (let i = 0; i < own.size; i++) expect(Array.from(own.example(i))).toEqual(Array.from(view.example(i)))
+        // Its shared form carries only its own examples, not the base's.
+        const shared = own.toShared()
+        expect(shared.indices).toBeUndefined()
+        expect(shared.labels.byteLength).toBe(view.size * 4)
+        expect(shared.features.buffer.byteLength).toBe(view.size * fs * (bytes ? 1 : 4))
+      }),
+      { numRuns: 50 },
+    )
+  })
+
+  it('returns a data set that is no view as it is', () => {
+    const ds = inMemoryDataset({ name: 'x', featureShape: [1], numClasses: 2, features: { dtype: 'float32', data: new Float32Array([1, 2]) }, labels: new Int32Array([0, 1]) })
+    expect(ds.compact()).toBe(ds)
+  })
+})
+
 describe('@weft/data entry point', () => {
   it('is browser-safe: no module outside dist/node imports a node: builtin', async () => {
     const { readdir, readFile } = await import('node:fs/promises')

@@ -73,6 +73,8 @@ export interface ParticipantPolicy {
   readonly maxModelBytes: number
   /** Retries of an update the coordinator could not be reached for. */
   readonly sendRetries: number
+  /** Global models kept by hash, so a client that holds the round's model skips its download (default 4). */
+  readonly modelCache?: number
   /** Evaluation only: the attack this client runs in every job it joins. */
   readonly adversary?: AttackConfig
 }
@@ -250,7 +252,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   const remember = (hash: string, params: Float32Array): void => {
     models.delete(hash)
     models.set(hash, params)
-    while (models.size > MODEL_CACHE) models.delete(models.keys().next().value as string)
+    while (models.size > (policy.modelCache ?? MODEL_CACHE)) models.delete(models.keys().next().value as string)
   }
 
   const ownJob = (jobId: string, from: string): ClientJob => {

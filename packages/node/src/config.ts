@@ -97,6 +97,12 @@ export const nodeConfigSchema = z
      */
     edge: z.boolean().default(false),
     /**
+     * A node with little memory (an edge box): the tfjs engine trains in the node's own thread (no worker thread
+     * and its second heap), evaluation runs in batches of 32, one global model is kept instead of four, and the
+     * engine is not probed at start. Training uses one core.
+     */
+    lowMemory: z.boolean().default(false),
+    /**
      * Serve the /join page: a browser tab that opens it joins this fabric as an FL client. Public (no API token);
      * the node listens on WebSockets for it (a /ws listen address is added when none is configured).
      */
@@ -283,6 +289,12 @@ export const nodeConfigSchema = z
          * slot when the client has the model (so later clients fetch from it), or after this long anyway.
          */
         dispatchSlotMs: z.number().int().min(1).max(600_000).default(2_000),
+        /**
+         * How long a client whose last connection closed may take to come back before its round stops waiting for
+         * it (ms; 0: dropped at once). An edge box or a tab on a flaky link redials, and its update, sent over the
+         * new connection, counts if the round is still open.
+         */
+        disconnectGraceMs: z.number().int().min(0).max(600_000).default(5_000),
         /** Coordinator: what one remote submitter may have here (jobs through this node's own API have no quota). */
         quota: z
           .object({

@@ -4,6 +4,7 @@ import { create } from '@bufbuild/protobuf'
 import { type Accelerator, AcceleratorSchema, type RuntimeOffer, RuntimeOfferSchema } from '@weft/protocol'
 import type { TrainingPool } from '@weft/runtime'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
+import { createInThreadPool } from '@weft/runtime-tfjs'
 import { createTorchPool, type TorchPool, type TorchWorkerInfo } from '@weft/runtime-torch'
 import type { Logger } from 'pino'
 import type { NodeConfig } from './config.js'
@@ -98,7 +99,7 @@ export async function startEngines(config: NodeConfig, logger: Logger, component
         return torchPool
       }
       if (engine === 'tfjs') {
-        tfjsPool ??= createWorkerPool({ size: config.fl.workers })
+        tfjsPool ??= config.lowMemory ? createInThreadPool() : createWorkerPool({ size: config.fl.workers })
         return tfjsPool
       }
       throw new Error(`this node has no ${engine} runtime (it has ${available.join(', ')})`)

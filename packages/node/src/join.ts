@@ -1,19 +1,8 @@
 // The /join page: a browser tab that opens it joins this node's fabric as an FL client (@weft/browser, built by
 // Vite into packages/node/join). Public (no API token: anyone who can reach the page may contribute, under the
 // fabric's own membership rules) and cross-origin isolated (COOP/COEP), so tfjs-wasm may use threads.
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import type { Context, Hono } from 'hono'
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.svg': 'image/svg+xml',
-}
-
-/** Asset names Vite writes: one path segment of safe characters (no traversal). */
-const ASSET = /^[A-Za-z0-9._-]+$/
+import type { Hono } from 'hono'
+import { mountAssets, servePage } from './static-assets.js'
 
 /**
  * Cross-origin isolation (SharedArrayBuffer, wasm threads) and a policy that lets the page run its own scripts,
@@ -46,29 +35,8 @@ export function webSocketAddrs(addrs: readonly string[], peerId: string): string
 
 /** Mounts GET /join, /join/info and /join/assets/<name>. Without a build, /join says how to make one. */
 export function mountJoin(app: Hono, dir: string, info: () => JoinInfo): void {
-  const page = async (c: Context) => {
-    let html: string
-    try {
-      html = await readFile(join(dir, 'index.html'), 'utf8')
-    } catch {
-      return c.text('The join page is not built here: run `npm run build` in the Weft checkout.\n', 503)
-    }
-    return c.html(html, 200, { ...PAGE_HEADERS, 'cache-control': 'no-cache' })
-  }
   app.get('/join', (c) => c.redirect('/join/', 301))
-  app.get('/join/', page)
+  app.get('/join/', (c) => servePage(c, dir, 'join page', PAGE_HEADERS))
   app.get('/join/info', (c) => c.json(info(), 200, { ...PAGE_HEADERS, 'cache-control': 'no-store' }))
-  app.get('/join/assets/:name', async (c) => {
-    const name = c.req.param('name')
-    const type = CONTENT_TYPES[name.slice(name.lastIndexOf('.'))]
-    if (!ASSET.test(name) || type === undefined) return c.json({ error: 'not-found', message: `no asset ${name}` }, 404)
-    let body: Buffer
-    try {
-      body = await readFile(join(dir, 'assets', name))
-    } catch {
-      return c.json({ error: 'not-found', message: `no asset ${name}` }, 404)
-    }
-    // Vite puts a content hash in every asset name, so a name never changes meaning.
-    return c.body(new Uint8Array(body), 200, { ...PAGE_HEADERS, 'content-type': type, 'cache-control': 'public, max-age=31536000, immutable' })
-  })
+  mountAssets(app, '/join/assets', dir, PAGE_HEADERS)
 }

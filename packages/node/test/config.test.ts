@@ -11,6 +11,16 @@ describe('node configuration', () => {
     expect(config.ads.ttlMs).toBeGreaterThan(config.ads.intervalMs)
   })
 
+  it('edge and browser settings: low-memory mode, the /join page and the disconnect grace are off or 5 s by default', () => {
+    const config = parseNodeConfig({ dataDir: '/tmp/weft-x' })
+    expect(config.lowMemory).toBe(false)
+    expect(config.join).toEqual({ enabled: false })
+    expect(config.fl.disconnectGraceMs).toBe(5_000)
+    const edge = parseNodeConfig({ dataDir: '/tmp/weft-x', lowMemory: true, join: { enabled: true }, fl: { disconnectGraceMs: 0 } })
+    expect([edge.lowMemory, edge.join.enabled, edge.fl.disconnectGraceMs]).toEqual([true, true, 0])
+    expect(() => parseNodeConfig({ dataDir: '/tmp/weft-x', join: { enabled: true, open: 1 } })).toThrow(/join/)
+  })
+
   it('names each invalid field with what was expected', () => {
     expect(() =>
       parseNodeConfig({

@@ -237,6 +237,33 @@ describe('dashboard API', () => {
     expect((await fetch(`${a.apiUrl}/${script}`)).status).toBe(200)
   })
 
+  it('the /join page is public and cross-origin isolated, while the API behind it still needs the token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-join-'))
+    mkdirSync(join(dir, 'assets'))
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="./assets/index-j1.js"></script>')
+    writeFileSync(join(dir, 'assets', 'index-j1.js'), 'console.log(1)')
+    writeFileSync(join(dir, 'assets', 'tfjs-backend-wasm-simd-x1.wasm'), new Uint8Array([0, 97, 115, 109]))
+    const backend = { node: () => a.view() } as unknown as ApiBackend
+    const info = { peerId: a.peerId, bootstrap: [`/ip4/127.0.0.1/tcp/4002/ws/p2p/${a.peerId}`] }
+    const app = createApiApp(backend, { token: 'secret-token', join: { dir, info: () => info } })
+    const page = await app.request('/join/')
+    expect(page.status).toBe(200)
+    expect(page.headers.get('cross-origin-opener-policy')).toBe('same-origin')
+    expect(page.headers.get('cross-origin-embedder-policy')).toBe('require-corp')
+    expect(page.headers.get('content-security-policy')).toMatch(/'wasm-unsafe-eval'.*connect-src 'self' ws: wss:/)
+    expect((await app.request('/join')).status).toBe(301)
+    expect(await (await app.request('/join/info')).json()).toEqual(info)
+    const wasm = await app.request('/join/assets/tfjs-backend-wasm-simd-x1.wasm')
+    expect(wasm.headers.get('content-type')).toBe('application/wasm')
+    expect(wasm.headers.get('cross-origin-resource-policy')).toBe('same-origin')
+    // A visitor of the page gets nothing else: no traversal, no API, no dashboard without the token.
+    expect((await app.request('/join/assets/..%2F..%2Fapi-token')).status).toBe(404)
+    expect((await app.request('/v1/node')).status).toBe(401)
+    expect((await app.request('/v1/fl/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(401)
+    // Without --join there is no page.
+    expect((await createApiApp(backend, { token: 'secret-token' }).request('/join/info')).status).not.toBe(200)
+  })
+
   it('beyond loopback: the page sends the browser to /login, and the token sets a cookie that works for the page, the API and the stream', async () => {
     const node = await startTestNode({ api: { host: '0.0.0.0', port: 0 } })
     nodes.push(node)

@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { inMemoryDataset } from '@weft/data'
 import type { ModelSpec } from '@weft/runtime'
-import { tfjsRuntime } from '@weft/runtime-tfjs'
+import { createInThreadPool, tfjsRuntime } from '@weft/runtime-tfjs'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
 
 function quadrants(side: number, perClass: number) {
@@ -81,5 +81,37 @@ describe('worker pool', () => {
     await expect(p.train({ spec, params: new Float32Array(4), dataset: { kind: 'x' }, options })).rejects.toThrow(
       expect.objectContaining({ name: 'WorkerPoolClosedError' }),
     )
+  })
+})
+
+describe('in-thread pool (a node in low-memory mode)', () => {
+  it('trains and evaluates in the calling thread with the same results as the worker pool, one task at a time', async () => {
+    const data = quadrants(8, 16)
+    const rt = await tfjsRuntime({ backend: 'wasm' })
+    const initial = (await rt.createModel(spec, { seed: 9 })).getParams()
+    const workers = createWorkerPool({ size: 1, backend: 'wasm' })
+    const inThread = createInThreadPool()
+    try {
+      const task = { spec, params: initial, copyParams: true, dataset: data.toShared(), options, evaluate: true }
+      const [a, b] = [await workers.train(task), await inThread.train(task)]
+      expect(b.params).toEqual(a.params)
+      expect(b.evaluation?.accuracy).toBe(a.evaluation?.accuracy)
+      expect(b.evaluation?.loss).toBeCloseTo(a.evaluation?.loss as number, 5)
+      expect(initial.length).toBe(a.params.length)
+      // Two tasks at once run one after the other and both finish with their own results.
+      const [c, d] = await Promise.all([inThread.train(task), inThread.train({ ...task, options: { ...options, seed: 5 } })])
+      expect(c.params).toEqual(a.params)
+      expect(d.params).not.toEqual(a.params)
+      // Evaluation in small batches gives the worker pool's figures (up to float summation order).
+      const e1 = await workers.evaluate({ spec, params: a.params, dataset: data.toShared() })
+      const e2 = await inThread.evaluate({ spec, params: a.params, dataset: data.toShared() })
+      expect(e2.accuracy).toBe(e1.accuracy)
+      expect(e2.loss).toBeCloseTo(e1.loss, 5)
+    } finally {
+      await workers.close()
+      await inThread.close()
+      await rt.dispose()
+    }
+    await expect(inThread.train({ spec, params: initial, copyParams: true, dataset: data.toShared(), options })).rejects.toThrow(/closed/)
   })
 })

@@ -28,6 +28,7 @@ interface StartOptions {
   edge?: boolean
   relay?: boolean
   join?: boolean
+  lowMemory?: boolean
   authority?: string
   certificate?: string
   adInterval?: string
@@ -114,6 +115,7 @@ async function buildConfig(opts: StartOptions): Promise<NodeConfig> {
   // A node serving /join also relays: a tab reserves a slot on it, so peers other than this node can reach the tab.
   if (opts.relay === true || opts.join === true) merged['relay'] = { ...((file['relay'] as object) ?? {}), serve: true }
   if (opts.join === true) merged['join'] = { ...((file['join'] as object) ?? {}), enabled: true }
+  if (opts.lowMemory === true) merged['lowMemory'] = true
   if (opts.jobsFrom.length > 0) {
     const jobs = { ...((file['jobs'] as object) ?? {}) } as Record<string, unknown>
     jobs['from'] = [...((jobs['from'] as string[]) ?? []), ...opts.jobsFrom]
@@ -254,6 +256,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--mdns', 'discover peers on the local network with mDNS')
     .option('--edge', 'a node behind NAT: reachable through a relay it reserves a slot on (circuit relay v2), with hole punching (DCUtR) where it works')
     .option('--relay', 'relay connections for nodes behind NAT (a node with a public address)')
+    .option('--low-memory', 'a node with little memory: train in the main thread, evaluate in small batches, keep one model')
     .option('--join', 'serve the /join page at the API address: a browser tab that opens it trains in this fabric (implies --relay)')
     .option('--api-host <host>', 'control API host (default 127.0.0.1; other hosts require the bearer token)')
     .option('--api-port <port>', 'control API port (default: any free port, recorded in <data-dir>/node.json)')

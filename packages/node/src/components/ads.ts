@@ -218,7 +218,7 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
             logger.error({ err: (err as Error).message }, 'could not load a configured data set; advertising none')
           }
           try {
-            if (config.runtime.probe) {
+            if (config.runtime.probe && !config.lowMemory) {
               const measuredTfjs = await probe(probeAbort.signal)
               const torchGflops = await engines.measureTorch()
               offers.runtimes = engines.offers().map((offer) => {

@@ -51,6 +51,7 @@ export async function startFlClient(c: FlClientComponents): Promise<FlClientRole
       maxJobs: policy.maxJobs,
       maxModelBytes: policy.maxModelBytes,
       sendRetries: policy.sendRetries,
+      ...(config.lowMemory ? { modelCache: 1 } : {}),
       ...(policy.adversary === undefined ? {} : { adversary: policy.adversary }),
     },
     authorize: c.authorize,

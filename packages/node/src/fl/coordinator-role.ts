@@ -246,15 +246,35 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
     ...(c.site === undefined ? {} : { site: c.site }),
   })
 
-  // A client is dropped from its round when its last connection closes. An expired ad alone (a busy or slow
-  // gossip path) only stops new rounds from sampling it: its update is still taken while the round is open.
+  // A client is dropped from its round when its last connection closed and it did not come back within
+  // fl.disconnectGraceMs (a flaky link redials; its update still counts while the round is open). An expired ad alone
+  // (a busy or slow gossip path) only stops new rounds from sampling it.
+  // Back means connected again and the same process (its ad's start time unchanged): a node that restarted lost its
+  // task, so it is dropped as if it had not come back.
+  const graceMs = c.config.fl.disconnectGraceMs
+  const connected = (peer: string): boolean => mesh.connections().some((x) => x.peer === peer)
+  const startedAt = (peer: string): bigint | undefined => peers.get(peer)?.ad.startedAtMs
+  const graceTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  const goneUnlessBack = (peer: string, reason: string): void => {
+    if (connected(peer) || graceTimers.has(peer)) return
+    if (graceMs === 0) {
+      coordinator.clientGone(peer, reason)
+      return
+    }
+    const started = startedAt(peer)
+    const timer = setTimeout(() => {
+      graceTimers.delete(peer)
+      if (!connected(peer)) coordinator.clientGone(peer, `${reason}; not back within ${graceMs} ms`)
+      else if (startedAt(peer) !== started) coordinator.clientGone(peer, `${reason}; it came back restarted`)
+    }, graceMs)
+    timer.unref?.()
+    graceTimers.set(peer, timer)
+  }
   const onGone = (entry: PeerEntry): void => {
-    if (entry.goneReason === 'disconnected') coordinator.clientGone(entry.peerId, 'peer gone (disconnected)')
+    if (entry.goneReason === 'disconnected') goneUnlessBack(entry.peerId, 'peer gone (disconnected)')
   }
   const onUpdate = (): void => coordinator.wake()
-  const onDisconnect = (evt: CustomEvent<string>): void => {
-    if (!mesh.connections().some((x) => x.peer === evt.detail)) coordinator.clientGone(evt.detail, 'disconnected')
-  }
+  const onDisconnect = (evt: CustomEvent<string>): void => goneUnlessBack(evt.detail, 'disconnected')
   peers.on('peer:gone', onGone)
   peers.on('peer:update', onUpdate)
   mesh.addEventListener('peer:connect', onUpdate)
@@ -299,6 +319,8 @@ export async function startFlCoordinator(c: FlCoordinatorComponents): Promise<Fl
       return () => listeners.delete(listener)
     },
     async stop() {
+      for (const timer of graceTimers.values()) clearTimeout(timer)
+      graceTimers.clear()
       peers.off('peer:gone', onGone)
       peers.off('peer:update', onUpdate)
       mesh.removeEventListener('peer:connect', onUpdate)

@@ -81,6 +81,11 @@ export interface SiteAggregator extends SiteUpdateSink, ParticipantSite {
   stop(): Promise<void>
 }
 
+/** Waits before the second and third try of a hand-out that failed to reach its member (ms). */
+const HANDOUT_RETRIES = [250, 1_000] as const
+/** Hand-out failures worth another try: the member could not be reached, not a refusal. */
+const TRANSIENT = /cannot open|transfer failed|UNAVAILABLE|TIMEOUT|reset|closed/i
+
 /** One member's open task of a round. */
 interface MemberTask {
   readonly round: number
@@ -136,7 +141,17 @@ export function createSiteAggregator(c: SiteAggregatorComponents, init: SiteAggr
       if (both.aborted) return onAbort()
       both.addEventListener('abort', onAbort, { once: true })
       const t0 = performance.now()
-      transport.train(id, task, both).then(
+      // A stream that could not be opened (a connection closing as a simultaneous dial is deduplicated, a link that
+      // blinked) is tried again twice before the member is dropped from the round.
+      const handOut = async (): Promise<{ ok: true } | { ok: false; reason: string }> => {
+        for (let attempt = 0; ; attempt++) {
+          const r = await transport.train(id, task, both)
+          if (r.ok || attempt >= HANDOUT_RETRIES.length || both.aborted || r.reason.startsWith('task refused') || !TRANSIENT.test(r.reason)) return r
+          log.debug({ job: job.id, round: task.round, member: id, reason: r.reason }, 'handing the task to a site member failed; trying again')
+          await new Promise((resolve) => setTimeout(resolve, HANDOUT_RETRIES[attempt]))
+        }
+      }
+      handOut().then(
         (r) => {
           log.debug({ job: job.id, round: task.round, member: id, ok: r.ok, ms: Math.round(performance.now() - t0) }, 'handed the task to a site member')
           if (!r.ok) settle({ ok: false, stage: 'train', reason: `its task was not handed out: ${r.reason}` })

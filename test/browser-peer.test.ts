@@ -69,8 +69,9 @@ const jobSpec = (name: string, dataset: string, extra: Record<string, unknown> =
   dataset,
   rounds: 5,
   clients: { min: 4, minResults: 3 },
-  // Rounds of a few seconds, so a tab can be closed while it trains.
-  train: { epochs: 3, batchSize: 10, optimizer: { kind: 'sgd', lr: 0.05 } },
+  // Rounds of several seconds (about 3 s of local training in a tab), so a tab is closed while it trains, never
+  // after its update left (3 epochs, under a second, lost that race once on a loaded CI machine).
+  train: { epochs: 10, batchSize: 10, optimizer: { kind: 'sgd', lr: 0.02 } },
   evaluation: { centralized: { dataset: 'fm-test' } },
   timeouts: { roundSeconds: 60, waitSeconds: 120 },
   seed: 11,

@@ -126,7 +126,8 @@ describe.skipIf(!browserAvailable.available || !dataAvailable.available)(`browse
       JSON.stringify({
         dataDir: cdir,
         fl: { participate: false },
-        datasets: [{ name: 'fm-test', source: 'fashion-mnist', split: 'test', partition: { scheme: 'iid', clients: 10, part: 0, seed: 1 } }],
+        // All 10,000 test examples: on 1,000 the two runs' accuracies were 2.1 points apart once, much of it noise.
+        datasets: [{ name: 'fm-test', source: 'fashion-mnist', split: 'test' }],
       }),
     )
     coordinator = await startLocalNode({ startTimeoutMs: 60_000, dataDir: cdir, args: [...TIMING, '--join', '--config', join(cdir, 'weft.json')] })

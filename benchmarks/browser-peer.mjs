@@ -11,15 +11,11 @@ import { join } from 'node:path'
 import '@weft/mesh/shim'
 import { startLocalNode, waitUntil } from '@weft/cli'
 import { loadFashionMnist, loadPartition } from '@weft/data/node'
-import { modelRegistry } from '@weft/runtime'
+import { modelRegistry, paramCount } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { chromium } from 'playwright-core'
+import { arg } from './lib/args.mjs'
 
-const args = process.argv.slice(2)
-const arg = (name, def) => {
-  const i = args.indexOf(name)
-  return i < 0 ? def : args[i + 1]
-}
 const models = arg('--models', 'mlp,cnn-lenet').split(',')
 const batchSizes = arg('--batch-sizes', '32,10').split(',').map(Number)
 const reps = Number(arg('--reps', '3'))
@@ -113,7 +109,6 @@ for (const name of models) {
 
 /** Examples/s of `steps` steps in the page's one-thread worker (after a warm-up of a tenth). */
 async function browserRateFor(spec, batchSize) {
-  const { paramCount } = await import('@weft/runtime')
   return page.evaluate(
     async ({ spec, batchSize, n, optimizer, count }) => {
       const w = globalThis.benchWorkers[1]

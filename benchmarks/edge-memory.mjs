@@ -7,12 +7,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startLocalNode, waitUntil } from '@weft/cli'
+import { arg } from './lib/args.mjs'
 
-const args = process.argv.slice(2)
-const arg = (name, def) => {
-  const i = args.indexOf(name)
-  return i < 0 ? def : args[i + 1]
-}
 const model = arg('--model', 'mlp')
 const rounds = Number(arg('--rounds', '5'))
 const reps = Number(arg('--reps', '2'))

@@ -14,12 +14,8 @@ import { loadFashionMnist } from '@weft/data/node'
 import { modelRegistry } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { torchRuntime } from '@weft/runtime-torch'
+import { arg } from './lib/args.mjs'
 
-const args = process.argv.slice(2)
-const arg = (name, def) => {
-  const i = args.indexOf(name)
-  return i < 0 ? def : args[i + 1]
-}
 const models = arg('--models', 'mlp,cnn-lenet').split(',')
 const batchSizes = arg('--batch-sizes', '32,10').split(',').map(Number)
 const reps = Number(arg('--reps', '5'))

@@ -4,12 +4,8 @@
 import { loadFashionMnist } from '@weft/data/node'
 import { modelRegistry } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
+import { arg } from './lib/args.mjs'
 
-const args = process.argv.slice(2)
-const arg = (name, def) => {
-  const i = args.indexOf(name)
-  return i < 0 ? def : args[i + 1]
-}
 const models = arg('--models', 'logreg,mlp,cnn-lenet,cnn-mcmahan').split(',')
 const scale = Number(arg('--scale', '1'))
 const batchSize = Number(arg('--batch-size', '32'))

@@ -5,12 +5,8 @@ import { loadFashionMnist } from '@weft/data/node'
 import { modelRegistry } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
+import { arg } from './lib/args.mjs'
 
-const args = process.argv.slice(2)
-const arg = (name, def) => {
-  const i = args.indexOf(name)
-  return i < 0 ? def : args[i + 1]
-}
 const model = arg('--model', 'cnn-lenet')
 const tasks = Number(arg('--tasks', '8'))
 const shard = Number(arg('--shard', '1000'))

@@ -52,13 +52,14 @@ export interface CsvDatasetInit {
   readonly source?: string
 }
 
-const isPixels = (values: Float32Array): boolean => {
+/** The largest value when every value is an integer in [0, 255] (a pixel), else undefined. */
+const pixelMax = (values: Float32Array): number | undefined => {
   let max = 0
   for (const v of values) {
-    if (!(v >= 0 && v <= 255 && Number.isInteger(v))) return false
+    if (!(v >= 0 && v <= 255 && Number.isInteger(v))) return undefined
     if (v > max) max = v
   }
-  return max > 1
+  return max
 }
 
 /**
@@ -76,10 +77,9 @@ export function datasetFromCsv(text: string, init: CsvDatasetInit): StoredDatase
   for (let i = 0; i < n; i++) values.set(ds.example(i), i * width)
   const labels = Int32Array.from(ds.labels())
   const mode = init.pixels ?? 'none'
-  const pixels = mode === 'pixels' || (mode === 'auto' && isPixels(values))
-  if (mode === 'pixels' && !values.every((v) => v >= 0 && v <= 255 && Number.isInteger(v))) {
-    throw new RangeError(`${source}: pixel values must be integers in [0, 255]`)
-  }
+  const max = mode === 'none' ? undefined : pixelMax(values)
+  if (mode === 'pixels' && max === undefined) throw new RangeError(`${source}: pixel values must be integers in [0, 255]`)
+  const pixels = mode === 'pixels' || (mode === 'auto' && max !== undefined && max > 1)
   const features = pixels ? { dtype: 'uint8' as const, data: Uint8Array.from(values), scale: 1 / 255 } : { dtype: 'float32' as const, data: values }
   return { name: init.name, featureShape: [width], numClasses: parsed.classNames.length, classNames: parsed.classNames, features, labels, source, addedAt: Date.now() }
 }

@@ -447,6 +447,8 @@ function mountFl(app: Hono, backend: ApiBackend): void {
   })
 }
 
+const KEEP_ALIVE_MS = 65_000
+
 /** Starts the API server; resolves once it listens. */
 export async function startApiServer(backend: ApiBackend, init: ApiServerInit): Promise<ApiServer> {
   const app = createApiApp(backend, {
@@ -459,6 +461,10 @@ export async function startApiServer(backend: ApiBackend, init: ApiServerInit): 
   const server = serve({ fetch: app.fetch, hostname: init.host, port: init.port }, () => resolve(server))
   server.once('error', reject)
   await promise
+  // Node closes an idle keep-alive socket after 5 s. A client that reuses the socket as it closes (an event loop that
+  // stalled past the timer on a loaded machine) gets ECONNRESET on a request the server never read; a minute makes
+  // the race need a minute's stall. Sockets still close on idle, and every request keeps Node's header timeout.
+  ;(server as ServerType & { keepAliveTimeout: number }).keepAliveTimeout = KEEP_ALIVE_MS
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return {

@@ -1,4 +1,5 @@
 // The control API: the shapes `weft status`/`weft peers` read, bad parameters, bearer auth beyond loopback, metrics.
+import http from 'node:http'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createNodeApiClient as createApiClient } from '@weft/api-client/node'
 import type { NodeView } from '@weft/node'
@@ -66,6 +67,24 @@ describe('control API', () => {
     expect(view?.examples).toBeLessThan(60_000)
     expect(view?.bytes).toBe((view?.examples ?? 0) * 784)
   })
+
+  it('keeps an idle client connection open past Node’s 5 s keep-alive, so a reused socket is not reset under it', async () => {
+    const a = await startTestNode({})
+    nodes.push(a)
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const get = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = http.get(`${a.apiUrl}/v1/node`, { agent }, (res) => {
+          res.resume()
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }))
+        })
+        req.on('error', reject)
+      })
+    expect(await get()).toEqual({ status: 200, reused: false })
+    await new Promise((r) => setTimeout(r, 6_000))
+    expect(await get()).toEqual({ status: 200, reused: true })
+    agent.destroy()
+  }, 30_000)
 
   it('answers bad parameters with 400 and a reason, unknown peers and routes with 404', async () => {
     const a = nodes[0]!

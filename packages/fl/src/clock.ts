@@ -1,4 +1,5 @@
 // Clocks: the system's, and a manual one on which tests run round deadlines in virtual time; timeouts on either.
+import { abortAfter } from '@weft/protocol'
 import type { Clock, TimerHandle } from './contracts/clock.js'
 
 /** Wall-clock time and the platform's timers. */
@@ -15,7 +16,7 @@ export const systemClock: Clock = Object.freeze({
  * @param parent a signal to follow as well
  */
 export function timeoutSignal(clock: Clock, ms: number, parent?: AbortSignal): AbortSignal {
-  if (clock === systemClock) return parent === undefined ? AbortSignal.timeout(ms) : AbortSignal.any([parent, AbortSignal.timeout(ms)])
+  if (clock === systemClock) return abortAfter(ms, parent)
   const controller = new AbortController()
   const timer = clock.setTimer(() => controller.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')), ms)
   controller.signal.addEventListener('abort', () => clock.clearTimer(timer), { once: true })

@@ -1,13 +1,14 @@
 // Secure aggregation in federated rounds: the coordinator's driver of one SecAgg+ session per round attempt, and
 // the client's sessions. Transport-free: the coordinator reaches clients through CoordinatorTransport.secagg and
 // receives masked inputs through Coordinator.deliverMasked; a mesh node and the simulator both plug in here.
+import { abortAfter } from '@weft/protocol'
 import {
   type KeyAgreement,
-  MessageRejectedError,
   type MaskedInputMessage,
+  MessageRejectedError,
   planSecAgg,
-  type SecAggComponents,
   SecAggClient,
+  type SecAggComponents,
   type SecAggIdentity,
   type SecAggMessage,
   type SecAggPlan,
@@ -15,8 +16,8 @@ import {
 } from '@weft/secagg'
 import { systemClock, timeoutSignal } from './clock.js'
 import type { Clock } from './contracts/clock.js'
-import type { SecAggTransport } from './contracts/transport.js'
 import type { SecureTaskHint } from './contracts/strategy.js'
+import type { SecAggTransport } from './contracts/transport.js'
 import { type JobSpec, minResults } from './job-spec.js'
 import type { SecureAggregationConfig } from './privacy.js'
 
@@ -282,7 +283,7 @@ export class SecureClientSessions {
       this.#sessions.set(key, s)
     }
     if (!s.ready) {
-      const timeout = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal === undefined ? [] : [signal])])
+      const timeout = abortAfter(timeoutMs, signal)
       await Promise.race([
         s.sharesIn.promise,
         new Promise((_, reject) => timeout.addEventListener('abort', () => reject(new Error(`shares of session ${session} did not arrive within ${timeoutMs} ms`)), { once: true })),

@@ -2,14 +2,15 @@
 import { create, type DescMessage, fromBinary, type MessageInitShape, type MessageShape, toBinary } from '@bufbuild/protobuf'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
+  abortAfter,
   isWireErrorCode,
   MAX_FRAME_BYTES,
   type RpcClientFrame,
   RpcClientFrameSchema,
+  type RpcMethod,
   type RpcRequest,
   type RpcResponse,
   RpcResponseSchema,
-  type RpcMethod,
   WireErrorCode,
   WireErrorSchema,
   wireErrorCodeName,
@@ -18,9 +19,9 @@ import { ProtocolViolationError, RpcError } from './errors.js'
 import type { MeshLogger } from './logger.js'
 import type { MeshMetrics } from './metrics.js'
 import { type PeerTarget, targetPeerId, toDialTarget } from './peer.js'
+import { type Answer, responseSegments } from './rpc-answer.js'
 import { ClientSession, serveSession } from './rpc-session.js'
 import { linkedSignal } from './signals.js'
-import { type Answer, responseSegments } from './rpc-answer.js'
 import { closeStream, FrameReader, resetStream, sendFrame, sendFrameSegments } from './stream-io.js'
 
 export { type RpcMethod, rpcMethod } from '@weft/protocol'
@@ -232,7 +233,7 @@ class RpcImpl implements Rpc {
     const opening = (async (): Promise<ClientSession | undefined> => {
       let stream: Stream
       try {
-        const signal = AbortSignal.any([AbortSignal.timeout(this.#defaultTimeout), this.#stopController.signal])
+        const signal = abortAfter(this.#defaultTimeout, this.#stopController.signal)
         stream = await this.#c.libp2p.dialProtocol(toDialTarget(peer), method.sessionProtocol, { signal, maxOutboundStreams: this.#maxOut })
       } catch (err) {
         if ((err as Error)?.name === 'UnsupportedProtocolError') {
@@ -274,7 +275,7 @@ class RpcImpl implements Rpc {
     try {
       let frame: Uint8Array | null
       try {
-        frame = await reader.next({ signal: AbortSignal.any([AbortSignal.timeout(this.#requestTimeout), this.#stopController.signal]) })
+        frame = await reader.next({ signal: abortAfter(this.#requestTimeout, this.#stopController.signal) })
       } catch (err) {
         outcome = 'BAD_REQUEST'
         this.#violation(protocol, peer, stream, describeReadError(err, 'request'), err)

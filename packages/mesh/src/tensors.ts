@@ -4,6 +4,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import {
+  abortAfter,
   canonicalTensorSetHeader,
   createSha256,
   DeclineReason,
@@ -287,7 +288,7 @@ class TensorsImpl implements Tensors {
     // Paused streams keep receiving up to one yamux window (16 MiB) before the remote stops: allow for it.
     stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, 64 * 1024 * 1024)
     const reader = new FrameReader(stream, { maxFrameBytes: MAX_FRAME_BYTES, onBytes: (n) => this.#c.metrics.onBytes(protocol, 'in', n, from) })
-    const idle = (): AbortSignal => AbortSignal.any([AbortSignal.timeout(this.#idle), this.#stop.signal])
+    const idle = (): AbortSignal => abortAfter(this.#idle, this.#stop.signal)
     const violation = (reason: string, err?: unknown): void => {
       outcome = 'BAD_REQUEST'
       this.#c.metrics.onBadMessage(protocol, reason)

@@ -1,5 +1,6 @@
 // Public API of @weft/protocol (hand-written list of exports). Browser-safe: no Node-only imports.
 export { FrameTooLargeError, InvalidTensorSetError, MalformedFrameError, TensorSetTooLargeError } from './errors.js'
+export { abortAfter } from './signals.js'
 export { float16ToFloat32, float32ToFloat16, fromFloat16Bits, toFloat16Bits } from './float16.js'
 export {
   concat,

@@ -5,6 +5,7 @@
 // part whose owner is lost keeps each member's own values. Each member sends and receives about 2·(1 − 1/g) of the
 // vector, whatever the group size g.
 import { InvalidUpdateError } from '@weft/fl'
+import { abortAfter } from '@weft/protocol'
 import { decodePart, encodePart, type PartCompression, type PartEncoder } from './codec.js'
 import { type Group, type Part, partsOf } from './groups.js'
 import { PartRefusedError, type PartRequest, type PartResponse, type SwarmTransport } from './transport.js'
@@ -277,7 +278,7 @@ export async function allReduce(init: AllReduceInit): Promise<AllReduceResult> {
       } else {
         const bytes = init.encoder.encode(part.offset, mine)
         bytesSent += bytes.length
-        const signal = AbortSignal.any([AbortSignal.timeout(init.exchangeTimeoutMs), ...(init.signal === undefined ? [] : [init.signal])])
+        const signal = abortAfter(init.exchangeTimeoutMs, init.signal)
         const request: PartRequest = { group: view.group.key, step: view.step, part: part.index, offset: part.offset, length: part.length, weight: init.weight, values: bytes }
         response = await init.transport.exchange(part.owner, request, signal)
         bytesReceived += response.values.length

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
+  abortAfter,
   encodeBlocksAnswer,
   MAX_BLOCKS_PER_REQUEST,
   MAX_BLOCKS_RESPONSE_BYTES,
@@ -184,7 +185,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
       }
       const provide = async (root: CID): Promise<void> => {
         try {
-          await mesh.libp2p.contentRouting.provide(root, { signal: AbortSignal.any([AbortSignal.timeout(30_000), stopController.signal]) })
+          await mesh.libp2p.contentRouting.provide(root, { signal: abortAfter(30_000, stopController.signal) })
         } catch (err) {
           log.debug({ root: root.toString(), err: (err as Error).message }, 'store: providing a root in the DHT failed (retried at the next refresh)')
         }
@@ -326,7 +327,7 @@ export const blockExchangeComponent: NodeComponentFactory = (ctx) => {
         },
         async findHolders(root, options = {}) {
           const exclude = options.exclude ?? new Set<string>()
-          const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 10_000), stopController.signal, ...(options.signal ? [options.signal] : [])])
+          const signal = abortAfter(options.timeoutMs ?? 10_000, stopController.signal, options.signal)
           const complete = new Set<string>()
           const partial = new Map<string, string[]>()
           // Peers that hinted the root first (the freshest fetchers), then connected peers.

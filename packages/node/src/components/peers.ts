@@ -2,6 +2,7 @@
 // ads every second, and mirrored in the peer gauges.
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { abortAfter } from '@weft/protocol'
 import type { NodeComponentFactory } from '../component.js'
 import { createPeerTable, type PeerEntry } from '../peer-table.js'
 
@@ -88,7 +89,7 @@ export const redialComponent: NodeComponentFactory = (ctx) => {
           for (const addr of p.ad.addrs) {
             if (abort.signal.aborted) return
             try {
-              await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${p.peerId}`, { signal: AbortSignal.any([abort.signal, AbortSignal.timeout(3_000)]) })
+              await mesh.dial(addr.includes('/p2p/') ? addr : `${addr}/p2p/${p.peerId}`, { signal: abortAfter(3_000, abort.signal) })
               return
             } catch {}
           }

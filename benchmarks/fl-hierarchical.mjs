@@ -4,7 +4,9 @@
 // bytes that reached the coordinator (and their ratio), plus the bytes that moved inside the sites.
 // Usage: npx tsc -b packages/fl-sim, then
 //   node benchmarks/fl-hierarchical.mjs [--rounds 30] [--examples 12000] [--clients 8] [--sites 2]
-//     [--partition dirichlet|iid] [--alpha 0.5] [--site-fraction 1] [--workers 2] [--lr 0.05]
+//     [--partition dirichlet|iid] [--alpha 0.5] [--site-fraction 1] [--workers 2] [--lr 0.05] [--secure]
+// --secure runs both jobs under secure aggregation (clip 1): the flat one over its clients, the hierarchical one with a
+// session inside each site and one over the sites (dropoutRate 0: SecAgg+ cannot plan for dropouts with two sites).
 import '@weft/mesh/shim'
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -24,6 +26,7 @@ const { values: args } = parseArgs({
     'site-fraction': { type: 'string', default: '1' },
     workers: { type: 'string', default: String(availableParallelism()) },
     lr: { type: 'string', default: '0.05' },
+    secure: { type: 'boolean', default: false },
   },
 })
 const rounds = Number(args.rounds)
@@ -48,6 +51,7 @@ const spec = (min) =>
     evaluation: { centralized: { dataset: 'fashion-mnist-test', every: 5 } },
     timeouts: { roundSeconds: 3600, waitSeconds: 60 },
     seed: 1,
+    ...(args.secure ? { privacy: { secureAggregation: { clip: 1, dropoutRate: 0 } } } : {}),
   })
 
 const accuracy = (r) => r.rounds.at(-1)?.metrics?.evaluation?.centralized?.accuracy ?? Number.NaN
@@ -55,7 +59,8 @@ const mib = (b) => (b / 2 ** 20).toFixed(2)
 const describe = partition.scheme === 'iid' ? 'IID' : `Dirichlet(${partition.alpha})`
 console.log(
   `2NN on Fashion-MNIST (${n} training examples, ${describe} over ${clients} clients), E=1, B=10, SGD lr ${args.lr}, ${rounds} rounds, ` +
-    `every client (site) each round${siteFraction < 1 ? `, ${siteFraction} of each site's clients` : ''}, ${args.workers} tfjs-wasm workers`,
+    `every client (site) each round${siteFraction < 1 ? `, ${siteFraction} of each site's clients` : ''}, ${args.workers} tfjs-wasm workers` +
+    (args.secure ? ', secure aggregation (clip 1, dropoutRate 0) in both runs' : ''),
 )
 
 try {

@@ -29,8 +29,9 @@ import {
   type TrainAssignment,
   trainingData,
 } from '@weft/fl'
-import { allowListAuthorize, type Authorize, RpcError, TensorRejectedError } from '@weft/mesh'
+import { type Authorize, allowListAuthorize, RpcError, TensorRejectedError } from '@weft/mesh'
 import {
+  abortAfter,
   FL_CANCEL,
   FL_EVALUATE,
   FL_INVITE,
@@ -46,8 +47,8 @@ import {
   MAX_SPEC_JSON,
   ModelMetaSchema,
   type TrainRequest,
-  UpdateMetaSchema,
   tensorSetByteLength,
+  UpdateMetaSchema,
   WireErrorCode,
 } from '@weft/protocol'
 import { featureSize, paramCount, type TrainingPool } from '@weft/runtime'
@@ -116,7 +117,8 @@ export interface ParticipantComponents {
   readonly onEvent?: (event: ParticipantEvent) => void
   /**
    * This node aggregates a site (hierarchical FL): a job's tasks run on the site's members, not on local data, and
-   * the node joins a job with the site's examples. DP and secure-aggregation jobs are refused (the site says why).
+   * the node joins a job with the site's examples. DP jobs are refused (the site says why); under secure aggregation
+   * the site runs its own session over its members.
    */
   readonly site?: ParticipantSite
 }
@@ -343,7 +345,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
   /** One round's task on the site's members (this node aggregates a site): one update for the site. */
   const siteTask = async (job: ClientJob, task: TrainAssignment, toCoordinator: (update: PreparedClientUpdate) => Promise<ClientSendOutcome>): Promise<ClientTaskOutcome> => {
     if (c.site === undefined) return { ok: false, stage: 'train', reason: 'this node has no local data for the job' }
-    return c.site.train(job.id, task, { pipeline: job.pipeline, send: toCoordinator, signal: job.abort.signal })
+    return c.site.train(job.id, task, { pipeline: job.pipeline, send: toCoordinator, secure, signal: job.abort.signal })
   }
 
   /** The task on this node's data, or on its site's members when it aggregates a site. */
@@ -526,7 +528,7 @@ export async function startParticipant(c: ParticipantComponents): Promise<Partic
     const t0 = performance.now()
     let pending = fetching.get(cid)
     if (pending === undefined) {
-      const signal = AbortSignal.any([job.abort.signal, AbortSignal.timeout(c.handoutTimeoutMs ?? 120_000)])
+      const signal = abortAfter(c.handoutTimeoutMs ?? 120_000, job.abort.signal)
       pending = (async () => {
         // The job's model has a known size: a coordinator naming a larger DAG gets the fetch stopped at that bound,
         // not at the node's store quota.

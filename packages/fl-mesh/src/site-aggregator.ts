@@ -2,7 +2,9 @@
 // examples are its site's; to its site's member nodes it is the job's coordinator. It invites them with the job's spec,
 // hands each round's model and task to them over the ordinary client protocol (fl-model, fl/train), takes their
 // updates on fl-update (the node's update receiver routes them here), folds them with the FL core's `runSiteTask` and
-// forwards one update. Members run the unchanged participant: nothing on their side knows of sites.
+// forwards one update. Under secure aggregation it runs the job's SecAgg+ session over its members (it sees only their
+// sum) and masks the site's update in the coordinator's session. Members run the unchanged participant: nothing on
+// their side knows of sites.
 import {
   type ClientEvaluation,
   type ClientSendOutcome,
@@ -13,6 +15,8 @@ import {
   type JobSpec,
   type PreparedClientUpdate,
   runSiteTask,
+  type SecureClientSessions,
+  secureCohortMinimum,
   type SiteMember,
   type SiteTaskOutcome,
   type TrainAssignment,
@@ -61,11 +65,20 @@ export interface SiteUpdateSink {
 export interface ParticipantSite {
   /** Invites the site's members to a job; resolves with the site's examples (its weight) or the refusal. */
   join(jobId: string, spec: JobSpec, coordinator: string, signal?: AbortSignal): Promise<{ ok: true; examples: number } | { ok: false; reason: string }>
-  /** Runs one round's task on the site's members and sends one update for the site through `send`. */
+  /**
+   * Runs one round's task on the site's members and sends one update for the site through `send`. Under secure
+   * aggregation the site runs its own session over its members and masks its update in the coordinator's session
+   * with `secure`, the participant's own client sessions.
+   */
   train(
     jobId: string,
     task: TrainAssignment,
-    c: { readonly pipeline: ClientUpdatePipeline; readonly send: (update: PreparedClientUpdate) => Promise<ClientSendOutcome>; readonly signal?: AbortSignal },
+    c: {
+      readonly pipeline: ClientUpdatePipeline
+      readonly send: (update: PreparedClientUpdate) => Promise<ClientSendOutcome>
+      readonly secure?: SecureClientSessions
+      readonly signal?: AbortSignal
+    },
   ): Promise<SiteTaskOutcome>
   /** Federated evaluation on the site's members, example-weighted. @throws Error when no member could evaluate */
   evaluate(jobId: string, task: EvaluateAssignment, signal?: AbortSignal): Promise<ClientEvaluation>
@@ -200,6 +213,12 @@ export function createSiteAggregator(c: SiteAggregatorComponents, init: SiteAggr
         else refusals.push(`${id}: ${a.ok ? `declared ${a.examples} examples` : a.reason}`)
       })
       if (members.size === 0) return { ok: false, reason: `no member of site ${init.site} accepted the job (${refusals.join('; ')})` }
+      const cohort = spec.privacy.secureAggregation === undefined ? 1 : secureCohortMinimum(spec)
+      if (members.size < cohort) {
+        await Promise.allSettled([...members.keys()].map((id) => transport.release(id, jobId, 'the site has too few members for the job')))
+        const why = refusals.length === 0 ? '' : ` (${refusals.join('; ')})`
+        return { ok: false, reason: `site ${init.site} has ${members.size} members in the job; its secure aggregation needs at least ${cohort}${why}` }
+      }
       const examples = [...members.values()].reduce((a, b) => a + b, 0)
       if (!Number.isSafeInteger(examples)) return { ok: false, reason: `site ${init.site}'s members declare ${examples} examples, past a safe integer` }
       jobs.set(jobId, { id: jobId, spec, coordinator, members, open: new Map(), abort: new AbortController() })
@@ -216,10 +235,14 @@ export function createSiteAggregator(c: SiteAggregatorComponents, init: SiteAggr
       }))
       const signal = AbortSignal.any([job.abort.signal, ...(t.signal === undefined ? [] : [t.signal])])
       log.debug({ job: jobId, round: task.round, site: init.site, members: members.length }, 'the site starts its round')
-      const outcome = await runSiteTask(job.spec, task, { members, pipeline: t.pipeline, send: t.send, signal })
+      const secure = t.secure === undefined || transport.secagg === undefined ? undefined : { secagg: transport.secagg.bind(transport), sessions: t.secure }
+      const outcome = await runSiteTask(job.spec, task, { members, pipeline: t.pipeline, send: t.send, signal, ...(secure === undefined ? {} : { secure }) })
       if (outcome.site !== undefined) {
         const s = outcome.site
-        log.info({ job: jobId, round: task.round, site: init.site, delivered: s.delivered.length, dropped: s.dropped, examples: s.examples, bytesUp: s.bytesUp }, 'the site folded its members’ updates')
+        log.info(
+          { job: jobId, round: task.round, site: init.site, delivered: s.delivered.length, dropped: s.dropped, examples: s.examples, bytesUp: s.bytesUp, secure: s.secure },
+          s.secure === undefined ? 'the site folded its members’ updates' : 'the site unmasked its members’ sum',
+        )
       } else if (outcome.dropped !== undefined) {
         log.warn({ job: jobId, round: task.round, site: init.site, dropped: outcome.dropped }, 'no member of the site delivered')
       }

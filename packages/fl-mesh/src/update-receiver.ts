@@ -1,6 +1,7 @@
 // The coordinator's receiving end of `fl-update`: every update is judged on its header before any data moves (the
 // coordinator's admission), then decoded, judged again (the round may have moved on) and stored on arrival. Updates
-// of a job this node aggregates for its site (a member's, whose coordinator this node is for that job) go to the site.
+// of a job this node aggregates for its site (a member's, whose coordinator this node is for that job) go to the site,
+// masked inputs of the site's secure session among them.
 import { fromBinary } from '@bufbuild/protobuf'
 import { announcedUpdateLength, type Coordinator, decodeClientUpdate, type JobSpec, MASKED_TENSOR, type UpdateHeader, updateShapeProblem } from '@weft/fl'
 import { type Authorize, type IncomingTensorSet, TensorRejectedError } from '@weft/mesh'
@@ -75,7 +76,6 @@ export async function serveUpdates(c: UpdateReceiverComponents, init: UpdateRece
     const spec = siteSpec ?? c.jobSpec(header.jobId)
     if (spec === undefined) return `no job ${header.jobId} here`
     if (header.secureSession !== undefined) {
-      if (site) return 'a site aggregator takes updates in the clear, not masked inputs'
       const t = incoming.tensors[0]
       if (incoming.tensors.length !== 1 || t?.name !== MASKED_TENSOR || t.dtype !== 'uint32' || t.shape.length !== 1) {
         return `a masked input is one uint32 vector named "${MASKED_TENSOR}"`

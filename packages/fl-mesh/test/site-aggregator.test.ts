@@ -125,6 +125,13 @@ describe('site aggregator (members side)', () => {
     const site = createSiteAggregator({ mesh, members: () => ['m1'] }, { site: 'tucson' })
     const dp = await site.join('j2', spec({ privacy: { dp: { mode: 'client', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 } } }), 'coord')
     expect(dp).toMatchObject({ ok: false, reason: expect.stringMatching(/^site tucson aggregates its members: privacy\.dp does not combine with site aggregators/) })
+    // A site smaller than the job's secure cohort would unmask one member's update: refused, and the member released.
+    const { mesh: lone, cancelled } = fakeMesh()
+    const small = createSiteAggregator({ mesh: lone, members: () => ['m1'] }, { site: 'yuma' })
+    const secure = spec({ clients: { min: 2 }, privacy: { secureAggregation: { clip: 1, dropoutRate: 0 } } })
+    expect(await small.join('j4', secure, 'coord')).toEqual({ ok: false, reason: 'site yuma has 1 members in the job; its secure aggregation needs at least 2' })
+    expect(cancelled).toEqual(['m1'])
+    expect(small.jobs()).toEqual([])
     const empty = createSiteAggregator({ mesh, members: () => [] }, { site: 'phoenix' })
     expect(await empty.join('j3', spec(), 'coord')).toEqual({ ok: false, reason: 'no member of site phoenix is eligible for the job' })
   })

@@ -57,8 +57,9 @@ export interface SimulationInit {
    * Hierarchical rounds: the virtual clients are dealt to this many sites in order (site k holds a contiguous run
    * of clients, sizes differing by at most one), and the coordinator sees one aggregator client per site, weighing
    * its members' examples. Its `clients.fraction`/`min`/`max` then count sites (and `clients.maxExamples` caps a
-   * site's weight). The sites' members train with the seeds they would get in a flat job. Refused with differential privacy
-   * and secure aggregation (`HierarchyUnsupportedError`). Absent: a flat job.
+   * site's weight). The sites' members train with the seeds they would get in a flat job. Under secure aggregation each
+   * site runs a session over its members. Refused with differential privacy (`HierarchyUnsupportedError`). Absent: a
+   * flat job.
    */
   readonly sites?: number
   /** With `sites`: share of a site's members that train each round, in (0, 1] (seeded per round). Default 1. */
@@ -94,7 +95,7 @@ export interface SimulationResult {
  * Runs one federated job over virtual clients and resolves when it ends.
  * @throws RangeError for fewer than one client, a share left empty by the partition, or sites that are not a
  *   positive integer up to the clients, or fewer than the spec's `clients.min`
- * @throws HierarchyUnsupportedError for sites with differential privacy or secure aggregation (the message says why)
+ * @throws HierarchyUnsupportedError for sites with differential privacy (the message says why)
  */
 export async function runSimulation(init: SimulationInit): Promise<SimulationResult> {
   const { spec, train } = init

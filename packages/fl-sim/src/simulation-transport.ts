@@ -62,7 +62,8 @@ export interface SimulationTransportInit {
   /**
    * Hierarchical rounds: the coordinator's candidates are these sites' aggregators, not the clients. Each is one
    * client weighing its members' examples; asked to train, it runs the task on its members and forwards their
-   * example-weighted mean (`runSiteTask` of @weft/fl). Absent: the clients are the candidates (a flat job).
+   * example-weighted mean (`runSiteTask` of @weft/fl), under secure aggregation through a session of its own over
+   * its members. Absent: the clients are the candidates (a flat job).
    */
   readonly sites?: readonly SimulationSite[]
   /** Share of a site's members that train each round (seeded per round). Default 1. */
@@ -153,6 +154,19 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
     }
     return state
   }
+  // Every message goes through the wire codec, so the bytes counted are the bytes a mesh would carry. Sites and
+  // clients hold their own sessions: a site aggregator's session with its members runs over this channel too.
+  const secagg: NonNullable<CoordinatorTransport['secagg']> = async (id, message) => {
+    try {
+      const sent = encodeSecAggMessage(message)
+      const reply = sessionsOf(id).handle(decodeSecAggMessage(sent) as SecAggMessage)
+      if (reply === undefined) return { ok: true, bytes: sent.length }
+      const back = encodeSecAggMessage(reply)
+      return { ok: true, reply: decodeSecAggMessage(back) as SecAggMessage, bytes: sent.length + back.length }
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message }
+    }
+  }
   /** The client's `send`: through the coordinator's own decoding and admission, as a mesh update would go. */
   const send = async (id: string, spec: JobSpec, update: PreparedClientUpdate): Promise<ClientSendOutcome> => {
     const c = components.coordinator()
@@ -170,6 +184,7 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
     job: SimulatedJob,
     task: TrainAssignment,
     deliver: (update: PreparedClientUpdate) => Promise<ClientSendOutcome>,
+    signal?: AbortSignal,
   ): Promise<ClientTaskOutcome> => {
     const ownAttack = attack?.attackers.has(client.id) === true ? attack.config : undefined
     const attacking = ownAttack !== undefined
@@ -201,6 +216,7 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
             return delta
           },
           send: deliver,
+          ...(signal === undefined ? {} : { signal }),
         },
       )
     } finally {
@@ -218,7 +234,7 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
   const siteMembers = (site: SimulationSite, job: SimulatedJob): SiteMember[] =>
     site.members.map((id) => {
       const client = clients.get(id) as VirtualClient
-      return { id, examples: client.examples, train: (task, deliver) => runMember(client, job, task, deliver) }
+      return { id, examples: client.examples, train: (task, deliver, signal) => runMember(client, job, task, deliver, signal) }
     })
   /** One task of one site: a sub-round over its members, then one update to the coordinator. */
   const runSite = async (site: SimulationSite, job: SimulatedJob, task: TrainAssignment): Promise<void> => {
@@ -227,6 +243,8 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
       pipeline: pipelineOf(job, site.id),
       send: (update) => send(site.id, job.spec, update),
       ...(init.siteFraction === undefined ? {} : { siteFraction: init.siteFraction }),
+      // Secure aggregation: the site's own session over its members, and its masked update in the coordinator's.
+      ...(job.spec.privacy.secureAggregation === undefined ? {} : { secure: { secagg, sessions: sessionsOf(site.id) } }),
     })
     init.onSiteRound?.({
       site: site.id,
@@ -292,18 +310,7 @@ export function createSimulationTransport(init: SimulationTransportInit, compone
       for (const m of sites?.get(id)?.members ?? []) job.pipelines.delete(m)
       if (job.members.size === 0) jobs.delete(jobId)
     },
-    // Every message goes through the wire codec, so the bytes counted are the bytes a mesh would carry.
-    async secagg(id, message) {
-      try {
-        const sent = encodeSecAggMessage(message)
-        const reply = sessionsOf(id).handle(decodeSecAggMessage(sent) as SecAggMessage)
-        if (reply === undefined) return { ok: true, bytes: sent.length }
-        const back = encodeSecAggMessage(reply)
-        return { ok: true, reply: decodeSecAggMessage(back) as SecAggMessage, bytes: sent.length + back.length }
-      } catch (err) {
-        return { ok: false, reason: (err as Error).message }
-      }
-    },
+    secagg,
   }
   return Object.freeze(transport)
 }

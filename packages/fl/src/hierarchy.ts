@@ -1,16 +1,20 @@
 // Hierarchical federated learning: a site aggregator is, to the coordinator, one client whose weight is its site's
 // examples. Asked to train, it runs the coordinator's task on its site's clients (the one client flow, each on its
 // own data), folds their updates into their example-weighted mean with FedAvg's own aggregation, and forwards that
-// mean as one update weighing the site's examples. Browser-safe: no Node APIs.
-import { tensorSetByteLength } from '@weft/protocol'
+// mean as one update weighing the site's examples. Under secure aggregation the site runs its own SecAgg+ session
+// over its members, so the aggregator learns only their weighted sum, and masks the site's mean in the coordinator's
+// session, so the coordinator learns only the sum over sites. Browser-safe: no Node APIs.
+import { createTensor, type Tensor, type TensorSet, tensorSetByteLength, tensorValues } from '@weft/protocol'
 import { deriveSeed, mulberry32, permutation } from '@weft/runtime'
 import type { ClientSendOutcome, ClientTaskOutcome, PreparedClientUpdate } from './client/run-client-task.js'
 import { type ClientUpdatePipeline, decodeClientUpdate } from './client/update-pipeline.js'
-import type { RoundAggregator } from './contracts/strategy.js'
-import type { TrainAssignment, UpdateHeader } from './contracts/transport.js'
+import type { ClientTrainHints, RoundAggregator } from './contracts/strategy.js'
+import type { SecAggTransport, TrainAssignment, UpdateHeader } from './contracts/transport.js'
 import { headerNumbersProblem } from './coordinator/admission.js'
 import { clientSeed } from './coordinator/seeds.js'
 import type { JobSpec } from './job-spec.js'
+import { MASKED_TENSOR } from './model-set.js'
+import { type SecureClientSessions, SecureRound, secureCohortMinimum, secureInput } from './secure-aggregation.js'
 import { fedAvg } from './strategies/fed-avg.js'
 
 /** One client of a site, as its aggregator drives it. */
@@ -37,7 +41,19 @@ export interface SiteAggregateInit {
    * task's seed. Default 1: all of them.
    */
   readonly siteFraction?: number
+  /**
+   * How the aggregator reaches its members' secure-aggregation sessions (the coordinator's own channel). Needed for
+   * a job with privacy.secureAggregation: the site then runs one SecAgg+ session over the members it sampled.
+   */
+  readonly secure?: SiteSecureChannel
   readonly signal?: AbortSignal
+}
+
+/** The site's secure-aggregation channel to its members. */
+export interface SiteSecureChannel {
+  readonly secagg: SecAggTransport['secagg']
+  /** Longest each phase of the site's session may take (ms). Default: half the job's round deadline, at most 60 s. */
+  readonly phaseMs?: number
 }
 
 /** A member left out of the site's update, and why. */
@@ -64,6 +80,8 @@ export interface SiteAggregate {
   readonly bytesUp: number
   /** Bytes of the model handed to the sampled members. */
   readonly bytesDown: number
+  /** Under secure aggregation: the site's session and what its own messages (keys, shares, unmasking) cost. */
+  readonly secure?: { readonly session: number; readonly threshold: number; readonly survivors: number; readonly protocolBytes: number }
 }
 
 export type SiteAggregateOutcome =
@@ -71,12 +89,10 @@ export type SiteAggregateOutcome =
   | { readonly ok: false; readonly reason: string; readonly dropped: readonly SiteMemberDrop[] }
 
 /**
- * Why `spec` cannot run with site aggregators, or undefined when it can.
- * - Client-level differential privacy clips each client's update and accounts q = m/N over sampled clients; a site
- *   update mixes several clients, so neither the clip bound nor the sampling rate would hold for it (per-client
- *   clipping inside sites with noise calibrated to a site sum is not built).
- * - Secure aggregation masks each client's input for the coordinator's sum; inside a site the aggregator would need
- *   its own SecAgg session over its members, which is not built either.
+ * Why `spec` cannot run with site aggregators, or undefined when it can. Client-level differential privacy clips each
+ * client's update and accounts q = m/N over sampled clients; a site update mixes several clients, so neither the clip
+ * bound nor the sampling rate would hold for it (per-client clipping inside sites with noise calibrated to a site sum
+ * is not built). Secure aggregation combines: the site runs its own session over its members.
  */
 export function hierarchyProblem(spec: JobSpec): string | undefined {
   if (spec.privacy.dp !== undefined) {
@@ -86,20 +102,16 @@ export function hierarchyProblem(spec: JobSpec): string | undefined {
       'the clip bound nor the sampling rate would hold for it'
     )
   }
-  if (spec.privacy.secureAggregation !== undefined) {
-    return (
-      'privacy.secureAggregation does not combine with site aggregators yet: a site aggregator sees its members’ updates ' +
-      'in the clear and forwards their mean, so the coordinator-side SecAgg session would hide nothing from it'
-    )
-  }
   return undefined
 }
 
 /**
  * Runs one round of a site: samples its members, has each train the task on its own data, admits and folds their
  * updates as they arrive, and computes the site's example-weighted mean update.
- * @returns the site's update, or `{ ok: false }` with the reason when no member delivered or the task cannot run in
- *   a site (differential privacy, secure aggregation)
+ * Under secure aggregation each sampled member masks its weighted update in the site's session and the aggregator
+ * unmasks only their sum (the members that completed the session).
+ * @returns the site's update, or `{ ok: false }` with the reason when no member delivered, the site's secure session
+ *   did not complete, or the task cannot run in a site (differential privacy)
  * @throws RangeError for no members, a repeated member id, a member's examples not a positive safe integer, or a
  *   siteFraction outside (0, 1]
  */
@@ -109,10 +121,15 @@ export async function siteAggregate(init: SiteAggregateInit): Promise<SiteAggreg
   const fraction = init.siteFraction ?? 1
   if (!(typeof fraction === 'number' && fraction > 0 && fraction <= 1)) throw new RangeError(`siteFraction must be a number in (0, 1], got ${String(fraction)}`)
   const dropped: SiteMemberDrop[] = []
-  if (task.hints.secure !== undefined) return { ok: false, reason: 'the task asks for secure aggregation, which a site aggregator cannot take part in', dropped }
   if (task.hints.dp !== undefined) return { ok: false, reason: 'the task asks for differential privacy, which a site aggregator cannot account for', dropped }
   const sampled = sampleMembers(members, fraction, task.seed)
   const length = task.params.length
+  let secure: SiteSession | undefined
+  if (spec.privacy.secureAggregation !== undefined) {
+    const begun = beginSiteSession(init, sampled)
+    if (!begun.ok) return { ok: false, reason: begun.reason, dropped }
+    secure = begun.session
+  }
   const aggregator: RoundAggregator = fedAvg({ paramCount: length }).begin(new Float32Array(length))
   const delivered = new Set<string>()
   let examples = 0
@@ -123,19 +140,25 @@ export async function siteAggregate(init: SiteAggregateInit): Promise<SiteAggreg
 
   /** The aggregator's admission of one member's update: the same checks a coordinator makes, then the fold. */
   const receive = (member: SiteMember, update: PreparedClientUpdate): ClientSendOutcome => {
-    const refusal = memberUpdateProblem(task, member, update.header, update.masked !== undefined)
+    const refusal = memberUpdateProblem(task, member, update.header)
     if (refusal !== undefined) return { ok: false, reason: refusal }
     if (!open) return { ok: false, reason: `round ${task.round} of the site is closed` }
     if (delivered.has(member.id)) return { ok: false, reason: `${member.id} already delivered its update of round ${task.round}` }
-    let delta: Float32Array
-    try {
-      delta = decodeClientUpdate(spec, update.set)
-    } catch (err) {
-      return { ok: false, reason: (err as Error).message }
+    if (secure !== undefined) {
+      const verdict = secure.receive(member.id, update)
+      if (!verdict.ok) return verdict
+    } else {
+      if (update.header.secureSession !== undefined) return { ok: false, reason: 'the site takes updates in the clear in this job, not masked inputs' }
+      let delta: Float32Array
+      try {
+        delta = decodeClientUpdate(spec, update.set)
+      } catch (err) {
+        return { ok: false, reason: (err as Error).message }
+      }
+      if (delta.length !== length) return { ok: false, reason: `update has ${delta.length} values; the model has ${length}` }
+      for (let i = 0; i < delta.length; i++) if (!Number.isFinite(delta[i])) return { ok: false, reason: `update value ${i} is not finite` }
+      aggregator.add({ clientId: member.id, delta, numExamples: update.header.examples, staleness: 0 })
     }
-    if (delta.length !== length) return { ok: false, reason: `update has ${delta.length} values; the model has ${length}` }
-    for (let i = 0; i < delta.length; i++) if (!Number.isFinite(delta[i])) return { ok: false, reason: `update value ${i} is not finite` }
-    aggregator.add({ clientId: member.id, delta, numExamples: update.header.examples, staleness: 0 })
     delivered.add(member.id)
     examples += update.header.examples
     lossSum += update.header.examples * update.header.trainLoss
@@ -144,29 +167,51 @@ export async function siteAggregate(init: SiteAggregateInit): Promise<SiteAggreg
     return { ok: true }
   }
 
-  const outcomes = await Promise.all(
+  // A member dropped by the secure session (a phase it failed) cannot deliver: its task is cut short.
+  const cut = new Map(sampled.map((m) => [m.id, new AbortController()]))
+  const outcomes = Promise.all(
     sampled.map(async (member): Promise<ClientTaskOutcome> => {
-      const memberTask: TrainAssignment = { ...task, seed: clientSeed(spec.seed, task.round, member.id) }
+      const hints: ClientTrainHints = secure === undefined ? task.hints : { ...task.hints, secure: secure.hint(member.id) }
+      const memberTask: TrainAssignment = { ...task, hints, seed: clientSeed(spec.seed, task.round, member.id) }
+      const signal = AbortSignal.any([(cut.get(member.id) as AbortController).signal, ...(init.signal === undefined ? [] : [init.signal])])
       try {
-        return await member.train(memberTask, async (update) => receive(member, update), init.signal)
+        return await member.train(memberTask, async (update) => receive(member, update), signal)
       } catch (err) {
         return { ok: false, stage: 'train', reason: `its task failed: ${(err as Error)?.message ?? String(err)}` }
       }
     }),
   )
+  if (secure !== undefined) {
+    await secure.round.start()
+    for (const [id, reason] of secure.round.failed) cut.get(id)?.abort(new Error(`secure aggregation: ${reason}`))
+  }
+  const settled = await outcomes
   open = false
   sampled.forEach((member, i) => {
-    const outcome = outcomes[i]
+    const outcome = settled[i]
     if (delivered.has(member.id)) return
-    dropped.push({ id: member.id, reason: outcome?.ok === false ? outcome.reason : 'it ended without sending an update' })
+    const failed = secure?.round.failed.get(member.id)
+    const reason = failed !== undefined ? `secure aggregation: ${failed}` : outcome?.ok === false ? outcome.reason : 'it ended without sending an update'
+    dropped.push({ id: member.id, reason })
   })
-  if (aggregator.count === 0) {
+  if (delivered.size === 0) {
     const why = dropped.map((d) => `${d.id}: ${d.reason}`).join('; ')
     return { ok: false, reason: `no member of the site delivered an update in round ${task.round} (${why})`, dropped }
   }
+  let delta: Float32Array
+  let secureSummary: SiteAggregate['secure']
+  if (secure !== undefined) {
+    const sum = await secure.finish(delivered.size)
+    if (!sum.ok) return { ok: false, reason: `the site's secure aggregation of round ${task.round} did not complete: ${sum.reason}`, dropped }
+    // Every masked input that arrived is in the sum (SecAgg+ unmasks all of them or fails).
+    delta = sum.mean
+    secureSummary = sum.summary
+  } else {
+    delta = aggregator.finish().global
+  }
   return {
     ok: true,
-    delta: aggregator.finish().global,
+    delta,
     examples,
     trainLoss: lossSum / examples,
     trainSeconds,
@@ -174,6 +219,7 @@ export async function siteAggregate(init: SiteAggregateInit): Promise<SiteAggreg
     dropped,
     bytesUp,
     bytesDown: sampled.length * task.params.byteLength,
+    ...(secureSummary === undefined ? {} : { secure: secureSummary }),
   }
 }
 
@@ -185,6 +231,11 @@ export interface SiteTaskComponents {
   readonly send: (update: PreparedClientUpdate) => Promise<ClientSendOutcome>
   /** See `SiteAggregateInit.siteFraction`. */
   readonly siteFraction?: number
+  /**
+   * Secure aggregation (a job with privacy.secureAggregation): the channel to the members' sessions, and the
+   * aggregator's own client sessions, in which it masks the site's update for the coordinator's session.
+   */
+  readonly secure?: SiteSecureChannel & { readonly sessions: SecureClientSessions; readonly maskTimeoutMs?: number }
   readonly signal?: AbortSignal
 }
 
@@ -203,26 +254,37 @@ export async function runSiteTask(spec: JobSpec, task: TrainAssignment, c: SiteT
     task,
     members: c.members,
     ...(c.siteFraction === undefined ? {} : { siteFraction: c.siteFraction }),
+    ...(c.secure === undefined ? {} : { secure: c.secure }),
     ...(c.signal === undefined ? {} : { signal: c.signal }),
   })
   if (!aggregated.ok) return { ok: false, stage: 'train', reason: aggregated.reason, dropped: aggregated.dropped }
   const { ok: _ok, ...site } = aggregated
   let update: PreparedClientUpdate
   try {
-    // No DP or secure-aggregation hints reach a site (siteAggregate refused them): only compression applies.
-    const prepared = c.pipeline.prepare(site.delta.slice(), {})
-    update = {
-      header: {
-        jobId: task.jobId,
-        round: task.round,
-        baseHash: task.modelHash,
-        examples: site.examples,
-        trainLoss: site.trainLoss,
-        trainAccuracy: 0,
-        trainSeconds: site.trainSeconds,
-        length: 0,
-      },
-      set: prepared.set,
+    const header: UpdateHeader = {
+      jobId: task.jobId,
+      round: task.round,
+      baseHash: task.modelHash,
+      examples: site.examples,
+      trainLoss: site.trainLoss,
+      trainAccuracy: 0,
+      trainSeconds: site.trainSeconds,
+      length: 0,
+    }
+    const hint = task.hints.secure
+    const config = spec.privacy.secureAggregation
+    if (hint !== undefined && config !== undefined) {
+      // The coordinator's session: the site's mean, weighted, masked; the coordinator sees only the sum over sites.
+      if (c.secure === undefined) throw new Error('the task asks for secure aggregation; this site has no secure sessions')
+      const masked = await c.secure.sessions.mask(task.jobId, hint.session, secureInput(site.delta, hint, undefined, config.clip), c.secure.maskTimeoutMs ?? 120_000, c.signal)
+      update = {
+        header: { ...header, length: masked.vector.length, secureSession: hint.session },
+        set: [createTensor(MASKED_TENSOR, 'uint32', [masked.vector.length], masked.vector)],
+        masked: masked.vector,
+      }
+    } else {
+      // No DP hints reach a site (siteAggregate refused them): only compression applies.
+      update = { header, set: c.pipeline.prepare(site.delta.slice(), {}).set }
     }
   } catch (err) {
     return { ok: false, stage: 'prepare', reason: `could not prepare the site's update: ${(err as Error).message}`, trainSeconds: site.trainSeconds, site }
@@ -252,8 +314,7 @@ function sampleMembers(members: readonly SiteMember[], fraction: number, seed: n
 }
 
 /** Why a member's update header does not fit the site's task, or undefined when it does. */
-function memberUpdateProblem(task: TrainAssignment, member: SiteMember, h: UpdateHeader, masked: boolean): string | undefined {
-  if (masked) return 'a site aggregator takes updates in the clear, not masked inputs'
+function memberUpdateProblem(task: TrainAssignment, member: SiteMember, h: UpdateHeader): string | undefined {
   if (h.jobId !== task.jobId) return `update is for job ${h.jobId}; the site trains job ${task.jobId}`
   if (h.round !== task.round) return `update is for round ${h.round}; the site's round is ${task.round}`
   if (h.baseHash !== task.modelHash) return `update was trained from model ${h.baseHash.slice(0, 12)}; the round's model is ${task.modelHash.slice(0, 12)}`
@@ -261,4 +322,90 @@ function memberUpdateProblem(task: TrainAssignment, member: SiteMember, h: Updat
   if (numbers !== undefined) return numbers
   if (h.examples > member.examples) return `update reports ${h.examples} examples; ${member.id} holds ${member.examples}`
   return undefined
+}
+
+/** The site's secure session of one round: the aggregator as its members' SecAgg+ server. */
+interface SiteSession {
+  readonly round: SecureRound
+  /** The member's part of the task: its session and weight. */
+  hint(member: string): { readonly session: number; readonly weight: number; readonly clipBit: false }
+  /** Takes a member's masked input (refused: not masked, another session, a phase it missed, wrong length). */
+  receive(member: string, update: PreparedClientUpdate): ClientSendOutcome
+  /** Unmasks the sum once the members are done; the site's mean is the weighted sum over the weights in it. */
+  finish(
+    delivered: number,
+  ): Promise<{ ok: true; mean: Float32Array; survivors: ReadonlySet<string>; summary: NonNullable<SiteAggregate['secure']> } | { ok: false; reason: string }>
+}
+
+/**
+ * Opens the site's session over the sampled members, weighing each as the coordinator weighs its clients (declared
+ * examples over the most any holds, so quantization keeps its range). A site smaller than the job's secure cohort
+ * minimum is refused: its members would refuse the session anyway, and a smaller sum would reveal more of each.
+ */
+function beginSiteSession(init: SiteAggregateInit, sampled: readonly SiteMember[]): { ok: true; session: SiteSession } | { ok: false; reason: string } {
+  const { spec, task } = init
+  const config = spec.privacy.secureAggregation
+  if (config === undefined) return { ok: false, reason: 'the job does not ask for secure aggregation' }
+  if (init.secure === undefined) return { ok: false, reason: 'the job asks for secure aggregation; this site has no secure channel to its members' }
+  const needed = secureCohortMinimum(spec)
+  if (sampled.length < needed) {
+    return { ok: false, reason: `the site sampled ${sampled.length} members; a secure session of this job needs at least ${needed}` }
+  }
+  const maxExamples = Math.max(...sampled.map((m) => m.examples))
+  const weights = new Map(sampled.map((m) => [m.id, m.examples / maxExamples]))
+  let round: SecureRound
+  try {
+    round = new SecureRound({
+      jobId: task.jobId,
+      round: task.round,
+      attempt: 0,
+      participants: sampled.map((m) => m.id),
+      config,
+      vectorLength: task.params.length,
+      transport: { secagg: init.secure.secagg },
+      phaseMs: init.secure.phaseMs ?? Math.min(60_000, (spec.timeouts.roundSeconds * 1000) / 2),
+      signal: init.signal ?? new AbortController().signal,
+    })
+  } catch (err) {
+    return { ok: false, reason: `privacy.secureAggregation: ${(err as Error).message}` }
+  }
+  return {
+    ok: true,
+    session: {
+      round,
+      hint: (member) => ({ session: round.session, weight: weights.get(member) as number, clipBit: false }),
+      receive(member, update) {
+        const h = update.header
+        if (h.secureSession !== round.session) {
+          return { ok: false, reason: h.secureSession === undefined ? 'the site runs secure aggregation: send a masked input, not the update' : `masked input for session ${h.secureSession}; the site runs session ${round.session}` }
+        }
+        const vector = update.masked ?? maskedVector(update.set)
+        if (vector === undefined) return { ok: false, reason: `a masked input is one uint32 vector named "${MASKED_TENSOR}"` }
+        try {
+          round.receiveMasked({ type: 'masked-input', jobId: task.jobId, round: round.session, sender: member, modulusBits: 32, bits: round.plan.bits, vector }, member)
+        } catch (err) {
+          return { ok: false, reason: (err as Error).message }
+        }
+        return { ok: true }
+      },
+      async finish(delivered) {
+        if (delivered < needed) return { ok: false, reason: `${delivered} masked inputs arrived; ${needed} needed` }
+        const out = await round.finish()
+        if (!out.ok) return out
+        const { total, survivors, protocolBytes } = out.value
+        const weight = survivors.reduce((sum, id) => sum + (weights.get(id) ?? 0), 0)
+        const mean = new Float32Array(task.params.length)
+        for (let i = 0; i < mean.length; i++) mean[i] = (total[i] as number) / weight
+        return { ok: true, mean, survivors: new Set(survivors), summary: { session: round.session, threshold: round.plan.threshold, survivors: survivors.length, protocolBytes } }
+      },
+    },
+  }
+}
+
+/** The uint32 vector of a masked input's tensor set, or undefined when the set is not one. */
+function maskedVector(set: TensorSet): Uint32Array | undefined {
+  const t = set[0]
+  if (set.length !== 1 || t === undefined || t.name !== MASKED_TENSOR || t.dtype !== 'uint32' || t.shape.length !== 1) return undefined
+  if (t.data.byteLength !== (t.shape[0] as number) * 4) return undefined
+  return tensorValues(t as Tensor<'uint32'>)
 }

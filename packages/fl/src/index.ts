@@ -156,6 +156,7 @@ export {
   siteAggregate,
   type SiteMember,
   type SiteMemberDrop,
+  type SiteSecureChannel,
   type SiteTaskComponents,
   type SiteTaskOutcome,
 } from './hierarchy.js'

@@ -11,11 +11,18 @@ import {
   type PreparedClientUpdate,
   parseJobSpec,
   runSiteTask,
+  MASKED_TENSOR,
+  SecureClientSessions,
+  SecureRound,
+  secureCohortMinimum,
+  secureInput,
   type SiteMember,
+  type SiteSecureChannel,
   siteAggregate,
   type TrainAssignment,
 } from '@weft/fl'
-import { tensorSetByteLength } from '@weft/protocol'
+import { createEd25519Directory, decodeSecAggMessage, encodeSecAggMessage, type SecAggMessage } from '@weft/secagg'
+import { createTensor, tensorSetByteLength } from '@weft/protocol'
 import { paramCount } from '@weft/runtime'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -200,17 +207,166 @@ describe('siteAggregate', () => {
     expect(replies[3]).toMatchObject({ reason: 'twice already delivered its update of round 2' })
   })
 
-  it('refuses tasks and jobs with differential privacy or secure aggregation, saying why', async () => {
+  it('refuses tasks and jobs with differential privacy, and a secure job without a channel to its members, saying why', async () => {
     const members = [member({ id: 'c0', examples: 10, delta: randomDelta(1) })]
     const dp = await siteAggregate({ spec: job, task: task({ dp: { clipNorm: 1, noiseStd: 0 } }), members })
     expect(dp).toMatchObject({ ok: false, reason: expect.stringMatching(/differential privacy/) })
-    const secure = await siteAggregate({ spec: job, task: task({ secure: { session: 8, weight: 1 } as never }), members })
-    expect(secure).toMatchObject({ ok: false, reason: expect.stringMatching(/secure aggregation/) })
+    const secure = await siteAggregate({ spec: secureJob, task: task(), members })
+    expect(secure).toMatchObject({ ok: false, reason: expect.stringMatching(/asks for secure aggregation; this site has no secure channel/) })
     expect(hierarchyProblem(job)).toBeUndefined()
     expect(hierarchyProblem(spec({ privacy: { dp: { mode: 'client', clipNorm: 1, noiseMultiplier: 1 } } }))).toMatch(
       /privacy\.dp .*accountant counts sampled clients .*site forwards one update mixing several clients/,
     )
-    expect(hierarchyProblem(spec({ privacy: { secureAggregation: { clip: 1 } } }))).toMatch(/privacy\.secureAggregation .*site aggregator sees its members’ updates/)
+    expect(hierarchyProblem(secureJob)).toBeUndefined()
+  })
+})
+
+// Two sites, or a site of three, hold too few clients for SecAgg+ to plan for dropouts: this job assumes none.
+const secureJob = spec({ clients: { fraction: 1, min: 2 }, privacy: { secureAggregation: { clip: 1, dropoutRate: 0 } } })
+
+/** In-process secure sessions for members and aggregators: each id's sessions, and the channel a server uses. */
+function secureFleet() {
+  const identities = createEd25519Directory()
+  const sessions = new Map<string, SecureClientSessions>()
+  const refuseSetup = new Set<string>()
+  const of = (id: string): SecureClientSessions => {
+    let s = sessions.get(id)
+    if (s === undefined) {
+      s = new SecureClientSessions(id, { identity: identities.identityOf(id), minClients: () => secureCohortMinimum(secureJob) })
+      sessions.set(id, s)
+    }
+    return s
+  }
+  const secagg: SiteSecureChannel['secagg'] = async (client, message) => {
+    if (message.type === 'setup' && refuseSetup.has(client)) return { ok: false, reason: 'unreachable' }
+    try {
+      // Through the wire codec, as on the mesh.
+      const reply = of(client).handle(decodeSecAggMessage(encodeSecAggMessage(message)) as SecAggMessage)
+      return { ok: true, ...(reply === undefined ? {} : { reply }), bytes: 0 }
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message }
+    }
+  }
+  return { of, secagg, refuseSetup }
+}
+
+/** A member that masks its fixed delta in the session its task names, as runClientTask does under secure aggregation. */
+function secureMember(id: string, examples: number, delta: Float32Array, fleet: ReturnType<typeof secureFleet>, clear = false): SiteMember {
+  return {
+    id,
+    examples,
+    async train(t, send, signal) {
+      const header = { jobId: t.jobId, round: t.round, baseHash: t.modelHash, examples, trainLoss: 1, trainAccuracy: 0, trainSeconds: 0.5, length: 0 }
+      let sent: ClientSendOutcome
+      if (clear) {
+        sent = await send({ header, set: createClientUpdatePipeline(secureJob).prepare(delta.slice(), {}).set })
+      } else {
+        const hint = t.hints.secure!
+        try {
+          const masked = await fleet.of(id).mask(t.jobId, hint.session, secureInput(delta, hint, undefined, 1), 5_000, signal)
+          sent = await send({ header: { ...header, length: masked.vector.length, secureSession: hint.session }, set: [createTensor(MASKED_TENSOR, 'uint32', [masked.vector.length], masked.vector)], masked: masked.vector })
+        } catch (err) {
+          return { ok: false, stage: 'prepare', reason: (err as Error).message }
+        }
+      }
+      return sent.ok ? { ok: true, trainSeconds: 0.5, examples, trainLoss: 1 } : { ok: false, stage: 'send', reason: sent.reason }
+    },
+  }
+}
+
+/** Largest |a_i − b_i|. */
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)))
+  return m
+}
+
+describe('secure aggregation inside a site', () => {
+  const sizes = [3, 5, 9]
+  const deltas = sizes.map((_, i) => randomDelta(i + 11))
+
+  it('the aggregator unmasks only its members’ weighted sum: the site update is their FedAvg mean up to quantization', async () => {
+    const fleet = secureFleet()
+    const members = sizes.map((n, i) => secureMember(`m${i}`, n, deltas[i]!, fleet))
+    const out = await siteAggregate({ spec: secureJob, task: task(), members, secure: { secagg: fleet.secagg } })
+    if (!out.ok) throw new Error(out.reason)
+    const plain = flatFedAvg(new Float32Array(P), sizes.map((n, i) => ({ id: `m${i}`, delta: deltas[i]!, examples: n })))
+    expect(maxDiff(out.delta, plain)).toBeLessThan(1e-4)
+    expect(out).toMatchObject({ examples: 17, delivered: ['m0', 'm1', 'm2'], dropped: [], secure: { survivors: 3 } })
+    expect(out.secure!.protocolBytes).toBeGreaterThanOrEqual(0)
+  })
+
+  it('refuses a member’s update sent in the clear, drops a member whose session failed, and still sums the rest', async () => {
+    // A site of six that plans for a third of its members dropping out.
+    const droppy = spec({ clients: { fraction: 1, min: 2 }, privacy: { secureAggregation: { clip: 1, dropoutRate: 0.34 } } })
+    const fleet = secureFleet()
+    fleet.refuseSetup.add('m1')
+    const n = [...sizes, 4, 6]
+    const d = n.map((_, i) => randomDelta(i + 11))
+    const members = [...n.map((x, i) => secureMember(`m${i}`, x, d[i]!, fleet)), secureMember('leaky', 4, randomDelta(5), fleet, true)]
+    const out = await siteAggregate({ spec: droppy, task: task(), members, secure: { secagg: fleet.secagg, phaseMs: 2_000 } })
+    if (!out.ok) throw new Error(out.reason)
+    expect(out.delivered).toEqual(['m0', 'm2', 'm3', 'm4'])
+    expect(out.dropped).toEqual([
+      { id: 'm1', reason: 'secure aggregation: unreachable' },
+      { id: 'leaky', reason: 'the site runs secure aggregation: send a masked input, not the update' },
+    ])
+    const plain = flatFedAvg(new Float32Array(P), [0, 2, 3, 4].map((i) => ({ id: `m${i}`, delta: d[i]!, examples: n[i]! })))
+    expect(maxDiff(out.delta, plain)).toBeLessThan(1e-4)
+    expect(out.secure).toMatchObject({ survivors: 4, threshold: 3 })
+  })
+
+  it('refuses a site smaller than the job’s secure cohort minimum before anything is masked', async () => {
+    const fleet = secureFleet()
+    const out = await siteAggregate({ spec: secureJob, task: task(), members: [secureMember('m0', 3, deltas[0]!, fleet)], secure: { secagg: fleet.secagg } })
+    expect(out).toMatchObject({ ok: false, reason: 'the site sampled 1 members; a secure session of this job needs at least 2' })
+  })
+
+  it('two sites masked in the coordinator’s session sum to flat FedAvg over all their members (two levels of SecAgg)', async () => {
+    const fleet = secureFleet()
+    const sites = [
+      { id: 'siteA', members: [0, 1].map((i) => ({ id: `a${i}`, n: sizes[i]!, delta: deltas[i]! })) },
+      { id: 'siteB', members: [2, 0, 1].map((i, k) => ({ id: `b${k}`, n: sizes[i]! + k, delta: randomDelta(40 + k) })) },
+    ]
+    const coordinator = new SecureRound({
+      jobId: 'j1',
+      round: 2,
+      attempt: 0,
+      participants: sites.map((s) => s.id),
+      config: secureJob.privacy.secureAggregation!,
+      vectorLength: P,
+      transport: { secagg: fleet.secagg },
+      phaseMs: 5_000,
+      signal: new AbortController().signal,
+    })
+    const siteExamples = sites.map((s) => s.members.reduce((a, m) => a + m.n, 0))
+    const maxSite = Math.max(...siteExamples)
+    const started = coordinator.start()
+    const forwarded: PreparedClientUpdate[] = []
+    const outcomes = await Promise.all(
+      sites.map((s, k) =>
+        runSiteTask(secureJob, task({ secure: { session: coordinator.session, weight: siteExamples[k]! / maxSite, clipBit: false } }), {
+          members: s.members.map((m) => secureMember(m.id, m.n, m.delta, fleet)),
+          pipeline: createClientUpdatePipeline(secureJob),
+          secure: { secagg: fleet.secagg, sessions: fleet.of(s.id), maskTimeoutMs: 5_000 },
+          send: async (u) => {
+            forwarded.push(u)
+            coordinator.receiveMasked({ type: 'masked-input', jobId: 'j1', round: coordinator.session, sender: s.id, modulusBits: 32, bits: coordinator.plan.bits, vector: u.masked! }, s.id)
+            return { ok: true }
+          },
+        }),
+      ),
+    )
+    await started
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true])
+    // Nothing a site forwards is in the clear: one masked uint32 vector in the coordinator's session.
+    for (const u of forwarded) expect(u.header.secureSession).toBe(coordinator.session)
+    const sum = await coordinator.finish()
+    if (!sum.ok) throw new Error(sum.reason)
+    const weight = siteExamples.reduce((a, n) => a + n / maxSite, 0)
+    const mean = sum.value.total.map((v) => v / weight)
+    const flat = flatFedAvg(new Float32Array(P), sites.flatMap((s) => s.members.map((m) => ({ id: m.id, delta: m.delta, examples: m.n }))))
+    expect(maxDiff(mean, flat)).toBeLessThan(2e-4)
   })
 })
 

@@ -38,7 +38,7 @@ export function siteMembers(site: string, spec: JobSpec, entries: readonly PeerE
 /**
  * The clients a coordinator invites to `spec`. A site whose aggregator is alive and has an eligible member is one
  * client, its aggregator: its members are not invited directly (they would refuse a second coordinator of the job
- * anyway). A job that cannot run through sites (differential privacy, secure aggregation: `hierarchyProblem`) is flat:
+ * anyway). A job that cannot run through sites (differential privacy: `hierarchyProblem`) is flat:
  * the members are invited themselves and the aggregators are not.
  */
 export function coordinatorCandidates(spec: JobSpec, entries: readonly PeerEntry[], authorize: Authorize, self: string): string[] {

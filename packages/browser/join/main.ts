@@ -91,6 +91,7 @@ function onEvent(e: FabricEvent): void {
     case 'connection':
       text('connection', e.connected ? `connected to ${e.peers.length} peer${e.peers.length === 1 ? '' : 's'}` : 'disconnected: reconnecting…')
       log(e.connected ? `connected (${e.peers.length} peers)` : 'connection lost; reconnecting')
+      renderConnections()
       return
     case 'datasets':
       renderDatasets(e.datasets)
@@ -184,6 +185,39 @@ async function addDataset(make: () => Promise<StoredDataset>): Promise<void> {
   }
 }
 
+/** The open connections with their transports, and the address other tabs dial (once a relay slot is reserved). */
+function renderConnections(): void {
+  if (fabric === undefined) return
+  const status = fabric.status()
+  const direct = status.addresses.find((a) => a.endsWith(`/webrtc/p2p/${status.peerId}`) || a.endsWith('/webrtc'))
+  text('webrtc-address', direct === undefined ? 'waiting for a relay slot…' : direct.endsWith('/webrtc') ? `${direct}/p2p/${status.peerId}` : direct)
+  const body = $('connections').querySelector('tbody') as HTMLElement
+  body.replaceChildren(
+    ...status.connections.map((c) => {
+      const tr = document.createElement('tr')
+      tr.dataset['peer'] = c.peerId
+      tr.dataset['transport'] = c.transport
+      for (const value of [c.peerId, c.transport]) {
+        const td = document.createElement('td')
+        td.textContent = value
+        tr.append(td)
+      }
+      return tr
+    }),
+  )
+}
+
+async function connectPeer(address: string): Promise<void> {
+  if (fabric === undefined) return
+  try {
+    const peer = await fabric.connect(address)
+    log(`connected to ${peer.peerId.slice(-8)} over ${peer.transport}: a ${peer.ad.tier || 'peer'} holding ${peer.ad.datasets.length === 0 ? 'no data set' : peer.ad.datasets.join(', ')} (its signed ad verified)`)
+  } catch (err) {
+    log(`could not connect to ${address}: ${(err as Error).message}`)
+  }
+  renderConnections()
+}
+
 async function join(policy: Policy): Promise<void> {
   // `?bootstrap=<multiaddr>` (repeatable) joins through other nodes than the one that served the page.
   const given = new URLSearchParams(location.search).getAll('bootstrap')
@@ -202,6 +236,7 @@ async function join(policy: Policy): Promise<void> {
   const status = fabric.status()
   renderDatasets(status.datasets)
   text('connection', status.connected.length > 0 ? `connected to ${status.connected.length} peer${status.connected.length === 1 ? '' : 's'}` : 'connecting…')
+  renderConnections()
   const engine = await fabric.engine
   onEvent({ type: 'engine', ...engine })
   document.body.dataset['ready'] = 'true'
@@ -242,6 +277,12 @@ function wireForms(): void {
       log(`policy applied: ${next.requireSecureAggregation ? 'secure aggregation required' : 'secure aggregation optional'}${next.maxEpsilon === undefined ? '' : `, ε ≤ ${next.maxEpsilon}`}, batches ≥ ${next.minBatchSize}`)
     })().catch((err: Error) => log(`could not rejoin: ${err.message}`))
   })
+  $('peer-form').addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    void connectPeer($<HTMLInputElement>('peer-address').value.trim())
+  })
+  // The relay slot (and with it the direct address) and WebRTC connections come and go without an event here.
+  setInterval(renderConnections, 2_000)
   void join(policy).catch((err: Error) => {
     text('connection', `could not join: ${err.message}`)
     log(`could not join: ${err.message}`)

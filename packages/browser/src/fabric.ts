@@ -3,11 +3,14 @@
 // sends each round's update (clipped, noised or masked as the job asks) to the coordinator. Data never leaves the
 // tab. A dropped connection (network change, a laptop waking up) is dialled again with backoff; a round in flight
 // keeps its retries, and the coordinator's next task reaches the tab once it is back.
-import type { PrivateKey } from '@libp2p/interface'
+import { toBinary } from '@bufbuild/protobuf'
+import type { Connection, PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { ClientPrivacyPolicy } from '@weft/fl'
 import { type Participant, type ParticipantEvent, peerIdSecAggIdentity, startParticipant } from '@weft/fl-mesh'
 import type { InMemoryDataset } from '@weft/data'
+import { GET_AD, verifyAd } from '@weft/mesh'
+import { SignedResourceAdSchema } from '@weft/protocol'
 import type { TrainProgress } from '@weft/runtime'
 import type { WasmOptions } from '@weft/runtime-tfjs'
 import { type BrowserAds, startBrowserAds } from './ads.js'
@@ -43,6 +46,24 @@ export interface JoinOptions {
   readonly maxJobs?: number
   /** Redial backoff after a drop (ms; default 500 rising to 10 000). */
   readonly reconnect?: { readonly minMs?: number; readonly maxMs?: number }
+  /**
+   * STUN/TURN servers for WebRTC between browser peers (`connect`). Default none, so the tab contacts no third party:
+   * tabs that can reach each other's host addresses connect directly; behind different NATs they need a STUN server.
+   */
+  readonly iceServers?: readonly RTCIceServer[]
+}
+
+/** One of the tab's connections, and how it travels. */
+export interface FabricConnection {
+  readonly peerId: string
+  /** 'webrtc' (direct to another browser), 'websockets' (to a node) or 'relay' (through a node's relay slot). */
+  readonly transport: 'webrtc' | 'websockets' | 'relay' | 'other'
+  readonly address: string
+}
+
+/** A peer reached with `connect`: how, and what its signed ad says (fetched and verified over that connection). */
+export interface ConnectedPeer extends FabricConnection {
+  readonly ad: { readonly tier: string; readonly labels: Readonly<Record<string, string>>; readonly datasets: readonly string[] }
 }
 
 /** What the tab is doing: the peer's own events and the participant's. */
@@ -56,7 +77,9 @@ export type FabricEvent =
 export interface FabricStatus {
   readonly peerId: string
   readonly connected: readonly string[]
-  /** The addresses other peers reach this tab at (relayed through a node). */
+  /** Every open connection with its transport. */
+  readonly connections: readonly FabricConnection[]
+  /** The addresses other peers reach this tab at: relayed through a node, and `/webrtc` ones for other tabs. */
   readonly addresses: readonly string[]
   readonly jobs: ReturnType<Participant['jobs']>
   readonly datasets: readonly DatasetSummary[]
@@ -69,6 +92,12 @@ export interface Fabric {
   on(listener: (event: FabricEvent) => void): () => void
   status(): FabricStatus
   datasets(): DatasetSummary[]
+  /**
+   * Connects to another peer, typically a browser tab at its `/p2p-circuit/webrtc` address (WebRTC, signalled through
+   * the node that relays for it), and fetches and verifies its signed ad over the new connection.
+   * @throws Error when the address is not a multiaddr naming a peer, the dial fails, or the peer's ad does not verify
+   */
+  connect(address: string, signal?: AbortSignal): Promise<ConnectedPeer>
   /** Adds (or replaces) a data set and advertises it; kept in IndexedDB unless storage is 'memory'. */
   addDataset(dataset: StoredDataset): Promise<DatasetSummary>
   removeDataset(name: string): Promise<void>
@@ -122,7 +151,7 @@ export async function joinFabric(options: JoinOptions): Promise<Fabric> {
   for (const ds of await storedDatasets(store)) stored.set(ds.name, ds)
   const summaries = (): DatasetSummary[] => [...stored.values()].map(summarize)
 
-  const mesh: BrowserMesh = await createBrowserMesh(key)
+  const mesh: BrowserMesh = await createBrowserMesh(key, options.iceServers === undefined ? {} : { iceServers: options.iceServers })
   const participant = await startParticipant({
     mesh,
     policy: {
@@ -214,12 +243,25 @@ export async function joinFabric(options: JoinOptions): Promise<Fabric> {
     status: () => ({
       peerId: mesh.peerId,
       connected: connectedPeers(),
+      connections: mesh.libp2p.getConnections().map(describeConnection),
       addresses: mesh.libp2p.getMultiaddrs().map((a) => a.toString()),
       jobs: participant.jobs(),
       datasets: summaries(),
       crossOriginIsolated: isolated,
     }),
     datasets: summaries,
+    async connect(address, signal) {
+      const target = multiaddr(address)
+      const peerId = target.getComponents().findLast((c) => c.name === 'p2p')?.value
+      if (peerId === undefined) throw new Error(`${address} names no peer (/p2p/<peer id>)`)
+      const connection = await mesh.libp2p.dial(target, { signal: signal ?? AbortSignal.timeout(30_000) })
+      const signed = await mesh.rpc.call(peerId, GET_AD, {}, { timeoutMs: 10_000 })
+      const verified = await verifyAd(toBinary(SignedResourceAdSchema, signed), Date.now(), peerId)
+      if (!verified.ok) throw new Error(`${peerId}'s ad does not verify: ${verified.reason}: ${verified.detail}`)
+      const { labels, datasets } = verified.ad
+      onConnection()
+      return { ...describeConnection(connection), ad: { tier: labels['tier'] ?? '', labels, datasets: datasets.map((d) => d.name) } }
+    },
     async addDataset(dataset) {
       stored.set(dataset.name, dataset)
       loaded.delete(dataset.name)
@@ -247,4 +289,11 @@ export async function joinFabric(options: JoinOptions): Promise<Fabric> {
       store.close()
     },
   }
+}
+
+/** A connection as the status shows it: a WebRTC one is direct even though its address names the relay it was signalled through. */
+function describeConnection(c: Connection): FabricConnection {
+  const names = c.remoteAddr.getComponents().map((p) => p.name)
+  const transport = names.includes('webrtc') ? 'webrtc' : names.includes('p2p-circuit') ? 'relay' : names.includes('ws') || names.includes('wss') ? 'websockets' : 'other'
+  return { peerId: c.remotePeer.toString(), transport, address: c.remoteAddr.toString() }
 }

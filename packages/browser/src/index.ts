@@ -12,7 +12,7 @@ export {
   type StoredDataset,
   summarize,
 } from './datasets.js'
-export { type Fabric, type FabricEvent, type FabricStatus, type JoinOptions, joinFabric } from './fabric.js'
+export { type ConnectedPeer, type Fabric, type FabricConnection, type FabricEvent, type FabricStatus, type JoinOptions, joinFabric } from './fabric.js'
 export { type KeyValueStore, memoryStore, openIndexedDb } from './idb.js'
 export { loadOrCreateKey } from './identity.js'
 export { type BrowserPool, type BrowserPoolInit, browserTrainingPool, WorkerTaskError } from './worker-pool.js'

@@ -167,7 +167,9 @@ describe('federated learning across node processes', () => {
   }, 200_000)
 
   it('resumes a job after the coordinator is SIGKILLed mid-round; nothing accepted is lost or counted twice', async () => {
-    const { id } = await coordinator.api.submitJob(jobSpec({ rounds: 4, train: { epochs: 60, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.02 } } }))
+    // Long local training, so round 2 stays open well past its first update (the clients hold 120, 200 and 320
+    // examples): at 60 epochs the three updates came within one poll of the events once on a loaded CI machine.
+    const { id } = await coordinator.api.submitJob(jobSpec({ rounds: 4, train: { epochs: 200, batchSize: 4, optimizer: { kind: 'sgd', lr: 0.02 } } }))
     let after = 0
     let killedAt = 0
     // Kill the coordinator as soon as round 2 has accepted an update but not closed.

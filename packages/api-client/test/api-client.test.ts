@@ -1,6 +1,6 @@
 // The control API client against a real node (in this process), and against a server that answers malformed views.
 import { createServer, type Server } from 'node:http'
-import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer } from 'node:net'
+import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -65,9 +65,12 @@ describe('api client against a running node', () => {
     let proxy: NetServer
     let url = ''
     let dropNext = 0
+    const sockets = new Set<Socket>()
     beforeAll(async () => {
       const target = new URL(node.apiUrl)
       proxy = createNetServer((client) => {
+        sockets.add(client)
+        client.on('close', () => sockets.delete(client))
         if (dropNext > 0) {
           dropNext--
           client.once('data', () => client.destroy())
@@ -76,12 +79,20 @@ describe('api client against a running node', () => {
         const upstream = connect(Number(target.port), target.hostname)
         client.pipe(upstream).pipe(client)
         client.on('error', () => upstream.destroy())
+        client.on('close', () => upstream.destroy())
         upstream.on('error', () => client.destroy())
       })
       await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
       url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
     })
-    afterAll(() => new Promise<void>((resolve) => proxy.close(() => resolve())))
+    // The node keeps idle keep-alive sockets for a minute: close the proxied ones rather than wait for them.
+    afterAll(
+      () =>
+        new Promise<void>((resolve) => {
+          proxy.close(() => resolve())
+          for (const s of sockets) s.destroy()
+        }),
+    )
 
     it('sends a content-addressed upload again and gets its root; a job submission is not sent twice', async () => {
       const client = createApiClient({ url })

@@ -226,9 +226,12 @@ async function join(policy: Policy): Promise<void> {
   const here = (a: string) => (a.includes(`/${location.hostname}/`) ? 0 : 1)
   const bootstrap = [...info.bootstrap].sort((a, b) => here(a) - here(b))
   if (bootstrap.length === 0) throw new Error('the node offers no WebSocket address')
+  // `?engine=webgpu` trains on the GPU where the browser offers WebGPU (wasm otherwise; the engine line says why).
+  const engine = new URLSearchParams(location.search).get('engine')
   fabric = await joinFabric({
     bootstrap: bootstrap.slice(0, 1),
     wasmPaths: WASM_PATHS,
+    ...(engine === 'webgpu' || engine === 'cpu' || engine === 'wasm' ? { backend: engine } : {}),
     privacy: { requireSecureAggregation: policy.requireSecureAggregation, minBatchSize: policy.minBatchSize, ...(policy.maxEpsilon === undefined ? {} : { maxEpsilon: policy.maxEpsilon }) },
   })
   fabric.on(onEvent)
@@ -237,8 +240,7 @@ async function join(policy: Policy): Promise<void> {
   renderDatasets(status.datasets)
   text('connection', status.connected.length > 0 ? `connected to ${status.connected.length} peer${status.connected.length === 1 ? '' : 's'}` : 'connecting…')
   renderConnections()
-  const engine = await fabric.engine
-  onEvent({ type: 'engine', ...engine })
+  onEvent({ type: 'engine', ...(await fabric.engine) })
   document.body.dataset['ready'] = 'true'
 }
 

@@ -27,8 +27,11 @@ export interface JoinOptions {
   readonly wasmPaths: NonNullable<WasmOptions['wasmPaths']>
   /** Wasm threads (a cross-origin isolated page only; default 1: see the note where it is read). */
   readonly threads?: number
-  /** 'wasm' (default) or 'cpu'. */
-  readonly backend?: 'wasm' | 'cpu'
+  /**
+   * 'wasm' (default), 'webgpu' (the GPU where the browser offers WebGPU, in the worker; wasm where it does not, the
+   * engine event saying why) or 'cpu'.
+   */
+  readonly backend?: 'wasm' | 'cpu' | 'webgpu'
   /** What a job must promise before this tab trains on its data (defaults as a node's: batches ≥ 4, ≥ 32 examples). */
   readonly privacy?: Partial<ClientPrivacyPolicy>
   /** Coordinators whose invitations are accepted: peer ids, or '*' (default) for any. */
@@ -140,7 +143,7 @@ export async function joinFabric(options: JoinOptions): Promise<Fabric> {
   let backend = options.backend ?? 'wasm'
   pool.started.then(
     (s) => {
-      backend = s.backend as 'wasm' | 'cpu'
+      backend = s.backend as 'wasm' | 'cpu' | 'webgpu'
       emit({ type: 'engine', ...s })
     },
     () => {},

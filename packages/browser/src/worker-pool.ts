@@ -8,7 +8,7 @@ import type { CopiedDatasetSource, FromWorker, ToWorker, WorkerDatasetSource } f
 
 export interface BrowserPoolInit {
   /** 'wasm' (default) or 'cpu'. */
-  readonly backend?: 'wasm' | 'cpu'
+  readonly backend?: 'wasm' | 'cpu' | 'webgpu'
   readonly wasm: WasmOptions
   /** Makes the worker (default: the bundled train-worker, as a module worker). */
   readonly createWorker?: () => Worker

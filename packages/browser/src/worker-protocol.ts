@@ -13,7 +13,7 @@ export interface CopiedDatasetSource {
 export type WorkerDatasetSource = SharedDatasetDescriptor | CopiedDatasetSource
 
 export type ToWorker =
-  | { readonly type: 'init'; readonly backend: 'wasm' | 'cpu'; readonly wasm: WasmOptions }
+  | { readonly type: 'init'; readonly backend: 'wasm' | 'cpu' | 'webgpu'; readonly wasm: WasmOptions }
   /** A copy of a data set, sent once before the first task that names it. */
   | { readonly type: 'dataset'; readonly id: string; readonly dataset: Omit<StoredDataset, 'source' | 'addedAt'> }
   | {

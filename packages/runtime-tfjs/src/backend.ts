@@ -1,5 +1,6 @@
 // Starts a tfjs backend once per thread: wasm (SIMD on; threads only where asked for and the page is cross-origin
-// isolated) with Weft's kernels, or cpu as fallback.
+// isolated) with Weft's kernels, WebGPU where the platform has an adapter (a browser; loaded only when asked for), or
+// cpu as the last fallback.
 import '@tensorflow/tfjs-backend-cpu'
 import * as tf from '@tensorflow/tfjs-core'
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
@@ -10,12 +11,12 @@ registerWeftGradients()
 // Production mode: no debug checks, and no console hint about tfjs-node on first cpu use.
 tf.enableProdMode()
 
-export type BackendName = 'wasm' | 'cpu'
+export type BackendName = 'wasm' | 'cpu' | 'webgpu'
 
 /** Outcome of starting a backend. */
 export interface BackendStart {
   readonly backend: BackendName
-  /** Why wasm was not used when it was asked for. */
+  /** Why the backend asked for was not used. */
   readonly fallbackReason?: string
   /** Threads of the wasm kernels (absent: 1). */
   readonly threads?: number
@@ -77,12 +78,38 @@ function startWasm(options: WasmOptions): Promise<string | undefined> {
   return wasmStart
 }
 
+let webgpuStart: Promise<string | undefined> | undefined
+
+/** Starts WebGPU; resolves to undefined on success, or the reason it failed (no navigator.gpu, no adapter). */
+function startWebgpu(): Promise<string | undefined> {
+  webgpuStart ??= (async () => {
+    const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu
+    if (gpu === undefined) return 'this platform has no WebGPU (no navigator.gpu)'
+    try {
+      if ((await gpu.requestAdapter()) === null) return 'WebGPU has no adapter here'
+      // Loaded only when asked for (a bundler makes it a chunk of its own; Node never gets here: it has no navigator.gpu).
+      await import('@tensorflow/tfjs-backend-webgpu')
+      const ok = await tf.setBackend('webgpu')
+      return ok ? undefined : 'tf.setBackend("webgpu") returned false'
+    } catch (err) {
+      return (err as Error).message ?? String(err)
+    }
+  })()
+  return webgpuStart
+}
+
 /**
- * Makes `preferred` the active tfjs backend, falling back to cpu (and saying why) when wasm cannot start.
- * @param preferred 'wasm' (default) or 'cpu'.
+ * Makes `preferred` the active tfjs backend, falling back (and saying why) from WebGPU to wasm and from wasm to cpu.
+ * @param preferred 'wasm' (default), 'webgpu' or 'cpu'.
  * @param options where the wasm binaries are and the threads wanted (the first start in a thread decides)
  */
 export async function startBackend(preferred: BackendName = 'wasm', options: WasmOptions = {}): Promise<BackendStart> {
+  if (preferred === 'webgpu') {
+    const reason = await startWebgpu()
+    if (reason === undefined) return { backend: 'webgpu' }
+    const fallback = await startBackend('wasm', options)
+    return { ...fallback, fallbackReason: `webgpu backend unavailable: ${reason}${fallback.fallbackReason === undefined ? '' : `; ${fallback.fallbackReason}`}` }
+  }
   if (preferred === 'wasm') {
     const reason = await startWasm(options)
     if (reason === undefined) {

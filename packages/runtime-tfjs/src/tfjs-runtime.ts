@@ -47,7 +47,10 @@ import { loadTfjsTransformer } from './transformer.js'
 
 /** Options of `tfjsRuntime`. `wasmPaths` and `threads`: see WasmOptions (a browser must give wasmPaths). */
 export interface TfjsRuntimeInit extends WasmOptions {
-  /** 'wasm' (default: WebAssembly, SIMD, single thread) or 'cpu' (plain JS). */
+  /**
+   * 'wasm' (default: WebAssembly, SIMD, single thread), 'webgpu' (a browser's GPU; wasm where there is none) or 'cpu'
+   * (plain JS).
+   */
   readonly backend?: BackendName
   /**
    * How training steps compute gradients. 'explicit' (default): a hand-written backward pass per architecture
@@ -71,21 +74,21 @@ export interface TfjsRuntime extends Runtime, TransformerRuntime, TransformerTra
   readonly backend: BackendName
   /** Threads the wasm kernels use (1 unless threads were asked for in a cross-origin isolated page). */
   readonly threads: number
-  /** Set when wasm was asked for but cpu is used, with the reason. */
+  /** Set when the backend asked for is not the one used, with the reason. */
   readonly fallbackReason: string | undefined
 }
 
 const YIELD_EVERY_MS = 50
 
 /**
- * Starts a tfjs engine on `init.backend` (default wasm), falling back to cpu when wasm cannot start.
+ * Starts a tfjs engine on `init.backend` (default wasm), falling back from WebGPU to wasm and from wasm to cpu.
  * tfjs has one engine per thread: several runtimes in one thread share it and switch the active backend.
  * @throws TypeError for an unknown backend name.
  */
 export async function tfjsRuntime(init: TfjsRuntimeInit = {}, components: TfjsRuntimeComponents = {}): Promise<TfjsRuntime> {
   const preferred = init.backend ?? 'wasm'
-  if (preferred !== 'wasm' && preferred !== 'cpu') {
-    throw new TypeError(`init.backend must be 'wasm' or 'cpu', got ${JSON.stringify(preferred)}`)
+  if (preferred !== 'wasm' && preferred !== 'cpu' && preferred !== 'webgpu') {
+    throw new TypeError(`init.backend must be 'wasm', 'webgpu' or 'cpu', got ${JSON.stringify(preferred)}`)
   }
   const trainingStep = init.trainingStep ?? 'explicit'
   if (trainingStep !== 'explicit' && trainingStep !== 'tape') {
@@ -95,7 +98,7 @@ export async function tfjsRuntime(init: TfjsRuntimeInit = {}, components: TfjsRu
     ...(init.wasmPaths === undefined ? {} : { wasmPaths: init.wasmPaths }),
     ...(init.threads === undefined ? {} : { threads: init.threads }),
   })
-  if (started.fallbackReason !== undefined) (components.log ?? console.warn)(`weft/runtime-tfjs: ${started.fallbackReason}; using cpu`)
+  if (started.fallbackReason !== undefined) (components.log ?? console.warn)(`weft/runtime-tfjs: ${started.fallbackReason}; using ${started.backend}`)
   return new TfjsRuntimeImpl(started.backend, started.fallbackReason, trainingStep, started.threads ?? 1)
 }
 

@@ -41,6 +41,8 @@ const FLEETS = [
   'packages/node/test/fl-sites.test.ts',
   // Five node processes and two browser tabs training at once.
   'test/browser-peer.test.ts',
+  // Chaos runs (short form): four to six node processes in network namespaces under faults, one scenario at a time.
+  'test/chaos/chaos.test.ts',
   // The one-node Slurm cluster has 2 CPUs: its two test files, one after the other, each with the CPUs to itself.
   'test/slurm-processes.test.ts',
   'test/slurm-batch.test.ts',

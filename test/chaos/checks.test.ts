@@ -1,0 +1,84 @@
+// The chaos checks against histories made by hand: a clean one passes every check, and each kind of violation is
+// caught by its check (a check that cannot fail proves nothing).
+import { describe, expect, it } from 'vitest'
+import { checkHistory, liveness, noDoubleCount, noLostUpdate, roundsMonotonic } from './checks.js'
+import type { HistoryEntry } from './history.js'
+
+const ack = (at: number, node: string, round: number, job = 'j'): HistoryEntry => ({ at, kind: 'client-ack', node, peerId: `peer-${node}`, job, round })
+const accepted = (seq: number, round: number, node: string, session?: number): HistoryEntry => ({
+  at: seq,
+  kind: 'job-event',
+  job: 'j',
+  seq,
+  type: 'update-accepted',
+  round,
+  data: { client: `peer-${node}`, ...(session === undefined ? {} : { session }) },
+})
+const started = (seq: number, round: number): HistoryEntry => ({ at: seq, kind: 'job-event', job: 'j', seq, type: 'round-started', round, data: {} })
+const final = (rounds: { round: number; delivered: string[]; results?: number; session?: number }[]): HistoryEntry => ({
+  at: 900,
+  kind: 'final-job',
+  job: 'j',
+  status: 'finished',
+  rounds: rounds.map((r) => ({ round: r.round, delivered: r.delivered.map((n) => `peer-${n}`), results: r.results ?? r.delivered.length, ...(r.session === undefined ? {} : { session: r.session }) })),
+})
+const clean: HistoryEntry[] = [
+  { at: 0, kind: 'op', op: 'submit', job: 'j' },
+  started(1, 1),
+  accepted(2, 1, 'a'),
+  ack(3, 'a', 1),
+  accepted(4, 1, 'b'),
+  ack(5, 'b', 1),
+  { at: 6, kind: 'fault', fault: 'kill-coordinator', target: 'coordinator' },
+  { at: 8, kind: 'heal', fault: 'kill-coordinator', target: 'coordinator' },
+  started(9, 2),
+  accepted(10, 2, 'a'),
+  ack(11, 'a', 2),
+  { at: 20, kind: 'op', op: 'ended', job: 'j', status: 'finished' },
+  final([
+    { round: 1, delivered: ['a', 'b'] },
+    { round: 2, delivered: ['a'] },
+  ]),
+]
+
+describe('chaos checks', () => {
+  it('a clean history passes every check, and each check counts what it read', () => {
+    const results = checkHistory(clean, 1_000)
+    expect(results.map((r) => [r.name, r.ok])).toEqual([
+      ['fl-no-lost-update', true],
+      ['fl-no-double-count', true],
+      ['fl-rounds-monotonic', true],
+      ['liveness', true],
+    ])
+    expect(results.map((r) => r.checked)).toEqual([3, 5, 2, 1])
+  })
+
+  it('an acknowledged update missing from its finished round is lost; one of an aborted secure session is excused', () => {
+    const lost = noLostUpdate([...clean.slice(0, -1), final([{ round: 1, delivered: ['a'] }, { round: 2, delivered: ['a'] }])])
+    expect(lost.violations).toEqual(["b's accepted update of round 1 (job j) is not among the round's 1 delivered clients"])
+    // b's masked input was accepted in session 4, which aborted; the round committed session 5 without b.
+    const secure = [...clean.slice(0, 4), accepted(4, 1, 'b', 4), ack(5, 'b', 1), ...clean.slice(6, -1), final([{ round: 1, delivered: ['a'], session: 5 }, { round: 2, delivered: ['a'] }])]
+    expect(noLostUpdate(secure).violations).toEqual([])
+  })
+
+  it('a client counted twice in a round, a result count that does not match, or one update accepted twice is caught', () => {
+    const twice = noDoubleCount([...clean.slice(0, -1), final([{ round: 1, delivered: ['a', 'a'], results: 2 }, { round: 2, delivered: ['a'], results: 2 }])])
+    expect(twice.violations).toEqual(['job j round 1 lists a delivered client twice: peer-a, peer-a', 'job j round 1 counts 2 results from 1 distinct clients', 'job j round 2 counts 2 results from 1 distinct clients'])
+    expect(noDoubleCount([...clean, accepted(12, 1, 'a')]).violations).toEqual(['update-accepted 2 times for (job round client) j 1 peer-a'])
+    // The same client's masked inputs in two sessions of one round are two attempts, not a double count.
+    expect(noDoubleCount([...clean.slice(0, -1), accepted(12, 3, 'a', 12), accepted(13, 3, 'a', 13)]).violations).toEqual([])
+  })
+
+  it('a round that starts after a later one is caught', () => {
+    expect(roundsMonotonic([...clean, started(12, 1)]).violations).toEqual(['job j: round 1 started (event 12) after round 2'])
+  })
+
+  it('a job that never ends, ends past the bound, or fails with no reason is caught', () => {
+    const open = clean.filter((e) => !(e.kind === 'op' && e.op === 'ended'))
+    expect(liveness(open, 1_000).violations).toEqual(['job j did not end'])
+    expect(liveness([...open, { at: 5_000, kind: 'op', op: 'ended', job: 'j', status: 'finished' }], 1_000).violations).toEqual([
+      'job j ended 4992 ms after the last fault, past the bound of 1000 ms',
+    ])
+    expect(liveness([...open, { at: 20, kind: 'op', op: 'ended', job: 'j', status: 'failed' }], 1_000).violations).toEqual(['job j ended failed with no reason'])
+  })
+})

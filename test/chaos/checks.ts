@@ -1,0 +1,112 @@
+// The invariants a chaos run is checked against, each named, each reading only the merged history (history.ts).
+import type { HistoryEntry } from './history.js'
+
+export interface CheckResult {
+  readonly name: string
+  readonly ok: boolean
+  /** What was checked (counts), and each violation found. */
+  readonly checked: number
+  readonly violations: readonly string[]
+}
+
+type Of<K extends HistoryEntry['kind']> = Extract<HistoryEntry, { kind: K }>
+const pick = <K extends HistoryEntry['kind']>(h: readonly HistoryEntry[], kind: K): Of<K>[] => h.filter((e): e is Of<K> => e.kind === kind)
+
+/**
+ * fl-no-lost-update: every update a client was told was accepted is in the final job's round (nothing accepted is
+ * lost across coordinator crashes). Counted against the client's own log, not the coordinator's word. Under secure
+ * aggregation a masked input is only as good as its session: one accepted in an attempt that did not complete (the
+ * coordinator restarted, too few shares) is dropped by design and the round runs again; such acks are excused when
+ * every acceptance the coordinator recorded for that client and round was in another session than the committed one.
+ */
+export function noLostUpdate(h: readonly HistoryEntry[]): CheckResult {
+  const finals = new Map(pick(h, 'final-job').map((f) => [f.job, f]))
+  const sessions = new Map<string, Set<number>>()
+  for (const e of pick(h, 'job-event')) {
+    if (e.type !== 'update-accepted' || typeof e.data['session'] !== 'number') continue
+    const key = `${e.job} ${e.round} ${String(e.data['client'])}`
+    sessions.set(key, (sessions.get(key) ?? new Set()).add(e.data['session'] as number))
+  }
+  const violations: string[] = []
+  const acks = pick(h, 'client-ack')
+  for (const a of acks) {
+    const final = finals.get(a.job)
+    if (final === undefined) {
+      violations.push(`${a.node}'s update of job ${a.job} round ${a.round} was accepted, but the job's end state was never read`)
+      continue
+    }
+    if (final.status !== 'finished') continue
+    const round = final.rounds.find((r) => r.round === a.round)
+    if (round === undefined) {
+      violations.push(`${a.node}'s accepted update of round ${a.round} (job ${a.job}): the finished job has no round ${a.round}`)
+      continue
+    }
+    if (round.delivered.includes(a.peerId)) continue
+    const masked = sessions.get(`${a.job} ${a.round} ${a.peerId}`)
+    if (round.session !== undefined && masked !== undefined && !masked.has(round.session)) continue
+    violations.push(`${a.node}'s accepted update of round ${a.round} (job ${a.job}) is not among the round's ${round.delivered.length} delivered clients`)
+  }
+  return { name: 'fl-no-lost-update', ok: violations.length === 0, checked: acks.length, violations }
+}
+
+/**
+ * fl-no-double-count: no round counts a client twice, and each committed round's result count is its number of
+ * distinct delivered clients; the coordinator accepts one update per client and round (across restarts), or under
+ * secure aggregation one masked input per client and session.
+ */
+export function noDoubleCount(h: readonly HistoryEntry[]): CheckResult {
+  const violations: string[] = []
+  let checked = 0
+  for (const f of pick(h, 'final-job')) {
+    for (const r of f.rounds) {
+      checked++
+      const distinct = new Set(r.delivered)
+      if (distinct.size !== r.delivered.length) violations.push(`job ${f.job} round ${r.round} lists a delivered client twice: ${r.delivered.join(', ')}`)
+      if (r.results !== undefined && r.results !== distinct.size) violations.push(`job ${f.job} round ${r.round} counts ${r.results} results from ${distinct.size} distinct clients`)
+    }
+  }
+  const seen = new Map<string, number>()
+  const events = pick(h, 'job-event').filter((e) => e.type === 'update-accepted')
+  for (const e of events) {
+    // A secure round run again (another attempt) takes the client's new masked input in a new session.
+    const key = `${e.job} ${e.round} ${String(e.data['client'])}${e.data['session'] === undefined ? '' : ` session ${String(e.data['session'])}`}`
+    seen.set(key, (seen.get(key) ?? 0) + 1)
+  }
+  for (const [key, n] of seen) if (n > 1) violations.push(`update-accepted ${n} times for (job round client) ${key}`)
+  return { name: 'fl-no-double-count', ok: violations.length === 0, checked: checked + events.length, violations }
+}
+
+/** fl-rounds-monotonic: a job's rounds start in order across restarts (a round may start again; never an earlier one). */
+export function roundsMonotonic(h: readonly HistoryEntry[]): CheckResult {
+  const violations: string[] = []
+  const last = new Map<string, number>()
+  const started = pick(h, 'job-event')
+    .filter((e) => (e.type === 'round-started' || e.type === 'secure-round-started') && e.round !== undefined)
+    .sort((a, b) => a.seq - b.seq)
+  for (const e of started) {
+    const before = last.get(e.job) ?? 0
+    if ((e.round as number) < before) violations.push(`job ${e.job}: round ${e.round} started (event ${e.seq}) after round ${before}`)
+    last.set(e.job, Math.max(before, e.round as number))
+  }
+  return { name: 'fl-rounds-monotonic', ok: violations.length === 0, checked: started.length, violations }
+}
+
+/** liveness: every submitted job ends, finished or failed with a reason, within `boundMs` after the last fault healed. */
+export function liveness(h: readonly HistoryEntry[], boundMs: number): CheckResult {
+  const violations: string[] = []
+  const lastFault = Math.max(0, ...h.filter((e) => e.kind === 'fault' || e.kind === 'heal').map((e) => e.at))
+  const submitted = pick(h, 'op').filter((o) => o.op === 'submit')
+  const ended = new Map(pick(h, 'op').filter((o) => o.op === 'ended').map((o) => [o.job, o]))
+  for (const s of submitted) {
+    const end = ended.get(s.job)
+    if (end === undefined) violations.push(`job ${s.job} did not end`)
+    else if (end.status !== 'finished' && (end.error ?? '') === '') violations.push(`job ${s.job} ended ${end.status} with no reason`)
+    else if (end.at > lastFault + boundMs) violations.push(`job ${s.job} ended ${Math.round(end.at - lastFault)} ms after the last fault, past the bound of ${boundMs} ms`)
+  }
+  return { name: 'liveness', ok: violations.length === 0, checked: submitted.length, violations }
+}
+
+/** Every check over one history. */
+export function checkHistory(h: readonly HistoryEntry[], livenessBoundMs: number): CheckResult[] {
+  return [noLostUpdate(h), noDoubleCount(h), roundsMonotonic(h), liveness(h, livenessBoundMs)]
+}

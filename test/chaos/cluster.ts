@@ -1,0 +1,192 @@
+// A Weft cluster for chaos runs: every node a real `weft node start` process in its own network namespace, joined
+// to a bridge in the harness's namespace (so the harness reaches each node's API, and a partition between two nodes
+// leaves the harness's view alone). Faults: SIGKILL and restart, SIGSTOP/SIGCONT, partitions by packet filtering in
+// a node's namespace (both ways, or one way). Each node's log lines (pino JSON) go to the history as they come.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createNodeApiClient } from '@weft/api-client/node'
+import type { History } from './history.js'
+
+const BIN = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url))
+const sh = (...args: string[]): string => execFileSync(args[0] as string, args.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+
+export interface ClusterNode {
+  readonly name: string
+  readonly ns: string
+  readonly ip: string
+  readonly dir: string
+  readonly args: readonly string[]
+  peerId: string
+  process: ChildProcess | undefined
+  paused: boolean
+}
+
+export interface Cluster {
+  readonly nodes: ReadonlyMap<string, ClusterNode>
+  /** Starts a node (its namespace exists); resolves once its API answers. */
+  start(name: string): Promise<ClusterNode>
+  kill(name: string): void
+  pause(name: string): void
+  resume(name: string): void
+  /** Drops packets between two nodes: both ways, or only those `from` sends to `to`. */
+  partition(from: string, to: string, oneWay?: boolean): void
+  heal(from: string, to: string): void
+  api(name: string): ReturnType<typeof createNodeApiClient>
+  /** Stops every node and removes the namespaces and the bridge. */
+  destroy(): Promise<void>
+}
+
+/**
+ * Makes the namespaces and the bridge for `specs` (nothing started yet). `tag` keeps names unique to this run.
+ * @throws Error when a namespace or link cannot be made (not root, no iproute2)
+ */
+export function makeCluster(root: string, tag: string, specs: readonly { name: string; args: readonly string[] }[], history: History): Cluster {
+  const bridge = `wcb${tag}`
+  const subnet = `10.79.${(Number.parseInt(tag, 36) % 200) + 20}`
+  const nodes = new Map<string, ClusterNode>()
+  // What a run killed before its cleanup left behind under the same names.
+  const leftovers: string[][] = [['ip', 'link', 'del', bridge], ...specs.map((_, i) => ['ip', 'netns', 'del', `wc${tag}${i}`])]
+  for (const cmd of leftovers) {
+    try {
+      sh(...cmd)
+    } catch {
+      // Nothing left: the usual case.
+    }
+  }
+  sh('ip', 'link', 'add', bridge, 'type', 'bridge')
+  sh('ip', 'addr', 'add', `${subnet}.254/24`, 'dev', bridge)
+  sh('ip', 'link', 'set', bridge, 'up')
+  specs.forEach((s, i) => {
+    const ns = `wc${tag}${i}`
+    const host = `wcv${tag}${i}`
+    const ip = `${subnet}.${i + 1}`
+    sh('ip', 'netns', 'add', ns)
+    sh('ip', 'link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
+    sh('ip', 'link', 'set', host, 'master', bridge)
+    sh('ip', 'link', 'set', host, 'up')
+    sh('ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0')
+    sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up')
+    sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')
+    sh('ip', 'netns', 'exec', ns, 'nft', 'add table inet chaos')
+    sh('ip', 'netns', 'exec', ns, 'nft', 'add chain inet chaos in { type filter hook input priority 0 ; }')
+    sh('ip', 'netns', 'exec', ns, 'nft', 'add chain inet chaos out { type filter hook output priority 0 ; }')
+    const dir = join(root, s.name)
+    mkdirSync(dir, { recursive: true })
+    nodes.set(s.name, { name: s.name, ns, ip, dir, args: s.args, peerId: '', process: undefined, paused: false })
+  })
+
+  const node = (name: string): ClusterNode => {
+    const n = nodes.get(name)
+    if (n === undefined) throw new Error(`no node ${name} in this cluster`)
+    return n
+  }
+  const nft = (n: ClusterNode, ...rule: string[]) => sh('ip', 'netns', 'exec', n.ns, 'nft', ...rule)
+
+  const api = (name: string) => {
+    const n = node(name)
+    return createNodeApiClient({ apiUrl: `http://${n.ip}:4200`, dataDir: n.dir, timeoutMs: 5_000 })
+  }
+
+  const readLines = (n: ClusterNode, child: ChildProcess) => {
+    let rest = ''
+    child.stdout?.on('data', (b: Buffer) => {
+      const text = rest + b.toString('utf8')
+      const lines = text.split('\n')
+      rest = lines.pop() ?? ''
+      for (const line of lines) {
+        let rec: Record<string, unknown>
+        try {
+          rec = JSON.parse(line) as Record<string, unknown>
+        } catch {
+          continue
+        }
+        // The client's own word that the coordinator accepted its update (the participant logs it on the ack).
+        if (rec['msg'] === 'update accepted' && rec['component'] === 'fl-client') {
+          history.add({ at: history.now(), kind: 'client-ack', node: n.name, peerId: n.peerId, job: String(rec['job']), round: Number(rec['round']) })
+        }
+      }
+    })
+    child.stderr?.resume()
+  }
+
+  return {
+    nodes,
+    async start(name) {
+      const n = node(name)
+      const child = spawn(
+        'ip',
+        ['netns', 'exec', n.ns, process.execPath, BIN, 'node', 'start', '--data-dir', n.dir, '--listen', `/ip4/${n.ip}/tcp/4100`, '--api-host', n.ip, '--api-port', '4200', ...n.args],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      n.process = child
+      n.paused = false
+      readLines(n, child)
+      const deadline = Date.now() + 60_000
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`node ${name} exited (${child.exitCode}) as it started`)
+        const record = join(n.dir, 'node.json')
+        if (existsSync(record)) {
+          try {
+            n.peerId = (JSON.parse(readFileSync(record, 'utf8')) as { peerId: string }).peerId
+            await api(name).node()
+            return n
+          } catch {
+            // Not answering yet.
+          }
+        }
+        if (Date.now() > deadline) throw new Error(`node ${name} did not start within 60 s`)
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    },
+    kill(name) {
+      const n = node(name)
+      n.process?.kill('SIGKILL')
+      n.process = undefined
+    },
+    pause(name) {
+      const n = node(name)
+      n.process?.kill('SIGSTOP')
+      n.paused = true
+    },
+    resume(name) {
+      const n = node(name)
+      n.process?.kill('SIGCONT')
+      n.paused = false
+    },
+    partition(from, to, oneWay = false) {
+      const [a, b] = [node(from), node(to)]
+      nft(a, 'add', 'rule', 'inet', 'chaos', 'out', 'ip', 'daddr', b.ip, 'drop')
+      if (!oneWay) nft(a, 'add', 'rule', 'inet', 'chaos', 'in', 'ip', 'saddr', b.ip, 'drop')
+    },
+    heal(from) {
+      const a = node(from)
+      nft(a, 'flush', 'chain', 'inet', 'chaos', 'out')
+      nft(a, 'flush', 'chain', 'inet', 'chaos', 'in')
+    },
+    api,
+    async destroy() {
+      for (const n of nodes.values()) {
+        if (n.paused) n.process?.kill('SIGCONT')
+        const child = n.process
+        if (child === undefined || child.exitCode !== null) continue
+        child.kill('SIGTERM')
+        await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 10_000))])
+        if (child.exitCode === null) child.kill('SIGKILL')
+      }
+      for (const n of nodes.values()) {
+        try {
+          sh('ip', 'netns', 'del', n.ns)
+        } catch {
+          // Gone already.
+        }
+      }
+      try {
+        sh('ip', 'link', 'del', bridge)
+      } catch {
+        // Gone already.
+      }
+    },
+  }
+}

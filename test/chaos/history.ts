@@ -1,0 +1,46 @@
+// The chaos harness's history: what every node said (its log lines, typed where the harness reads them), what the
+// coordinator's job events say, what the harness did (faults) and what the workload client saw, merged in one list
+// ordered by the harness's clock. The checks (checks.ts) read only this.
+
+/** One entry of the history. `at`: ms since the run started, on the harness's clock. */
+export type HistoryEntry =
+  | { readonly at: number; readonly kind: 'fault'; readonly fault: string; readonly target: string; readonly detail?: string }
+  | { readonly at: number; readonly kind: 'heal'; readonly fault: string; readonly target: string }
+  /** A client node said the coordinator accepted its update of `round` (the client's own log). */
+  | { readonly at: number; readonly kind: 'client-ack'; readonly node: string; readonly peerId: string; readonly job: string; readonly round: number }
+  /** One of the coordinator's job events (stored in its SQLite, read over its API; `seq` is per job). */
+  | { readonly at: number; readonly kind: 'job-event'; readonly job: string; readonly seq: number; readonly type: string; readonly round?: number; readonly data: Readonly<Record<string, unknown>> }
+  /** The workload client's operations: submitted a job, saw it end. */
+  | { readonly at: number; readonly kind: 'op'; readonly op: 'submit' | 'ended'; readonly job: string; readonly status?: string; readonly error?: string }
+  /** The job as the coordinator shows it at the end: each committed round's delivered clients and results. */
+  | {
+      readonly at: number
+      readonly kind: 'final-job'
+      readonly job: string
+      readonly status: string
+      readonly rounds: readonly {
+        readonly round: number
+        readonly delivered: readonly string[]
+        readonly results: number | undefined
+        /** Under secure aggregation: the session whose sum the round committed. */
+        readonly session?: number
+      }[]
+    }
+
+export class History {
+  readonly #entries: HistoryEntry[] = []
+  readonly #t0 = Date.now()
+
+  /** Ms since the run started. */
+  now(): number {
+    return Date.now() - this.#t0
+  }
+
+  add(entry: HistoryEntry): void {
+    this.#entries.push(entry)
+  }
+
+  entries(): readonly HistoryEntry[] {
+    return [...this.#entries].sort((a, b) => a.at - b.at)
+  }
+}

@@ -12,7 +12,7 @@ import { type LocalNode, startLocalNode, waitUntil } from '@weft/cli'
 import { loadPartition } from '@weft/data/node'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CHROMIUM, requirement } from './requirements.js'
+import { CHROMIUM, CHROMIUM_ARGS, requirement } from './requirements.js'
 
 const browserAvailable = await requirement('chromium', 'browser peers in a real browser')
 const dataAvailable = await requirement('fashion-mnist', 'browser peers training on Fashion-MNIST')
@@ -158,7 +158,7 @@ describe.skipIf(!browserAvailable.available || !dataAvailable.available)(`browse
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [...CHROMIUM_ARGS],
     })
   }, 240_000)
 

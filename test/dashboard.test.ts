@@ -12,7 +12,7 @@ import { KJV_LM_PATH } from '@weft/model-kjv-lm'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeSyntheticCsv } from './fixtures/synthetic-csv.js'
-import { CHROMIUM, requirement } from './requirements.js'
+import { CHROMIUM, CHROMIUM_ARGS, requirement } from './requirements.js'
 
 const browserAvailable = await requirement('chromium', 'the dashboard in a real browser')
 const SHOTS = join(process.cwd(), 'test-results', 'dashboard')
@@ -73,7 +73,7 @@ describe.skipIf(!browserAvailable.available)(`the web dashboard in a real browse
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [...CHROMIUM_ARGS],
     })
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } })
     page.on('console', (m) => {

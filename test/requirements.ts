@@ -45,6 +45,11 @@ export const SKIPS_FILE = process.env['WEFT_TEST_SKIPS'] ?? join(dirname(fileURL
 
 /** The Chromium binary the browser tests drive. */
 export const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium'
+/**
+ * Chromium's flags in the tests: headless as root, and none of its background connections, which this machine's
+ * closed network refuses many at a time.
+ */
+export const CHROMIUM_ARGS: readonly string[] = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 const probes = new Map<RequirementName, Promise<string>>()
 

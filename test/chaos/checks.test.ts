@@ -1,7 +1,7 @@
 // The chaos checks against histories made by hand: a clean one passes every check, and each kind of violation is
 // caught by its check (a check that cannot fail proves nothing).
 import { describe, expect, it } from 'vitest'
-import { checkHistory, liveness, noDoubleCount, noLostUpdate, roundsMonotonic } from './checks.js'
+import { checkHistory, dpBudget, liveness, noDoubleCount, noLostUpdate, roundsMonotonic } from './checks.js'
 import type { HistoryEntry } from './history.js'
 
 const ack = (at: number, node: string, round: number, job = 'j'): HistoryEntry => ({ at, kind: 'client-ack', node, peerId: `peer-${node}`, job, round })
@@ -15,12 +15,18 @@ const accepted = (seq: number, round: number, node: string, session?: number): H
   data: { client: `peer-${node}`, ...(session === undefined ? {} : { session }) },
 })
 const started = (seq: number, round: number): HistoryEntry => ({ at: seq, kind: 'job-event', job: 'j', seq, type: 'round-started', round, data: {} })
-const final = (rounds: { round: number; delivered: string[]; results?: number; session?: number }[]): HistoryEntry => ({
+const final = (rounds: { round: number; delivered: string[]; results?: number; session?: number; epsilon?: number }[]): HistoryEntry => ({
   at: 900,
   kind: 'final-job',
   job: 'j',
   status: 'finished',
-  rounds: rounds.map((r) => ({ round: r.round, delivered: r.delivered.map((n) => `peer-${n}`), results: r.results ?? r.delivered.length, ...(r.session === undefined ? {} : { session: r.session }) })),
+  rounds: rounds.map((r) => ({
+    round: r.round,
+    delivered: r.delivered.map((n) => `peer-${n}`),
+    results: r.results ?? r.delivered.length,
+    ...(r.session === undefined ? {} : { session: r.session }),
+    ...(r.epsilon === undefined ? {} : { epsilon: r.epsilon }),
+  })),
 })
 const clean: HistoryEntry[] = [
   { at: 0, kind: 'op', op: 'submit', job: 'j' },
@@ -49,8 +55,9 @@ describe('chaos checks', () => {
       ['fl-no-double-count', true],
       ['fl-rounds-monotonic', true],
       ['liveness', true],
+      ['dp-budget', true],
     ])
-    expect(results.map((r) => r.checked)).toEqual([3, 5, 2, 1])
+    expect(results.map((r) => r.checked)).toEqual([3, 5, 2, 1, 0])
   })
 
   it('an acknowledged update missing from its finished round is lost; one of an aborted secure session is excused', () => {
@@ -80,5 +87,16 @@ describe('chaos checks', () => {
       'job j ended 4992 ms after the last fault, past the bound of 1000 ms',
     ])
     expect(liveness([...open, { at: 20, kind: 'op', op: 'ended', job: 'j', status: 'failed' }], 1_000).violations).toEqual(['job j ended failed with no reason'])
+  })
+
+  it('an ε that falls, passes its limit, or rises by more than the round before (spent twice) is caught', () => {
+    const rounds = (eps: number[]) => [final(eps.map((epsilon, i) => ({ round: i + 1, delivered: ['a'], epsilon })))]
+    // A concave spend: each round adds a little less (RDP's minimum over orders).
+    expect(dpBudget(rounds([1.0, 1.8, 2.5, 3.1]), 4).violations).toEqual([])
+    expect(dpBudget(rounds([1.0, 1.8, 1.7]), 4).violations).toEqual(['job j round 3: ε fell from 1.8 to 1.7'])
+    expect(dpBudget(rounds([1.0, 1.8, 2.5, 4.2]), 4).violations).toEqual([
+      'job j round 4: ε 4.2 is past the limit 4',
+      'job j round 4: ε rose by 1.70000, more than the round before (0.700000): spent twice?',
+    ])
   })
 })

@@ -106,7 +106,36 @@ export function liveness(h: readonly HistoryEntry[], boundMs: number): CheckResu
   return { name: 'liveness', ok: violations.length === 0, checked: submitted.length, violations }
 }
 
+/**
+ * dp-budget: under differential privacy each committed round's ε (the accountant's, at commit) never falls, never
+ * passes the job's limit, and is spent once per round: with the same sampling rate and noise every round, ε after k
+ * rounds is a minimum over Rényi orders of functions affine in k, so its rise per round never grows. A round
+ * accounted twice (a crash between accounting and commit, the round run again) shows as a rise twice the last one.
+ */
+export function dpBudget(h: readonly HistoryEntry[], epsilonLimit: number | undefined): CheckResult {
+  const violations: string[] = []
+  let checked = 0
+  for (const f of pick(h, 'final-job')) {
+    const rounds = f.rounds.filter((r) => r.epsilon !== undefined).sort((a, b) => a.round - b.round)
+    let rise = Number.POSITIVE_INFINITY
+    rounds.forEach((r, i) => {
+      checked++
+      const eps = r.epsilon as number
+      if (epsilonLimit !== undefined && eps > epsilonLimit * (1 + 1e-9)) violations.push(`job ${f.job} round ${r.round}: ε ${eps} is past the limit ${epsilonLimit}`)
+      if (i === 0) return
+      const prev = rounds[i - 1] as (typeof rounds)[number]
+      const step = eps - (prev.epsilon as number)
+      if (step < -1e-9) violations.push(`job ${f.job} round ${r.round}: ε fell from ${prev.epsilon} to ${eps}`)
+      if (r.round === prev.round + 1 && step > rise * (1 + 1e-6) + 1e-9) {
+        violations.push(`job ${f.job} round ${r.round}: ε rose by ${step.toPrecision(6)}, more than the round before (${rise.toPrecision(6)}): spent twice?`)
+      }
+      rise = r.round === prev.round + 1 ? step : Number.POSITIVE_INFINITY
+    })
+  }
+  return { name: 'dp-budget', ok: violations.length === 0, checked, violations }
+}
+
 /** Every check over one history. */
-export function checkHistory(h: readonly HistoryEntry[], livenessBoundMs: number): CheckResult[] {
-  return [noLostUpdate(h), noDoubleCount(h), roundsMonotonic(h), liveness(h, livenessBoundMs)]
+export function checkHistory(h: readonly HistoryEntry[], livenessBoundMs: number, dp: { epsilonLimit?: number } = {}): CheckResult[] {
+  return [noLostUpdate(h), noDoubleCount(h), roundsMonotonic(h), liveness(h, livenessBoundMs), dpBudget(h, dp.epsilonLimit)]
 }

@@ -24,6 +24,8 @@ export type HistoryEntry =
         readonly results: number | undefined
         /** Under secure aggregation: the session whose sum the round committed. */
         readonly session?: number
+        /** Under differential privacy: the ε spent once this round was released (the accountant's, at commit). */
+        readonly epsilon?: number
       }[]
     }
 

@@ -133,13 +133,15 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
           delivered: [...r.delivered],
           results: r.metrics?.results,
           ...(r.metrics?.secureAggregation === undefined ? {} : { session: r.metrics.secureAggregation.session }),
+          ...(r.metrics?.privacy === undefined ? {} : { epsilon: r.metrics.privacy.epsilon }),
         })),
       })
     }
     // The clients' acks of the last moments may still be in their pipes.
     await sleep(1_000)
     const entries = history.entries()
-    const checks = checkHistory(entries, s.livenessSeconds * 1000)
+    const dp = (s.workload.spec['privacy'] as { dp?: { epsilonLimit?: number } } | undefined)?.dp
+    const checks = checkHistory(entries, s.livenessSeconds * 1000, dp?.epsilonLimit === undefined ? {} : { epsilonLimit: dp.epsilonLimit })
     const statuses = [...ended.values()].map((e) => e.status)
     return {
       scenario: s.name,

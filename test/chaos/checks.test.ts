@@ -56,8 +56,9 @@ describe('chaos checks', () => {
       ['fl-rounds-monotonic', true],
       ['liveness', true],
       ['dp-budget', true],
+      ['nodes-stay-up', true],
     ])
-    expect(results.map((r) => r.checked)).toEqual([3, 5, 2, 1, 0])
+    expect(results.map((r) => r.checked)).toEqual([3, 5, 2, 1, 0, 1])
   })
 
   it('an acknowledged update missing from its finished round is lost; one of an aborted secure session is excused', () => {
@@ -98,5 +99,10 @@ describe('chaos checks', () => {
       'job j round 4: ε 4.2 is past the limit 4',
       'job j round 4: ε rose by 1.70000, more than the round before (0.700000): spent twice?',
     ])
+  })
+
+  it('a node that exits without being killed is caught, with its last lines', () => {
+    const exit: HistoryEntry = { at: 7, kind: 'node-exit', node: 'coordinator', code: 1, signal: null, tail: ['Error: ENOSPC'] }
+    expect(checkHistory([...clean, exit], 1_000).find((c) => c.name === 'nodes-stay-up')?.violations).toEqual(['coordinator exited (code 1) at 7 ms; its last lines:\n    Error: ENOSPC'])
   })
 })

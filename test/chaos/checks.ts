@@ -135,7 +135,14 @@ export function dpBudget(h: readonly HistoryEntry[], epsilonLimit: number | unde
   return { name: 'dp-budget', ok: violations.length === 0, checked, violations }
 }
 
+/** nodes-stay-up: no node's process ends unless the harness killed it (a fault must not crash a node). */
+export function nodesStayUp(h: readonly HistoryEntry[]): CheckResult {
+  const exits = pick(h, 'node-exit')
+  const violations = exits.map((e) => `${e.node} exited (${e.signal ?? `code ${e.code}`}) at ${Math.round(e.at)} ms; its last lines:\n    ${e.tail.join('\n    ')}`)
+  return { name: 'nodes-stay-up', ok: violations.length === 0, checked: h.filter((e) => e.kind === 'fault').length, violations }
+}
+
 /** Every check over one history. */
 export function checkHistory(h: readonly HistoryEntry[], livenessBoundMs: number, dp: { epsilonLimit?: number } = {}): CheckResult[] {
-  return [noLostUpdate(h), noDoubleCount(h), roundsMonotonic(h), liveness(h, livenessBoundMs), dpBudget(h, dp.epsilonLimit)]
+  return [noLostUpdate(h), noDoubleCount(h), roundsMonotonic(h), liveness(h, livenessBoundMs), dpBudget(h, dp.epsilonLimit), nodesStayUp(h)]
 }

@@ -1,9 +1,10 @@
 // A Weft cluster for chaos runs: every node a real `weft node start` process in its own network namespace, joined
 // to a bridge in the harness's namespace (so the harness reaches each node's API, and a partition between two nodes
 // leaves the harness's view alone). Faults: SIGKILL and restart, SIGSTOP/SIGCONT, partitions by packet filtering in
-// a node's namespace (both ways, or one way). Each node's log lines (pino JSON) go to the history as they come.
+// a node's namespace (both ways, or one way), and a full disk (a node's data directory on a small tmpfs, filled up).
+// Each node's log lines (pino JSON) go to the history as they come.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createNodeApiClient } from '@weft/api-client/node'
@@ -33,6 +34,9 @@ export interface Cluster {
   /** Drops packets between two nodes: both ways, or only those `from` sends to `to`. */
   partition(from: string, to: string, oneWay?: boolean): void
   heal(from: string, to: string): void
+  /** Fills the node's data directory (a tmpfs: `diskMiB` given) to the last byte; `unfill` frees it again. */
+  fill(name: string): void
+  unfill(name: string): void
   api(name: string): ReturnType<typeof createNodeApiClient>
   /** Stops every node and removes the namespaces and the bridge. */
   destroy(): Promise<void>
@@ -42,10 +46,11 @@ export interface Cluster {
  * Makes the namespaces and the bridge for `specs` (nothing started yet). `tag` keeps names unique to this run.
  * @throws Error when a namespace or link cannot be made (not root, no iproute2)
  */
-export function makeCluster(root: string, tag: string, specs: readonly { name: string; args: readonly string[] }[], history: History): Cluster {
+export function makeCluster(root: string, tag: string, specs: readonly { name: string; args: readonly string[]; diskMiB?: number }[], history: History): Cluster {
   const bridge = `wcb${tag}`
   const subnet = `10.79.${(Number.parseInt(tag, 36) % 200) + 20}`
   const nodes = new Map<string, ClusterNode>()
+  const mounts: string[] = []
   // What a run killed before its cleanup left behind under the same names.
   const leftovers: string[][] = [['ip', 'link', 'del', bridge], ...specs.map((_, i) => ['ip', 'netns', 'del', `wc${tag}${i}`])]
   for (const cmd of leftovers) {
@@ -74,6 +79,8 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
     sh('ip', 'netns', 'exec', ns, 'nft', 'add chain inet chaos out { type filter hook output priority 0 ; }')
     const dir = join(root, s.name)
     mkdirSync(dir, { recursive: true })
+    if (s.diskMiB !== undefined) sh('mount', '-t', 'tmpfs', '-o', `size=${s.diskMiB}m`, 'tmpfs', dir)
+    mounts.push(...(s.diskMiB === undefined ? [] : [dir]))
     nodes.set(s.name, { name: s.name, ns, ip, dir, args: s.args, peerId: '', process: undefined, paused: false })
   })
 
@@ -91,6 +98,18 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
 
   const readLines = (n: ClusterNode, child: ChildProcess) => {
     let rest = ''
+    const tail: string[] = []
+    const keep = (line: string) => {
+      tail.push(line.slice(0, 400))
+      if (tail.length > 20) tail.shift()
+    }
+    child.stderr?.on('data', (b: Buffer) => {
+      for (const line of b.toString('utf8').split('\n')) if (line.length > 0) keep(line)
+    })
+    child.once('exit', (code, signal) => {
+      // A kill by the harness clears n.process first; anything else is the node's own end.
+      if (n.process === child) history.add({ at: history.now(), kind: 'node-exit', node: n.name, code, signal, tail: [...tail] })
+    })
     child.stdout?.on('data', (b: Buffer) => {
       const text = rest + b.toString('utf8')
       const lines = text.split('\n')
@@ -100,15 +119,16 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
         try {
           rec = JSON.parse(line) as Record<string, unknown>
         } catch {
+          keep(line)
           continue
         }
+        if (typeof rec['level'] === 'number' && (rec['level'] as number) >= 50) keep(line)
         // The client's own word that the coordinator accepted its update (the participant logs it on the ack).
         if (rec['msg'] === 'update accepted' && rec['component'] === 'fl-client') {
           history.add({ at: history.now(), kind: 'client-ack', node: n.name, peerId: n.peerId, job: String(rec['job']), round: Number(rec['round']) })
         }
       }
     })
-    child.stderr?.resume()
   }
 
   return {
@@ -165,6 +185,14 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
       nft(a, 'flush', 'chain', 'inet', 'chaos', 'out')
       nft(a, 'flush', 'chain', 'inet', 'chaos', 'in')
     },
+    fill(name) {
+      const n = node(name)
+      const { bavail, bsize } = statfsSync(n.dir)
+      sh('fallocate', '-l', String(Number(bavail) * Number(bsize)), join(n.dir, 'chaos-filler'))
+    },
+    unfill(name) {
+      rmSync(join(node(name).dir, 'chaos-filler'), { force: true })
+    },
     api,
     async destroy() {
       for (const n of nodes.values()) {
@@ -186,6 +214,13 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
         sh('ip', 'link', 'del', bridge)
       } catch {
         // Gone already.
+      }
+      for (const dir of mounts) {
+        try {
+          sh('umount', dir)
+        } catch {
+          // Not mounted.
+        }
       }
     },
   }

@@ -6,6 +6,8 @@
 export type HistoryEntry =
   | { readonly at: number; readonly kind: 'fault'; readonly fault: string; readonly target: string; readonly detail?: string }
   | { readonly at: number; readonly kind: 'heal'; readonly fault: string; readonly target: string }
+  /** A node's process ended without the harness killing it: its exit code or signal and its last lines. */
+  | { readonly at: number; readonly kind: 'node-exit'; readonly node: string; readonly code: number | null; readonly signal: string | null; readonly tail: readonly string[] }
   /** A client node said the coordinator accepted its update of `round` (the client's own log). */
   | { readonly at: number; readonly kind: 'client-ack'; readonly node: string; readonly peerId: string; readonly job: string; readonly round: number }
   /** One of the coordinator's job events (stored in its SQLite, read over its API; `seq` is per job). */

@@ -5,7 +5,7 @@ import { deriveSeed, mulberry32 } from '@weft/runtime'
 import { parse } from 'yaml'
 import { z } from 'zod'
 
-export const FAULT_KINDS = ['kill-coordinator', 'kill-client', 'pause-client', 'partition-client', 'partition-client-one-way'] as const
+export const FAULT_KINDS = ['kill-coordinator', 'kill-client', 'pause-client', 'partition-client', 'partition-client-one-way', 'full-disk-coordinator'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
 const range = z.tuple([z.number().positive(), z.number().positive()]).refine(([a, b]) => a <= b, 'the first number must not exceed the second')
@@ -19,6 +19,8 @@ const scenarioSchema = z.strictObject({
     clients: z.number().int().min(1).max(20),
     /** Examples per client share. */
     examples: z.number().int().min(32).max(100_000).default(240),
+    /** The coordinator's data directory on a tmpfs of this many MiB (needed by `full-disk-coordinator`). */
+    coordinatorDiskMiB: z.number().int().min(16).max(4096).optional(),
   }),
   workload: z.strictObject({
     kind: z.literal('fl'),
@@ -37,8 +39,11 @@ const scenarioSchema = z.strictObject({
   }),
   /** Longest a job may take to end once faults stop. */
   livenessSeconds: z.number().positive(),
-  /** Overrides for the short form (CI). */
+  /** The short form, run in CI (absent: the scenario runs only in its long form). */
   short: z.strictObject({ durationSeconds: z.number().positive() }).optional(),
+}).refine((s) => !s.faults.kinds.includes('full-disk-coordinator') || s.topology.coordinatorDiskMiB !== undefined, {
+  message: 'full-disk-coordinator needs topology.coordinatorDiskMiB (the tmpfs the coordinator runs on)',
+  path: ['topology', 'coordinatorDiskMiB'],
 })
 export type Scenario = z.infer<typeof scenarioSchema>
 

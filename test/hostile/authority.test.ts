@@ -85,8 +85,11 @@ async function answer(from: TestNode, to: TestNode, expected: RegExp, jobSpec = 
       return expected.test(reason)
     },
     60_000,
-    `an answer matching ${expected} (last: ${reason})`,
-  )
+    `an answer matching ${expected}`,
+  ).catch((err: Error) => {
+    // The last answer, read when the wait gave up (the message above is made before the first try).
+    throw new Error(`${err.message}; the last answer was: ${reason || '(none)'}`)
+  })
   return reason
 }
 

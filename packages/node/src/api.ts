@@ -7,6 +7,7 @@ import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { getCookie, setCookie } from 'hono/cookie'
 import { streamSSE } from 'hono/streaming'
+import { isStorageFull } from '@weft/fl'
 import { RpcError } from '@weft/mesh'
 import { WireErrorCode } from '@weft/protocol'
 import { parse as parseYaml } from 'yaml'
@@ -255,7 +256,7 @@ export function createApiApp(backend: ApiBackend, options: ApiAppOptions = {}): 
     return c.body(body, 200, { 'content-type': contentType })
   })
   app.notFound((c) => c.json({ error: 'not-found', message: `no route ${c.req.method} ${c.req.path}` }, 404))
-  app.onError((err, c) => c.json({ error: 'internal', message: err.message }, 500))
+  app.onError((err, c) => (isStorageFull(err) ? c.json(storageFull(err), 507) : c.json({ error: 'internal', message: err.message }, 500)))
   return app
 }
 
@@ -388,6 +389,7 @@ function mountFl(app: Hono, backend: ApiBackend): void {
         const { status, error } = remoteRefusal(e.code)
         return c.json({ error, message: `${body.to as string}: ${e.detail}` }, status)
       }
+      if (isStorageFull(e)) return c.json(storageFull(e), 507)
       return c.json({ error: 'internal', message: e.message }, 500)
     }
   })
@@ -477,4 +479,12 @@ export async function startApiServer(backend: ApiBackend, init: ApiServerInit): 
         s.closeAllConnections?.()
       }),
   }
+}
+
+/**
+ * A full disk (SQLite's SQLITE_FULL, the file system's ENOSPC, the block store's EDQUOT) is the node's state, not a
+ * bug: answered 507, so a client can tell it from a failure and try again once there is room.
+ */
+function storageFull(err: Error): { error: 'insufficient-storage'; message: string } {
+  return { error: 'insufficient-storage', message: `the node's storage is full: ${err.message}` }
 }

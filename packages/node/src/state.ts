@@ -49,16 +49,24 @@ export interface NodeState {
   close(): void
 }
 
-/**
- * Opens (creating and migrating) the state database.
- * @param path - file path, or ':memory:'
- */
 /** Longest a peer-table change waits to be written. */
 const PEER_FLUSH_MS = 250
 /** Peer-table changes written at once at most (a queue this long is written at once). */
 const PEER_FLUSH_OPS = 1_000
 
-export function openNodeState(path: string): NodeState {
+export interface NodeStateOptions {
+  /**
+   * Told when queued peer-table changes could not be written (a full disk: SQLITE_FULL). They are dropped: the
+   * table is soft state that the next ads refill. Default: nothing is told.
+   */
+  readonly onWriteError?: (err: Error, dropped: number) => void
+}
+
+/**
+ * Opens (creating and migrating) the state database.
+ * @param path - file path, or ':memory:'
+ */
+export function openNodeState(path: string, options: NodeStateOptions = {}): NodeState {
   const db = openMigratedDatabase(path, MIGRATIONS)
 
   const getMeta = db.prepare('SELECT value FROM meta WHERE key = ?')
@@ -76,7 +84,8 @@ export function openNodeState(path: string): NodeState {
 
   // Peer rows are soft state written on every ad: they are queued and written together, one transaction at most every
   // PEER_FLUSH_MS (or every PEER_FLUSH_OPS changes), so a burst of ads costs one commit, not one per ad. A crash
-  // loses at most that much of the table, which the next ads refill. Reads and close flush first.
+  // loses at most that much of the table, which the next ads refill; so does a write that fails (a full disk).
+  // Reads and close flush first.
   const queued: Array<() => void> = []
   let flushTimer: ReturnType<typeof setTimeout> | undefined
   const flush = (): void => {
@@ -84,9 +93,14 @@ export function openNodeState(path: string): NodeState {
     flushTimer = undefined
     if (queued.length === 0) return
     const ops = queued.splice(0)
-    db.transaction(() => {
-      for (const op of ops) op()
-    })()
+    try {
+      db.transaction(() => {
+        for (const op of ops) op()
+      })()
+    } catch (err) {
+      // Run from a timer, a throw here would end the process (seen with a full disk): the changes are dropped.
+      options.onWriteError?.(err as Error, ops.length)
+    }
   }
   const queue = (op: () => void): void => {
     queued.push(op)

@@ -209,6 +209,25 @@ describe('dashboard API', () => {
     await fetch(`${url}/${((await fine.json()) as { id: string }).id}/cancel`, { method: 'POST' })
   })
 
+  it('answers a submission on a full disk with 507 and the reason, and other failures with 500', async () => {
+    const failing = (err: Error) =>
+      createApiApp({
+        node: () => a.view(),
+        fl: () => ({
+          submit: () => {
+            throw err
+          },
+        }),
+      } as unknown as ApiBackend)
+    const submit = (app: ReturnType<typeof createApiApp>) =>
+      app.request('/v1/fl/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ spec: { name: 'x' } }) })
+    const full = await submit(failing(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })))
+    expect(full.status).toBe(507)
+    expect(await full.json()).toEqual({ error: 'insufficient-storage', message: "the node's storage is full: database or disk is full" })
+    const broken = await submit(failing(new Error('something else')))
+    expect(broken.status).toBe(500)
+  })
+
   it('serves the built page, its assets by content-hashed name only, and says so when there is no build', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'weft-dash-'))
     mkdirSync(join(dir, 'assets'))

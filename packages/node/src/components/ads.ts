@@ -76,13 +76,22 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
           })
         }
 
+        let seqUnstored = false
         const buildAd = (): ResourceAd => {
           const host = readHostResources()
           const store = storeOffer()
           const jobs = ctx.find('jobs')
           const work = jobs !== undefined && config.jobs.accept ? jobs.capacity.workOffer() : undefined
           seq += 1n
-          state.setMeta('ad_seq', seq.toString())
+          try {
+            state.setMeta('ad_seq', seq.toString())
+            seqUnstored = false
+          } catch (err) {
+            // A full disk: the ad still goes out with its sequence number, kept in memory only until a write works
+            // again (a restart before that starts from the last number stored).
+            if (!seqUnstored) logger.warn({ err: (err as Error).message }, 'could not store the ad sequence number (disk full?); ads go on')
+            seqUnstored = true
+          }
           const issued = now()
           return create(ResourceAdSchema, {
             peerId,

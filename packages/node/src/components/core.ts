@@ -73,7 +73,14 @@ export const stateComponent: NodeComponentFactory = (ctx) => ({
   name: 'state',
   dependsOn: ['data-dir'],
   start() {
-    ctx.provide('state', openNodeState(join(ctx.config.dataDir, DATA_DIR_FILES.state)))
+    // A full disk must not end the node: peer-table writes that fail are dropped (soft state), said at most every 10 s.
+    let lastWarned = Number.NEGATIVE_INFINITY
+    const onWriteError = (err: Error, dropped: number): void => {
+      if (ctx.now() - lastWarned < 10_000) return
+      lastWarned = ctx.now()
+      ctx.logger.warn({ err: err.message, dropped }, 'could not write the peer table (disk full?); the changes are dropped and the next ads refill it')
+    }
+    ctx.provide('state', openNodeState(join(ctx.config.dataDir, DATA_DIR_FILES.state), { onWriteError }))
   },
   stop() {
     ctx.get('state').close()

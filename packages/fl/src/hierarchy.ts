@@ -169,6 +169,7 @@ export async function siteAggregate(init: SiteAggregateInit): Promise<SiteAggreg
 
   // A member dropped by the secure session (a phase it failed) cannot deliver: its task is cut short.
   const cut = new Map(sampled.map((m) => [m.id, new AbortController()]))
+  const cutReasons = new Map<string, string>()
   const outcomes = Promise.all(
     sampled.map(async (member): Promise<ClientTaskOutcome> => {
       const hints: ClientTrainHints = secure === undefined ? task.hints : { ...task.hints, secure: secure.hint(member.id) }
@@ -183,15 +184,24 @@ export async function siteAggregate(init: SiteAggregateInit): Promise<SiteAggreg
   )
   if (secure !== undefined) {
     await secure.round.start()
-    for (const [id, reason] of secure.round.failed) cut.get(id)?.abort(new Error(`secure aggregation: ${reason}`))
+    // A member that failed a phase cannot deliver; when too few completed the share exchange, none can be unmasked:
+    // their tasks end now rather than at their mask deadline.
+    const { ready } = secure.round
+    const tooFew = ready.size < secure.needed ? `${ready.size} of ${sampled.length} members completed the share exchange; the session needs ${secure.needed}` : undefined
+    for (const m of sampled) {
+      const failed = secure.round.failed.get(m.id)
+      const reason = failed !== undefined ? `secure aggregation: ${failed}` : tooFew !== undefined ? `secure aggregation: ${tooFew}` : undefined
+      if (reason === undefined) continue
+      cutReasons.set(m.id, reason)
+      cut.get(m.id)?.abort(new Error(reason))
+    }
   }
   const settled = await outcomes
   open = false
   sampled.forEach((member, i) => {
     const outcome = settled[i]
     if (delivered.has(member.id)) return
-    const failed = secure?.round.failed.get(member.id)
-    const reason = failed !== undefined ? `secure aggregation: ${failed}` : outcome?.ok === false ? outcome.reason : 'it ended without sending an update'
+    const reason = cutReasons.get(member.id) ?? (outcome?.ok === false ? outcome.reason : 'it ended without sending an update')
     dropped.push({ id: member.id, reason })
   })
   if (delivered.size === 0) {
@@ -327,6 +337,8 @@ function memberUpdateProblem(task: TrainAssignment, member: SiteMember, h: Updat
 /** The site's secure session of one round: the aggregator as its members' SecAgg+ server. */
 interface SiteSession {
   readonly round: SecureRound
+  /** The fewest masked inputs the session can unmask a sum of (the job's secure cohort minimum). */
+  readonly needed: number
   /** The member's part of the task: its session and weight. */
   hint(member: string): { readonly session: number; readonly weight: number; readonly clipBit: false }
   /** Takes a member's masked input (refused: not masked, another session, a phase it missed, wrong length). */
@@ -373,6 +385,7 @@ function beginSiteSession(init: SiteAggregateInit, sampled: readonly SiteMember[
     ok: true,
     session: {
       round,
+      needed,
       hint: (member) => ({ session: round.session, weight: weights.get(member) as number, clipBit: false }),
       receive(member, update) {
         const h = update.header

@@ -316,6 +316,16 @@ describe('secure aggregation inside a site', () => {
     expect(out.secure).toMatchObject({ survivors: 4, threshold: 3 })
   })
 
+  it('ends every member’s task at once when too few complete the share exchange (no dropout planned for)', async () => {
+    const fleet = secureFleet()
+    fleet.refuseSetup.add('m1')
+    const members = sizes.map((n, i) => secureMember(`m${i}`, n, deltas[i]!, fleet))
+    const out = await siteAggregate({ spec: secureJob, task: task(), members, secure: { secagg: fleet.secagg, phaseMs: 2_000 } })
+    const tooFew = 'secure aggregation: 0 of 3 members completed the share exchange; the session needs 2'
+    // Not at the members' 5 s mask deadline ("shares … did not arrive"): each is told why, from the session.
+    expect(out).toMatchObject({ ok: false, dropped: [{ id: 'm0', reason: tooFew }, { id: 'm1', reason: 'secure aggregation: unreachable' }, { id: 'm2', reason: tooFew }] })
+  })
+
   it('refuses a site smaller than the job’s secure cohort minimum before anything is masked', async () => {
     const fleet = secureFleet()
     const out = await siteAggregate({ spec: secureJob, task: task(), members: [secureMember('m0', 3, deltas[0]!, fleet)], secure: { secagg: fleet.secagg } })

@@ -4,7 +4,7 @@
 // a node's namespace (both ways, or one way), and a full disk (a node's data directory on a small tmpfs, filled up).
 // Each node's log lines (pino JSON) go to the history as they come.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createNodeApiClient } from '@weft/api-client/node'
@@ -52,7 +52,7 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
   const nodes = new Map<string, ClusterNode>()
   const mounts: string[] = []
   // What a run killed before its cleanup left behind under the same names.
-  const leftovers: string[][] = [['ip', 'link', 'del', bridge], ...specs.map((_, i) => ['ip', 'netns', 'del', `wc${tag}${i}`])]
+  const leftovers: string[][] = [['ip', 'link', 'del', bridge], ...specs.flatMap((_, i) => [['ip', 'netns', 'del', `wc${tag}${i}`], ['ip', 'link', 'del', `wcv${tag}${i}`]])]
   for (const cmd of leftovers) {
     try {
       sh(...cmd)
@@ -186,9 +186,24 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
       nft(a, 'flush', 'chain', 'inet', 'chaos', 'in')
     },
     fill(name) {
-      const n = node(name)
-      const { bavail, bsize } = statfsSync(n.dir)
-      sh('fallocate', '-l', String(Number(bavail) * Number(bsize)), join(n.dir, 'chaos-filler'))
+      // Written until the file system refuses (ENOSPC), in 1 MiB then 4 KiB pieces: to the last block, whatever the
+      // file system keeps for itself (a single fallocate of the free space reported can be refused outright).
+      const fd = openSync(join(node(name).dir, 'chaos-filler'), 'w')
+      try {
+        for (const size of [1 << 20, 4096]) {
+          const piece = Buffer.alloc(size)
+          for (;;) {
+            try {
+              writeSync(fd, piece)
+            } catch (err) {
+              if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break
+              throw err
+            }
+          }
+        }
+      } finally {
+        closeSync(fd)
+      }
     },
     unfill(name) {
       rmSync(join(node(name).dir, 'chaos-filler'), { force: true })

@@ -22,12 +22,14 @@ export interface ChaosReport {
   readonly ok: boolean
 }
 
+let runs = 0
 const TIMING = ['--ad-interval', '1000', '--ad-ttl', '10000', '--no-probe', '--log-level', 'info']
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export async function runScenario(s: Scenario, log: (line: string) => void = () => {}): Promise<ChaosReport> {
   const root = mkdtempSync(join(tmpdir(), `weft-chaos-${s.name}-`))
-  const tag = (process.pid % 36 ** 3).toString(36).padStart(3, '0')
+  // Names of its own for each run in this process (a run that timed out may still hold its namespaces).
+  const tag = ((process.pid * 16 + runs++) % 36 ** 3).toString(36).padStart(3, '0')
   const history = new History()
   const clients = Array.from({ length: s.topology.clients }, (_, i) => `client-${i}`)
   // The coordinator first: the clients name it (its peer id) as the one coordinator they train for.
@@ -60,6 +62,7 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
 
     // Faults, one at a time, on the seed's schedule.
     const counts: Record<string, number> = {}
+    const injectionErrors: string[] = []
     const faultsDone = (async () => {
       for (const f of planFaults(s)) {
         await sleep(Math.max(0, f.at * 1000 - history.now()))
@@ -67,7 +70,13 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
         counts[f.kind] = (counts[f.kind] ?? 0) + 1
         history.add({ at: history.now(), kind: 'fault', fault: f.kind, target, detail: `${f.downSeconds.toFixed(1)} s` })
         log(`${(history.now() / 1000).toFixed(1)} s: ${f.kind} ${target} for ${f.downSeconds.toFixed(1)} s`)
-        await inject(cluster, f.kind, target, f.downSeconds * 1000)
+        try {
+          await inject(cluster, f.kind, target, f.downSeconds * 1000)
+        } catch (err) {
+          // The harness's own failure, not the system's: counted, and the run fails on it (see the report's check).
+          injectionErrors.push(`${f.kind} ${target}: ${(err as Error).message}`)
+          log(`${(history.now() / 1000).toFixed(1)} s: ${f.kind} ${target} could not be injected: ${(err as Error).message}`)
+        }
         history.add({ at: history.now(), kind: 'heal', fault: f.kind, target })
       }
     })()
@@ -77,7 +86,7 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
     const ended = new Map<string, { status: string; error?: string }>()
     const faultsOverAt = t0 + s.faults.durationSeconds * 1000
     let faultsOver = false
-    void faultsDone.then(() => {
+    void faultsDone.finally(() => {
       faultsOver = true
     })
     while (!faultsOver || jobs.length === 0) {
@@ -146,7 +155,11 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
     await sleep(1_000)
     const entries = history.entries()
     const dp = (s.workload.spec['privacy'] as { dp?: { epsilonLimit?: number } } | undefined)?.dp
-    const checks = checkHistory(entries, s.livenessSeconds * 1000, dp?.epsilonLimit === undefined ? {} : { epsilonLimit: dp.epsilonLimit })
+    const checks = [
+      ...checkHistory(entries, s.livenessSeconds * 1000, dp?.epsilonLimit === undefined ? {} : { epsilonLimit: dp.epsilonLimit }),
+      // A fault the harness could not inject leaves the run proving less than it says.
+      { name: 'faults-injected', ok: injectionErrors.length === 0, checked: Object.values(counts).reduce((a, b) => a + b, 0), violations: injectionErrors },
+    ]
     const statuses = [...ended.values()].map((e) => e.status)
     return {
       scenario: s.name,

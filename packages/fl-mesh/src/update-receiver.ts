@@ -3,7 +3,7 @@
 // of a job this node aggregates for its site (a member's, whose coordinator this node is for that job) go to the site,
 // masked inputs of the site's secure session among them.
 import { fromBinary } from '@bufbuild/protobuf'
-import { announcedUpdateLength, type Coordinator, decodeClientUpdate, type JobSpec, MASKED_TENSOR, type UpdateHeader, updateShapeProblem } from '@weft/fl'
+import { announcedUpdateLength, type Coordinator, decodeClientUpdate, type JobSpec, maskedInputProblem, type UpdateHeader, updateShapeProblem } from '@weft/fl'
 import { type Authorize, type IncomingTensorSet, TensorRejectedError } from '@weft/mesh'
 import { FL_UPDATE, type Tensor, tensorValues, UpdateMetaSchema, WireErrorCode } from '@weft/protocol'
 import { type FlEndpoint, toHex } from './endpoint.js'
@@ -76,11 +76,9 @@ export async function serveUpdates(c: UpdateReceiverComponents, init: UpdateRece
     const spec = siteSpec ?? c.jobSpec(header.jobId)
     if (spec === undefined) return `no job ${header.jobId} here`
     if (header.secureSession !== undefined) {
-      const t = incoming.tensors[0]
-      if (incoming.tensors.length !== 1 || t?.name !== MASKED_TENSOR || t.dtype !== 'uint32' || t.shape.length !== 1) {
-        return `a masked input is one uint32 vector named "${MASKED_TENSOR}"`
-      }
-      return { header: { ...header, length: t.shape[0] as number }, spec, site }
+      const notMasked = maskedInputProblem(incoming.tensors)
+      if (notMasked !== undefined) return notMasked
+      return { header: { ...header, length: incoming.tensors[0]?.shape[0] as number }, spec, site }
     }
     const wrongShape = updateShapeProblem(spec, incoming.tensors)
     if (wrongShape !== undefined) return wrongShape

@@ -4,7 +4,7 @@
 // mean as one update weighing the site's examples. Under secure aggregation the site runs its own SecAgg+ session
 // over its members, so the aggregator learns only their weighted sum, and masks the site's mean in the coordinator's
 // session, so the coordinator learns only the sum over sites. Browser-safe: no Node APIs.
-import { createTensor, type Tensor, type TensorSet, tensorSetByteLength, tensorValues } from '@weft/protocol'
+import { type Tensor, tensorSetByteLength, tensorValues } from '@weft/protocol'
 import { deriveSeed, mulberry32, permutation } from '@weft/runtime'
 import type { ClientSendOutcome, ClientTaskOutcome, PreparedClientUpdate } from './client/run-client-task.js'
 import { type ClientUpdatePipeline, decodeClientUpdate } from './client/update-pipeline.js'
@@ -13,7 +13,7 @@ import type { SecAggTransport, TrainAssignment, UpdateHeader } from './contracts
 import { headerNumbersProblem } from './coordinator/admission.js'
 import { clientSeed } from './coordinator/seeds.js'
 import type { JobSpec } from './job-spec.js'
-import { MASKED_TENSOR } from './model-set.js'
+import { maskedInputProblem, maskedSet } from './model-set.js'
 import { type SecureClientSessions, SecureRound, secureCohortMinimum, secureInput } from './secure-aggregation.js'
 import { fedAvg } from './strategies/fed-avg.js'
 
@@ -287,11 +287,7 @@ export async function runSiteTask(spec: JobSpec, task: TrainAssignment, c: SiteT
       // The coordinator's session: the site's mean, weighted, masked; the coordinator sees only the sum over sites.
       if (c.secure === undefined) throw new Error('the task asks for secure aggregation; this site has no secure sessions')
       const masked = await c.secure.sessions.mask(task.jobId, hint.session, secureInput(site.delta, hint, undefined, config.clip), c.secure.maskTimeoutMs ?? 120_000, c.signal)
-      update = {
-        header: { ...header, length: masked.vector.length, secureSession: hint.session },
-        set: [createTensor(MASKED_TENSOR, 'uint32', [masked.vector.length], masked.vector)],
-        masked: masked.vector,
-      }
+      update = { header: { ...header, length: masked.vector.length, secureSession: hint.session }, set: maskedSet(masked.vector), masked: masked.vector }
     } else {
       // No DP hints reach a site (siteAggregate refused them): only compression applies.
       update = { header, set: c.pipeline.prepare(site.delta.slice(), {}).set }
@@ -346,7 +342,7 @@ interface SiteSession {
   /** Unmasks the sum once the members are done; the site's mean is the weighted sum over the weights in it. */
   finish(
     delivered: number,
-  ): Promise<{ ok: true; mean: Float32Array; survivors: ReadonlySet<string>; summary: NonNullable<SiteAggregate['secure']> } | { ok: false; reason: string }>
+  ): Promise<{ ok: true; mean: Float32Array; summary: NonNullable<SiteAggregate['secure']> } | { ok: false; reason: string }>
 }
 
 /**
@@ -392,8 +388,10 @@ function beginSiteSession(init: SiteAggregateInit, sampled: readonly SiteMember[
         if (h.secureSession !== round.session) {
           return { ok: false, reason: h.secureSession === undefined ? 'the site runs secure aggregation: send a masked input, not the update' : `masked input for session ${h.secureSession}; the site runs session ${round.session}` }
         }
-        const vector = update.masked ?? maskedVector(update.set)
-        if (vector === undefined) return { ok: false, reason: `a masked input is one uint32 vector named "${MASKED_TENSOR}"` }
+        const t = update.set[0] as Tensor<'uint32'>
+        const notMasked = update.masked !== undefined ? undefined : (maskedInputProblem(update.set) ?? (t.data.byteLength === (t.shape[0] as number) * 4 ? undefined : 'the masked input’s bytes do not match its shape'))
+        if (notMasked !== undefined) return { ok: false, reason: notMasked }
+        const vector = update.masked ?? tensorValues(t)
         try {
           round.receiveMasked({ type: 'masked-input', jobId: task.jobId, round: round.session, sender: member, modulusBits: 32, bits: round.plan.bits, vector }, member)
         } catch (err) {
@@ -409,16 +407,8 @@ function beginSiteSession(init: SiteAggregateInit, sampled: readonly SiteMember[
         const weight = survivors.reduce((sum, id) => sum + (weights.get(id) ?? 0), 0)
         const mean = new Float32Array(task.params.length)
         for (let i = 0; i < mean.length; i++) mean[i] = (total[i] as number) / weight
-        return { ok: true, mean, survivors: new Set(survivors), summary: { session: round.session, threshold: round.plan.threshold, survivors: survivors.length, protocolBytes } }
+        return { ok: true, mean, summary: { session: round.session, threshold: round.plan.threshold, survivors: survivors.length, protocolBytes } }
       },
     },
   }
-}
-
-/** The uint32 vector of a masked input's tensor set, or undefined when the set is not one. */
-function maskedVector(set: TensorSet): Uint32Array | undefined {
-  const t = set[0]
-  if (set.length !== 1 || t === undefined || t.name !== MASKED_TENSOR || t.dtype !== 'uint32' || t.shape.length !== 1) return undefined
-  if (t.data.byteLength !== (t.shape[0] as number) * 4) return undefined
-  return tensorValues(t as Tensor<'uint32'>)
 }

@@ -92,7 +92,7 @@ export type {
   UpdateRecord,
 } from './contracts/job-store.js'
 export { checkMaxEvents, DEFAULT_MAX_EVENTS_PER_JOB, type MemoryJobStoreInit, memoryJobStore } from './memory-job-store.js'
-export { DELTA_TENSOR, MASKED_TENSOR, MODEL_TENSOR, modelHash, setVector, vectorSet } from './model-set.js'
+export { DELTA_TENSOR, MASKED_TENSOR, MODEL_TENSOR, maskedInputProblem, maskedSet, modelHash, setVector, vectorSet } from './model-set.js'
 export type {
   Admission,
   CentralEvaluator,

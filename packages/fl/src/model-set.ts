@@ -8,6 +8,21 @@ export const DELTA_TENSOR = 'delta'
 /** Tensor name of a secure-aggregation masked input (uint32, in the ring Z/2^32). */
 export const MASKED_TENSOR = 'masked'
 
+/**
+ * Why `tensors` (the set's headers, as an update's transfer announces them) are not one masked input, or undefined
+ * when they are: one uint32 vector named `masked`.
+ */
+export function maskedInputProblem(tensors: readonly { readonly name: string; readonly dtype: string; readonly shape: readonly number[] }[]): string | undefined {
+  const t = tensors[0]
+  if (tensors.length !== 1 || t?.name !== MASKED_TENSOR || t.dtype !== 'uint32' || t.shape.length !== 1) return `a masked input is one uint32 vector named "${MASKED_TENSOR}"`
+  return undefined
+}
+
+/** The tensor set of a masked input (shares `masked`' memory). */
+export function maskedSet(masked: Uint32Array): TensorSet {
+  return [createTensor(MASKED_TENSOR, 'uint32', [masked.length], masked)]
+}
+
 /** The tensor set of a flat vector (shares `values`' memory). */
 export function vectorSet(name: string, values: Float32Array): TensorSet {
   return [createTensor(name, 'float32', [values.length], values)]

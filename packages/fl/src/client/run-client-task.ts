@@ -2,11 +2,11 @@
 // clients and (later) a browser tab. Train on the local data from the global model, turn the result into the
 // update the job asks for (clipped, noised, compressed, or masked for secure aggregation), and send it.
 import type { DatasetSource, PoolTrainResult, TrainingPool } from '@weft/runtime'
-import { createTensor, type TensorSet } from '@weft/protocol'
+import type { TensorSet } from '@weft/protocol'
 import type { ClientTrainHints } from '../contracts/strategy.js'
 import type { UpdateHeader } from '../contracts/transport.js'
 import type { JobSpec } from '../job-spec.js'
-import { MASKED_TENSOR } from '../model-set.js'
+import { maskedSet } from '../model-set.js'
 import { type SecureClientSessions, secureInput } from '../secure-aggregation.js'
 import { type ClientUpdatePipeline, localTrainOptions, toDeltaInPlace } from './update-pipeline.js'
 
@@ -108,7 +108,7 @@ export async function runClientTask(task: ClientTask, c: ClientTaskComponents): 
       const masked = await c.secure.mask(task.jobId, secure.session, input, c.maskTimeoutMs ?? 120_000, c.signal)
       update = {
         header: { ...header, length: masked.vector.length, secureSession: secure.session },
-        set: [createTensor(MASKED_TENSOR, 'uint32', [masked.vector.length], masked.vector)],
+        set: maskedSet(masked.vector),
         masked: masked.vector,
       }
     } else {

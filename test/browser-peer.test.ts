@@ -248,7 +248,9 @@ describe.skipIf(!browserAvailable.available || !dataAvailable.available)(`browse
       expect((await coordinator.api.job(id)).status).toBe('finished')
       const all = await events(id)
       const rounds = all.filter((e) => e.type === 'update-accepted' && e.data.client === peer).map((e) => e.round)
-      expect(rounds).toEqual([1, 2, 3, 4])
+      // What the coordinator recorded of the tab and of each round, and what the tab logged, say why when one is missing.
+      const story = all.filter((e) => ('client' in e.data && e.data.client === peer) || e.type.startsWith('round-') || e.type === 'update-accepted')
+      expect(rounds, `${JSON.stringify(story.map((e) => ({ t: e.type, r: e.round, at: e.at, d: e.data })))}\ntab logged:\n${await tab.locator('#log').textContent()}`).toEqual([1, 2, 3, 4])
       expect(all.some((e) => e.type === 'client-dropped' && e.data.client === peer)).toBe(false)
       // The round-2 update left after the drop and the reconnect: over the new connection.
       const log = (await tab.locator('#log').textContent()) ?? ''

@@ -3,7 +3,7 @@
 // and gossiped on `weft/ads/1` every interval, so coordinators find it in their peer tables.
 import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf'
 import type { PrivateKey } from '@libp2p/interface'
-import { ADS_TOPIC, GET_AD, signAd } from '@weft/mesh'
+import { ADS_TOPIC, adNeedsSigning, GET_AD, signAd } from '@weft/mesh'
 import { type DatasetOfferSchema, ResourceAdSchema, SignedResourceAdSchema } from '@weft/protocol'
 import type { BrowserMesh } from './peer.js'
 
@@ -32,6 +32,7 @@ export async function startBrowserAds(mesh: BrowserMesh, key: PrivateKey, offer:
   // Ads must rise across reloads too (the same peer id comes back): the clock, in microseconds, plus a counter.
   let seq = BigInt(startedAt) * 1000n
   let last: Uint8Array | undefined
+  let lastAt: number | undefined
   const nav = globalThis.navigator as (Navigator & { deviceMemory?: number }) | undefined
   const build = () => {
     seq += 1n
@@ -55,11 +56,21 @@ export async function startBrowserAds(mesh: BrowserMesh, key: PrivateKey, offer:
     })
   }
   const sign = async (): Promise<Uint8Array> => {
+    const signedAt = Date.now()
     last = await signAd(build(), key)
+    lastAt = signedAt
     return last
   }
   const topic = mesh.pubsub.topic(ADS_TOPIC, SignedResourceAdSchema)
-  await mesh.rpc.handle(GET_AD, async () => fromBinary(SignedResourceAdSchema, last ?? (await sign())))
+  // Signed anew for a caller whose connection is newer than the last ad: the node asks as the tab reconnects, and
+  // refused the ad published before the drop as stale (the tab then stayed out of new rounds until its next ad).
+  await mesh.rpc.handle(GET_AD, async (_, { peer }) => {
+    const opened = mesh.libp2p
+      .getConnections()
+      .filter((c) => c.remotePeer.toString() === peer)
+      .map((c) => c.timeline.open)
+    return fromBinary(SignedResourceAdSchema, last === undefined || adNeedsSigning(lastAt, opened) ? await sign() : last)
+  })
   const publish = async (): Promise<void> => {
     const signed = await sign()
     await topic.publish(fromBinary(SignedResourceAdSchema, signed)).catch(() => {})

@@ -97,7 +97,8 @@ export interface Fabric {
   datasets(): DatasetSummary[]
   /**
    * Connects to another peer, typically a browser tab at its `/p2p-circuit/webrtc` address (WebRTC, signalled through
-   * the node that relays for it), and fetches and verifies its signed ad over the new connection.
+   * the node that relays for it), and fetches and verifies its signed ad over the new connection. A dial that fails
+   * is tried once more (a WebRTC offer can time out on a busy machine, or its ICE fail once) unless `signal` aborted.
    * @throws Error when the address is not a multiaddr naming a peer, the dial fails, or the peer's ad does not verify
    */
   connect(address: string, signal?: AbortSignal): Promise<ConnectedPeer>
@@ -257,7 +258,7 @@ export async function joinFabric(options: JoinOptions): Promise<Fabric> {
       const target = multiaddr(address)
       const peerId = target.getComponents().findLast((c) => c.name === 'p2p')?.value
       if (peerId === undefined) throw new Error(`${address} names no peer (/p2p/<peer id>)`)
-      const connection = await mesh.libp2p.dial(target, { signal: signal ?? AbortSignal.timeout(30_000) })
+      const connection = await dialTwice(mesh.libp2p, target, signal)
       const signed = await mesh.rpc.call(peerId, GET_AD, {}, { timeoutMs: 10_000 })
       const verified = await verifyAd(toBinary(SignedResourceAdSchema, signed), Date.now(), peerId)
       if (!verified.ok) throw new Error(`${peerId}'s ad does not verify: ${verified.reason}: ${verified.detail}`)
@@ -291,6 +292,19 @@ export async function joinFabric(options: JoinOptions): Promise<Fabric> {
       await mesh.stop()
       store.close()
     },
+  }
+}
+
+/**
+ * Dials `target`, and once more if the first dial failed and `signal` has not aborted: each try is bounded by the
+ * mesh's per-address dial timeout, and both together by `signal` (by default, 80 s).
+ */
+async function dialTwice(libp2p: BrowserMesh['libp2p'], target: ReturnType<typeof multiaddr>, signal = AbortSignal.timeout(80_000)): Promise<Connection> {
+  try {
+    return await libp2p.dial(target, { signal })
+  } catch (err) {
+    if (signal.aborted) throw err
+    return await libp2p.dial(target, { signal })
   }
 }
 

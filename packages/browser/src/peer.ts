@@ -50,8 +50,8 @@ export async function createBrowserMesh(privateKey: PrivateKey, options: Browser
     // libp2p's browser default refuses private and loopback addresses: a fabric on a LAN or on this machine is both.
     connectionGater: { denyDialMultiaddr: () => false },
     // A WebRTC dial is a relayed connection, an offer and answer over it, ICE, DTLS and noise: past libp2p's 6 s per
-    // address on a busy machine (seen: "signal timed out" while other tabs trained).
-    connectionManager: { addressDialTimeout: 20_000, dialTimeout: 30_000 },
+    // address on a busy machine (seen: "signal timed out" while other tabs trained, and once at 20 s in a loaded CI).
+    connectionManager: { addressDialTimeout: 30_000, dialTimeout: 40_000 },
     // As on nodes: a peer busy training is not a dead one.
     connectionMonitor: { pingTimeout: { minTimeout: 30_000, maxTimeout: 120_000 } },
     services: {

@@ -43,6 +43,7 @@ export { generatePsk, parsePsk } from './psk.js'
 export {
   ADS_TOPIC,
   type AdRejection,
+  adNeedsSigning,
   GET_AD,
   MAX_AD_LIFETIME_MS,
   MAX_CLOCK_SKEW_MS,

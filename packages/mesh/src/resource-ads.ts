@@ -16,6 +16,15 @@ import { rpcMethod } from './rpc.js'
 export const ADS_TOPIC = 'weft/ads/1'
 /** RPC `node/ad`: fetch a peer's current signed ad directly. */
 export const GET_AD = rpcMethod('node', 'ad', GetAdRequestSchema, SignedResourceAdSchema)
+/**
+ * Whether `node/ad` should answer with a newly signed ad rather than the last one: when the last was signed before the
+ * caller's newest connection opened (or never). A peer asking as it reconnects holds the ad published before the drop,
+ * and refuses that one as stale; a caller asking again on the same connection gets the same ad (one signature per
+ * connection, not per request).
+ */
+export function adNeedsSigning(lastSignedAtMs: number | undefined, callerConnectionsOpenedAtMs: readonly number[]): boolean {
+  return lastSignedAtMs === undefined || callerConnectionsOpenedAtMs.some((opened) => opened >= lastSignedAtMs)
+}
 
 /** Domain separation: a signature over an ad can never be replayed as a signature over anything else. */
 const AD_SIGNING_PREFIX = new TextEncoder().encode('weft-resource-ad/v1')

@@ -2,7 +2,7 @@
 // activities) gossiped every ads.intervalMs and stored in the DHT; ads of others received from gossip, the
 // `node/ad` RPC on each new connection, verified and fed to the peer table.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
-import { ADS_TOPIC, GET_AD, signAd, type VerifiedAd, verifyAd } from '@weft/mesh'
+import { ADS_TOPIC, adNeedsSigning, GET_AD, signAd, type VerifiedAd, verifyAd } from '@weft/mesh'
 import { type DatasetOffer, type ResourceAd, ResourceAdSchema, type RuntimeOffer, type SignedResourceAd, SignedResourceAdSchema, type StoreOffer, StoreOfferSchema } from '@weft/protocol'
 import type { InMemoryDataset } from '@weft/data'
 import type { NodeComponentFactory } from '../component.js'
@@ -60,6 +60,8 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
         const offers: NodeOffers = { runtimes: engines.offers(), datasets: [] }
         let seq = BigInt(state.getMeta('ad_seq') ?? '0')
         let lastSigned: Uint8Array | undefined
+        /** Wall-clock ms (as connections' open times are) when lastSigned was signed. */
+        let lastSignedAt: number | undefined
         let stopped = false
         let dhtPut: Promise<void> | undefined
 
@@ -162,8 +164,10 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
         })
         const publish = async (): Promise<void> => {
           if (stopped) return
+          const signedAt = Date.now()
           const signed = await signAd(buildAd(), privateKey)
           lastSigned = signed
+          lastSignedAt = signedAt
           try {
             await adsTopic.publish(fromBinary(SignedResourceAdSchema, signed))
             metrics.adsPublished.inc()
@@ -196,9 +200,15 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
         const unsubscribe = adsTopic.subscribe((message, from) => {
           void receiveAd(toBinary(SignedResourceAdSchema, message), from, 'gossip', verified.get(message))
         })
-        await mesh.rpc.handle(GET_AD, async () => {
-          if (lastSigned === undefined) await publish()
-          return fromBinary(SignedResourceAdSchema, lastSigned as Uint8Array)
+        // Signed anew for a caller whose connection is newer than the last ad (a peer reconnecting holds that ad).
+        await mesh.rpc.handle(GET_AD, async (_, { peer }) => {
+          const opened = mesh.connections().filter((c) => c.peer === peer).map((c) => c.openedAt)
+          if (lastSigned === undefined || adNeedsSigning(lastSignedAt, opened)) {
+            const signedAt = Date.now()
+            lastSigned = await signAd(buildAd(), privateKey)
+            lastSignedAt = signedAt
+          }
+          return fromBinary(SignedResourceAdSchema, lastSigned)
         })
         // A new connection's ad is fetched directly, so a new peer is known at once.
         const onConnect = (evt: CustomEvent<string>) => {

@@ -1,5 +1,5 @@
 // What tests need from outside the repository (Fashion-MNIST, Debian's chromium, Python with torch, a Slurm cluster,
-// root with network namespaces), checked up front.
+// root with network namespaces, libfaketime), checked up front.
 // Outside CI a test group whose requirement is missing is skipped, with the reason and how to enable it recorded for
 // the closing summary of `npm test` (scripts/run-tests.mjs); under CI (CI=true) a missing requirement fails the run.
 import { execFile } from 'node:child_process'
@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The external things a test group may need. */
-export type RequirementName = 'fashion-mnist' | 'chromium' | 'torch' | 'slurm' | 'netns'
+export type RequirementName = 'fashion-mnist' | 'chromium' | 'torch' | 'slurm' | 'netns' | 'faketime'
 
 /** Whether a requirement is met, and the text a skipped group carries. */
 export interface RequirementCheck {
@@ -38,7 +38,11 @@ export const ENABLE: Readonly<Record<RequirementName, { readonly what: string; r
     how: 'run as root with apt install nftables iproute2',
     apt: ['nftables', 'iproute2'],
   },
+  faketime: { what: "Debian's libfaketime (the chaos harness's clock jumps)", how: 'apt install faketime', apt: ['faketime'] },
 })
+
+/** Debian's libfaketime: a process started under it takes its wall clock's offset from a file. */
+export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
 
 /** Where skipped groups are recorded, one JSON line each: `$WEFT_TEST_SKIPS`, else test-results/ in the repository. */
 export const SKIPS_FILE = process.env['WEFT_TEST_SKIPS'] ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results', 'skipped-requirements.jsonl')
@@ -105,6 +109,8 @@ async function run(name: RequirementName): Promise<string> {
         })
       })
     }
+    case 'faketime':
+      return existsSync(FAKETIME_LIB) ? '' : `no ${FAKETIME_LIB}`
     default: {
       const never: never = name
       throw new Error(`unknown requirement ${String(never)}`)

@@ -1,7 +1,7 @@
 // The chaos checks against histories made by hand: a clean one passes every check, and each kind of violation is
 // caught by its check (a check that cannot fail proves nothing).
 import { describe, expect, it } from 'vitest'
-import { checkHistory, dpBudget, liveness, noDoubleCount, noLostUpdate, roundsMonotonic } from './checks.js'
+import { checkHistory, dpBudget, liveness, noDoubleCount, noLostUpdate, roundsMonotonic, storeNoLostArtifact, storeReplicationRestored } from './checks.js'
 import type { HistoryEntry } from './history.js'
 
 const ack = (at: number, node: string, round: number, job = 'j'): HistoryEntry => ({ at, kind: 'client-ack', node, peerId: `peer-${node}`, job, round })
@@ -104,5 +104,42 @@ describe('chaos checks', () => {
   it('a node that exits without being killed is caught, with its last lines', () => {
     const exit: HistoryEntry = { at: 7, kind: 'node-exit', node: 'coordinator', code: 1, signal: null, tail: ['Error: ENOSPC'] }
     expect(checkHistory([...clean, exit], 1_000).find((c) => c.name === 'nodes-stay-up')?.violations).toEqual(['coordinator exited (code 1) at 7 ms; its last lines:\n    Error: ENOSPC'])
+  })
+
+  describe('storage', () => {
+    const stored = (cid: string, at = 1): HistoryEntry => ({ at, kind: 'store-ack', cid, bytes: 1024, sha256: 'ab', factor: 3 })
+    const found = (cid: string, holders: string[], at = 50, content: 'ok' | 'mismatch' | 'unreadable' = 'ok'): HistoryEntry => ({ at, kind: 'final-artifact', cid, holders, content })
+    const faults: HistoryEntry[] = [
+      { at: 5, kind: 'fault', fault: 'kill-client', target: 'client-0' },
+      { at: 9, kind: 'heal', fault: 'kill-client', target: 'client-0' },
+    ]
+    const good = [stored('x'), stored('y', 2), ...faults, found('x', ['a', 'b', 'c']), found('y', ['a', 'b', 'd'])]
+
+    it('a history where every acknowledged artifact is whole and replicated passes, counting each', () => {
+      const results = checkHistory(good, 100, { workload: 'storage' })
+      expect(results.map((c) => [c.name, c.ok, c.checked])).toEqual([
+        ['store-no-lost-artifact', true, 2],
+        ['store-replication-restored', true, 2],
+        ['nodes-stay-up', true, 1],
+      ])
+    })
+
+    it('an acknowledged artifact no node holds, whose bytes differ, or never looked for, is lost', () => {
+      const h = [stored('x'), stored('y'), stored('z'), stored('w'), found('x', []), found('y', ['a'], 50, 'mismatch'), found('w', ['b'], 50, 'unreadable')]
+      expect(storeNoLostArtifact(h).violations).toEqual([
+        'artifact x (1024 bytes) was acknowledged and no node holds it whole',
+        'artifact y: its bytes read back from a are mismatch',
+        'artifact z was acknowledged but never looked for at the end',
+        'artifact w: its bytes read back from b are unreadable',
+      ])
+    })
+
+    it('an artifact short of its factor, or restored past the bound after the last heal, is caught', () => {
+      const h = [stored('x'), stored('y'), ...faults, found('x', ['a', 'b'], 60), found('y', ['a', 'b', 'c'], 200)]
+      expect(storeReplicationRestored(h, 100).violations).toEqual([
+        'artifact x has 2 of its 3 holders 51 ms after the last heal',
+        'artifact y reached 3 holders 191 ms after the last heal, past the bound of 100 ms',
+      ])
+    })
   })
 })

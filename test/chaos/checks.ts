@@ -142,7 +142,39 @@ export function nodesStayUp(h: readonly HistoryEntry[]): CheckResult {
   return { name: 'nodes-stay-up', ok: violations.length === 0, checked: h.filter((e) => e.kind === 'fault').length, violations }
 }
 
-/** Every check over one history. */
-export function checkHistory(h: readonly HistoryEntry[], livenessBoundMs: number, dp: { epsilonLimit?: number } = {}): CheckResult[] {
-  return [noLostUpdate(h), noDoubleCount(h), roundsMonotonic(h), liveness(h, livenessBoundMs), dpBudget(h, dp.epsilonLimit), nodesStayUp(h)]
+/**
+ * store-no-lost-artifact: every acknowledged write (pinned at its origin, its replication target taken) is held whole
+ * by at least one node once faults heal, and its bytes read back from a holder hash to what was written.
+ */
+export function storeNoLostArtifact(h: readonly HistoryEntry[]): CheckResult {
+  const finals = new Map(pick(h, 'final-artifact').map((f) => [f.cid, f]))
+  const acks = pick(h, 'store-ack')
+  const violations: string[] = []
+  for (const a of acks) {
+    const f = finals.get(a.cid)
+    if (f === undefined) violations.push(`artifact ${a.cid} was acknowledged but never looked for at the end`)
+    else if (f.holders.length === 0) violations.push(`artifact ${a.cid} (${a.bytes} bytes) was acknowledged and no node holds it whole`)
+    else if (f.content !== 'ok') violations.push(`artifact ${a.cid}: its bytes read back from ${f.holders[0]} are ${f.content}${f.detail === undefined ? '' : ` (${f.detail})`}`)
+  }
+  return { name: 'store-no-lost-artifact', ok: violations.length === 0, checked: acks.length, violations }
+}
+
+/** store-replication-restored: within `boundMs` of the last heal, every acknowledged artifact has its factor of holders. */
+export function storeReplicationRestored(h: readonly HistoryEntry[], boundMs: number): CheckResult {
+  const lastFault = Math.max(0, ...h.filter((e) => e.kind === 'fault' || e.kind === 'heal').map((e) => e.at))
+  const factors = new Map(pick(h, 'store-ack').map((a) => [a.cid, a.factor]))
+  const finals = pick(h, 'final-artifact').filter((f) => factors.has(f.cid))
+  const violations: string[] = []
+  for (const f of finals) {
+    const factor = factors.get(f.cid) as number
+    if (f.holders.length < factor) violations.push(`artifact ${f.cid} has ${f.holders.length} of its ${factor} holders ${Math.round(f.at - lastFault)} ms after the last heal`)
+    else if (f.at > lastFault + boundMs) violations.push(`artifact ${f.cid} reached ${factor} holders ${Math.round(f.at - lastFault)} ms after the last heal, past the bound of ${boundMs} ms`)
+  }
+  return { name: 'store-replication-restored', ok: violations.length === 0, checked: finals.length, violations }
+}
+
+/** Every check over one history: the workload's own (federated jobs, or stored artifacts), then the nodes'. */
+export function checkHistory(h: readonly HistoryEntry[], livenessBoundMs: number, options: { workload?: 'fl' | 'storage'; epsilonLimit?: number } = {}): CheckResult[] {
+  if (options.workload === 'storage') return [storeNoLostArtifact(h), storeReplicationRestored(h, livenessBoundMs), nodesStayUp(h)]
+  return [noLostUpdate(h), noDoubleCount(h), roundsMonotonic(h), liveness(h, livenessBoundMs), dpBudget(h, options.epsilonLimit), nodesStayUp(h)]
 }

@@ -1,13 +1,16 @@
 // A Weft cluster for chaos runs: every node a real `weft node start` process in its own network namespace, joined
 // to a bridge in the harness's namespace (so the harness reaches each node's API, and a partition between two nodes
 // leaves the harness's view alone). Faults: SIGKILL and restart, SIGSTOP/SIGCONT, partitions by packet filtering in
-// a node's namespace (both ways, or one way), and a full disk (a node's data directory on a small tmpfs, filled up).
+// a node's namespace (both ways, or one way), a full disk (a node's data directory on a small tmpfs, filled up), lossy
+// and narrow links (packets dropped at random by nftables; a token-bucket qdisc both ways: this kernel has no netem, so
+// no added fixed latency or reordering), and wall-clock jumps (libfaketime, its offset file rewritten while the node runs).
 // Each node's log lines (pino JSON) go to the history as they come.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createNodeApiClient } from '@weft/api-client/node'
+import { FAKETIME_LIB } from '../requirements.js'
 import type { History } from './history.js'
 
 const BIN = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url))
@@ -34,6 +37,18 @@ export interface Cluster {
   /** Drops packets between two nodes: both ways, or only those `from` sends to `to`. */
   partition(from: string, to: string, oneWay?: boolean): void
   heal(from: string, to: string): void
+  /**
+   * Degrades the node's link: `lossPercent` of its packets (both ways) dropped at random, and/or its bandwidth capped
+   * at `rateKbit` both ways. `restoreLink` undoes both.
+   */
+  degradeLink(name: string, link: { lossPercent?: number; rateKbit?: number }): void
+  restoreLink(name: string): void
+  /**
+   * Moves the node's wall clock `seconds` from true time (monotonic clocks untouched); 0 sets it back. Resolves once
+   * the node's HTTP `Date` header shows the new offset (libfaketime reads its file at most every second).
+   * @throws Error when the node's clock has not moved within 5 s
+   */
+  setClock(name: string, seconds: number): Promise<void>
   /** Fills the node's data directory (a tmpfs: `diskMiB` given) to the last byte; `unfill` frees it again. */
   fill(name: string): void
   unfill(name: string): void
@@ -46,7 +61,14 @@ export interface Cluster {
  * Makes the namespaces and the bridge for `specs` (nothing started yet). `tag` keeps names unique to this run.
  * @throws Error when a namespace or link cannot be made (not root, no iproute2)
  */
-export function makeCluster(root: string, tag: string, specs: readonly { name: string; args: readonly string[]; diskMiB?: number }[], history: History): Cluster {
+export function makeCluster(
+  root: string,
+  tag: string,
+  specs: readonly { name: string; args: readonly string[]; diskMiB?: number }[],
+  history: History,
+  options: { clocks?: boolean } = {},
+): Cluster {
+  if (options.clocks === true && !existsSync(FAKETIME_LIB)) throw new Error(`clock faults need libfaketime (${FAKETIME_LIB}; Debian's faketime)`)
   const bridge = `wcb${tag}`
   const subnet = `10.79.${(Number.parseInt(tag, 36) % 200) + 20}`
   const nodes = new Map<string, ClusterNode>()
@@ -84,12 +106,20 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
     nodes.set(s.name, { name: s.name, ns, ip, dir, args: s.args, peerId: '', process: undefined, paused: false })
   })
 
+  const hostLink = (n: ClusterNode): string => `wcv${tag}${[...nodes.keys()].indexOf(n.name)}`
   const node = (name: string): ClusterNode => {
     const n = nodes.get(name)
     if (n === undefined) throw new Error(`no node ${name} in this cluster`)
     return n
   }
   const nft = (n: ClusterNode, ...rule: string[]) => sh('ip', 'netns', 'exec', n.ns, 'nft', ...rule)
+  const clockFile = (n: ClusterNode) => join(root, `${n.name}.faketime`)
+  // Under libfaketime: the offset file (read again at most every second), the monotonic clock left true (timers).
+  const clockEnv = (n: ClusterNode): NodeJS.ProcessEnv => {
+    if (options.clocks !== true) return process.env
+    if (!existsSync(clockFile(n))) writeFileSync(clockFile(n), '+0s\n')
+    return { ...process.env, LD_PRELOAD: FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE: clockFile(n), FAKETIME_CACHE_DURATION: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' }
+  }
 
   const api = (name: string) => {
     const n = node(name)
@@ -138,7 +168,7 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
       const child = spawn(
         'ip',
         ['netns', 'exec', n.ns, process.execPath, BIN, 'node', 'start', '--data-dir', n.dir, '--listen', `/ip4/${n.ip}/tcp/4100`, '--api-host', n.ip, '--api-port', '4200', ...n.args],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        { stdio: ['ignore', 'pipe', 'pipe'], env: clockEnv(n) },
       )
       n.process = child
       n.paused = false
@@ -184,6 +214,44 @@ export function makeCluster(root: string, tag: string, specs: readonly { name: s
       const a = node(from)
       nft(a, 'flush', 'chain', 'inet', 'chaos', 'out')
       nft(a, 'flush', 'chain', 'inet', 'chaos', 'in')
+    },
+    degradeLink(name, link) {
+      const n = node(name)
+      if (link.lossPercent !== undefined) {
+        for (const chain of ['in', 'out']) nft(n, 'add', 'rule', 'inet', 'chaos', chain, 'numgen', 'random', 'mod', '100', '<', String(link.lossPercent), 'drop')
+      }
+      if (link.rateKbit !== undefined) {
+        const tbf = ['root', 'tbf', 'rate', `${link.rateKbit}kbit`, 'burst', '16kb', 'latency', '2s']
+        sh('ip', 'netns', 'exec', n.ns, 'tc', 'qdisc', 'replace', 'dev', 'eth0', ...tbf)
+        sh('tc', 'qdisc', 'replace', 'dev', hostLink(n), ...tbf)
+      }
+    },
+    restoreLink(name) {
+      const n = node(name)
+      nft(n, 'flush', 'chain', 'inet', 'chaos', 'out')
+      nft(n, 'flush', 'chain', 'inet', 'chaos', 'in')
+      for (const cmd of [['ip', 'netns', 'exec', n.ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], ['tc', 'qdisc', 'del', 'dev', hostLink(n), 'root']]) {
+        try {
+          sh(...cmd)
+        } catch {
+          // No qdisc there: the link was only lossy.
+        }
+      }
+    },
+    async setClock(name, seconds) {
+      if (options.clocks !== true) throw new Error('this cluster was made without clocks: true')
+      const n = node(name)
+      writeFileSync(clockFile(n), `${seconds >= 0 ? '+' : ''}${Math.round(seconds)}s\n`)
+      // The node's HTTP server stamps each answer with its wall clock (to the second), 401 or not.
+      let seen = Number.NaN
+      for (const deadline = Date.now() + 5_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+        const res = await fetch(`http://${n.ip}:4200/v1/node`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined)
+        const date = res?.headers.get('date')
+        if (date === null || date === undefined) continue
+        seen = (Date.parse(date) - Date.now()) / 1000
+        if (Math.abs(seen - seconds) <= 2) return
+      }
+      throw new Error(`${name}'s clock is ${Number.isNaN(seen) ? 'unreadable' : `${seen.toFixed(0)} s off`}, not ${Math.round(seconds)} s`)
     },
     fill(name) {
       // Written until the file system refuses (ENOSPC), in 1 MiB then 4 KiB pieces: to the last block, whatever the

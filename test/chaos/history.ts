@@ -14,6 +14,20 @@ export type HistoryEntry =
   | { readonly at: number; readonly kind: 'job-event'; readonly job: string; readonly seq: number; readonly type: string; readonly round?: number; readonly data: Readonly<Record<string, unknown>> }
   /** The workload client's operations: submitted a job, saw it end. */
   | { readonly at: number; readonly kind: 'op'; readonly op: 'submit' | 'ended'; readonly job: string; readonly status?: string; readonly error?: string }
+  /** The storage workload's acknowledged write: the origin pinned `cid` and took its replication target of `factor`. */
+  | { readonly at: number; readonly kind: 'store-ack'; readonly cid: string; readonly bytes: number; readonly sha256: string; readonly factor: number }
+  /**
+   * An acknowledged artifact once faults healed: the nodes holding it whole when the replication target was met (or
+   * the bound passed), and whether its bytes, read back from a holder, hash to what was written.
+   */
+  | {
+      readonly at: number
+      readonly kind: 'final-artifact'
+      readonly cid: string
+      readonly holders: readonly string[]
+      readonly content: 'ok' | 'mismatch' | 'unreadable'
+      readonly detail?: string
+    }
   /** The job as the coordinator shows it at the end: each committed round's delivered clients and results. */
   | {
       readonly at: number

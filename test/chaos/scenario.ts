@@ -5,7 +5,20 @@ import { deriveSeed, mulberry32 } from '@weft/runtime'
 import { parse } from 'yaml'
 import { z } from 'zod'
 
-export const FAULT_KINDS = ['kill-coordinator', 'kill-client', 'pause-client', 'partition-client', 'partition-client-one-way', 'full-disk-coordinator'] as const
+export const FAULT_KINDS = [
+  'kill-coordinator',
+  'kill-client',
+  'pause-client',
+  'partition-client',
+  'partition-client-one-way',
+  'full-disk-coordinator',
+  'lossy-client',
+  'slow-client',
+  'clock-jump-client',
+  'clock-jump-coordinator',
+] as const
+/** Faults that move a node's wall clock: the cluster runs its nodes under libfaketime. */
+export const CLOCK_FAULTS: readonly FaultKind[] = ['clock-jump-client', 'clock-jump-coordinator']
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
 const range = z.tuple([z.number().positive(), z.number().positive()]).refine(([a, b]) => a <= b, 'the first number must not exceed the second')
@@ -15,18 +28,38 @@ const scenarioSchema = z.strictObject({
   description: z.string().default(''),
   seed: z.number().int().nonnegative(),
   topology: z.strictObject({
-    /** Client nodes, each holding its own share of a synthetic two-class CSV. */
+    /** Client nodes: under an FL workload each holds its own share of a synthetic two-class CSV; under storage, a store. */
     clients: z.number().int().min(1).max(20),
     /** Examples per client share. */
     examples: z.number().int().min(32).max(100_000).default(240),
     /** The coordinator's data directory on a tmpfs of this many MiB (needed by `full-disk-coordinator`). */
     coordinatorDiskMiB: z.number().int().min(16).max(4096).optional(),
   }),
-  workload: z.strictObject({
-    kind: z.literal('fl'),
-    /** The job spec (model, rounds, train, privacy, timeouts); the dataset is the clients' share. */
-    spec: z.record(z.string(), z.unknown()),
-  }),
+  workload: z.discriminatedUnion('kind', [
+    z.strictObject({
+      /** Federated jobs back to back, submitted to the coordinator; the clients train on their shares. */
+      kind: z.literal('fl'),
+      /** The job spec (model, rounds, train, privacy, timeouts); the dataset is the clients' share. */
+      spec: z.record(z.string(), z.unknown()),
+    }),
+    z.strictObject({
+      /**
+       * Artifacts written to the coordinator node (here only the origin of writes: every node stores and takes
+       * replicas), each pinned and given a replication target; acknowledged when both answered.
+       */
+      kind: z.literal('storage'),
+      spec: z
+        .strictObject({
+          /** Bytes per artifact (seeded random content), KiB. */
+          fileKiB: z.number().int().min(1).max(64 * 1024).default(600),
+          /** Copies wanted, the origin's included. */
+          factor: z.number().int().min(1).max(16).default(3),
+          /** Seconds between writes. */
+          everySeconds: z.number().positive().default(1),
+        })
+        .prefault({}),
+    }),
+  ]),
   faults: z.strictObject({
     /** Seconds during which faults are injected (jobs run back to back meanwhile). */
     durationSeconds: z.number().positive(),
@@ -36,6 +69,12 @@ const scenarioSchema = z.strictObject({
     kinds: z.array(z.enum(FAULT_KINDS)).min(1),
     /** How long a fault lasts (a killed node stays down, a paused one stopped, a partition up), uniform in [a, b]. */
     downSeconds: range,
+    /** `lossy-client`: the share of the client's packets dropped, both ways. */
+    lossPercent: z.number().min(1).max(100).default(30),
+    /** `slow-client`: the client's bandwidth both ways, kbit/s. */
+    rateKbit: z.number().int().min(8).default(128),
+    /** `clock-jump-*`: how far the wall clock jumps, uniform in [a, b] seconds, ahead or behind (even odds). */
+    clockJumpSeconds: range.default([5, 45]),
   }),
   /** Longest a job may take to end once faults stop. */
   livenessSeconds: z.number().positive(),
@@ -68,6 +107,8 @@ export interface PlannedFault {
   /** A client's index for client faults. */
   readonly client: number
   readonly downSeconds: number
+  /** `clock-jump-*`: the jump in seconds (negative: behind). */
+  readonly clockSeconds?: number
 }
 
 /** The fault schedule the seed gives: exponential gaps, kinds and targets drawn uniformly, one fault at a time. */
@@ -82,7 +123,15 @@ export function planFaults(s: Scenario): PlannedFault[] {
     const down = lo + rand() * (hi - lo)
     if (t + down > s.faults.durationSeconds) return out
     const kind = s.faults.kinds[Math.floor(rand() * s.faults.kinds.length)] as FaultKind
-    out.push({ at: t, kind, client: Math.floor(rand() * s.topology.clients), downSeconds: down })
+    const client = Math.floor(rand() * s.topology.clients)
+    // Drawn only for clock faults: the schedules of scenarios without them stay as they were.
+    if (CLOCK_FAULTS.includes(kind)) {
+      const [jlo, jhi] = s.faults.clockJumpSeconds
+      const jump = jlo + rand() * (jhi - jlo)
+      out.push({ at: t, kind, client, downSeconds: down, clockSeconds: rand() < 0.5 ? -jump : jump })
+    } else {
+      out.push({ at: t, kind, client, downSeconds: down })
+    }
     t += down
   }
 }

@@ -4,8 +4,9 @@
 import { appendFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { requirement } from '../requirements.js'
+import { destroyAllClusters } from './cluster.js'
 import { runScenario } from './run.js'
 import { CLOCK_FAULTS, loadScenario } from './scenario.js'
 
@@ -20,6 +21,11 @@ const files = readdirSync(join(here, 'scenarios'))
 const results = join(here, '..', '..', 'test-results')
 
 describe.skipIf(!netns.available)(`chaos (${form} form)${netns.note}`, () => {
+  // A scenario that timed out is still running: its nodes and namespaces go with the file.
+  afterAll(async () => {
+    const standing = await destroyAllClusters()
+    if (standing > 0) console.warn(`destroyed ${standing} chaos cluster(s) left by a timed-out scenario`)
+  }, 120_000)
   for (const file of files) {
     const scenario = loadScenario(join(here, 'scenarios', file), form)
     // A scenario with no short form runs only in the long one.

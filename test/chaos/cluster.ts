@@ -57,6 +57,19 @@ export interface Cluster {
   destroy(): Promise<void>
 }
 
+/** Clusters made and not yet destroyed in this process. */
+const live = new Set<Cluster>()
+
+/**
+ * Destroys every cluster of this process still standing: a scenario whose test timed out leaves its run going, and its
+ * nodes and namespaces with it (the chaos tests call this after all).
+ */
+export async function destroyAllClusters(): Promise<number> {
+  const standing = [...live]
+  await Promise.all(standing.map((c) => c.destroy()))
+  return standing.length
+}
+
 /**
  * Makes the namespaces and the bridge for `specs` (nothing started yet). `tag` keeps names unique to this run.
  * @throws Error when a namespace or link cannot be made (not root, no iproute2)
@@ -161,7 +174,7 @@ export function makeCluster(
     })
   }
 
-  return {
+  const cluster: Cluster = {
     nodes,
     async start(name) {
       const n = node(name)
@@ -278,10 +291,11 @@ export function makeCluster(
     },
     api,
     async destroy() {
+      live.delete(cluster)
       for (const n of nodes.values()) {
         if (n.paused) n.process?.kill('SIGCONT')
         const child = n.process
-        if (child === undefined || child.exitCode !== null) continue
+        if (child === undefined || child.exitCode !== null || child.signalCode !== null) continue
         child.kill('SIGTERM')
         await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 10_000))])
         if (child.exitCode === null) child.kill('SIGKILL')
@@ -307,4 +321,6 @@ export function makeCluster(
       }
     },
   }
+  live.add(cluster)
+  return cluster
 }

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { requirement } from '../requirements.js'
 import { destroyAllClusters } from './cluster.js'
 import { runScenario } from './run.js'
-import { CLOCK_FAULTS, loadScenario } from './scenario.js'
+import { jumpsClocks, loadScenario } from './scenario.js'
 
 const netns = await requirement('netns', 'chaos runs in network namespaces')
 const faketime = await requirement('faketime', 'chaos runs with clock jumps')
@@ -31,7 +31,7 @@ describe.skipIf(!netns.available)(`chaos (${form} form)${netns.note}`, () => {
     // A scenario with no short form runs only in the long one.
     if (form === 'short' && scenario.short === undefined) continue
     const bound = (scenario.faults.durationSeconds + scenario.livenessSeconds + 120) * 1000
-    const clocks = scenario.faults.kinds.some((k) => CLOCK_FAULTS.includes(k))
+    const clocks = jumpsClocks(scenario)
     it.skipIf(clocks && !faketime.available)(`${scenario.name}: ${scenario.description}${clocks ? faketime.note : ''}`, { timeout: bound }, async () => {
       const report = await runScenario(scenario, (line) => console.info(`[${scenario.name}] ${line}`))
       mkdirSync(results, { recursive: true })

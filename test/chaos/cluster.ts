@@ -21,6 +21,8 @@ export interface ClusterNode {
   readonly ns: string
   readonly ip: string
   readonly dir: string
+  /** The host end of its veth pair, on the bridge. */
+  readonly veth: string
   readonly args: readonly string[]
   peerId: string
   process: ChildProcess | undefined
@@ -116,16 +118,20 @@ export function makeCluster(
     mkdirSync(dir, { recursive: true })
     if (s.diskMiB !== undefined) sh('mount', '-t', 'tmpfs', '-o', `size=${s.diskMiB}m`, 'tmpfs', dir)
     mounts.push(...(s.diskMiB === undefined ? [] : [dir]))
-    nodes.set(s.name, { name: s.name, ns, ip, dir, args: s.args, peerId: '', process: undefined, paused: false })
+    nodes.set(s.name, { name: s.name, ns, ip, dir, veth: host, args: s.args, peerId: '', process: undefined, paused: false })
   })
 
-  const hostLink = (n: ClusterNode): string => `wcv${tag}${[...nodes.keys()].indexOf(n.name)}`
   const node = (name: string): ClusterNode => {
     const n = nodes.get(name)
     if (n === undefined) throw new Error(`no node ${name} in this cluster`)
     return n
   }
   const nft = (n: ClusterNode, ...rule: string[]) => sh('ip', 'netns', 'exec', n.ns, 'nft', ...rule)
+  /** Removes every packet rule in the node's namespace: partitions and packet loss alike. */
+  const flushRules = (n: ClusterNode) => {
+    nft(n, 'flush', 'chain', 'inet', 'chaos', 'out')
+    nft(n, 'flush', 'chain', 'inet', 'chaos', 'in')
+  }
   const clockFile = (n: ClusterNode) => join(root, `${n.name}.faketime`)
   // Under libfaketime: the offset file (read again at most every second), the monotonic clock left true (timers).
   const clockEnv = (n: ClusterNode): NodeJS.ProcessEnv => {
@@ -224,9 +230,7 @@ export function makeCluster(
       if (!oneWay) nft(a, 'add', 'rule', 'inet', 'chaos', 'in', 'ip', 'saddr', b.ip, 'drop')
     },
     heal(from) {
-      const a = node(from)
-      nft(a, 'flush', 'chain', 'inet', 'chaos', 'out')
-      nft(a, 'flush', 'chain', 'inet', 'chaos', 'in')
+      flushRules(node(from))
     },
     degradeLink(name, link) {
       const n = node(name)
@@ -236,14 +240,13 @@ export function makeCluster(
       if (link.rateKbit !== undefined) {
         const tbf = ['root', 'tbf', 'rate', `${link.rateKbit}kbit`, 'burst', '16kb', 'latency', '2s']
         sh('ip', 'netns', 'exec', n.ns, 'tc', 'qdisc', 'replace', 'dev', 'eth0', ...tbf)
-        sh('tc', 'qdisc', 'replace', 'dev', hostLink(n), ...tbf)
+        sh('tc', 'qdisc', 'replace', 'dev', n.veth, ...tbf)
       }
     },
     restoreLink(name) {
       const n = node(name)
-      nft(n, 'flush', 'chain', 'inet', 'chaos', 'out')
-      nft(n, 'flush', 'chain', 'inet', 'chaos', 'in')
-      for (const cmd of [['ip', 'netns', 'exec', n.ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], ['tc', 'qdisc', 'del', 'dev', hostLink(n), 'root']]) {
+      flushRules(n)
+      for (const cmd of [['ip', 'netns', 'exec', n.ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], ['tc', 'qdisc', 'del', 'dev', n.veth, 'root']]) {
         try {
           sh(...cmd)
         } catch {

@@ -11,7 +11,7 @@ import { writeSyntheticCsv } from '../fixtures/synthetic-csv.js'
 import { type CheckResult, checkHistory } from './checks.js'
 import { type Cluster, makeCluster } from './cluster.js'
 import { History } from './history.js'
-import { CLOCK_FAULTS, type PlannedFault, planFaults, type Scenario } from './scenario.js'
+import { jumpsClocks, type PlannedFault, planFaults, type Scenario } from './scenario.js'
 
 export interface ChaosReport {
   readonly scenario: string
@@ -38,8 +38,7 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
   const clients = Array.from({ length: s.topology.clients }, (_, i) => `client-${i}`)
   // The coordinator first: the clients name it (its peer id) as the one coordinator they train for.
   const disk = s.topology.coordinatorDiskMiB === undefined ? {} : { diskMiB: s.topology.coordinatorDiskMiB }
-  const clocks = s.faults.kinds.some((k) => CLOCK_FAULTS.includes(k))
-  const cluster: Cluster = makeCluster(root, tag, [{ name: 'coordinator', args: [], ...disk }, ...clients.map((name) => ({ name, args: [] }))], history, { clocks })
+  const cluster: Cluster = makeCluster(root, tag, [{ name: 'coordinator', args: [], ...disk }, ...clients.map((name) => ({ name, args: [] }))], history, { clocks: jumpsClocks(s) })
   const t0 = Date.now()
   try {
     const storage = s.workload.kind === 'storage'
@@ -225,7 +224,8 @@ async function storageWorkload(
   let tried = 0
   while (!ctx.faultsOver()) {
     const bytes = new Uint8Array(spec.fileKiB * 1024)
-    for (let i = 0; i < bytes.length; i += 4) new DataView(bytes.buffer).setUint32(i, Math.floor(prng.next() * 2 ** 32), true)
+    const words = new DataView(bytes.buffer)
+    for (let i = 0; i < bytes.length; i += 4) words.setUint32(i, Math.floor(prng.next() * 2 ** 32), true)
     tried++
     try {
       const api = cluster.api('coordinator')

@@ -17,9 +17,9 @@ export const FAULT_KINDS = [
   'clock-jump-client',
   'clock-jump-coordinator',
 ] as const
+export type FaultKind = (typeof FAULT_KINDS)[number]
 /** Faults that move a node's wall clock: the cluster runs its nodes under libfaketime. */
 export const CLOCK_FAULTS: readonly FaultKind[] = ['clock-jump-client', 'clock-jump-coordinator']
-export type FaultKind = (typeof FAULT_KINDS)[number]
 
 const range = z.tuple([z.number().positive(), z.number().positive()]).refine(([a, b]) => a <= b, 'the first number must not exceed the second')
 
@@ -98,6 +98,11 @@ export function loadScenario(path: string, form: 'short' | 'long' = 'long'): Sce
   }
   const s = parsed.data
   return form === 'short' && s.short !== undefined ? { ...s, faults: { ...s.faults, durationSeconds: s.short.durationSeconds } } : s
+}
+
+/** Whether the scenario jumps clocks (its nodes then run under libfaketime). */
+export function jumpsClocks(s: Scenario): boolean {
+  return s.faults.kinds.some((k) => CLOCK_FAULTS.includes(k))
 }
 
 export interface PlannedFault {

@@ -162,12 +162,15 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
             return { ok: false, reason: `resource ad ${result.reason}`, penalize: result.reason !== 'expired' }
           },
         })
+        const sign = async (): Promise<Uint8Array> => {
+          const signedAt = Date.now()
+          lastSigned = await signAd(buildAd(), privateKey)
+          lastSignedAt = signedAt
+          return lastSigned
+        }
         const publish = async (): Promise<void> => {
           if (stopped) return
-          const signedAt = Date.now()
-          const signed = await signAd(buildAd(), privateKey)
-          lastSigned = signed
-          lastSignedAt = signedAt
+          const signed = await sign()
           try {
             await adsTopic.publish(fromBinary(SignedResourceAdSchema, signed))
             metrics.adsPublished.inc()
@@ -203,12 +206,7 @@ export function adsComponent(measure: AdsMeasurements = {}): NodeComponentFactor
         // Signed anew for a caller whose connection is newer than the last ad (a peer reconnecting holds that ad).
         await mesh.rpc.handle(GET_AD, async (_, { peer }) => {
           const opened = mesh.connections().filter((c) => c.peer === peer).map((c) => c.openedAt)
-          if (lastSigned === undefined || adNeedsSigning(lastSignedAt, opened)) {
-            const signedAt = Date.now()
-            lastSigned = await signAd(buildAd(), privateKey)
-            lastSignedAt = signedAt
-          }
-          return fromBinary(SignedResourceAdSchema, lastSigned)
+          return fromBinary(SignedResourceAdSchema, lastSigned === undefined || adNeedsSigning(lastSignedAt, opened) ? await sign() : lastSigned)
         })
         // A new connection's ad is fetched directly, so a new peer is known at once.
         const onConnect = (evt: CustomEvent<string>) => {

@@ -1,7 +1,23 @@
 // The chaos checks against histories made by hand: a clean one passes every check, and each kind of violation is
 // caught by its check (a check that cannot fail proves nothing).
 import { describe, expect, it } from 'vitest'
-import { checkHistory, dpBudget, liveness, noDoubleCount, noLostUpdate, roundsMonotonic, storeNoLostArtifact, storeReplicationRestored } from './checks.js'
+import {
+  batchResultsHonest,
+  batchVerdicts,
+  checkHistory,
+  dpBudget,
+  inferenceCorrect,
+  inferenceRecovers,
+  liveness,
+  noDoubleCount,
+  noLostUpdate,
+  roundsMonotonic,
+  secureNoIndividualUpdate,
+  storeNoLostArtifact,
+  storeReplicationRestored,
+  swarmModelSound,
+  swarmStepsMonotonic,
+} from './checks.js'
 import type { HistoryEntry } from './history.js'
 
 const ack = (at: number, node: string, round: number, job = 'j'): HistoryEntry => ({ at, kind: 'client-ack', node, peerId: `peer-${node}`, job, round })
@@ -56,9 +72,10 @@ describe('chaos checks', () => {
       ['fl-rounds-monotonic', true],
       ['liveness', true],
       ['dp-budget', true],
+      ['secure-no-individual-update', true],
       ['nodes-stay-up', true],
     ])
-    expect(results.map((r) => r.checked)).toEqual([3, 5, 2, 1, 0, 1])
+    expect(results.map((r) => r.checked)).toEqual([3, 5, 2, 1, 0, 0, 1])
   })
 
   it('an acknowledged update missing from its finished round is lost; one of an aborted secure session is excused', () => {
@@ -101,18 +118,164 @@ describe('chaos checks', () => {
     ])
   })
 
+  it("a client's update tensor stored by a secure coordinator is caught; a plain job's is not", () => {
+    const snapshot = (updates: { job: string; client: string; round: number }[], at = 3): HistoryEntry => ({ at, kind: 'coordinator-store', updates })
+    const secureFinal = final([{ round: 1, delivered: ['a', 'b'], session: 1 }])
+    const plainFinal: HistoryEntry = { ...(final([{ round: 1, delivered: ['a'] }]) as Extract<HistoryEntry, { kind: 'final-job' }>), job: 'p' }
+    const rows = [
+      { job: 'p', client: 'peer-a', round: 1 },
+      { job: 'j', client: 'peer-b', round: 1 },
+    ]
+    const result = secureNoIndividualUpdate([snapshot([]), snapshot(rows), snapshot(rows, 4), secureFinal, plainFinal])
+    expect(result.violations).toEqual(["the coordinator stored peer-b's update of round 1 of secure job j"])
+    expect(result.checked).toBe(3)
+    expect(secureNoIndividualUpdate([snapshot([rows[0] as (typeof rows)[number]]), secureFinal, plainFinal]).violations).toEqual([])
+  })
+
   it('a node that exits without being killed is caught, with its last lines', () => {
     const exit: HistoryEntry = { at: 7, kind: 'node-exit', node: 'coordinator', code: 1, signal: null, tail: ['Error: ENOSPC'] }
     expect(checkHistory([...clean, exit], 1_000).find((c) => c.name === 'nodes-stay-up')?.violations).toEqual(['coordinator exited (code 1) at 7 ms; its last lines:\n    Error: ENOSPC'])
   })
 
+  const faults: HistoryEntry[] = [
+    { at: 5, kind: 'fault', fault: 'kill-client', target: 'client-0' },
+    { at: 9, kind: 'heal', fault: 'kill-client', target: 'client-0' },
+  ]
+
+  describe('swarm', () => {
+    const step = (at: number, node: string, s: number, life = 0): HistoryEntry => ({ at, kind: 'swarm-step', node, swarm: 'w', life, step: s, accuracy: 0.9 })
+    const end = (node: string, accuracy: number | null, state = 'done', swarmSamples = 2048): HistoryEntry => ({
+      at: 60,
+      kind: 'final-swarm',
+      node,
+      swarm: 'w',
+      state,
+      step: 8,
+      totalSteps: 8,
+      accuracy,
+      swarmSamples,
+      totalSamples: 2048,
+    })
+    const good = [
+      { at: 0, kind: 'op', op: 'submit', job: 'w' } as HistoryEntry,
+      step(1, 'a', 0),
+      step(2, 'b', 0),
+      ...faults,
+      step(10, 'a', 1),
+      // b was killed at step 0 and joined again: its new life starts at a later step.
+      step(12, 'b', 2, 1),
+      end('a', 0.95),
+      end('b', 0.95),
+      { at: 61, kind: 'op', op: 'ended', job: 'w', status: 'finished' } as HistoryEntry,
+    ]
+
+    it('peers that step forward, across a restart, and end done alike pass', () => {
+      expect(checkHistory(good, 100, { workload: 'swarm', accuracyFloor: 0.8 }).map((c) => [c.name, c.ok, c.checked])).toEqual([
+        ['swarm-steps-monotonic', true, 4],
+        ['swarm-model-sound', true, 2],
+        ['liveness', true, 1],
+        ['nodes-stay-up', true, 1],
+      ])
+    })
+
+    it('a step completed twice or an earlier one after a restart is caught', () => {
+      expect(swarmStepsMonotonic([...good, step(13, 'a', 1)]).violations).toEqual(['a completed step 1 of swarm w (life 0) after step 1 (life 0)'])
+      expect(swarmStepsMonotonic([...good, step(14, 'b', 1, 2)]).violations).toEqual(['b completed step 1 of swarm w (life 2) after step 2 (life 1)'])
+    })
+
+    it('a done peer short of samples, under the floor, with no accuracy, or disagreeing with the others is caught', () => {
+      expect(swarmModelSound([end('a', 0.95), end('b', 0.94, 'done', 1024)], 0.8).violations).toEqual(['b ended swarm w done at 1024 of its 2048 samples'])
+      expect(swarmModelSound([end('a', 0.5), end('b', null)], 0.8).violations).toEqual([
+        'a ended swarm w with test accuracy 0.5, under the floor 0.8',
+        'b ended swarm w with test accuracy null, under the floor 0.8',
+      ])
+      expect(swarmModelSound([end('a', 0.95), end('b', 0.85)], 0.8).violations).toEqual(['the done peers of swarm w disagree: accuracies 0.950, 0.850'])
+      // A peer that failed (with its reason) is liveness's business, not the model's.
+      expect(swarmModelSound([end('a', 0.95), end('b', 0.1, 'failed')], 0.8).violations).toEqual([])
+    })
+  })
+
+  describe('inference', () => {
+    const asked = (after: number, result: { ok: boolean; text?: string; error?: string }): HistoryEntry => ({ at: after + 1, kind: 'completion', after, expected: 'right', ms: 1, ...result })
+
+    it('right texts and clear errors pass; a wrong text, a silent error or a hang is caught', () => {
+      const good = [asked(1, { ok: true, text: 'right' }), ...faults, asked(6, { ok: false, error: 'cannot reach the node API' }), asked(10, { ok: true, text: 'right' })]
+      expect(checkHistory(good, 100, { workload: 'inference' }).map((c) => [c.name, c.ok, c.checked])).toEqual([
+        ['inference-correct', true, 3],
+        ['inference-recovers', true, 1],
+        ['nodes-stay-up', true, 1],
+      ])
+      expect(inferenceCorrect([asked(1, { ok: true, text: 'wrong' }), asked(2, { ok: false, error: ' ' }), asked(3, { ok: false, error: 'no answer within 60 s' })]).violations).toEqual([
+        'completion asked at 1 ms gave "wrong", not "right"',
+        'completion asked at 2 ms failed with no reason',
+        'completion asked at 3 ms hung: no answer within 60 s',
+      ])
+    })
+
+    it('no right completion after the last heal, or one past the bound, is caught', () => {
+      expect(inferenceRecovers([...faults, asked(10, { ok: false, error: 'no route' })], 100).violations).toEqual(['no completion asked after the last heal gave the right text (1 asked)'])
+      expect(inferenceRecovers([...faults, asked(500, { ok: true, text: 'right' })], 100).violations).toEqual([
+        'the first right completion after the last heal came 492 ms after it, past the bound of 100 ms',
+      ])
+    })
+  })
+
+  describe('batch', () => {
+    const honest = { examples: 10, classCounts: [4, 6], meanFeature: 0.25 }
+    const job = (state: string, tasks: { state: string; result?: unknown; workers?: string[] }[], receipts = tasks.length): HistoryEntry => ({
+      at: 50,
+      kind: 'final-batch',
+      job: 'b',
+      state,
+      reason: '',
+      tasks: tasks.map((t, i) => ({ id: `t${i}`, params: {}, honest, workers: t.workers ?? ['p-a'], ...t })),
+      receipts,
+    })
+    const record = (node: string, cheater: boolean, valid: number, invalid: number, ledger = 'ok'): HistoryEntry => ({ at: 60, kind: 'worker-record', node, peerId: `p-${node}`, cheater, valid, invalid, ledger })
+
+    it('honest accepted results and fair verdicts pass', () => {
+      const good = [
+        { at: 0, kind: 'op', op: 'submit', job: 'b' } as HistoryEntry,
+        // The float summed in another order still agrees.
+        job('done', [{ state: 'accepted', result: honest, workers: ['p-a', 'p-c'] }, { state: 'accepted', result: { ...honest, meanFeature: 0.25 + 1e-12 } }]),
+        { at: 51, kind: 'op', op: 'ended', job: 'b', status: 'finished' } as HistoryEntry,
+        record('a', false, 2, 0),
+        record('c', true, 0, 1),
+      ]
+      expect(checkHistory(good, 100, { workload: 'batch' }).map((c) => [c.name, c.ok, c.checked])).toEqual([
+        ['batch-results-honest', true, 2],
+        ['batch-verdicts', true, 2],
+        ['liveness', true, 1],
+        ['nodes-stay-up', true, 0],
+      ])
+    })
+
+    it("a cheater's result accepted, a done job missing tasks or receipts is caught", () => {
+      const cheated = { examples: 11, classCounts: [5, 7], meanFeature: 1.25 }
+      expect(batchResultsHonest([job('done', [{ state: 'accepted', result: cheated }, { state: 'failed' }], 1)]).violations).toEqual([
+        'batch job b ended done with 1 of 2 tasks accepted',
+        `batch job b task t0 accepted ${JSON.stringify(cheated)}, not the honest ${JSON.stringify(honest)}`,
+      ])
+      expect(batchResultsHonest([job('done', [{ state: 'accepted', result: honest }, { state: 'accepted', result: honest }], 1)]).violations).toEqual([
+        'batch job b accepted 2 tasks and kept 1 receipts',
+      ])
+      expect(batchResultsHonest([{ at: 0, kind: 'op', op: 'submit', job: 'lost' }]).violations).toEqual(['batch job lost was submitted, but its end state was never read'])
+    })
+
+    it('a cheater credited or never caught, an honest worker blamed, or a ledger that does not verify is caught', () => {
+      const asked = job('done', [{ state: 'accepted', result: honest, workers: ['p-a', 'p-c'] }])
+      expect(batchVerdicts([asked, record('c', true, 1, 0), record('a', false, 1, 2, 'receipt 3: bad signature')]).violations).toEqual([
+        'cheater c was credited with 1 valid results',
+        'cheater c worked on tasks and was never caught',
+        'honest a was blamed for 2 invalid results',
+        "a's ledger does not verify: receipt 3: bad signature",
+      ])
+    })
+  })
+
   describe('storage', () => {
     const stored = (cid: string, at = 1): HistoryEntry => ({ at, kind: 'store-ack', cid, bytes: 1024, sha256: 'ab', factor: 3 })
     const found = (cid: string, holders: string[], at = 50, content: 'ok' | 'mismatch' | 'unreadable' = 'ok'): HistoryEntry => ({ at, kind: 'final-artifact', cid, holders, content })
-    const faults: HistoryEntry[] = [
-      { at: 5, kind: 'fault', fault: 'kill-client', target: 'client-0' },
-      { at: 9, kind: 'heal', fault: 'kill-client', target: 'client-0' },
-    ]
     const good = [stored('x'), stored('y', 2), ...faults, found('x', ['a', 'b', 'c']), found('y', ['a', 'b', 'd'])]
 
     it('a history where every acknowledged artifact is whole and replicated passes, counting each', () => {

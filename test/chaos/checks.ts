@@ -135,6 +135,31 @@ export function dpBudget(h: readonly HistoryEntry[], epsilonLimit: number | unde
   return { name: 'dp-budget', ok: violations.length === 0, checked, violations }
 }
 
+/**
+ * secure-no-individual-update: under secure aggregation nothing the coordinator stored is one client's update: no
+ * snapshot of its fl.db shows a client's update tensor for a job whose rounds commit a secure session (plain jobs
+ * store them until their round commits, which shows the probe reads what is there).
+ */
+export function secureNoIndividualUpdate(h: readonly HistoryEntry[]): CheckResult {
+  const secure = new Set(
+    pick(h, 'final-job')
+      .filter((f) => f.rounds.some((r) => r.session !== undefined))
+      .map((f) => f.job),
+  )
+  const snapshots = pick(h, 'coordinator-store')
+  const seen = new Set<string>()
+  const violations: string[] = []
+  for (const s of snapshots) {
+    for (const u of s.updates) {
+      const key = `${u.job} ${u.round} ${u.client}`
+      if (!secure.has(u.job) || seen.has(key)) continue
+      seen.add(key)
+      violations.push(`the coordinator stored ${u.client}'s update of round ${u.round} of secure job ${u.job}`)
+    }
+  }
+  return { name: 'secure-no-individual-update', ok: violations.length === 0, checked: snapshots.length, violations }
+}
+
 /** nodes-stay-up: no node's process ends unless the harness killed it (a fault must not crash a node). */
 export function nodesStayUp(h: readonly HistoryEntry[]): CheckResult {
   const exits = pick(h, 'node-exit')
@@ -173,8 +198,141 @@ export function storeReplicationRestored(h: readonly HistoryEntry[], boundMs: nu
   return { name: 'store-replication-restored', ok: violations.length === 0, checked: finals.length, violations }
 }
 
-/** Every check over one history: the workload's own (federated jobs, or stored artifacts), then the nodes'. */
-export function checkHistory(h: readonly HistoryEntry[], livenessBoundMs: number, options: { workload?: 'fl' | 'storage'; epsilonLimit?: number } = {}): CheckResult[] {
-  if (options.workload === 'storage') return [storeNoLostArtifact(h), storeReplicationRestored(h, livenessBoundMs), nodesStayUp(h)]
-  return [noLostUpdate(h), noDoubleCount(h), roundsMonotonic(h), liveness(h, livenessBoundMs), dpBudget(h, options.epsilonLimit), nodesStayUp(h)]
+/**
+ * swarm-steps-monotonic: no swarm peer completes an outer step twice or goes back, across its restarts: a node killed
+ * and joined again starts from the swarm's state at a later step, never from one it completed before.
+ */
+export function swarmStepsMonotonic(h: readonly HistoryEntry[]): CheckResult {
+  const violations: string[] = []
+  const last = new Map<string, { step: number; life: number }>()
+  const steps = pick(h, 'swarm-step')
+  for (const e of steps) {
+    const key = `${e.node} ${e.swarm}`
+    const before = last.get(key)
+    if (before !== undefined && e.step <= before.step) {
+      violations.push(`${e.node} completed step ${e.step} of swarm ${e.swarm} (life ${e.life}) after step ${before.step} (life ${before.life})`)
+    }
+    last.set(key, { step: Math.max(e.step, before?.step ?? -1), life: e.life })
+  }
+  return { name: 'swarm-steps-monotonic', ok: violations.length === 0, checked: steps.length, violations }
+}
+
+/**
+ * swarm-model-sound: every peer that ends a swarm `done` trained through the swarm's samples and holds a sound model
+ * (finite test accuracy at least `floor`), and the done peers of one swarm agree (final consensus: accuracies within
+ * 0.05 of each other).
+ */
+export function swarmModelSound(h: readonly HistoryEntry[], floor: number): CheckResult {
+  const violations: string[] = []
+  const finals = pick(h, 'final-swarm').filter((f) => f.state === 'done')
+  const bySwarm = new Map<string, number[]>()
+  for (const f of finals) {
+    if (f.swarmSamples < f.totalSamples) violations.push(`${f.node} ended swarm ${f.swarm} done at ${f.swarmSamples} of its ${f.totalSamples} samples`)
+    if (f.accuracy === null || !Number.isFinite(f.accuracy) || f.accuracy < floor) violations.push(`${f.node} ended swarm ${f.swarm} with test accuracy ${f.accuracy}, under the floor ${floor}`)
+    if (f.accuracy !== null) bySwarm.set(f.swarm, [...(bySwarm.get(f.swarm) ?? []), f.accuracy])
+  }
+  for (const [swarm, acc] of bySwarm) {
+    const spread = Math.max(...acc) - Math.min(...acc)
+    if (spread > 0.05) violations.push(`the done peers of swarm ${swarm} disagree: accuracies ${acc.map((a) => a.toFixed(3)).join(', ')}`)
+  }
+  return { name: 'swarm-model-sound', ok: violations.length === 0, checked: finals.length, violations }
+}
+
+/**
+ * inference-correct: every completion answered gives exactly the text one engine gives alone, and every one that
+ * failed says why; a request that hangs past its bound is no clear error.
+ */
+export function inferenceCorrect(h: readonly HistoryEntry[]): CheckResult {
+  const violations: string[] = []
+  const done = pick(h, 'completion')
+  for (const c of done) {
+    if (c.ok && c.text !== c.expected) violations.push(`completion asked at ${c.after} ms gave ${JSON.stringify(c.text)}, not ${JSON.stringify(c.expected)}`)
+    if (!c.ok && (c.error ?? '').trim() === '') violations.push(`completion asked at ${c.after} ms failed with no reason`)
+    if (!c.ok && (c.error ?? '').startsWith('no answer within')) violations.push(`completion asked at ${c.after} ms hung: ${c.error}`)
+  }
+  return { name: 'inference-correct', ok: violations.length === 0, checked: done.length, violations }
+}
+
+/** inference-recovers: once faults heal, a completion gives the right text within `boundMs` of the last heal. */
+export function inferenceRecovers(h: readonly HistoryEntry[], boundMs: number): CheckResult {
+  const lastFault = Math.max(0, ...h.filter((e) => e.kind === 'fault' || e.kind === 'heal').map((e) => e.at))
+  const after = pick(h, 'completion').filter((c) => c.after >= lastFault)
+  const good = after.find((c) => c.ok && c.text === c.expected)
+  const violations =
+    good === undefined
+      ? [`no completion asked after the last heal gave the right text (${after.length} asked)`]
+      : good.at > lastFault + boundMs
+        ? [`the first right completion after the last heal came ${Math.round(good.at - lastFault)} ms after it, past the bound of ${boundMs} ms`]
+        : []
+  return { name: 'inference-recovers', ok: violations.length === 0, checked: after.length, violations }
+}
+
+/** Equal batch results: integers exactly, other numbers within a relative 1e-6 (a sum taken in another order). */
+function sameResult(a: unknown, b: unknown): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return Number.isInteger(a) && Number.isInteger(b) ? a === b : Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(a), Math.abs(b))
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameResult(x, b[i]))
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const ka = Object.keys(a).sort()
+    const kb = Object.keys(b).sort()
+    return ka.join() === kb.join() && ka.every((k) => sameResult((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  }
+  return a === b
+}
+
+/**
+ * batch-results-honest: every task a batch job accepted holds the honest result (reckoned by the harness where it
+ * can), never a cheater's; a job that ends done accepted every task and kept a receipt for each.
+ */
+export function batchResultsHonest(h: readonly HistoryEntry[]): CheckResult {
+  const violations: string[] = []
+  let checked = 0
+  const finals = new Set(pick(h, 'final-batch').map((f) => f.job))
+  for (const o of pick(h, 'op')) if (o.op === 'submit' && !finals.has(o.job)) violations.push(`batch job ${o.job} was submitted, but its end state was never read`)
+  for (const f of pick(h, 'final-batch')) {
+    const accepted = f.tasks.filter((t) => t.state === 'accepted')
+    if (f.state === 'done' && accepted.length !== f.tasks.length) violations.push(`batch job ${f.job} ended done with ${accepted.length} of ${f.tasks.length} tasks accepted`)
+    if (f.state === 'done' && f.receipts < accepted.length) violations.push(`batch job ${f.job} accepted ${accepted.length} tasks and kept ${f.receipts} receipts`)
+    for (const t of accepted) {
+      checked++
+      if (t.honest !== undefined && !sameResult(t.result, t.honest)) violations.push(`batch job ${f.job} task ${t.id} accepted ${JSON.stringify(t.result)}, not the honest ${JSON.stringify(t.honest)}`)
+    }
+  }
+  return { name: 'batch-results-honest', ok: violations.length === 0, checked, violations }
+}
+
+/**
+ * batch-verdicts: the owner catches a cheater that worked (invalid results recorded), never credits it with a valid
+ * result nor blames an honest worker with an invalid one, and every worker's contribution ledger verifies at the end.
+ */
+export function batchVerdicts(h: readonly HistoryEntry[]): CheckResult {
+  const violations: string[] = []
+  const records = pick(h, 'worker-record')
+  const asked = new Set(pick(h, 'final-batch').flatMap((f) => f.tasks.flatMap((t) => t.workers)))
+  for (const r of records) {
+    if (r.cheater && r.valid > 0) violations.push(`cheater ${r.node} was credited with ${r.valid} valid results`)
+    if (r.cheater && asked.has(r.peerId) && r.invalid === 0) violations.push(`cheater ${r.node} worked on tasks and was never caught`)
+    if (!r.cheater && r.invalid > 0) violations.push(`honest ${r.node} was blamed for ${r.invalid} invalid results`)
+    if (r.ledger !== 'ok') violations.push(`${r.node}'s ledger does not verify: ${r.ledger}`)
+  }
+  return { name: 'batch-verdicts', ok: violations.length === 0, checked: records.length, violations }
+}
+
+/** Every check over one history: the workload's own, then the nodes'. */
+export function checkHistory(
+  h: readonly HistoryEntry[],
+  livenessBoundMs: number,
+  options: { workload?: 'fl' | 'storage' | 'swarm' | 'inference' | 'batch'; epsilonLimit?: number; accuracyFloor?: number } = {},
+): CheckResult[] {
+  switch (options.workload) {
+    case 'storage':
+      return [storeNoLostArtifact(h), storeReplicationRestored(h, livenessBoundMs), nodesStayUp(h)]
+    case 'swarm':
+      return [swarmStepsMonotonic(h), swarmModelSound(h, options.accuracyFloor ?? 0.8), liveness(h, livenessBoundMs), nodesStayUp(h)]
+    case 'inference':
+      return [inferenceCorrect(h), inferenceRecovers(h, livenessBoundMs), nodesStayUp(h)]
+    case 'batch':
+      return [batchResultsHonest(h), batchVerdicts(h), liveness(h, livenessBoundMs), nodesStayUp(h)]
+    default:
+      return [noLostUpdate(h), noDoubleCount(h), roundsMonotonic(h), liveness(h, livenessBoundMs), dpBudget(h, options.epsilonLimit), secureNoIndividualUpdate(h), nodesStayUp(h)]
+  }
 }

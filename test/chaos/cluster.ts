@@ -2,11 +2,14 @@
 // to a bridge in the harness's namespace (so the harness reaches each node's API, and a partition between two nodes
 // leaves the harness's view alone). Faults: SIGKILL and restart, SIGSTOP/SIGCONT, partitions by packet filtering in
 // a node's namespace (both ways, or one way), a full disk (a node's data directory on a small tmpfs, filled up), lossy
-// and narrow links (packets dropped at random by nftables; a token-bucket qdisc both ways: this kernel has no netem, so
-// no added fixed latency or reordering), and wall-clock jumps (libfaketime, its offset file rewritten while the node runs).
+// and narrow links (packets dropped at random by nftables; a token-bucket qdisc both ways), added latency (this kernel
+// has no netem: with `proxied`, every mesh connection is DNAT'd through a relay in the harness that holds each chunk
+// for the lagging node's delay, in order), and wall-clock jumps (libfaketime, its offset file rewritten while the node
+// runs).
 // Each node's log lines (pino JSON) go to the history as they come.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createNodeApiClient } from '@weft/api-client/node'
@@ -46,6 +49,11 @@ export interface Cluster {
   degradeLink(name: string, link: { lossPercent?: number; rateKbit?: number }): void
   restoreLink(name: string): void
   /**
+   * Delays every byte the node sends or receives over the mesh by `ms` each way, plus up to `jitterMs` more (order
+   * kept: TCP's); 0 ends it. Needs a cluster made with `proxied`.
+   */
+  lag(name: string, ms: number, jitterMs?: number): void
+  /**
    * Moves the node's wall clock `seconds` from true time (monotonic clocks untouched); 0 sets it back. Resolves once
    * the node's HTTP `Date` header shows the new offset (libfaketime reads its file at most every second).
    * @throws Error when the node's clock has not moved within 5 s
@@ -81,7 +89,7 @@ export function makeCluster(
   tag: string,
   specs: readonly { name: string; args: readonly string[]; diskMiB?: number }[],
   history: History,
-  options: { clocks?: boolean } = {},
+  options: { clocks?: boolean; proxied?: boolean } = {},
 ): Cluster {
   if (options.clocks === true && !existsSync(FAKETIME_LIB)) throw new Error(`clock faults need libfaketime (${FAKETIME_LIB}; Debian's faketime)`)
   const bridge = `wcb${tag}`
@@ -114,12 +122,44 @@ export function makeCluster(
     sh('ip', 'netns', 'exec', ns, 'nft', 'add table inet chaos')
     sh('ip', 'netns', 'exec', ns, 'nft', 'add chain inet chaos in { type filter hook input priority 0 ; }')
     sh('ip', 'netns', 'exec', ns, 'nft', 'add chain inet chaos out { type filter hook output priority 0 ; }')
+    if (options.proxied === true) {
+      sh('ip', 'netns', 'exec', ns, 'nft', 'add table ip chaosnat')
+      sh('ip', 'netns', 'exec', ns, 'nft', 'add chain ip chaosnat out { type nat hook output priority -100 ; }')
+    }
     const dir = join(root, s.name)
     mkdirSync(dir, { recursive: true })
     if (s.diskMiB !== undefined) sh('mount', '-t', 'tmpfs', '-o', `size=${s.diskMiB}m`, 'tmpfs', dir)
     mounts.push(...(s.diskMiB === undefined ? [] : [dir]))
     nodes.set(s.name, { name: s.name, ns, ip, dir, veth: host, args: s.args, peerId: '', process: undefined, paused: false })
   })
+
+  // The relays: one per node, on the bridge's address, to which every other namespace DNATs that node's mesh port.
+  const lags = new Map<string, { ms: number; jitterMs: number }>()
+  const byIp = new Map([...nodes.values()].map((n) => [n.ip, n.name]))
+  const sockets = new Set<Socket>()
+  const relays: Server[] = []
+  if (options.proxied === true) {
+    const entries = [...nodes.values()]
+    entries.forEach((target, i) => {
+      const port = RELAY_PORT + i
+      const server = createServer((down) => {
+        const from = byIp.get((down.remoteAddress ?? '').replace(/^::ffff:/, ''))
+        const up = createConnection({ host: target.ip, port: 4100 })
+        // Both ways: the delay of either end's link, drawn per chunk.
+        const delay = () => [from, target.name].reduce((d, n) => (n === undefined ? d : d + delayOf(lags.get(n))), 0)
+        relay(down, up, delay, sockets)
+        relay(up, down, delay, sockets)
+      })
+      // A relay that cannot listen (its port taken) fails the first dial through it: the run then says so.
+      server.on('error', (err) => history.add({ at: history.now(), kind: 'node-exit', node: `relay to ${target.name}`, code: null, signal: null, tail: [err.message] }))
+      server.listen(port, `${subnet}.254`)
+      relays.push(server)
+      for (const other of entries) {
+        if (other === target) continue
+        sh('ip', 'netns', 'exec', other.ns, 'nft', `add rule ip chaosnat out ip daddr ${target.ip} tcp dport 4100 dnat to ${subnet}.254:${port}`)
+      }
+    })
+  }
 
   const node = (name: string): ClusterNode => {
     const n = nodes.get(name)
@@ -254,6 +294,12 @@ export function makeCluster(
         }
       }
     },
+    lag(name, ms, jitterMs = 0) {
+      if (options.proxied !== true) throw new Error('this cluster was made without proxied: true')
+      node(name)
+      if (ms <= 0 && jitterMs <= 0) lags.delete(name)
+      else lags.set(name, { ms, jitterMs })
+    },
     async setClock(name, seconds) {
       if (options.clocks !== true) throw new Error('this cluster was made without clocks: true')
       const n = node(name)
@@ -295,6 +341,8 @@ export function makeCluster(
     api,
     async destroy() {
       live.delete(cluster)
+      for (const socket of sockets) socket.destroy()
+      for (const server of relays) server.close()
       for (const n of nodes.values()) {
         if (n.paused) n.process?.kill('SIGCONT')
         const child = n.process
@@ -326,4 +374,62 @@ export function makeCluster(
   }
   live.add(cluster)
   return cluster
+}
+
+/** The first relay port on the bridge's address (node i's relay listens on RELAY_PORT + i). */
+const RELAY_PORT = 5100
+/** Bytes a relay holds for one direction before it stops reading the sender. */
+const RELAY_HIGH_WATER = 4 << 20
+
+function delayOf(lag: { ms: number; jitterMs: number } | undefined): number {
+  return lag === undefined ? 0 : lag.ms + Math.random() * lag.jitterMs
+}
+
+/**
+ * Copies `from` to `to`, each chunk held until `delay()` ms after it came, in order (a chunk never leaves before the
+ * one before it); the end too. Either side failing closes both.
+ */
+function relay(from: Socket, to: Socket, delay: () => number, sockets: Set<Socket>): void {
+  sockets.add(from)
+  const queue: { due: number; chunk: Buffer | null }[] = []
+  let queued = 0
+  let timer: NodeJS.Timeout | undefined
+  const pump = () => {
+    timer = undefined
+    const now = Date.now()
+    while (queue.length > 0 && (queue[0]?.due ?? 0) <= now) {
+      const { chunk } = queue.shift() as { due: number; chunk: Buffer | null }
+      if (chunk === null) {
+        to.end()
+        continue
+      }
+      queued -= chunk.length
+      to.write(chunk)
+    }
+    if (queued < RELAY_HIGH_WATER / 2 && from.isPaused()) from.resume()
+    if (queue.length > 0) timer = setTimeout(pump, Math.max(0, (queue[0]?.due ?? now) - now))
+  }
+  const push = (chunk: Buffer | null) => {
+    const d = delay()
+    if (d <= 0 && queue.length === 0) {
+      if (chunk === null) to.end()
+      else to.write(chunk)
+      return
+    }
+    const due = Math.max(Date.now() + d, queue.at(-1)?.due ?? 0)
+    queue.push({ due, chunk })
+    if (chunk !== null) queued += chunk.length
+    if (queued > RELAY_HIGH_WATER) from.pause()
+    if (timer === undefined) timer = setTimeout(pump, Math.max(0, due - Date.now()))
+  }
+  from.on('data', (chunk: Buffer) => push(chunk))
+  from.on('end', () => push(null))
+  const close = () => {
+    clearTimeout(timer)
+    sockets.delete(from)
+    to.destroy()
+  }
+  from.on('error', close)
+  // A clean close: the end is queued behind the data (the other way's relay closes `from`'s side).
+  from.on('close', (hadError) => (hadError ? close() : sockets.delete(from)))
 }

@@ -28,6 +28,51 @@ export type HistoryEntry =
       readonly content: 'ok' | 'mismatch' | 'unreadable'
       readonly detail?: string
     }
+  /** The client updates the coordinator's fl.db held a tensor for at one moment (read beside the running node). */
+  | { readonly at: number; readonly kind: 'coordinator-store'; readonly updates: readonly { readonly job: string; readonly client: string; readonly round: number }[] }
+  /** One outer step a swarm peer completed, as its own view lists it (`life`: how many times the node was started). */
+  | { readonly at: number; readonly kind: 'swarm-step'; readonly node: string; readonly swarm: string; readonly life: number; readonly step: number; readonly accuracy: number | null }
+  /** A swarm peer's view once its swarm ended (or the liveness bound passed). */
+  | {
+      readonly at: number
+      readonly kind: 'final-swarm'
+      readonly node: string
+      readonly swarm: string
+      readonly state: string
+      readonly error?: string
+      readonly step: number
+      readonly totalSteps: number
+      readonly accuracy: number | null
+      readonly swarmSamples: number
+      readonly totalSamples: number
+    }
+  /**
+   * One completion asked of the entry node: the text it answered, or its error; the text one engine alone gives for
+   * the prompt (greedy); how long it took; `after`: ms since the run started when it was asked.
+   */
+  | {
+      readonly at: number
+      readonly kind: 'completion'
+      readonly after: number
+      readonly ok: boolean
+      readonly text?: string
+      readonly expected: string
+      readonly error?: string
+      readonly ms: number
+    }
+  /** A batch job as its owner shows it at the end: each task's state, parameters and accepted result. */
+  | {
+      readonly at: number
+      readonly kind: 'final-batch'
+      readonly job: string
+      readonly state: string
+      readonly reason: string
+      /** `honest`: what an honest node answers for the task, reckoned by the harness (where it can). */
+      readonly tasks: readonly { readonly id: string; readonly state: string; readonly params: unknown; readonly result?: unknown; readonly honest?: unknown; readonly workers: readonly string[] }[]
+      readonly receipts: number
+    }
+  /** The owner's verdict on a worker at the end: its reputation, and whether its ledger chain verifies. */
+  | { readonly at: number; readonly kind: 'worker-record'; readonly node: string; readonly peerId: string; readonly cheater: boolean; readonly valid: number; readonly invalid: number; readonly ledger: 'ok' | string }
   /** The job as the coordinator shows it at the end: each committed round's delivered clients and results. */
   | {
       readonly at: number
@@ -44,6 +89,9 @@ export type HistoryEntry =
         readonly epsilon?: number
       }[]
     }
+
+/** The entries that stand for a promise the checks hold the system to (counted in a report's `acks`; completions only when answered). */
+export const ACK_KINDS: readonly HistoryEntry['kind'][] = ['client-ack', 'store-ack', 'swarm-step', 'completion', 'final-batch']
 
 export class History {
   readonly #entries: HistoryEntry[] = []

@@ -12,7 +12,7 @@ const shipped = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
 
 describe('chaos scenarios', () => {
   it('every shipped scenario loads, long and short, and plans faults that fit its duration one at a time', () => {
-    expect(shipped.length).toBeGreaterThanOrEqual(5)
+    expect(shipped.length).toBeGreaterThanOrEqual(9)
     for (const file of shipped) {
       for (const form of ['long', 'short'] as const) {
         const s = loadScenario(join(dir, file), form)
@@ -54,6 +54,14 @@ describe('chaos scenarios', () => {
       expect(() => loadScenario(bad)).toThrow(`${bad}: faults.clockJumpSeconds:`)
       writeFileSync(bad, `${base}faults: { durationSeconds: 10, meanGapSeconds: 1, kinds: [melt-client], downSeconds: [1, 2] }\n`)
       expect(() => loadScenario(bad)).toThrow(`${bad}: faults.kinds.0:`)
+      // Relays and partitions by address do not mix; a client's full disk needs its tmpfs; a batch needs an honest worker.
+      writeFileSync(bad, `${base}faults: { durationSeconds: 10, meanGapSeconds: 1, kinds: [laggy-client, partition-client], downSeconds: [1, 2] }\n`)
+      expect(() => loadScenario(bad)).toThrow(`${bad}: faults.kinds: laggy-client routes the mesh through relays`)
+      writeFileSync(bad, `${base}faults: { durationSeconds: 10, meanGapSeconds: 1, kinds: [full-disk-client], downSeconds: [1, 2] }\n`)
+      expect(() => loadScenario(bad)).toThrow(`${bad}: topology.clientDiskMiB: full-disk-client needs`)
+      const batch = base.replace('workload: { kind: fl, spec: {} }', 'workload: { kind: batch, spec: {}, cheaters: 2 }')
+      writeFileSync(bad, `${batch}faults: { durationSeconds: 10, meanGapSeconds: 1, kinds: [kill-client], downSeconds: [1, 2] }\n`)
+      expect(() => loadScenario(bad)).toThrow(`${bad}: workload.cheaters: at least one client must be honest`)
     } finally {
       rmSync(tmp, { recursive: true, force: true })
     }

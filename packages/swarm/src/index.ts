@@ -14,15 +14,15 @@ export {
   rmsDistance,
 } from './allreduce.js'
 export { decodePart, encodePart, maxPartBytes, type PartCompression, PartEncoder } from './codec.js'
-export { type Group, type GroupMember, groupFor, gridDimensions, type Part, partsOf } from './groups.js'
+export { type Group, type GroupMember, gridDimensions, groupFor, type Part, partsOf } from './groups.js'
+export { MemberTable, type MemberView } from './members.js'
 export { MemoryHub } from './memory-transport.js'
 export { createMeshSwarmTransport, createSwarmRpcHost, type MeshSwarmTransportInit, type SwarmRpcHost } from './mesh-transport.js'
-export { MemberTable, type MemberView } from './members.js'
 export { applyOuterStep, type OuterState } from './outer.js'
-export { type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmPeerInit, type SwarmTrainer, startSwarmPeer } from './peer.js'
+export { NothingToJoinError, type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmPeerInit, type SwarmTrainer, startSwarmPeer } from './peer.js'
 export { runSwarmSimulation, type SwarmSimulationInit, type SwarmSimulationResult } from './simulate.js'
-export { decodeSwarmState, encodeSwarmState } from './state-codec.js'
 export { InvalidSwarmSpecError, isTransformerModel, outerSteps, parseSwarmSpec, type SwarmModelSpec, type SwarmSpec, type SwarmSpecInput, type TransformerModelSpec } from './spec.js'
+export { decodeSwarmState, encodeSwarmState } from './state-codec.js'
 export { type PoolTrainerInit, poolTrainer, type TransformerTrainerInit, transformerTrainer } from './trainer.js'
 export {
   PartRefusedError,

@@ -57,6 +57,11 @@ export type SwarmPeerEvent =
   | { readonly type: 'offence'; readonly peer: string; readonly reason: string }
   | { readonly type: 'done'; readonly step: number; readonly consensusRounds: number }
 
+/** A joiner heard of no member's saved state in time: the swarm has no live member to join. */
+export class NothingToJoinError extends Error {
+  override readonly name = 'NothingToJoinError'
+}
+
 export interface SwarmPeerInit {
   /** The swarm's id (every member uses the same). */
   readonly swarm: string
@@ -71,7 +76,10 @@ export interface SwarmPeerInit {
   readonly bandwidth?: number
   readonly onEvent?: (event: SwarmPeerEvent) => void
   readonly now?: () => number
-  /** How long a joiner waits to hear of a member's state (default: the member expiry). */
+  /**
+   * How long a joiner waits to hear of a member's state before it gives up with a `NothingToJoinError` (default: four
+   * member expiries, at least 30 s: a node started a moment ago may not have its connections and topics yet).
+   */
   readonly joinWaitMs?: number
 }
 
@@ -414,9 +422,14 @@ class Peer implements SwarmPeer {
     if (this.#init.states === undefined) return undefined
     this.#joining = true
     try {
-      const wait = this.#init.joinWaitMs ?? this.spec.memberExpiryMs
+      const wait = this.#init.joinWaitMs ?? Math.max(this.spec.memberExpiryMs * 4, 30_000)
       const found = await this.#until(() => this.members.aheadOf(-1), wait, signal)
-      if (found === undefined) return undefined
+      // Starting from the seeded parameters instead would publish steps the swarm has long passed, from a model
+      // that is not the swarm's.
+      if (found === undefined) {
+        signal.throwIfAborted()
+        throw new NothingToJoinError(`heard of no member's state within ${Math.round(wait / 1000)} s: nothing to join (start the swarm to begin it anew)`)
+      }
       const next = await this.#until(() => this.members.aheadOf(found.stateStep), Math.max(wait, this.spec.memberExpiryMs * 10), signal)
       const holder = next ?? found
       await this.#adopt(holder, signal)

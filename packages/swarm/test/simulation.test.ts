@@ -1,8 +1,8 @@
 
 import type { TrainingPool } from '@weft/runtime'
-import { createWorkerPool } from '@weft/runtime-tfjs/node'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
-import { parseSwarmSpec, runSwarmSimulation, type SwarmPeerEvent, transformerTrainer } from '@weft/swarm'
+import { createWorkerPool } from '@weft/runtime-tfjs/node'
+import { MemoryHub, NothingToJoinError, parseSwarmSpec, poolTrainer, runSwarmSimulation, type SwarmPeerEvent, startSwarmPeer, transformerTrainer } from '@weft/swarm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bandsSpec, SHARES, TEST } from './fixtures.js'
 
@@ -66,6 +66,57 @@ describe('the swarm simulator', () => {
     }
     // It still learned more than any two-class share can teach (at most 50% on the four-class test set).
     expect(p0?.accuracy).toBeGreaterThan(0.6)
+  })
+})
+
+describe('a late joiner', () => {
+  // Found by the chaos harness (swarm-churn): a node started again joined before it heard any member (its connections
+  // and topics were a moment old), gave up after one member expiry and began the swarm over from the seeded model,
+  // publishing steps 0 and 1 again while the swarm was past them.
+  it('that hears of members only after a member expiry still starts from their state, not from scratch', async () => {
+    const spec = specOf({ averaging: { groupSize: 8, partTimeoutMs: 1_000 }, memberExpiryMs: 500 })
+    const hub = new MemoryHub()
+    const peerOf = (i: number, join: boolean, onEvent?: (e: SwarmPeerEvent) => void) =>
+      startSwarmPeer({
+        swarm: 'late',
+        spec,
+        transport: hub.transport(`peer-${i}`),
+        trainer: poolTrainer({ spec, pool, train: shares[i] as (typeof shares)[number], test, seed: i }),
+        states: hub.states,
+        join,
+        ...(onEvent === undefined ? {} : { onEvent }),
+      })
+    const events: SwarmPeerEvent[] = []
+    const joiner = peerOf(2, true, (e) => events.push(e))
+    // The members start four member expiries later.
+    await new Promise((r) => setTimeout(r, 2_000))
+    const members = [peerOf(0, false), peerOf(1, false)]
+    await Promise.all([joiner.done, ...members.map((m) => m.done)])
+    const joined = events.find((e) => e.type === 'joined') as { step: number; from?: string }
+    expect(joined.from).toBeDefined()
+    expect(joined.step).toBeGreaterThanOrEqual(1)
+    // Its first step is the one it joined at: it never ran the steps the swarm had passed.
+    const steps = events.filter((e) => e.type === 'step').map((e) => (e as { record: { step: number } }).record.step)
+    expect(steps[0]).toBe(joined.step)
+  }, 120_000)
+
+  it('that hears of no member fails saying so, rather than beginning the swarm anew', async () => {
+    const spec = specOf({ memberExpiryMs: 500 })
+    const hub = new MemoryHub()
+    const events: SwarmPeerEvent[] = []
+    const lonely = startSwarmPeer({
+      swarm: 'empty',
+      spec,
+      transport: hub.transport('lonely'),
+      trainer: poolTrainer({ spec, pool, train: shares[0] as (typeof shares)[number], seed: 0 }),
+      states: hub.states,
+      join: true,
+      joinWaitMs: 800,
+      onEvent: (e) => events.push(e),
+    })
+    await expect(lonely.done).rejects.toThrow(NothingToJoinError)
+    await expect(lonely.done).rejects.toThrow("heard of no member's state within 1 s: nothing to join")
+    expect(events.filter((e) => e.type === 'joined' || e.type === 'step')).toEqual([])
   })
 })
 

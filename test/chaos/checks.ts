@@ -301,8 +301,9 @@ export function batchResultsHonest(h: readonly HistoryEntry[]): CheckResult {
 }
 
 /**
- * batch-verdicts: the owner catches a cheater that worked (invalid results recorded), never credits it with a valid
- * result nor blames an honest worker with an invalid one, and every worker's contribution ledger verifies at the end.
+ * batch-verdicts: the owners (the coordinator, and any worker that took a job over) catch a cheater that worked
+ * (invalid results recorded), never credit it with a valid result nor blame an honest worker with an invalid one, and
+ * every worker's contribution ledger verifies at the end.
  */
 export function batchVerdicts(h: readonly HistoryEntry[]): CheckResult {
   const violations: string[] = []

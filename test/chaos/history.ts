@@ -60,7 +60,7 @@ export type HistoryEntry =
       readonly error?: string
       readonly ms: number
     }
-  /** A batch job as its owner shows it at the end: each task's state, parameters and accepted result. */
+  /** A batch job as its owner (the coordinator, or the node that took it over) shows it at the end: each task's state, parameters and accepted result. */
   | {
       readonly at: number
       readonly kind: 'final-batch'
@@ -71,7 +71,7 @@ export type HistoryEntry =
       readonly tasks: readonly { readonly id: string; readonly state: string; readonly params: unknown; readonly result?: unknown; readonly honest?: unknown; readonly workers: readonly string[] }[]
       readonly receipts: number
     }
-  /** The owner's verdict on a worker at the end: its reputation, and whether its ledger chain verifies. */
+  /** The owners' verdicts on a worker at the end (valid and invalid results, summed), and whether its ledger chain verifies. */
   | { readonly at: number; readonly kind: 'worker-record'; readonly node: string; readonly peerId: string; readonly cheater: boolean; readonly valid: number; readonly invalid: number; readonly ledger: 'ok' | string }
   /** The job as the coordinator shows it at the end: each committed round's delivered clients and results. */
   | {

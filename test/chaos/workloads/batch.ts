@@ -3,9 +3,26 @@
 // quorum of agreeing results; the first `cheaters` clients return wrong results (`jobs.cheat`). At the end: each
 // job's tasks and accepted results, each worker's reputation at the owner, and whether each node's contribution
 // ledger verifies.
+import { ApiError, type FabricJobView } from '@weft/api-client'
 import type { InMemoryDataset } from '@weft/data'
 import { loadFashionMnist } from '@weft/data/node'
+import type { Cluster } from '../cluster.js'
 import { at, sleep, submitJob, type Workload } from './context.js'
+
+/**
+ * A job's view from its owner: the coordinator, or the node that took it over when the coordinator's lease lapsed
+ * (the coordinator's 404 names it), as a client following the job would ask.
+ */
+async function readJob(cluster: Cluster, id: string): Promise<FabricJobView> {
+  try {
+    return await cluster.api('coordinator').fabricJob(id)
+  } catch (err) {
+    const owner = err instanceof ApiError && err.status === 404 ? /owned by (\S+) \(/.exec(err.detail)?.[1] : undefined
+    const name = [...cluster.nodes.values()].find((n) => n.peerId === owner)?.name
+    if (name === undefined || name === 'coordinator') throw err
+    return cluster.api(name).fabricJob(id)
+  }
+}
 
 /**
  * What an honest node answers for a `stats` task (the harness's own reckoning, from the same shipped data set): the
@@ -58,9 +75,7 @@ export function batchWorkload(spec: Record<string, unknown>, cheaters: number): 
         let bound = deadline()
         for (;;) {
           if (!ctx.faultsOver()) bound = deadline()
-          const view = await api()
-            .fabricJob(id)
-            .catch(() => undefined)
+          const view = await readJob(cluster, id).catch(() => undefined)
           if (view !== undefined && !['pending', 'running'].includes(view.state)) {
             if (view.state === 'done') finished++
             // The liveness check's words: a job ends finished, or otherwise with a reason.
@@ -82,12 +97,10 @@ export function batchWorkload(spec: Record<string, unknown>, cheaters: number): 
       }
       const task = (spec['batch'] as { task?: string } | undefined)?.task
       for (const id of jobs) {
-        // The owner may be starting again: a few tries before the job counts as unread.
-        let view: Awaited<ReturnType<ReturnType<typeof api>['fabricJob']>> | undefined
+        // The owner may be starting again: a few tries before the job counts as unread. The end state is its owner's.
+        let view: FabricJobView | undefined
         for (let tries = 0; view === undefined && tries < 30; tries++) {
-          view = await api()
-            .fabricJob(id)
-            .catch((err: Error) => {
+          view = await readJob(cluster, id).catch((err: Error) => {
               log(`${at(ctx)}: batch job ${id.slice(-8)} unreadable: ${err.message}`)
               return undefined
             })
@@ -109,16 +122,16 @@ export function batchWorkload(spec: Record<string, unknown>, cheaters: number): 
           receipts: view.receipts,
         })
       }
-      const reputation = await api()
-        .reputation()
-        .catch(() => ({ workers: [] }))
+      // Every owner's verdicts: a worker that took a job over judged its results from then on.
+      const verdicts = (await Promise.all(ctx.nodes.map((n) => cluster.api(n).reputation().catch(() => ({ workers: [] }))))).flatMap((r) => r.workers)
       for (const [i, name] of ctx.clients.entries()) {
         const peerId = peers.get(name) as string
-        const r = reputation.workers.find((w) => w.worker === peerId)
+        const mine = verdicts.filter((w) => w.worker === peerId)
+        const r = { valid: mine.reduce((a, w) => a + w.valid, 0), invalid: mine.reduce((a, w) => a + w.invalid, 0) }
         const check = await api()
           .verifyLedger(peerId)
           .catch((err: Error) => ({ verdict: { ok: false as const, reason: err.message } }))
-        history.add({ at: history.now(), kind: 'worker-record', node: name, peerId, cheater: i < cheaters, valid: r?.valid ?? 0, invalid: r?.invalid ?? 0, ledger: check.verdict.ok ? 'ok' : check.verdict.reason })
+        history.add({ at: history.now(), kind: 'worker-record', node: name, peerId, cheater: i < cheaters, valid: r.valid, invalid: r.invalid, ledger: check.verdict.ok ? 'ok' : check.verdict.reason })
       }
       return { jobs: jobs.length, finished, failed: jobs.length - finished }
     },

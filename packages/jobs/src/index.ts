@@ -49,4 +49,4 @@ export {
   parseJobSpec,
   type ResourceRequest,
 } from './spec.js'
-export { agree, canonicalJson, decideQuorum, type QuorumDecision, resultCid, type TaskResult } from './verify.js'
+export { agree, canonicalJson, decideQuorum, effectiveQuorum, type QuorumDecision, resultCid, type TaskResult } from './verify.js'

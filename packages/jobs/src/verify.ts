@@ -167,6 +167,21 @@ export type QuorumDecision =
   | { readonly state: 'failed'; readonly reason: string; readonly invalid: readonly string[] }
 
 /**
+ * The quorum a task's results are held to under adaptive replication. A task first sent to a trusted worker needs
+ * one result (`taskQuorum` 1), but a task is sent on to another worker when one fails it (dies, stalls, is cut off):
+ * results from any worker that is not trusted are held to the job's quorum, or an untrusted worker's lone result
+ * would be accepted on another worker's trust.
+ * @param results - the task's results so far
+ * @param taskQuorum - the quorum set when the task was first sent (0 before that: read as 1)
+ * @param jobQuorum - the job's quorum
+ * @param trusted - whether a worker is trusted now
+ */
+export function effectiveQuorum(results: readonly TaskResult[], taskQuorum: number, jobQuorum: number, trusted: (worker: string) => boolean): number {
+  const quorum = Math.max(1, taskQuorum)
+  return quorum < jobQuorum && results.some((r) => !trusted(r.worker)) ? jobQuorum : quorum
+}
+
+/**
  * Decides a task from the results it has so far. Results that agree (see agree) form groups: a result joins the first
  * group whose first member it agrees with. The task is accepted once a group has `quorum` members; pending while
  * fewer than `maxResults` results came in and a quorum can still be reached; failed once it cannot.

@@ -1,5 +1,5 @@
 // Quorum verification of batch results: canonical JSON, result CIDs, agreement, quorum decisions and reputations.
-import { agree, canonicalJson, decideQuorum, Reputation, resultCid, type TaskResult } from '@weft/jobs'
+import { agree, canonicalJson, decideQuorum, effectiveQuorum, Reputation, resultCid, type TaskResult } from '@weft/jobs'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
@@ -136,6 +136,36 @@ describe('agree', () => {
   it('refuses a bad tolerance', () => {
     expect(() => agree(1, 1, -1)).toThrow(RangeError)
     expect(() => agree(1, 1, Number.NaN)).toThrow(RangeError)
+  })
+})
+
+describe('effectiveQuorum (adaptive replication)', () => {
+  const trusted = (w: string) => w === 'honest-trusted'
+
+  it("keeps a trusted worker's lowered quorum of one, and the job's quorum as set", () => {
+    expect(effectiveQuorum([task('honest-trusted', 1)], 1, 2, trusted)).toBe(1)
+    expect(effectiveQuorum([], 1, 2, trusted)).toBe(1)
+    expect(effectiveQuorum([task('a', 1), task('b', 1)], 2, 2, trusted)).toBe(2)
+    expect(effectiveQuorum([task('a', 1)], 0, 1, trusted)).toBe(1)
+    // One more after a recent bad result stays one more.
+    expect(effectiveQuorum([task('a', 1)], 3, 2, trusted)).toBe(3)
+  })
+
+  // Found by the chaos harness (batch-node-loss, long form): a task first sent to a trusted worker needed one result;
+  // the trusted worker was killed mid-task, the task went on to the cheater, and its lone wrong result was accepted
+  // on the trusted worker's quorum (3 tasks in 184 jobs).
+  it("holds a cheater's lone result, sent on after the trusted worker failed the task, to the job's quorum", () => {
+    const lie = task('cheater', { classCounts: [122, 125] })
+    const quorum = effectiveQuorum([lie], 1, 2, trusted)
+    expect(quorum).toBe(2)
+    expect(decideQuorum([lie], quorum, 0, 4)).toEqual({ state: 'pending', need: 1 })
+    // The honest worker asked next outvotes nobody yet: the two disagree, and a third decides.
+    const truth = task('honest', { classCounts: [121, 124] })
+    expect(decideQuorum([lie, truth], effectiveQuorum([lie, truth], quorum, 2, trusted), 0, 4)).toEqual({ state: 'pending', need: 1 })
+    const second = task('honest-2', { classCounts: [121, 124] })
+    expect(decideQuorum([lie, truth, second], effectiveQuorum([lie, truth, second], quorum, 2, trusted), 0, 4)).toMatchObject({ state: 'accepted', valid: ['honest', 'honest-2'], invalid: ['cheater'] })
+    // Before the fix the task's quorum of one accepted the lie at once.
+    expect(decideQuorum([lie], 1, 0, 4)).toMatchObject({ state: 'accepted', valid: ['cheater'] })
   })
 })
 

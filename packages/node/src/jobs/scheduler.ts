@@ -13,6 +13,7 @@ import {
   capacityFromAd,
   countersign,
   decideQuorum,
+  effectiveQuorum,
   expandBatch,
   type JobSpec,
   type Ledger,
@@ -622,7 +623,10 @@ export async function startScheduler(c: SchedulerComponents): Promise<Scheduler>
   }
 
   async function decide(job: JobRecord, task: TaskRecord, batch: NonNullable<JobSpec['batch']>): Promise<void> {
-    const decision = decideQuorum(task.results, Math.max(1, task.quorum), batch.tolerance, batch.maxAttempts)
+    // A quorum lowered for a trusted worker holds only for trusted workers' results (the task may have been sent on
+    // after that worker failed it); once raised it stays raised.
+    task.quorum = effectiveQuorum(task.results, task.quorum, batch.quorum, (w) => reputation.trusted(w))
+    const decision = decideQuorum(task.results, task.quorum, batch.tolerance, batch.maxAttempts)
     if (decision.state === 'pending') {
       task.needed = task.results.length + decision.need
       return

@@ -61,6 +61,9 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
   const specs = [{ name: 'coordinator', args: [], ...disk }, ...clients.map((name) => ({ name, args: [], ...clientDisk }))]
   const cluster: Cluster = makeCluster(root, tag, specs, history, { clocks: jumpsClocks(s), proxied: addsLatency(s) })
   const t0 = Date.now()
+  // Set when the run ends, however it ends: the fault schedule stops with it (a run that threw must not leave it
+  // killing and restarting nodes of a destroyed cluster).
+  let stopped = false
   try {
     const workload = workloadOf(s)
     const configure = (name: string, index: number) => {
@@ -93,6 +96,7 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
     const faultsDone = (async () => {
       for (const f of planFaults(s)) {
         await sleep(Math.max(0, f.at * 1000 - history.now()))
+        if (stopped) return
         const target = f.kind.endsWith('-coordinator') ? 'coordinator' : (clients[f.client] as string)
         counts[f.kind] = (counts[f.kind] ?? 0) + 1
         const detail = `${f.downSeconds.toFixed(1)} s${f.clockSeconds === undefined ? '' : `, clock ${f.clockSeconds > 0 ? '+' : ''}${Math.round(f.clockSeconds)} s`}`
@@ -139,6 +143,7 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
       ok: checks.every((c) => c.ok),
     }
   } finally {
+    stopped = true
     await cluster.destroy()
     rmSync(root, { recursive: true, force: true })
   }

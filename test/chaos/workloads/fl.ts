@@ -78,7 +78,14 @@ async function runJobs(ctx: WorkloadContext, spec: Record<string, unknown>, faul
       }
       const status = page?.status
       if (status !== undefined && status !== 'running' && (page?.events.length ?? 0) === 0) {
-        const view = await api().job(id)
+        // The coordinator may be killed between the two calls: ask again on the next turn.
+        const view = await api()
+          .job(id)
+          .catch(() => undefined)
+        if (view === undefined) {
+          await sleep(300)
+          continue
+        }
         ended.set(id, { status: view.status, ...(view.error === undefined ? {} : { error: view.error }) })
         history.add({ at: history.now(), kind: 'op', op: 'ended', job: id, status: view.status, ...(view.error === undefined ? {} : { error: view.error }) })
         log(`${at(ctx)}: job ${id} ${view.status}${view.error === undefined ? '' : `: ${view.error}`}`)
@@ -92,9 +99,14 @@ async function runJobs(ctx: WorkloadContext, spec: Record<string, unknown>, faul
   await faultsDone
   // Every job's end state, from the coordinator (restarted if the last fault left it down).
   for (const id of jobs) {
-    const view = await api()
-      .job(id)
-      .catch(() => undefined)
+    // The coordinator may still be starting: a few tries before the job counts as unread (a violation, if acked).
+    let view: Awaited<ReturnType<ReturnType<typeof api>['job']>> | undefined
+    for (let tries = 0; view === undefined && tries < 30; tries++) {
+      view = await api()
+        .job(id)
+        .catch(() => undefined)
+      if (view === undefined) await sleep(1_000)
+    }
     if (view === undefined) continue
     history.add({
       at: history.now(),

@@ -60,7 +60,18 @@ export function inferenceWorkload(spec: InferenceSpec): Workload {
       ctx = c
       const { cluster, history, log } = c
       const { checkpoint, expected } = await makeModel(spec.layers, spec.maxTokens)
-      model = (await cluster.api('coordinator').storeAddFile(new Blob([checkpoint]), { name: 'chaos-lm.safetensors', announce: true })).cid
+      // Faults may have begun: the coordinator may be down a moment.
+      for (let tries = 0; model === undefined; tries++) {
+        model = await cluster
+          .api('coordinator')
+          .storeAddFile(new Blob([checkpoint]), { name: 'chaos-lm.safetensors', announce: true })
+          .then((v) => v.cid)
+          .catch((err: Error) => {
+            if (tries >= 60) throw err
+            return undefined
+          })
+        if (model === undefined) await sleep(1_000)
+      }
       await Promise.all(c.clients.map((name) => serve(c, name)))
       log(`${at(c)}: model ${model.slice(-8)} served in ${spec.layers} spans; expected text ${JSON.stringify(expected)}`)
       let asked = 0

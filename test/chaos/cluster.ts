@@ -220,9 +220,12 @@ export function makeCluster(
     })
   }
 
+  let destroyed = false
   const cluster: Cluster = {
     nodes,
     async start(name) {
+      // A fault still under way when its run ended must not start a node again in a namespace that is gone.
+      if (destroyed) throw new Error(`the cluster is destroyed: ${name} is not started again`)
       const n = node(name)
       const child = spawn(
         'ip',
@@ -340,6 +343,7 @@ export function makeCluster(
     },
     api,
     async destroy() {
+      destroyed = true
       live.delete(cluster)
       for (const socket of sockets) socket.destroy()
       for (const server of relays) server.close()

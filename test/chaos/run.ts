@@ -145,7 +145,8 @@ export async function runScenario(s: Scenario, log: (line: string) => void = () 
   } finally {
     stopped = true
     await cluster.destroy()
-    rmSync(root, { recursive: true, force: true })
+    // A node's last writes may still be landing as its process ends.
+    rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   }
 }
 

@@ -7,7 +7,7 @@ import { ApiError, type FabricJobView } from '@weft/api-client'
 import type { InMemoryDataset } from '@weft/data'
 import { loadFashionMnist } from '@weft/data/node'
 import type { Cluster } from '../cluster.js'
-import { at, sleep, submitJob, type Workload } from './context.js'
+import { at, retrying, sleep, submitJob, type Workload } from './context.js'
 
 /**
  * A job's view from its owner: the coordinator, or the node that took it over when the coordinator's lease lapsed
@@ -98,14 +98,7 @@ export function batchWorkload(spec: Record<string, unknown>, cheaters: number): 
       const task = (spec['batch'] as { task?: string } | undefined)?.task
       for (const id of jobs) {
         // The owner may be starting again: a few tries before the job counts as unread. The end state is its owner's.
-        let view: FabricJobView | undefined
-        for (let tries = 0; view === undefined && tries < 30; tries++) {
-          view = await readJob(cluster, id).catch((err: Error) => {
-              log(`${at(ctx)}: batch job ${id.slice(-8)} unreadable: ${err.message}`)
-              return undefined
-            })
-          if (view === undefined) await sleep(1_000)
-        }
+        const view = await retrying(() => readJob(cluster, id), 30, 1_000, (err) => log(`${at(ctx)}: batch job ${id.slice(-8)} unreadable: ${err.message}`))
         if (view === undefined) continue
         history.add({
           at: history.now(),

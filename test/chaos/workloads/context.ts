@@ -36,18 +36,28 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export const at = (ctx: WorkloadContext) => `${(ctx.history.now() / 1000).toFixed(1)} s`
 
 /**
+ * Calls `call` up to `tries` times, `everyMs` apart, until it answers: a node of the cluster may be down or starting
+ * (a fault, or one that just healed). Each failure goes to `onError`; undefined when no call answered.
+ */
+export async function retrying<T>(call: () => Promise<T>, tries: number, everyMs: number, onError?: (err: Error) => void): Promise<T | undefined> {
+  for (let i = 0; i < tries; i++) {
+    if (i > 0) await sleep(everyMs)
+    try {
+      return await call()
+    } catch (err) {
+      onError?.(err as Error)
+    }
+  }
+  return undefined
+}
+
+/**
  * Submits a job through `submit` every 200 ms until the coordinator takes it (it may be down, or its disk full), for
  * at most 2 minutes, and records the submission; undefined when it never took it.
  */
 export async function submitJob(ctx: WorkloadContext, submit: () => Promise<string>): Promise<string | undefined> {
-  for (let tries = 0; tries <= 600; tries++) {
-    const id = await submit().catch(() => undefined)
-    if (id !== undefined) {
-      ctx.history.add({ at: ctx.history.now(), kind: 'op', op: 'submit', job: id })
-      return id
-    }
-    await sleep(200)
-  }
-  ctx.log('the coordinator took no job for 2 minutes')
-  return undefined
+  const id = await retrying(submit, 601, 200)
+  if (id === undefined) ctx.log('the coordinator took no job for 2 minutes')
+  else ctx.history.add({ at: ctx.history.now(), kind: 'op', op: 'submit', job: id })
+  return id
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import type { JobEvent } from '@weft/fl'
 import Database from 'better-sqlite3'
 import { writeSyntheticCsv } from '../../fixtures/synthetic-csv.js'
-import { at, sleep, submitJob, type Workload, type WorkloadContext } from './context.js'
+import { at, retrying, sleep, submitJob, type Workload, type WorkloadContext } from './context.js'
 
 export function flWorkload(spec: Record<string, unknown>, examples: number): Workload {
   return {
@@ -100,13 +100,7 @@ async function runJobs(ctx: WorkloadContext, spec: Record<string, unknown>, faul
   // Every job's end state, from the coordinator (restarted if the last fault left it down).
   for (const id of jobs) {
     // The coordinator may still be starting: a few tries before the job counts as unread (a violation, if acked).
-    let view: Awaited<ReturnType<ReturnType<typeof api>['job']>> | undefined
-    for (let tries = 0; view === undefined && tries < 30; tries++) {
-      view = await api()
-        .job(id)
-        .catch(() => undefined)
-      if (view === undefined) await sleep(1_000)
-    }
+    const view = await retrying(() => api().job(id), 30, 1_000)
     if (view === undefined) continue
     history.add({
       at: history.now(),

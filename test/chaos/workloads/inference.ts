@@ -7,7 +7,7 @@ import { continueText } from '@weft/inference'
 import { encodeLmCheckpoint, trainBpe } from '@weft/lm'
 import { initTransformerWeights, parseTransformerConfig } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
-import { at, sleep, type Workload, type WorkloadContext } from './context.js'
+import { at, retrying, sleep, type Workload, type WorkloadContext } from './context.js'
 
 interface InferenceSpec {
   readonly layers: number
@@ -61,17 +61,12 @@ export function inferenceWorkload(spec: InferenceSpec): Workload {
       const { cluster, history, log } = c
       const { checkpoint, expected } = await makeModel(spec.layers, spec.maxTokens)
       // Faults may have begun: the coordinator may be down a moment.
-      for (let tries = 0; model === undefined; tries++) {
-        model = await cluster
-          .api('coordinator')
-          .storeAddFile(new Blob([checkpoint]), { name: 'chaos-lm.safetensors', announce: true })
-          .then((v) => v.cid)
-          .catch((err: Error) => {
-            if (tries >= 60) throw err
-            return undefined
-          })
-        if (model === undefined) await sleep(1_000)
-      }
+      let failure: Error | undefined
+      const added = await retrying(() => cluster.api('coordinator').storeAddFile(new Blob([checkpoint]), { name: 'chaos-lm.safetensors', announce: true }), 61, 1_000, (err) => {
+        failure = err
+      })
+      if (added === undefined) throw failure
+      model = added.cid
       await Promise.all(c.clients.map((name) => serve(c, name)))
       log(`${at(c)}: model ${model.slice(-8)} served in ${spec.layers} spans; expected text ${JSON.stringify(expected)}`)
       let asked = 0

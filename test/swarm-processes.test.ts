@@ -91,8 +91,10 @@ describe.skipIf(!fashionMnist.available)(`a swarm of node processes${fashionMnis
     expect(views[0]?.checkpoints.map((c) => c.step)).toEqual([5, 10, 15])
     const last = views[0]?.checkpoints.at(-1)?.cid as string
     await waitUntil(async () => ((await nodes[0]?.api.storeStat(last))?.replication?.holders.length ?? 0) >= 2, 60_000, 'the last checkpoint at 2 holders', 500)
-    // One group of all four: every peer ends with the same outer parameters, so the same test accuracy.
-    const accuracies = views.map((v) => v.history.at(-1)?.accuracy as number)
+    // One group of all four: every peer ends with the same outer parameters, so the same test accuracy, scored after
+    // the final consensus.
+    for (const v of views) expect(v.evaluation).toMatchObject({ step: 15, final: true })
+    const accuracies = views.map((v) => v.evaluation?.accuracy as number)
     for (const a of accuracies) expect(a).toBeCloseTo(accuracies[0] as number, 6)
     // The simulator, same spec and the same shares, over the same peer code in one process.
     const [train, test] = await Promise.all([loadFashionMnist({ split: 'train' }), loadFashionMnist({ split: 'test' })])

@@ -187,7 +187,7 @@ describe('chaos checks', () => {
       expect(swarmModelSound([end('a', 0.95), end('b', 0.94, 'done', 1024)], 0.8).violations).toEqual(['b ended swarm w done at 1024 of its 2048 samples'])
       expect(swarmModelSound([end('a', 0.5), end('b', null)], 0.8).violations).toEqual([
         'a ended swarm w with test accuracy 0.5, under the floor 0.8',
-        'b ended swarm w with test accuracy null, under the floor 0.8',
+        'b ended swarm w with no score of the model it ended with',
       ])
       expect(swarmModelSound([end('a', 0.95), end('b', 0.85)], 0.8).violations).toEqual(['the done peers of swarm w disagree: accuracies 0.950, 0.850'])
       // A peer that failed (with its reason) is liveness's business, not the model's.

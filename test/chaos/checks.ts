@@ -228,7 +228,8 @@ export function swarmModelSound(h: readonly HistoryEntry[], floor: number): Chec
   const bySwarm = new Map<string, number[]>()
   for (const f of finals) {
     if (f.swarmSamples < f.totalSamples) violations.push(`${f.node} ended swarm ${f.swarm} done at ${f.swarmSamples} of its ${f.totalSamples} samples`)
-    if (f.accuracy === null || !Number.isFinite(f.accuracy) || f.accuracy < floor) violations.push(`${f.node} ended swarm ${f.swarm} with test accuracy ${f.accuracy}, under the floor ${floor}`)
+    if (f.accuracy === null) violations.push(`${f.node} ended swarm ${f.swarm} with no score of the model it ended with`)
+    else if (!Number.isFinite(f.accuracy) || f.accuracy < floor) violations.push(`${f.node} ended swarm ${f.swarm} with test accuracy ${f.accuracy}, under the floor ${floor}`)
     if (f.accuracy !== null) bySwarm.set(f.swarm, [...(bySwarm.get(f.swarm) ?? []), f.accuracy])
   }
   for (const [swarm, acc] of bySwarm) {

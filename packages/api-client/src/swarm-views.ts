@@ -53,6 +53,11 @@ export const swarmViewSchema = z.object({
   ),
   banned: z.array(z.object({ peer: z.string(), reason: z.string() })),
   history: z.array(swarmStepViewSchema),
+  /**
+   * The test score of the parameters this peer holds now (a step's score goes stale when a catch-up replaces them or
+   * the final consensus moves them); `final` once the swarm is done: the score of the model it ended with.
+   */
+  evaluation: z.object({ step: count, accuracy: maybe, testLoss: maybe, final: z.boolean() }).nullable(),
   bytes: z.object({ sent: count, received: count }),
   /** Checkpoints this peer kept at the spec's replication factor (`checkpoint`), oldest first. */
   checkpoints: z.array(z.object({ step: count, cid: z.string() })),

@@ -88,12 +88,12 @@ export class MemberTable {
     return Math.floor(s)
   }
 
-  /** The member whose saved state is furthest along (ties: the most samples), when one is past `step`. */
-  aheadOf(step: number): ProgressReport | undefined {
+  /** The member whose saved state is furthest along, when one is past `step` (states in `skip` left out). */
+  aheadOf(step: number, skip?: ReadonlySet<string>): ProgressReport | undefined {
     let best: ProgressReport | undefined
     for (const m of this.others()) {
       const r = m.report
-      if (r.stateCid === '' || r.stateStep <= step) continue
+      if (r.stateCid === '' || r.stateStep <= step || skip?.has(r.stateCid) === true) continue
       if (best === undefined || r.stateStep > best.stateStep) best = r
     }
     return best

@@ -66,7 +66,9 @@ export class MemoryHub {
       this.#states.set(cid, { ...state, params: new Float32Array(state.params), momentum: new Float32Array(state.momentum) })
       return cid
     },
-    get: async (cid, _holder, paramCount) => {
+    get: async (cid, holder, paramCount) => {
+      // The state lives with its holder: a killed holder's is gone with it.
+      if (this.#cut.has(holder)) throw new Error(`${holder} cannot be reached`)
       const state = this.#states.get(cid)
       if (state === undefined || state.params.length !== paramCount) throw new PartRefusedError(`no state ${cid} of ${paramCount} parameters`)
       return { ...state, params: new Float32Array(state.params), momentum: new Float32Array(state.momentum) }

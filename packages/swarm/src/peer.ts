@@ -55,7 +55,23 @@ export type SwarmPeerEvent =
   | { readonly type: 'step'; readonly record: StepRecord }
   | { readonly type: 'caught-up'; readonly step: number; readonly from: string }
   | { readonly type: 'offence'; readonly peer: string; readonly reason: string }
-  | { readonly type: 'done'; readonly step: number; readonly consensusRounds: number }
+  | { readonly type: 'state-unavailable'; readonly from: string; readonly reason: string }
+  | { readonly type: 'done'; readonly step: number; readonly consensusRounds: number; readonly evaluation: Evaluation | undefined }
+
+/** The test score of the parameters a peer holds, taken after an outer step, a catch-up or the final consensus. */
+export interface Evaluation {
+  /** The outer step the parameters are at. */
+  readonly step: number
+  readonly accuracy: number
+  readonly loss: number
+  /** Taken once the swarm is done (after the final consensus, when it runs): the score of the model the peer ends with. */
+  readonly final: boolean
+}
+
+/** No member's state could be fetched: every holder asked failed. */
+export class NoStateError extends Error {
+  override readonly name = 'NoStateError'
+}
 
 /** A joiner heard of no member's saved state in time: the swarm has no live member to join. */
 export class NothingToJoinError extends Error {
@@ -92,6 +108,11 @@ export interface SwarmPeer {
   readonly totalSteps: number
   readonly members: MemberTable
   readonly records: readonly StepRecord[]
+  /**
+   * The test score of the parameters the peer holds now (a step record's score goes stale when a catch-up replaces
+   * the parameters or the final consensus moves them); undefined before the first or without a test set.
+   */
+  readonly evaluation: Evaluation | undefined
   /** The peer's outer parameters (a copy). */
   params(): Float32Array
   /** Seconds spent training and since it started. */
@@ -137,6 +158,7 @@ class Peer implements SwarmPeer {
   #totalSamples = 0
   #loss = Number.NaN
   #accuracy = Number.NaN
+  #evaluation: Evaluation | undefined
   #consensus = Number.NaN
   #stateCid = ''
   #stateStep = 0
@@ -149,6 +171,8 @@ class Peer implements SwarmPeer {
   #round = -1
   /** A joiner publishes nothing until it holds a state and trains. */
   #joining = false
+  /** States whose fetch failed (their holder was gone): a catch-up or join does not wait on them again. */
+  readonly #unfetchable = new Set<string>()
   readonly #heartbeat: ReturnType<typeof setInterval>
 
   constructor(init: SwarmPeerInit) {
@@ -196,6 +220,10 @@ class Peer implements SwarmPeer {
     return new Float32Array(this.#outer?.params ?? [])
   }
 
+  get evaluation(): Evaluation | undefined {
+    return this.#evaluation
+  }
+
   async leave(): Promise<void> {
     this.#leaving = true
     this.#abort.abort(new Error('left the swarm'))
@@ -230,10 +258,7 @@ class Peer implements SwarmPeer {
         let chunk = Math.max(1, Math.ceil(spec.targetSamples / (n * batch)))
         for (;;) {
           const ahead = this.members.aheadOf(this.step)
-          if (ahead !== undefined && ahead.stateStep > this.step + 1 && this.#init.states !== undefined) {
-            await this.#catchUp(ahead, signal)
-            break
-          }
+          if (ahead !== undefined && ahead.stateStep > this.step + 1 && this.#init.states !== undefined && (await this.#catchUp(ahead, signal))) break
           if (this.#stepSamples + this.members.samplesIn(this.step, spec.targetSamples) >= spec.targetSamples) break
           const t0 = this.#now()
           const trained = await trainer.train(params, chunk, round++, signal)
@@ -278,11 +303,7 @@ class Peer implements SwarmPeer {
         for (const w of this.#stepWaiters.splice(0)) w()
         for (const old of this.#views.keys()) if (old < this.step - 1) this.#views.delete(old)
         let testLoss = Number.NaN
-        if (trainer.evaluate !== undefined && spec.evaluation !== undefined && (this.step % spec.evaluation.every === 0 || this.step === this.totalSteps)) {
-          const scored = await trainer.evaluate(outer.params)
-          this.#accuracy = scored.accuracy
-          testLoss = scored.loss
-        }
+        if (spec.evaluation !== undefined && (this.step % spec.evaluation.every === 0 || this.step === this.totalSteps)) testLoss = (await this.#evaluate(false))?.loss ?? Number.NaN
         await this.#saveState()
         await this.#publish()
         const record: StepRecord = {
@@ -308,9 +329,15 @@ class Peer implements SwarmPeer {
         this.records.push(record)
         this.#emit({ type: 'step', record })
       }
-      let consensusRounds = 0
-      if (!signal.aborted && spec.averaging.finalConsensus && this.step === this.totalSteps) consensusRounds = await this.#finalConsensus(signal)
-      if (!signal.aborted) this.#emit({ type: 'done', step: this.step, consensusRounds })
+      if (signal.aborted) return
+      const consensusRounds = spec.averaging.finalConsensus ? await this.#finalConsensus(signal) : 0
+      if (signal.aborted) return
+      // The model the peer ends with gets its own score: the consensus moved the parameters, or a catch-up to the
+      // last step brought them with no step of this peer's own scoring them.
+      const held = this.#evaluation
+      if (consensusRounds > 0 || held?.step !== this.step) await this.#evaluate(true)
+      else this.#evaluation = { ...held, final: true }
+      this.#emit({ type: 'done', step: this.step, consensusRounds, evaluation: this.#evaluation })
     } catch (err) {
       if (!signal.aborted) throw err
     }
@@ -350,6 +377,16 @@ class Peer implements SwarmPeer {
       outer.params.set(result.mean)
     }
     return d
+  }
+
+  /** Scores the parameters the peer holds on its test set (when it has one and the spec asks for scores). */
+  async #evaluate(final: boolean): Promise<Evaluation | undefined> {
+    const { trainer } = this.#init
+    if (trainer.evaluate === undefined || this.spec.evaluation === undefined || this.#outer === undefined) return undefined
+    const scored = await trainer.evaluate(this.#outer.params)
+    this.#accuracy = scored.accuracy
+    this.#evaluation = { step: this.step, accuracy: scored.accuracy, loss: scored.loss, final }
+    return this.#evaluation
   }
 
   /** The round this peer averages in: its outer step, or a round of the final consensus. */
@@ -431,9 +468,7 @@ class Peer implements SwarmPeer {
         throw new NothingToJoinError(`heard of no member's state within ${Math.round(wait / 1000)} s: nothing to join (start the swarm to begin it anew)`)
       }
       const next = await this.#until(() => this.members.aheadOf(found.stateStep), Math.max(wait, this.spec.memberExpiryMs * 10), signal)
-      const holder = next ?? found
-      await this.#adopt(holder, signal)
-      return holder.peer
+      return (await this.#adoptFrom(next ?? found, -1, signal)).peer
     } finally {
       this.#joining = false
     }
@@ -449,9 +484,46 @@ class Peer implements SwarmPeer {
     }
   }
 
-  async #catchUp(ahead: ProgressReport, signal: AbortSignal): Promise<void> {
-    await this.#adopt(ahead, signal)
-    this.#emit({ type: 'caught-up', step: this.step, from: ahead.peer })
+  /**
+   * Takes the state of a member two or more steps ahead, and scores it (its step records' scores are of parameters it
+   * no longer holds). @returns false when no member's state could be fetched: the peer goes on training where it is.
+   */
+  async #catchUp(ahead: ProgressReport, signal: AbortSignal): Promise<boolean> {
+    let from: ProgressReport
+    try {
+      from = await this.#adoptFrom(ahead, this.step + 1, signal)
+    } catch (err) {
+      signal.throwIfAborted()
+      if (err instanceof NoStateError) return false
+      throw err
+    }
+    await this.#evaluate(false)
+    this.#emit({ type: 'caught-up', step: this.step, from: from.peer })
+    return true
+  }
+
+  /**
+   * Adopts `first`'s state or, when its holder cannot give it (it died or left mid-fetch), the newest other state past
+   * `after` that a member reports; a state that failed once is not asked for again.
+   * @returns the report whose state the peer took
+   * @throws NoStateError when no member's state could be fetched
+   */
+  async #adoptFrom(first: ProgressReport, after: number, signal: AbortSignal): Promise<ProgressReport> {
+    const reasons: string[] = []
+    for (let holder: ProgressReport | undefined = first; holder !== undefined; holder = this.members.aheadOf(after, this.#unfetchable)) {
+      try {
+        await this.#adopt(holder, signal)
+        return holder
+      } catch (err) {
+        signal.throwIfAborted()
+        this.#unfetchable.add(holder.stateCid)
+        // The bytes match the CID its holder reported, so a state that does not decode is the holder's doing.
+        if (err instanceof RangeError) this.#offence(holder.peer, `its state is unusable: ${err.message}`)
+        reasons.push(`${holder.peer}: ${(err as Error).message}`)
+        this.#emit({ type: 'state-unavailable', from: holder.peer, reason: (err as Error).message })
+      }
+    }
+    throw new NoStateError(`no member's state past step ${after} could be fetched (${reasons.join('; ')})`)
   }
 
   async #adopt(holder: ProgressReport, signal: AbortSignal): Promise<void> {

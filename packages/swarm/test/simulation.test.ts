@@ -2,7 +2,7 @@
 import type { TrainingPool } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
-import { MemoryHub, NothingToJoinError, parseSwarmSpec, poolTrainer, runSwarmSimulation, type SwarmPeerEvent, startSwarmPeer, transformerTrainer } from '@weft/swarm'
+import { MemoryHub, NothingToJoinError, outerSteps, parseSwarmSpec, poolTrainer, runSwarmSimulation, type SwarmPeerEvent, startSwarmPeer, transformerTrainer } from '@weft/swarm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bandsSpec, SHARES, TEST } from './fixtures.js'
 
@@ -98,6 +98,86 @@ describe('a late joiner', () => {
     // Its first step is the one it joined at: it never ran the steps the swarm had passed.
     const steps = events.filter((e) => e.type === 'step').map((e) => (e as { record: { step: number } }).record.step)
     expect(steps[0]).toBe(joined.step)
+  }, 120_000)
+
+  // Found by the chaos harness (swarm-churn): a node started again fetched the state of the member it heard of first;
+  // that member was killed mid-fetch, and the node failed ("no provider left") while two other members held a state.
+  it('whose state holder dies mid-fetch takes another member’s state', async () => {
+    const spec = specOf({ averaging: { groupSize: 8, partTimeoutMs: 1_000 }, memberExpiryMs: 1_000 })
+    const hub = new MemoryHub()
+    const asked: string[] = []
+    // The first holder asked dies as the fetch starts.
+    const states = {
+      put: hub.states.put,
+      get: async (cid: string, holder: string, count: number, signal: AbortSignal) => {
+        asked.push(holder)
+        if (asked.length === 1) hub.cut(holder)
+        return hub.states.get(cid, holder, count, signal)
+      },
+    }
+    const peerOf = (i: number, join: boolean, onEvent?: (e: SwarmPeerEvent) => void) =>
+      startSwarmPeer({
+        swarm: 'holder-dies',
+        spec,
+        transport: hub.transport(`peer-${i}`),
+        trainer: poolTrainer({ spec, pool, train: shares[i] as (typeof shares)[number], test, seed: i }),
+        states,
+        join,
+        ...(onEvent === undefined ? {} : { onEvent }),
+      })
+    const members = [0, 1, 2].map((i) => peerOf(i, false))
+    const events: SwarmPeerEvent[] = []
+    const joiner = peerOf(3, true, (e) => events.push(e))
+    await joiner.done
+    const dead = asked[0] as string
+    expect(events.find((e) => e.type === 'state-unavailable')).toMatchObject({ from: dead, reason: `${dead} cannot be reached` })
+    const joined = events.find((e) => e.type === 'joined') as { step: number; from?: string }
+    expect(joined.from).toBeDefined()
+    expect(joined.from).not.toBe(dead)
+    // It trained from there to the swarm's end with the members still alive.
+    expect(joiner.step).toBe(joiner.totalSteps)
+    expect(joiner.records[0]?.step).toBe(joined.step)
+    const alive = members.filter((_, i) => `peer-${i}` !== dead)
+    await Promise.all(alive.map((m) => m.done))
+    for (const m of alive) expect(Math.max(...joiner.params().map((v, i) => Math.abs(v - (m.params()[i] as number))))).toBeLessThan(1e-5)
+    await Promise.all(members.map((m) => m.leave()))
+  }, 120_000)
+
+  // Found by the chaos harness (swarm-churn): a node that joined at the swarm's last step took the members' final
+  // state and never scored it; its view showed no accuracy, or an earlier life's, for the model it ended with.
+  it('that joins at the last step ends with a score of the model it holds', async () => {
+    const spec = specOf({ averaging: { groupSize: 8, partTimeoutMs: 1_000 }, memberExpiryMs: 1_000 })
+    const last = outerSteps(spec)
+    const hub = new MemoryHub()
+    const trainerOf = (i: number) => poolTrainer({ spec, pool, train: shares[i] as (typeof shares)[number], test, seed: i })
+    const events: SwarmPeerEvent[] = []
+    let joiner: ReturnType<typeof startSwarmPeer> | undefined
+    const members = [0, 1].map((i) =>
+      startSwarmPeer({
+        swarm: 'joins-late',
+        spec,
+        transport: hub.transport(`peer-${i}`),
+        trainer: trainerOf(i),
+        states: hub.states,
+        // Joins while the members train the last step: it takes the state they save at its end.
+        onEvent: (e) => {
+          if (joiner === undefined && e.type === 'step' && e.record.step === last - 2)
+            joiner = startSwarmPeer({ swarm: 'joins-late', spec, transport: hub.transport('joiner'), trainer: trainerOf(2), states: hub.states, join: true, onEvent: (j) => events.push(j) })
+        },
+      }),
+    )
+    await Promise.all(members.map((m) => m.done))
+    const late = joiner as NonNullable<typeof joiner>
+    await late.done
+    expect(events.find((e) => e.type === 'joined')).toMatchObject({ step: last })
+    expect(late.records).toEqual([])
+    // Scored once done, on the parameters it holds.
+    const scored = await trainerOf(2).evaluate?.(late.params())
+    expect(late.evaluation).toEqual({ step: last, accuracy: scored?.accuracy, loss: scored?.loss, final: true })
+    expect(events.find((e) => e.type === 'done')).toMatchObject({ evaluation: late.evaluation })
+    // The members' model, so the members' score.
+    expect(late.evaluation?.accuracy).toBeCloseTo(members[0]?.evaluation?.accuracy as number, 6)
+    for (const m of members) expect(m.evaluation).toMatchObject({ step: last, final: true })
   }, 120_000)
 
   it('that hears of no member fails saying so, rather than beginning the swarm anew', async () => {

@@ -129,7 +129,8 @@ function finish(ctx: WorkloadContext, id: string, last: ReadonlyMap<string, Swar
       ...(v.error === undefined ? {} : { error: v.error }),
       step: v.step,
       totalSteps: v.totalSteps,
-      accuracy: v.history.at(-1)?.accuracy ?? null,
+      // The score of the model the peer ended with (a step's score may be of parameters a catch-up replaced).
+      accuracy: v.evaluation?.final === true ? v.evaluation.accuracy : null,
       swarmSamples: v.swarmSamples,
       totalSamples: v.totalSamples,
     })

@@ -32,7 +32,7 @@ export function formatSwarmStatus(v: SwarmView): string {
   const lines = [
     `swarm ${v.id} (${v.name}): ${v.state}${v.error === undefined ? '' : ` (${v.error})`}`,
     `outer step ${v.step}/${v.totalSteps}, swarm samples ${v.swarmSamples}/${v.totalSamples} (${v.targetSamples} per step), engine ${v.engine}`,
-    `this peer: loss ${num(last?.loss)}, accuracy ${pct(last?.accuracy)}, consensus distance ${num(last?.consensusDistance, 3)}, sent ${formatBytes(v.bytes.sent)}, received ${formatBytes(v.bytes.received)}, utilisation ${(v.utilisation.fraction * 100).toFixed(1)}% (${v.utilisation.trainSeconds.toFixed(1)} s training of ${v.utilisation.wallSeconds.toFixed(1)} s)`,
+    `this peer: loss ${num(last?.loss)}, accuracy ${pct(v.evaluation?.accuracy)}${v.evaluation?.final === true ? ' (final model)' : ''}, consensus distance ${num(last?.consensusDistance, 3)}, sent ${formatBytes(v.bytes.sent)}, received ${formatBytes(v.bytes.received)}, utilisation ${(v.utilisation.fraction * 100).toFixed(1)}% (${v.utilisation.trainSeconds.toFixed(1)} s training of ${v.utilisation.wallSeconds.toFixed(1)} s)`,
     '',
     formatTable(
       ['member', 'step', 'step samples', 'samples', 'loss', 'accuracy', 'consensus', 'seen'],
@@ -63,7 +63,7 @@ async function follow(opts: ApiOptions, id: string, json: boolean): Promise<Swar
     await new Promise((r) => setTimeout(r, 1000))
     view = await api.swarm(id)
     const last = view.history.at(-1)
-    bar?.update(view.step, { loss: num(last?.loss), accuracy: pct(last?.accuracy), members: view.members.length + 1 })
+    bar?.update(view.step, { loss: num(last?.loss), accuracy: pct(view.evaluation?.accuracy), members: view.members.length + 1 })
   }
   bar?.stop()
   return view

@@ -2,14 +2,13 @@
 // the block store, so any node that starts the same spec is in the same swarm, and a joiner needs only the id: it
 // fetches the spec by CID, then the latest outer state by CID from a member, both verified block by block.
 import type { SwarmView } from '@weft/api-client'
-import { parseSwarmSpec, type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmSpec, type SwarmState, type SwarmStateStore } from '@weft/swarm'
-import { createMeshSwarmTransport, createSwarmRpcHost, isTransformerModel, transformerTrainer, type SwarmTrainer, decodeSwarmState, encodeSwarmState, poolTrainer, startSwarmPeer, type SwarmRpcHost } from '@weft/swarm'
 import type { InMemoryDataset } from '@weft/data'
+import type { BpeTokenizer } from '@weft/lm'
 import type { MeshNode } from '@weft/mesh/node'
 import type { TrainingPool, TransformerTrainingRuntime } from '@weft/runtime'
-import type { BpeTokenizer } from '@weft/lm'
 import { type CID, parseCid } from '@weft/store'
 import type { DiskStore } from '@weft/store/node'
+import { createMeshSwarmTransport, createSwarmRpcHost, decodeSwarmState, encodeSwarmState, isTransformerModel, parseSwarmSpec, poolTrainer, type StepRecord, type SwarmPeer, type SwarmPeerEvent, type SwarmRpcHost, type SwarmSpec, type SwarmState, type SwarmStateStore, type SwarmTrainer, startSwarmPeer, transformerTrainer } from '@weft/swarm'
 import type { Logger } from 'pino'
 import type { BlockExchange } from '../components/block-exchange.js'
 import type { Replication } from '../components/replication.js'
@@ -254,6 +253,7 @@ export async function startSwarmRole(c: SwarmRoleComponents): Promise<NodeSwarms
       })),
       banned: [...p.members.banned()].map(([peer, reason]) => ({ peer, reason })),
       history: p.records.slice(-MAX_RECORDS).map(stepView),
+      evaluation: p.evaluation === undefined ? null : { step: p.evaluation.step, accuracy: orNull(p.evaluation.accuracy), testLoss: orNull(p.evaluation.loss), final: p.evaluation.final },
       bytes: p.bytes,
       checkpoints: [...r.checkpoints],
       utilisation: { ...u, fraction: u.wallSeconds > 0 ? u.trainSeconds / u.wallSeconds : 0 },

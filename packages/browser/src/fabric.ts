@@ -6,9 +6,9 @@
 import { toBinary } from '@bufbuild/protobuf'
 import type { Connection, PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
+import type { InMemoryDataset } from '@weft/data'
 import type { ClientPrivacyPolicy } from '@weft/fl'
 import { type Participant, type ParticipantEvent, peerIdSecAggIdentity, startParticipant } from '@weft/fl-mesh'
-import type { InMemoryDataset } from '@weft/data'
 import { GET_AD, verifyAd } from '@weft/mesh'
 import { SignedResourceAdSchema } from '@weft/protocol'
 import type { TrainProgress } from '@weft/runtime'
@@ -300,11 +300,21 @@ export async function joinFabric(options: JoinOptions): Promise<Fabric> {
  * mesh's per-address dial timeout, and both together by `signal` (by default, 80 s).
  */
 async function dialTwice(libp2p: BrowserMesh['libp2p'], target: ReturnType<typeof multiaddr>, signal = AbortSignal.timeout(80_000)): Promise<Connection> {
+  // The last step a dial reached (a WebRTC dial reports each: the relay, the signalling stream, the offer, the answer,
+  // ICE) goes into its error: "signal timed out" alone does not say where.
+  let step = 'dial'
+  const dial = () => libp2p.dial(target, { signal, onProgress: (event: { type: string }) => {
+    step = event.type
+  } })
+  const failed = (err: unknown) => new Error(`${(err as Error).message} (the last step the dial reached: ${step})`, { cause: err })
   try {
-    return await libp2p.dial(target, { signal })
+    return await dial()
   } catch (err) {
-    if (signal.aborted) throw err
-    return await libp2p.dial(target, { signal })
+    if (signal.aborted) throw failed(err)
+    step = 'dial'
+    return await dial().catch((again: unknown) => {
+      throw failed(again)
+    })
   }
 }
 

@@ -12,7 +12,7 @@ import { ping } from '@libp2p/ping'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
-import { createPubSub, createRpc, createTensors, type MeshLogger, type PubSub, type Rpc, type Tensors, noopMetrics } from '@weft/mesh'
+import { createPubSub, createRpc, createTensors, type MeshLogger, noopMetrics, type PubSub, type Rpc, type Tensors } from '@weft/mesh'
 import { createLibp2p, type Libp2p } from 'libp2p'
 
 /** The browser peer's mesh endpoint: what FL and the ads need. */
@@ -51,7 +51,10 @@ export async function createBrowserMesh(privateKey: PrivateKey, options: Browser
     connectionGater: { denyDialMultiaddr: () => false },
     // A WebRTC dial is a relayed connection, an offer and answer over it, ICE, DTLS and noise: past libp2p's 6 s per
     // address on a busy machine (seen: "signal timed out" while other tabs trained, and once at 20 s in a loaded CI).
-    connectionManager: { addressDialTimeout: 30_000, dialTimeout: 40_000 },
+    // The answering tab runs its side (answer, ICE, then noise on the data channel) under the inbound upgrade
+    // timeout, 10 s by default: under load it can give up while the dialer still waits (the likely cause of a
+    // fresh-clone CI where both of the dialer's 30 s tries ended "signal timed out"). Both sides get the same 30 s.
+    connectionManager: { addressDialTimeout: 30_000, dialTimeout: 40_000, inboundUpgradeTimeout: 30_000 },
     // As on nodes: a peer busy training is not a dead one.
     connectionMonitor: { pingTimeout: { minTimeout: 30_000, maxTimeout: 120_000 } },
     services: {

@@ -257,7 +257,7 @@ class Peer implements SwarmPeer {
         const n = this.members.others().length + 1
         let chunk = Math.max(1, Math.ceil(spec.targetSamples / (n * batch)))
         for (;;) {
-          const ahead = this.members.aheadOf(this.step)
+          const ahead = this.members.aheadOf(this.step, this.#unfetchable)
           if (ahead !== undefined && ahead.stateStep > this.step + 1 && this.#init.states !== undefined && (await this.#catchUp(ahead, signal))) break
           if (this.#stepSamples + this.members.samplesIn(this.step, spec.targetSamples) >= spec.targetSamples) break
           const t0 = this.#now()

@@ -157,7 +157,6 @@ class Peer implements SwarmPeer {
   #stepSamples = 0
   #totalSamples = 0
   #loss = Number.NaN
-  #accuracy = Number.NaN
   #evaluation: Evaluation | undefined
   #consensus = Number.NaN
   #stateCid = ''
@@ -316,7 +315,7 @@ class Peer implements SwarmPeer {
           samples: this.#stepSamples,
           innerSteps,
           loss: innerSteps > 0 ? lossSum / innerSteps : Number.NaN,
-          accuracy: this.#accuracy,
+          accuracy: this.#evaluation?.accuracy ?? Number.NaN,
           testLoss,
           consensusDistance: this.#consensus,
           pseudoGradient,
@@ -384,7 +383,6 @@ class Peer implements SwarmPeer {
     const { trainer } = this.#init
     if (trainer.evaluate === undefined || this.spec.evaluation === undefined || this.#outer === undefined) return undefined
     const scored = await trainer.evaluate(this.#outer.params)
-    this.#accuracy = scored.accuracy
     this.#evaluation = { step: this.step, accuracy: scored.accuracy, loss: scored.loss, final }
     return this.#evaluation
   }
@@ -550,7 +548,7 @@ class Peer implements SwarmPeer {
       stepSamples: this.#stepSamples,
       totalSamples: this.#totalSamples,
       loss: this.#loss,
-      accuracy: this.#accuracy,
+      accuracy: this.#evaluation?.accuracy ?? Number.NaN,
       consensusDistance: this.#consensus,
       bandwidth: this.#bandwidth,
       stateCid: this.#stateCid,

@@ -2,7 +2,7 @@
 import type { TrainingPool } from '@weft/runtime'
 import { tfjsRuntime } from '@weft/runtime-tfjs'
 import { createWorkerPool } from '@weft/runtime-tfjs/node'
-import { MemoryHub, NothingToJoinError, outerSteps, parseSwarmSpec, poolTrainer, runSwarmSimulation, type SwarmPeerEvent, startSwarmPeer, transformerTrainer } from '@weft/swarm'
+import { MemoryHub, NothingToJoinError, outerSteps, parseSwarmSpec, poolTrainer, runSwarmSimulation, type SwarmPeerEvent, type SwarmSpec, type SwarmStateStore, startSwarmPeer, transformerTrainer } from '@weft/swarm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bandsSpec, SHARES, TEST } from './fixtures.js'
 
@@ -70,27 +70,30 @@ describe('the swarm simulator', () => {
 })
 
 describe('a late joiner', () => {
+  const trainerOf = (spec: SwarmSpec, i: number) => poolTrainer({ spec, pool, train: shares[i] as (typeof shares)[number], test, seed: i })
+  /** A peer of `swarm` on `hub` (`peer-<i>` unless named) that trains on share `i`; states in the hub's store unless given. */
+  const peerIn = (swarm: string, spec: SwarmSpec, hub: MemoryHub, i: number, o: { join?: boolean; name?: string; states?: SwarmStateStore; onEvent?: (e: SwarmPeerEvent) => void } = {}) =>
+    startSwarmPeer({
+      swarm,
+      spec,
+      transport: hub.transport(o.name ?? `peer-${i}`),
+      trainer: trainerOf(spec, i),
+      states: o.states ?? hub.states,
+      join: o.join ?? false,
+      ...(o.onEvent === undefined ? {} : { onEvent: o.onEvent }),
+    })
+
   // Found by the chaos harness (swarm-churn): a node started again joined before it heard any member (its connections
   // and topics were a moment old), gave up after one member expiry and began the swarm over from the seeded model,
   // publishing steps 0 and 1 again while the swarm was past them.
   it('that hears of members only after a member expiry still starts from their state, not from scratch', async () => {
     const spec = specOf({ averaging: { groupSize: 8, partTimeoutMs: 1_000 }, memberExpiryMs: 500 })
     const hub = new MemoryHub()
-    const peerOf = (i: number, join: boolean, onEvent?: (e: SwarmPeerEvent) => void) =>
-      startSwarmPeer({
-        swarm: 'late',
-        spec,
-        transport: hub.transport(`peer-${i}`),
-        trainer: poolTrainer({ spec, pool, train: shares[i] as (typeof shares)[number], test, seed: i }),
-        states: hub.states,
-        join,
-        ...(onEvent === undefined ? {} : { onEvent }),
-      })
     const events: SwarmPeerEvent[] = []
-    const joiner = peerOf(2, true, (e) => events.push(e))
+    const joiner = peerIn('late', spec, hub, 2, { join: true, onEvent: (e) => events.push(e) })
     // The members start four member expiries later.
     await new Promise((r) => setTimeout(r, 2_000))
-    const members = [peerOf(0, false), peerOf(1, false)]
+    const members = [peerIn('late', spec, hub, 0), peerIn('late', spec, hub, 1)]
     await Promise.all([joiner.done, ...members.map((m) => m.done)])
     const joined = events.find((e) => e.type === 'joined') as { step: number; from?: string }
     expect(joined.from).toBeDefined()
@@ -115,19 +118,9 @@ describe('a late joiner', () => {
         return hub.states.get(cid, holder, count, signal)
       },
     }
-    const peerOf = (i: number, join: boolean, onEvent?: (e: SwarmPeerEvent) => void) =>
-      startSwarmPeer({
-        swarm: 'holder-dies',
-        spec,
-        transport: hub.transport(`peer-${i}`),
-        trainer: poolTrainer({ spec, pool, train: shares[i] as (typeof shares)[number], test, seed: i }),
-        states,
-        join,
-        ...(onEvent === undefined ? {} : { onEvent }),
-      })
-    const members = [0, 1, 2].map((i) => peerOf(i, false))
+    const members = [0, 1, 2].map((i) => peerIn('holder-dies', spec, hub, i, { states }))
     const events: SwarmPeerEvent[] = []
-    const joiner = peerOf(3, true, (e) => events.push(e))
+    const joiner = peerIn('holder-dies', spec, hub, 3, { join: true, states, onEvent: (e) => events.push(e) })
     await joiner.done
     const dead = asked[0] as string
     expect(events.find((e) => e.type === 'state-unavailable')).toMatchObject({ from: dead, reason: `${dead} cannot be reached` })
@@ -149,20 +142,13 @@ describe('a late joiner', () => {
     const spec = specOf({ averaging: { groupSize: 8, partTimeoutMs: 1_000 }, memberExpiryMs: 1_000 })
     const last = outerSteps(spec)
     const hub = new MemoryHub()
-    const trainerOf = (i: number) => poolTrainer({ spec, pool, train: shares[i] as (typeof shares)[number], test, seed: i })
     const events: SwarmPeerEvent[] = []
     let joiner: ReturnType<typeof startSwarmPeer> | undefined
     const members = [0, 1].map((i) =>
-      startSwarmPeer({
-        swarm: 'joins-late',
-        spec,
-        transport: hub.transport(`peer-${i}`),
-        trainer: trainerOf(i),
-        states: hub.states,
+      peerIn('joins-late', spec, hub, i, {
         // Joins while the members train the last step: it takes the state they save at its end.
         onEvent: (e) => {
-          if (joiner === undefined && e.type === 'step' && e.record.step === last - 2)
-            joiner = startSwarmPeer({ swarm: 'joins-late', spec, transport: hub.transport('joiner'), trainer: trainerOf(2), states: hub.states, join: true, onEvent: (j) => events.push(j) })
+          if (joiner === undefined && e.type === 'step' && e.record.step === last - 2) joiner = peerIn('joins-late', spec, hub, 2, { name: 'joiner', join: true, onEvent: (j) => events.push(j) })
         },
       }),
     )
@@ -172,7 +158,7 @@ describe('a late joiner', () => {
     expect(events.find((e) => e.type === 'joined')).toMatchObject({ step: last })
     expect(late.records).toEqual([])
     // Scored once done, on the parameters it holds.
-    const scored = await trainerOf(2).evaluate?.(late.params())
+    const scored = await trainerOf(spec, 2).evaluate?.(late.params())
     expect(late.evaluation).toEqual({ step: last, accuracy: scored?.accuracy, loss: scored?.loss, final: true })
     expect(events.find((e) => e.type === 'done')).toMatchObject({ evaluation: late.evaluation })
     // The members' model, so the members' score.
